@@ -1,0 +1,164 @@
+"""Coins and markets as data: the TOML files beside this module are the default listing."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from backstop.engine.amounts import ATOM, RATE, ceil_div, sqrt_term_below, to_rate
+
+USD = "USD"
+MAX_LEVERAGE = 20
+HAIRCUT_NUMERATOR = 110 * RATE * RATE // 100  # 1.1, scaled so that dividing by a rate gives a rate
+MMF_FLOOR = 3 * RATE // 100
+BASE_IMF: tuple[int, ...] = (RATE, *(ceil_div(RATE, lev) for lev in range(1, MAX_LEVERAGE + 1)))
+"""1 / leverage as a rate, rounded up, indexed by the leverage setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Coin:
+    name: str
+    weight_total: int  # rate units
+    weight_initial: int
+    imf_factor: int  # rate units
+    price_market: str | None
+    usd_alias: bool = False
+    no_haircut_initial: int = 0  # largest balance (atoms) whose initial weight is not cut
+    no_haircut_total: int = 0  # the same for the total weight
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    name: str
+    kind: str  # "perpetual" | "future" | "spot"
+    base: str  # underlying coin for futures, base coin for spot
+    price_increment: Decimal
+    size_increment: Decimal
+    min_provide_lots: int
+    imf_factor: int  # rate units; 0 for spot
+    expiry_us: int | None
+    tick_value: int  # USD atoms for one lot at a price of one tick
+    lot_atoms: int  # coin atoms in one lot
+    band_percent: int  # how far through the touch an order may trade: 2 (futures), 25 (spot)
+    imf_floor_lots: tuple[int, ...] = ()  # by leverage: largest open size whose IMF is 1/leverage
+    mmf_floor_lots: int = 0  # largest size whose MMF is the 3% floor
+
+    @property
+    def is_spot(self) -> bool:
+        return self.kind == "spot"
+
+    def to_lots(self, size: Decimal | str) -> int:
+        lots = Decimal(size) / self.size_increment
+        if lots != lots.to_integral_value():
+            raise ValueError(f"size {size} is not a multiple of {self.size_increment}")
+        return int(lots)
+
+    def to_ticks(self, price: Decimal | str) -> int:
+        ticks = Decimal(price) / self.price_increment
+        if ticks != ticks.to_integral_value():
+            raise ValueError(f"price {price} is not a multiple of {self.price_increment}")
+        return int(ticks)
+
+    def size_of(self, lots: int) -> Decimal:
+        return lots * self.size_increment
+
+    def price_of(self, ticks: int) -> Decimal:
+        return ticks * self.price_increment
+
+    def coin_value(self, coin_atoms: int, ticks: int) -> int:
+        """USD atoms of `coin_atoms` of the base coin at `ticks`, rounded down."""
+        if self.lot_atoms <= self.tick_value and self.tick_value % self.lot_atoms == 0:
+            return coin_atoms * ticks * (self.tick_value // self.lot_atoms)  # a whole-USD tick
+        return coin_atoms * ticks * self.tick_value // self.lot_atoms
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    coins: dict[str, Coin]
+    markets: dict[str, Market]
+
+    def coin(self, name: str) -> Coin | None:
+        return self.coins.get(name)
+
+
+def _market(name: str, spec: dict[str, Any]) -> Market:
+    kind = spec["kind"]
+    if kind not in ("perpetual", "future", "spot"):
+        raise ValueError(f"{name}: unknown kind {kind}")
+    pinc = Decimal(spec["priceIncrement"])
+    sinc = Decimal(spec["sizeIncrement"])
+    tick_value = pinc * sinc * ATOM
+    lot_atoms = sinc * ATOM
+    if tick_value != tick_value.to_integral_value() or tick_value <= 0:
+        raise ValueError(f"{name}: priceIncrement x sizeIncrement must be a multiple of 1e-8")
+    if lot_atoms != lot_atoms.to_integral_value():
+        raise ValueError(f"{name}: sizeIncrement must be a multiple of 1e-8")
+    min_provide = Decimal(spec.get("minProvideSize", spec["sizeIncrement"])) / sinc
+    expiry = spec.get("expiry")
+    expiry_us = None
+    if expiry is not None:
+        expiry_us = int(datetime.fromisoformat(expiry).timestamp()) * 1_000_000
+    spot = kind == "spot"
+    imf_factor = 0 if spot else to_rate(spec["imfFactor"])
+    lot = int(lot_atoms)
+    return Market(
+        name=name,
+        kind=kind,
+        base=spec["base"] if spot else spec["underlying"],
+        price_increment=pinc,
+        size_increment=sinc,
+        min_provide_lots=int(min_provide),
+        imf_factor=imf_factor,
+        expiry_us=expiry_us,
+        tick_value=int(tick_value),
+        lot_atoms=lot,
+        band_percent=25 if spot else 2,
+        imf_floor_lots=tuple(sqrt_term_below(imf_factor, base) // lot for base in BASE_IMF),
+        mmf_floor_lots=sqrt_term_below(imf_factor, MMF_FLOOR * 10 // 6) // lot,
+    )
+
+
+def _coin(name: str, spec: dict[str, Any]) -> Coin:
+    alias = bool(spec.get("usd_alias", False))
+    if alias:
+        return Coin(name, RATE, RATE, 0, None, True)
+    weight_total = to_rate(spec["weight_total"])
+    weight_initial = to_rate(spec["weight_initial"])
+    imf_factor = to_rate(spec["imf_factor"])
+    return Coin(
+        name=name,
+        weight_total=weight_total,
+        weight_initial=weight_initial,
+        imf_factor=imf_factor,
+        price_market=spec.get("price_market"),
+        # the haircut 1.1 / (1 + t) stays >= weight exactly while t <= 1.1 / weight - 1
+        no_haircut_initial=sqrt_term_below(imf_factor, HAIRCUT_NUMERATOR // weight_initial - RATE),
+        no_haircut_total=sqrt_term_below(imf_factor, HAIRCUT_NUMERATOR // weight_total - RATE),
+    )
+
+
+def load(directory: Path | None = None) -> Catalog:
+    """Load coins.toml and markets.toml from `directory` (default: the packaged listing)."""
+    if directory is None:
+        root = resources.files(__package__)
+        coins_text = (root / "coins.toml").read_text()
+        markets_text = (root / "markets.toml").read_text()
+    else:
+        coins_text = (directory / "coins.toml").read_text()
+        markets_text = (directory / "markets.toml").read_text()
+    coins = {n: _coin(n, s) for n, s in tomllib.loads(coins_text).items()}
+    markets = {n: _market(n, s) for n, s in tomllib.loads(markets_text).items()}
+    if USD not in coins:
+        raise ValueError("the catalog must list USD")
+    for m in markets.values():
+        if m.base not in coins:
+            raise ValueError(f"{m.name}: coin {m.base} is not in the catalog")
+    for c in coins.values():
+        if c.price_market is not None and c.price_market not in markets:
+            raise ValueError(f"{c.name}: price market {c.price_market} is not listed")
+    return Catalog(coins=coins, markets=markets)

@@ -1,0 +1,493 @@
+"""The `backstop` command line: operate an exchange kept in a data directory, and run benchmarks.
+
+Every command that changes state goes through the runtime: it is journaled durably, then applied,
+then reported. Errors are FTX's own strings on stderr with exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import click
+
+from backstop.engine import commands as cmd
+from backstop.engine.amounts import to_atoms
+from backstop.engine.events import Rejected
+from backstop.engine.exchange import Exchange
+from backstop.journal import recovery
+from backstop.server.runtime import Runtime, open_exchange
+from backstop.views import account_view, balances_view, book_view, order_view
+
+DEFAULT_DATA = "data"
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def emit(value: object) -> None:
+    click.echo(json.dumps(_plain(value), indent=2))
+
+
+class Context:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    def exchange(self) -> Exchange:
+        return open_exchange(self.data_dir)
+
+    def account_id(self, ex: Exchange, name: str) -> int:
+        """'owner' is the main account, 'owner/sub' a subaccount."""
+        owner, _, sub = name.partition("/")
+        found = ex.account_id(owner, sub)
+        if found is None:
+            fail(f"No such subaccount: {name}")
+        return found
+
+    def run(self, command: tuple) -> tuple[list, Exchange]:
+        """Journal and apply one command; (its events, the exchange after it)."""
+        with Runtime(self.data_dir) as runtime:
+            events = runtime.submit([command])[0]
+            if events and isinstance(events[0], Rejected):
+                fail(events[0].error)
+            return events, runtime.exchange
+
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        fail(f"Invalid parameter {what}: {text!r} is not a number")
+    if not value.is_finite() or value <= 0:
+        fail(f"Invalid parameter {what}: must be positive")
+    return value
+
+
+def _atoms(text: str) -> int:
+    try:
+        return to_atoms(_decimal(text, "size"))
+    except ValueError:
+        fail("Invalid parameter size: at most 8 decimals")
+    raise AssertionError  # unreachable: fail() exits
+
+
+@click.group()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("BACKSTOP_DATA", DEFAULT_DATA),
+    show_default="$BACKSTOP_DATA or ./data",
+    help="Where the journal, snapshots and catalog of this exchange live.",
+)
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path) -> None:
+    """Backstop: a crypto derivatives exchange on FTX's published design."""
+    ctx.obj = Context(data_dir)
+
+
+# ------------------------------------------------------------------------------------- accounts
+
+
+@main.group()
+def account() -> None:
+    """Accounts and subaccounts (each its own cross-margin pool)."""
+
+
+@account.command("create")
+@click.argument("owner")
+@click.option("--sub", default="", help="Subaccount nickname; omit for the main account.")
+@click.pass_obj
+def account_create(obj: Context, owner: str, sub: str) -> None:
+    event = obj.run(cmd.CreateAccount(now_us(), owner, sub))[0][0]
+    emit({"id": event.account, "owner": owner, "subaccount": sub or None})
+
+
+@account.command("list")
+@click.pass_obj
+def account_list(obj: Context) -> None:
+    ex = obj.exchange()
+    emit([{"id": a.id, "name": f"{a.owner}/{a.name}" if a.name else a.owner} for a in ex.accounts])
+
+
+@account.command("show")
+@click.argument("name")
+@click.pass_obj
+def account_show(obj: Context, name: str) -> None:
+    """FTX's GET /account for one account: collateral, margin fraction, positions."""
+    ex = obj.exchange()
+    emit(account_view(ex, ex.accounts[obj.account_id(ex, name)]))
+
+
+@main.command()
+@click.argument("name")
+@click.pass_obj
+def balances(obj: Context, name: str) -> None:
+    ex = obj.exchange()
+    emit(balances_view(ex, ex.accounts[obj.account_id(ex, name)]))
+
+
+@main.command()
+@click.argument("name")
+@click.argument("coin")
+@click.argument("amount")
+@click.pass_obj
+def deposit(obj: Context, name: str, coin: str, amount: str) -> None:
+    """Credit COIN to an account (USDC, TUSD, USDP, BUSD are credited 1:1 as USD)."""
+    ex = obj.exchange()
+    account_id = obj.account_id(ex, name)
+    ex = obj.run(cmd.Deposit(now_us(), account_id, coin.upper(), _atoms(amount)))[1]
+    emit(balances_view(ex, ex.accounts[account_id]))
+
+
+@main.command()
+@click.argument("name")
+@click.argument("coin")
+@click.argument("amount")
+@click.pass_obj
+def withdraw(obj: Context, name: str, coin: str, amount: str) -> None:
+    """Withdraw COIN; only free collateral can leave."""
+    ex = obj.exchange()
+    account_id = obj.account_id(ex, name)
+    ex = obj.run(cmd.Withdraw(now_us(), account_id, coin.upper(), _atoms(amount)))[1]
+    emit(balances_view(ex, ex.accounts[account_id]))
+
+
+@main.command()
+@click.argument("source")
+@click.argument("destination")
+@click.argument("coin")
+@click.argument("amount")
+@click.pass_obj
+def transfer(obj: Context, source: str, destination: str, coin: str, amount: str) -> None:
+    """Move COIN between two subaccounts of the same owner."""
+    ex = obj.exchange()
+    obj.run(
+        cmd.Transfer(
+            now_us(),
+            obj.account_id(ex, source),
+            obj.account_id(ex, destination),
+            coin.upper(),
+            _atoms(amount),
+        )
+    )
+    click.echo(f"transferred {amount} {coin.upper()} from {source} to {destination}")
+
+
+@main.command()
+@click.argument("name")
+@click.argument("leverage", type=int)
+@click.pass_obj
+def leverage(obj: Context, name: str, leverage: int) -> None:
+    """Set an account's leverage cap (1-20x)."""
+    ex = obj.exchange()
+    obj.run(cmd.SetLeverage(now_us(), obj.account_id(ex, name), leverage))
+    click.echo(f"{name}: leverage {leverage}x")
+
+
+# ------------------------------------------------------------------------------------- orders
+
+
+@main.group()
+def order() -> None:
+    """Place, cancel and modify orders."""
+
+
+def _market(ex: Exchange, name: str):
+    market = ex.catalog.markets.get(name)
+    if market is None:
+        fail(f"No such market: {name}")
+    return market
+
+
+def _lots(market, size: str) -> int:
+    try:
+        return market.to_lots(_decimal(size, "size"))
+    except ValueError:
+        fail(f"Invalid parameter size: must be a multiple of {market.size_increment}")
+    raise AssertionError
+
+
+def _ticks(market, price: str) -> int:
+    try:
+        return market.to_ticks(_decimal(price, "price"))
+    except ValueError:
+        fail(f"Invalid price: must be a multiple of {market.price_increment}")
+    raise AssertionError
+
+
+def _report_orders(account_id: int, result: tuple[list, Exchange]) -> None:
+    events, ex = result
+    acct = ex.accounts[account_id]
+    out = []
+    for event in events:
+        kind = type(event).__name__
+        if kind == "Fill":
+            market = ex.catalog.markets[event.market]
+            out.append(
+                {
+                    "fill": event.trade_id,
+                    "market": event.market,
+                    "price": market.price_of(event.price),
+                    "size": market.size_of(event.size),
+                    "takerSide": event.taker_side,
+                }
+            )
+        elif kind == "OrderClosed":
+            out.append({"closed": event.order_id, "reason": event.reason})
+        elif kind == "OrderAccepted":
+            out.append({"accepted": event.order_id})
+    open_orders = [order_view(ex, o) for o in acct.orders.values()]
+    emit({"events": out, "openOrders": open_orders})
+
+
+@order.command("place")
+@click.argument("name")
+@click.argument("market_name", metavar="MARKET")
+@click.argument("side", type=click.Choice(["buy", "sell"]))
+@click.argument("size")
+@click.option("--price", help="Limit price; omit for a market order.")
+@click.option("--ioc", is_flag=True, help="Immediate or cancel.")
+@click.option("--post-only", is_flag=True, help="Cancelled instead of taking liquidity.")
+@click.option("--reduce-only", is_flag=True, help="Futures only: may only reduce the position.")
+@click.option("--client-id", help="Your id, unique among your open orders.")
+@click.pass_obj
+def order_place(
+    obj: Context,
+    name: str,
+    market_name: str,
+    side: str,
+    size: str,
+    price: str | None,
+    ioc: bool,
+    post_only: bool,
+    reduce_only: bool,
+    client_id: str | None,
+) -> None:
+    ex = obj.exchange()
+    account_id = obj.account_id(ex, name)
+    market = _market(ex, market_name)
+    command = cmd.PlaceOrder(
+        now_us(),
+        account_id,
+        market.name,
+        side,
+        _lots(market, size),
+        None if price is None else _ticks(market, price),
+        "market" if price is None else "limit",
+        ioc,
+        post_only,
+        reduce_only,
+        client_id,
+    )
+    _report_orders(account_id, obj.run(command))
+
+
+@order.command("cancel")
+@click.argument("name")
+@click.argument("order_id", type=int, required=False)
+@click.option("--client-id", help="Cancel by your clientId instead of the order id.")
+@click.pass_obj
+def order_cancel(obj: Context, name: str, order_id: int | None, client_id: str | None) -> None:
+    if order_id is None and client_id is None:
+        fail("Missing parameter order_id (or --client-id)")
+    ex = obj.exchange()
+    account_id = obj.account_id(ex, name)
+    _report_orders(account_id, obj.run(cmd.CancelOrder(now_us(), account_id, order_id, client_id)))
+
+
+@order.command("cancel-all")
+@click.argument("name")
+@click.option("--market", "market_name", help="Only this market.")
+@click.option("--side", type=click.Choice(["buy", "sell"]), help="Only this side.")
+@click.pass_obj
+def order_cancel_all(obj: Context, name: str, market_name: str | None, side: str | None) -> None:
+    ex = obj.exchange()
+    account_id = obj.account_id(ex, name)
+    _report_orders(account_id, obj.run(cmd.CancelAll(now_us(), account_id, market_name, side)))
+
+
+@order.command("modify")
+@click.argument("name")
+@click.argument("order_id", type=int)
+@click.option("--price", help="New price.")
+@click.option("--size", help="New size.")
+@click.pass_obj
+def order_modify(obj: Context, name: str, order_id: int, price: str | None, size: str | None) -> None:
+    """Cancel-and-replace: the order gets a new id and goes to the back of the queue."""
+    ex = obj.exchange()
+    account_id = obj.account_id(ex, name)
+    held = ex.accounts[account_id].orders.get(order_id)
+    if held is None:
+        # the engine says which: not found, or already closed
+        _report_orders(account_id, obj.run(cmd.ModifyOrder(now_us(), account_id, order_id)))
+        return
+    market = ex.catalog.markets[held.market]
+    command = cmd.ModifyOrder(
+        now_us(),
+        account_id,
+        order_id,
+        None,
+        None if price is None else _ticks(market, price),
+        None if size is None else _lots(market, size),
+    )
+    _report_orders(account_id, obj.run(command))
+
+
+@main.command()
+@click.argument("name")
+@click.pass_obj
+def orders(obj: Context, name: str) -> None:
+    """Open orders of an account."""
+    ex = obj.exchange()
+    emit([order_view(ex, o) for o in ex.accounts[obj.account_id(ex, name)].orders.values()])
+
+
+@main.command()
+@click.argument("market_name", metavar="MARKET")
+@click.option("--depth", default=20, show_default=True)
+@click.pass_obj
+def book(obj: Context, market_name: str, depth: int) -> None:
+    """The order book of MARKET."""
+    ex = obj.exchange()
+    _market(ex, market_name)
+    emit(book_view(ex, market_name, depth))
+
+
+# ------------------------------------------------------------------------------------- integrity
+
+
+@main.command()
+@click.pass_obj
+def state(obj: Context) -> None:
+    """State hash, journal position and money-conservation check."""
+    recovery.initialize(obj.data_dir)
+    ex, seq = recovery.recover(obj.data_dir)
+    emit({"seq": seq, "stateHash": ex.state_hash(), "discrepancies": ex.discrepancies()})
+
+
+@main.command()
+@click.pass_obj
+def verify(obj: Context) -> None:
+    """Prove recovery (snapshot + journal tail) equals a clean replay of the whole journal."""
+    recovery.initialize(obj.data_dir)
+    recovered, seq = recovery.recover(obj.data_dir)
+    replayed, replay_seq = recovery.replay(obj.data_dir)
+    same = recovered.state_hash() == replayed.state_hash() and seq == replay_seq
+    emit({"seq": seq, "recovered": recovered.state_hash(), "replayed": replayed.state_hash(), "equal": same})
+    if not same:
+        sys.exit(1)
+
+
+@main.command()
+@click.pass_obj
+def snapshot(obj: Context) -> None:
+    """Write a snapshot now, so the next recovery replays less."""
+    with Runtime(obj.data_dir) as runtime:
+        runtime.take_snapshot()
+        click.echo(f"snapshot at seq {runtime.seq}")
+
+
+@main.command(hidden=True)
+@click.option("--snapshot-every", default=100_000)
+@click.option("--max-batch", default=4096)
+@click.pass_obj
+def node(obj: Context, snapshot_every: int, max_batch: int) -> None:
+    """Sequencer on stdin/stdout: JSON-lines commands in, one JSON ack per command out, each
+    written only after its batch is durable. Used by the crash-recovery test."""
+    fd = sys.stdin.fileno()
+    out = sys.stdout
+    with Runtime(obj.data_dir, snapshot_every=snapshot_every) as runtime:
+        pending = b""
+        eof = False
+        while not eof:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                eof = True
+            pending += chunk
+            while not eof and pending.count(b"\n") < max_batch and select.select([fd], [], [], 0)[0]:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    eof = True
+                pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if eof and pending.strip():
+                lines.append(pending)
+            batch, replies = [], []
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    batch.append(cmd.from_dict(json.loads(line)))
+                    replies.append(None)
+                except (ValueError, TypeError) as exc:
+                    replies.append({"error": f"Invalid parameter: {exc}"})
+            first = runtime.seq + 1
+            results = iter(runtime.submit(batch))
+            seq = first
+            for i, reply in enumerate(replies):
+                if reply is None:
+                    events = next(results)
+                    reply = {"seq": seq}
+                    if events and isinstance(events[0], Rejected):
+                        reply["error"] = events[0].error
+                    seq += 1
+                replies[i] = reply
+            if replies:
+                out.write("".join(json.dumps(r) + "\n" for r in replies))
+                out.flush()
+
+
+# ------------------------------------------------------------------------------------- demo, bench
+
+
+@main.command()
+@click.option("--rounds", default=20, show_default=True, help="Trading rounds to simulate.")
+@click.pass_obj
+def demo(obj: Context, rounds: int) -> None:
+    """Run a small simulated market (a market maker and two traders) through the journaled
+    runtime, then show the book, accounts and the replay proof."""
+    from backstop.demo import run_demo
+
+    run_demo(obj.data_dir, rounds)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks (figures plus a baseline measured in the same run)."""
+
+
+@bench.command("engine")
+@click.option("--commands", "count", default=1_000_000, show_default=True)
+@click.option("--batch", default=2000, show_default=True, help="Commands per journal batch (group commit).")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_engine(count: int, batch: int, seed: int, as_json: bool) -> None:
+    """Engine throughput and latency, with and without the journal, against a dict-of-deques book."""
+    from backstop.bench.engine import run
+
+    run(count, batch, seed, as_json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Accounts (one per subaccount, each its own cross-margin pool), balances and positions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backstop.engine.book import Book
+from backstop.engine.fees import Volume
+from backstop.engine.orders import Order
+
+DEFAULT_LEVERAGE = 10
+RECENT_CLOSED = 1000
+"""An account remembers at least this many closed order ids, to answer "Order already closed"."""
+
+
+class Position:
+    """A futures position. `cost` is the signed USD paid for the open size (negative for shorts),
+    so unrealized PnL = size * mark * tick_value - cost; open_buy / open_sell are resting lots."""
+
+    __slots__ = ("book", "cost", "market", "open_buy", "open_sell", "realized", "size")
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self.market = book.market
+        self.size = 0
+        self.cost = 0
+        self.open_buy = 0
+        self.open_sell = 0
+        self.realized = 0
+
+    def open_size(self) -> int:
+        """FTX's position open size: the largest size if all buys or all sells fill."""
+        size = self.size
+        return max(abs(size + self.open_buy), abs(size - self.open_sell))
+
+    def canonical(self) -> tuple[Any, ...]:
+        return (self.market, self.size, self.cost, self.open_buy, self.open_sell, self.realized)
+
+
+class Account:
+    __slots__ = (
+        "balances",
+        "client_ids",
+        "id",
+        "leverage",
+        "name",
+        "orders",
+        "owner",
+        "positions",
+        "recent_closed",
+        "reserved",
+        "volume",
+    )
+
+    def __init__(self, id: int, owner: str, name: str, volume: Volume) -> None:
+        self.id = id
+        self.owner = owner
+        self.name = name
+        self.leverage = DEFAULT_LEVERAGE
+        self.balances: dict[str, int] = {}  # coin -> atoms (USD may be negative)
+        self.reserved: dict[str, int] = {}  # coin -> atoms held by open spot orders
+        self.positions: dict[str, Position] = {}
+        self.orders: dict[int, Order] = {}  # open orders by id
+        self.client_ids: dict[str, Order] = {}  # open orders by clientId
+        self.recent_closed: list[int] = []
+        self.volume = volume  # the owner's 30-day volume, shared by its subaccounts
+
+    def available(self, coin: str) -> int:
+        return self.balances.get(coin, 0) - self.reserved.get(coin, 0)
+
+    def credit(self, coin: str, atoms: int) -> None:
+        self.balances[coin] = self.balances.get(coin, 0) + atoms
+
+    def reserve(self, coin: str, atoms: int) -> None:
+        left = self.reserved.get(coin, 0) + atoms
+        if left:
+            self.reserved[coin] = left
+        else:
+            del self.reserved[coin]
+
+    def position(self, book: Book) -> Position:
+        pos = self.positions.get(book.market)
+        if pos is None:
+            pos = Position(book)
+            self.positions[book.market] = pos
+        return pos
+
+    def forget(self, order: Order) -> None:
+        """Drop a closed order from the open-order indexes, remembering its id for a while."""
+        del self.orders[order.id]
+        if order.client_id is not None:
+            self.client_ids.pop(order.client_id, None)
+        self.remember_closed(order.id)
+
+    def remember_closed(self, order_id: int) -> None:
+        recent = self.recent_closed
+        recent.append(order_id)
+        if len(recent) >= 2 * RECENT_CLOSED:  # trimmed in batches: cheap per order
+            del recent[:RECENT_CLOSED]
+
+    def canonical(self) -> tuple[Any, ...]:
+        return (
+            self.id,
+            self.owner,
+            self.name,
+            self.leverage,
+            sorted((c, v) for c, v in self.balances.items() if v),
+            sorted(self.reserved.items()),
+            sorted(p.canonical() for p in self.positions.values()),
+            sorted(self.orders),
+            sorted((k, o.id) for k, o in self.client_ids.items()),
+            list(self.recent_closed),
+        )

@@ -1,0 +1,75 @@
+"""Exact integer units the engine counts in.
+
+Money and coin quantities are integers of 1e-8 (an "atom"), rates (weights, margin fractions)
+integers of 1e-8, fee rates integers of 1e-6 (ppm). Prices and sizes inside a market are ticks
+and lots of that market. Decimal appears only at the edges, when converting to and from these.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cache
+from math import isqrt
+
+ATOM = 10**8
+"""Atoms per coin (and per USD)."""
+RATE = 10**8
+"""Rate units per 1.0 (weights, IMF/MMF, margin fractions)."""
+PPM = 10**6
+"""Fee-rate units per 1.0."""
+MAX_ATOMS = 10**18
+"""Largest amount a single command may move (10 billion coins); keeps every value in 64 bits."""
+
+
+def to_atoms(amount: Decimal | str | int) -> int:
+    """Exact conversion; raises ValueError if the amount has more than 8 decimals."""
+    scaled = Decimal(amount) * ATOM
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more precision than 1e-8")
+    return int(scaled)
+
+
+def from_atoms(atoms: int) -> Decimal:
+    return Decimal(atoms) / ATOM
+
+
+def to_rate(value: Decimal | str) -> int:
+    scaled = Decimal(value) * RATE
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more precision than 1e-8")
+    return int(scaled)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def isqrt_ceil(n: int) -> int:
+    r = isqrt(n)
+    return r if r * r == n else r + 1
+
+
+def sqrt_term(factor_rate: int, coin_atoms: int) -> int:
+    """factor * sqrt(size in coins), as a rate, rounded up (the direction that is against the account).
+
+    sqrt(atoms / 1e8) * 1e8 == sqrt(atoms * 1e8), so the square root is taken exactly in integers.
+    """
+    if factor_rate == 0 or coin_atoms == 0:
+        return 0
+    return ceil_div(factor_rate * isqrt_ceil(abs(coin_atoms) * RATE), RATE)
+
+
+@cache
+def sqrt_term_below(factor_rate: int, limit: int) -> int:
+    """The largest coin amount (atoms) whose sqrt_term is <= `limit`: below it the square root
+    cannot bind, so the hot path compares amounts instead of taking roots. Exact, by bisection."""
+    if factor_rate == 0:
+        return MAX_ATOMS * ATOM
+    lo, hi = 0, MAX_ATOMS * ATOM
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sqrt_term(factor_rate, mid) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

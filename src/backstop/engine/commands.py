@@ -1,0 +1,175 @@
+"""Commands: everything that can change the exchange. Each carries its time (microseconds, UTC).
+
+Commands are plain tuples so that the journal writes them with one C call. Sizes are lots and
+prices ticks of the command's market; coin amounts are atoms (1e-8). Sides are "buy" / "sell".
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Union
+
+
+class CreateAccount(NamedTuple):
+    ts: int
+    owner: str
+    subaccount: str = ""  # "" is the owner's main account
+
+
+class Deposit(NamedTuple):
+    ts: int
+    account: int
+    coin: str
+    amount: int
+
+
+class Withdraw(NamedTuple):
+    ts: int
+    account: int
+    coin: str
+    amount: int
+
+
+class Transfer(NamedTuple):
+    ts: int
+    source: int
+    destination: int
+    coin: str
+    amount: int
+
+
+class SetLeverage(NamedTuple):
+    ts: int
+    account: int
+    leverage: int
+
+
+class PlaceOrder(NamedTuple):
+    ts: int
+    account: int
+    market: str
+    side: str
+    size: int
+    price: int | None = None  # None for market orders
+    type: str = "limit"  # "limit" | "market"
+    ioc: bool = False
+    post_only: bool = False
+    reduce_only: bool = False
+    client_id: str | None = None
+
+
+class CancelOrder(NamedTuple):
+    ts: int
+    account: int
+    order_id: int | None = None
+    client_id: str | None = None
+
+
+class CancelAll(NamedTuple):
+    ts: int
+    account: int
+    market: str | None = None
+    side: str | None = None
+    conditional_only: bool = False
+    limit_only: bool = False
+
+
+class ModifyOrder(NamedTuple):
+    ts: int
+    account: int
+    order_id: int | None = None
+    client_id: str | None = None
+    price: int | None = None
+    size: int | None = None
+    new_client_id: str | None = None
+
+
+class Tick(NamedTuple):
+    """The clock: time-driven work (risk sweep, funding, expiry) hangs off this."""
+
+    ts: int
+
+
+Command = Union[  # noqa: UP007
+    CreateAccount,
+    Deposit,
+    Withdraw,
+    Transfer,
+    SetLeverage,
+    PlaceOrder,
+    CancelOrder,
+    CancelAll,
+    ModifyOrder,
+    Tick,
+]
+
+COMMANDS: tuple[type[Any], ...] = (
+    CreateAccount,
+    Deposit,
+    Withdraw,
+    Transfer,
+    SetLeverage,
+    PlaceOrder,
+    CancelOrder,
+    CancelAll,
+    ModifyOrder,
+    Tick,
+)
+"""Journal codes are positions in this tuple: append new commands, never reorder."""
+
+CODES: dict[type[Any], int] = {cls: code for code, cls in enumerate(COMMANDS)}
+BY_NAME: dict[str, type[Any]] = {cls.__name__: cls for cls in COMMANDS}
+
+
+_KINDS: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "str": (str,),
+    "bool": (bool,),
+    "int | None": (int, type(None)),
+    "str | None": (str, type(None)),
+}
+FIELD_TYPES: dict[type[Any], tuple[tuple[str, tuple[type, ...]], ...]] = {
+    cls: tuple(
+        (name, _KINDS[str(getattr(hint, "__forward_arg__", hint))])
+        for name, hint in cls.__annotations__.items()
+    )
+    for cls in COMMANDS
+}
+"""Per command, each field and the Python types it may hold (from the annotations above)."""
+
+
+def invalid_field(command: tuple[Any, ...]) -> str | None:
+    """The first field whose value has the wrong type (bools are not ints here), or None.
+
+    The engine trusts the types of what it is given; every edge that builds commands from
+    outside input (JSON, the API) checks them with this first.
+    """
+    for (name, kinds), value in zip(FIELD_TYPES[type(command)], command, strict=True):
+        if type(value) not in kinds:
+            return name
+    return None
+
+
+def from_dict(data: dict[str, Any]) -> Command:
+    """{"type": "PlaceOrder", ...fields} -> command; ValueError on an unknown type, a missing or
+    unknown field, or a field of the wrong type."""
+    fields = dict(data)
+    kind = BY_NAME.get(fields.pop("type", None) or "")
+    if kind is None:
+        raise ValueError(f"unknown command type {data.get('type')!r}")
+    if kind is PlaceOrder and "order_type" in fields:
+        fields["type"] = fields.pop("order_type")
+    try:
+        command: Command = kind(**fields)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    bad = invalid_field(command)
+    if bad is not None:
+        raise ValueError(f"Invalid parameter {bad}")
+    return command
+
+
+def to_dict(command: Command) -> dict[str, Any]:
+    fields = command._asdict()
+    if isinstance(command, PlaceOrder):
+        fields["order_type"] = fields.pop("type")
+    return {"type": type(command).__name__, **fields}

@@ -1,0 +1,31 @@
+"""FTX's own error strings, so FTX clients (ccxt) raise the right exception class."""
+
+NOT_ENOUGH_BALANCES = "Not enough balances"
+NOT_ENOUGH_MARGIN = "Account does not have enough margin for order"
+SIZE_TOO_SMALL = "Size too small"
+SIZE_TOO_SMALL_FOR_PROVIDE = "Size too small for provide"
+SIZE_TOO_LARGE = "Size too large"
+INVALID_PRICE = "Invalid price"
+MISSING_PRICE = "Missing parameter price"
+ORDER_NOT_FOUND = "Order not found"
+ORDER_ALREADY_CLOSED = "Order already closed"
+DUPLICATE_CLIENT_ID = "Duplicate client order ID"
+SPOT_REDUCE_ONLY = "Spot orders cannot be reduce-only"
+INVALID_REDUCE_ONLY = "Invalid reduce-only order"
+NO_SUCH_SUBACCOUNT = "No such subaccount"
+SUBACCOUNT_EXISTS = "Subaccount already exists"
+NOT_AUTHORIZED_SUBACCOUNT = "Not authorized for subaccount-specific access"
+MUST_MODIFY = "Must modify either price or size"
+INVALID_LEVERAGE = "Invalid parameter leverage"
+INVALID_SIDE = "Invalid parameter side"
+INVALID_TYPE = "Invalid parameter type"
+INVALID_SIZE = "Invalid parameter size"
+INVALID_AMOUNT = "Invalid parameter size"
+
+
+def no_such_market(name: object) -> str:
+    return f"No such market: {name}"
+
+
+def no_such_coin(name: object) -> str:
+    return f"No such coin: {name}"

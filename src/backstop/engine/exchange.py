@@ -1,0 +1,719 @@
+"""The exchange state machine: `Exchange.apply(command) -> events`.
+
+Everything that changes state arrives as a command and goes through here, single-threaded. There
+is no clock, I/O or unseeded randomness: time comes in the command, so replaying the same journal
+gives the same state, bit for bit. A command that is rejected returns one `Rejected` event and
+changes nothing (every check runs before the first mutation). Commands are trusted to be
+well-typed: the edges check that (`commands.invalid_field`) before anything reaches the journal.
+
+Self-trade prevention: an order never matches a resting order of the same owner (any of its
+subaccounts). The resting order is cancelled (reason "self_trade") and matching goes on.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from backstop.catalog import MAX_LEVERAGE, USD, Catalog, Market, load
+from backstop.engine import errors, integrity
+from backstop.engine.accounts import Account
+from backstop.engine.amounts import MAX_ATOMS
+from backstop.engine.book import Book, Side
+from backstop.engine.commands import (
+    CancelAll,
+    CancelOrder,
+    Command,
+    CreateAccount,
+    Deposit,
+    ModifyOrder,
+    PlaceOrder,
+    SetLeverage,
+    Tick,
+    Transfer,
+    Withdraw,
+)
+from backstop.engine.events import (
+    AccountCreated,
+    Deposited,
+    Event,
+    Fill,
+    LeverageSet,
+    OrderAccepted,
+    OrderClosed,
+    Rejected,
+    Transferred,
+    Withdrawn,
+)
+from backstop.engine.fees import DAY_US, TIERS, FeeLedger, Volume, fee
+from backstop.engine.margin import free_collateral
+from backstop.engine.orders import Order
+from backstop.engine.settlement import reducible, settle
+
+BUY = "buy"
+SELL = "sell"
+MAX_ORDER_ATOMS = 99_999_999 * 10**8  # FTX's largest order size, in coin atoms
+
+
+class Exchange:
+    def __init__(self, catalog: Catalog | None = None, seed: int = 0) -> None:
+        self.catalog: Catalog = catalog if catalog is not None else load()
+        self.now = 0
+        self.accounts: list[Account] = []
+        self.owners: dict[str, dict[str, int]] = {}
+        self.books: dict[str, Book] = {name: Book(info) for name, info in self.catalog.markets.items()}
+        self.next_order_id = 1
+        self.next_trade_id = 1
+        self.volumes: dict[str, Volume] = {}
+        self.fees = FeeLedger()
+        self.deposits: dict[str, int] = {}
+        self.withdrawals: dict[str, int] = {}
+        self.coin_books: dict[str, Book] = {  # coin -> the book whose mark prices it as collateral
+            name: self.books[info.price_market]
+            for name, info in self.catalog.coins.items()
+            if info.price_market is not None
+        }
+        self.rng = random.Random(seed)  # the engine's only randomness (liquidation sizes, later)
+
+    def apply(self, command: Command) -> list[Event]:
+        """Apply one command. Time never runs backwards: an earlier ts is read as `now`."""
+        ts = command.ts
+        if ts < self.now:
+            ts = self.now
+        events: list[Event]
+        if isinstance(command, PlaceOrder):
+            events = self._place(command, ts)
+        elif isinstance(command, CancelOrder):
+            events = self._cancel(command, ts)
+        elif isinstance(command, ModifyOrder):
+            events = self._modify(command, ts)
+        elif isinstance(command, CancelAll):
+            events = self._cancel_all(command, ts)
+        elif isinstance(command, Deposit):
+            events = self._deposit(command, ts)
+        elif isinstance(command, Withdraw):
+            events = self._withdraw(command, ts)
+        elif isinstance(command, Transfer):
+            events = self._transfer(command, ts)
+        elif isinstance(command, SetLeverage):
+            events = self._set_leverage(command, ts)
+        elif isinstance(command, CreateAccount):
+            events = self._create_account(command, ts)
+        elif isinstance(command, Tick):
+            events = []
+        else:
+            return [Rejected(f"Unknown command {type(command).__name__}")]
+        if not events or not isinstance(events[0], Rejected):
+            self.now = ts
+        return events
+
+    # ----------------------------------------------------------------------------- queries
+
+    def account(self, account: int) -> Account | None:
+        if 0 <= account < len(self.accounts):
+            return self.accounts[account]
+        return None
+
+    def account_id(self, owner: str, subaccount: str = "") -> int | None:
+        return self.owners.get(owner, {}).get(subaccount)
+
+    def mark(self, market: str) -> int | None:
+        return self.books[market].mark()
+
+    def coin_price(self, coin: str) -> tuple[Market, int] | None:
+        """The market that prices `coin` and its mark in that market's ticks."""
+        info = self.catalog.coins.get(coin)
+        if info is None or info.price_market is None:
+            return None
+        book = self.books[info.price_market]
+        ticks = book.mark()
+        if ticks is None:
+            return None
+        return book.info, ticks
+
+    def canonical(self) -> list[Any]:
+        return integrity.canonical(self)
+
+    def state_hash(self) -> str:
+        return integrity.state_hash(self)
+
+    def discrepancies(self) -> dict[str, int]:
+        return integrity.discrepancies(self)
+
+    # ----------------------------------------------------------------------------- wallet
+
+    def _create_account(self, c: CreateAccount, ts: int) -> list[Event]:
+        if not c.owner:
+            return [Rejected("Invalid parameter nickname")]
+        subs = self.owners.get(c.owner)
+        if subs is None:
+            subs = {}
+            self.owners[c.owner] = subs
+            self.volumes[c.owner] = Volume()
+        elif c.subaccount in subs:
+            return [Rejected(errors.SUBACCOUNT_EXISTS)]
+        acct = Account(len(self.accounts), c.owner, c.subaccount, self.volumes[c.owner])
+        self.accounts.append(acct)
+        subs[c.subaccount] = acct.id
+        return [AccountCreated(acct.id, c.owner, c.subaccount)]
+
+    def _balance_of(self, coin: str, amount: int) -> tuple[str, str]:
+        """(the balance `coin` moves, error or ""): USD stablecoins move the USD balance."""
+        info = self.catalog.coins.get(coin)
+        if info is None:
+            return "", errors.no_such_coin(coin)
+        if amount <= 0 or amount > MAX_ATOMS:
+            return "", errors.INVALID_AMOUNT
+        return (USD if info.usd_alias else coin), ""
+
+    def _deposit(self, c: Deposit, ts: int) -> list[Event]:
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        credited, err = self._balance_of(c.coin, c.amount)
+        if err:
+            return [Rejected(err)]
+        acct.credit(credited, c.amount)
+        self.deposits[credited] = self.deposits.get(credited, 0) + c.amount
+        return [Deposited(acct.id, c.coin, credited, c.amount, ts)]
+
+    def _can_release(self, acct: Account, coin: str, amount: int) -> bool:
+        """Whether `amount` of `coin` may leave the account: it must not be held by open orders,
+        and free collateral must stay >= 0 afterwards (withdrawals only from free collateral)."""
+        if acct.available(coin) < amount:
+            return False
+        if not acct.positions and not acct.reserved:
+            return True
+        acct.credit(coin, -amount)
+        ok = free_collateral(self, acct) >= 0
+        acct.credit(coin, amount)
+        return ok
+
+    def _withdraw(self, c: Withdraw, ts: int) -> list[Event]:
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        debited, err = self._balance_of(c.coin, c.amount)
+        if err:
+            return [Rejected(err)]
+        if not self._can_release(acct, debited, c.amount):
+            return [Rejected(errors.NOT_ENOUGH_BALANCES)]
+        acct.credit(debited, -c.amount)
+        self.withdrawals[debited] = self.withdrawals.get(debited, 0) + c.amount
+        return [Withdrawn(acct.id, c.coin, debited, c.amount, ts)]
+
+    def _transfer(self, c: Transfer, ts: int) -> list[Event]:
+        source = self.account(c.source)
+        destination = self.account(c.destination)
+        if source is None or destination is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        if source.owner != destination.owner:
+            return [Rejected(errors.NOT_AUTHORIZED_SUBACCOUNT)]
+        if source is destination:
+            return [Rejected("Invalid parameter destination")]
+        moved, err = self._balance_of(c.coin, c.amount)
+        if err:
+            return [Rejected(err)]
+        if not self._can_release(source, moved, c.amount):
+            return [Rejected(errors.NOT_ENOUGH_BALANCES)]
+        source.credit(moved, -c.amount)
+        destination.credit(moved, c.amount)
+        return [Transferred(source.id, destination.id, moved, c.amount, ts)]
+
+    def _set_leverage(self, c: SetLeverage, ts: int) -> list[Event]:
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        if not 1 <= c.leverage <= MAX_LEVERAGE:
+            return [Rejected(errors.INVALID_LEVERAGE)]
+        acct.leverage = c.leverage
+        return [LeverageSet(acct.id, c.leverage)]
+
+    # ----------------------------------------------------------------------------- order checks
+
+    def _check(
+        self,
+        acct: Account,
+        book: Book,
+        side: str,
+        lots: int,
+        price: int | None,
+        type_: str,
+        ioc: bool,
+        post_only: bool,
+        reduce_only: bool,
+        client_id: str | None,
+        replacing: Order | None,
+    ) -> tuple[str, int]:
+        """Validate an order against the rules and the account: (error or "", price it may trade to).
+
+        A limit price beyond the band (2% through the touch for futures, 25% for spot) is capped
+        there; a market order gets the capped price, or 0 when the other side is empty (it will
+        expire unfilled).
+        """
+        market = book.info
+        is_buy = side == BUY
+        if not is_buy and side != SELL:
+            return errors.INVALID_SIDE, 0
+        if lots <= 0:
+            return errors.SIZE_TOO_SMALL, 0
+        if lots * market.lot_atoms > MAX_ORDER_ATOMS:
+            return errors.SIZE_TOO_LARGE, 0
+        if client_id is not None:
+            holder = acct.client_ids.get(client_id)
+            if holder is not None and holder is not replacing:
+                return errors.DUPLICATE_CLIENT_ID, 0
+        limit = 0
+        if type_ == "limit":
+            if price is None:
+                return errors.MISSING_PRICE, 0
+            if price <= 0:
+                return errors.INVALID_PRICE, 0
+            if not ioc and lots < market.min_provide_lots:
+                return errors.SIZE_TOO_SMALL_FOR_PROVIDE, 0
+            limit = price
+        elif type_ == "market":
+            if post_only:
+                return "Invalid parameter postOnly", 0
+        else:
+            return errors.INVALID_TYPE, 0
+        touch = book.asks.best() if is_buy else book.bids.best()
+        if touch is not None:
+            if is_buy:
+                cap = touch * (100 + market.band_percent) // 100
+                if limit == 0 or limit > cap:
+                    limit = cap
+            else:
+                cap = -(-touch * (100 - market.band_percent) // 100)
+                if limit == 0 or limit < cap:
+                    limit = cap
+        if market.is_spot:
+            if reduce_only:
+                return errors.SPOT_REDUCE_ONLY, 0
+            if limit == 0:
+                return "", 0
+            if is_buy:
+                # the notional plus the taker fee it may pay in USD, at the highest tier's rate
+                need = lots * limit * market.tick_value
+                need += fee(need, TIERS[0][2])
+                if replacing is not None and replacing.side == BUY:
+                    need -= replacing.remaining * replacing.price * market.tick_value
+                if need > acct.available(USD):
+                    return errors.NOT_ENOUGH_BALANCES, 0
+            else:
+                need = lots * market.lot_atoms
+                if replacing is not None and replacing.side == SELL:
+                    need -= replacing.remaining * market.lot_atoms
+                if need > acct.available(market.base):
+                    return errors.NOT_ENOUGH_BALANCES, 0
+            return "", limit
+        pos = acct.positions.get(market.name)
+        size = open_buy = open_sell = 0
+        if pos is not None:
+            size = pos.size
+            open_buy = pos.open_buy
+            open_sell = pos.open_sell
+        if replacing is not None:
+            if replacing.side == BUY:
+                open_buy -= replacing.remaining
+            else:
+                open_sell -= replacing.remaining
+        if reduce_only:
+            if (size >= 0) if is_buy else (size <= 0):
+                return errors.INVALID_REDUCE_ONLY, 0
+            return "", limit
+        if limit == 0:
+            return "", 0
+        current = max(abs(size + open_buy), abs(size - open_sell))
+        if is_buy:
+            after = max(abs(size + open_buy + lots), abs(size - open_sell))
+        else:
+            after = max(abs(size + open_buy), abs(size - open_sell - lots))
+        if after > current and free_collateral(self, acct, book, after, limit) < 0:
+            return errors.NOT_ENOUGH_MARGIN, 0
+        return "", limit
+
+    # ----------------------------------------------------------------------------- order commands
+
+    def _place(self, c: PlaceOrder, ts: int) -> list[Event]:
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        book = self.books.get(c.market)
+        if book is None:
+            return [Rejected(errors.no_such_market(c.market))]
+        market = book.info
+        err, limit = self._check(
+            acct,
+            book,
+            c.side,
+            c.size,
+            c.price,
+            c.type,
+            c.ioc,
+            c.post_only,
+            c.reduce_only,
+            c.client_id,
+            None,
+        )
+        if err:
+            return [Rejected(err)]
+        is_market = c.type == "market"
+        order = Order(
+            self.next_order_id,
+            acct.id,
+            book,
+            c.side,
+            limit,
+            c.size,
+            c.type,
+            c.ioc or is_market,
+            c.post_only,
+            c.reduce_only,
+            c.client_id,
+            ts,
+        )
+        self.next_order_id += 1
+        events: list[Event] = [
+            OrderAccepted(
+                order.id,
+                acct.id,
+                market.name,
+                c.side,
+                None if is_market else c.price,
+                c.size,
+                c.type,
+                c.ioc,
+                c.post_only,
+                c.reduce_only,
+                c.client_id,
+                ts,
+            )
+        ]
+        self._submit(acct, book, order, ts, events)
+        return events
+
+    def _submit(self, acct: Account, book: Book, order: Order, ts: int, events: list[Event]) -> None:
+        """Match an accepted order, then rest what is left or expire it."""
+        if order.price == 0:  # a market order with nothing on the other side
+            self._expire(acct, order, "ioc", ts, events)
+            return
+        is_buy = order.side == BUY
+        touch = book.asks.best() if is_buy else book.bids.best()
+        if touch is not None and (touch <= order.price if is_buy else touch >= order.price):
+            if order.post_only:
+                self._expire(acct, order, "post_only", ts, events)
+                return
+            self._match(acct, book, order, ts, events)
+        if order.remaining and order.reduce_only:
+            pos = acct.positions.get(book.market)
+            allowed = reducible(pos.size if pos is not None else 0, order.side)
+            if allowed < order.remaining:
+                order.remaining = allowed
+        if not order.remaining:
+            self._expire(acct, order, "filled" if order.filled == order.size else "reduce_only", ts, events)
+        elif order.ioc:
+            self._expire(acct, order, "ioc", ts, events)
+        else:
+            self._rest(acct, book, order)
+
+    def _rest(self, acct: Account, book: Book, order: Order) -> None:
+        market = book.info
+        order.status = "open"
+        if order.side == BUY:
+            book.bids.add(order)
+        else:
+            book.asks.add(order)
+        acct.orders[order.id] = order
+        if order.client_id is not None:
+            acct.client_ids[order.client_id] = order
+        if market.is_spot:
+            if order.side == BUY:
+                acct.reserve(USD, order.remaining * order.price * market.tick_value)
+            else:
+                acct.reserve(market.base, order.remaining * market.lot_atoms)
+        else:
+            pos = acct.position(book)
+            if order.side == BUY:
+                pos.open_buy += order.remaining
+            else:
+                pos.open_sell += order.remaining
+
+    def _expire(self, acct: Account, order: Order, reason: str, ts: int, events: list[Event]) -> None:
+        """Close an order that never rested."""
+        order.status = "closed"
+        order.remaining = 0
+        acct.remember_closed(order.id)
+        events.append(OrderClosed(order.id, acct.id, order.market, reason, order.filled, order.size, ts))
+
+    def _unrest(self, acct: Account, order: Order, reason: str, ts: int, events: list[Event]) -> None:
+        """Close a resting order that is already out of the book: release what it held."""
+        market = order.book.info
+        left = order.remaining
+        if market.is_spot:
+            if order.side == BUY:
+                acct.reserve(USD, -left * order.price * market.tick_value)
+            else:
+                acct.reserve(market.base, -left * market.lot_atoms)
+        else:
+            pos = acct.positions[order.market]
+            if order.side == BUY:
+                pos.open_buy -= left
+            else:
+                pos.open_sell -= left
+        order.status = "closed"
+        order.remaining = 0
+        acct.forget(order)
+        events.append(OrderClosed(order.id, acct.id, order.market, reason, order.filled, order.size, ts))
+
+    def _side_of(self, order: Order) -> Side:
+        book = order.book
+        return book.bids if order.side == BUY else book.asks
+
+    # ----------------------------------------------------------------------------- matching
+
+    def _match(self, acct: Account, book: Book, order: Order, ts: int, events: list[Event]) -> None:
+        is_buy = order.side == BUY
+        limit = order.price
+        opposite = book.asks if is_buy else book.bids
+        levels = opposite.levels
+        accounts = self.accounts
+        owner = acct.owner
+        name = book.market
+        while order.remaining:
+            best = opposite.best()
+            if best is None or (best > limit if is_buy else best < limit):
+                break
+            level = levels[best]
+            exhausted = False  # a reduce-only taker whose position is already closed
+            while level and order.remaining:
+                maker = next(iter(level.values()))
+                maker_acct = accounts[maker.account]
+                if maker_acct.owner == owner:
+                    del level[maker.id]
+                    self._unrest(maker_acct, maker, "self_trade", ts, events)
+                    continue
+                lots = order.remaining if order.remaining < maker.remaining else maker.remaining
+                if maker.reduce_only:
+                    allowed = reducible(maker_acct.positions[name].size, maker.side)
+                    if not allowed:
+                        del level[maker.id]
+                        self._unrest(maker_acct, maker, "reduce_only", ts, events)
+                        continue
+                    if allowed < lots:
+                        lots = allowed
+                if order.reduce_only:
+                    pos = acct.positions.get(name)
+                    allowed = reducible(pos.size if pos is not None else 0, order.side)
+                    if not allowed:
+                        exhausted = True
+                        break
+                    if allowed < lots:
+                        lots = allowed
+                self._fill(book, order, acct, maker, maker_acct, lots, best, ts, events)
+                if not maker.remaining:
+                    del level[maker.id]
+                    maker.status = "closed"
+                    maker_acct.forget(maker)
+                    events.append(
+                        OrderClosed(maker.id, maker.account, name, "filled", maker.filled, maker.size, ts)
+                    )
+            if not level:
+                del levels[best]
+            if exhausted:
+                break
+        book.stale = True
+
+    def _fill(
+        self,
+        book: Book,
+        taker: Order,
+        taker_acct: Account,
+        maker: Order,
+        maker_acct: Account,
+        lots: int,
+        price: int,
+        ts: int,
+        events: list[Event],
+    ) -> None:
+        market = book.info
+        value = lots * price * market.tick_value
+        day = ts // DAY_US
+        taker_volume = taker_acct.volume
+        if taker_volume.day != day:
+            taker_volume.roll(day)
+        maker_volume = maker_acct.volume
+        if maker_volume.day != day:
+            maker_volume.roll(day)
+        taker_fee = fee(value, taker_volume.taker_rate)
+        taker_is_buy = taker.side == BUY
+        if market.is_spot:
+            base = market.base
+            atoms = lots * market.lot_atoms
+            buyer, seller = (taker_acct, maker_acct) if taker_is_buy else (maker_acct, taker_acct)
+            buyer.credit(USD, -value)
+            buyer.credit(base, atoms)
+            seller.credit(base, -atoms)
+            seller.credit(USD, value)
+            if taker_is_buy:  # the maker sold: its coins were held; it receives (and pays fees in) USD
+                maker_acct.reserve(base, -atoms)
+                maker_fee_coin = USD
+                maker_fee = fee(value, maker_volume.maker_rate)
+            else:  # the maker bought: its USD was held; it receives (and pays fees in) the coin
+                maker_acct.reserve(USD, -value)
+                maker_fee_coin = base
+                maker_fee = fee(atoms, maker_volume.maker_rate)
+        else:
+            maker_fee_coin = USD
+            maker_fee = fee(value, maker_volume.maker_rate)
+            signed = lots if taker_is_buy else -lots
+            settle(taker_acct, book, signed, value)
+            pos = settle(maker_acct, book, -signed, value)
+            if taker_is_buy:
+                pos.open_sell -= lots
+            else:
+                pos.open_buy -= lots
+        taker_acct.credit(USD, -taker_fee)
+        maker_acct.credit(maker_fee_coin, -maker_fee)
+        ledger = self.fees
+        ledger.book(day, USD, taker_fee)
+        ledger.book(day, maker_fee_coin, maker_fee)
+        taker_volume.add(value)
+        maker_volume.add(value)
+        taker.filled += lots
+        taker.remaining -= lots
+        taker.fill_value += lots * price
+        maker.filled += lots
+        maker.remaining -= lots
+        maker.fill_value += lots * price
+        book.last = price
+        events.append(
+            Fill(
+                self.next_trade_id,
+                market.name,
+                price,
+                lots,
+                taker.side,
+                taker.id,
+                maker.id,
+                taker_acct.id,
+                maker_acct.id,
+                taker_fee,
+                USD,
+                maker_fee,
+                maker_fee_coin,
+                ts,
+            )
+        )
+        self.next_trade_id += 1
+
+    # ----------------------------------------------------------------------------- cancel, modify
+
+    def _find(self, acct: Account, order_id: int | None, client_id: str | None) -> tuple[Order | None, str]:
+        if client_id is not None:
+            by_client = acct.client_ids.get(client_id)
+            return by_client, ("" if by_client is not None else errors.ORDER_NOT_FOUND)
+        if order_id is None:
+            return None, errors.ORDER_NOT_FOUND
+        order = acct.orders.get(order_id)
+        if order is not None:
+            return order, ""
+        if order_id in acct.recent_closed:
+            return None, errors.ORDER_ALREADY_CLOSED
+        return None, errors.ORDER_NOT_FOUND
+
+    def _cancel(self, c: CancelOrder, ts: int) -> list[Event]:
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        order, err = self._find(acct, c.order_id, c.client_id)
+        if order is None:
+            return [Rejected(err)]
+        events: list[Event] = []
+        self._side_of(order).remove(order)
+        self._unrest(acct, order, "cancelled", ts, events)
+        return events
+
+    def _cancel_all(self, c: CancelAll, ts: int) -> list[Event]:
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        if c.market is not None and c.market not in self.books:
+            return [Rejected(errors.no_such_market(c.market))]
+        if c.side is not None and c.side != BUY and c.side != SELL:
+            return [Rejected(errors.INVALID_SIDE)]
+        events: list[Event] = []
+        if c.conditional_only:
+            return events  # conditional orders arrive with the risk engine
+        for order in list(acct.orders.values()):
+            if (c.market is None or order.market == c.market) and (c.side is None or order.side == c.side):
+                self._side_of(order).remove(order)
+                self._unrest(acct, order, "cancelled", ts, events)
+        return events
+
+    def _modify(self, c: ModifyOrder, ts: int) -> list[Event]:
+        """FTX's modify: cancel and replace with a new id and a new place in the queue. Unlike
+        FTX's, it is atomic: if the replacement would be rejected, the old order stays as it was."""
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        old, err = self._find(acct, c.order_id, c.client_id)
+        if old is None:
+            return [Rejected(err)]
+        if c.price is None and c.size is None:
+            return [Rejected(errors.MUST_MODIFY)]
+        book = self.books[old.market]
+        price = old.price if c.price is None else c.price
+        size = old.remaining if c.size is None else c.size
+        client_id = old.client_id if c.new_client_id is None else c.new_client_id
+        err, limit = self._check(
+            acct,
+            book,
+            old.side,
+            size,
+            price,
+            "limit",
+            old.ioc,
+            old.post_only,
+            old.reduce_only,
+            client_id,
+            old,
+        )
+        if err:
+            return [Rejected(err)]
+        events: list[Event] = []
+        self._side_of(old).remove(old)
+        self._unrest(acct, old, "modified", ts, events)
+        order = Order(
+            self.next_order_id,
+            acct.id,
+            book,
+            old.side,
+            limit,
+            size,
+            "limit",
+            old.ioc,
+            old.post_only,
+            old.reduce_only,
+            client_id,
+            ts,
+        )
+        self.next_order_id += 1
+        events.append(
+            OrderAccepted(
+                order.id,
+                acct.id,
+                book.market,
+                old.side,
+                price,
+                size,
+                "limit",
+                old.ioc,
+                old.post_only,
+                old.reduce_only,
+                client_id,
+                ts,
+            )
+        )
+        self._submit(acct, book, order, ts, events)
+        return events

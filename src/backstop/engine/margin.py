@@ -1,0 +1,159 @@
+"""FTX's 2021-22 margin formulas, in exact integers.
+
+collateral        = sum of balances x min(weight, 1.1 / (1 + imfFactor x sqrt(coins))) x price
+total acct value  = collateral (total weights) + unrealized PnL
+margin fraction   = TAV / total position notional
+position IMF      = max(1 / leverage, imfFactor x sqrt(open size))
+position MMF      = max(3%, 0.6 x imfFactor x sqrt(size))
+free collateral   = min(C, C + uPnL) - spot buys held - sum(IMF x open size x mark), C with initial weights
+
+An order that raises an account's open size is accepted only if free collateral stays >= 0 after it
+(OMF >= IMF). Every rounding here goes against the account. The square roots only bind for large
+sizes, so the catalog precomputes the sizes below which they cannot, and the hot path compares.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backstop.catalog import BASE_IMF, HAIRCUT_NUMERATOR, MMF_FLOOR, USD, Coin, Market
+from backstop.engine.amounts import RATE, ceil_div, sqrt_term
+from backstop.engine.book import Book
+
+if TYPE_CHECKING:
+    from backstop.engine.accounts import Account
+    from backstop.engine.exchange import Exchange
+
+
+def coin_weight(coin: Coin, atoms: int, initial: bool) -> int:
+    """Listed weight, cut for large balances: min(weight, 1.1 / (1 + imfFactor * sqrt(coins)))."""
+    if initial:
+        weight, free = coin.weight_initial, coin.no_haircut_initial
+    else:
+        weight, free = coin.weight_total, coin.no_haircut_total
+    if atoms <= free:
+        return weight
+    haircut = HAIRCUT_NUMERATOR // (RATE + sqrt_term(coin.imf_factor, atoms))
+    return haircut if haircut < weight else weight
+
+
+def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
+    """Weighted value of the wallet in USD atoms; a coin with no price yet counts for nothing."""
+    total = 0
+    coins = ex.catalog.coins
+    coin_books = ex.coin_books
+    for coin, atoms in acct.balances.items():
+        if coin == USD:
+            total += atoms
+            continue
+        if not atoms:
+            continue
+        book = coin_books.get(coin)
+        if book is None:
+            continue
+        info = coins[coin]
+        ticks = book.mark()
+        if ticks is None:
+            continue
+        value = book.info.coin_value(atoms, ticks)
+        if atoms < 0:
+            total += value  # a debt counts in full, no haircut in its favour
+        else:
+            weight = coin_weight(info, atoms, initial)
+            # value * weight // RATE, split so the products stay machine-size
+            total += value // RATE * weight + value % RATE * weight // RATE
+    return total
+
+
+def mark_of(book: Book, default: int = 0) -> int:
+    """The book's mark; `default` when it has none (no quotes and no trade, hence no position)."""
+    mark = book.mark()
+    return default if mark is None else mark
+
+
+def position_imf(market: Market, open_lots: int, leverage: int) -> int:
+    if open_lots <= market.imf_floor_lots[leverage]:
+        return BASE_IMF[leverage]
+    return sqrt_term(market.imf_factor, open_lots * market.lot_atoms)
+
+
+def position_mmf(market: Market, lots: int) -> int:
+    lots = abs(lots)
+    if lots <= market.mmf_floor_lots:
+        return MMF_FLOOR
+    return ceil_div(6 * sqrt_term(market.imf_factor, lots * market.lot_atoms), 10)
+
+
+def unrealized(acct: Account) -> int:
+    total = 0
+    for pos in acct.positions.values():
+        if pos.size:
+            total += pos.size * mark_of(pos.book) * pos.book.info.tick_value - pos.cost
+    return total
+
+
+def free_collateral(
+    ex: Exchange, acct: Account, book: Book | None = None, open_lots: int = 0, price: int = 0
+) -> int:
+    """Free collateral in USD atoms; with `book`, as if that market's open size were `open_lots`
+    (an order being checked), valued at its mark or, on an empty book, at `price`."""
+    leverage = acct.leverage
+    required = 0
+    upnl = 0
+    seen = book is None
+    for pos in acct.positions.values():
+        pos_book = pos.book
+        info = pos_book.info
+        if pos_book is book:
+            seen = True
+            lots = open_lots
+            mark = mark_of(pos_book, price)
+        else:
+            mark = mark_of(pos_book)
+            size = pos.size
+            lots = max(abs(size + pos.open_buy), abs(size - pos.open_sell))
+        if pos.size:
+            upnl += pos.size * mark * info.tick_value - pos.cost
+        if lots:
+            required += ceil_div(lots * mark * info.tick_value * position_imf(info, lots, leverage), RATE)
+    if book is not None and not seen and open_lots:
+        info = book.info
+        mark = mark_of(book, price)
+        required += ceil_div(
+            open_lots * mark * info.tick_value * position_imf(info, open_lots, leverage), RATE
+        )
+    coll = collateral(ex, acct, initial=True)
+    usable = coll + upnl if upnl < 0 else coll
+    return usable - acct.reserved.get(USD, 0) - required
+
+
+def position_notional(acct: Account) -> int:
+    total = 0
+    for pos in acct.positions.values():
+        if pos.size:
+            total += abs(pos.size) * mark_of(pos.book) * pos.book.info.tick_value
+    return total
+
+
+def margin_fraction(ex: Exchange, acct: Account) -> int | None:
+    """TAV / total position notional as a rate; None without positions (FTX shows null)."""
+    notional = position_notional(acct)
+    if not notional:
+        return None
+    tav = collateral(ex, acct, initial=False) + unrealized(acct)
+    return tav * RATE // notional
+
+
+def maintenance_requirement(acct: Account) -> int | None:
+    """Account MMF: notional-weighted position MMF, as a rate; None without positions."""
+    notional = 0
+    weighted = 0
+    for pos in acct.positions.values():
+        if pos.size:
+            info = pos.book.info
+            n = abs(pos.size) * mark_of(pos.book) * info.tick_value
+            notional += n
+            weighted += n * position_mmf(info, pos.size)
+    if not notional:
+        return None
+    return ceil_div(weighted, notional)

@@ -1,0 +1,49 @@
+"""What a futures fill does to a position: cost basis, realized PnL to USD, open order sizes."""
+
+from __future__ import annotations
+
+from backstop.catalog import USD
+from backstop.engine.accounts import Account, Position
+from backstop.engine.book import Book
+
+BUY = "buy"
+
+
+def reducible(size: int, side: str) -> int:
+    """Lots an order on `side` can take off a position of `size` without flipping it."""
+    if side == BUY:
+        return -size if size < 0 else 0
+    return size if size > 0 else 0
+
+
+def settle(acct: Account, book: Book, signed: int, value: int) -> Position:
+    """Apply a fill of `signed` lots (negative = sold) worth `value` USD atoms to a position.
+
+    Opening adds to the cost basis; closing releases the matching share of it and credits the
+    realized PnL to USD. Summed over accounts, USD balance - cost basis changes by nothing here
+    (each side moves by -signed value, and the two sides' values cancel), so money is conserved
+    whatever the rounding of the released share.
+    """
+    pos = acct.positions.get(book.market)
+    if pos is None:
+        pos = Position(book)
+        acct.positions[book.market] = pos
+    size = pos.size
+    lots = signed if signed > 0 else -signed
+    signed_value = value if signed > 0 else -value
+    if size == 0 or (size > 0) == (signed > 0):
+        pos.size = size + signed
+        pos.cost += signed_value
+        return pos
+    held = size if size > 0 else -size
+    closing = lots if lots < held else held
+    released = pos.cost * closing // held
+    closing_value = signed_value * closing // lots
+    realized = -closing_value - released
+    pos.cost -= released
+    pos.realized += realized
+    acct.credit(USD, realized)
+    pos.size = size + signed
+    if closing < lots:  # flipped: the rest opens a position the other way
+        pos.cost += signed_value - closing_value
+    return pos

@@ -1,0 +1,1 @@
+"""Durability: the command journal, snapshots, and recovery (latest snapshot + journal tail)."""

@@ -1,0 +1,60 @@
+"""Recovery = latest snapshot + replay of the journal tail; a clean replay starts from nothing.
+
+A data directory holds its own copy of the catalog and the engine seed, written when it is
+created, so that replaying its journal later uses exactly the listing it was recorded with.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from backstop import catalog as catalog_module
+from backstop.engine.exchange import Exchange
+from backstop.journal import log, snapshot
+
+SETTINGS = "exchange.toml"
+
+
+def initialize(directory: Path, seed: int = 0, catalog_dir: Path | None = None) -> None:
+    """Create a data directory (idempotent: an existing one is left as it is)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if (directory / SETTINGS).exists():
+        return
+    target = directory / "catalog"
+    target.mkdir(exist_ok=True)
+    for name in ("coins.toml", "markets.toml"):
+        if catalog_dir is not None:
+            shutil.copyfile(catalog_dir / name, target / name)
+        else:
+            (target / name).write_text((resources.files(catalog_module) / name).read_text())
+    (directory / SETTINGS).write_text(f"# Written when this data directory was created.\nseed = {seed}\n")
+
+
+def fresh_exchange(directory: Path) -> Exchange:
+    settings = tomllib.loads((directory / SETTINGS).read_text())
+    return Exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
+
+
+def recover(directory: Path) -> tuple[Exchange, int]:
+    """(the exchange after every durable command, seq of the last one)."""
+    found = snapshot.latest(directory)
+    if found is None:
+        start, exchange = 0, fresh_exchange(directory)
+    else:
+        start, exchange = found
+    seq = start
+    for seq, command in log.read(directory, after=start):  # noqa: B007
+        exchange.apply(command)
+    return exchange, seq
+
+
+def replay(directory: Path) -> tuple[Exchange, int]:
+    """Apply the whole journal to a fresh exchange, ignoring snapshots."""
+    exchange = fresh_exchange(directory)
+    seq = 0
+    for seq, command in log.read(directory):  # noqa: B007
+        exchange.apply(command)
+    return exchange, seq

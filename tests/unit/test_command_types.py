@@ -1,0 +1,87 @@
+"""The engine trusts the types of its commands; the edges check them with `invalid_field` and
+`from_dict` first. Values that JSON can carry where a scalar belongs must be caught there."""
+
+from __future__ import annotations
+
+import pytest
+
+from backstop.engine.commands import (
+    CancelAll,
+    CancelOrder,
+    CreateAccount,
+    Deposit,
+    ModifyOrder,
+    PlaceOrder,
+    SetLeverage,
+    Tick,
+    Transfer,
+    Withdraw,
+    from_dict,
+    invalid_field,
+    to_dict,
+)
+
+GOOD = [
+    CreateAccount(1, "alice", "sub"),
+    Deposit(1, 0, "USDC", 5),
+    Withdraw(1, 0, "BTC", 5),
+    Transfer(1, 0, 1, "USD", 5),
+    SetLeverage(1, 0, 20),
+    PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, "limit", False, True, False, "c"),
+    PlaceOrder(1, 0, "BTC-PERP", "sell", 10),
+    CancelOrder(1, 0, 5),
+    CancelOrder(1, 0, None, "c"),
+    CancelAll(1, 0, "BTC-PERP", "buy"),
+    ModifyOrder(1, 0, 5, None, 9_100, None, "d"),
+    Tick(1),
+]
+
+
+@pytest.mark.parametrize("command", GOOD, ids=lambda c: type(c).__name__)
+def test_well_typed_commands_pass(command):
+    assert invalid_field(command) is None
+    assert from_dict(to_dict(command)) == command
+
+
+BAD = [
+    (Deposit(1.5, 0, "USD", 1), "ts"),
+    (Deposit(1, "0", "USD", 1), "account"),
+    (Deposit(1, 0, None, 1), "coin"),
+    (Deposit(1, 0, "USD", 1.5), "amount"),
+    (Withdraw(1, 0, "USD", True), "amount"),  # a bool is not an int here
+    (SetLeverage(1, 0, "10"), "leverage"),
+    (SetLeverage(1, 0, 10.0), "leverage"),
+    (SetLeverage(1, 0, None), "leverage"),
+    (PlaceOrder(1, 0, "BTC-PERP", "buy", 10.0, 9_000), "size"),
+    (PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000.5), "price"),
+    (PlaceOrder(1, 0, ["BTC-PERP"], "buy", 10, 9_000), "market"),
+    (PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, "limit", 1), "ioc"),
+    (PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, client_id=7), "client_id"),
+    (CancelOrder(1, 0, [1]), "order_id"),
+    (CancelOrder(1, 0, {"id": 1}), "order_id"),
+    (CancelOrder(1, 0, "7"), "order_id"),
+    (CancelAll(1, 0, ["BTC-PERP"]), "market"),
+    (ModifyOrder(1, 0, [1], price=1), "order_id"),
+    (Transfer(1, 0, "1", "USD", 1), "destination"),
+    (CreateAccount(1, None), "owner"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "field"), BAD, ids=lambda v: v if isinstance(v, str) else type(v).__name__
+)
+def test_malformed_fields_are_named(command, field):
+    assert invalid_field(command) == field
+    with pytest.raises(ValueError, match=f"Invalid parameter {field}"):
+        from_dict(to_dict(command))
+
+
+def test_from_dict_rejects_unknown_types_and_fields():
+    with pytest.raises(ValueError):
+        from_dict({"type": "Liquidate", "ts": 1})
+    with pytest.raises(ValueError):
+        from_dict({"ts": 1})
+    with pytest.raises(ValueError):
+        from_dict({"type": "Tick", "ts": 1, "extra": 2})
+    with pytest.raises(ValueError):
+        from_dict({"type": "Deposit", "ts": 1, "account": 0})
