@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from backstop.engine.amounts import ATOM, RATE, ceil_div, sqrt_term_below, to_rate
+from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div, sqrt_term_below, to_rate
 
 USD = "USD"
 MAX_LEVERAGE = 20
@@ -72,9 +72,7 @@ class Market:
 
     def coin_value(self, coin_atoms: int, ticks: int) -> int:
         """USD atoms of `coin_atoms` of the base coin at `ticks`, rounded down."""
-        if self.lot_atoms <= self.tick_value and self.tick_value % self.lot_atoms == 0:
-            return coin_atoms * ticks * (self.tick_value // self.lot_atoms)  # a whole-USD tick
-        return coin_atoms * ticks * self.tick_value // self.lot_atoms
+        return mul_div(coin_atoms, ticks * self.tick_value, self.lot_atoms)
 
 
 @dataclass(frozen=True, slots=True)

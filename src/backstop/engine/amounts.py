@@ -44,6 +44,20 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def mul_div(a: int, b: int, d: int) -> int:
+    """floor(a * b / d), exactly, for b >= 0 and d > 0.
+
+    Written as (a // d) * b + (a % d) * b // d so that, with b and d below 2**30, every product
+    stays in the compiled engine's machine-int fast path even when a * b would not.
+    """
+    return a // d * b + a % d * b // d
+
+
+def mul_div_up(a: int, b: int, d: int) -> int:
+    """ceil(a * b / d), exactly, for b >= 0 and d > 0 (see mul_div)."""
+    return a // d * b - (-(a % d * b) // d)
+
+
 def isqrt_ceil(n: int) -> int:
     r = isqrt(n)
     return r if r * r == n else r + 1

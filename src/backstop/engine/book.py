@@ -27,8 +27,9 @@ class Side:
     def best(self) -> int | None:
         heap = self.heap
         levels = self.levels
+        bids = self.sign < 0
         while heap:
-            price = heap[0] * self.sign
+            price = -heap[0] if bids else heap[0]
             if price in levels:
                 return price
             heappop(heap)
@@ -43,7 +44,7 @@ class Side:
             self.levels[price] = level
             if price not in self.in_heap:
                 self.in_heap.add(price)
-                heappush(self.heap, price * self.sign)
+                heappush(self.heap, -price if self.sign < 0 else price)
         level[order.id] = order
         self.book.stale = True
 

@@ -452,9 +452,9 @@ class Exchange:
         left = order.remaining
         if market.is_spot:
             if order.side == BUY:
-                acct.reserve(USD, -left * order.price * market.tick_value)
+                acct.reserve(USD, -(left * order.price * market.tick_value))
             else:
-                acct.reserve(market.base, -left * market.lot_atoms)
+                acct.reserve(market.base, -(left * market.lot_atoms))
         else:
             pos = acct.positions[order.market]
             if order.side == BUY:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backstop.engine.amounts import ATOM, PPM, ceil_div
+from backstop.engine.amounts import ATOM, PPM, mul_div, mul_div_up
 
 DAY_US = 86_400 * 1_000_000
 WINDOW_DAYS = 30
@@ -100,8 +100,8 @@ class Volume:
 def fee(amount: int, rate_ppm: int) -> int:
     """Fee on `amount` atoms: charges round up, rebates round toward zero (the exchange's favour)."""
     if rate_ppm >= 0:
-        return ceil_div(amount * rate_ppm, PPM)
-    return -((amount * -rate_ppm) // PPM)
+        return mul_div_up(amount, rate_ppm, PPM)
+    return -mul_div(amount, -rate_ppm, PPM)
 
 
 class FeeLedger:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backstop.catalog import BASE_IMF, HAIRCUT_NUMERATOR, MMF_FLOOR, USD, Coin, Market
-from backstop.engine.amounts import RATE, ceil_div, sqrt_term
+from backstop.engine.amounts import RATE, ceil_div, mul_div, mul_div_up, sqrt_term
 from backstop.engine.book import Book
 
 if TYPE_CHECKING:
@@ -59,9 +59,7 @@ def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
         if atoms < 0:
             total += value  # a debt counts in full, no haircut in its favour
         else:
-            weight = coin_weight(info, atoms, initial)
-            # value * weight // RATE, split so the products stay machine-size
-            total += value // RATE * weight + value % RATE * weight // RATE
+            total += mul_div(value, coin_weight(info, atoms, initial), RATE)
     return total
 
 
@@ -112,15 +110,17 @@ def free_collateral(
             mark = mark_of(pos_book)
             size = pos.size
             lots = max(abs(size + pos.open_buy), abs(size - pos.open_sell))
-        if pos.size:
-            upnl += pos.size * mark * info.tick_value - pos.cost
+        size = pos.size
+        if size:
+            value = (size if size > 0 else -size) * mark * info.tick_value
+            upnl += (value if size > 0 else -value) - pos.cost
         if lots:
-            required += ceil_div(lots * mark * info.tick_value * position_imf(info, lots, leverage), RATE)
+            required += mul_div_up(lots * mark * info.tick_value, position_imf(info, lots, leverage), RATE)
     if book is not None and not seen and open_lots:
         info = book.info
         mark = mark_of(book, price)
-        required += ceil_div(
-            open_lots * mark * info.tick_value * position_imf(info, open_lots, leverage), RATE
+        required += mul_div_up(
+            open_lots * mark * info.tick_value, position_imf(info, open_lots, leverage), RATE
         )
     coll = collateral(ex, acct, initial=True)
     usable = coll + upnl if upnl < 0 else coll

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backstop.catalog import USD
 from backstop.engine.accounts import Account, Position
+from backstop.engine.amounts import mul_div
 from backstop.engine.book import Book
 
 BUY = "buy"
@@ -37,8 +38,8 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> Position:
         return pos
     held = size if size > 0 else -size
     closing = lots if lots < held else held
-    released = pos.cost * closing // held
-    closing_value = signed_value * closing // lots
+    released = mul_div(pos.cost, closing, held)  # floor(cost * closing / held), exactly
+    closing_value = mul_div(signed_value, closing, lots)  # exact: value is a multiple of lots
     realized = -closing_value - released
     pos.cost -= released
     pos.realized += realized
