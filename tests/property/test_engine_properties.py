@@ -188,6 +188,8 @@ def check_orders(ex: Exchange) -> None:
     for acct in ex.accounts:
         held: dict[str, int] = {}
         open_lots: dict[tuple[str, str], int] = {}
+        reduce_only: dict[str, int] = {}
+        reducing: dict[tuple[str, str], int] = {}
         for oid, order in acct.orders.items():
             assert oid == order.id and order.account == acct.id
             assert order.remaining > 0, order.canonical()
@@ -203,9 +205,16 @@ def check_orders(ex: Exchange) -> None:
             else:
                 key = (order.market, order.side)
                 open_lots[key] = open_lots.get(key, 0) + order.remaining
+                if order.reduce_only:
+                    reduce_only[order.market] = reduce_only.get(order.market, 0) + 1
+                    reducing[key] = reducing.get(key, 0) + order.remaining
         for name, pos in acct.positions.items():
             assert pos.open_buy == open_lots.get((name, "buy"), 0), (acct.id, name)
             assert pos.open_sell == open_lots.get((name, "sell"), 0), (acct.id, name)
+            assert pos.reduce_only_orders == reduce_only.get(name, 0), (acct.id, name)
+            # resting reduce-only orders never add up to more than the position they reduce
+            assert reducing.get((name, "sell"), 0) <= max(pos.size, 0), (acct.id, name)
+            assert reducing.get((name, "buy"), 0) <= max(-pos.size, 0), (acct.id, name)
         for name, _side in open_lots:
             assert name in acct.positions
         assert {k: v for k, v in acct.reserved.items() if v} == held, acct.id

@@ -130,5 +130,7 @@ def test_fee_ledger_totals_and_days():
     d.ok(PlaceOrder(day4, b, PERP, "buy", 20_000, 10_000))  # $20,000: $14 taker, $4 maker
     ledger = d.ex.fees
     assert ledger.totals == {"USD": 25 * USD, "BTC": 20_000}
-    assert ledger.by_day == {3: {"USD": 7 * USD, "BTC": 20_000}, 4: {"USD": 18 * USD}}
+    assert ledger.revenue(3) == {"USD": 7 * USD, "BTC": 20_000}
+    assert ledger.revenue(4) == {"USD": 18 * USD}
+    assert ledger.revenue(5) == {}
     assert d.ex.discrepancies() == {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine_kit import Desk, accepted, closes, fills
 
-from backstop.engine.commands import CancelAll, CancelOrder, ModifyOrder
+from backstop.engine.commands import CancelAll, CancelOrder, ModifyOrder, PlaceOrder
 
 PERP = "BTC-PERP"
 ETH = "ETH-PERP"
@@ -238,6 +238,9 @@ def test_modify_rejections_leave_the_old_order_in_place():
     d.reject(ModifyOrder(d.tick(), a, old, new_client_id="y", price=9_001), "Duplicate client order ID")
     d.reject(ModifyOrder(d.tick(), a, old, price=-1), "Invalid price")
     d.reject(ModifyOrder(d.tick(), a, old, size=0), "Size too small")
+    for k in range(10):  # the 10 resting orders below minProvideSize FTX allowed an hour
+        d.rest(a, PERP, "buy", "0.0009", 7_000 - k)
+    before = d.bids(PERP)
     d.reject(ModifyOrder(d.tick(), a, old, size=5), "Size too small for provide")
     # $10,000 at 10x leverage carries about 11 BTC at $9,000; 20 BTC does not fit
     d.reject(
@@ -268,3 +271,17 @@ def test_modify_closed_order_is_already_closed():
     old = d.rest(a, PERP, "buy", "0.01", 9_000)
     d.modify(a, old, price=9_100)
     d.reject(ModifyOrder(d.tick(), a, old, price=9_200), "Order already closed")
+
+
+def test_min_provide_size_binds_on_the_eleventh_small_resting_order_within_an_hour():
+    """FTX's minProvideSize applied only past 10 small resting orders an hour; IOC is never held
+    to it, and the window moves with command time."""
+    d, (a, b) = desk_with("a", "b", usd_amount=10_000)
+    small = d.lots(PERP, "0.0009")  # below BTC-PERP's minProvideSize of 0.001
+    for k in range(10):
+        d.ok(PlaceOrder(d.tick(), a, PERP, "buy", small, 7_000 - k))
+    d.reject(PlaceOrder(d.tick(), a, PERP, "buy", small, 6_000), "Size too small for provide")
+    d.ok(PlaceOrder(d.tick(), a, PERP, "buy", small, 6_000, ioc=True))  # takes nothing, expires
+    d.ok(PlaceOrder(d.tick(), b, PERP, "buy", small, 6_000))  # another account has its own count
+    d.ts += 3_600 * 1_000_000  # an hour later the first ten have left the window
+    d.ok(PlaceOrder(d.tick(), a, PERP, "buy", small, 6_000))

@@ -146,3 +146,20 @@ def test_money_is_conserved_through_open_reduce_flip():
         p.cost for x in (a, b, c) for p in d.acct(x).positions.values()
     )
     assert total == 300_000 * USD - d.ex.fees.totals["USD"]
+
+
+def test_fills_carry_the_pnl_they_realize():
+    """The audit trail sees realized PnL on the fill itself: long 1 BTC at $10,000, closed at
+    $11,000, realizes +$1,000 for the long and -$1,000 for the short who bought it back."""
+    from engine_kit import Desk, fills
+
+    d = Desk()
+    a = d.account("a", "", 100_000)
+    b = d.account("b", "", 100_000)
+    d.rest(b, "BTC-PERP", "sell", "1", 10_000)
+    (opening,) = fills(d.place(a, "BTC-PERP", "buy", "1", 10_000))
+    assert (opening.taker_realized, opening.maker_realized) == (0, 0)
+    d.rest(b, "BTC-PERP", "buy", "1", 11_000)
+    (closing,) = fills(d.place(a, "BTC-PERP", "sell", "1", 11_000))
+    assert (closing.taker_realized, closing.maker_realized) == (1_000 * 10**8, -1_000 * 10**8)
+    assert d.position(a, "BTC-PERP").realized == 1_000 * 10**8

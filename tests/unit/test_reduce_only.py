@@ -108,3 +108,47 @@ def test_reduce_only_needs_no_free_collateral():
     d.withdraw(a, "USD", "98993")
     d.reject(d.order_cmd(a, PERP, "buy", "0.01", 9_000), "Account does not have enough margin for order")
     d.rest(a, PERP, "sell", "1", 10_100, reduce_only=True)
+
+
+def test_resting_reduce_only_orders_are_cut_to_what_the_position_can_still_reduce():
+    """When the position shrinks, resting reduce-only orders are resized (oldest first) or
+    cancelled, so they never leave open size that no margin check saw."""
+    d, a, _ = long_one_btc()
+    c = d.account("c", "", 100_000)
+    first = d.rest(a, PERP, "sell", "0.6", 12_000, reduce_only=True)
+    second = d.rest(a, PERP, "sell", "0.4", 12_100, reduce_only=True)
+    assert d.position(a, PERP).open_sell == 10_000
+    d.rest(c, PERP, "buy", "0.5", 9_000)
+    events = d.place(a, PERP, "sell", "0.5", 9_000)  # an ordinary sell halves the position
+    resized = [e for e in events if type(e).__name__ == "OrderResized"]
+    assert [(e.order_id, e.remaining) for e in resized] == [(first, 5_000)]
+    assert [(x.order_id, x.reason) for x in closes(events) if x.order_id == second] == [
+        (second, "reduce_only")
+    ]
+    pos = d.position(a, PERP)
+    assert (pos.size, pos.open_sell, pos.reduce_only_orders) == (5_000, 5_000, 1)
+    assert [o[2] for o in d.asks(PERP)] == [5_000]
+    assert d.ex.discrepancies() == {}
+
+
+def test_closing_the_position_cancels_its_resting_reduce_only_orders():
+    d, a, b = long_one_btc()
+    stop = d.rest(a, PERP, "sell", "1", 12_000, reduce_only=True)
+    d.rest(b, PERP, "buy", "1", 9_500)
+    events = d.place(a, PERP, "sell", "1", 9_500)
+    assert [(x.order_id, x.reason) for x in closes(events) if x.order_id == stop] == [(stop, "reduce_only")]
+    pos = d.position(a, PERP)
+    assert (pos.size, pos.open_sell, pos.reduce_only_orders) == (0, 0, 0)
+    assert d.asks(PERP) == []
+
+
+def test_reduce_only_orders_together_never_exceed_the_position():
+    d, a, _ = long_one_btc()
+    first = d.rest(a, PERP, "sell", "0.6", 12_000, reduce_only=True)
+    events = d.place(a, PERP, "sell", "0.6", 12_100, reduce_only=True)
+    second = accepted(events)[0].order_id
+    assert d.acct(a).orders[first].remaining == 6_000
+    assert d.acct(a).orders[second].remaining == 4_000  # only 0.4 BTC is left to reduce
+    assert d.position(a, PERP).open_sell == 10_000
+    events = d.place(a, PERP, "sell", "0.1", 12_200, reduce_only=True)
+    assert [(x.reason, x.filled) for x in closes(events)] == [("reduce_only", 0)]

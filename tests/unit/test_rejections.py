@@ -42,6 +42,8 @@ def populated() -> tuple[Desk, dict[str, int]]:
     ids["spot_ask"] = d.rest(b, SPOT, "sell", "1", 11_000)
     ids["closed"] = d.rest(b, PERP, "buy", "0.01", 8_000)
     d.cancel(b, ids["closed"])
+    for k in range(10):  # FTX lets an account rest 10 orders below minProvideSize an hour
+        d.rest(b, PERP, "buy", "0.0009", 7_000 - k)
     return d, ids
 
 
@@ -62,8 +64,8 @@ REJECTIONS = [
     ("zero price", lambda i: PlaceOrder(TS, i["a"], PERP, "buy", 10, 0), "Invalid price"),
     ("bad type", lambda i: PlaceOrder(TS, i["a"], PERP, "buy", 10, 9_000, "stop"), "Invalid parameter type"),
     (
-        "below min provide",
-        lambda i: PlaceOrder(TS, i["a"], PERP, "buy", 9, 9_000),
+        "11th below min provide in an hour",
+        lambda i: PlaceOrder(TS, i["b"], PERP, "buy", 9, 7_500),
         "Size too small for provide",
     ),
     (

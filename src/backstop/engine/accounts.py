@@ -17,7 +17,7 @@ class Position:
     """A futures position. `cost` is the signed USD paid for the open size (negative for shorts),
     so unrealized PnL = size * mark * tick_value - cost; open_buy / open_sell are resting lots."""
 
-    __slots__ = ("book", "cost", "market", "open_buy", "open_sell", "realized", "size")
+    __slots__ = ("book", "cost", "market", "open_buy", "open_sell", "realized", "reduce_only_orders", "size")
 
     def __init__(self, book: Book) -> None:
         self.book = book
@@ -27,6 +27,7 @@ class Position:
         self.open_buy = 0
         self.open_sell = 0
         self.realized = 0
+        self.reduce_only_orders = 0  # resting reduce-only orders, refitted when the size changes
 
     def open_size(self) -> int:
         """FTX's position open size: the largest size if all buys or all sells fill."""
@@ -34,7 +35,15 @@ class Position:
         return max(abs(size + self.open_buy), abs(size - self.open_sell))
 
     def canonical(self) -> tuple[Any, ...]:
-        return (self.market, self.size, self.cost, self.open_buy, self.open_sell, self.realized)
+        return (
+            self.market,
+            self.size,
+            self.cost,
+            self.open_buy,
+            self.open_sell,
+            self.realized,
+            self.reduce_only_orders,
+        )
 
 
 class Account:
@@ -49,6 +58,7 @@ class Account:
         "positions",
         "recent_closed",
         "reserved",
+        "small_provides",
         "volume",
     )
 
@@ -63,6 +73,7 @@ class Account:
         self.orders: dict[int, Order] = {}  # open orders by id
         self.client_ids: dict[str, Order] = {}  # open orders by clientId
         self.recent_closed: list[int] = []
+        self.small_provides: list[int] = []  # times of resting orders below minProvideSize
         self.volume = volume  # the owner's 30-day volume, shared by its subaccounts
 
     def available(self, coin: str) -> int:
@@ -92,6 +103,12 @@ class Account:
             self.client_ids.pop(order.client_id, None)
         self.remember_closed(order.id)
 
+    def note_small_provide(self, ts: int, window: int) -> None:
+        """Count a resting order below minProvideSize, forgetting those older than `window`."""
+        since = ts - window
+        self.small_provides = [t for t in self.small_provides if t > since]
+        self.small_provides.append(ts)
+
     def remember_closed(self, order_id: int) -> None:
         recent = self.recent_closed
         recent.append(order_id)
@@ -110,4 +127,5 @@ class Account:
             sorted(self.orders),
             sorted((k, o.id) for k, o in self.client_ids.items()),
             list(self.recent_closed),
+            list(self.small_provides),
         )

@@ -153,6 +153,8 @@ class Fill(Event):
         "taker_fee_coin",
         "maker_fee",
         "maker_fee_coin",
+        "taker_realized",
+        "maker_realized",
         "ts",
     )
 
@@ -171,6 +173,8 @@ class Fill(Event):
         taker_fee_coin: str,
         maker_fee: int,
         maker_fee_coin: str,
+        taker_realized: int,
+        maker_realized: int,
         ts: int,
     ) -> None:
         self.trade_id = trade_id
@@ -186,6 +190,8 @@ class Fill(Event):
         self.taker_fee_coin = taker_fee_coin
         self.maker_fee = maker_fee
         self.maker_fee_coin = maker_fee_coin
+        self.taker_realized = taker_realized  # futures PnL this fill realized, USD atoms (0 for spot)
+        self.maker_realized = maker_realized
         self.ts = ts
 
 
@@ -203,4 +209,17 @@ class OrderClosed(Event):
         self.reason = reason
         self.filled = filled
         self.size = size
+        self.ts = ts
+
+
+class OrderResized(Event):
+    """A resting reduce-only order cut down to what it can still reduce (the position shrank)."""
+
+    _fields = ("order_id", "account", "market", "remaining", "ts")
+
+    def __init__(self, order_id: int, account: int, market: str, remaining: int, ts: int) -> None:
+        self.order_id = order_id
+        self.account = account
+        self.market = market
+        self.remaining = remaining
         self.ts = ts

@@ -17,7 +17,7 @@ from typing import Any
 
 from backstop.catalog import MAX_LEVERAGE, USD, Catalog, Market, load
 from backstop.engine import errors, integrity
-from backstop.engine.accounts import Account
+from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import MAX_ATOMS
 from backstop.engine.book import Book, Side
 from backstop.engine.commands import (
@@ -41,6 +41,7 @@ from backstop.engine.events import (
     LeverageSet,
     OrderAccepted,
     OrderClosed,
+    OrderResized,
     Rejected,
     Transferred,
     Withdrawn,
@@ -53,6 +54,9 @@ from backstop.engine.settlement import reducible, settle
 BUY = "buy"
 SELL = "sell"
 MAX_ORDER_ATOMS = 99_999_999 * 10**8  # FTX's largest order size, in coin atoms
+HOUR_US = 3_600 * 1_000_000
+SMALL_PROVIDES_PER_HOUR = 10
+"""FTX enforced minProvideSize only on an account's 11th resting order below it within an hour."""
 
 
 class Exchange:
@@ -74,6 +78,7 @@ class Exchange:
             if info.price_market is not None
         }
         self.rng = random.Random(seed)  # the engine's only randomness (liquidation sizes, later)
+        self._refit: list[tuple[Account, Position]] = []  # positions whose size moved this command
 
     def apply(self, command: Command) -> list[Event]:
         """Apply one command. Time never runs backwards: an earlier ts is read as `now`."""
@@ -244,6 +249,7 @@ class Exchange:
         reduce_only: bool,
         client_id: str | None,
         replacing: Order | None,
+        ts: int,
     ) -> tuple[str, int]:
         """Validate an order against the rules and the account: (error or "", price it may trade to).
 
@@ -270,7 +276,9 @@ class Exchange:
             if price <= 0:
                 return errors.INVALID_PRICE, 0
             if not ioc and lots < market.min_provide_lots:
-                return errors.SIZE_TOO_SMALL_FOR_PROVIDE, 0
+                since = ts - HOUR_US
+                if sum(1 for t in acct.small_provides if t > since) >= SMALL_PROVIDES_PER_HOUR:
+                    return errors.SIZE_TOO_SMALL_FOR_PROVIDE, 0
             limit = price
         elif type_ == "market":
             if post_only:
@@ -300,6 +308,9 @@ class Exchange:
                     need -= replacing.remaining * replacing.price * market.tick_value
                 if need > acct.available(USD):
                     return errors.NOT_ENOUGH_BALANCES, 0
+                # USD that backs futures margin is not available to spend (FTX's availableWithoutBorrow)
+                if acct.positions and need > 0 and free_collateral(self, acct) < need:
+                    return errors.NOT_ENOUGH_MARGIN, 0
             else:
                 need = lots * market.lot_atoms
                 if replacing is not None and replacing.side == SELL:
@@ -355,6 +366,7 @@ class Exchange:
             c.reduce_only,
             c.client_id,
             None,
+            ts,
         )
         if err:
             return [Rejected(err)]
@@ -395,6 +407,8 @@ class Exchange:
 
     def _submit(self, acct: Account, book: Book, order: Order, ts: int, events: list[Event]) -> None:
         """Match an accepted order, then rest what is left or expire it."""
+        if not order.ioc and order.size < book.info.min_provide_lots:
+            acct.note_small_provide(ts, HOUR_US)
         if order.price == 0:  # a market order with nothing on the other side
             self._expire(acct, order, "ioc", ts, events)
             return
@@ -405,11 +419,19 @@ class Exchange:
                 self._expire(acct, order, "post_only", ts, events)
                 return
             self._match(acct, book, order, ts, events)
+            if self._refit:
+                self._refit_reduce_only(ts, events)
         if order.remaining and order.reduce_only:
             pos = acct.positions.get(book.market)
-            allowed = reducible(pos.size if pos is not None else 0, order.side)
+            allowed = 0
+            if pos is not None:
+                allowed = reducible(pos.size, order.side)
+                if pos.reduce_only_orders:  # what other resting reduce-only orders already cover
+                    for other in acct.orders.values():
+                        if other.reduce_only and other.market == order.market and other.side == order.side:
+                            allowed -= other.remaining
             if allowed < order.remaining:
-                order.remaining = allowed
+                order.remaining = allowed if allowed > 0 else 0
         if not order.remaining:
             self._expire(acct, order, "filled" if order.filled == order.size else "reduce_only", ts, events)
         elif order.ioc:
@@ -438,6 +460,8 @@ class Exchange:
                 pos.open_buy += order.remaining
             else:
                 pos.open_sell += order.remaining
+            if order.reduce_only:
+                pos.reduce_only_orders += 1
 
     def _expire(self, acct: Account, order: Order, reason: str, ts: int, events: list[Event]) -> None:
         """Close an order that never rested."""
@@ -461,6 +485,8 @@ class Exchange:
                 pos.open_buy -= left
             else:
                 pos.open_sell -= left
+            if order.reduce_only:
+                pos.reduce_only_orders -= 1
         order.status = "closed"
         order.remaining = 0
         acct.forget(order)
@@ -515,6 +541,8 @@ class Exchange:
                     del level[maker.id]
                     maker.status = "closed"
                     maker_acct.forget(maker)
+                    if maker.reduce_only:
+                        maker_acct.positions[name].reduce_only_orders -= 1
                     events.append(
                         OrderClosed(maker.id, maker.account, name, "filled", maker.filled, maker.size, ts)
                     )
@@ -547,6 +575,7 @@ class Exchange:
             maker_volume.roll(day)
         taker_fee = fee(value, taker_volume.taker_rate)
         taker_is_buy = taker.side == BUY
+        taker_realized = maker_realized = 0
         if market.is_spot:
             base = market.base
             atoms = lots * market.lot_atoms
@@ -567,12 +596,16 @@ class Exchange:
             maker_fee_coin = USD
             maker_fee = fee(value, maker_volume.maker_rate)
             signed = lots if taker_is_buy else -lots
-            settle(taker_acct, book, signed, value)
-            pos = settle(maker_acct, book, -signed, value)
+            taker_pos, taker_realized = settle(taker_acct, book, signed, value)
+            maker_pos, maker_realized = settle(maker_acct, book, -signed, value)
             if taker_is_buy:
-                pos.open_sell -= lots
+                maker_pos.open_sell -= lots
             else:
-                pos.open_buy -= lots
+                maker_pos.open_buy -= lots
+            if taker_pos.reduce_only_orders:
+                self._refit.append((taker_acct, taker_pos))
+            if maker_pos.reduce_only_orders:
+                self._refit.append((maker_acct, maker_pos))
         taker_acct.credit(USD, -taker_fee)
         maker_acct.credit(maker_fee_coin, -maker_fee)
         ledger = self.fees
@@ -602,10 +635,41 @@ class Exchange:
                 USD,
                 maker_fee,
                 maker_fee_coin,
+                taker_realized,
+                maker_realized,
                 ts,
             )
         )
         self.next_trade_id += 1
+
+    def _refit_reduce_only(self, ts: int, events: list[Event]) -> None:
+        """After a match, cut resting reduce-only orders down to what their positions can still
+        reduce (oldest first), and cancel those that can reduce nothing, so they never add open
+        size that was not margin-checked."""
+        pending = self._refit
+        self._refit = []
+        for acct, pos in pending:
+            room_buy = reducible(pos.size, BUY)
+            room_sell = reducible(pos.size, SELL)
+            for order in list(acct.orders.values()):
+                if order.market != pos.market or not order.reduce_only:
+                    continue
+                room = room_buy if order.side == BUY else room_sell
+                if not room:
+                    self._side_of(order).remove(order)
+                    self._unrest(acct, order, "reduce_only", ts, events)
+                    continue
+                if order.remaining > room:
+                    if order.side == BUY:
+                        pos.open_buy -= order.remaining - room
+                    else:
+                        pos.open_sell -= order.remaining - room
+                    order.remaining = room
+                    events.append(OrderResized(order.id, acct.id, order.market, room, ts))
+                if order.side == BUY:
+                    room_buy -= order.remaining
+                else:
+                    room_sell -= order.remaining
 
     # ----------------------------------------------------------------------------- cancel, modify
 
@@ -678,6 +742,7 @@ class Exchange:
             old.reduce_only,
             client_id,
             old,
+            ts,
         )
         if err:
             return [Rejected(err)]

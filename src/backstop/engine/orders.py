@@ -85,7 +85,7 @@ class Order:
         )
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return self.canonical()
+        return tuple(getattr(self, name) for name in FIELDS)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(FIELDS, state, strict=True):

@@ -17,8 +17,9 @@ def reducible(size: int, side: str) -> int:
     return size if size > 0 else 0
 
 
-def settle(acct: Account, book: Book, signed: int, value: int) -> Position:
-    """Apply a fill of `signed` lots (negative = sold) worth `value` USD atoms to a position.
+def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position, int]:
+    """Apply a fill of `signed` lots (negative = sold) worth `value` USD atoms to a position;
+    returns the position and the PnL this fill realized (credited to USD).
 
     Opening adds to the cost basis; closing releases the matching share of it and credits the
     realized PnL to USD. Summed over accounts, USD balance - cost basis changes by nothing here
@@ -35,7 +36,7 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> Position:
     if size == 0 or (size > 0) == (signed > 0):
         pos.size = size + signed
         pos.cost += signed_value
-        return pos
+        return pos, 0
     held = size if size > 0 else -size
     closing = lots if lots < held else held
     released = mul_div(pos.cost, closing, held)  # floor(cost * closing / held), exactly
@@ -47,4 +48,4 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> Position:
     pos.size = size + signed
     if closing < lots:  # flipped: the rest opens a position the other way
         pos.cost += signed_value - closing_value
-    return pos
+    return pos, realized
