@@ -22,6 +22,7 @@ COMPILED = [
     "src/backstop/engine/settlement.py",
     "src/backstop/engine/integrity.py",
     "src/backstop/engine/exchange.py",
+    "src/backstop/engine/restore.py",
 ]
 
 ext_modules = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -31,6 +31,10 @@ class Coin:
     no_haircut_initial: int = 0  # largest balance (atoms) whose initial weight is not cut
     no_haircut_total: int = 0  # the same for the total weight
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt through the constructor: the compiled, frozen class refuses setattr on unpickling
+        return (Coin, tuple(getattr(self, f.name) for f in fields(self)))
+
 
 @dataclass(frozen=True, slots=True)
 class Market:
@@ -47,6 +51,9 @@ class Market:
     band_percent: int  # how far through the touch an order may trade: 2 (futures), 25 (spot)
     imf_floor_lots: tuple[int, ...] = ()  # by leverage: largest open size whose IMF is 1/leverage
     mmf_floor_lots: int = 0  # largest size whose MMF is the 3% floor
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Market, tuple(getattr(self, f.name) for f in fields(self)))
 
     @property
     def is_spot(self) -> bool:
@@ -79,6 +86,9 @@ class Market:
 class Catalog:
     coins: dict[str, Coin]
     markets: dict[str, Market]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Catalog, (self.coins, self.markets))
 
     def coin(self, name: str) -> Coin | None:
         return self.coins.get(name)

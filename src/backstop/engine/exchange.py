@@ -139,6 +139,13 @@ class Exchange:
     def canonical(self) -> list[Any]:
         return integrity.canonical(self)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its catalog and canonical state, rebuilt by `restore` (the same in the
+        compiled and the pure-Python engine)."""
+        from backstop.engine.restore import restore
+
+        return (restore, (self.catalog, self.canonical()))
+
     def state_hash(self) -> str:
         return integrity.state_hash(self)
 

@@ -68,15 +68,15 @@ class Volume:
         for old in [d for d in self.days if d < start]:
             self.total -= self.days.pop(old)
         self.first_day = start
-        self._retier()
+        self.retier()
 
     def add(self, value: int) -> None:
         self.today += value
         self.total += value
         if self.total >= self.next_threshold:
-            self._retier()
+            self.retier()
 
-    def _retier(self) -> None:
+    def retier(self) -> None:
         tier = 0
         for i, (threshold, _, _) in enumerate(TIERS):
             if self.total >= threshold:
@@ -88,13 +88,6 @@ class Volume:
 
     def canonical(self) -> tuple[Any, ...]:
         return (sorted(self.days.items()), self.day, self.today, self.total, self.tier, self.first_day)
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in VOLUME_FIELDS)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        for name, value in zip(VOLUME_FIELDS, state, strict=True):
-            setattr(self, name, value)
 
 
 def fee(amount: int, rate_ppm: int) -> int:
@@ -137,9 +130,3 @@ class FeeLedger:
             self.day,
             sorted((d, sorted(v.items())) for d, v in self.day_open.items()),
         )
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        return (self.totals, self.day, self.day_open)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.totals, self.day, self.day_open = state

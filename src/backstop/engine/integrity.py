@@ -31,8 +31,13 @@ def canonical(ex: Exchange) -> list[Any]:
         ex.fees.canonical(),
         sorted(ex.deposits.items()),
         sorted(ex.withdrawals.items()),
-        list(ex.rng.getstate()[1]),
+        _rng_state(ex),
     ]
+
+
+def _rng_state(ex: Exchange) -> list[Any]:
+    version, internal, gauss = ex.rng.getstate()
+    return [version, list(internal), gauss]
 
 
 def state_hash(ex: Exchange) -> str:

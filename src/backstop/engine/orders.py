@@ -83,10 +83,3 @@ class Order:
             self.fill_value,
             self.status,
         )
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in FIELDS)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        for name, value in zip(FIELDS, state, strict=True):
-            setattr(self, name, value)
