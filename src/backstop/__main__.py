@@ -1,3 +1,3 @@
-from backstop.cli import main
+from backstop.cli import entry
 
-main()
+entry()

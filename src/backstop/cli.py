@@ -154,9 +154,15 @@ def balances(obj: Context, name: str) -> None:
 @click.pass_obj
 def deposit(obj: Context, name: str, coin: str, amount: str) -> None:
     """Credit COIN to an account (USDC, TUSD, USDP, BUSD are credited 1:1 as USD)."""
+    _move_funds(obj, cmd.Deposit, name, coin, amount)
+
+
+def _move_funds(
+    obj: Context, kind: type[cmd.Deposit] | type[cmd.Withdraw], name: str, coin: str, amount: str
+) -> None:
     ex = obj.exchange()
     account_id = obj.account_id(ex, name)
-    ex = obj.run(cmd.Deposit(now_us(), account_id, coin.upper(), _atoms(amount)))[1]
+    ex = obj.run(kind(now_us(), account_id, coin.upper(), _atoms(amount)))[1]
     emit(balances_view(ex, ex.accounts[account_id]))
 
 
@@ -167,10 +173,7 @@ def deposit(obj: Context, name: str, coin: str, amount: str) -> None:
 @click.pass_obj
 def withdraw(obj: Context, name: str, coin: str, amount: str) -> None:
     """Withdraw COIN; only free collateral can leave."""
-    ex = obj.exchange()
-    account_id = obj.account_id(ex, name)
-    ex = obj.run(cmd.Withdraw(now_us(), account_id, coin.upper(), _atoms(amount)))[1]
-    emit(balances_view(ex, ex.accounts[account_id]))
+    _move_funds(obj, cmd.Withdraw, name, coin, amount)
 
 
 @main.command()
@@ -489,5 +492,18 @@ def bench_engine(count: int, batch: int, seed: int, as_json: bool) -> None:
     run(count, batch, seed, as_json)
 
 
+def entry() -> None:
+    """The console script: click's own errors are already one line; anything else (an unreadable
+    data directory, a full disk) becomes one too. BACKSTOP_DEBUG=1 shows the traceback instead."""
+    try:
+        main()
+    except Exception as exc:
+        if os.environ.get("BACKSTOP_DEBUG"):
+            raise
+        detail = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        click.echo(f"error: {detail or type(exc).__name__}", err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

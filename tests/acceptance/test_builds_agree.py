@@ -13,7 +13,7 @@ from backstop.bench.workload import build, prepare
 SOURCE = Path(__file__).resolve().parents[2] / "src"
 SCRIPT = """
 import backstop.engine.exchange as module
-assert module.__file__.endswith(".py"), module.__file__
+assert module.__file__.endswith(".py"), f"compiled modules in src/ shadow the source: {module.__file__}"
 from backstop.bench.workload import build, prepare
 w = build(20_000, accounts=200, seed=5)
 ex = prepare(w)

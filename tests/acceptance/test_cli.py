@@ -109,3 +109,12 @@ def test_demo_runs_and_proves_its_replay(tmp_path: Path) -> None:
     assert isinstance(out, str)
     assert "money conserved True" in out
     assert "(equal)" in out
+
+
+def test_an_unusable_data_directory_is_a_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    done = run(blocker / "data", "account", "create", "alice")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr

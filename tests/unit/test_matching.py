@@ -277,3 +277,14 @@ def test_fill_event_carries_both_sides():
         m,
     )
     assert d.book(PERP).last == 10_000
+
+
+def test_accepted_event_carries_the_price_the_order_rests_at_after_the_band_cap():
+    d = Desk()
+    a = d.account("a", "", 1_000_000)
+    b = d.account("b", "", 1_000_000)
+    d.rest(b, PERP, "sell", "0.001", 10_000)
+    events = d.place(a, PERP, "buy", "1", 11_000)  # 10% through the touch: capped at 2%
+    (event,) = accepted(events)
+    assert event.price == 10_200
+    assert d.bids(PERP)[0][1] == 10_200

@@ -399,7 +399,7 @@ class Exchange:
                 acct.id,
                 market.name,
                 c.side,
-                None if is_market else c.price,
+                None if is_market else order.price,  # after any band cap
                 c.size,
                 c.type,
                 c.ioc,
@@ -777,7 +777,7 @@ class Exchange:
                 acct.id,
                 book.market,
                 old.side,
-                price,
+                order.price,
                 size,
                 "limit",
                 old.ioc,
