@@ -13,12 +13,13 @@ import sys
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from backstop.engine import commands as cmd
 from backstop.engine.amounts import to_atoms
-from backstop.engine.events import Rejected
+from backstop.engine.events import AccountCreated, Event, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.journal import recovery
 from backstop.server.runtime import Runtime, open_exchange
@@ -31,7 +32,7 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -65,7 +66,7 @@ class Context:
             fail(f"No such subaccount: {name}")
         return found
 
-    def run(self, command: tuple) -> tuple[list, Exchange]:
+    def run(self, command: cmd.Command) -> tuple[list[Event], Exchange]:
         """Journal and apply one command; (its events, the exchange after it)."""
         with Runtime(self.data_dir) as runtime:
             events = runtime.submit([command])[0]
@@ -89,7 +90,6 @@ def _atoms(text: str) -> int:
         return to_atoms(_decimal(text, "size"))
     except ValueError:
         fail("Invalid parameter size: at most 8 decimals")
-    raise AssertionError  # unreachable: fail() exits
 
 
 @click.group()
@@ -120,6 +120,7 @@ def account() -> None:
 @click.pass_obj
 def account_create(obj: Context, owner: str, sub: str) -> None:
     event = obj.run(cmd.CreateAccount(now_us(), owner, sub))[0][0]
+    assert isinstance(event, AccountCreated)
     emit({"id": event.account, "owner": owner, "subaccount": sub or None})
 
 
@@ -228,7 +229,6 @@ def _lots(market, size: str) -> int:
         return market.to_lots(_decimal(size, "size"))
     except ValueError:
         fail(f"Invalid parameter size: must be a multiple of {market.size_increment}")
-    raise AssertionError
 
 
 def _ticks(market, price: str) -> int:
@@ -236,7 +236,6 @@ def _ticks(market, price: str) -> int:
         return market.to_ticks(_decimal(price, "price"))
     except ValueError:
         fail(f"Invalid price: must be a multiple of {market.price_increment}")
-    raise AssertionError
 
 
 def _report_orders(account_id: int, result: tuple[list, Exchange]) -> None:
@@ -436,7 +435,8 @@ def node(obj: Context, snapshot_every: int, max_batch: int) -> None:
             *lines, pending = pending.split(b"\n")
             if eof and pending.strip():
                 lines.append(pending)
-            batch, replies = [], []
+            batch: list[cmd.Command] = []
+            replies: list[dict[str, object] | None] = []
             for line in lines:
                 if not line.strip():
                     continue

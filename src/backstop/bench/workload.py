@@ -34,7 +34,6 @@ MARKETS = {
 class Workload:
     setup: list[tuple]
     commands: list[tuple]
-    first_order_id: int
     resting_at_end: int  # resting orders in the baseline book after the mix
 
 
@@ -63,7 +62,6 @@ def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
                     oid = venue.place(market, side == "buy", price, lots)
                     owner[oid] = acct
                     live.append(oid)
-    first = venue.next_id
     commands: list[tuple] = []
     weights = [0.4, 0.4, 0.2]
     for n in range(count):
@@ -102,7 +100,7 @@ def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
         oid = venue.place(market, side == "buy", price, lots)
         owner[oid] = acct
         live.append(oid)
-    return Workload(setup, commands, first, venue.resting_count())
+    return Workload(setup, commands, venue.resting_count())
 
 
 def prepare(workload: Workload) -> Exchange:

@@ -81,9 +81,6 @@ class Book:
         self.stale = True
         self.cached_mark: int | None = None
 
-    def side(self, side: str) -> Side:
-        return self.bids if side == "buy" else self.asks
-
     def mark(self) -> int | None:
         if self.stale:
             self.cached_mark = self._mark()

@@ -20,7 +20,6 @@ INVALID_LEVERAGE = "Invalid parameter leverage"
 INVALID_SIDE = "Invalid parameter side"
 INVALID_TYPE = "Invalid parameter type"
 INVALID_SIZE = "Invalid parameter size"
-INVALID_AMOUNT = "Invalid parameter size"
 
 
 def no_such_market(name: object) -> str:

@@ -175,7 +175,7 @@ class Exchange:
         if info is None:
             return "", errors.no_such_coin(coin)
         if amount <= 0 or amount > MAX_ATOMS:
-            return "", errors.INVALID_AMOUNT
+            return "", errors.INVALID_SIZE
         return (USD if info.usd_alias else coin), ""
 
     def _deposit(self, c: Deposit, ts: int) -> list[Event]:

@@ -12,28 +12,28 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
-from backstop.engine.commands import CODES, COMMANDS
+from backstop.engine.commands import CODES, COMMANDS, Command
 
 HEADER = struct.Struct("<IIQ")
 FILE_NAME = "journal.log"
 
 
-def _pack(commands: list[tuple]) -> bytes:
+def _pack(commands: Sequence[Command]) -> bytes:
     codes = CODES
     return msgpack.packb([(codes[type(c)], c) for c in commands], use_bin_type=True)
 
 
-def _unpack(payload: bytes) -> list[tuple]:
+def _unpack(payload: bytes) -> list[Command]:
     kinds = COMMANDS
     return [kinds[code](*fields) for code, fields in msgpack.unpackb(payload, use_list=False)]
 
 
-def scan(path: Path) -> Iterator[tuple[int, int, list[tuple]]]:
+def scan(path: Path) -> Iterator[tuple[int, int, list[Command]]]:
     """Yield (offset after the record, first seq, commands) for every whole record in order."""
     if not path.exists():
         return
@@ -70,7 +70,7 @@ class Journal:
         os.lseek(self._fd, good, os.SEEK_SET)
         _fsync_dir(directory)
 
-    def append(self, commands: list[tuple]) -> int:
+    def append(self, commands: Sequence[Command]) -> int:
         """Write one batch and make it durable; returns the seq of its first command."""
         first = self.last_seq + 1
         payload = _pack(commands)
@@ -85,7 +85,7 @@ class Journal:
             self._fd = -1
 
 
-def read(directory: Path, after: int = 0) -> Iterator[tuple[int, tuple]]:
+def read(directory: Path, after: int = 0) -> Iterator[tuple[int, Command]]:
     """Yield (seq, command) for every durable command with seq > `after`."""
     for _, first, commands in scan(directory / FILE_NAME):
         if first + len(commands) - 1 <= after:

@@ -7,8 +7,11 @@ Snapshots are taken every `snapshot_every` commands, after the batch that crosse
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from pathlib import Path
 
+from backstop.engine.commands import Command
+from backstop.engine.events import Event
 from backstop.engine.exchange import Exchange
 from backstop.journal import recovery, snapshot
 from backstop.journal.log import Journal
@@ -26,7 +29,7 @@ class Runtime:
         self._last_snapshot = self.seq
         tune_gc()
 
-    def submit(self, commands: list[tuple]) -> list[list]:
+    def submit(self, commands: Sequence[Command]) -> list[list[Event]]:
         """Journal `commands` as one durable batch, apply them, return each one's events."""
         if not commands:
             return []
