@@ -15,9 +15,12 @@ from backstop.engine.commands import (
     CancelOrder,
     CreateAccount,
     Deposit,
+    IndexUpdate,
     ModifyOrder,
     PlaceOrder,
+    RegisterBackstop,
     SetLeverage,
+    Tick,
     Transfer,
     Withdraw,
 )
@@ -48,6 +51,21 @@ class Desk:
     def tick(self) -> int:
         self.ts += 1
         return self.ts
+
+    def second(self, count: int = 1) -> list:
+        """Move the clock to the next whole second(s), sending one Tick per second; the events."""
+        events: list = []
+        for _ in range(count):
+            self.ts = (self.ts // 1_000_000 + 1) * 1_000_000
+            events += self.ok(Tick(self.ts))
+        return events
+
+    def index(self, coin: str, *prices: str | int) -> list:
+        """Feed the index: constituent prices in dollars."""
+        return self.ok(IndexUpdate(self.tick(), coin, tuple(usd(p) for p in prices)))
+
+    def backstop(self, account: int, per_minute: str | int, per_hour: str | int) -> list:
+        return self.ok(RegisterBackstop(self.tick(), account, usd(per_minute), usd(per_hour)))
 
     def apply(self, command: tuple) -> list:
         return self.ex.apply(command)

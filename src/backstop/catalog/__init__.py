@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div, sqrt_term_below, to_rate
+from backstop.engine.amounts import ATOM, RATE, ceil_div, from_atoms, mul_div, sqrt_term_below, to_atoms, to_rate
 
 USD = "USD"
 MAX_LEVERAGE = 20
@@ -30,6 +30,7 @@ class Coin:
     usd_alias: bool = False
     no_haircut_initial: int = 0  # largest balance (atoms) whose initial weight is not cut
     no_haircut_total: int = 0  # the same for the total weight
+    adv_floor: int = 0  # USD atoms: the least average daily volume the liquidation cap assumes
 
     def __reduce__(self) -> tuple[Any, ...]:
         # rebuilt through the constructor: the compiled, frozen class refuses setattr on unpickling
@@ -51,6 +52,12 @@ class Market:
     band_percent: int  # how far through the touch an order may trade: 2 (futures), 25 (spot)
     imf_floor_lots: tuple[int, ...] = ()  # by leverage: largest open size whose IMF is 1/leverage
     mmf_floor_lots: int = 0  # largest size whose MMF is the 3% floor
+    tick_atoms: int = 0  # USD atoms per whole coin in one tick (to and from index prices)
+    position_limit: int = 0  # largest position plus open orders per account, in lots (0 = none)
+
+    @property
+    def is_perpetual(self) -> bool:
+        return self.kind == "perpetual"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Market, tuple(getattr(self, f.name) for f in fields(self)))
@@ -82,13 +89,31 @@ class Market:
         return mul_div(coin_atoms, ticks * self.tick_value, self.lot_atoms)
 
 
+MODELS = ("ftx", "bitmex", "okex")
+
+
+@dataclass(frozen=True, slots=True)
+class RiskConfig:
+    """Per-instance risk settings (risk.toml): the liquidation model and the backstop program's
+    entry terms. FTX's own documented numbers live beside the code that uses them."""
+
+    model: str = "ftx"  # "ftx" | "bitmex" | "okex": what happens after maintenance margin is lost
+    backstop_min_collateral: int = 500_000 * ATOM  # USD atoms (FTX: $500k balance)
+    backstop_min_per_minute: int = 100_000 * ATOM  # FTX: at least $0.1m per minute
+    backstop_min_per_hour: int = 300_000 * ATOM  # and $0.3m per hour
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RiskConfig, tuple(getattr(self, f.name) for f in fields(self)))
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     coins: dict[str, Coin]
     markets: dict[str, Market]
+    risk: RiskConfig = RiskConfig()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Catalog, (self.coins, self.markets))
+        return (Catalog, (self.coins, self.markets, self.risk))
 
     def coin(self, name: str) -> Coin | None:
         return self.coins.get(name)
@@ -106,6 +131,9 @@ def _market(name: str, spec: dict[str, Any]) -> Market:
         raise ValueError(f"{name}: priceIncrement x sizeIncrement must be a multiple of 1e-8")
     if lot_atoms != lot_atoms.to_integral_value():
         raise ValueError(f"{name}: sizeIncrement must be a multiple of 1e-8")
+    tick_atoms = pinc * ATOM
+    if tick_atoms != tick_atoms.to_integral_value():
+        raise ValueError(f"{name}: priceIncrement must be a multiple of 1e-8")
     min_provide = Decimal(spec.get("minProvideSize", spec["sizeIncrement"])) / sinc
     expiry = spec.get("expiry")
     expiry_us = None
@@ -128,6 +156,8 @@ def _market(name: str, spec: dict[str, Any]) -> Market:
         band_percent=25 if spot else 2,
         imf_floor_lots=tuple(sqrt_term_below(imf_factor, base) // lot for base in BASE_IMF),
         mmf_floor_lots=sqrt_term_below(imf_factor, MMF_FLOOR * 10 // 6) // lot,
+        tick_atoms=int(tick_atoms),
+        position_limit=int(Decimal(spec.get("positionLimit", "0")) / sinc),
     )
 
 
@@ -147,18 +177,42 @@ def _coin(name: str, spec: dict[str, Any]) -> Coin:
         # the haircut 1.1 / (1 + t) stays >= weight exactly while t <= 1.1 / weight - 1
         no_haircut_initial=sqrt_term_below(imf_factor, HAIRCUT_NUMERATOR // weight_initial - RATE),
         no_haircut_total=sqrt_term_below(imf_factor, HAIRCUT_NUMERATOR // weight_total - RATE),
+        adv_floor=to_atoms(spec.get("adv_floor", "10000000")),
     )
 
 
-def load(directory: Path | None = None) -> Catalog:
-    """Load coins.toml and markets.toml from `directory` (default: the packaged listing)."""
+def _risk(spec: dict[str, Any]) -> RiskConfig:
+    model = spec.get("model", "ftx")
+    if model not in MODELS:
+        raise ValueError(f"risk.toml: model must be one of {', '.join(MODELS)}, not {model!r}")
+    default = RiskConfig()
+    return RiskConfig(
+        model=model,
+        backstop_min_collateral=to_atoms(spec.get("backstop_min_collateral", from_atoms(default.backstop_min_collateral))),
+        backstop_min_per_minute=to_atoms(spec.get("backstop_min_per_minute", from_atoms(default.backstop_min_per_minute))),
+        backstop_min_per_hour=to_atoms(spec.get("backstop_min_per_hour", from_atoms(default.backstop_min_per_hour))),
+    )
+
+
+FILES = ("coins.toml", "markets.toml", "risk.toml")
+
+
+def load(directory: Path | None = None, model: str | None = None) -> Catalog:
+    """Load coins.toml, markets.toml and risk.toml from `directory` (default: the packaged
+    listing); `model` overrides the liquidation model risk.toml names."""
     if directory is None:
         root = resources.files(__package__)
         coins_text = (root / "coins.toml").read_text()
         markets_text = (root / "markets.toml").read_text()
+        risk_text = (root / "risk.toml").read_text()
     else:
         coins_text = (directory / "coins.toml").read_text()
         markets_text = (directory / "markets.toml").read_text()
+        risk_file = directory / "risk.toml"
+        risk_text = risk_file.read_text() if risk_file.exists() else ""
+    risk_spec = tomllib.loads(risk_text)
+    if model is not None:
+        risk_spec["model"] = model
     coins = {n: _coin(n, s) for n, s in tomllib.loads(coins_text).items()}
     markets = {n: _market(n, s) for n, s in tomllib.loads(markets_text).items()}
     if USD not in coins:
@@ -169,4 +223,4 @@ def load(directory: Path | None = None) -> Catalog:
     for c in coins.values():
         if c.price_market is not None and c.price_market not in markets:
             raise ValueError(f"{c.name}: price market {c.price_market} is not listed")
-    return Catalog(coins=coins, markets=markets)
+    return Catalog(coins=coins, markets=markets, risk=_risk(risk_spec))

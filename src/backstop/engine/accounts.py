@@ -52,6 +52,7 @@ class Account:
         "client_ids",
         "id",
         "leverage",
+        "liquidation",
         "name",
         "orders",
         "owner",
@@ -60,6 +61,7 @@ class Account:
         "reserved",
         "small_provides",
         "volume",
+        "watch_key",
     )
 
     def __init__(self, id: int, owner: str, name: str, volume: Volume) -> None:
@@ -75,6 +77,8 @@ class Account:
         self.recent_closed: list[int] = []
         self.small_provides: list[int] = []  # times of resting orders below minProvideSize
         self.volume = volume  # the owner's 30-day volume, shared by its subaccounts
+        self.liquidation = 0  # 0 none, 1 orderly (step 1), 2 auto-close (step 2): no trading
+        self.watch_key = -1  # its entry in the at-risk index (risk.py); a cache, not state
 
     def available(self, coin: str) -> int:
         return self.balances.get(coin, 0) - self.reserved.get(coin, 0)
@@ -128,4 +132,5 @@ class Account:
             sorted((k, o.id) for k, o in self.client_ids.items()),
             list(self.recent_closed),
             list(self.small_provides),
+            self.liquidation,
         )

@@ -9,9 +9,13 @@ heap entry whose level emptied is dropped lazily when it reaches the top.
 from __future__ import annotations
 
 from heapq import heappop, heappush
+from typing import TYPE_CHECKING
 
 from backstop.catalog import Market
 from backstop.engine.orders import Order
+
+if TYPE_CHECKING:
+    from backstop.engine.accounts import Position
 
 
 class Side:
@@ -69,8 +73,11 @@ class Side:
 
 
 class Book:
-    """`stale` is set by every change to the book (and by the matcher after it trades), so the
-    mark is recomputed only when something it depends on moved."""
+    """A market: its two sides and the state its prices come from.
+
+    `stale` is set by every change the mark depends on (the book, the last trade, the index, the
+    risk band, a halt), so the mark is recomputed only when something it depends on moved.
+    """
 
     def __init__(self, info: Market) -> None:
         self.info = info
@@ -80,6 +87,24 @@ class Book:
         self.last: int | None = None  # price of the last trade, ticks
         self.stale = True
         self.cached_mark: int | None = None
+        self.index: int | None = None  # the underlying's index, in this market's ticks
+        self.premium = 0  # market price - index at the last tick with a two-sided book
+        self.halted = False
+        self.closed = False  # expired (dated futures): no more orders, positions settled
+        self.anchor = 0  # EWMA of the risk price, ticks x ANCHOR_SCALE (0: none yet)
+        self.band_low = 0  # the risk band around the anchor, ticks (0: no band yet)
+        self.band_high = 0
+        self.swept: int | None = None  # the mark at the last risk sweep (cache, not state)
+        self.holders: dict[int, Position] = {}  # account id -> its open position here (size != 0)
+        self.volume_day = 0  # day number of volume_today
+        self.volume_today = 0  # USD atoms traded today
+        self.volume_days: dict[int, int] = {}  # earlier days' volume, the last 30 kept
+        self.funding_hour = -1  # the hour whose premium is being averaged
+        self.funding_sum = 0  # sum of premium rate x seconds this hour
+        self.funding_seconds = 0
+        self.funding_rates: list[tuple[int, int]] = []  # (hour start us, rate) paid, oldest first
+        self.expiry_sum = 0  # sum of index ticks x seconds over the settlement hour
+        self.expiry_seconds = 0
 
     def mark(self) -> int | None:
         if self.stale:
@@ -87,24 +112,56 @@ class Book:
             self.stale = False
         return self.cached_mark
 
-    def _mark(self) -> int | None:
-        """FTX's market price: median(best bid, best ask, last); with two of them, their midpoint
-        rounded down; with one, that one."""
+    def market_price(self) -> int | None:
+        """FTX's market price: median(best bid, best ask, last), or the midpoint without a last
+        trade; None unless both sides have orders."""
         bid = self.bids.best()
         ask = self.asks.best()
+        if bid is None or ask is None:
+            return None
         last = self.last
-        if bid is not None and ask is not None:
-            if last is None:
-                return (bid + ask) // 2
-            if last < bid:
-                return bid
-            if last > ask:
-                return ask
-            return last
+        if last is None:
+            return (bid + ask) // 2
+        if last < bid:
+            return bid
+        if last > ask:
+            return ask
+        return last
+
+    def raw_mark(self) -> int | None:
+        """The mark before the risk band: the market price of a live two-sided book, else index +
+        the last premium (FTX's rule for a paused or empty market), else what the book has."""
+        if self.closed:
+            return self.last
+        price = None if self.halted else self.market_price()
+        if price is not None:
+            return price
+        if self.index is not None:
+            moved = self.index + self.premium
+            return moved if moved > 0 else 1
+        bid = self.bids.best()
+        ask = self.asks.best()
         one = bid if bid is not None else ask
+        last = self.last
         if one is None or last is None:
             return one if one is not None else last
         return (one + last) // 2
+
+    def _mark(self) -> int | None:
+        """The raw mark held inside the risk band, so a wick cannot move margin by more than the
+        band allows (see prices.py)."""
+        price = self.raw_mark()
+        if price is None or not self.band_high or self.closed:
+            return price
+        if price > self.band_high:
+            return self.band_high
+        if price < self.band_low:
+            return self.band_low
+        return price
+
+    def adv(self) -> int:
+        """Average daily volume (USD atoms) over the last 30 days, today included."""
+        return (self.volume_today + sum(self.volume_days.values())) // 30
 
     def crossed(self) -> bool:
         bid = self.bids.best()

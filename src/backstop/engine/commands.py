@@ -89,6 +89,34 @@ class Tick(NamedTuple):
     ts: int
 
 
+class IndexUpdate(NamedTuple):
+    """A feed's quotes for one underlying: its constituents' prices in USD atoms per whole coin.
+    The index is their equal-weighted median (FTX's rule), taken inside the engine so the journal
+    keeps the inputs."""
+
+    ts: int
+    coin: str
+    prices: tuple[int, ...]
+
+
+class RegisterBackstop(NamedTuple):
+    """Enrol an account as a backstop liquidity provider with its declared capacity (USD atoms of
+    notional it will take per minute and per hour). Zero capacities withdraw it from the program."""
+
+    ts: int
+    account: int
+    per_minute: int
+    per_hour: int
+
+
+class HaltMarket(NamedTuple):
+    """Operator halt or resume: a halted market takes no orders and marks at index + premium."""
+
+    ts: int
+    market: str
+    halted: bool
+
+
 Command = Union[  # noqa: UP007
     CreateAccount,
     Deposit,
@@ -100,6 +128,9 @@ Command = Union[  # noqa: UP007
     CancelAll,
     ModifyOrder,
     Tick,
+    IndexUpdate,
+    RegisterBackstop,
+    HaltMarket,
 ]
 
 COMMANDS: tuple[type[Any], ...] = (
@@ -113,6 +144,9 @@ COMMANDS: tuple[type[Any], ...] = (
     CancelAll,
     ModifyOrder,
     Tick,
+    IndexUpdate,
+    RegisterBackstop,
+    HaltMarket,
 )
 """Journal codes are positions in this tuple: append new commands, never reorder."""
 
@@ -126,6 +160,7 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     "int | None": (int, type(None)),
     "str | None": (str, type(None)),
+    "tuple[int, ...]": (tuple,),
 }
 FIELD_TYPES: dict[type[Any], tuple[tuple[str, tuple[type, ...]], ...]] = {
     cls: tuple(
@@ -146,6 +181,8 @@ def invalid_field(command: tuple[Any, ...]) -> str | None:
     for (name, kinds), value in zip(FIELD_TYPES[type(command)], command, strict=True):
         if type(value) not in kinds:
             return name
+        if kinds == (tuple,) and (not value or any(type(v) is not int for v in value)):
+            return name
     return None
 
 
@@ -158,6 +195,9 @@ def from_dict(data: dict[str, Any]) -> Command:
         raise ValueError(f"unknown command type {data.get('type')!r}")
     if kind is PlaceOrder and "order_type" in fields:
         fields["type"] = fields.pop("order_type")
+    for name, kinds in FIELD_TYPES[kind]:
+        if kinds == (tuple,) and type(fields.get(name)) is list:
+            fields[name] = tuple(fields[name])  # JSON has lists only
     try:
         command: Command = kind(**fields)
     except TypeError as exc:

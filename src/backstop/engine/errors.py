@@ -20,6 +20,9 @@ INVALID_LEVERAGE = "Invalid parameter leverage"
 INVALID_SIDE = "Invalid parameter side"
 INVALID_TYPE = "Invalid parameter type"
 INVALID_SIZE = "Invalid parameter size"
+MARKET_CLOSED = "Market is closed"
+MARKET_HALTED = "Market is halted"
+LIQUIDATING = "Account is being liquidated"
 
 
 def no_such_market(name: object) -> str:

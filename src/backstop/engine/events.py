@@ -105,6 +105,7 @@ class OrderAccepted(Event):
         "reduce_only",
         "client_id",
         "ts",
+        "liquidation",
     )
 
     def __init__(
@@ -121,7 +122,9 @@ class OrderAccepted(Event):
         reduce_only: bool,
         client_id: str | None,
         ts: int,
+        liquidation: bool = False,
     ) -> None:
+        self.liquidation = liquidation  # placed by the risk engine (step-1 liquidation)
         self.order_id = order_id
         self.account = account
         self.market = market
@@ -156,6 +159,7 @@ class Fill(Event):
         "taker_realized",
         "maker_realized",
         "ts",
+        "liquidation",
     )
 
     def __init__(
@@ -176,7 +180,9 @@ class Fill(Event):
         taker_realized: int,
         maker_realized: int,
         ts: int,
+        liquidation: bool = False,
     ) -> None:
+        self.liquidation = liquidation  # the taker was a liquidation order
         self.trade_id = trade_id
         self.market = market
         self.price = price
@@ -222,4 +228,244 @@ class OrderResized(Event):
         self.account = account
         self.market = market
         self.remaining = remaining
+        self.ts = ts
+
+
+class IndexUpdated(Event):
+    """An underlying's index moved: the median of the feed's constituents (USD atoms per coin)."""
+
+    _fields = ("coin", "price", "constituents", "ts")
+
+    def __init__(self, coin: str, price: int, constituents: int, ts: int) -> None:
+        self.coin = coin
+        self.price = price
+        self.constituents = constituents
+        self.ts = ts
+
+
+class MarketHalted(Event):
+    """The operator halted (or resumed) a market."""
+
+    _fields = ("market", "halted", "ts")
+
+    def __init__(self, market: str, halted: bool, ts: int) -> None:
+        self.market = market
+        self.halted = halted
+        self.ts = ts
+
+
+class BackstopRegistered(Event):
+    """An account joined (or, with zero capacity, left) the backstop liquidity provider program."""
+
+    _fields = ("account", "per_minute", "per_hour", "ts")
+
+    def __init__(self, account: int, per_minute: int, per_hour: int, ts: int) -> None:
+        self.account = account
+        self.per_minute = per_minute
+        self.per_hour = per_hour
+        self.ts = ts
+
+
+class LiquidationStarted(Event):
+    """An account fell below maintenance margin; `step` 1 is orderly liquidation, 2 auto-close.
+
+    The inputs are kept so the decision can be checked later: total account value, position
+    notional and maintenance requirement in USD atoms, MF / MMF / ACMF as rates."""
+
+    _fields = ("account", "step", "mf", "mmf", "acmf", "tav", "notional", "ts")
+
+    def __init__(
+        self,
+        account: int,
+        step: int,
+        mf: int,
+        mmf: int,
+        acmf: int,
+        tav: int,
+        notional: int,
+        ts: int,
+    ) -> None:
+        self.account = account
+        self.step = step
+        self.mf = mf
+        self.mmf = mmf
+        self.acmf = acmf
+        self.tav = tav
+        self.notional = notional
+        self.ts = ts
+
+
+class LiquidationEnded(Event):
+    """The account left liquidation: `reason` "recovered" (MF back above MMF) or "closed" (no
+    positions left)."""
+
+    _fields = ("account", "reason", "mf", "ts")
+
+    def __init__(self, account: int, reason: str, mf: int, ts: int) -> None:
+        self.account = account
+        self.reason = reason
+        self.mf = mf
+        self.ts = ts
+
+
+class LiquidationOrder(Event):
+    """A step-1 order: its size and price with the inputs that chose them.
+
+    `cap_left` is what remained of the round's global cap (0.0001 x ADV, in lots) before it."""
+
+    _fields = ("account", "market", "order_id", "side", "size", "price", "mf", "mmf", "cap_left", "ts")
+
+    def __init__(
+        self,
+        account: int,
+        market: str,
+        order_id: int,
+        side: str,
+        size: int,
+        price: int,
+        mf: int,
+        mmf: int,
+        cap_left: int,
+        ts: int,
+    ) -> None:
+        self.account = account
+        self.market = market
+        self.order_id = order_id
+        self.side = side
+        self.size = size
+        self.price = price
+        self.mf = mf
+        self.mmf = mmf
+        self.cap_left = cap_left
+        self.ts = ts
+
+
+class AutoClosed(Event):
+    """Part of a position moved off the book to a counterparty (step 2 and the last resorts).
+
+    `via`: "backstop" (a BLP), "top10" (largest opposing positions), "takeover" or "adl"
+    (BitMEX model), "book" (OKEx model). Values are USD atoms for `size` lots: the liquidated
+    account trades at `liquidated_value` (its zero price), the counterparty at
+    `counterparty_value`; `fund` is what the insurance fund took (negative: paid)."""
+
+    _fields = (
+        "account",
+        "counterparty",
+        "market",
+        "side",
+        "size",
+        "mark",
+        "liquidated_value",
+        "counterparty_value",
+        "fund",
+        "mf",
+        "acmf",
+        "via",
+        "ts",
+    )
+
+    def __init__(
+        self,
+        account: int,
+        counterparty: int,
+        market: str,
+        side: str,
+        size: int,
+        mark: int,
+        liquidated_value: int,
+        counterparty_value: int,
+        fund: int,
+        mf: int,
+        acmf: int,
+        via: str,
+        ts: int,
+    ) -> None:
+        self.account = account
+        self.counterparty = counterparty
+        self.market = market
+        self.side = side
+        self.size = size
+        self.mark = mark
+        self.liquidated_value = liquidated_value
+        self.counterparty_value = counterparty_value
+        self.fund = fund
+        self.mf = mf
+        self.acmf = acmf
+        self.via = via
+        self.ts = ts
+
+
+class InsuranceFundChanged(Event):
+    """Every movement of the insurance fund with its reason, so the fund is published from the ledger."""
+
+    _fields = ("change", "balance", "reason", "account", "ts")
+
+    def __init__(self, change: int, balance: int, reason: str, account: int, ts: int) -> None:
+        self.change = change
+        self.balance = balance
+        self.reason = reason
+        self.account = account
+        self.ts = ts
+
+
+class ClawedBack(Event):
+    """A socialized loss taken from a profitable account because the insurance fund was empty."""
+
+    _fields = ("account", "amount", "market", "ts")
+
+    def __init__(self, account: int, amount: int, market: str, ts: int) -> None:
+        self.account = account
+        self.amount = amount
+        self.market = market
+        self.ts = ts
+
+
+class FundingRate(Event):
+    """An hour's funding rate for a perpetual (rate units, positive: longs pay shorts)."""
+
+    _fields = ("market", "rate", "hour", "ts")
+
+    def __init__(self, market: str, rate: int, hour: int, ts: int) -> None:
+        self.market = market
+        self.rate = rate
+        self.hour = hour
+        self.ts = ts
+
+
+class FundingPaid(Event):
+    """One position's funding: `payment` in USD atoms, positive when the account received it."""
+
+    _fields = ("account", "market", "size", "payment", "rate", "ts")
+
+    def __init__(self, account: int, market: str, size: int, payment: int, rate: int, ts: int) -> None:
+        self.account = account
+        self.market = market
+        self.size = size
+        self.payment = payment
+        self.rate = rate
+        self.ts = ts
+
+
+class MarketSettled(Event):
+    """A dated future expired at `price` (ticks): the 02:00-03:00 UTC TWAP of its index."""
+
+    _fields = ("market", "price", "ts")
+
+    def __init__(self, market: str, price: int, ts: int) -> None:
+        self.market = market
+        self.price = price
+        self.ts = ts
+
+
+class PositionSettled(Event):
+    """A position closed to USD at expiry; `realized` is the PnL credited."""
+
+    _fields = ("account", "market", "size", "price", "realized", "ts")
+
+    def __init__(self, account: int, market: str, size: int, price: int, realized: int, ts: int) -> None:
+        self.account = account
+        self.market = market
+        self.size = size
+        self.price = price
+        self.realized = realized
         self.ts = ts

@@ -8,6 +8,10 @@ well-typed: the edges check that (`commands.invalid_field`) before anything reac
 
 Self-trade prevention: an order never matches a resting order of the same owner (any of its
 subaccounts). The resting order is cancelled (reason "self_trade") and matching goes on.
+
+No privileged accounts: nothing here or in the risk engine looks at who an account belongs to
+beyond self-trade prevention; market makers, backstop providers and the operator's own accounts
+are margined and liquidated by the same code.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import random
 from typing import Any
 
 from backstop.catalog import MAX_LEVERAGE, USD, Catalog, Market, load
-from backstop.engine import errors, integrity
+from backstop.engine import backstop, errors, expiry, funding, integrity, liquidation, prices
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import MAX_ATOMS
+from backstop.engine.backstop import Backstop
 from backstop.engine.book import Book, Side
 from backstop.engine.commands import (
     CancelAll,
@@ -26,8 +31,11 @@ from backstop.engine.commands import (
     Command,
     CreateAccount,
     Deposit,
+    HaltMarket,
+    IndexUpdate,
     ModifyOrder,
     PlaceOrder,
+    RegisterBackstop,
     SetLeverage,
     Tick,
     Transfer,
@@ -38,7 +46,10 @@ from backstop.engine.events import (
     Deposited,
     Event,
     Fill,
+    IndexUpdated,
     LeverageSet,
+    LiquidationOrder,
+    MarketHalted,
     OrderAccepted,
     OrderClosed,
     OrderResized,
@@ -47,8 +58,10 @@ from backstop.engine.events import (
     Withdrawn,
 )
 from backstop.engine.fees import DAY_US, TIERS, FeeLedger, Volume, fee
+from backstop.engine.insurance import InsuranceFund
 from backstop.engine.margin import free_collateral
 from backstop.engine.orders import Order
+from backstop.engine.risk import below_maintenance
 from backstop.engine.settlement import reducible, settle
 
 BUY = "buy"
@@ -57,6 +70,7 @@ MAX_ORDER_ATOMS = 99_999_999 * 10**8  # FTX's largest order size, in coin atoms
 HOUR_US = 3_600 * 1_000_000
 SMALL_PROVIDES_PER_HOUR = 10
 """FTX enforced minProvideSize only on an account's 11th resting order below it within an hour."""
+SECOND_US = 1_000_000
 
 
 class Exchange:
@@ -77,8 +91,21 @@ class Exchange:
             for name, info in self.catalog.coins.items()
             if info.price_market is not None
         }
-        self.rng = random.Random(seed)  # the engine's only randomness (liquidation sizes, later)
+        self.rng = random.Random(seed)  # the engine's only randomness (liquidation sizes and order)
         self._refit: list[tuple[Account, Position]] = []  # positions whose size moved this command
+        self.book_list: list[Book] = [self.books[name] for name in sorted(self.books)]
+        self.books_on: dict[str, list[Book]] = {}  # underlying / base coin -> its markets
+        for book in self.book_list:
+            self.books_on.setdefault(book.info.base, []).append(book)
+        self.index: dict[str, int] = {}  # coin -> index price, USD atoms per coin
+        self.clock = 0  # ts of the last Tick
+        self.insurance = InsuranceFund()
+        self.backstops: dict[int, Backstop] = {}
+        self.liquidating: dict[int, Account] = {}  # accounts the risk engine is closing
+        # the at-risk index (risk.py): a cache, rebuilt by assessing every account after a restore
+        self.drift = 0
+        self.watch: list[tuple[int, int]] = []
+        self.dirty: set[int] = set()
 
     def apply(self, command: Command) -> list[Event]:
         """Apply one command. Time never runs backwards: an earlier ts is read as `now`."""
@@ -105,7 +132,13 @@ class Exchange:
         elif isinstance(command, CreateAccount):
             events = self._create_account(command, ts)
         elif isinstance(command, Tick):
-            events = []
+            events = self._tick(ts)
+        elif isinstance(command, IndexUpdate):
+            events = self._index_update(command, ts)
+        elif isinstance(command, RegisterBackstop):
+            events = backstop.register(self, command, ts)
+        elif isinstance(command, HaltMarket):
+            events = self._halt(command, ts)
         else:
             return [Rejected(f"Unknown command {type(command).__name__}")]
         if not events or not isinstance(events[0], Rejected):
@@ -186,6 +219,7 @@ class Exchange:
         if err:
             return [Rejected(err)]
         acct.credit(credited, c.amount)
+        self.dirty.add(acct.id)
         self.deposits[credited] = self.deposits.get(credited, 0) + c.amount
         return [Deposited(acct.id, c.coin, credited, c.amount, ts)]
 
@@ -211,6 +245,7 @@ class Exchange:
         if not self._can_release(acct, debited, c.amount):
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
         acct.credit(debited, -c.amount)
+        self.dirty.add(acct.id)
         self.withdrawals[debited] = self.withdrawals.get(debited, 0) + c.amount
         return [Withdrawn(acct.id, c.coin, debited, c.amount, ts)]
 
@@ -230,6 +265,8 @@ class Exchange:
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
         source.credit(moved, -c.amount)
         destination.credit(moved, c.amount)
+        self.dirty.add(source.id)
+        self.dirty.add(destination.id)
         return [Transferred(source.id, destination.id, moved, c.amount, ts)]
 
     def _set_leverage(self, c: SetLeverage, ts: int) -> list[Event]:
@@ -268,6 +305,12 @@ class Exchange:
         is_buy = side == BUY
         if not is_buy and side != SELL:
             return errors.INVALID_SIDE, 0
+        if acct.liquidation:
+            return errors.NOT_ENOUGH_MARGIN, 0  # being liquidated: the risk engine trades for it
+        if book.closed:
+            return errors.MARKET_CLOSED, 0
+        if book.halted:
+            return errors.MARKET_HALTED, 0
         if lots <= 0:
             return errors.SIZE_TOO_SMALL, 0
         if lots * market.lot_atoms > MAX_ORDER_ATOMS:
@@ -319,6 +362,8 @@ class Exchange:
                 if acct.positions and need > 0 and free_collateral(self, acct) < need:
                     return errors.NOT_ENOUGH_MARGIN, 0
             else:
+                if acct.positions and below_maintenance(self, acct):
+                    return errors.NOT_ENOUGH_MARGIN, 0
                 need = lots * market.lot_atoms
                 if replacing is not None and replacing.side == SELL:
                     need -= replacing.remaining * market.lot_atoms
@@ -339,6 +384,8 @@ class Exchange:
         if reduce_only:
             if (size >= 0) if is_buy else (size <= 0):
                 return errors.INVALID_REDUCE_ONLY, 0
+            if below_maintenance(self, acct):
+                return errors.NOT_ENOUGH_MARGIN, 0  # below MMF no orders at all (FTX)
             return "", limit
         if limit == 0:
             return "", 0
@@ -347,8 +394,12 @@ class Exchange:
             after = max(abs(size + open_buy + lots), abs(size - open_sell))
         else:
             after = max(abs(size + open_buy), abs(size - open_sell - lots))
-        if after > current and free_collateral(self, acct, book, after, limit) < 0:
-            return errors.NOT_ENOUGH_MARGIN, 0
+        if after > current:
+            # OMF >= IMF after the order implies MF >= MMF, so this also keeps out accounts below MMF
+            if free_collateral(self, acct, book, after, limit) < 0:
+                return errors.NOT_ENOUGH_MARGIN, 0
+        elif below_maintenance(self, acct):
+            return errors.NOT_ENOUGH_MARGIN, 0  # below MMF no orders at all (FTX)
         return "", limit
 
     # ----------------------------------------------------------------------------- order commands
@@ -620,6 +671,12 @@ class Exchange:
         ledger.book(day, maker_fee_coin, maker_fee)
         taker_volume.add(value)
         maker_volume.add(value)
+        if book.volume_day != day:
+            _roll_volume(book, day)
+        book.volume_today += value
+        dirty = self.dirty
+        dirty.add(taker_acct.id)
+        dirty.add(maker_acct.id)
         taker.filled += lots
         taker.remaining -= lots
         taker.fill_value += lots * price
@@ -645,9 +702,15 @@ class Exchange:
                 taker_realized,
                 maker_realized,
                 ts,
+                taker.liquidation,
             )
         )
         self.next_trade_id += 1
+
+    def refit_reduce_only(self, acct: Account, pos: Position, ts: int, events: list[Event]) -> None:
+        """Refit one position's reduce-only orders after a change made off the book."""
+        self._refit.append((acct, pos))
+        self._refit_reduce_only(ts, events)
 
     def _refit_reduce_only(self, ts: int, events: list[Event]) -> None:
         """After a match, cut resting reduce-only orders down to what their positions can still
@@ -697,6 +760,8 @@ class Exchange:
         acct = self.account(c.account)
         if acct is None:
             return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        if acct.liquidation:
+            return [Rejected(errors.LIQUIDATING)]
         order, err = self._find(acct, c.order_id, c.client_id)
         if order is None:
             return [Rejected(err)]
@@ -713,6 +778,8 @@ class Exchange:
             return [Rejected(errors.no_such_market(c.market))]
         if c.side is not None and c.side != BUY and c.side != SELL:
             return [Rejected(errors.INVALID_SIDE)]
+        if acct.liquidation:
+            return [Rejected(errors.LIQUIDATING)]
         events: list[Event] = []
         if c.conditional_only:
             return events  # conditional orders arrive with the risk engine
@@ -728,6 +795,8 @@ class Exchange:
         acct = self.account(c.account)
         if acct is None:
             return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        if acct.liquidation:
+            return [Rejected(errors.LIQUIDATING)]
         old, err = self._find(acct, c.order_id, c.client_id)
         if old is None:
             return [Rejected(err)]
@@ -789,3 +858,99 @@ class Exchange:
         )
         self._submit(acct, book, order, ts, events)
         return events
+
+    # ----------------------------------------------------------------------------- for the risk engine
+
+    def cancel_order(self, acct: Account, order: Order, reason: str, ts: int, events: list[Event]) -> None:
+        self._side_of(order).remove(order)
+        self._unrest(acct, order, reason, ts, events)
+
+    def cancel_account_orders(self, acct: Account, reason: str, ts: int, events: list[Event]) -> None:
+        for order in list(acct.orders.values()):
+            self.cancel_order(acct, order, reason, ts, events)
+
+    def place_liquidation_order(
+        self,
+        acct: Account,
+        book: Book,
+        side: str,
+        lots: int,
+        price: int,
+        ioc: bool,
+        ts: int,
+        events: list[Event],
+        mf: int,
+        mmf: int,
+        cap_left: int,
+    ) -> None:
+        """An order the risk engine sends for an account: reduce-only on futures (a sale of held
+        coins on spot), past the account's trading ban, through the same matching as any other."""
+        spot = book.info.is_spot
+        order = Order(
+            self.next_order_id, acct.id, book, side, price, lots, "limit", ioc, False, not spot, None, ts
+        )
+        order.liquidation = True
+        self.next_order_id += 1
+        events.append(
+            OrderAccepted(
+                order.id,
+                acct.id,
+                book.market,
+                side,
+                price,
+                lots,
+                "limit",
+                ioc,
+                False,
+                not spot,
+                None,
+                ts,
+                True,
+            )
+        )
+        events.append(
+            LiquidationOrder(acct.id, book.market, order.id, side, lots, price, mf, mmf, cap_left, ts)
+        )
+        self._submit(acct, book, order, ts, events)
+
+    # ----------------------------------------------------------------------------- prices and the clock
+
+    def _index_update(self, c: IndexUpdate, ts: int) -> list[Event]:
+        if c.coin not in self.catalog.coins:
+            return [Rejected(errors.no_such_coin(c.coin))]
+        if not c.prices or any(p <= 0 or p > MAX_ATOMS for p in c.prices):
+            return [Rejected("Invalid parameter prices")]
+        price = prices.median(c.prices)
+        prices.set_index(self, c.coin, price)
+        return [IndexUpdated(c.coin, price, len(c.prices), ts)]
+
+    def _halt(self, c: HaltMarket, ts: int) -> list[Event]:
+        book = self.books.get(c.market)
+        if book is None:
+            return [Rejected(errors.no_such_market(c.market))]
+        book.halted = c.halted
+        book.stale = True
+        return [MarketHalted(c.market, c.halted, ts)]
+
+    def _tick(self, ts: int) -> list[Event]:
+        """One second of the 24x7 risk engine: risk bands, funding, expiry, then the sweep."""
+        events: list[Event] = []
+        dt = ts - self.clock if self.clock else SECOND_US
+        if dt <= 0 and self.clock:
+            return events  # a second tick at the same time does nothing more
+        self.clock = ts
+        self.drift += prices.on_tick(self, dt)
+        funding.on_tick(self, ts, dt, events)
+        expiry.on_tick(self, ts, dt, events)
+        liquidation.sweep(self, ts, events)
+        return events
+
+
+def _roll_volume(book: Book, day: int) -> None:
+    """Start a new day of market volume, keeping the last 30 for the ADV."""
+    if book.volume_today:
+        book.volume_days[book.volume_day] = book.volume_today
+    book.volume_today = 0
+    book.volume_day = day
+    for old in [d for d in book.volume_days if d <= day - 30]:
+        del book.volume_days[old]

@@ -32,6 +32,41 @@ def canonical(ex: Exchange) -> list[Any]:
         sorted(ex.deposits.items()),
         sorted(ex.withdrawals.items()),
         _rng_state(ex),
+        _risk_state(ex),
+    ]
+
+
+def _risk_state(ex: Exchange) -> list[Any]:
+    """Prices, funding and expiry progress per market, the insurance fund and the BLPs. The
+    at-risk index is left out: it is a cache (see risk.py)."""
+    markets = [
+        [
+            book.market,
+            book.index,
+            book.premium,
+            book.halted,
+            book.closed,
+            book.anchor,
+            book.band_low,
+            book.band_high,
+            book.volume_day,
+            book.volume_today,
+            sorted(book.volume_days.items()),
+            book.funding_hour,
+            book.funding_sum,
+            book.funding_seconds,
+            list(book.funding_rates),
+            book.expiry_sum,
+            book.expiry_seconds,
+        ]
+        for book in ex.book_list
+    ]
+    return [
+        ex.clock,
+        sorted(ex.index.items()),
+        markets,
+        ex.insurance.canonical(),
+        [ex.backstops[a].canonical() for a in sorted(ex.backstops)],
     ]
 
 
@@ -47,8 +82,9 @@ def state_hash(ex: Exchange) -> str:
 
 
 def discrepancies(ex: Exchange) -> dict[str, int]:
-    """Per coin: balances + fee revenue - (deposits - withdrawals), with the futures cost basis
-    taken from USD (so unrealized PnL counts at any mark). All zero while money is conserved."""
+    """Per coin: balances + fee revenue + insurance fund - (deposits - withdrawals), with the
+    futures cost basis taken from USD (so unrealized PnL counts at any mark, since positions sum
+    to zero in every market). All zero while money is conserved."""
     out: dict[str, int] = {}
     for acct in ex.accounts:
         for coin, atoms in acct.balances.items():
@@ -57,8 +93,49 @@ def discrepancies(ex: Exchange) -> dict[str, int]:
             out[USD] = out.get(USD, 0) - pos.cost
     for coin, atoms in ex.fees.totals.items():
         out[coin] = out.get(coin, 0) + atoms
+    out[USD] = out.get(USD, 0) + ex.insurance.balance
     for coin, atoms in ex.deposits.items():
         out[coin] = out.get(coin, 0) - atoms
     for coin, atoms in ex.withdrawals.items():
         out[coin] = out.get(coin, 0) + atoms
     return {coin: v for coin, v in out.items() if v}
+
+
+def solvency(ex: Exchange) -> dict[str, Any]:
+    """The operator's solvency report: per coin, wallet balances + unrealized PnL (USD) + fee
+    revenue + insurance fund against deposits - withdrawals. Anyone can recompute it from the
+    journal; `balanced` is true only when every coin's difference is exactly zero."""
+    from backstop.engine.margin import mark_of
+
+    balances: dict[str, int] = {}
+    for acct in ex.accounts:
+        for coin, atoms in acct.balances.items():
+            balances[coin] = balances.get(coin, 0) + atoms
+    unrealized = 0
+    for book in ex.book_list:
+        mark = mark_of(book)
+        for pos in book.holders.values():
+            unrealized += pos.size * mark * book.info.tick_value - pos.cost
+    coins = sorted(set(balances) | set(ex.deposits) | set(ex.withdrawals) | set(ex.fees.totals) | {USD})
+    report: dict[str, Any] = {"coins": {}}
+    balanced = True
+    for coin in coins:
+        held = balances.get(coin, 0)
+        fees = ex.fees.totals.get(coin, 0)
+        fund = ex.insurance.balance if coin == USD else 0
+        upnl = unrealized if coin == USD else 0
+        owed = ex.deposits.get(coin, 0) - ex.withdrawals.get(coin, 0)
+        difference = held + upnl + fees + fund - owed
+        balanced = balanced and difference == 0
+        report["coins"][coin] = {
+            "balances": held,
+            "unrealizedPnl": upnl,
+            "feeRevenue": fees,
+            "insuranceFund": fund,
+            "deposits": ex.deposits.get(coin, 0),
+            "withdrawals": ex.withdrawals.get(coin, 0),
+            "difference": difference,
+        }
+    report["balanced"] = balanced
+    report["difference"] = report["coins"][USD]["difference"]
+    return report

@@ -24,6 +24,7 @@ FIELDS = (
     "created",
     "fill_value",
     "status",
+    "liquidation",
     "book",
 )
 
@@ -63,6 +64,7 @@ class Order:
         self.created = created
         self.fill_value = 0  # sum of price * lots over fills, for avgFillPrice
         self.status = "new"  # FTX: new -> open -> closed
+        self.liquidation = False  # placed by the risk engine (step 1), not by the account
 
     def canonical(self) -> tuple[Any, ...]:
         return (
@@ -82,4 +84,5 @@ class Order:
             self.created,
             self.fill_value,
             self.status,
+            self.liquidation,
         )

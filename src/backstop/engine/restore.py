@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from backstop.catalog import Catalog
+from backstop.catalog import USD, Catalog
 from backstop.engine.accounts import Account, Position
+from backstop.engine.backstop import Backstop
 from backstop.engine.exchange import Exchange
 from backstop.engine.fees import Volume
 from backstop.engine.orders import Order
@@ -29,6 +30,7 @@ def restore(catalog: Catalog, state: list[Any]) -> Exchange:
         deposits,
         withdrawals,
         rng,
+        risk,
     ) = state
     ex = Exchange(catalog)
     ex.now = now
@@ -48,7 +50,7 @@ def restore(catalog: Catalog, state: list[Any]) -> Exchange:
         (oid, account, market, side, price, size, filled, remaining, type_, ioc, post_only, reduce_only) = (
             fields[:12]
         )
-        client_id, created, fill_value, status = fields[12:]
+        client_id, created, fill_value, status, liquidation = fields[12:]
         order = Order(
             oid,
             account,
@@ -67,11 +69,13 @@ def restore(catalog: Catalog, state: list[Any]) -> Exchange:
         order.remaining = remaining
         order.fill_value = fill_value
         order.status = status
+        order.liquidation = liquidation
         by_id[oid] = order
     for fields in accounts:
         (aid, owner, name, leverage, balances, reserved, positions, order_ids, client_ids, recent, small) = (
-            fields
+            fields[:11]
         )
+        liquidation = fields[11]
         acct = Account(aid, owner, name, ex.volumes[owner])
         acct.leverage = leverage
         acct.balances = dict(balances)
@@ -89,6 +93,7 @@ def restore(catalog: Catalog, state: list[Any]) -> Exchange:
         acct.client_ids = {cid: by_id[oid] for cid, oid in client_ids}
         acct.recent_closed = list(recent)
         acct.small_provides = list(small)
+        acct.liquidation = liquidation
         ex.accounts.append(acct)
         ex.owners.setdefault(owner, {})[name] = aid
     for name, last, bids, asks in books:
@@ -106,4 +111,50 @@ def restore(catalog: Catalog, state: list[Any]) -> Exchange:
     ex.withdrawals = dict(withdrawals)
     version, internal, gauss = rng
     ex.rng.setstate((version, tuple(internal), gauss))
+    _restore_risk(ex, risk)
     return ex
+
+
+def _restore_risk(ex: Exchange, risk: list[Any]) -> None:
+    clock, index, markets, (fund_balance, fund_history), backstops = risk
+    ex.clock = clock
+    ex.index = dict(index)
+    for fields in markets:
+        book = ex.books[fields[0]]
+        (
+            book.index,
+            book.premium,
+            book.halted,
+            book.closed,
+            book.anchor,
+            book.band_low,
+            book.band_high,
+            book.volume_day,
+            book.volume_today,
+            volume_days,
+            book.funding_hour,
+            book.funding_sum,
+            book.funding_seconds,
+            funding_rates,
+            book.expiry_sum,
+            book.expiry_seconds,
+        ) = fields[1:]
+        book.volume_days = dict(volume_days)
+        book.funding_rates = [tuple(r) for r in funding_rates]
+        book.stale = True
+    ex.insurance.balance = fund_balance
+    ex.insurance.history = [tuple(h) for h in fund_history]
+    for account, per_minute, per_hour, used in backstops:
+        provider = Backstop(account, per_minute, per_hour)
+        provider.used = [tuple(u) for u in used]
+        ex.backstops[account] = provider
+    for acct in ex.accounts:
+        for pos in acct.positions.values():
+            if pos.size:
+                pos.book.holders[acct.id] = pos
+        if acct.liquidation:
+            ex.liquidating[acct.id] = acct
+        if acct.positions or acct.balances.get(USD, 0) < 0:
+            ex.dirty.add(acct.id)  # the at-risk index is rebuilt by assessing everyone again
+    for book in ex.book_list:
+        book.swept = book.mark()

@@ -19,7 +19,8 @@ def reducible(size: int, side: str) -> int:
 
 def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position, int]:
     """Apply a fill of `signed` lots (negative = sold) worth `value` USD atoms to a position;
-    returns the position and the PnL this fill realized (credited to USD).
+    returns the position and the PnL this fill realized (credited to USD). `value` need not be
+    lots x price: liquidation transfers close at zero and backstop prices given as values.
 
     Opening adds to the cost basis; closing releases the matching share of it and credits the
     realized PnL to USD. Summed over accounts, USD balance - cost basis changes by nothing here
@@ -36,6 +37,8 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
     if size == 0 or (size > 0) == (signed > 0):
         pos.size = size + signed
         pos.cost += signed_value
+        if size == 0:
+            book.holders[acct.id] = pos
         return pos, 0
     held = size if size > 0 else -size
     closing = lots if lots < held else held
@@ -48,4 +51,6 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
     pos.size = size + signed
     if closing < lots:  # flipped: the rest opens a position the other way
         pos.cost += signed_value - closing_value
+    elif pos.size == 0:
+        del book.holders[acct.id]
     return pos, realized

@@ -25,7 +25,9 @@ def initialize(directory: Path, seed: int = 0, catalog_dir: Path | None = None) 
         return
     target = directory / "catalog"
     target.mkdir(exist_ok=True)
-    for name in ("coins.toml", "markets.toml"):
+    for name in catalog_module.FILES:
+        if catalog_dir is not None and not (catalog_dir / name).exists():
+            continue
         if catalog_dir is not None:
             shutil.copyfile(catalog_dir / name, target / name)
         else:

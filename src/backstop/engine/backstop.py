@@ -1,0 +1,79 @@
+"""Backstop liquidity providers: accounts that take over positions in auto-close (step 2).
+
+A BLP declares how much notional (USD) it will absorb per minute and per hour; allocation is pro
+rata to each one's remaining capacity in both windows. It is an ordinary account otherwise: it
+is margined, and liquidated, like anyone, and it receives nothing while it is being liquidated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backstop.engine import errors
+from backstop.engine.commands import RegisterBackstop
+from backstop.engine.events import BackstopRegistered, Event, Rejected
+from backstop.engine.margin import collateral
+
+if TYPE_CHECKING:
+    from backstop.engine.exchange import Exchange
+
+MINUTE_US = 60 * 1_000_000
+HOUR_US = 60 * MINUTE_US
+
+
+class Backstop:
+    def __init__(self, account: int, per_minute: int, per_hour: int) -> None:
+        self.account = account
+        self.per_minute = per_minute  # USD atoms of notional
+        self.per_hour = per_hour
+        self.used: list[tuple[int, int]] = []  # (ts, notional taken), the last hour
+
+    def remaining(self, ts: int) -> int:
+        hour_ago = ts - HOUR_US
+        minute_ago = ts - MINUTE_US
+        if self.used and self.used[0][0] <= hour_ago:
+            self.used = [u for u in self.used if u[0] > hour_ago]
+        hour = sum(n for _, n in self.used)
+        minute = sum(n for t, n in self.used if t > minute_ago)
+        left = min(self.per_minute - minute, self.per_hour - hour)
+        return left if left > 0 else 0
+
+    def canonical(self) -> tuple[object, ...]:
+        return (self.account, self.per_minute, self.per_hour, list(self.used))
+
+
+def register(ex: Exchange, c: RegisterBackstop, ts: int) -> list[Event]:
+    acct = ex.account(c.account)
+    if acct is None:
+        return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+    if c.per_minute == 0 and c.per_hour == 0:
+        ex.backstops.pop(acct.id, None)
+        return [BackstopRegistered(acct.id, 0, 0, ts)]
+    terms = ex.catalog.risk
+    if c.per_minute < terms.backstop_min_per_minute:
+        return [Rejected("Invalid parameter perMinute")]
+    if c.per_hour < terms.backstop_min_per_hour or c.per_hour < c.per_minute:
+        return [Rejected("Invalid parameter perHour")]
+    if collateral(ex, acct, initial=False) < terms.backstop_min_collateral:
+        return [Rejected(errors.NOT_ENOUGH_BALANCES)]
+    found = ex.backstops.get(acct.id)
+    if found is None:
+        ex.backstops[acct.id] = Backstop(acct.id, c.per_minute, c.per_hour)
+    else:
+        found.per_minute = c.per_minute
+        found.per_hour = c.per_hour
+    return [BackstopRegistered(acct.id, c.per_minute, c.per_hour, ts)]
+
+
+def allocate(lots: int, weights: list[int]) -> list[int]:
+    """Split `lots` pro rata to `weights` (largest remainder, ties to the earlier entry)."""
+    total = sum(weights)
+    if not total:
+        return [0] * len(weights)
+    shares = [lots * w // total for w in weights]
+    left = lots - sum(shares)
+    if left:
+        order = sorted(range(len(weights)), key=lambda i: (-(lots * weights[i] % total), i))
+        for i in order[:left]:
+            shares[i] += 1
+    return shares

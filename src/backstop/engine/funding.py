@@ -1,0 +1,89 @@
+"""Hourly funding on perpetuals (help.ftx.com 360027946571).
+
+Each second the premium (mark - index) / index is sampled, weighted by the seconds it stood; at
+the top of the hour the rate is the hour's time-weighted average / 24, and each position pays
+(long, positive rate) or receives notional x rate in USD. No cap or clamp (FTX documented none).
+Payers round up and receivers down; the difference, a few atoms, goes to the insurance fund, so
+funding never creates money. History is kept per market.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backstop.catalog import USD
+from backstop.engine import insurance
+from backstop.engine.amounts import RATE, mul_div, mul_div_up
+from backstop.engine.book import Book
+from backstop.engine.events import Event, FundingPaid, FundingRate
+from backstop.engine.margin import mark_of
+
+if TYPE_CHECKING:
+    from backstop.engine.exchange import Exchange
+
+HOUR_US = 3_600 * 1_000_000
+HISTORY = 24 * 90  # hourly rates kept per market (90 days)
+
+
+def premium_rate(book: Book) -> int | None:
+    index = book.index
+    mark = book.mark()
+    if index is None or mark is None:
+        return None
+    gap = mark - index
+    return gap * RATE // index if gap >= 0 else -(-gap * RATE // index)
+
+
+def on_tick(ex: Exchange, ts: int, dt: int, events: list[Event]) -> None:
+    hour = ts // HOUR_US
+    seconds = dt // 1_000_000 or 1
+    for book in ex.book_list:
+        if not book.info.is_perpetual or book.closed:
+            continue
+        if book.funding_hour != hour:
+            if book.funding_hour >= 0 and book.funding_seconds:
+                _pay(ex, book, book.funding_hour * HOUR_US, ts, events)
+            book.funding_hour = hour
+            book.funding_sum = 0
+            book.funding_seconds = 0
+        rate = premium_rate(book)
+        if rate is not None:
+            book.funding_sum += rate * seconds
+            book.funding_seconds += seconds
+
+
+def next_rate(book: Book) -> int:
+    """The rate the current hour would pay if it ended now (FTX's nextFundingRate)."""
+    if not book.funding_seconds:
+        return 0
+    total = book.funding_sum
+    average = total // book.funding_seconds if total >= 0 else -(-total // book.funding_seconds)
+    return average // 24 if average >= 0 else -(-average // 24)
+
+
+def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]) -> None:
+    rate = next_rate(book)
+    book.funding_rates.append((hour_start, rate))
+    if len(book.funding_rates) > HISTORY:
+        del book.funding_rates[: len(book.funding_rates) - HISTORY]
+    events.append(FundingRate(book.market, rate, hour_start, ts))
+    if not rate:
+        return
+    mark = mark_of(book)
+    tick_value = book.info.tick_value
+    magnitude = rate if rate > 0 else -rate
+    net = 0
+    for aid in sorted(book.holders):
+        pos = book.holders[aid]
+        size = pos.size
+        notional = (size if size > 0 else -size) * mark * tick_value
+        if (size > 0) == (rate > 0):  # this side pays: rounded up
+            payment = -mul_div_up(notional, magnitude, RATE)
+        else:
+            payment = mul_div(notional, magnitude, RATE)
+        ex.accounts[aid].credit(USD, payment)
+        net += payment
+        events.append(FundingPaid(aid, book.market, size, payment, rate, ts))
+    # funding moves TAV by at most |rate| x notional: count it as drift for the at-risk index
+    ex.drift += magnitude + 1
+    insurance.move(ex, -net, "funding rounding", -1, book.market, ts, events)

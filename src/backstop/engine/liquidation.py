@@ -1,0 +1,504 @@
+"""Liquidation: what the risk engine does with an account below maintenance margin.
+
+FTX model (help.ftx.com 360027937831, the BLP program page), every second:
+- step 1, orderly (ACMF <= MF < MMF): for each future, with probability 1/6, a round with a
+  global cap of 0.0001 x ADV of the underlying; each liquidating account, in random order, sends
+  max(10% of its position, min($1,000, position)) x uniform(0.5, 1.5), within the cap, as a
+  reduce-only limit order 1-5 bp through the book that expires after 1 s. The account cannot
+  trade; it stops as soon as MF is back above MMF and the user keeps what is left.
+- step 2, auto-close (MF < ACMF = max(MMF/2, MMF - 6%)): close (1 - MF/ACMF) of every position,
+  at least min($1,000, position), everything if MF <= 0, off the book: to backstop liquidity
+  providers pro rata to their remaining capacity, the rest against the top 10 (or more) largest
+  opposing positions pro rata to size. The account closes at its zero price (equity -> 0), the
+  counterparty at 2/3 zero price + 1/3 mark, the 1/3 to the insurance fund; below zero the
+  counterparty closes at the mark and the fund pays the difference.
+
+Our choices where FTX left gaps: the global cap assumes an ADV of at least the coin's
+`adv_floor` (a young exchange has little volume); top-10 counterparties get the BLP's price;
+counterparties of the liquidated account's own owner are skipped (as in self-trade prevention);
+a BLP that is being liquidated or has no free collateral gets nothing.
+
+BitMEX model: at maintenance the whole position is taken over: it is sent to the book as an IOC
+order up to the band (2% through the touch); the account's remaining USD goes to the fund (or the
+fund pays its deficit); what the book could not take is auto-deleveraged against opposing
+positions ranked by PnL% x leverage, at the bankruptcy price.
+
+OKEx model: the whole position is dumped on the book the same way, each second until it is gone;
+the fund pays a final deficit, and if it cannot, all net winners are clawed back pro rata.
+
+Collateral sale (FTX, spot margin off): when USD is negative and MF < MMF + 0.2%, USD < -$30,000
+or |USD| > 4 x collateral, non-USD collateral is sold on its spot book in step-1 sized orders.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backstop.catalog import USD
+from backstop.engine import insurance
+from backstop.engine.accounts import Account, Position
+from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div
+from backstop.engine.backstop import allocate
+from backstop.engine.book import Book
+from backstop.engine.events import (
+    AutoClosed,
+    Event,
+    LiquidationEnded,
+    LiquidationStarted,
+)
+from backstop.engine.margin import free_collateral, mark_of
+from backstop.engine.risk import Assessment, assess, due, sale_due, watch
+from backstop.engine.settlement import settle
+
+if TYPE_CHECKING:
+    from backstop.engine.exchange import Exchange
+
+BUY = "buy"
+SELL = "sell"
+STEP1_SHARE = 10  # percent of the position per order
+MIN_CLOSE = 1_000 * ATOM  # at least min($1,000, position) per step-1 order and per auto-close
+ROUND_ODDS = 6  # a step-1 round runs for a future with probability 1/6 each second
+ADV_CAP = RATE // 10_000  # the global step-1 cap per round: 0.0001 x ADV
+THROUGH_LOW = 100  # step-1 orders go 1-5 bp through the book (units of 1e-6)
+THROUGH_HIGH = 500
+TOP = 10  # last resort: the 10 largest opposing positions (more if they are not enough)
+BAND = 2  # percent through the touch a takeover or dump order may trade (the futures band)
+STEP_ORDERLY = 1
+STEP_AUTO_CLOSE = 2
+STEP_SALE = 3
+
+
+def sweep(ex: Exchange, ts: int, events: list[Event]) -> None:
+    """Find the accounts below maintenance (or due a collateral sale), then run one second of
+    liquidation under the instance's model."""
+    for aid in due(ex):
+        acct = ex.accounts[aid]
+        if acct.liquidation:
+            continue
+        a = assess(ex, acct)
+        if a.notional and a.tav < a.requirement:
+            _start(ex, acct, a, STEP_AUTO_CLOSE if a.tav < a.auto_close() else STEP_ORDERLY, ts, events)
+        elif sale_due(a):
+            _start(ex, acct, a, STEP_SALE, ts, events)
+        else:
+            watch(ex, acct, a)
+    if not ex.liquidating:
+        return
+    _expire_orders(ex, ts, events)
+    model = ex.catalog.risk.model
+    if model == "ftx":
+        _ftx_second(ex, ts, events)
+    else:
+        _dump_second(ex, model == "bitmex", ts, events)
+    _sales(ex, ts, events)
+
+
+def _start(ex: Exchange, acct: Account, a: Assessment, step: int, ts: int, events: list[Event]) -> None:
+    acct.watch_key = -1
+    acct.liquidation = step
+    ex.liquidating[acct.id] = acct
+    events.append(LiquidationStarted(acct.id, step, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts))
+    ex.cancel_account_orders(acct, "liquidation", ts, events)
+
+
+def _end(ex: Exchange, acct: Account, reason: str, a: Assessment, ts: int, events: list[Event]) -> None:
+    acct.liquidation = 0
+    del ex.liquidating[acct.id]
+    ex.dirty.add(acct.id)
+    events.append(LiquidationEnded(acct.id, reason, a.mf(), ts))
+
+
+def _expire_orders(ex: Exchange, ts: int, events: list[Event]) -> None:
+    """Liquidation orders live one second: cancel what is left of the previous round's."""
+    for aid in sorted(ex.liquidating):
+        acct = ex.liquidating[aid]
+        if acct.orders:
+            ex.cancel_account_orders(acct, "expired", ts, events)
+
+
+def _settle_residual(
+    ex: Exchange, acct: Account, a: Assessment, market: str, ts: int, events: list[Event]
+) -> None:
+    """No positions are left: a USD deficit not covered by other collateral is the fund's."""
+    if a.usd < 0 and a.gross <= 0:
+        acct.credit(USD, -a.usd)
+        insurance.move(ex, a.usd, "bankruptcy", acct.id, market, ts, events)
+
+
+# ----------------------------------------------------------------------------- FTX model
+
+
+def _ftx_second(ex: Exchange, ts: int, events: list[Event]) -> None:
+    orderly: dict[str, list[tuple[Account, Assessment]]] = {}
+    closing: list[tuple[Account, Assessment]] = []
+    for aid in sorted(ex.liquidating):
+        acct = ex.liquidating[aid]
+        if acct.liquidation == STEP_SALE:
+            continue
+        a = assess(ex, acct)
+        if not a.notional:
+            _settle_residual(ex, acct, a, "", ts, events)
+            _end(ex, acct, "closed", a, ts, events)
+        elif a.tav >= a.requirement:
+            _end(ex, acct, "recovered", a, ts, events)
+        elif a.tav < a.auto_close():
+            acct.liquidation = STEP_AUTO_CLOSE
+            closing.append((acct, a))
+        else:
+            acct.liquidation = STEP_ORDERLY
+            for name in sorted(acct.positions):
+                if acct.positions[name].size:
+                    orderly.setdefault(name, []).append((acct, a))
+    for acct, a in closing:
+        _auto_close(ex, acct, a, ts, events)
+    for name in sorted(orderly):
+        if ex.rng.randrange(ROUND_ODDS):
+            continue
+        _orderly_round(ex, ex.books[name], orderly[name], ts, events)
+
+
+def adv(ex: Exchange, coin: str) -> int:
+    """Average daily volume of the futures on `coin` (USD atoms), at least the coin's floor."""
+    total = sum(book.adv() for book in ex.books_on.get(coin, ()) if not book.info.is_spot)
+    floor = ex.catalog.coins[coin].adv_floor
+    return total if total > floor else floor
+
+
+def _orderly_round(
+    ex: Exchange, book: Book, group: list[tuple[Account, Assessment]], ts: int, events: list[Event]
+) -> None:
+    info = book.info
+    unit = mark_of(book) * info.tick_value  # USD atoms per lot
+    if unit <= 0:
+        return
+    cap = mul_div(adv(ex, info.base), ADV_CAP, RATE) // unit
+    least = ceil_div(MIN_CLOSE, unit)
+    rng = ex.rng
+    rng.shuffle(group)
+    for acct, a in group:
+        if cap <= 0:
+            break
+        size = acct.positions[book.market].size
+        lots = size if size > 0 else -size
+        q = lots * STEP1_SHARE // 100
+        floor = least if least < lots else lots
+        if q < floor:
+            q = floor
+        if q > cap:
+            q = cap
+        q = q * rng.randrange(500, 1501) // 1000
+        if q > lots:
+            q = lots
+        cap -= q
+        if q <= 0:
+            continue
+        side = SELL if size > 0 else BUY
+        touch = book.bids.best() if side == SELL else book.asks.best()
+        if touch is None:
+            touch = mark_of(book)
+        through = rng.randrange(THROUGH_LOW, THROUGH_HIGH + 1)
+        if side == SELL:
+            price = touch * (1_000_000 - through) // 1_000_000
+            price = price if price > 0 else 1
+        else:
+            price = ceil_div(touch * (1_000_000 + through), 1_000_000)
+        ex.place_liquidation_order(acct, book, side, q, price, False, ts, events, a.mf(), a.mmf(), cap + q)
+
+
+def _auto_close(ex: Exchange, acct: Account, a: Assessment, ts: int, events: list[Event]) -> None:
+    """Step 2: close (1 - MF/ACMF) of every position off the book (all of it when MF <= 0)."""
+    edge = a.auto_close()
+    for name in sorted(acct.positions):
+        pos = acct.positions[name]
+        size = pos.size
+        if not size:
+            continue
+        lots = size if size > 0 else -size
+        if a.tav <= 0 or edge <= 0:
+            q = lots
+        else:
+            q = ceil_div(lots * (edge - a.tav), edge)
+            unit = mark_of(pos.book) * pos.book.info.tick_value
+            least = ceil_div(MIN_CLOSE, unit) if unit > 0 else lots
+            if q < least:
+                q = least
+            if q > lots:
+                q = lots
+        _close_off_book(ex, acct, pos, q, a, ts, events)
+
+
+def _close_off_book(
+    ex: Exchange, acct: Account, pos: Position, q: int, a: Assessment, ts: int, events: list[Event]
+) -> None:
+    book = pos.book
+    long = pos.size > 0
+    mark = mark_of(book)
+    unit = mark * book.info.tick_value
+    need = q * unit
+    providers: list[tuple[int, Account, int]] = []
+    for aid in sorted(ex.backstops):
+        cp = ex.accounts[aid]
+        if cp is acct or cp.owner == acct.owner or cp.liquidation:
+            continue
+        left = ex.backstops[aid].remaining(ts)
+        if left > 0 and free_collateral(ex, cp) > 0:
+            providers.append((aid, cp, left))
+    capacity = sum(left for _, _, left in providers)
+    to_backstops = q if capacity >= need else (q * capacity // need if need else 0)
+    shares = allocate(to_backstops, [left for _, _, left in providers])
+    for (aid, cp, _), n in zip(providers, shares, strict=True):
+        if n:
+            _transfer(ex, acct, cp, book, long, n, mark, a, "backstop", ts, events)
+            ex.backstops[aid].used.append((ts, n * unit))
+    rest = q - to_backstops
+    if rest:
+        _top_opposing(ex, acct, book, long, rest, mark, a, ts, events)
+
+
+def _top_opposing(
+    ex: Exchange,
+    acct: Account,
+    book: Book,
+    long: bool,
+    lots: int,
+    mark: int,
+    a: Assessment,
+    ts: int,
+    events: list[Event],
+) -> None:
+    """FTX's last resort: the largest opposing positions take the rest, pro rata to size."""
+    opposing = sorted(
+        (-p.size if long else p.size, aid)
+        for aid, p in book.holders.items()
+        if (p.size < 0) == long and aid != acct.id and not ex.accounts[aid].liquidation
+    )
+    chosen: list[tuple[int, int]] = []
+    total = 0
+    for neg, aid in opposing:
+        if len(chosen) >= TOP and total >= lots:
+            break
+        chosen.append((-neg, aid))
+        total += -neg
+    if not chosen:
+        return
+    shares = allocate(lots if lots < total else total, [size for size, _ in chosen])
+    for (_, aid), n in zip(chosen, shares, strict=True):
+        if n:
+            _transfer(ex, acct, ex.accounts[aid], book, long, n, mark, a, "top10", ts, events)
+
+
+def _transfer(
+    ex: Exchange,
+    acct: Account,
+    cp: Account,
+    book: Book,
+    long: bool,
+    lots: int,
+    mark: int,
+    a: Assessment,
+    via: str,
+    ts: int,
+    events: list[Event],
+) -> None:
+    """Move `lots` of the liquidated position to `cp`: the liquidated account at its zero price,
+    the counterparty at 2/3 zero price + 1/3 mark (at the mark when the account is below zero),
+    the insurance fund the difference."""
+    value = lots * mark * book.info.tick_value
+    loss = mul_div(a.tav, value, a.notional)  # value x MF: what trading at the zero price costs
+    liquidated = value - loss if long else value + loss
+    fund = loss // 3 if a.tav > 0 else loss
+    counterparty = liquidated + fund if long else liquidated - fund
+    _swap(ex, acct, cp, book, long, lots, liquidated, counterparty, ts, events)
+    events.append(
+        AutoClosed(
+            acct.id,
+            cp.id,
+            book.market,
+            SELL if long else BUY,
+            lots,
+            mark,
+            liquidated,
+            counterparty,
+            fund,
+            a.mf(),
+            a.acmf(),
+            via,
+            ts,
+        )
+    )
+    insurance.move(ex, fund, "auto-close" if fund > 0 else "bankruptcy", acct.id, book.market, ts, events)
+
+
+def _swap(
+    ex: Exchange,
+    acct: Account,
+    cp: Account,
+    book: Book,
+    long: bool,
+    lots: int,
+    liquidated: int,
+    counterparty: int,
+    ts: int,
+    events: list[Event],
+) -> None:
+    signed = -lots if long else lots
+    settle(acct, book, signed, liquidated)
+    cp_pos, _ = settle(cp, book, -signed, counterparty)
+    ex.dirty.add(cp.id)
+    if cp_pos.reduce_only_orders:
+        ex.refit_reduce_only(cp, cp_pos, ts, events)
+
+
+# ----------------------------------------------------------------------------- BitMEX and OKEx models
+
+
+def _dump_second(ex: Exchange, takeover: bool, ts: int, events: list[Event]) -> None:
+    for aid in sorted(ex.liquidating):
+        acct = ex.liquidating[aid]
+        if acct.liquidation == STEP_SALE:
+            continue
+        for name in sorted(acct.positions):
+            pos = acct.positions[name]
+            if pos.size:
+                _dump(ex, acct, pos, ts, events)
+        if takeover:
+            a = assess(ex, acct)
+            for name in sorted(acct.positions):
+                pos = acct.positions[name]
+                if pos.size:
+                    _deleverage(ex, acct, pos, a, ts, events)
+            a = assess(ex, acct)
+            # the engine took the position at the bankruptcy price: the margin left is the fund's
+            usd = acct.balances.get(USD, 0)
+            if usd > 0 and a.notional == 0:
+                acct.credit(USD, -usd)
+                insurance.move(ex, usd, "takeover", acct.id, "", ts, events)
+        a = assess(ex, acct)
+        if not a.notional:
+            _settle_residual(ex, acct, a, "", ts, events)
+            _end(ex, acct, "closed", a, ts, events)
+
+
+def _dump(ex: Exchange, acct: Account, pos: Position, ts: int, events: list[Event]) -> None:
+    """The whole position as one IOC order, up to the band through the touch."""
+    book = pos.book
+    size = pos.size
+    side = SELL if size > 0 else BUY
+    touch = book.bids.best() if side == SELL else book.asks.best()
+    if touch is None:
+        return
+    price = ceil_div(touch * (100 - BAND), 100) if side == SELL else touch * (100 + BAND) // 100
+    a = assess(ex, acct)
+    lots = size if size > 0 else -size
+    ex.place_liquidation_order(acct, book, side, lots, price, True, ts, events, a.mf(), a.mmf(), lots)
+
+
+def _deleverage(
+    ex: Exchange, acct: Account, pos: Position, a: Assessment, ts: int, events: list[Event]
+) -> None:
+    """BitMEX's ADL: what the book did not take closes against opposing positions ranked by
+    PnL% x effective leverage, at the bankruptcy price (no fund share)."""
+    book = pos.book
+    long = pos.size > 0
+    mark = mark_of(book)
+    tick_value = book.info.tick_value
+    ranked: list[tuple[int, int]] = []
+    for aid, p in book.holders.items():
+        if (p.size < 0) != long or aid == acct.id or ex.accounts[aid].liquidation:
+            continue
+        other = assess(ex, ex.accounts[aid])
+        value = abs(p.size) * mark * tick_value
+        pnl = (value if p.size > 0 else -value) - p.cost
+        cost = abs(p.cost) or 1
+        equity = other.tav if other.tav > 0 else 1
+        ranked.append((-(pnl * other.notional * RATE // (cost * equity)), aid))
+    ranked.sort()
+    lots = abs(pos.size)
+    for _, aid in ranked:
+        if not lots:
+            break
+        cp = ex.accounts[aid]
+        n = min(lots, abs(book.holders[aid].size))
+        value = n * mark * tick_value
+        loss = mul_div(a.tav, value, a.notional)
+        liquidated = value - loss if long else value + loss
+        _swap(ex, acct, cp, book, long, n, liquidated, liquidated, ts, events)
+        events.append(
+            AutoClosed(
+                acct.id,
+                aid,
+                book.market,
+                SELL if long else BUY,
+                n,
+                mark,
+                liquidated,
+                liquidated,
+                0,
+                a.mf(),
+                a.acmf(),
+                "adl",
+                ts,
+            )
+        )
+        lots -= n
+
+
+# ----------------------------------------------------------------------------- collateral sale
+
+
+def _sales(ex: Exchange, ts: int, events: list[Event]) -> None:
+    for aid in sorted(ex.liquidating):
+        acct = ex.liquidating[aid]
+        if acct.liquidation != STEP_SALE:
+            continue
+        a = assess(ex, acct)
+        if a.usd >= 0 or a.gross <= 0:
+            _end(ex, acct, "recovered", a, ts, events)
+            continue
+        if a.notional and a.tav < a.requirement:
+            acct.liquidation = STEP_AUTO_CLOSE if a.tav < a.auto_close() else STEP_ORDERLY
+            continue  # margin liquidation takes over from the next second
+        _sell_collateral(ex, acct, a, ts, events)
+
+
+def _sell_collateral(ex: Exchange, acct: Account, a: Assessment, ts: int, events: list[Event]) -> None:
+    """One step-1 sized sale of the largest non-USD balance, no more than the debt needs."""
+    best: tuple[int, str] | None = None
+    for coin in sorted(acct.balances):
+        atoms = acct.balances[coin]
+        book = ex.coin_books.get(coin)
+        if coin == USD or atoms <= 0 or book is None:
+            continue
+        mark = book.mark()
+        if mark is None:
+            continue
+        value = book.info.coin_value(atoms, mark)
+        if best is None or value > best[0]:
+            best = (value, coin)
+    if best is None:
+        return
+    coin = best[1]
+    book = ex.coin_books[coin]
+    info = book.info
+    touch = book.bids.best()
+    if touch is None:
+        return
+    unit = touch * info.tick_value
+    lots = acct.balances[coin] // info.lot_atoms
+    q = lots * STEP1_SHARE // 100
+    least = ceil_div(MIN_CLOSE, unit)
+    if q < least:
+        q = least
+    q = q * ex.rng.randrange(500, 1501) // 1000
+    needed = ceil_div(-a.usd * 101 // 100, unit)
+    if q > needed:
+        q = needed
+    if q > lots:
+        q = lots
+    if q <= 0:
+        return
+    through = ex.rng.randrange(THROUGH_LOW, THROUGH_HIGH + 1)
+    price = touch * (1_000_000 - through) // 1_000_000
+    ex.place_liquidation_order(
+        acct, book, SELL, q, price if price > 0 else 1, False, ts, events, a.mf(), a.mmf(), q
+    )

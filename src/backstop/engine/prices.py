@@ -1,0 +1,100 @@
+"""Index and risk prices.
+
+Index: the equal-weighted median of a feed's constituent prices (FTX's rule), per underlying,
+copied into every market on that coin in the market's ticks.
+
+Risk band: the mark the risk engine uses is held inside a band of +-10% around an EWMA of itself
+with a 5-minute time constant, updated once per clock tick. A sudden move therefore reaches the
+margin engine at about 10% at once and then about 10% per 5 minutes more (about 20% in the first
+5 minutes, FTX's "cannot move more than ~20% per 5 minutes"), while a sustained move is followed
+in full within tens of minutes. A wick or a manipulated print on a thin book cannot liquidate
+anyone on its own (the Mango lesson).
+
+Drift: for the at-risk index (risk.py), each tick adds the largest relative mark move of any
+market since the previous tick, rounded up. Any account whose safety margin exceeds the drift
+accumulated since it was last assessed cannot have crossed maintenance margin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backstop.engine.amounts import RATE, ceil_div
+from backstop.engine.book import Book
+
+if TYPE_CHECKING:
+    from backstop.engine.exchange import Exchange
+
+ANCHOR_SCALE = 10**6  # fixed-point digits of the EWMA anchor, so small moves still register
+RISK_BAND_PERCENT = 10
+RISK_TAU_US = 300 * 1_000_000  # the EWMA's time constant: 5 minutes
+FULL_RECHECK = RATE * RATE  # drift that forces every account to be reassessed
+
+
+def median(prices: tuple[int, ...]) -> int:
+    """Equal-weighted median; the midpoint (rounded down) of the middle two for an even count."""
+    ordered = sorted(prices)
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    return (ordered[n // 2 - 1] + ordered[n // 2]) // 2
+
+
+def to_ticks(book: Book, atoms: int) -> int:
+    """USD atoms per coin -> the nearest tick of `book` (at least one)."""
+    step = book.info.tick_atoms
+    ticks = (atoms + step // 2) // step
+    return ticks if ticks > 0 else 1
+
+
+def set_index(ex: Exchange, coin: str, atoms: int) -> None:
+    ex.index[coin] = atoms
+    for book in ex.books_on.get(coin, ()):
+        book.index = to_ticks(book, atoms)
+        book.stale = True
+
+
+def _band(book: Book) -> None:
+    anchor = book.anchor
+    book.band_low = ceil_div(anchor * (100 - RISK_BAND_PERCENT), 100 * ANCHOR_SCALE)
+    book.band_high = anchor * (100 + RISK_BAND_PERCENT) // (100 * ANCHOR_SCALE)
+    if book.band_low < 1:
+        book.band_low = 1
+    book.stale = True
+
+
+def on_tick(ex: Exchange, dt: int) -> int:
+    """Advance every market's risk band by `dt` microseconds, note premiums, and return the
+    drift (rate units) since the previous tick."""
+    drift = 0
+    step = dt if dt < RISK_TAU_US else RISK_TAU_US
+    for book in ex.book_list:
+        if book.closed:
+            continue
+        raw = book.raw_mark()
+        if raw is not None:
+            if not book.anchor:
+                book.anchor = raw * ANCHOR_SCALE
+            else:
+                risk = book.mark()
+                assert risk is not None
+                gap = risk * ANCHOR_SCALE - book.anchor
+                book.anchor += gap * step // RISK_TAU_US if gap >= 0 else -(-gap * step // RISK_TAU_US)
+            _band(book)
+            if book.index is not None and not book.halted:
+                price = book.market_price()
+                if price is not None:
+                    book.premium = price - book.index
+        mark = book.mark()
+        before = book.swept
+        if mark is not None:
+            if before is None:
+                if book.holders:
+                    drift = FULL_RECHECK
+            elif mark != before:
+                low = mark if mark < before else before
+                moved = ceil_div(abs(mark - before) * RATE, low)
+                if moved > drift:
+                    drift = moved
+        book.swept = mark
+    return drift

@@ -1,0 +1,172 @@
+"""The 24x7 risk sweep: which accounts are below maintenance margin, found without scanning all.
+
+Assessment (FTX's terms, USD atoms): total account value (collateral at total weights +
+unrealized PnL), position notional, and the maintenance requirement sum(position MMF x notional).
+MF < MMF exactly when TAV < requirement; MF < ACMF when TAV < max(requirement / 2,
+requirement - 6% x notional).
+
+The at-risk index: when an account is assessed safe, the smallest uniform relative price move d
+that could bring it to maintenance is bounded from below,
+
+    d* = (TAV - requirement) / (notional + gross coin collateral + requirement),
+
+because a move of every price by at most d changes TAV by at most d x (notional + coins) and the
+requirement by at most d x requirement. The account waits in a heap keyed by the drift at which it
+must be looked at again (prices.on_tick adds up the largest mark move per tick, as log-like
+steps, so compounding is covered by using d*/(1+d*)). A sweep pops only the keys the drift has
+passed, plus the accounts something else touched since the last sweep (fills, transfers,
+liquidation transfers, clawbacks). After a 1% move, accounts more than ~1% from maintenance are
+not looked at. The heap is a cache: after a restore every account is simply assessed again, and
+the set found below maintenance is the same, so replay stays exact.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
+from typing import TYPE_CHECKING
+
+from backstop.catalog import USD
+from backstop.engine.accounts import Account
+from backstop.engine.amounts import RATE, mul_div, mul_div_up
+from backstop.engine.margin import coin_weight, mark_of, position_mmf
+
+if TYPE_CHECKING:
+    from backstop.engine.exchange import Exchange
+
+ACMF_GAP = 6 * RATE // 100  # auto-close MF = max(MMF / 2, MMF - 6%)
+
+
+class Assessment:
+    """An account's margin at current marks. All values USD atoms except the rates."""
+
+    __slots__ = ("collateral", "gross", "notional", "requirement", "tav", "usd")
+
+    def __init__(
+        self, tav: int, notional: int, requirement: int, gross: int, collateral: int, usd: int
+    ) -> None:
+        self.tav = tav
+        self.notional = notional
+        self.requirement = requirement  # MMF x notional, summed over positions
+        self.gross = gross  # absolute value of non-USD balances at mark
+        self.collateral = collateral  # USD + non-USD balances at total weights
+        self.usd = usd
+
+    def auto_close(self) -> int:
+        """The TAV below which auto-close (step 2) starts: ACMF x notional."""
+        req = self.requirement
+        half = -(-req // 2)
+        gap = req - mul_div(self.notional, ACMF_GAP, RATE)
+        return half if half > gap else gap
+
+    def mf(self) -> int:
+        return self.tav * RATE // self.notional if self.notional else 0
+
+    def mmf(self) -> int:
+        return -(-self.requirement * RATE // self.notional) if self.notional else 0
+
+    def acmf(self) -> int:
+        return -(-self.auto_close() * RATE // self.notional) if self.notional else 0
+
+
+def assess(ex: Exchange, acct: Account) -> Assessment:
+    tav = 0
+    gross = 0
+    usd = 0
+    coins = ex.catalog.coins
+    coin_books = ex.coin_books
+    for coin, atoms in acct.balances.items():
+        if coin == USD:
+            tav += atoms
+            usd = atoms
+            continue
+        if not atoms:
+            continue
+        book = coin_books.get(coin)
+        if book is None:
+            continue
+        ticks = book.mark()
+        if ticks is None:
+            continue
+        value = book.info.coin_value(atoms, ticks)
+        if atoms < 0:
+            tav += value
+            gross -= value
+        else:
+            tav += mul_div(value, coin_weight(coins[coin], atoms, False), RATE)
+            gross += value
+    held = tav
+    notional = 0
+    requirement = 0
+    for pos in acct.positions.values():
+        size = pos.size
+        if size:
+            book = pos.book
+            info = book.info
+            value = (size if size > 0 else -size) * mark_of(book) * info.tick_value
+            tav += (value if size > 0 else -value) - pos.cost
+            notional += value
+            requirement += mul_div_up(value, position_mmf(info, size), RATE)
+    return Assessment(tav, notional, requirement, gross, held, usd)
+
+
+SALE_MARGIN = 2 * RATE // 1000  # collateral is sold when MF < MMF + 0.2% (and USD < 0)
+SALE_DEBT = 30_000 * 10**8  # ... or USD < -$30,000
+SALE_LEVERAGE = 4  # ... or |USD| > 4 x net collateral
+
+
+def sale_due(a: Assessment) -> bool:
+    """FTX's rule for selling non-USD collateral when USD is negative (spot margin off)."""
+    if a.usd >= 0 or a.gross <= 0:
+        return False
+    if a.notional and a.tav < a.requirement + mul_div(a.notional, SALE_MARGIN, RATE):
+        return True
+    return a.usd < -SALE_DEBT or -a.usd > SALE_LEVERAGE * a.collateral
+
+
+def watch(ex: Exchange, acct: Account, a: Assessment) -> None:
+    """File a safe account in the at-risk index under the drift that could make it unsafe
+    (maintenance margin, or the collateral-sale rule when USD is negative)."""
+    spread = a.notional + a.gross + a.requirement
+    if spread <= 0 or (not a.notional and (a.usd >= 0 or a.gross <= 0)):
+        acct.watch_key = -1  # nothing that prices can bring to liquidation or a sale
+        return
+    room = a.tav - a.requirement
+    if a.usd < 0 and a.gross > 0:
+        room -= mul_div(a.notional, SALE_MARGIN, RATE)
+        by_debt = a.collateral + a.usd // SALE_LEVERAGE  # |USD| > 4C  <=>  C + USD/4 < 0
+        if by_debt < room or not a.notional:
+            room = by_debt
+    if room < 0:
+        room = 0
+    distance = room * RATE // spread
+    key = ex.drift + distance * RATE // (RATE + distance)
+    acct.watch_key = key
+    heappush(ex.watch, (key, acct.id))
+
+
+def due(ex: Exchange) -> list[int]:
+    """Accounts to assess at this sweep: those whose key the drift has reached and those touched
+    since the last sweep, in id order."""
+    heap = ex.watch
+    drift = ex.drift
+    accounts = ex.accounts
+    found = ex.dirty
+    while heap and heap[0][0] <= drift:
+        key, aid = heappop(heap)
+        acct = accounts[aid]
+        if acct.watch_key == key:
+            acct.watch_key = -1
+            found.add(aid)
+    ex.dirty = set()
+    if len(heap) > 2 * len(accounts) + 1024:  # drop stale entries left by reassessments
+        fresh = [(a.watch_key, a.id) for a in accounts if a.watch_key >= 0]
+        heapify(fresh)
+        ex.watch = fresh
+    return sorted(found)
+
+
+def below_maintenance(ex: Exchange, acct: Account) -> bool:
+    if not acct.positions:
+        return False
+    a = assess(ex, acct)
+    return a.notional > 0 and a.tav < a.requirement
