@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 from decimal import Decimal
 
+from backstop.catalog import load
 from backstop.engine import margin as _margin
 from backstop.engine.amounts import ATOM
 from backstop.engine.commands import (
@@ -15,6 +16,7 @@ from backstop.engine.commands import (
     CancelOrder,
     CreateAccount,
     Deposit,
+    FundInsurance,
     IndexUpdate,
     ModifyOrder,
     PlaceOrder,
@@ -40,8 +42,8 @@ def usd(amount: str | int | Decimal) -> int:
 class Desk:
     """One Exchange plus a clock that moves forward one microsecond per command."""
 
-    def __init__(self, start_ts: int = 1_000_000) -> None:
-        self.ex = Exchange()
+    def __init__(self, start_ts: int = 1_000_000, model: str | None = None) -> None:
+        self.ex = Exchange(load(model=model)) if model else Exchange()
         self.ts = start_ts
         self.markets = self.ex.catalog.markets
         self._mark_makers: tuple[int, int] | None = None
@@ -63,6 +65,9 @@ class Desk:
     def index(self, coin: str, *prices: str | int) -> list:
         """Feed the index: constituent prices in dollars."""
         return self.ok(IndexUpdate(self.tick(), coin, tuple(usd(p) for p in prices)))
+
+    def seed_fund(self, account: int, amount: str | int) -> list:
+        return self.ok(FundInsurance(self.tick(), account, usd(amount)))
 
     def backstop(self, account: int, per_minute: str | int, per_hour: str | int) -> list:
         return self.ok(RegisterBackstop(self.tick(), account, usd(per_minute), usd(per_hour)))

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from backstop.engine.amounts import ATOM, RATE, ceil_div, from_atoms, mul_div, sqrt_term_below, to_atoms, to_rate
+from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div, sqrt_term_below, to_atoms, to_rate
 
 USD = "USD"
 MAX_LEVERAGE = 20
@@ -186,11 +186,16 @@ def _risk(spec: dict[str, Any]) -> RiskConfig:
     if model not in MODELS:
         raise ValueError(f"risk.toml: model must be one of {', '.join(MODELS)}, not {model!r}")
     default = RiskConfig()
+
+    def usd(key: str) -> int:
+        value = spec.get(key)
+        return int(getattr(default, key)) if value is None else to_atoms(value)
+
     return RiskConfig(
         model=model,
-        backstop_min_collateral=to_atoms(spec.get("backstop_min_collateral", from_atoms(default.backstop_min_collateral))),
-        backstop_min_per_minute=to_atoms(spec.get("backstop_min_per_minute", from_atoms(default.backstop_min_per_minute))),
-        backstop_min_per_hour=to_atoms(spec.get("backstop_min_per_hour", from_atoms(default.backstop_min_per_hour))),
+        backstop_min_collateral=usd("backstop_min_collateral"),
+        backstop_min_per_minute=usd("backstop_min_per_minute"),
+        backstop_min_per_hour=usd("backstop_min_per_hour"),
     )
 
 

@@ -109,6 +109,15 @@ class RegisterBackstop(NamedTuple):
     per_hour: int
 
 
+class FundInsurance(NamedTuple):
+    """Move USD from an account into the insurance fund (the operator seeding it, as FTX seeded
+    its fund); only free collateral can move."""
+
+    ts: int
+    account: int
+    amount: int
+
+
 class HaltMarket(NamedTuple):
     """Operator halt or resume: a halted market takes no orders and marks at index + premium."""
 
@@ -131,6 +140,7 @@ Command = Union[  # noqa: UP007
     IndexUpdate,
     RegisterBackstop,
     HaltMarket,
+    FundInsurance,
 ]
 
 COMMANDS: tuple[type[Any], ...] = (
@@ -147,6 +157,7 @@ COMMANDS: tuple[type[Any], ...] = (
     IndexUpdate,
     RegisterBackstop,
     HaltMarket,
+    FundInsurance,
 )
 """Journal codes are positions in this tuple: append new commands, never reorder."""
 

@@ -20,7 +20,7 @@ import random
 from typing import Any
 
 from backstop.catalog import MAX_LEVERAGE, USD, Catalog, Market, load
-from backstop.engine import backstop, errors, expiry, funding, integrity, liquidation, prices
+from backstop.engine import backstop, errors, expiry, funding, insurance, integrity, liquidation, prices
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import MAX_ATOMS
 from backstop.engine.backstop import Backstop
@@ -31,6 +31,7 @@ from backstop.engine.commands import (
     Command,
     CreateAccount,
     Deposit,
+    FundInsurance,
     HaltMarket,
     IndexUpdate,
     ModifyOrder,
@@ -139,6 +140,8 @@ class Exchange:
             events = backstop.register(self, command, ts)
         elif isinstance(command, HaltMarket):
             events = self._halt(command, ts)
+        elif isinstance(command, FundInsurance):
+            events = self._fund_insurance(command, ts)
         else:
             return [Rejected(f"Unknown command {type(command).__name__}")]
         if not events or not isinstance(events[0], Rejected):
@@ -923,6 +926,20 @@ class Exchange:
         price = prices.median(c.prices)
         prices.set_index(self, c.coin, price)
         return [IndexUpdated(c.coin, price, len(c.prices), ts)]
+
+    def _fund_insurance(self, c: FundInsurance, ts: int) -> list[Event]:
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        if c.amount <= 0 or c.amount > MAX_ATOMS:
+            return [Rejected(errors.INVALID_SIZE)]
+        if not self._can_release(acct, USD, c.amount):
+            return [Rejected(errors.NOT_ENOUGH_BALANCES)]
+        acct.credit(USD, -c.amount)
+        self.dirty.add(acct.id)
+        events: list[Event] = []
+        insurance.move(self, c.amount, "seed", acct.id, "", ts, events)
+        return events
 
     def _halt(self, c: HaltMarket, ts: int) -> list[Event]:
         book = self.books.get(c.market)

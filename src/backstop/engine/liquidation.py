@@ -267,8 +267,8 @@ def _top_opposing(
     events: list[Event],
 ) -> None:
     """FTX's last resort: the largest opposing positions take the rest, pro rata to size."""
-    opposing = sorted(
-        (-p.size if long else p.size, aid)
+    opposing = sorted(  # largest first, then the older account
+        (p.size if long else -p.size, aid)
         for aid, p in book.holders.items()
         if (p.size < 0) == long and aid != acct.id and not ex.accounts[aid].liquidation
     )
@@ -357,20 +357,21 @@ def _dump_second(ex: Exchange, takeover: bool, ts: int, events: list[Event]) -> 
         acct = ex.liquidating[aid]
         if acct.liquidation == STEP_SALE:
             continue
+        before = assess(ex, acct)
+        marks = {name: mark_of(acct.positions[name].book) for name in acct.positions}
         for name in sorted(acct.positions):
             pos = acct.positions[name]
             if pos.size:
                 _dump(ex, acct, pos, ts, events)
         if takeover:
-            a = assess(ex, acct)
+            # the engine took everything at the bankruptcy price: what the book did not take is
+            # deleveraged at that price, and the margin left over is the fund's gain
             for name in sorted(acct.positions):
                 pos = acct.positions[name]
                 if pos.size:
-                    _deleverage(ex, acct, pos, a, ts, events)
-            a = assess(ex, acct)
-            # the engine took the position at the bankruptcy price: the margin left is the fund's
+                    _deleverage(ex, acct, pos, before, marks[name], ts, events)
             usd = acct.balances.get(USD, 0)
-            if usd > 0 and a.notional == 0:
+            if usd > 0 and not assess(ex, acct).notional:
                 acct.credit(USD, -usd)
                 insurance.move(ex, usd, "takeover", acct.id, "", ts, events)
         a = assess(ex, acct)
@@ -394,13 +395,13 @@ def _dump(ex: Exchange, acct: Account, pos: Position, ts: int, events: list[Even
 
 
 def _deleverage(
-    ex: Exchange, acct: Account, pos: Position, a: Assessment, ts: int, events: list[Event]
+    ex: Exchange, acct: Account, pos: Position, a: Assessment, mark: int, ts: int, events: list[Event]
 ) -> None:
     """BitMEX's ADL: what the book did not take closes against opposing positions ranked by
-    PnL% x effective leverage, at the bankruptcy price (no fund share)."""
+    PnL% x effective leverage, at the bankruptcy price of the takeover (`a` and `mark` are the
+    account and the mark then; no fund share)."""
     book = pos.book
     long = pos.size > 0
-    mark = mark_of(book)
     tick_value = book.info.tick_value
     ranked: list[tuple[int, int]] = []
     for aid, p in book.holders.items():
