@@ -142,7 +142,13 @@ def _ftx_second(ex: Exchange, ts: int, events: list[Event]) -> None:
         elif a.tav >= a.requirement:
             _end(ex, acct, "recovered", a, ts, events)
         elif a.tav < a.auto_close():
-            acct.liquidation = STEP_AUTO_CLOSE
+            if acct.liquidation != STEP_AUTO_CLOSE:  # escalated: the audit trail says so
+                acct.liquidation = STEP_AUTO_CLOSE
+                events.append(
+                    LiquidationStarted(
+                        acct.id, STEP_AUTO_CLOSE, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts
+                    )
+                )
             closing.append((acct, a))
         else:
             acct.liquidation = STEP_ORDERLY
@@ -457,7 +463,9 @@ def _sales(ex: Exchange, ts: int, events: list[Event]) -> None:
             _end(ex, acct, "recovered", a, ts, events)
             continue
         if a.notional and a.tav < a.requirement:
-            acct.liquidation = STEP_AUTO_CLOSE if a.tav < a.auto_close() else STEP_ORDERLY
+            step = STEP_AUTO_CLOSE if a.tav < a.auto_close() else STEP_ORDERLY
+            acct.liquidation = step
+            events.append(LiquidationStarted(acct.id, step, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts))
             continue  # margin liquidation takes over from the next second
         _sell_collateral(ex, acct, a, ts, events)
 

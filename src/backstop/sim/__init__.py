@@ -1,0 +1,1 @@
+"""Simulated market participants and scripted scenarios."""
