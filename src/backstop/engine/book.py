@@ -100,11 +100,11 @@ class Book:
         self.volume_today = 0  # USD atoms traded today
         self.volume_days: dict[int, int] = {}  # earlier days' volume, the last 30 kept
         self.funding_hour = -1  # the hour whose premium is being averaged
-        self.funding_sum = 0  # sum of premium rate x seconds this hour
-        self.funding_seconds = 0
+        self.funding_sum = 0  # sum of premium rate x microseconds this hour
+        self.funding_time = 0
         self.funding_rates: list[tuple[int, int]] = []  # (hour start us, rate) paid, oldest first
-        self.expiry_sum = 0  # sum of index ticks x seconds over the settlement hour
-        self.expiry_seconds = 0
+        self.expiry_sum = 0  # sum of index ticks x microseconds over the settlement hour
+        self.expiry_time = 0
 
     def mark(self) -> int | None:
         if self.stale:

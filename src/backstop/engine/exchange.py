@@ -310,8 +310,8 @@ class Exchange:
             return errors.INVALID_SIDE, 0
         if acct.liquidation:
             return errors.NOT_ENOUGH_MARGIN, 0  # being liquidated: the risk engine trades for it
-        if book.closed:
-            return errors.MARKET_CLOSED, 0
+        if book.closed or (market.expiry_us is not None and ts >= market.expiry_us):
+            return errors.MARKET_CLOSED, 0  # expired, even before the tick that settles it
         if book.halted:
             return errors.MARKET_HALTED, 0
         if lots <= 0:

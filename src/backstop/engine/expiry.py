@@ -1,8 +1,9 @@
 """Expiry of dated futures (help.ftx.com 360027668752).
 
-From 02:00 to 03:00 UTC on expiry day the index is sampled every tick, weighted by the seconds it
-stood; at 03:00 the market settles to that TWAP: open orders are cancelled, every position closes
-to USD at the settlement price (realized PnL credited), and the market takes no more orders.
+From 02:00 to 03:00 UTC on expiry day the index is sampled every tick, weighted by the time it
+stood (microseconds); at 03:00 the market settles to that TWAP: open orders are cancelled, every
+position closes to USD at the settlement price (realized PnL credited), and the market takes no
+more orders (from 03:00 on, even before the tick that settles it arrives).
 """
 
 from __future__ import annotations
@@ -27,31 +28,31 @@ def on_tick(ex: Exchange, ts: int, dt: int, events: list[Event]) -> None:
         if ts > expiry - HOUR_US and book.index is not None:
             start = max(ts - dt, expiry - HOUR_US)
             end = min(ts, expiry)
-            seconds = (end - start) // 1_000_000
-            if seconds > 0:
-                book.expiry_sum += book.index * seconds
-                book.expiry_seconds += seconds
+            if end > start:
+                book.expiry_sum += book.index * (end - start)
+                book.expiry_time += end - start
         if ts >= expiry:
             settle_market(ex, book, ts, events)
 
 
 def settlement_price(book: Book) -> int | None:
-    if book.expiry_seconds:
+    """The hour's TWAP of the index; without samples the index, else the last trade (None if
+    nothing ever priced the market, and then nobody can hold a position in it either)."""
+    if book.expiry_time:
         total = book.expiry_sum
-        return (total + book.expiry_seconds // 2) // book.expiry_seconds
+        return (total + book.expiry_time // 2) // book.expiry_time
     if book.index is not None:
         return book.index
-    return book.mark()
+    return book.last
 
 
 def settle_market(ex: Exchange, book: Book, ts: int, events: list[Event]) -> None:
     price = settlement_price(book)
-    if price is None:
-        return  # nothing ever priced it, so nobody can hold it either
     for order in book.bids.orders() + book.asks.orders():
         ex.cancel_order(ex.accounts[order.account], order, "expired", ts, events)
     tick_value = book.info.tick_value
     for aid in sorted(book.holders):
+        assert price is not None  # a position means a trade, and a trade a last price
         acct = ex.accounts[aid]
         pos = book.holders[aid]
         size = pos.size
@@ -66,4 +67,4 @@ def settle_market(ex: Exchange, book: Book, ts: int, events: list[Event]) -> Non
     book.last = price
     book.closed = True
     book.stale = True
-    events.append(MarketSettled(book.market, price, ts))
+    events.append(MarketSettled(book.market, price if price is not None else 0, ts))

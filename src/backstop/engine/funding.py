@@ -35,29 +35,42 @@ def premium_rate(book: Book) -> int | None:
 
 
 def on_tick(ex: Exchange, ts: int, dt: int, events: list[Event]) -> None:
+    """Sample each perpetual's premium over the interval since the last tick, (ts - dt, ts];
+    the part of the interval before the top of the hour counts in the hour that ends there."""
     hour = ts // HOUR_US
-    seconds = dt // 1_000_000 or 1
+    start = ts - dt
     for book in ex.book_list:
         if not book.info.is_perpetual or book.closed:
             continue
+        rate = premium_rate(book)
         if book.funding_hour != hour:
-            if book.funding_hour >= 0 and book.funding_seconds:
+            if rate is not None and book.funding_hour >= 0:
+                before = hour * HOUR_US - start
+                if before > 0:
+                    _sample(book, rate, min(before, dt))
+            if book.funding_hour >= 0 and book.funding_time:
                 _pay(ex, book, book.funding_hour * HOUR_US, ts, events)
             book.funding_hour = hour
             book.funding_sum = 0
-            book.funding_seconds = 0
-        rate = premium_rate(book)
-        if rate is not None:
-            book.funding_sum += rate * seconds
-            book.funding_seconds += seconds
+            book.funding_time = 0
+            dt_here = ts - max(start, hour * HOUR_US)
+        else:
+            dt_here = dt
+        if rate is not None and dt_here > 0:
+            _sample(book, rate, dt_here)
+
+
+def _sample(book: Book, rate: int, weight: int) -> None:
+    book.funding_sum += rate * weight
+    book.funding_time += weight
 
 
 def next_rate(book: Book) -> int:
     """The rate the current hour would pay if it ended now (FTX's nextFundingRate)."""
-    if not book.funding_seconds:
+    if not book.funding_time:
         return 0
     total = book.funding_sum
-    average = total // book.funding_seconds if total >= 0 else -(-total // book.funding_seconds)
+    average = total // book.funding_time if total >= 0 else -(-total // book.funding_time)
     return average // 24 if average >= 0 else -(-average // 24)
 
 

@@ -54,10 +54,10 @@ def _risk_state(ex: Exchange) -> list[Any]:
             sorted(book.volume_days.items()),
             book.funding_hour,
             book.funding_sum,
-            book.funding_seconds,
+            book.funding_time,
             list(book.funding_rates),
             book.expiry_sum,
-            book.expiry_seconds,
+            book.expiry_time,
         ]
         for book in ex.book_list
     ]

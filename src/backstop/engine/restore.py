@@ -134,10 +134,10 @@ def _restore_risk(ex: Exchange, risk: list[Any]) -> None:
             volume_days,
             book.funding_hour,
             book.funding_sum,
-            book.funding_seconds,
+            book.funding_time,
             funding_rates,
             book.expiry_sum,
-            book.expiry_seconds,
+            book.expiry_time,
         ) = fields[1:]
         book.volume_days = dict(volume_days)
         book.funding_rates = [tuple(r) for r in funding_rates]
