@@ -69,7 +69,9 @@ def test_tiers_engage_in_order(crash: tuple[Runtime, list, Path]) -> None:
             assert e.account in entered and entered[e.account] <= e.ts
 
 
-def test_each_account_escalates_step_one_before_step_two_unless_gapped(crash: tuple[Runtime, list, Path]) -> None:
+def test_each_account_escalates_step_one_before_step_two_unless_gapped(
+    crash: tuple[Runtime, list, Path],
+) -> None:
     _, events, _ = crash
     steps: dict[int, list[int]] = defaultdict(list)
     for e in events:
