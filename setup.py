@@ -27,6 +27,7 @@ COMPILED = [
     "src/backstop/engine/liquidation.py",
     "src/backstop/engine/funding.py",
     "src/backstop/engine/expiry.py",
+    "src/backstop/engine/conditional.py",
     "src/backstop/engine/integrity.py",
     "src/backstop/engine/exchange.py",
     "src/backstop/engine/restore.py",

@@ -118,6 +118,44 @@ class FundInsurance(NamedTuple):
     amount: int
 
 
+class PlaceConditional(NamedTuple):
+    """A trigger order (FTX's conditional order): kept off the book until its trigger fires, then
+    sent as a market order (order_price None) or a limit order at order_price.
+
+    type: "stop" | "take_profit" | "trailing_stop"; trigger_price in ticks (not for trailing
+    stops); trail_value in ticks, negative for a sell, positive for a buy; trigger_by: "mark"
+    (FTX's only choice, the default) | "last" | "index"."""
+
+    ts: int
+    account: int
+    market: str
+    side: str
+    size: int
+    type: str = "stop"
+    trigger_price: int | None = None
+    order_price: int | None = None
+    trail_value: int | None = None
+    reduce_only: bool = False
+    retry_until_filled: bool = True
+    trigger_by: str = "mark"
+
+
+class CancelConditional(NamedTuple):
+    ts: int
+    account: int
+    order_id: int
+
+
+class ModifyConditional(NamedTuple):
+    ts: int
+    account: int
+    order_id: int
+    size: int | None = None
+    trigger_price: int | None = None
+    order_price: int | None = None
+    trail_value: int | None = None
+
+
 class HaltMarket(NamedTuple):
     """Operator halt or resume: a halted market takes no orders and marks at index + premium."""
 
@@ -141,6 +179,9 @@ Command = Union[  # noqa: UP007
     RegisterBackstop,
     HaltMarket,
     FundInsurance,
+    PlaceConditional,
+    CancelConditional,
+    ModifyConditional,
 ]
 
 COMMANDS: tuple[type[Any], ...] = (
@@ -158,6 +199,9 @@ COMMANDS: tuple[type[Any], ...] = (
     RegisterBackstop,
     HaltMarket,
     FundInsurance,
+    PlaceConditional,
+    CancelConditional,
+    ModifyConditional,
 )
 """Journal codes are positions in this tuple: append new commands, never reorder."""
 
@@ -204,7 +248,7 @@ def from_dict(data: dict[str, Any]) -> Command:
     kind = BY_NAME.get(fields.pop("type", None) or "")
     if kind is None:
         raise ValueError(f"unknown command type {data.get('type')!r}")
-    if kind is PlaceOrder and "order_type" in fields:
+    if "type" in kind._fields and "order_type" in fields:  # "type" names the command itself
         fields["type"] = fields.pop("order_type")
     for name, kinds in FIELD_TYPES[kind]:
         if kinds == (tuple,) and type(fields.get(name)) is list:
@@ -221,6 +265,6 @@ def from_dict(data: dict[str, Any]) -> Command:
 
 def to_dict(command: Command) -> dict[str, Any]:
     fields = command._asdict()
-    if isinstance(command, PlaceOrder):
+    if "type" in fields:
         fields["order_type"] = fields.pop("type")
     return {"type": type(command).__name__, **fields}

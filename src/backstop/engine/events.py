@@ -469,3 +469,104 @@ class PositionSettled(Event):
         self.price = price
         self.realized = realized
         self.ts = ts
+
+
+class ConditionalPlaced(Event):
+    """A trigger order was accepted; it waits off the book (prices in ticks, sizes in lots)."""
+
+    _fields = (
+        "order_id",
+        "account",
+        "market",
+        "side",
+        "size",
+        "type",
+        "trigger_price",
+        "order_price",
+        "trail_value",
+        "reduce_only",
+        "retry_until_filled",
+        "trigger_by",
+        "ts",
+    )
+
+    def __init__(
+        self,
+        order_id: int,
+        account: int,
+        market: str,
+        side: str,
+        size: int,
+        type: str,
+        trigger_price: int | None,
+        order_price: int | None,
+        trail_value: int | None,
+        reduce_only: bool,
+        retry_until_filled: bool,
+        trigger_by: str,
+        ts: int,
+    ) -> None:
+        self.order_id = order_id
+        self.account = account
+        self.market = market
+        self.side = side
+        self.size = size
+        self.type = type
+        self.trigger_price = trigger_price
+        self.order_price = order_price
+        self.trail_value = trail_value
+        self.reduce_only = reduce_only
+        self.retry_until_filled = retry_until_filled
+        self.trigger_by = trigger_by
+        self.ts = ts
+
+
+class ConditionalTriggered(Event):
+    """A trigger order fired at `price`: the order it sent (`order_id`, -1 and `error` if that
+    order was rejected)."""
+
+    _fields = ("trigger_id", "account", "market", "price", "order_id", "error", "ts")
+
+    def __init__(
+        self, trigger_id: int, account: int, market: str, price: int, order_id: int, error: str, ts: int
+    ) -> None:
+        self.trigger_id = trigger_id
+        self.account = account
+        self.market = market
+        self.price = price
+        self.order_id = order_id
+        self.error = error
+        self.ts = ts
+
+
+class ConditionalCancelled(Event):
+    _fields = ("trigger_id", "account", "market", "reason", "ts")
+
+    def __init__(self, trigger_id: int, account: int, market: str, reason: str, ts: int) -> None:
+        self.trigger_id = trigger_id
+        self.account = account
+        self.market = market
+        self.reason = reason
+        self.ts = ts
+
+
+class ConditionalModified(Event):
+    _fields = ("trigger_id", "account", "size", "trigger_price", "order_price", "trail_value", "ts")
+
+    def __init__(
+        self,
+        trigger_id: int,
+        account: int,
+        size: int,
+        trigger_price: int | None,
+        order_price: int | None,
+        trail_value: int | None,
+        ts: int,
+    ) -> None:
+        self.trigger_id = trigger_id
+        self.account = account
+        self.size = size
+        self.trigger_price = trigger_price
+        self.order_price = order_price
+        self.trail_value = trail_value
+        self.ts = ts

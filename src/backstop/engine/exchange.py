@@ -20,13 +20,24 @@ import random
 from typing import Any
 
 from backstop.catalog import MAX_LEVERAGE, USD, Catalog, Market, load
-from backstop.engine import backstop, errors, expiry, funding, insurance, integrity, liquidation, prices
+from backstop.engine import (
+    backstop,
+    conditional,
+    errors,
+    expiry,
+    funding,
+    insurance,
+    integrity,
+    liquidation,
+    prices,
+)
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import MAX_ATOMS
 from backstop.engine.backstop import Backstop
 from backstop.engine.book import Book, Side
 from backstop.engine.commands import (
     CancelAll,
+    CancelConditional,
     CancelOrder,
     Command,
     CreateAccount,
@@ -34,7 +45,9 @@ from backstop.engine.commands import (
     FundInsurance,
     HaltMarket,
     IndexUpdate,
+    ModifyConditional,
     ModifyOrder,
+    PlaceConditional,
     PlaceOrder,
     RegisterBackstop,
     SetLeverage,
@@ -107,6 +120,9 @@ class Exchange:
         self.drift = 0
         self.watch: list[tuple[int, int]] = []
         self.dirty: set[int] = set()
+        self.conditionals: dict[int, conditional.Conditional] = {}  # open trigger orders by id
+        self.closed_conditionals: dict[int, None] = {}
+        self.next_trigger_id = 1
 
     def apply(self, command: Command) -> list[Event]:
         """Apply one command. Time never runs backwards: an earlier ts is read as `now`."""
@@ -142,6 +158,12 @@ class Exchange:
             events = self._halt(command, ts)
         elif isinstance(command, FundInsurance):
             events = self._fund_insurance(command, ts)
+        elif isinstance(command, PlaceConditional):
+            events = conditional.place(self, command, ts)
+        elif isinstance(command, CancelConditional):
+            events = conditional.cancel(self, command, ts)
+        elif isinstance(command, ModifyConditional):
+            events = conditional.modify(self, command, ts)
         else:
             return [Rejected(f"Unknown command {type(command).__name__}")]
         if not events or not isinstance(events[0], Rejected):
@@ -784,8 +806,10 @@ class Exchange:
         if acct.liquidation:
             return [Rejected(errors.LIQUIDATING)]
         events: list[Event] = []
+        if not c.limit_only:
+            conditional.cancel_for(self, acct.id, c.market, c.side, "cancelled", ts, events)
         if c.conditional_only:
-            return events  # conditional orders arrive with the risk engine
+            return events
         for order in list(acct.orders.values()):
             if (c.market is None or order.market == c.market) and (c.side is None or order.side == c.side):
                 self._side_of(order).remove(order)
@@ -863,6 +887,10 @@ class Exchange:
         return events
 
     # ----------------------------------------------------------------------------- for the risk engine
+
+    def place_order(self, c: PlaceOrder, ts: int) -> list[Event]:
+        """An order sent on an account's behalf (a trigger order firing): the same checks as any."""
+        return self._place(c, ts)
 
     def cancel_order(self, acct: Account, order: Order, reason: str, ts: int, events: list[Event]) -> None:
         self._side_of(order).remove(order)
@@ -959,6 +987,7 @@ class Exchange:
         self.drift += prices.on_tick(self, dt)
         funding.on_tick(self, ts, dt, events)
         expiry.on_tick(self, ts, dt, events)
+        conditional.on_tick(self, ts, events)
         liquidation.sweep(self, ts, events)
         return events
 

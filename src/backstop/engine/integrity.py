@@ -67,6 +67,9 @@ def _risk_state(ex: Exchange) -> list[Any]:
         markets,
         ex.insurance.canonical(),
         [ex.backstops[a].canonical() for a in sorted(ex.backstops)],
+        ex.next_trigger_id,
+        [ex.conditionals[i].canonical() for i in sorted(ex.conditionals)],
+        list(ex.closed_conditionals),
     ]
 
 

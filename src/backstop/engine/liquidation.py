@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backstop.catalog import USD
-from backstop.engine import insurance
+from backstop.engine import conditional, insurance
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div
 from backstop.engine.backstop import allocate
@@ -99,6 +99,7 @@ def _start(ex: Exchange, acct: Account, a: Assessment, step: int, ts: int, event
     ex.liquidating[acct.id] = acct
     events.append(LiquidationStarted(acct.id, step, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts))
     ex.cancel_account_orders(acct, "liquidation", ts, events)
+    conditional.cancel_for(ex, acct.id, None, None, "liquidation", ts, events)
 
 
 def _end(ex: Exchange, acct: Account, reason: str, a: Assessment, ts: int, events: list[Event]) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from backstop.catalog import USD, Catalog
+from backstop.engine import conditional
 from backstop.engine.accounts import Account, Position
 from backstop.engine.backstop import Backstop
+from backstop.engine.commands import PlaceConditional
 from backstop.engine.exchange import Exchange
 from backstop.engine.fees import Volume
 from backstop.engine.orders import Order
@@ -116,7 +118,7 @@ def restore(catalog: Catalog, state: list[Any]) -> Exchange:
 
 
 def _restore_risk(ex: Exchange, risk: list[Any]) -> None:
-    clock, index, markets, (fund_balance, fund_history), backstops = risk
+    clock, index, markets, (fund_balance, fund_history), backstops, next_trigger, triggers, closed = risk
     ex.clock = clock
     ex.index = dict(index)
     for fields in markets:
@@ -144,6 +146,15 @@ def _restore_risk(ex: Exchange, risk: list[Any]) -> None:
         book.stale = True
     ex.insurance.balance = fund_balance
     ex.insurance.history = [tuple(h) for h in fund_history]
+    ex.next_trigger_id = next_trigger
+    for fields in triggers:
+        values = dict(zip(conditional.FIELDS, fields, strict=True))
+        command = PlaceConditional(values["created"], values["account"], values["market"], values["side"], 1)
+        order = conditional.Conditional(values["id"], command, None)
+        for name, value in values.items():
+            setattr(order, name, list(value) if name == "order_ids" else value)
+        ex.conditionals[order.id] = order
+    ex.closed_conditionals = dict.fromkeys(closed)
     for account, per_minute, per_hour, used in backstops:
         provider = Backstop(account, per_minute, per_hour)
         provider.used = [tuple(u) for u in used]
