@@ -492,6 +492,38 @@ def bench_engine(count: int, batch: int, seed: int, as_json: bool) -> None:
     run(count, batch, seed, as_json)
 
 
+def _account_counts(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    try:
+        counts = [int(part.replace("_", "")) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter("a comma-separated list of account counts, e.g. 10000,100000") from None
+    if not counts or any(n <= 0 for n in counts):
+        raise click.BadParameter("account counts must be positive")
+    return counts
+
+
+@bench.command("risk")
+@click.option(
+    "--accounts",
+    "sizes",
+    default="10000,100000,1000000",
+    show_default=True,
+    callback=_account_counts,
+    help="Accounts with positions, one sweep per count (comma-separated).",
+)
+@click.option("--cascade", "cascade_accounts", default=2000, show_default=True, help="Accounts liquidated.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_risk(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool) -> None:
+    """Risk sweep after a 1% mark move against a full scan of every account, and liquidation
+    throughput in a cascade against closing the same positions with ordinary orders."""
+    from backstop.bench.risk import run
+
+    if cascade_accounts <= 0:
+        raise click.BadParameter("must be positive", param_hint="--cascade")
+    run(sizes, cascade_accounts, seed, as_json)
+
+
 def entry() -> None:
     """The console script: click's own errors are already one line; anything else (an unreadable
     data directory, a full disk) becomes one too. BACKSTOP_DEBUG=1 shows the traceback instead."""

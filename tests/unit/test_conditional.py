@@ -129,7 +129,7 @@ def test_triggers_on_the_wrong_side_are_refused() -> None:
 
 
 def test_trigger_by_last_trade_or_index() -> None:
-    d, alice, mm = setup()
+    d, alice, _ = setup()
     by_last = d.ok(conditional(d, alice, "sell", "0.1", trigger_price=9_800, trigger_by="last"))[0]
     by_index = d.ok(conditional(d, alice, "sell", "0.1", trigger_price=9_700, trigger_by="index"))[0]
     d.index("BTC", 9_750)  # the index (and the mark) pass 9,800; the last trade is still 10,000
@@ -146,9 +146,9 @@ def test_trigger_by_last_trade_or_index() -> None:
 def test_retry_until_filled_sends_the_rest_of_a_market_order_again() -> None:
     d, alice, mm = setup()
     d.ok(CancelAll(d.tick(), mm))
-    d.rest(mm, PERP, "buy", "0.3", 9_400)
     d.ok(conditional(d, alice, "sell", "1", trigger_price=9_500))
     d.index("BTC", 9_450)
+    d.rest(mm, PERP, "buy", "0.3", 9_400)  # (within 5% of the index: BTC-PERP's premium band)
     events = d.second()
     assert sum(f.size for f in of(events, Fill)) == 3_000  # the book had 0.3 BTC
     assert d.ex.conditionals  # still working on the other 0.7
@@ -172,7 +172,7 @@ def test_modify_cancel_and_cancel_all_flags() -> None:
     d, alice, _ = setup()
     (a,) = d.ok(conditional(d, alice, "sell", "1", trigger_price=9_500))
     (b,) = d.ok(conditional(d, alice, "sell", "1", trigger_price=9_400))
-    resting = d.rest(alice, PERP, "sell", "0.1", 12_000)
+    resting = d.rest(alice, PERP, "sell", "0.1", 10_400)
     (changed,) = d.ok(ModifyConditional(d.tick(), alice, a.order_id, trigger_price=9_600))
     assert isinstance(changed, ConditionalModified) and changed.trigger_price == 9_600
     d.reject(ModifyConditional(d.tick(), alice, a.order_id, trigger_price=10_100), errors.TRIGGER_TOO_HIGH)

@@ -125,7 +125,7 @@ def test_expiry_settles_at_the_index_twap_closes_positions_and_cancels_orders():
         e: 90 * USD,
     }
     assert not d.book(PERP).closed
-    d.rest(c, PERP, "buy", "0.1", 20_000)
+    d.rest(c, PERP, "buy", "0.1", 39_000)
     assert d.ex.discrepancies() == {}
 
 

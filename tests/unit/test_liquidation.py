@@ -106,8 +106,8 @@ def test_step_one_orders_follow_ftxs_algorithm() -> None:
     assert orders, "no step-1 order in two minutes"
     first = orders[0]
     # 10% of 20 BTC = 2 BTC (more than $1,000), within the round's cap 0.0001 x ADV: the ADV is
-    # BTC's floor of $1bn, so $100,000 at the mark of 9,791 (the ask; the last trade was above)
-    assert first.cap_left == usd(100_000) // (9_791 * LOT)
+    # BTC's floor of $10bn, so $1m at the mark of 9,791 (the ask; the last trade was above)
+    assert first.cap_left == usd(1_000_000) // (9_791 * LOT)
     assert 10_000 <= first.size <= 30_000  # 2 BTC x uniform(0.5, 1.5)
     assert first.side == "sell"
     assert 9_789 * 9_995 // 10_000 <= first.price <= 9_789 * 9_999 // 10_000  # 1-5 bp through the bid
@@ -368,11 +368,11 @@ def test_okex_model_dumps_on_the_book_and_claws_back_from_every_winner() -> None
     d.index("ETH", 900)  # an empty ETH book marks at the index: the short wins $1,000
     d.second()
     d.index("BTC", 9_700)
-    d.rest(mm, PERP, "buy", "2", 9_000)  # a gap: the only bid is 10% down
+    d.rest(mm, PERP, "buy", "2", 9_300)  # a gap: the only bid is 4% under the index
     events = d.second()
     assert started(events)[0].account == alice
     fills = [f for f in of(events, Fill) if f.liquidation]
-    assert sum(f.size for f in fills) == 20_000 and fills[0].price == 9_000  # dumped at once
+    assert sum(f.size for f in fills) == 20_000 and fills[0].price == 9_300  # dumped at once
     events += d.second()
     assert of(events, LiquidationEnded)[0].reason == "closed"
     claws = {c.account for c in of(events, ClawedBack)}

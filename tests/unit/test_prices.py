@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from engine_kit import Desk, usd
 
+from backstop.engine import errors, prices
 from backstop.engine.commands import HaltMarket, IndexUpdate
 from backstop.engine.events import IndexUpdated, MarketHalted
 
@@ -275,13 +276,19 @@ def test_a_sudden_50_percent_fall_is_followed_at_about_10_percent_per_5_minutes(
     assert d.ex.mark(PERP) == 5_000
 
 
-def test_a_two_sided_book_is_banded_too():
+def test_a_two_sided_book_cannot_be_walked_outside_the_bands():
     d, m, ids = quoted(10_000, 9_990, 10_010)
+    d.index("BTC", 10_000)
     d.second()  # anchor 10,000
-    # a thin book is walked up to 15,000: the mark used for margin moves only to 11,000
+    # walking a thin book up to 15,000 is refused: orders must stay within 10% of the 5-minute
+    # mean mark and within 5% (+ the mean |premium|) of the index (BTC-PERP's bands), so the
+    # mark used for margin cannot be pushed there either
     d.cancel(m, ids["ask"])
     d.cancel(m, ids["bid"])
-    d.rest(m, PERP, "buy", "0.001", 14_990)
-    d.rest(m, PERP, "sell", "0.001", 15_010)
-    assert d.book(PERP).market_price() == 14_990  # median(14,990, 15,010, last 10,000)
-    assert d.ex.mark(PERP) == 11_000
+    d.reject(d.order_cmd(m, PERP, "buy", "0.001", 14_990), errors.PRICE_BAND)
+    d.reject(d.order_cmd(m, PERP, "sell", "0.001", 15_010), errors.PRICE_BAND)
+    d.reject(d.order_cmd(m, PERP, "sell", "0.001", 10_600), errors.PRICE_BAND)  # 6% over the index
+    d.rest(m, PERP, "buy", "0.001", 10_480)
+    d.rest(m, PERP, "sell", "0.001", 10_500)
+    assert d.ex.mark(PERP) == 10_480  # median(10,480, 10,500, last 10,000)
+    assert prices.bounds(d.book(PERP)) == (9_500, 10_500)

@@ -54,6 +54,8 @@ class Market:
     mmf_floor_lots: int = 0  # largest size whose MMF is the 3% floor
     tick_atoms: int = 0  # USD atoms per whole coin in one tick (to and from index prices)
     position_limit: int = 0  # largest position plus open orders per account, in lots (0 = none)
+    price_band: int = 20  # percent an order price may stray from the 5-minute mean mark
+    premium_band: int = 20  # percent |premium| may exceed its 5-minute mean (futures)
 
     @property
     def is_perpetual(self) -> bool:
@@ -158,6 +160,8 @@ def _market(name: str, spec: dict[str, Any]) -> Market:
         mmf_floor_lots=sqrt_term_below(imf_factor, MMF_FLOOR * 10 // 6) // lot,
         tick_atoms=int(tick_atoms),
         position_limit=int(Decimal(spec.get("positionLimit", "0")) / sinc),
+        price_band=int(spec.get("priceBand", 20)),
+        premium_band=int(spec.get("premiumBand", 20)),
     )
 
 

@@ -22,24 +22,43 @@ HOUR_US = 60 * MINUTE_US
 
 
 class Backstop:
+    """Capacity is tracked as running per-minute and per-hour totals over the transfers taken,
+    so each allocation costs O(1) however many liquidations came before."""
+
     def __init__(self, account: int, per_minute: int, per_hour: int) -> None:
         self.account = account
         self.per_minute = per_minute  # USD atoms of notional
         self.per_hour = per_hour
-        self.used: list[tuple[int, int]] = []  # (ts, notional taken), the last hour
+        self.used: list[tuple[int, int]] = []  # (ts, notional taken), oldest first
+        self.hour_start = 0  # first entry of `used` inside the last hour
+        self.minute_start = 0  # first entry inside the last minute
+        self.hour_total = 0
+        self.minute_total = 0
 
     def remaining(self, ts: int) -> int:
-        hour_ago = ts - HOUR_US
+        used = self.used
         minute_ago = ts - MINUTE_US
-        if self.used and self.used[0][0] <= hour_ago:
-            self.used = [u for u in self.used if u[0] > hour_ago]
-        hour = sum(n for _, n in self.used)
-        minute = sum(n for t, n in self.used if t > minute_ago)
-        left = min(self.per_minute - minute, self.per_hour - hour)
+        while self.minute_start < len(used) and used[self.minute_start][0] <= minute_ago:
+            self.minute_total -= used[self.minute_start][1]
+            self.minute_start += 1
+        hour_ago = ts - HOUR_US
+        while self.hour_start < len(used) and used[self.hour_start][0] <= hour_ago:
+            self.hour_total -= used[self.hour_start][1]
+            self.hour_start += 1
+        if self.hour_start > 1024 and 2 * self.hour_start > len(used):
+            del used[: self.hour_start]
+            self.minute_start -= self.hour_start
+            self.hour_start = 0
+        left = min(self.per_minute - self.minute_total, self.per_hour - self.hour_total)
         return left if left > 0 else 0
 
+    def take(self, ts: int, notional: int) -> None:
+        self.used.append((ts, notional))
+        self.minute_total += notional
+        self.hour_total += notional
+
     def canonical(self) -> tuple[object, ...]:
-        return (self.account, self.per_minute, self.per_hour, list(self.used))
+        return (self.account, self.per_minute, self.per_hour, self.used[self.hour_start :])
 
 
 def register(ex: Exchange, c: RegisterBackstop, ts: int) -> list[Event]:

@@ -89,6 +89,7 @@ class Book:
         self.cached_mark: int | None = None
         self.index: int | None = None  # the underlying's index, in this market's ticks
         self.premium = 0  # market price - index at the last tick with a two-sided book
+        self.premium_mean = 0  # EWMA of |premium| / index (rate units), 5-minute time constant
         self.halted = False
         self.closed = False  # expired (dated futures): no more orders, positions settled
         self.anchor = 0  # EWMA of the risk price, ticks x ANCHOR_SCALE (0: none yet)

@@ -85,6 +85,7 @@ HOUR_US = 3_600 * 1_000_000
 SMALL_PROVIDES_PER_HOUR = 10
 """FTX enforced minProvideSize only on an account's 11th resting order below it within an hour."""
 SECOND_US = 1_000_000
+OPEN_SIDE_FLOOR = 1_000_000 * 10**8  # $1m: open orders per side below this are never too large
 
 
 class Exchange:
@@ -360,6 +361,10 @@ class Exchange:
                 return "Invalid parameter postOnly", 0
         else:
             return errors.INVALID_TYPE, 0
+        if type_ == "limit" and book.anchor:
+            allowed = prices.bounds(book)
+            if allowed is not None and not allowed[0] <= limit <= allowed[1]:
+                return errors.PRICE_BAND, 0
         touch = book.asks.best() if is_buy else book.bids.best()
         if touch is not None:
             if is_buy:
@@ -420,6 +425,16 @@ class Exchange:
         else:
             after = max(abs(size + open_buy), abs(size - open_sell - lots))
         if after > current:
+            if market.position_limit and after > market.position_limit:
+                return errors.SIZE_TOO_LARGE, 0
+            # FTX: open orders per side at most max($1m, 1% of ADV), x5 on perpetuals
+            side_open = (open_buy if is_buy else open_sell) + lots
+            value = side_open * limit * market.tick_value
+            if value > OPEN_SIDE_FLOOR:
+                adv = max(book.adv(), self.catalog.coins[market.base].adv_floor)
+                cap = max(OPEN_SIDE_FLOOR, adv // 100) * (5 if market.is_perpetual else 1)
+                if value > cap:
+                    return errors.SIZE_TOO_LARGE, 0
             # OMF >= IMF after the order implies MF >= MMF, so this also keeps out accounts below MMF
             if free_collateral(self, acct, book, after, limit) < 0:
                 return errors.NOT_ENOUGH_MARGIN, 0

@@ -256,7 +256,7 @@ def _close_off_book(
     for (aid, cp, _), n in zip(providers, shares, strict=True):
         if n:
             _transfer(ex, acct, cp, book, long, n, mark, a, "backstop", ts, events)
-            ex.backstops[aid].used.append((ts, n * unit))
+            ex.backstops[aid].take(ts, n * unit)
     rest = q - to_backstops
     if rest:
         _top_opposing(ex, acct, book, long, rest, mark, a, ts, events)

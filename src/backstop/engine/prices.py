@@ -10,6 +10,11 @@ margin engine at about 10% at once and then about 10% per 5 minutes more (about 
 in full within tens of minutes. A wick or a manipulated print on a thin book cannot liquidate
 anyone on its own (the Mango lesson).
 
+Order price bands (FTX's order limits): an order must be priced within the market's price band
+(10% or 20%) of the 5-minute mean mark, for which the risk anchor stands, and a futures order's
+premium to the index may exceed the 5-minute mean |premium| by at most the premium band (5% or
+20%). Those bounds are the API's lowerBound / upperBound.
+
 Drift: for the at-risk index (risk.py), each tick adds the largest relative mark move of any
 market since the previous tick, rounded up. Any account whose safety margin exceeds the drift
 accumulated since it was last assessed cannot have crossed maintenance margin.
@@ -81,10 +86,16 @@ def on_tick(ex: Exchange, dt: int) -> int:
                 gap = risk * ANCHOR_SCALE - book.anchor
                 book.anchor += gap * step // RISK_TAU_US if gap >= 0 else -(-gap * step // RISK_TAU_US)
             _band(book)
-            if book.index is not None and not book.halted:
+            index = book.index
+            if index is not None and not book.halted:
                 price = book.market_price()
                 if price is not None:
-                    book.premium = price - book.index
+                    book.premium = price - index
+                    size = abs(book.premium) * RATE // index
+                    gap = size - book.premium_mean
+                    book.premium_mean += (
+                        gap * step // RISK_TAU_US if gap >= 0 else -(-gap * step // RISK_TAU_US)
+                    )
         mark = book.mark()
         before = book.swept
         if mark is not None:
@@ -98,3 +109,26 @@ def on_tick(ex: Exchange, dt: int) -> int:
                     drift = moved
         book.swept = mark
     return drift
+
+
+def bounds(book: Book) -> tuple[int, int] | None:
+    """The prices an order may have (FTX's lowerBound / upperBound): within the market's price
+    band of the 5-minute mean mark (the risk anchor) and, for futures, within the premium band
+    (the 5-minute mean |premium| plus the market's premium band) of the index."""
+    if not book.anchor:
+        return None
+    info = book.info
+    mean = book.anchor // ANCHOR_SCALE
+    low = ceil_div(mean * (100 - info.price_band), 100)
+    high = mean * (100 + info.price_band) // 100
+    index = book.index
+    if not info.is_spot and index is not None:
+        allowed = book.premium_mean + info.premium_band * RATE // 100
+        near_low = ceil_div(index * (RATE - allowed), RATE) if allowed < RATE else 1
+        near_high = index * (RATE + allowed) // RATE
+        if near_low > high or near_high < low:
+            # the index outran the 5-minute mean: the fair value decides, or nobody could trade
+            low, high = near_low, near_high
+        else:
+            low, high = max(low, near_low), min(high, near_high)
+    return (low if low > 1 else 1), high

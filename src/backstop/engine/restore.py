@@ -157,7 +157,8 @@ def _restore_risk(ex: Exchange, risk: list[Any]) -> None:
     ex.closed_conditionals = dict.fromkeys(closed)
     for account, per_minute, per_hour, used in backstops:
         provider = Backstop(account, per_minute, per_hour)
-        provider.used = [tuple(u) for u in used]
+        for ts, notional in used:  # the next `remaining` call drops what left the minute
+            provider.take(ts, notional)
         ex.backstops[account] = provider
     for acct in ex.accounts:
         for pos in acct.positions.values():

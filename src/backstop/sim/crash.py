@@ -4,7 +4,7 @@ The whole run is a pure function of (accounts, seed): a command stream with its 
 without looking at the engine, so applying it twice (or replaying its journal) must give the same
 state. A market maker quotes a ladder around the index every few seconds, two backstop liquidity
 providers stand behind the book, the operator seeds the insurance fund, and the traders open
-positions at 1-20x before the fall. The path: calm, a slide, a 12% flash drop within ten minutes
+positions at 1-20x before the fall. The path: calm, a slide, a 12% flash drop within a minute
 (the kind of gap that reaches auto-close and the fund), then the rest of the slide to -38%.
 """
 
@@ -47,8 +47,8 @@ class Crash:
     hours: int = 24
 
     def index_at(self, second: int) -> int:
-        """The scripted index in whole dollars: 2 calm hours, a slide, a 12% drop over ten
-        minutes at hour 6, the rest of the slide to -38% at hour 20, then flat."""
+        """The scripted index in whole dollars: 2 calm hours, a slide, a 12% drop within a
+        minute at hour 6, the rest of the slide to -38% at hour 20, then flat."""
         calm = 2 * 3_600
         flash = 6 * 3_600
         bottom = 20 * 3_600
@@ -56,10 +56,10 @@ class Crash:
             fall = 0.0
         elif second < flash:
             fall = 0.10 * (second - calm) / (flash - calm)
-        elif second < flash + 600:
-            fall = 0.10 + 0.12 * (second - flash) / 600
+        elif second < flash + 60:
+            fall = 0.10 + 0.12 * (second - flash) / 60
         elif second < bottom:
-            fall = 0.22 + (FALL / 100 - 0.22) * (second - flash - 600) / (bottom - flash - 600)
+            fall = 0.22 + (FALL / 100 - 0.22) * (second - flash - 60) / (bottom - flash - 60)
         else:
             fall = FALL / 100
         return round(START_PRICE * (1 - fall))
