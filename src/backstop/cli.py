@@ -18,7 +18,7 @@ from typing import NoReturn
 import click
 
 from backstop.engine import commands as cmd
-from backstop.engine.amounts import to_atoms
+from backstop.engine.amounts import from_atoms, to_atoms
 from backstop.engine.events import AccountCreated, Event, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.journal import recovery
@@ -473,6 +473,167 @@ def demo(obj: Context, rounds: int) -> None:
     from backstop.demo import run_demo
 
     run_demo(obj.data_dir, rounds)
+
+
+# ------------------------------------------------------------------------------------- risk engine
+
+
+@main.group()
+def risk() -> None:
+    """The risk engine by hand: index prices, the clock, backstop providers, the insurance fund,
+    halts, and the solvency report."""
+
+
+@risk.command("index")
+@click.argument("coin")
+@click.argument("prices", nargs=-1, required=True)
+@click.pass_obj
+def risk_index(obj: Context, coin: str, prices: tuple[str, ...]) -> None:
+    """Set COIN's index from its constituents' PRICES (USD; the median is taken)."""
+    try:
+        atoms = tuple(to_atoms(_decimal(p, "price")) for p in prices)
+    except ValueError:
+        fail("Invalid parameter price: at most 8 decimals")
+    events, _ = obj.run(cmd.IndexUpdate(now_us(), coin.upper(), atoms))
+    emit({"coin": coin.upper(), "index": from_atoms(events[0].price)})
+
+
+@risk.command("tick")
+@click.option("--seconds", default=1, show_default=True, help="Seconds of the risk engine to run.")
+@click.pass_obj
+def risk_tick(obj: Context, seconds: int) -> None:
+    """Run the clock SECONDS seconds past the exchange's time (bands, funding, expiry, trigger
+    orders, the risk sweep and liquidation), one tick per second; prints what the risk engine did."""
+    if not 1 <= seconds <= 86_400:
+        fail("Invalid parameter seconds: 1 to 86400")
+    counts: dict[str, int] = {}
+    with Runtime(obj.data_dir) as runtime:
+        ex = runtime.exchange
+        start = (max(ex.now, ex.clock) // 1_000_000 + 1) * 1_000_000
+        ticks = [cmd.Tick(start + n * 1_000_000) for n in range(seconds)]
+        for produced in runtime.submit(ticks):
+            for event in produced:
+                name = type(event).__name__
+                counts[name] = counts.get(name, 0) + 1
+        emit(
+            {"time": ticks[-1].ts, "events": dict(sorted(counts.items())), "liquidating": len(ex.liquidating)}
+        )
+
+
+@risk.command("backstop")
+@click.argument("name")
+@click.argument("per_minute")
+@click.argument("per_hour")
+@click.pass_obj
+def risk_backstop(obj: Context, name: str, per_minute: str, per_hour: str) -> None:
+    """Enrol NAME as a backstop liquidity provider taking PER_MINUTE and PER_HOUR USD of notional
+    (0 0 leaves the program)."""
+    ex = obj.exchange()
+    minute = 0 if per_minute == "0" else _atoms(per_minute)
+    hour = 0 if per_hour == "0" else _atoms(per_hour)
+    obj.run(cmd.RegisterBackstop(now_us(), obj.account_id(ex, name), minute, hour))
+    click.echo(f"{name}: backstop capacity {per_minute} USD/minute, {per_hour} USD/hour")
+
+
+@risk.command("fund")
+@click.argument("name")
+@click.argument("amount")
+@click.pass_obj
+def risk_fund(obj: Context, name: str, amount: str) -> None:
+    """Seed the insurance fund with AMOUNT USD from NAME's free collateral."""
+    ex = obj.exchange()
+    _, ex = obj.run(cmd.FundInsurance(now_us(), obj.account_id(ex, name), _atoms(amount)))
+    emit({"insuranceFund": from_atoms(ex.insurance.balance)})
+
+
+@risk.command("halt")
+@click.argument("market_name", metavar="MARKET")
+@click.option("--resume", is_flag=True, help="Resume trading instead.")
+@click.pass_obj
+def risk_halt(obj: Context, market_name: str, resume: bool) -> None:
+    """Halt a market (no orders; it marks at index + premium), or resume it."""
+    obj.run(cmd.HaltMarket(now_us(), market_name, not resume))
+    click.echo(f"{market_name}: {'resumed' if resume else 'halted'}")
+
+
+@risk.command("insurance")
+@click.option("--last", default=20, show_default=True, help="How many movements to show.")
+@click.pass_obj
+def risk_insurance(obj: Context, last: int) -> None:
+    """The insurance fund: its balance and its latest movements (the fund is its own ledger)."""
+    ex = obj.exchange()
+    history = ex.insurance.history[-last:] if last > 0 else []
+    emit(
+        {
+            "balance": from_atoms(ex.insurance.balance),
+            "history": [
+                {
+                    "time": ts,
+                    "change": from_atoms(change),
+                    "balance": from_atoms(bal),
+                    "reason": why,
+                    "account": who,
+                }
+                for ts, change, bal, why, who in history
+            ],
+        }
+    )
+
+
+@risk.command("solvency")
+@click.pass_obj
+def risk_solvency(obj: Context) -> None:
+    """Per coin: balances + unrealized PnL + fee revenue + insurance fund against deposits -
+    withdrawals. Exits 1 unless every difference is exactly zero."""
+    from backstop.engine.integrity import solvency
+
+    report = solvency(obj.exchange())
+    coins = {
+        coin: {key: from_atoms(value) for key, value in terms.items()}
+        for coin, terms in report["coins"].items()
+    }
+    emit({"balanced": report["balanced"], "difference": from_atoms(report["difference"]), "coins": coins})
+    if not report["balanced"]:
+        sys.exit(1)
+
+
+@risk.command("crash")
+@click.option("--accounts", default=1_000, show_default=True, help="Leveraged traders.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--model", type=click.Choice(["ftx", "bitmex", "okex"]), default="ftx", show_default=True)
+def risk_crash(accounts: int, seed: int, model: str) -> None:
+    """Run the scripted crash (BTC index -38% within a day) in memory and summarize the tiers."""
+    from backstop.catalog import load
+    from backstop.engine.events import AutoClosed, InsuranceFundChanged, LiquidationStarted
+    from backstop.sim.crash import Crash
+
+    if accounts <= 0:
+        fail("Invalid parameter accounts: must be positive")
+    ex = Exchange(load(model=model), seed=seed)
+    tiers: dict[str, int] = {}
+    fund_paid = 0
+    for command in Crash(accounts=accounts, seed=seed).commands():
+        for e in ex.apply(command):
+            if isinstance(e, LiquidationStarted):
+                key = f"step{e.step}"
+            elif isinstance(e, AutoClosed):
+                key = e.via
+            elif isinstance(e, InsuranceFundChanged) and e.change < 0:
+                fund_paid -= e.change
+                continue
+            else:
+                continue
+            tiers[key] = tiers.get(key, 0) + 1
+    emit(
+        {
+            "model": model,
+            "tiers": tiers,
+            "insuranceFundPaid": from_atoms(fund_paid),
+            "insuranceFund": from_atoms(ex.insurance.balance),
+            "solvent": ex.discrepancies() == {},
+            "stateHash": ex.state_hash(),
+        }
+    )
 
 
 @main.group()

@@ -116,6 +116,8 @@ def account_view(ex: Exchange, acct: Account) -> dict:
         "maintenanceMarginRequirement": _rate(margin.maintenance_requirement(acct)),
         "initialMarginRequirement": Decimal(1) / acct.leverage,
         "leverage": acct.leverage,
+        "liquidating": bool(acct.liquidation),
+        "backstopProvider": acct.id in ex.backstops,
         "positions": positions_view(ex, acct),
     }
 

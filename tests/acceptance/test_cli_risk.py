@@ -1,0 +1,53 @@
+"""The risk engine driven from the command line, as an operator or researcher would: a real
+process on a real data directory, liquidating an account and proving the books still balance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from test_cli import ok, run
+
+
+def test_an_index_drop_liquidates_through_the_cli_and_the_solvency_report_balances(tmp_path: Path) -> None:
+    d = tmp_path / "exchange"
+    for name in ("maker", "alice", "blp", "operator"):
+        ok(d, "account", "create", name)
+    ok(d, "deposit", "maker", "USD", "10000000")
+    ok(d, "deposit", "alice", "USD", "1000")
+    ok(d, "deposit", "blp", "USD", "1000000")
+    ok(d, "deposit", "operator", "USD", "50000")
+    ok(d, "leverage", "alice", "20")
+    assert ok(d, "risk", "index", "BTC", "10000", "10002", "9990") == {"coin": "BTC", "index": "10000"}
+    ok(d, "risk", "backstop", "blp", "100000", "300000")
+    assert ok(d, "risk", "fund", "operator", "10000") == {"insuranceFund": "10000"}
+    ok(d, "order", "place", "alice", "BTC-PERP", "buy", "2", "--price", "10000")
+    ok(d, "order", "place", "maker", "BTC-PERP", "sell", "2", "--price", "10000")
+    assert ok(d, "risk", "tick")["events"] == {}
+    ok(d, "risk", "index", "BTC", "9400")  # alice's equity is now below zero
+    ticked = ok(d, "risk", "tick", "--seconds", "2")
+    assert ticked["events"]["AutoClosed"] >= 1 and ticked["liquidating"] == 0
+    shown = ok(d, "account", "show", "alice")
+    assert shown["positions"] == [] or all(Decimal(p["size"]) == 0 for p in shown["positions"])
+    fund = ok(d, "risk", "insurance")
+    assert Decimal(fund["balance"]) < 10_000  # it paid alice's deficit
+    assert fund["history"][0]["reason"] == "seed"
+    report = ok(d, "risk", "solvency")
+    assert report["balanced"] is True and report["difference"] == "0"
+    assert ok(d, "verify")["equal"] is True
+
+
+def test_bad_risk_commands_get_one_line_errors(tmp_path: Path) -> None:
+    d = tmp_path / "exchange"
+    ok(d, "account", "create", "alice")
+    for args, error in (
+        (("risk", "index", "DOGE", "1"), "No such coin: DOGE"),
+        (("risk", "index", "BTC", "0"), "Invalid parameter price"),
+        (("risk", "tick", "--seconds", "0"), "Invalid parameter seconds"),
+        (("risk", "fund", "alice", "5"), "Not enough balances"),
+        (("risk", "halt", "NOPE-PERP"), "No such market: NOPE-PERP"),
+        (("risk", "backstop", "alice", "1", "1"), "Invalid parameter perMinute"),
+    ):
+        done = run(d, *args)
+        assert done.returncode == 1, args
+        assert done.stderr.startswith("error: ") and error in done.stderr and "Traceback" not in done.stderr
