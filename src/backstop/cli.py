@@ -520,6 +520,50 @@ def risk_tick(obj: Context, seconds: int) -> None:
         )
 
 
+@risk.command("run")
+@click.option(
+    "--feed", "kind", type=click.Choice(["replay", "synthetic"]), default="replay", show_default=True
+)
+@click.option("--seconds", default=60, show_default=True, help="Seconds of exchange time to run.")
+@click.option("--speed", default="1", show_default=True, help="Replay only: history seconds per second.")
+@click.option("--seed", default=0, show_default=True, help="Synthetic only: the process's seed.")
+@click.pass_obj
+def risk_run(obj: Context, kind: str, seconds: int, speed: str, seed: int) -> None:
+    """Drive the index from a feed and run the clock: each second the feed's quotes, then a
+    tick. The replay starts at the beginning of the price history shipped in the package."""
+    from backstop.feeds.factory import make_feed
+
+    if not 1 <= seconds <= 7 * 86_400:
+        fail("Invalid parameter seconds: 1 to 604800")
+    counts: dict[str, int] = {}
+    with Runtime(obj.data_dir) as runtime:
+        ex = runtime.exchange
+        start = (max(ex.now, ex.clock) // 1_000_000 + 1) * 1_000_000
+        try:
+            feed = make_feed(kind, start_us=start, speed=speed, seed=seed)
+        except ValueError as exc:
+            fail(str(exc))
+        batch: list[cmd.Command] = []
+        for n in range(seconds):
+            ts = start + n * 1_000_000
+            batch += [u for u in feed.at(ts) if u.coin in ex.catalog.coins]
+            batch.append(cmd.Tick(ts))
+            if len(batch) >= 2_000 or n == seconds - 1:
+                for produced in runtime.submit(batch):
+                    for event in produced:
+                        name = type(event).__name__
+                        counts[name] = counts.get(name, 0) + 1
+                batch = []
+        emit(
+            {
+                "time": start + (seconds - 1) * 1_000_000,
+                "index": {coin: from_atoms(price) for coin, price in sorted(ex.index.items())},
+                "events": dict(sorted(counts.items())),
+                "liquidating": len(ex.liquidating),
+            }
+        )
+
+
 @risk.command("backstop")
 @click.argument("name")
 @click.argument("per_minute")

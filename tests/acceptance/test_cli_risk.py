@@ -51,3 +51,19 @@ def test_bad_risk_commands_get_one_line_errors(tmp_path: Path) -> None:
         done = run(d, *args)
         assert done.returncode == 1, args
         assert done.stderr.startswith("error: ") and error in done.stderr and "Traceback" not in done.stderr
+
+
+def test_feeds_drive_the_index_and_the_clock(tmp_path: Path) -> None:
+    replayed = ok(tmp_path / "replay", "risk", "run", "--feed", "replay", "--seconds", "30", "--speed", "60")
+    assert replayed["events"]["IndexUpdated"] == 4 * 30  # BTC, ETH, FTT, SOL each second
+    assert 50_000 < Decimal(replayed["index"]["BTC"]) < 65_000  # April 2021 in the shipped sample
+    synthetic = ok(tmp_path / "a", "risk", "run", "--feed", "synthetic", "--seconds", "20", "--seed", "5")
+    assert synthetic["events"]["IndexUpdated"] == 4 * 20 and set(synthetic["index"]) == {
+        "BTC",
+        "ETH",
+        "FTT",
+        "SOL",
+    }
+    assert ok(tmp_path / "a", "verify")["equal"] is True
+    done = run(tmp_path / "c", "risk", "run", "--feed", "synthetic", "--speed", "2")
+    assert done.returncode == 1 and "speed applies to a replay" in done.stderr
