@@ -1,8 +1,11 @@
 """`backstop demo`: a small live market through the real runtime, so a fresh checkout shows the
-exchange working end to end: journaled commands, matching, fees, margin, and the replay proof.
+exchange working end to end: journaled commands, matching, fees, margin, the risk engine, and
+the replay proof.
 
-A market maker quotes BTC-PERP and BTC/USD around a drifting price; two traders take liquidity.
-Each run adds `rounds` rounds to the same data directory, so the journal grows across runs.
+A market maker quotes BTC-PERP and BTC/USD around a drifting index; two traders take liquidity;
+the clock ticks every second. Carol opens a 20x long, then the index gaps down 6%: the risk engine
+closes her out to the backstop liquidity provider and the insurance fund pays what she lost beyond
+her collateral. Each run adds `rounds` rounds to the same data directory.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ from backstop.engine.commands import (
     Command,
     CreateAccount,
     Deposit,
+    FundInsurance,
+    IndexUpdate,
     PlaceOrder,
+    RegisterBackstop,
     SetLeverage,
+    Tick,
 )
-from backstop.engine.events import Fill, Rejected
+from backstop.engine.events import AutoClosed, Fill, LiquidationOrder, LiquidationStarted, Rejected
 from backstop.journal import recovery
 from backstop.server.runtime import Runtime
 from backstop.views import account_view, book_view
@@ -32,6 +39,9 @@ PEOPLE = {
     "maker": {"USD": "2000000", "BTC": "20"},
     "alice": {"USDC": "50000"},
     "bob": {"USD": "30000", "BTC": "1"},
+    "carol": {"USD": "330"},
+    "backstop": {"USD": "1000000"},
+    "operator": {"USD": "100000"},
 }
 
 
@@ -44,7 +54,11 @@ def _ensure_accounts(runtime: Runtime, ts: int) -> dict[str, int]:
             found = runtime.exchange.account_id(name)
             assert found is not None
             runtime.submit([Deposit(ts, found, coin, to_atoms(amount)) for coin, amount in wallet.items()])
-            runtime.submit([SetLeverage(ts, found, 10)])
+            runtime.submit([SetLeverage(ts, found, 20 if name == "carol" else 10)])
+            if name == "backstop":
+                runtime.submit([RegisterBackstop(ts, found, to_atoms(100_000), to_atoms(300_000))])
+            if name == "operator":
+                runtime.submit([FundInsurance(ts, found, to_atoms(10_000))])
         ids[name] = found
     return ids
 
@@ -59,26 +73,43 @@ def _quotes(maker: int, market: str, mid: int, ts: int, step: int, lots: int) ->
 
 def run_demo(data_dir: Path, rounds: int) -> None:
     rng = random.Random(2022)
-    start = time.time_ns() // 1000
+    start = (max(time.time_ns() // 1000, _clock(data_dir)) // 1_000_000 + 1) * 1_000_000
     with Runtime(data_dir, snapshot_every=500) as runtime:
-        ids = _ensure_accounts(runtime, start)
         ex = runtime.exchange
         perp = ex.books["BTC-PERP"]
         mid = perp.mark() or 30_000
+        runtime.submit([IndexUpdate(start, "BTC", (mid * 10**8,))])
+        ids = _ensure_accounts(runtime, start)
         fills = rejected = 0
+        liquidation: dict[str, int] = {}
+
+        def submit(batch: list[Command]) -> None:
+            nonlocal fills, rejected
+            for events in runtime.submit(batch):
+                for e in events:
+                    fills += isinstance(e, Fill)
+                    if isinstance(e, (LiquidationStarted, LiquidationOrder, AutoClosed)):
+                        liquidation[type(e).__name__] = liquidation.get(type(e).__name__, 0) + 1
+                rejected += 1 if events and isinstance(events[0], Rejected) else 0
+
+        carol = ids["carol"]
         for n in range(rounds):
             ts = start + (n + 1) * 1_000_000
             mid += rng.choice((-15, -5, 0, 5, 15))
-            batch = _quotes(ids["maker"], "BTC-PERP", mid, ts, 5, 500)
+            if n == rounds // 2:
+                mid = mid * 94 // 100  # the gap: 6% down in one second
+            batch: list[Command] = [IndexUpdate(ts, "BTC", (mid * 10**8,))]
+            batch += _quotes(ids["maker"], "BTC-PERP", mid, ts, 5, 500)
             batch += _quotes(ids["maker"], "BTC/USD", mid, ts, 5, 200)
             trader = ids["alice"] if n % 2 == 0 else ids["bob"]
             side = rng.choice(("buy", "sell"))
             batch.append(PlaceOrder(ts, trader, "BTC-PERP", side, rng.randint(10, 400), None, "market"))
             if n % 3 == 0:
                 batch.append(PlaceOrder(ts, ids["bob"], "BTC/USD", side, rng.randint(5, 50), None, "market"))
-            for events in runtime.submit(batch):
-                fills += sum(1 for e in events if isinstance(e, Fill))
-                rejected += 1 if events and isinstance(events[0], Rejected) else 0
+            if n == 1 and not ex.accounts[carol].positions:
+                batch.append(PlaceOrder(ts, carol, "BTC-PERP", "buy", 2_000, None, "market"))  # 0.2 BTC at 20x
+            batch.append(Tick(ts))
+            submit(batch)
         seq = runtime.seq
         state = ex.state_hash()
         click.echo(f"data directory  {data_dir.resolve()}")
@@ -100,11 +131,22 @@ def run_demo(data_dir: Path, rounds: int) -> None:
             )
         revenue = ", ".join(f"{from_atoms(v)} {coin}" for coin, v in sorted(ex.fees.totals.items()))
         click.echo(f"fee revenue     {revenue or 'none yet'}")
+        steps = ", ".join(f"{k} {v}" for k, v in sorted(liquidation.items())) or "none this run"
+        click.echo(f"liquidation     {steps}")
+        click.echo(f"insurance fund  {_money(from_atoms(ex.insurance.balance))}")
         click.echo(f"money conserved {not ex.discrepancies()}")
     replayed, _ = recovery.replay(data_dir)
     again = replayed.state_hash()
     click.echo(f"state hash      {state}")
     click.echo(f"clean replay    {again} ({'equal' if again == state else 'DIFFERENT'})")
+
+
+def _clock(data_dir: Path) -> int:
+    """The exchange's own time, so a second run's clock continues where the journal left it."""
+    if not (data_dir / recovery.SETTINGS).exists():
+        return 0
+    ex, _ = recovery.recover(data_dir)
+    return max(ex.now, ex.clock)
 
 
 def _pair(level: list[Decimal] | None) -> str:
