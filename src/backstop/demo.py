@@ -107,7 +107,8 @@ def run_demo(data_dir: Path, rounds: int) -> None:
             if n % 3 == 0:
                 batch.append(PlaceOrder(ts, ids["bob"], "BTC/USD", side, rng.randint(5, 50), None, "market"))
             if n == 1 and not ex.accounts[carol].positions:
-                batch.append(PlaceOrder(ts, carol, "BTC-PERP", "buy", 2_000, None, "market"))  # 0.2 BTC at 20x
+                # 0.2 BTC at 20x
+                batch.append(PlaceOrder(ts, carol, "BTC-PERP", "buy", 2_000, None, "market"))
             batch.append(Tick(ts))
             submit(batch)
         seq = runtime.seq
