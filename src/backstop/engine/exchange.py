@@ -117,6 +117,9 @@ class Exchange:
         self.insurance = InsuranceFund()
         self.backstops: dict[int, Backstop] = {}
         self.liquidating: dict[int, Account] = {}  # accounts the risk engine is closing
+        self.shortfall: dict[
+            str, int
+        ] = {}  # market -> fund debits beyond zero this tick (empty between ticks)
         # the at-risk index (risk.py): a cache, rebuilt by assessing every account after a restore
         self.drift = 0
         self.watch: list[tuple[int, int]] = []
@@ -1004,6 +1007,7 @@ class Exchange:
         expiry.on_tick(self, ts, dt, events)
         conditional.on_tick(self, ts, events)
         liquidation.sweep(self, ts, events)
+        insurance.settle_shortfall(self, ts, events)
         return events
 
 

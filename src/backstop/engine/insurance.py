@@ -1,8 +1,9 @@
 """The insurance fund, published from its own ledger, and the clawback behind it.
 
 Every movement is an event with a reason (the FTX trial showed a displayed fund computed from
-volume x a random number: here the balance is the sum of its history, nothing else). When a
-payment is larger than the fund, the shortfall is first clawed back from profitable accounts:
+volume x a random number: here the balance is the sum of its history, nothing else). When
+payments exceed the fund, the shortfall is clawed back at the end of the tick from profitable
+accounts:
 under the FTX model from positions that gain on the market where the loss arose (the winners of
 that move), under the OKEx model from every account with unrealized profit. Only if even they
 cannot cover it does the fund go below zero, and the solvency report shows it.
@@ -34,16 +35,31 @@ class InsuranceFund:
 def move(
     ex: Exchange, change: int, reason: str, account: int, market: str, ts: int, events: list[Event]
 ) -> None:
-    """Credit (or, negative, debit) the fund; a debit it cannot cover is clawed back first from
-    the winners on `market` ("" for all markets)."""
+    """Credit (or, negative, debit) the fund. A debit beyond the balance is noted against `market`
+    ("" for all markets) and clawed back once at the end of the tick (`settle_shortfall`), so a
+    cascade with an empty fund costs one pass over the winners, not one per bankrupt account."""
     if not change:
         return
     fund = ex.insurance
     if change < 0 and fund.balance + change < 0:
-        clawback(ex, -(fund.balance + change), market, account, ts, events)
+        beyond = -(fund.balance + change) - (-fund.balance if fund.balance < 0 else 0)
+        ex.shortfall[market] = ex.shortfall.get(market, 0) + beyond
     fund.balance += change
     fund.history.append((ts, change, fund.balance, reason, account))
     events.append(InsuranceFundChanged(change, fund.balance, reason, account, ts))
+
+
+def settle_shortfall(ex: Exchange, ts: int, events: list[Event]) -> None:
+    """Claw back what the fund is short by, market by market, from that market's winners."""
+    shortfall = ex.shortfall
+    if not shortfall:
+        return
+    ex.shortfall = {}
+    for market in sorted(shortfall):
+        needed = -ex.insurance.balance
+        if needed <= 0:
+            break
+        clawback(ex, min(needed, shortfall[market]), market, -1, ts, events)
 
 
 def _winners(ex: Exchange, market: str, bankrupt: int) -> list[tuple[Account, int]]:
