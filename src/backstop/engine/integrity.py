@@ -44,6 +44,7 @@ def _risk_state(ex: Exchange) -> list[Any]:
             book.market,
             book.index,
             book.premium,
+            book.premium_mean,
             book.halted,
             book.closed,
             book.anchor,

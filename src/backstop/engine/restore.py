@@ -126,6 +126,7 @@ def _restore_risk(ex: Exchange, risk: list[Any]) -> None:
         (
             book.index,
             book.premium,
+            book.premium_mean,
             book.halted,
             book.closed,
             book.anchor,
