@@ -142,12 +142,15 @@ def test_ftx_model(population: list, moves: list[int], seed: int) -> None:
     run("ftx", population, moves, seed)
 
 
+CI_PATH = [-80, 0, -348, -36, -130, 1, -68, 31, 161, 16, -398, -298, 54, -12, 56, -155, 60, -73, 212, 27]
+CI_PATH += [207, -52, -172, -328, -166, -376]
+
+
 @SETTINGS
 @given(traders, path, st.integers(0, 2**32))
 @example(  # found in CI: the mean |premium| behind the price bands was missing from the state
     [(1_000, 1, False, 40)] * 6,
-    [-80, 0, -348, -36, -130, 1, -68, 31, 161, 16, -398, -298, 54, -12, 56, -155, 60, -73, 212, 27, 207, -52]
-    + [-172, -328, -166, -376],
+    CI_PATH,
     0,
 )
 def test_bitmex_model(population: list, moves: list[int], seed: int) -> None:
