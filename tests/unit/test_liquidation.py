@@ -394,3 +394,53 @@ def test_a_restored_engine_continues_a_liquidation_identically() -> None:
     assert d.ex.apply(PlaceOrder(ts + 1, alice, PERP, "sell", 1, 1)) == copy.apply(
         PlaceOrder(ts + 1, alice, PERP, "sell", 1, 1)
     )
+
+
+def test_a_halted_market_pauses_its_liquidations_until_it_resumes() -> None:
+    from backstop.engine.commands import HaltMarket
+
+    d, alice, _ = _orderly()
+    d.ok(HaltMarket(d.tick(), PERP, True))
+    events = d.second(60)
+    assert not of(events, LiquidationOrder) and not of(events, Fill)
+    assert d.acct(alice).liquidation  # still waiting, not let off
+    d.ok(HaltMarket(d.tick(), PERP, False))
+    assert of(d.second(120), LiquidationOrder)
+
+
+def test_collateral_is_not_sold_into_a_bid_far_under_the_mark() -> None:
+    d = Desk()
+    d.index("BTC", 10_000)
+    mm = d.account("mm", "", 10_000_000, BTC=1_000)
+    alice = d.account("alice", "", 0, BTC=5)
+    d.rest(mm, "BTC/USD", "buy", "0.1", 9_999)
+    d.rest(mm, "BTC/USD", "sell", "0.1", 10_001)
+    d.rest(mm, "ETH-PERP", "sell", "100", 1_000)
+    d.place(alice, "ETH-PERP", "buy", "100", 1_000)
+    d.rest(mm, "ETH-PERP", "buy", "100", 650)
+    d.place(alice, "ETH-PERP", "sell", "100", 650)
+    d.second()  # the sale starts; the first orders take the thin bid at 9,999
+    d.cancel_all(mm, "BTC/USD")
+    d.rest(mm, "BTC/USD", "sell", "1", 10_001)
+    d.rest(mm, "BTC/USD", "buy", "10", 9_000)  # the only bid left is 10% under the mark
+    events = d.second(30)
+    assert not [f for f in of(events, Fill) if f.price < 9_700]
+    assert d.acct(alice).liquidation == 3  # it waits for a fair bid
+    assert d.ex.discrepancies() == {}
+
+
+def test_top_ten_never_hands_a_position_to_its_own_owners_other_subaccount() -> None:
+    d = Desk()
+    d.index("BTC", 10_000)
+    operator = d.account("operator", "", 100_000)
+    d.seed_fund(operator, 10_000)
+    alice, mm = long_btc(d, 1_000, "2")
+    hedge = d.account("alice", "hedge", 100_000)  # alice's own short in another subaccount
+    buyer = d.account("buyer", "", 1_000_000)
+    d.rest(hedge, PERP, "sell", "5", 10_000)
+    d.place(buyer, PERP, "buy", "5", 10_000)
+    d.second()
+    d.index("BTC", 9_400)
+    closes = of(d.second(), AutoClosed)
+    assert closes and all(c.counterparty != hedge for c in closes)
+    assert {c.counterparty for c in closes} == {mm}

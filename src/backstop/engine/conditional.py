@@ -237,6 +237,8 @@ def modify(ex: Exchange, c: ModifyConditional, ts: int) -> list[Event]:
         return [Rejected(err)]
     if c.size is None and c.trigger_price is None and c.order_price is None and c.trail_value is None:
         return [Rejected(errors.MUST_MODIFY)]
+    if c.size is not None and c.size <= order.filled:
+        return [Rejected(errors.INVALID_SIZE)]  # at or below what a retrying order already filled
     saved = (order.size, order.trigger_price, order.order_price, order.trail_value)
     if c.size is not None:
         order.size = c.size

@@ -1002,10 +1002,11 @@ class Exchange:
         if dt <= 0 and self.clock:
             return events  # a second tick at the same time does nothing more
         self.clock = ts
-        self.drift += prices.on_tick(self, dt)
+        prices.on_tick(self, dt)
         funding.on_tick(self, ts, dt, events)
         expiry.on_tick(self, ts, dt, events)
         conditional.on_tick(self, ts, events)
+        self.drift += prices.measure_drift(self)  # after everything above that can move a mark
         liquidation.sweep(self, ts, events)
         insurance.settle_shortfall(self, ts, events)
         return events

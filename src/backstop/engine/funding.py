@@ -95,8 +95,7 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
         else:
             payment = mul_div(notional, magnitude, RATE)
         ex.accounts[aid].credit(USD, payment)
+        ex.dirty.add(aid)  # USD moved: the next sweep looks again (the collateral-sale rules)
         net += payment
         events.append(FundingPaid(aid, book.market, size, payment, rate, ts))
-    # funding moves TAV by at most |rate| x notional: count it as drift for the at-risk index
-    ex.drift += magnitude + 1
     insurance.move(ex, -net, "funding rounding", -1, book.market, ts, events)

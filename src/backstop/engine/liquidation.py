@@ -47,6 +47,7 @@ from backstop.engine.events import (
     LiquidationStarted,
 )
 from backstop.engine.margin import free_collateral, mark_of
+from backstop.engine.prices import bounds
 from backstop.engine.risk import Assessment, assess, due, sale_due, watch
 from backstop.engine.settlement import settle
 
@@ -71,17 +72,20 @@ STEP_SALE = 3
 def sweep(ex: Exchange, ts: int, events: list[Event]) -> None:
     """Find the accounts below maintenance (or due a collateral sale), then run one second of
     liquidation under the instance's model."""
-    for aid in due(ex):
+    found: list[tuple[Account, Assessment, int]] = []
+    for aid in due(ex):  # everyone is assessed at the same marks before anything is changed
         acct = ex.accounts[aid]
         if acct.liquidation:
             continue
         a = assess(ex, acct)
         if a.notional and a.tav < a.requirement:
-            _start(ex, acct, a, STEP_AUTO_CLOSE if a.tav < a.auto_close() else STEP_ORDERLY, ts, events)
+            found.append((acct, a, STEP_AUTO_CLOSE if a.tav < a.auto_close() else STEP_ORDERLY))
         elif sale_due(a):
-            _start(ex, acct, a, STEP_SALE, ts, events)
+            found.append((acct, a, STEP_SALE))
         else:
             watch(ex, acct, a)
+    for acct, a, step in found:
+        _start(ex, acct, a, step, ts, events)
     if not ex.liquidating:
         return
     _expire_orders(ex, ts, events)
@@ -176,8 +180,8 @@ def _orderly_round(
 ) -> None:
     info = book.info
     unit = mark_of(book) * info.tick_value  # USD atoms per lot
-    if unit <= 0:
-        return
+    if unit <= 0 or book.halted or book.closed:
+        return  # a halted market pauses its liquidations with its trading
     cap = mul_div(adv(ex, info.base), ADV_CAP, RATE) // unit
     least = ceil_div(MIN_CLOSE, unit)
     rng = ex.rng
@@ -218,7 +222,7 @@ def _auto_close(ex: Exchange, acct: Account, a: Assessment, ts: int, events: lis
     for name in sorted(acct.positions):
         pos = acct.positions[name]
         size = pos.size
-        if not size:
+        if not size or pos.book.halted:
             continue
         lots = size if size > 0 else -size
         if a.tav <= 0 or edge <= 0:
@@ -277,7 +281,7 @@ def _top_opposing(
     opposing = sorted(  # largest first, then the older account
         (p.size if long else -p.size, aid)
         for aid, p in book.holders.items()
-        if (p.size < 0) == long and aid != acct.id and not ex.accounts[aid].liquidation
+        if (p.size < 0) == long and ex.accounts[aid].owner != acct.owner and not ex.accounts[aid].liquidation
     )
     chosen: list[tuple[int, int]] = []
     total = 0
@@ -375,7 +379,7 @@ def _dump_second(ex: Exchange, takeover: bool, ts: int, events: list[Event]) -> 
             # deleveraged at that price, and the margin left over is the fund's gain
             for name in sorted(acct.positions):
                 pos = acct.positions[name]
-                if pos.size:
+                if pos.size and not pos.book.halted:
                     _deleverage(ex, acct, pos, before, marks[name], ts, events)
             usd = acct.balances.get(USD, 0)
             if usd > 0 and not assess(ex, acct).notional:
@@ -393,7 +397,7 @@ def _dump(ex: Exchange, acct: Account, pos: Position, ts: int, events: list[Even
     size = pos.size
     side = SELL if size > 0 else BUY
     touch = book.bids.best() if side == SELL else book.asks.best()
-    if touch is None:
+    if touch is None or book.halted:
         return
     price = ceil_div(touch * (100 - BAND), 100) if side == SELL else touch * (100 + BAND) // 100
     a = assess(ex, acct)
@@ -460,7 +464,7 @@ def _sales(ex: Exchange, ts: int, events: list[Event]) -> None:
         if acct.liquidation != STEP_SALE:
             continue
         a = assess(ex, acct)
-        if a.usd >= 0 or a.gross <= 0:
+        if a.usd >= 0:
             _end(ex, acct, "recovered", a, ts, events)
             continue
         if a.notional and a.tav < a.requirement:
@@ -468,47 +472,68 @@ def _sales(ex: Exchange, ts: int, events: list[Event]) -> None:
             acct.liquidation = step
             events.append(LiquidationStarted(acct.id, step, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts))
             continue  # margin liquidation takes over from the next second
+        if not _sellable(ex, acct):
+            # only dust (less than a lot) is left: the debt is the fund's, as for a bankrupt account
+            if not a.notional:
+                acct.credit(USD, -a.usd)
+                insurance.move(ex, a.usd, "bankruptcy", acct.id, "", ts, events)
+            _end(ex, acct, "closed", a, ts, events)
+            continue
         _sell_collateral(ex, acct, a, ts, events)
 
 
-def _sell_collateral(ex: Exchange, acct: Account, a: Assessment, ts: int, events: list[Event]) -> None:
-    """One step-1 sized sale of the largest non-USD balance, no more than the debt needs."""
-    best: tuple[int, str] | None = None
+def _sellable(ex: Exchange, acct: Account) -> list[tuple[int, str]]:
+    """(value at mark, coin) of the balances of at least one lot on a priced spot book, largest
+    first."""
+    out: list[tuple[int, str]] = []
     for coin in sorted(acct.balances):
         atoms = acct.balances[coin]
         book = ex.coin_books.get(coin)
-        if coin == USD or atoms <= 0 or book is None:
+        if coin == USD or book is None or atoms < book.info.lot_atoms:
             continue
         mark = book.mark()
-        if mark is None:
+        if mark is not None:
+            out.append((book.info.coin_value(atoms, mark), coin))
+    out.sort(key=lambda vc: (-vc[0], vc[1]))
+    return out
+
+
+def _sell_collateral(ex: Exchange, acct: Account, a: Assessment, ts: int, events: list[Event]) -> None:
+    """One step-1 sized sale of the largest sellable balance, no more than the debt needs, never
+    more than 2% under the coin's mark (nor under its lower bound): a thin book is waited for, not
+    dumped into."""
+    for _, coin in _sellable(ex, acct):
+        book = ex.coin_books[coin]
+        if book.halted:
             continue
-        value = book.info.coin_value(atoms, mark)
-        if best is None or value > best[0]:
-            best = (value, coin)
-    if best is None:
+        info = book.info
+        touch = book.bids.best()
+        mark = book.mark()
+        if touch is None or mark is None:
+            continue
+        allowed = bounds(book)
+        floor = ceil_div(mark * (100 - BAND), 100)  # as far through the mark as a market order may go
+        if allowed is not None and allowed[0] > floor:
+            floor = allowed[0]
+        through = ex.rng.randrange(THROUGH_LOW, THROUGH_HIGH + 1)
+        price = touch * (1_000_000 - through) // 1_000_000
+        if price < floor:
+            price = floor
+        if touch < floor:
+            continue  # no bid worth selling into: try the next coin, or wait
+        unit = price * info.tick_value
+        lots = acct.balances[coin] // info.lot_atoms
+        q = lots * STEP1_SHARE // 100
+        least = ceil_div(MIN_CLOSE, unit)
+        if q < least:
+            q = least
+        q = q * ex.rng.randrange(500, 1501) // 1000
+        needed = ceil_div(-a.usd * 101 // 100, unit)
+        if q > needed:
+            q = needed
+        if q > lots:
+            q = lots
+        if q <= 0:
+            q = 1
+        ex.place_liquidation_order(acct, book, SELL, q, price, False, ts, events, a.mf(), a.mmf(), q)
         return
-    coin = best[1]
-    book = ex.coin_books[coin]
-    info = book.info
-    touch = book.bids.best()
-    if touch is None:
-        return
-    unit = touch * info.tick_value
-    lots = acct.balances[coin] // info.lot_atoms
-    q = lots * STEP1_SHARE // 100
-    least = ceil_div(MIN_CLOSE, unit)
-    if q < least:
-        q = least
-    q = q * ex.rng.randrange(500, 1501) // 1000
-    needed = ceil_div(-a.usd * 101 // 100, unit)
-    if q > needed:
-        q = needed
-    if q > lots:
-        q = lots
-    if q <= 0:
-        return
-    through = ex.rng.randrange(THROUGH_LOW, THROUGH_HIGH + 1)
-    price = touch * (1_000_000 - through) // 1_000_000
-    ex.place_liquidation_order(
-        acct, book, SELL, q, price if price > 0 else 1, False, ts, events, a.mf(), a.mmf(), q
-    )

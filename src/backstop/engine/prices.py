@@ -68,34 +68,40 @@ def _band(book: Book) -> None:
     book.stale = True
 
 
-def on_tick(ex: Exchange, dt: int) -> int:
-    """Advance every market's risk band by `dt` microseconds, note premiums, and return the
-    drift (rate units) since the previous tick."""
-    drift = 0
+def on_tick(ex: Exchange, dt: int) -> None:
+    """Advance every market's risk band by `dt` microseconds and note premiums (first thing in a
+    tick)."""
     step = dt if dt < RISK_TAU_US else RISK_TAU_US
     for book in ex.book_list:
         if book.closed:
             continue
         raw = book.raw_mark()
-        if raw is not None:
-            if not book.anchor:
-                book.anchor = raw * ANCHOR_SCALE
-            else:
-                risk = book.mark()
-                assert risk is not None
-                gap = risk * ANCHOR_SCALE - book.anchor
-                book.anchor += gap * step // RISK_TAU_US if gap >= 0 else -(-gap * step // RISK_TAU_US)
-            _band(book)
-            index = book.index
-            if index is not None and not book.halted:
-                price = book.market_price()
-                if price is not None:
-                    book.premium = price - index
-                    size = abs(book.premium) * RATE // index
-                    gap = size - book.premium_mean
-                    book.premium_mean += (
-                        gap * step // RISK_TAU_US if gap >= 0 else -(-gap * step // RISK_TAU_US)
-                    )
+        if raw is None:
+            continue
+        if not book.anchor:
+            book.anchor = raw * ANCHOR_SCALE
+        else:
+            risk = book.mark()
+            assert risk is not None
+            gap = risk * ANCHOR_SCALE - book.anchor
+            book.anchor += gap * step // RISK_TAU_US if gap >= 0 else -(-gap * step // RISK_TAU_US)
+        _band(book)
+        index = book.index
+        if index is not None and not book.halted:
+            price = book.market_price()
+            if price is not None:
+                book.premium = price - index
+                size = abs(book.premium) * RATE // index
+                gap = size - book.premium_mean
+                book.premium_mean += gap * step // RISK_TAU_US if gap >= 0 else -(-gap * step // RISK_TAU_US)
+
+
+def measure_drift(ex: Exchange) -> int:
+    """The largest relative mark move of any market since the last sweep (rate units, rounded
+    up), taken right before the sweep assesses anyone, so every assessment uses the marks the
+    next measurement compares against."""
+    drift = 0
+    for book in ex.book_list:
         mark = book.mark()
         before = book.swept
         if mark is not None:
