@@ -434,7 +434,7 @@ def test_top_ten_never_hands_a_position_to_its_own_owners_other_subaccount() -> 
     d.index("BTC", 10_000)
     operator = d.account("operator", "", 100_000)
     d.seed_fund(operator, 10_000)
-    alice, mm = long_btc(d, 1_000, "2")
+    _, mm = long_btc(d, 1_000, "2")
     hedge = d.account("alice", "hedge", 100_000)  # alice's own short in another subaccount
     buyer = d.account("buyer", "", 1_000_000)
     d.rest(hedge, PERP, "sell", "5", 10_000)
