@@ -4,7 +4,8 @@ A small population trades BTC-PERP at random leverage against a market maker who
 a random-walk index with jumps; backstop providers and a seeded fund stand behind it. Across
 every command: money is conserved (the solvency report balances exactly), after every sweep no
 account outside liquidation is below zero, the at-risk index never misses an account below
-maintenance, and a pickled engine continues identically. Each liquidation model is exercised.
+maintenance, and a pickled engine continues identically. Half the traders guard their position
+with a stop (trigger orders fire inside the same ticks). Each liquidation model is exercised.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from backstop.engine.commands import (
     Deposit,
     FundInsurance,
     IndexUpdate,
+    PlaceConditional,
     PlaceOrder,
     RegisterBackstop,
     SetLeverage,
@@ -80,6 +82,14 @@ def setup(model: str, population: list[tuple[int, int, bool, int]], seed: int) -
                 ts, account, MARKET, "buy" if long else "sell", lots, 10_200 if long else 9_800, "limit", True
             ),
         ]
+        if n % 2:  # half of them guard the position with a reduce-only stop 4% away (market or limit)
+            stop = 9_600 if long else 10_400
+            limit = None if n % 4 == 1 else (stop - 50 if long else stop + 50)
+            commands.append(
+                PlaceConditional(
+                    ts, account, MARKET, "sell" if long else "buy", lots, "stop", stop, limit, None, True
+                )
+            )
     return ex, commands, ts
 
 
