@@ -72,6 +72,29 @@ class Side:
         return [o for p in prices for o in self.levels[p].values()]
 
 
+MARKET_STATE = (
+    "index",
+    "premium",
+    "premium_mean",
+    "halted",
+    "closed",
+    "anchor",
+    "band_low",
+    "band_high",
+    "volume_day",
+    "volume_today",
+    "volume_days",
+    "funding_hour",
+    "funding_sum",
+    "funding_time",
+    "funding_rates",
+    "expiry_sum",
+    "expiry_time",
+)
+"""A market's state beyond its orders, in the order of the canonical form (integrity.py) and of
+restore.py: one list, so a new field cannot be hashed and then forgotten on restore."""
+
+
 class Book:
     """A market: its two sides and the state its prices come from.
 

@@ -6,6 +6,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from backstop.catalog import USD
+from backstop.engine.book import MARKET_STATE
 
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
@@ -40,27 +41,7 @@ def _risk_state(ex: Exchange) -> list[Any]:
     """Prices, funding and expiry progress per market, the insurance fund and the BLPs. The
     at-risk index is left out: it is a cache (see risk.py)."""
     markets = [
-        [
-            book.market,
-            book.index,
-            book.premium,
-            book.premium_mean,
-            book.halted,
-            book.closed,
-            book.anchor,
-            book.band_low,
-            book.band_high,
-            book.volume_day,
-            book.volume_today,
-            sorted(book.volume_days.items()),
-            book.funding_hour,
-            book.funding_sum,
-            book.funding_time,
-            list(book.funding_rates),
-            book.expiry_sum,
-            book.expiry_time,
-        ]
-        for book in ex.book_list
+        [book.market, *(_plain(getattr(book, name)) for name in MARKET_STATE)] for book in ex.book_list
     ]
     return [
         ex.clock,
@@ -77,6 +58,15 @@ def _risk_state(ex: Exchange) -> list[Any]:
 def _rng_state(ex: Exchange) -> list[Any]:
     version, internal, gauss = ex.rng.getstate()
     return [version, list(internal), gauss]
+
+
+def _plain(value: Any) -> Any:
+    """Dicts as sorted (key, value) lists and lists copied, so the form is canonical."""
+    if isinstance(value, dict):
+        return sorted(value.items())
+    if isinstance(value, list):
+        return list(value)
+    return value
 
 
 def state_hash(ex: Exchange) -> str:

@@ -13,6 +13,7 @@ from backstop.catalog import USD, Catalog
 from backstop.engine import conditional
 from backstop.engine.accounts import Account, Position
 from backstop.engine.backstop import Backstop
+from backstop.engine.book import MARKET_STATE
 from backstop.engine.commands import PlaceConditional
 from backstop.engine.exchange import Exchange
 from backstop.engine.fees import Volume
@@ -123,27 +124,12 @@ def _restore_risk(ex: Exchange, risk: list[Any]) -> None:
     ex.index = dict(index)
     for fields in markets:
         book = ex.books[fields[0]]
-        (
-            book.index,
-            book.premium,
-            book.premium_mean,
-            book.halted,
-            book.closed,
-            book.anchor,
-            book.band_low,
-            book.band_high,
-            book.volume_day,
-            book.volume_today,
-            volume_days,
-            book.funding_hour,
-            book.funding_sum,
-            book.funding_time,
-            funding_rates,
-            book.expiry_sum,
-            book.expiry_time,
-        ) = fields[1:]
-        book.volume_days = dict(volume_days)
-        book.funding_rates = [tuple(r) for r in funding_rates]
+        for name, value in zip(MARKET_STATE, fields[1:], strict=True):
+            if name == "volume_days":
+                value = dict(value)
+            elif name == "funding_rates":
+                value = [tuple(r) for r in value]
+            setattr(book, name, value)
         book.stale = True
     ex.insurance.balance = fund_balance
     ex.insurance.history = [tuple(h) for h in fund_history]
