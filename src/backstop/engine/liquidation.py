@@ -27,7 +27,12 @@ OKEx model: the whole position is dumped on the book the same way, each second u
 the fund pays a final deficit, and if it cannot, all net winners are clawed back pro rata.
 
 Collateral sale (FTX, spot margin off): when USD is negative and MF < MMF + 0.2%, USD < -$30,000
-or |USD| > 4 x collateral, non-USD collateral is sold on its spot book in step-1 sized orders.
+or |USD| > 4 x collateral, non-USD collateral is sold on its spot book in step-1 sized orders,
+never more than 2% under the coin's mark (a thin book is waited for); dust left with a debt is
+the fund's. The account cannot trade meanwhile.
+
+A halted market pauses its liquidations together with its trading: the account stays in
+liquidation until the market resumes.
 """
 
 from __future__ import annotations
