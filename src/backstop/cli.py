@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from click.core import ParameterSource
 
 from backstop.engine import commands as cmd
 from backstop.engine.amounts import from_atoms, to_atoms
@@ -678,6 +679,50 @@ def risk_crash(accounts: int, seed: int, model: str) -> None:
             "stateHash": ex.state_hash(),
         }
     )
+
+
+# ------------------------------------------------------------------------------------- the server
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--data-dir",
+    "serve_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where this exchange lives [default: ./backstop-data].",
+)
+@click.option(
+    "--feed", type=click.Choice(["replay", "synthetic", "manual"]), default="replay", show_default=True
+)
+@click.option("--speed", default="1", show_default=True, help="Replay: history seconds per second.")
+@click.option("--clock", type=click.Choice(["wall", "manual"]), default="wall", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Synthetic feed seed.")
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    serve_dir: Path | None,
+    feed: str,
+    speed: str,
+    clock: str,
+    seed: int,
+) -> None:
+    """Run the exchange: FTX's REST API on HOST:PORT over the journaled engine, the clock ticking
+    every second with the index from FEED. Ctrl-C stops it cleanly; restarting resumes."""
+    from backstop.server.serve import serve as run_server
+
+    if serve_dir is None:  # `backstop --data-dir X serve` (or $BACKSTOP_DATA) still counts
+        given = ctx.parent.get_parameter_source("data_dir") if ctx.parent else None
+        explicit = given in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        serve_dir = ctx.obj.data_dir if explicit else Path("backstop-data")
+    try:
+        run_server(serve_dir, host, port, feed, speed, clock, seed)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @main.group()

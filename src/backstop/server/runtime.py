@@ -33,7 +33,15 @@ class Runtime:
         """Journal `commands` as one durable batch, apply them, return each one's events."""
         if not commands:
             return []
+        self.write(commands)
+        return self.apply(commands)
+
+    def write(self, commands: Sequence[Command]) -> None:
+        """Make a batch durable (the part that waits on the disk; the server runs it off its
+        event loop). `apply` must follow with the same batch."""
         self.journal.append(commands)
+
+    def apply(self, commands: Sequence[Command]) -> list[list[Event]]:
         apply = self.exchange.apply
         results = [apply(c) for c in commands]
         self.seq += len(commands)

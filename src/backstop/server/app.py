@@ -1,0 +1,78 @@
+"""The HTTP application: FTX's REST API under /api (and, next, the websocket and operator API)
+around one sequencer. Handlers run on the event loop, the same thread that applies commands."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from backstop.engine.exchange import Exchange
+from backstop.server import public
+from backstop.server.clock import Clock
+from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
+from backstop.server.market_data import MarketData
+from backstop.server.sequencer import Sequencer
+
+
+class ServerState:
+    def __init__(self, sequencer: Sequencer, clock: Clock) -> None:
+        self.sequencer = sequencer
+        self.clock = clock
+        self.market_data = MarketData(sequencer.exchange)
+        sequencer.listeners.append(self.market_data.on_batch)
+
+    @property
+    def exchange(self) -> Exchange:
+        return self.sequencer.exchange
+
+    def now_s(self) -> int:
+        return self.clock.now_us() // 1_000_000
+
+
+def create_app(server: ServerState) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        server.sequencer.start()
+        server.clock.start()
+        try:
+            yield
+        finally:
+            await server.clock.stop()
+            await server.sequencer.stop()
+
+    app = FastAPI(
+        title="Backstop",
+        description="An FTX-compatible derivatives exchange: FTX's REST API under /api.",
+        lifespan=lifespan,
+        default_response_class=FTXResponse,
+    )
+    app.state.server = server
+    app.include_router(public.router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> FTXResponse:
+        return fail(exc.error, exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> FTXResponse:
+        if exc.status_code == 404:
+            return fail(NOT_FOUND, 404)
+        if exc.status_code == 405:
+            return fail("Method Not Allowed: The method is not allowed for the requested URL.", 405)
+        return fail(str(exc.detail), exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> FTXResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        location = first.get("loc", ())
+        return fail(f"Invalid parameter {location[-1] if location else 'request'}", 400)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> FTXResponse:
+        return fail("Internal Error", 500)  # never a stack trace to a client
+
+    return app

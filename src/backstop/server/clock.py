@@ -1,0 +1,75 @@
+"""The exchange's clock: once per second the feed's index quotes and a Tick go through the
+sequencer like any command, so the journal records exactly what the risk engine saw.
+
+`wall`: ticks follow the machine's clock (a late tick catches up one second at a time, so every
+second passed gets its sweep, funding sample and expiry check). `manual`: time moves only when the
+operator advances it, for deterministic tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from backstop.engine.commands import Command, Tick
+from backstop.feeds.base import Feed
+from backstop.server.sequencer import Sequencer
+
+SECOND_US = 1_000_000
+MAX_CATCH_UP = 3_600  # after a long stop, resume at most an hour of seconds behind
+
+
+class Clock:
+    def __init__(self, sequencer: Sequencer, feed: Feed | None, mode: str = "wall") -> None:
+        if mode not in ("wall", "manual"):
+            raise ValueError(f"unknown clock {mode!r}: choose wall or manual")
+        self.sequencer = sequencer
+        self.feed = feed
+        self.mode = mode
+        ex = sequencer.exchange
+        start = max(ex.now, ex.clock)
+        if mode == "wall":
+            start = max(start, time.time_ns() // 1000 - MAX_CATCH_UP * SECOND_US)
+        self.time_us = (start // SECOND_US) * SECOND_US  # the last second ticked
+        self._task: asyncio.Task[None] | None = None
+
+    def now_us(self) -> int:
+        """The time stamped on a client's command."""
+        if self.mode == "manual":
+            return max(self.time_us, self.sequencer.exchange.now)
+        return time.time_ns() // 1000
+
+    def _second(self, ts: int) -> list[Command]:
+        commands: list[Command] = []
+        if self.feed is not None:
+            coins = self.sequencer.exchange.catalog.coins
+            commands += [u for u in self.feed.at(ts) if u.coin in coins]
+        commands.append(Tick(ts))
+        return commands
+
+    async def advance(self, seconds: int) -> int:
+        """Run `seconds` seconds of the exchange (manual clock); the new time."""
+        for _ in range(seconds):
+            self.time_us += SECOND_US
+            await self.sequencer.submit_many(self._second(self.time_us))
+        return self.time_us
+
+    def start(self) -> None:
+        if self.mode == "wall":
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="clock")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            now = time.time_ns() // 1000
+            while self.time_us + SECOND_US <= now:
+                self.time_us += SECOND_US
+                await self.sequencer.submit_many(self._second(self.time_us))
+            await asyncio.sleep((self.time_us + SECOND_US - time.time_ns() // 1000) / 1_000_000)

@@ -1,0 +1,71 @@
+"""FTX's JSON envelope and errors at the edge: `{"success": true, "result": ...}` or
+`{"success": false, "error": "<FTX's string>"}` with FTX's status codes. Exact Decimals become
+JSON numbers here and nowhere earlier."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from starlette.responses import Response
+
+from backstop.engine import errors
+
+NOT_FOUND = (
+    "Not Found: The requested URL was not found on the server. If you entered the URL manually "
+    "please check your spelling and try again."
+)
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+class FTXResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, default=_default, separators=(",", ":")).encode()
+
+
+def ok(result: Any, **extra: Any) -> FTXResponse:
+    return FTXResponse({"success": True, "result": result, **extra})
+
+
+def fail(error: str, status: int | None = None) -> FTXResponse:
+    return FTXResponse({"success": False, "error": error}, status_code=status or status_for(error))
+
+
+def status_for(error: str) -> int:
+    """FTX's status for an error string (the body decides ccxt's exception; the status matters
+    only to clients that look at it)."""
+    if error.startswith("Not logged in"):
+        return 401
+    if error.startswith(("Do not send more than", "Cannot send more than", "Slow down")):
+        return 429
+    if error.startswith(("Only have permissions", "Not authorized", "Not allowed")):
+        return 403
+    if (
+        error.startswith("Not Found")
+        or error in (errors.ORDER_NOT_FOUND,)
+        or error.startswith(("No such market", "No such future"))
+    ):
+        return 404
+    return 400
+
+
+def iso(ts_us: int) -> str:
+    return datetime.fromtimestamp(ts_us / 1_000_000, tz=UTC).isoformat()
+
+
+class ApiError(Exception):
+    """Raised by a handler to answer with FTX's error envelope."""
+
+    def __init__(self, error: str, status: int | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.status = status
