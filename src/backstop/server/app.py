@@ -11,19 +11,33 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from backstop.engine.exchange import Exchange
-from backstop.server import public
+from backstop.server import operator, private, public
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
+from backstop.server.history import History
+from backstop.server.keys import KeyStore
 from backstop.server.market_data import MarketData
 from backstop.server.sequencer import Sequencer
 
 
 class ServerState:
-    def __init__(self, sequencer: Sequencer, clock: Clock) -> None:
+    def __init__(
+        self,
+        sequencer: Sequencer,
+        clock: Clock,
+        keys: KeyStore,
+        operator_token: str,
+        auth_window_ms: int = 30_000,
+    ) -> None:
         self.sequencer = sequencer
         self.clock = clock
+        self.keys = keys
+        self.operator_token = operator_token
+        self.auth_window_ms = auth_window_ms
         self.market_data = MarketData(sequencer.exchange)
+        self.history = History()
         sequencer.listeners.append(self.market_data.on_batch)
+        sequencer.listeners.append(self.history.on_batch)
 
     @property
     def exchange(self) -> Exchange:
@@ -52,6 +66,8 @@ def create_app(server: ServerState) -> FastAPI:
     )
     app.state.server = server
     app.include_router(public.router)
+    app.include_router(private.router)
+    app.include_router(operator.router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> FTXResponse:

@@ -1,0 +1,219 @@
+"""The operator API under /operator (Authorization: Bearer <token>): accounts with API keys,
+deposits and withdrawals, the manual index feed, the manual clock, backstop providers, halts,
+and the insurance fund, state hash and solvency report. JSON bodies, FTX's envelope."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+
+from backstop.engine import commands as cmd
+from backstop.engine import errors
+from backstop.engine.amounts import from_atoms, to_atoms
+from backstop.engine.integrity import solvency
+from backstop.server.envelope import ApiError, FTXResponse, iso, ok
+from backstop.server.private import run
+
+if TYPE_CHECKING:
+    from backstop.server.app import ServerState
+
+router = APIRouter()
+TOKEN_FILE = "operator_token"
+
+
+def load_token(directory: Path) -> tuple[str, bool]:
+    """(the operator token, whether it was just made): $BACKSTOP_OPERATOR_TOKEN, else the one in
+    the data directory, else a new one written there (mode 0600)."""
+    given = os.environ.get("BACKSTOP_OPERATOR_TOKEN")
+    if given:
+        return given, False
+    path = directory / TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip(), False
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token, True
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.server  # type: ignore[no-any-return]
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    s = _state(request)
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), s.operator_token):
+        raise ApiError("Not logged in: Invalid operator token", 401)
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError("Invalid parameter body: not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError("Invalid parameter body: not an object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ApiError(f"Invalid parameter {name}")
+    return value
+
+
+def _account(s: ServerState, body: dict[str, Any]) -> int:
+    owner = _text(body, "account")
+    sub = _text(body, "subaccount", required=False) or ""
+    assert owner is not None
+    found = s.exchange.account_id(owner, sub)
+    if found is None:
+        raise ApiError(errors.NO_SUCH_SUBACCOUNT)
+    return found
+
+
+def _amount(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ApiError(f"Invalid parameter {name}")
+    try:
+        return to_atoms(str(value))
+    except (ValueError, ArithmeticError):
+        raise ApiError(f"Invalid parameter {name}") from None
+
+
+@router.post("/operator/accounts")
+async def create_account(request: Request) -> FTXResponse:
+    s = _state(request)
+    body = await _body(request)
+    name = _text(body, "name")
+    assert name is not None
+    if s.exchange.account_id(name) is None:
+        await run(s, cmd.CreateAccount(s.clock.now_us(), name))
+    key, secret = s.keys.create(name, label="operator")
+    return ok({"name": name, "apiKey": key, "apiSecret": secret})
+
+
+async def _move(request: Request, kind: type[cmd.Deposit] | type[cmd.Withdraw]) -> FTXResponse:
+    s = _state(request)
+    body = await _body(request)
+    account = _account(s, body)
+    coin = _text(body, "coin")
+    assert coin is not None
+    await run(s, kind(s.clock.now_us(), account, coin.upper(), _amount(body, "size")))
+    return ok(
+        {"coin": coin.upper(), "size": body["size"], "status": "complete", "time": iso(s.clock.now_us())}
+    )
+
+
+@router.post("/operator/deposits")
+async def deposit(request: Request) -> FTXResponse:
+    return await _move(request, cmd.Deposit)
+
+
+@router.post("/operator/withdrawals")
+async def withdrawal(request: Request) -> FTXResponse:
+    return await _move(request, cmd.Withdraw)
+
+
+@router.post("/operator/index_prices")
+async def index_prices(request: Request) -> FTXResponse:
+    s = _state(request)
+    body = await _body(request)
+    prices = body.get("prices")
+    if not isinstance(prices, dict) or not prices:
+        raise ApiError("Invalid parameter prices")
+    result = {}
+    for coin, value in sorted(prices.items()):
+        atoms = _amount({"price": value}, "price")
+        await run(s, cmd.IndexUpdate(s.clock.now_us(), str(coin), (atoms,)))
+        result[coin] = float(from_atoms(s.exchange.index[coin]))
+    return ok(result)
+
+
+@router.post("/operator/clock/advance")
+async def advance(request: Request) -> FTXResponse:
+    s = _state(request)
+    body = await _body(request)
+    seconds = body.get("seconds")
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 86_400:
+        raise ApiError("Invalid parameter seconds")
+    if s.clock.mode != "manual":
+        raise ApiError("Invalid parameter seconds: the clock is wall time (start with --clock manual)")
+    now = await s.clock.advance(seconds)
+    return ok({"time": now / 1_000_000})
+
+
+@router.post("/operator/blps")
+async def blps(request: Request) -> FTXResponse:
+    s = _state(request)
+    body = await _body(request)
+    account = _account(s, body)
+    per_minute = _amount(body, "perMinute")
+    per_hour = _amount(body, "perHour")
+    await run(s, cmd.RegisterBackstop(s.clock.now_us(), account, per_minute, per_hour))
+    return ok({"account": body["account"], "perMinute": body["perMinute"], "perHour": body["perHour"]})
+
+
+@router.post("/operator/markets/{market:path}/halt")
+async def halt(market: str, request: Request) -> FTXResponse:
+    s = _state(request)
+    await _body(request)
+    await run(s, cmd.HaltMarket(s.clock.now_us(), market, True))
+    return ok({"market": market, "halted": True})
+
+
+@router.post("/operator/markets/{market:path}/resume")
+async def resume(market: str, request: Request) -> FTXResponse:
+    s = _state(request)
+    await _body(request)
+    await run(s, cmd.HaltMarket(s.clock.now_us(), market, False))
+    return ok({"market": market, "halted": False})
+
+
+@router.get("/operator/insurance_fund")
+async def insurance_fund(request: Request) -> FTXResponse:
+    s = _state(request)
+    await _body(request)
+    fund = s.exchange.insurance
+    history = [
+        {
+            "time": iso(ts),
+            "change": from_atoms(change),
+            "balance": from_atoms(balance),
+            "reason": why,
+            "account": who,
+        }
+        for ts, change, balance, why, who in fund.history[-1000:]
+    ]
+    return ok({"balance": from_atoms(fund.balance), "history": history})
+
+
+@router.get("/operator/state_hash")
+async def state_hash(request: Request) -> FTXResponse:
+    s = _state(request)
+    await _body(request)
+    return ok({"stateHash": s.exchange.state_hash(), "sequence": s.sequencer.runtime.seq})
+
+
+@router.get("/operator/solvency")
+async def solvency_report(request: Request) -> FTXResponse:
+    s = _state(request)
+    await _body(request)
+    report = solvency(s.exchange)
+    coins = {c: {k: from_atoms(v) for k, v in terms.items()} for c, terms in report["coins"].items()}
+    return ok(
+        {"balanced": report["balanced"], "difference": from_atoms(report["difference"]), "coins": coins}
+    )

@@ -1,0 +1,509 @@
+"""Private REST (signed with an API key, FTX's way): account, leverage, positions, balances,
+orders (place, read, history, modify, cancel one / by client id / all) and fills.
+
+Every write becomes an engine command through the sequencer and is answered only once durable;
+JSON numbers are converted to exact ticks, lots and atoms here, and a value that is not a multiple
+of the market's increment is refused rather than rounded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+
+from backstop.catalog import Market
+from backstop.engine import commands as cmd
+from backstop.engine import errors, margin
+from backstop.engine.amounts import PPM, from_atoms
+from backstop.engine.events import Event, OrderAccepted, Rejected
+from backstop.server import auth
+from backstop.server.envelope import ApiError, FTXResponse, iso, ok
+from backstop.server.history import OrderRecord
+from backstop.views import account_view, balances_view, order_view, positions_view
+
+if TYPE_CHECKING:
+    from backstop.server.app import ServerState
+
+router = APIRouter()
+
+
+class Caller:
+    def __init__(self, principal: auth.Principal, account: int, body: dict[str, Any]) -> None:
+        self.principal = principal
+        self.account = account
+        self.body = body
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.server  # type: ignore[no-any-return]
+
+
+async def caller(request: Request, write: bool = False) -> Caller:
+    s = _state(request)
+    raw_body = await request.body()
+    try:
+        principal = auth.authenticate(
+            s.keys,
+            request.headers,
+            request.method,
+            auth.raw_target(
+                request.scope.get("raw_path") or request.url.path.encode(), request.scope["query_string"]
+            ),
+            raw_body,
+            time.time_ns() // 1_000_000,
+            s.auth_window_ms,
+        )
+        if write:
+            auth.require_write(principal)
+    except auth.AuthError as exc:
+        raise ApiError(exc.message, exc.status) from None
+    account = s.exchange.account_id(principal.owner, principal.subaccount)
+    if account is None:
+        raise ApiError(errors.NO_SUCH_SUBACCOUNT, 400)
+    body: dict[str, Any] = {}
+    if raw_body.strip():
+        try:
+            parsed = json.loads(raw_body)
+        except ValueError:
+            raise ApiError("Invalid parameter body: not JSON") from None
+        if not isinstance(parsed, dict):
+            raise ApiError("Invalid parameter body: not an object")
+        body = parsed
+    return Caller(principal, account, body)
+
+
+async def run(s: ServerState, command: cmd.Command) -> list[Event]:
+    bad = cmd.invalid_field(command)
+    if bad is not None:
+        raise ApiError(f"Invalid parameter {bad}")
+    events = await s.sequencer.submit(command)
+    if events and isinstance(events[0], Rejected):
+        raise ApiError(events[0].error)
+    return events
+
+
+# ----------------------------------------------------------------------------- converting numbers
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ApiError(f"Invalid parameter {name}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ApiError(f"Invalid parameter {name}") from None
+    if not number.is_finite():
+        raise ApiError(f"Invalid parameter {name}")
+    return number
+
+
+def lots(market: Market, value: Any) -> int:
+    size = _decimal(value, "size")
+    if size <= 0:
+        raise ApiError(errors.SIZE_TOO_SMALL)
+    count = size / market.size_increment
+    if count != count.to_integral_value():
+        raise ApiError(errors.SIZE_TOO_SMALL if count < 1 else "Invalid parameter size")
+    return int(count)
+
+
+def ticks(market: Market, value: Any, name: str = "price") -> int:
+    price = _decimal(value, name)
+    if price <= 0:
+        raise ApiError(errors.INVALID_PRICE)
+    count = price / market.price_increment
+    if count != count.to_integral_value():
+        raise ApiError(errors.INVALID_PRICE)
+    return int(count)
+
+
+def _market(s: ServerState, name: Any) -> Market:
+    if not isinstance(name, str):
+        raise ApiError("Invalid parameter market")
+    market = s.exchange.catalog.markets.get(name)
+    if market is None:
+        raise ApiError(errors.no_such_market(name))
+    return market
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ApiError(f"Invalid parameter {name}")
+    return value
+
+
+def _client_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise ApiError("Invalid parameter clientId")
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- views
+
+
+def record_view(s: ServerState, record: OrderRecord) -> dict[str, Any]:
+    """A closed order from the history, in the engine's order shape (FTX's cancel quirk:
+    remainingSize 0, status closed)."""
+    market = s.exchange.catalog.markets[record.market]
+    avg = market.price_of(1) * Decimal(record.fill_value) / record.filled if record.filled else None
+    return {
+        "id": record.id,
+        "clientId": record.client_id,
+        "market": market.name,
+        "future": None if market.is_spot else market.name,
+        "type": record.type,
+        "side": record.side,
+        "price": None if record.price is None else market.price_of(record.price),
+        "size": market.size_of(record.size),
+        "filledSize": market.size_of(record.filled),
+        "remainingSize": market.size_of(record.remaining),
+        "avgFillPrice": avg,
+        "status": record.status,
+        "createdAt": iso(record.created),
+        "reduceOnly": record.reduce_only,
+        "ioc": record.ioc,
+        "postOnly": record.post_only,
+        "liquidation": record.liquidation,
+    }
+
+
+def order_by_id(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
+    acct = s.exchange.accounts[account]
+    live = acct.orders.get(order_id)
+    if live is not None:
+        view = order_view(s.exchange, live)
+        view["liquidation"] = live.liquidation
+        return view
+    record = s.history.orders.get(order_id)
+    if record is None or record.account != account:
+        raise ApiError(errors.ORDER_NOT_FOUND)
+    return record_view(s, record)
+
+
+def _placed(s: ServerState, account: int, events: list[Event]) -> dict[str, Any]:
+    accepted = [e for e in events if isinstance(e, OrderAccepted)]
+    if not accepted:
+        raise ApiError("Internal Error", 500)
+    return order_by_id(s, account, accepted[-1].order_id)
+
+
+# ----------------------------------------------------------------------------- account
+
+
+@router.get("/api/account")
+async def account(request: Request) -> FTXResponse:
+    c = await caller(request)
+    s = _state(request)
+    acct = s.exchange.accounts[c.account]
+    view = account_view(s.exchange, acct)
+    volume = acct.volume
+    open_notional = sum(
+        p.open_size() * margin.mark_of(p.book) * p.book.info.tick_value for p in acct.positions.values()
+    )
+    held = margin.collateral(s.exchange, acct, initial=True)
+    upnl = margin.unrealized(acct)
+    usable = max(0, min(held, held + upnl) - acct.reserved.get("USD", 0))
+    view.update(
+        {
+            "makerFee": volume.maker_rate / PPM,
+            "takerFee": volume.taker_rate / PPM,
+            "openMarginFraction": usable / open_notional if open_notional else None,
+            "positions": _positions(s, c.account),
+        }
+    )
+    return ok(view)
+
+
+@router.post("/api/account/leverage")
+async def leverage(request: Request) -> FTXResponse:
+    c = await caller(request, write=True)
+    value = c.body.get("leverage")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(errors.INVALID_LEVERAGE)
+    await run(_state(request), cmd.SetLeverage(_state(request).clock.now_us(), c.account, value))
+    return ok(None)
+
+
+def _positions(s: ServerState, account: int) -> list[dict[str, Any]]:
+    rows = positions_view(s.exchange, s.exchange.accounts[account])
+    for row in rows:
+        imf = row["initialMarginRequirement"] or Decimal(0)
+        mark = s.exchange.mark(row["future"])
+        market = s.exchange.catalog.markets[row["future"]]
+        notional = row["size"] * (market.price_of(mark) if mark is not None else 0)
+        row["collateralUsed"] = notional * imf
+        row["estimatedLiquidationPrice"] = None
+        row["recentAverageOpenPrice"] = row["entryPrice"]
+        row["recentBreakEvenPrice"] = row["entryPrice"]
+        row["recentPnl"] = row["unrealizedPnl"]
+    return rows
+
+
+@router.get("/api/positions")
+async def positions(request: Request) -> FTXResponse:
+    c = await caller(request)
+    return ok(_positions(_state(request), c.account))
+
+
+@router.get("/api/wallet/balances")
+async def balances(request: Request) -> FTXResponse:
+    c = await caller(request)
+    return ok(_balances(_state(request), c.account))
+
+
+def _balances(s: ServerState, account: int) -> list[dict[str, Any]]:
+    rows = balances_view(s.exchange, s.exchange.accounts[account])
+    for row in rows:
+        row["spotBorrow"] = Decimal(0)
+        row["availableForWithdrawal"] = row["availableWithoutBorrow"]
+    return rows
+
+
+@router.get("/api/wallet/all_balances")
+async def all_balances(request: Request) -> FTXResponse:
+    c = await caller(request)
+    s = _state(request)
+    subs = s.exchange.owners.get(c.principal.owner, {})
+    if c.principal.scoped:
+        subs = {c.principal.subaccount: c.account}
+    return ok({(name or "main"): _balances(s, aid) for name, aid in sorted(subs.items())})
+
+
+# ----------------------------------------------------------------------------- orders
+
+
+@router.post("/api/orders")
+async def place_order(request: Request) -> FTXResponse:
+    c = await caller(request, write=True)
+    s = _state(request)
+    b = c.body
+    market = _market(s, b.get("market"))
+    side = b.get("side")
+    if side not in ("buy", "sell"):
+        raise ApiError(errors.INVALID_SIDE)
+    kind = b.get("type", "limit")
+    if kind not in ("limit", "market"):
+        raise ApiError(errors.INVALID_TYPE)
+    price_field = b.get("price")
+    if kind == "limit" and price_field is None:
+        raise ApiError(errors.MISSING_PRICE)
+    price = None if kind == "market" or price_field is None else ticks(market, price_field)
+    command = cmd.PlaceOrder(
+        s.clock.now_us(),
+        c.account,
+        market.name,
+        side,
+        lots(market, b.get("size")),
+        price,
+        kind,
+        _flag(b, "ioc"),
+        _flag(b, "postOnly"),
+        _flag(b, "reduceOnly"),
+        _client_id(b.get("clientId")),
+    )
+    events = await run(s, command)
+    return ok(_placed(s, c.account, events))
+
+
+@router.get("/api/orders")
+async def open_orders(request: Request) -> FTXResponse:
+    c = await caller(request)
+    s = _state(request)
+    wanted = request.query_params.get("market")
+    if wanted is not None:
+        _market(s, wanted)
+    acct = s.exchange.accounts[c.account]
+    rows = []
+    for order in sorted(acct.orders.values(), key=lambda o: o.id, reverse=True):
+        if wanted is None or order.market == wanted:
+            view = order_view(s.exchange, order)
+            view["liquidation"] = order.liquidation
+            rows.append(view)
+    return ok(rows)
+
+
+@router.get("/api/orders/history")
+async def order_history(request: Request) -> FTXResponse:
+    c = await caller(request)
+    s = _state(request)
+    q = request.query_params
+    wanted = q.get("market")
+    if wanted is not None:
+        _market(s, wanted)
+    try:
+        limit = min(int(q.get("limit", "100")), 100)
+        start = int(float(q["start_time"])) * 1_000_000 if q.get("start_time") else None
+        end = int(float(q["end_time"])) * 1_000_000 if q.get("end_time") else None
+    except ValueError:
+        raise ApiError("Invalid parameter limit") from None
+    rows: list[dict[str, Any]] = []
+    more = False
+    for record in s.history.account_orders(c.account):
+        if wanted is not None and record.market != wanted:
+            continue
+        if (end is not None and record.created > end) or (start is not None and record.created < start):
+            continue
+        if record.side != q.get("side", record.side) or record.type != q.get("orderType", record.type):
+            continue
+        if len(rows) == limit:
+            more = True
+            break
+        rows.append(order_by_id(s, c.account, record.id))
+    return ok(rows, hasMoreData=more)
+
+
+def _order_id(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(errors.ORDER_NOT_FOUND) from None
+
+
+@router.get("/api/orders/by_client_id/{client_id}")
+async def order_by_client(client_id: str, request: Request) -> FTXResponse:
+    c = await caller(request)
+    s = _state(request)
+    live = s.exchange.accounts[c.account].client_ids.get(client_id)
+    if live is not None:
+        return ok(order_by_id(s, c.account, live.id))
+    for record in s.history.account_orders(c.account):
+        if record.client_id == client_id:
+            return ok(record_view(s, record))
+    raise ApiError(errors.ORDER_NOT_FOUND)
+
+
+@router.get("/api/orders/{order_id}")
+async def order(order_id: str, request: Request) -> FTXResponse:
+    c = await caller(request)
+    return ok(order_by_id(_state(request), c.account, _order_id(order_id)))
+
+
+@router.delete("/api/orders/by_client_id/{client_id}")
+async def cancel_by_client(client_id: str, request: Request) -> FTXResponse:
+    c = await caller(request, write=True)
+    s = _state(request)
+    await run(s, cmd.CancelOrder(s.clock.now_us(), c.account, None, client_id))
+    return ok("Order queued for cancellation")
+
+
+@router.delete("/api/orders/{order_id}")
+async def cancel(order_id: str, request: Request) -> FTXResponse:
+    c = await caller(request, write=True)
+    s = _state(request)
+    await run(s, cmd.CancelOrder(s.clock.now_us(), c.account, _order_id(order_id)))
+    return ok("Order queued for cancellation")
+
+
+@router.delete("/api/orders")
+async def cancel_all(request: Request) -> FTXResponse:
+    c = await caller(request, write=True)
+    s = _state(request)
+    b = c.body
+    market = b.get("market")
+    if market is not None:
+        _market(s, market)
+    side = b.get("side")
+    command = cmd.CancelAll(
+        s.clock.now_us(),
+        c.account,
+        market,
+        side,
+        _flag(b, "conditionalOrdersOnly"),
+        _flag(b, "limitOrdersOnly"),
+    )
+    await run(s, command)
+    return ok("Orders queued for cancelation")
+
+
+async def _modify(request: Request, order_id: int | None, client_id: str | None) -> FTXResponse:
+    c = await caller(request, write=True)
+    s = _state(request)
+    acct = s.exchange.accounts[c.account]
+    current = acct.client_ids.get(client_id) if client_id is not None else acct.orders.get(order_id or -1)
+    if current is None:
+        # let the engine answer "Order not found" or "Order already closed"
+        await run(s, cmd.ModifyOrder(s.clock.now_us(), c.account, order_id, client_id, None, 1))
+        raise ApiError(errors.ORDER_NOT_FOUND)
+    market = s.exchange.catalog.markets[current.market]
+    b = c.body
+    price = None if b.get("price") is None else ticks(market, b.get("price"))
+    size = None if b.get("size") is None else lots(market, b.get("size"))
+    events = await run(
+        s,
+        cmd.ModifyOrder(
+            s.clock.now_us(), c.account, order_id, client_id, price, size, _client_id(b.get("clientId"))
+        ),
+    )
+    return ok(_placed(s, c.account, events))
+
+
+@router.post("/api/orders/by_client_id/{client_id}/modify")
+async def modify_by_client(client_id: str, request: Request) -> FTXResponse:
+    return await _modify(request, None, client_id)
+
+
+@router.post("/api/orders/{order_id}/modify")
+async def modify(order_id: str, request: Request) -> FTXResponse:
+    return await _modify(request, _order_id(order_id), None)
+
+
+# ----------------------------------------------------------------------------- fills
+
+
+@router.get("/api/fills")
+async def fills(request: Request) -> FTXResponse:
+    c = await caller(request)
+    s = _state(request)
+    q = request.query_params
+    wanted = q.get("market")
+    if wanted is not None:
+        _market(s, wanted)
+    try:
+        order_id = int(q["orderId"]) if q.get("orderId") else None
+        limit = min(int(q.get("limit", "100")), 5000)
+        start = int(float(q["start_time"])) * 1_000_000 if q.get("start_time") else None
+        end = int(float(q["end_time"])) * 1_000_000 if q.get("end_time") else None
+    except ValueError:
+        raise ApiError("Invalid parameter limit") from None
+    rows = []
+    for f in reversed(s.history.fills.get(c.account, ())):
+        if (wanted is not None and f.market != wanted) or (order_id is not None and f.order_id != order_id):
+            continue
+        if (end is not None and f.ts > end) or (start is not None and f.ts < start):
+            continue
+        market = s.exchange.catalog.markets[f.market]
+        value = f.size * f.price * market.tick_value
+        rows.append(
+            {
+                "id": f.id,
+                "market": f.market,
+                "future": None if market.is_spot else f.market,
+                "baseCurrency": market.base if market.is_spot else None,
+                "quoteCurrency": "USD" if market.is_spot else None,
+                "type": "order",
+                "side": f.side,
+                "price": market.price_of(f.price),
+                "size": market.size_of(f.size),
+                "orderId": f.order_id,
+                "tradeId": f.id // 2,
+                "time": iso(f.ts),
+                "liquidity": f.liquidity,
+                "fee": from_atoms(f.fee),
+                "feeCurrency": f.fee_coin,
+                "feeRate": float(Decimal(f.fee) / Decimal(value)) if value and f.fee_coin == "USD" else 0.0,
+            }
+        )
+        if len(rows) >= limit:
+            break
+    return ok(rows)
