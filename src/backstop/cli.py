@@ -699,7 +699,8 @@ def risk_crash(accounts: int, seed: int, model: str) -> None:
 )
 @click.option("--speed", default="1", show_default=True, help="Replay: history seconds per second.")
 @click.option("--clock", type=click.Choice(["wall", "manual"]), default="wall", show_default=True)
-@click.option("--seed", default=0, show_default=True, help="Synthetic feed seed.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the synthetic feed and the agents.")
+@click.option("--agents/--no-agents", default=True, show_default=True, help="Simulated market participants.")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -710,9 +711,12 @@ def serve(
     speed: str,
     clock: str,
     seed: int,
+    agents: bool,
 ) -> None:
-    """Run the exchange: FTX's REST API on HOST:PORT over the journaled engine, the clock ticking
-    every second with the index from FEED. Ctrl-C stops it cleanly; restarting resumes."""
+    """Run the exchange: FTX's REST and websocket API on HOST:PORT over the journaled engine, the
+    clock ticking every second with the index from FEED, and simulated market makers, takers,
+    leveraged traders, a backstop provider and an arbitrageur trading through the same API path.
+    Ctrl-C stops it cleanly; restarting resumes from the journal."""
     from backstop.server.serve import serve as run_server
 
     if serve_dir is None:  # `backstop --data-dir X serve` (or $BACKSTOP_DATA) still counts
@@ -720,7 +724,7 @@ def serve(
         explicit = given in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         serve_dir = ctx.obj.data_dir if explicit else Path("backstop-data")
     try:
-        run_server(serve_dir, host, port, feed, speed, clock, seed)
+        run_server(serve_dir, host, port, feed, speed, clock, seed, agents)
     except ValueError as exc:
         fail(str(exc))
 

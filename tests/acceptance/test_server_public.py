@@ -19,7 +19,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-REPLAY = ("--feed", "replay", "--speed", "60")
+REPLAY = ("--feed", "replay", "--speed", "60", "--no-agents")
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ from test_server_public import free_port
 
 TOKEN = "test-operator-token"
 PERP = "BTC/USD:USD"
-MANUAL = ("--clock", "manual", "--feed", "manual")
+MANUAL = ("--clock", "manual", "--feed", "manual", "--no-agents")
 
 
 class Server:

@@ -4,20 +4,22 @@ around one sequencer. Handlers run on the event loop, the same thread that appli
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from backstop.engine.exchange import Exchange
-from backstop.server import operator, private, public
+from backstop.server import operator, private, public, ws
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
 from backstop.server.history import History
 from backstop.server.keys import KeyStore
 from backstop.server.market_data import MarketData
 from backstop.server.sequencer import Sequencer
+from backstop.server.ws import Hub
+from backstop.sim.agents import Agents
 
 
 class ServerState:
@@ -36,8 +38,11 @@ class ServerState:
         self.auth_window_ms = auth_window_ms
         self.market_data = MarketData(sequencer.exchange)
         self.history = History()
+        self.agents: Agents | None = None  # the simulated market's participants (serve --agents)
+        self.hub = Hub(self)
         sequencer.listeners.append(self.market_data.on_batch)
         sequencer.listeners.append(self.history.on_batch)
+        sequencer.listeners.append(self.hub.on_batch)  # last: it reads the two above
 
     @property
     def exchange(self) -> Exchange:
@@ -47,16 +52,23 @@ class ServerState:
         return self.clock.now_us() // 1_000_000
 
 
-def create_app(server: ServerState) -> FastAPI:
+def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server.sequencer.start()
         server.clock.start()
+        if on_start is not None:
+            await on_start()
+        if server.agents is not None:
+            server.agents.start()
         try:
             yield
         finally:
+            if server.agents is not None:
+                await server.agents.stop()
             await server.clock.stop()
             await server.sequencer.stop()
+            server.keys.close()
 
     app = FastAPI(
         title="Backstop",
@@ -68,6 +80,7 @@ def create_app(server: ServerState) -> FastAPI:
     app.include_router(public.router)
     app.include_router(private.router)
     app.include_router(operator.router)
+    app.include_router(ws.router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> FTXResponse:

@@ -29,8 +29,9 @@ class Clock:
         self.mode = mode
         ex = sequencer.exchange
         start = max(ex.now, ex.clock)
-        if mode == "wall":
-            start = max(start, time.time_ns() // 1000 - MAX_CATCH_UP * SECOND_US)
+        if mode == "wall":  # a new exchange starts now; one that was stopped catches up (at most an hour)
+            now = time.time_ns() // 1000
+            start = now if not start else max(start, now - MAX_CATCH_UP * SECOND_US)
         self.time_us = (start // SECOND_US) * SECOND_US  # the last second ticked
         self._task: asyncio.Task[None] | None = None
 

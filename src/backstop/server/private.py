@@ -22,7 +22,7 @@ from backstop.engine.amounts import PPM, from_atoms
 from backstop.engine.events import Event, OrderAccepted, Rejected
 from backstop.server import auth
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.history import OrderRecord
+from backstop.server.history import FillRecord, OrderRecord
 from backstop.views import account_view, balances_view, order_view, positions_view
 
 if TYPE_CHECKING:
@@ -461,6 +461,30 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
 # ----------------------------------------------------------------------------- fills
 
 
+def fill_view(s: ServerState, f: FillRecord) -> dict[str, Any]:
+    """One side of a trade, as REST /fills and the websocket `fills` channel show it."""
+    market = s.exchange.catalog.markets[f.market]
+    value = f.size * f.price * market.tick_value
+    return {
+        "id": f.id,
+        "market": f.market,
+        "future": None if market.is_spot else f.market,
+        "baseCurrency": market.base if market.is_spot else None,
+        "quoteCurrency": "USD" if market.is_spot else None,
+        "type": "order",
+        "side": f.side,
+        "price": market.price_of(f.price),
+        "size": market.size_of(f.size),
+        "orderId": f.order_id,
+        "tradeId": f.id // 2,
+        "time": iso(f.ts),
+        "liquidity": f.liquidity,
+        "fee": from_atoms(f.fee),
+        "feeCurrency": f.fee_coin,
+        "feeRate": float(Decimal(f.fee) / Decimal(value)) if value and f.fee_coin == "USD" else 0.0,
+    }
+
+
 @router.get("/api/fills")
 async def fills(request: Request) -> FTXResponse:
     c = await caller(request)
@@ -482,28 +506,7 @@ async def fills(request: Request) -> FTXResponse:
             continue
         if (end is not None and f.ts > end) or (start is not None and f.ts < start):
             continue
-        market = s.exchange.catalog.markets[f.market]
-        value = f.size * f.price * market.tick_value
-        rows.append(
-            {
-                "id": f.id,
-                "market": f.market,
-                "future": None if market.is_spot else f.market,
-                "baseCurrency": market.base if market.is_spot else None,
-                "quoteCurrency": "USD" if market.is_spot else None,
-                "type": "order",
-                "side": f.side,
-                "price": market.price_of(f.price),
-                "size": market.size_of(f.size),
-                "orderId": f.order_id,
-                "tradeId": f.id // 2,
-                "time": iso(f.ts),
-                "liquidity": f.liquidity,
-                "fee": from_atoms(f.fee),
-                "feeCurrency": f.fee_coin,
-                "feeRate": float(Decimal(f.fee) / Decimal(value)) if value and f.fee_coin == "USD" else 0.0,
-            }
-        )
+        rows.append(fill_view(s, f))
         if len(rows) >= limit:
             break
     return ok(rows)

@@ -15,7 +15,7 @@ from backstop.engine import funding, prices
 from backstop.engine.amounts import RATE, from_atoms
 from backstop.engine.book import Book
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.market_data import MarketData
+from backstop.server.market_data import MarketData, Trade
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
@@ -201,6 +201,18 @@ def market_paths(path: str, request: Request) -> FTXResponse:
     return ok(market_view(s, book))
 
 
+def trade_view(info: Market, trade: Trade) -> dict[str, Any]:
+    """A trade as REST /trades and the websocket `trades` channel show it."""
+    return {
+        "id": trade.id,
+        "liquidation": trade.liquidation,
+        "price": float(info.price_of(trade.price)),
+        "size": float(info.size_of(trade.size)),
+        "side": trade.side,
+        "time": iso(trade.ts),
+    }
+
+
 def _trades(s: ServerState, book: Book, request: Request) -> list[dict[str, Any]]:
     info = book.info
     start = _seconds(request, "start_time")
@@ -213,16 +225,7 @@ def _trades(s: ServerState, book: Book, request: Request) -> list[dict[str, Any]
             continue
         if start is not None and second < start:
             break
-        out.append(
-            {
-                "id": trade.id,
-                "liquidation": trade.liquidation,
-                "price": float(info.price_of(trade.price)),
-                "size": float(info.size_of(trade.size)),
-                "side": trade.side,
-                "time": iso(trade.ts),
-            }
-        )
+        out.append(trade_view(info, trade))
         if len(out) >= limit:
             break
     return out

@@ -3,35 +3,103 @@ feed, and FTX's API on one event loop, served by uvicorn."""
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 
 import click
 import uvicorn
 
+from backstop.engine.amounts import ATOM
+from backstop.engine.commands import CreateAccount, Deposit
+from backstop.feeds.base import Feed
 from backstop.feeds.factory import make_feed
+from backstop.feeds.replay import ReplayFeed, load_history
 from backstop.server.app import ServerState, create_app
 from backstop.server.clock import Clock
 from backstop.server.keys import KeyStore
 from backstop.server.operator import load_token
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
+from backstop.sim.agents import Agents
+
+FEED_FILE = "feed.json"
 
 
-def build(data_dir: Path, feed: str, speed: str, clock: str, seed: int) -> tuple[Runtime, ServerState, bool]:
+def _feed(data_dir: Path, kind: str, speed: str, seed: int, clock: Clock) -> Feed | None:
+    """The index feed, tied to this data directory's clock. A replay keeps the mapping from
+    exchange time to history it was first started with (in feed.json), so a restart continues
+    where history was instead of starting it over; with a manual clock on a new exchange, time
+    starts where the shipped history does."""
+    if kind == "manual":
+        return None
+    if kind == "synthetic":
+        origin = clock.time_us + 1_000_000 if clock.time_us else None
+        return make_feed("synthetic", start_us=origin, seed=seed)
+    path = data_dir / FEED_FILE
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if saved.get("speed") != speed:
+        saved = {}
+    history = load_history()
+    if not saved:
+        if clock.mode == "manual" and not clock.time_us:
+            clock.time_us = history.start_us // 1_000_000 * 1_000_000 - 1_000_000
+        saved = {
+            "speed": speed,
+            "live_start_us": clock.time_us + 1_000_000,
+            "history_start_us": history.start_us,
+        }
+        path.write_text(json.dumps(saved) + "\n")
+    return ReplayFeed.live(
+        history, start_us=saved["live_start_us"], speed=speed, history_start_us=saved["history_start_us"]
+    )
+
+
+def build(
+    data_dir: Path, feed: str, speed: str, clock: str, seed: int, agents: bool = False
+) -> tuple[Runtime, ServerState, bool]:
     """(the runtime, the server's state, whether the operator token was just created)."""
     runtime = Runtime(data_dir)
     sequencer = Sequencer(runtime)
-    start = max(time.time_ns() // 1000, runtime.exchange.clock) if clock == "wall" else runtime.exchange.clock
-    source = None if feed == "manual" else make_feed(feed, start_us=start or None, speed=speed, seed=seed)
+    ticking = Clock(sequencer, None, clock)
+    ticking.feed = _feed(data_dir, feed, speed, seed, ticking)
     token, new = load_token(data_dir)
-    state = ServerState(sequencer, Clock(sequencer, source, clock), KeyStore(data_dir), token)
+    state = ServerState(sequencer, ticking, KeyStore(data_dir), token)
+    if agents:
+        state.agents = Agents(sequencer, ticking.now_us, seed=seed)
     return runtime, state, new
 
 
-def serve(data_dir: Path, host: str, port: int, feed: str, speed: str, clock: str, seed: int) -> None:
-    runtime, server, new_token = build(data_dir, feed, speed, clock, seed)
-    app = create_app(server)
+DEMO = "demo"
+DEMO_USD = 100_000
+
+
+async def demo_account(server: ServerState) -> tuple[str, str]:
+    """A funded account and key for a newcomer to try the API with at once; (key, secret)."""
+    ex = server.exchange
+    if ex.account_id(DEMO) is None:
+        ts = server.clock.now_us()
+        await server.sequencer.submit(CreateAccount(ts, DEMO))
+        account = ex.account_id(DEMO)
+        assert account is not None
+        await server.sequencer.submit(Deposit(ts, account, "USD", DEMO_USD * ATOM))
+    for info in server.keys.list(DEMO):
+        if info.label == DEMO:
+            record = server.keys.get(info.key)
+            if record is not None:
+                return record.key, record.secret
+    return server.keys.create(DEMO, label=DEMO)
+
+
+def serve(
+    data_dir: Path, host: str, port: int, feed: str, speed: str, clock: str, seed: int, agents: bool = True
+) -> None:
+    runtime, server, new_token = build(data_dir, feed, speed, clock, seed, agents)
+
+    async def announce() -> None:
+        key, secret = await demo_account(server)
+        click.echo(f"  demo account '{DEMO}' (${DEMO_USD:,} to trade with): apiKey {key}  apiSecret {secret}")
+
+    app = create_app(server, on_start=announce)
     base = f"http://{host}:{port}"
     click.echo(f"Backstop on {base}  (data {data_dir.resolve()}, feed {feed}, clock {clock})")
     click.echo(f"  REST      {base}/api/markets")
@@ -42,7 +110,10 @@ def serve(data_dir: Path, host: str, port: int, feed: str, speed: str, clock: st
     else:
         click.echo(f"  operator token: in {data_dir / 'operator_token'} (or $BACKSTOP_OPERATOR_TOKEN)")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # clients ping (FTX's protocol); server pings would drop clients that only answer their own
+        uvicorn.run(
+            app, host=host, port=port, log_level="warning", ws_ping_interval=None, ws_ping_timeout=None
+        )
     finally:
         runtime.take_snapshot()  # a clean stop restarts without replaying the journal
         runtime.close()

@@ -1,0 +1,270 @@
+"""FTX's websocket at /ws and /ws/: ping/pong, login, subscribe/unsubscribe; public channels
+orderbook (partial + checksummed updates of the top 100), trades, ticker, markets; private
+orders and fills.
+
+Fan-out runs as a sequencer listener: after every applied batch the hub turns its events into
+frames and queues them on each subscriber's own queue, so a slow client never holds up the
+engine; one whose queue overflows is disconnected (it can reconnect and get a fresh partial).
+One `BookFeed` per market is shared by its subscribers: a newcomer first brings the feed up to
+date (the others get that update) and then receives the feed's own snapshot, so every client
+applies the same diffs to the same base.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from backstop.engine.commands import Command
+from backstop.engine.events import Event, Fill, OrderAccepted, OrderClosed, OrderResized
+from backstop.server import auth
+from backstop.server.envelope import _default
+from backstop.server.ws_book import DEPTH, BookFeed, levels
+
+if TYPE_CHECKING:
+    from backstop.server.app import ServerState
+
+router = APIRouter()
+QUEUE_LIMIT = 10_000
+PUBLIC = ("orderbook", "trades", "ticker", "markets")
+PRIVATE = ("orders", "fills")
+
+
+class Connection:
+    def __init__(self, socket: WebSocket) -> None:
+        self.socket = socket
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
+        self.subscriptions: set[tuple[str, str]] = set()  # (channel, market or "")
+        self.account: int | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(json.dumps(message, default=_default, separators=(",", ":")))
+        except asyncio.QueueFull:
+            self.subscriptions.clear()
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)  # too slow: close it
+
+
+class Hub:
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
+        self.connections: set[Connection] = set()
+        self.books: dict[str, BookFeed] = {}
+
+    def subscribers(self, channel: str, market: str = "") -> list[Connection]:
+        key = (channel, market)
+        return [c for c in self.connections if key in c.subscriptions]
+
+    def _book_levels(self, market: str) -> tuple[list[Any], list[Any]]:
+        book = self.server.exchange.books[market]
+        return levels(book.info, book.bids.depth(DEPTH)), levels(book.info, book.asks.depth(DEPTH))
+
+    def _book_frame(self, market: str, now: float) -> None:
+        feed = self.books.setdefault(market, BookFeed(market))
+        bids, asks = self._book_levels(market)
+        frame = feed.frame(bids, asks, now)
+        if frame is not None and frame["type"] == "update":
+            for c in self.subscribers("orderbook", market):
+                c.send(frame)
+
+    def subscribe_book(self, connection: Connection, market: str) -> None:
+        now = time.time()
+        self._book_frame(market, now)  # bring the shared feed up to date for everyone else
+        connection.send(self.books[market].snapshot(now))
+
+    def ticker(self, market: str, now: float) -> dict[str, Any]:
+        book = self.server.exchange.books[market]
+        info = book.info
+
+        def top(side: Any) -> tuple[float | None, float | None]:
+            rows = side.depth(1)
+            if not rows:
+                return None, None
+            return float(info.price_of(rows[0][0])), float(info.size_of(rows[0][1]))
+
+        bid, bid_size = top(book.bids)
+        ask, ask_size = top(book.asks)
+        last = None if book.last is None else float(info.price_of(book.last))
+        data = {"bid": bid, "ask": ask, "bidSize": bid_size, "askSize": ask_size, "last": last, "time": now}
+        return {"channel": "ticker", "market": market, "type": "update", "data": data}
+
+    def on_batch(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
+        if not self.connections:
+            return
+        from backstop.server.private import fill_view, order_by_id
+        from backstop.server.public import trade_view
+
+        now = time.time()
+        s = self.server
+        touched: set[str] = set()
+        trades: dict[str, list[dict[str, Any]]] = {}
+        orders: dict[int, set[int]] = {}
+        fills: list[Any] = []
+        for events in results:
+            for e in events:
+                if isinstance(e, Fill):
+                    touched.add(e.market)
+                    info = s.exchange.catalog.markets[e.market]
+                    trade = s.market_data.trades[e.market][-1] if s.market_data.trades[e.market] else None
+                    if trade is not None and trade.id == e.trade_id:
+                        trades.setdefault(e.market, []).append(trade_view(info, trade))
+                    orders.setdefault(e.taker_account, set()).add(e.taker_order)
+                    orders.setdefault(e.maker_account, set()).add(e.maker_order)
+                    fills.append(e)
+                elif isinstance(e, (OrderAccepted, OrderClosed, OrderResized)):
+                    touched.add(e.market)
+                    orders.setdefault(e.account, set()).add(e.order_id)
+        for market in sorted(touched):
+            if self.subscribers("orderbook", market):
+                self._book_frame(market, now)
+            ticker_subs = self.subscribers("ticker", market)
+            if ticker_subs:
+                frame = self.ticker(market, now)
+                for c in ticker_subs:
+                    c.send(frame)
+        for market, rows in trades.items():
+            frame = {"channel": "trades", "market": market, "type": "update", "data": rows}
+            for c in self.subscribers("trades", market):
+                c.send(frame)
+        private = [c for c in self.connections if c.account is not None and c.subscriptions]
+        if not private:
+            return
+        for c in private:
+            account = c.account
+            assert account is not None
+            if ("orders", "") in c.subscriptions:
+                for order_id in sorted(orders.get(account, ())):
+                    with contextlib.suppress(Exception):
+                        view = order_by_id(s, account, order_id)
+                        c.send({"channel": "orders", "type": "update", "data": view})
+            if ("fills", "") in c.subscriptions:
+                for fill in fills:
+                    for record in s.history.fills.get(account, ()):
+                        if record.id // 2 == fill.trade_id:
+                            c.send({"channel": "fills", "type": "update", "data": fill_view(s, record)})
+
+
+async def _sender(connection: Connection) -> None:
+    while True:
+        text = await connection.queue.get()
+        if text is None:
+            await connection.socket.close(code=1013)
+            return
+        await connection.socket.send_text(text)
+
+
+def _error(connection: Connection, code: int, msg: str) -> None:
+    connection.send({"type": "error", "code": code, "msg": msg})
+
+
+async def _handle(hub: Hub, connection: Connection, message: Any) -> None:
+    s = hub.server
+    if not isinstance(message, dict):
+        _error(connection, 400, "Invalid message")
+        return
+    op = message.get("op")
+    if op == "ping":
+        connection.send({"type": "pong"})
+        return
+    if op == "login":
+        args = message.get("args") or {}
+        try:
+            principal = auth.verify_ws_login(
+                s.keys,
+                args.get("key"),
+                args.get("sign"),
+                args.get("time"),
+                time.time_ns() // 1_000_000,
+                args.get("subaccount"),
+                s.auth_window_ms,
+            )
+        except auth.AuthError as exc:
+            _error(connection, 400, exc.message)
+            return
+        account = s.exchange.account_id(principal.owner, principal.subaccount)
+        if account is None:
+            _error(connection, 400, "No such subaccount")
+            return
+        connection.account = account  # FTX sends nothing on success
+        return
+    if op not in ("subscribe", "unsubscribe"):
+        _error(connection, 400, f"Unsupported op: {op}")
+        return
+    channel = message.get("channel")
+    if channel in PRIVATE:
+        key = (str(channel), "")
+        if connection.account is None:
+            _error(connection, 400, "Not logged in")
+            return
+        ack: dict[str, Any] = {"type": f"{op}d", "channel": channel}
+    elif channel in PUBLIC:
+        market = message.get("market")
+        if channel == "markets":
+            market = ""
+        elif not isinstance(market, str) or market not in s.exchange.books:
+            _error(connection, 404, f"No such market: {market}")
+            return
+        key = (str(channel), market)
+        ack = {"type": f"{op}d", "channel": channel, **({"market": market} if market else {})}
+    else:
+        _error(connection, 400, f"No such channel: {channel}")
+        return
+    if op == "unsubscribe":
+        if key not in connection.subscriptions:
+            _error(connection, 400, "Not subscribed")
+            return
+        connection.subscriptions.discard(key)
+        connection.send(ack)
+        return
+    if key in connection.subscriptions:
+        _error(connection, 400, "Already subscribed")
+        return
+    connection.subscriptions.add(key)
+    connection.send(ack)
+    if channel == "orderbook":
+        hub.subscribe_book(connection, key[1])
+    elif channel == "markets":
+        from backstop.server.public import future_view, market_view
+
+        data = {}
+        for book in s.exchange.book_list:
+            view = market_view(s, book)
+            if not book.info.is_spot:
+                view["future"] = future_view(s, book)
+            data[book.market] = view
+        connection.send(
+            {"channel": "markets", "type": "partial", "data": {"action": "partial", "data": data}}
+        )
+
+
+@router.websocket("/ws")
+@router.websocket("/ws/")
+async def websocket(socket: WebSocket) -> None:
+    hub: Hub = socket.app.state.server.hub
+    await socket.accept()
+    connection = Connection(socket)
+    hub.connections.add(connection)
+    sender = asyncio.get_running_loop().create_task(_sender(connection))
+    try:
+        while True:
+            text = await socket.receive_text()
+            try:
+                message = json.loads(text)
+            except ValueError:
+                _error(connection, 400, "Invalid JSON")
+                continue
+            await _handle(hub, connection, message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.connections.discard(connection)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
