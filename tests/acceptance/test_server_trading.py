@@ -139,3 +139,37 @@ def test_the_manual_clock_moves_only_on_request(server: Server) -> None:
     assert server.operator("/operator/clock/advance", {"seconds": 3})["result"]["time"] == 5.0
     after = server.operator("/operator/state_hash", method="GET")["result"]
     assert after["sequence"] == before["sequence"] + 3 and after["stateHash"] != before["stateHash"]
+
+
+def test_trigger_orders_through_ccxt_fire_on_the_clock(server: Server) -> None:
+    maker = server.client("trigger-maker", 1_000_000)
+    carol = server.client("carol", 50_000)
+    maker.create_order("ETH/USD:USD", "limit", "sell", 5, 2_010)
+    maker.create_order("ETH/USD:USD", "limit", "buy", 5, 1_990)
+    carol.create_order("ETH/USD:USD", "market", "buy", 1)
+    eth = "ETH/USD:USD"
+    stop = carol.create_order(eth, "stop", "sell", 1, None, {"stopPrice": 1_950, "reduceOnly": True})
+    assert stop["status"] == "open" and stop["info"]["type"] == "stop" and stop["info"]["orderType"] == "market"
+    take = carol.create_order(eth, "takeProfit", "sell", 0.5, 2_100, {"triggerPrice": 2_100})
+    trail = carol.create_order(eth, "trailingStop", "sell", 0.5, None, {"trailValue": -30})
+    assert float(trail["info"]["trailValue"]) == -30.0
+    opened = carol.fetch_open_orders(eth, params={"stop": True})
+    assert {o["id"] for o in opened} == {stop["id"], take["id"], trail["id"]}
+    carol.cancel_order(take["id"], eth, {"stop": True})
+    moved = carol.edit_order(stop["id"], eth, "stop", "sell", 1, None, {"triggerPrice": 1_960})
+    assert float(moved["info"]["triggerPrice"]) == 1_960.0
+    # the market falls to 1,960 / 1,970: the mark (the median with the last trade, 2,010) is 1,970,
+    # under the trailing stop's 2,010 - 30 but not yet at the stop's 1,960
+    assert server.operator("/operator/index_prices", {"prices": {"ETH": 1_965}})["success"]
+    maker.cancel_all_orders(eth)
+    maker.create_order(eth, "limit", "sell", 5, 1_970)
+    maker.create_order(eth, "limit", "buy", 5, 1_960)
+    server.operator("/operator/clock/advance", {"seconds": 1})
+    history = {o["id"]: o for o in carol.fetch_orders(eth, params={"stop": True})}
+    assert history[take["id"]]["status"] == "cancelled"  # FTX's trigger status, passed through by ccxt
+    assert history[trail["id"]]["info"]["status"] == "triggered"
+    fired = carol.private_get_conditional_orders_conditional_order_id_triggers({"conditional_order_id": trail["id"]})
+    assert fired["result"] and fired["result"][0]["orderId"]
+    assert history[stop["id"]]["info"]["status"] == "open"
+    with pytest.raises(ccxt.InvalidOrder):
+        carol.create_order(eth, "stop", "sell", 1, None, {"stopPrice": 2_500})  # would fire at once

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from backstop.engine.exchange import Exchange
-from backstop.server import operator, private, public, ws
+from backstop.server import operator, private, public, triggers, ws
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
 from backstop.server.history import History
@@ -78,6 +78,7 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     )
     app.state.server = server
     app.include_router(public.router)
+    app.include_router(triggers.router)
     app.include_router(private.router)
     app.include_router(operator.router)
     app.include_router(ws.router)

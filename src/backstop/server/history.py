@@ -11,7 +11,17 @@ from collections import deque
 from collections.abc import Sequence
 
 from backstop.engine.commands import Command
-from backstop.engine.events import Event, Fill, OrderAccepted, OrderClosed, OrderResized
+from backstop.engine.events import (
+    ConditionalCancelled,
+    ConditionalModified,
+    ConditionalPlaced,
+    ConditionalTriggered,
+    Event,
+    Fill,
+    OrderAccepted,
+    OrderClosed,
+    OrderResized,
+)
 
 MAX_PER_ACCOUNT = 10_000
 
@@ -94,11 +104,28 @@ class FillRecord:
             self.fee_coin = fill.maker_fee_coin
 
 
+class TriggerRecord:
+    """A conditional (trigger) order as placed, with its firings and how it ended."""
+
+    def __init__(self, e: ConditionalPlaced) -> None:
+        self.placed = e
+        self.size = e.size
+        self.trigger_price = e.trigger_price
+        self.order_price = e.order_price
+        self.trail_value = e.trail_value
+        self.status = "open"
+        self.cancelled_at: int | None = None
+        self.cancel_reason: str | None = None
+        self.triggers: list[ConditionalTriggered] = []
+
+
 class History:
     def __init__(self) -> None:
         self.orders: dict[int, OrderRecord] = {}
         self.by_account: dict[int, deque[int]] = {}
         self.fills: dict[int, deque[FillRecord]] = {}
+        self.triggers: dict[int, TriggerRecord] = {}
+        self.triggers_by_account: dict[int, deque[int]] = {}
 
     def on_batch(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
         for events in results:
@@ -117,6 +144,29 @@ class History:
                     record = self.orders.get(e.order_id)
                     if record is not None:
                         record.remaining = e.remaining
+                elif isinstance(e, ConditionalPlaced):
+                    self.triggers[e.order_id] = TriggerRecord(e)
+                    ids = self.triggers_by_account.setdefault(e.account, deque())
+                    ids.append(e.order_id)
+                    if len(ids) > MAX_PER_ACCOUNT:
+                        self.triggers.pop(ids.popleft(), None)
+                elif isinstance(e, ConditionalTriggered):
+                    trigger = self.triggers.get(e.trigger_id)
+                    if trigger is not None:
+                        trigger.triggers.append(e)
+                elif isinstance(e, ConditionalCancelled):
+                    trigger = self.triggers.get(e.trigger_id)
+                    if trigger is not None:
+                        trigger.status = "cancelled"
+                        trigger.cancelled_at = e.ts
+                        trigger.cancel_reason = e.reason
+                elif isinstance(e, ConditionalModified):
+                    trigger = self.triggers.get(e.trigger_id)
+                    if trigger is not None:
+                        trigger.size = e.size
+                        trigger.trigger_price = e.trigger_price
+                        trigger.order_price = e.order_price
+                        trigger.trail_value = e.trail_value
             for record in accepted:  # still there after its command: it rests in the book
                 if record.status == "new":
                     record.status = "open"
@@ -144,3 +194,11 @@ class History:
     def account_orders(self, account: int) -> list[OrderRecord]:
         """Newest first."""
         return [self.orders[i] for i in reversed(self.by_account.get(account, ())) if i in self.orders]
+
+    def account_triggers(self, account: int) -> list[TriggerRecord]:
+        """Newest first."""
+        return [
+            self.triggers[i]
+            for i in reversed(self.triggers_by_account.get(account, ()))
+            if i in self.triggers
+        ]
