@@ -149,7 +149,9 @@ def test_trigger_orders_through_ccxt_fire_on_the_clock(server: Server) -> None:
     carol.create_order("ETH/USD:USD", "market", "buy", 1)
     eth = "ETH/USD:USD"
     stop = carol.create_order(eth, "stop", "sell", 1, None, {"stopPrice": 1_950, "reduceOnly": True})
-    assert stop["status"] == "open" and stop["info"]["type"] == "stop" and stop["info"]["orderType"] == "market"
+    assert (
+        stop["status"] == "open" and stop["info"]["type"] == "stop" and stop["info"]["orderType"] == "market"
+    )
     take = carol.create_order(eth, "takeProfit", "sell", 0.5, 2_100, {"triggerPrice": 2_100})
     trail = carol.create_order(eth, "trailingStop", "sell", 0.5, None, {"trailValue": -30})
     assert float(trail["info"]["trailValue"]) == -30.0
@@ -168,7 +170,9 @@ def test_trigger_orders_through_ccxt_fire_on_the_clock(server: Server) -> None:
     history = {o["id"]: o for o in carol.fetch_orders(eth, params={"stop": True})}
     assert history[take["id"]]["status"] == "cancelled"  # FTX's trigger status, passed through by ccxt
     assert history[trail["id"]]["info"]["status"] == "triggered"
-    fired = carol.private_get_conditional_orders_conditional_order_id_triggers({"conditional_order_id": trail["id"]})
+    fired = carol.private_get_conditional_orders_conditional_order_id_triggers(
+        {"conditional_order_id": trail["id"]}
+    )
     assert fired["result"] and fired["result"][0]["orderId"]
     assert history[stop["id"]]["info"]["status"] == "open"
     with pytest.raises(ccxt.InvalidOrder):
