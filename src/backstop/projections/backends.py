@@ -1,0 +1,303 @@
+"""The two databases behind one small interface: SQLite (stdlib, one file) and PostgreSQL (psycopg 3).
+
+SQL is written once with `?` placeholders; the PostgreSQL backend turns them into `%s`. What
+differs is said here: column types, how a batch is written (executemany in SQLite; COPY and one
+pipeline of updates in PostgreSQL), how exact integers beyond 64 bits are stored in SQLite and
+how booleans read.
+
+Both trade durability of the last few transactions for speed (SQLite WAL with synchronous=NORMAL,
+PostgreSQL synchronous_commit=off): a projection is derived data, the `meta.seq` it records is in
+the same transaction as its rows, and a projection found behind the journal catches up from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backstop.projections import schema
+from backstop.projections.schema import BIG, BOOL, Table
+from backstop.projections.writer import Update
+
+if TYPE_CHECKING:
+    import psycopg
+
+logger = logging.getLogger(__name__)
+Row = tuple[Any, ...]
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def _sqlite_rows(rows: list[Row], bigs: tuple[int, ...]) -> list[Row]:
+    """Rows as SQLite can keep them: a `big` value beyond 64 bits as its decimal text."""
+    out = rows
+    for r, row in enumerate(rows):
+        for i in bigs:
+            value = row[i]
+            if value is not None and not INT64_MIN <= value <= INT64_MAX:
+                if out is rows:
+                    out = list(rows)
+                out[r] = row = (*row[:i], str(value), *row[i + 1 :])
+    return out
+
+
+class Backend:
+    """A connection that writes batches in one transaction and reads rows back as Python values."""
+
+    name = ""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def write(
+        self,
+        inserts: Sequence[tuple[Table, list[Row]]],
+        updates: Sequence[Update],
+    ) -> None:
+        """Insert rows into tables, then run the updates, in the order given, all in the
+        caller's transaction."""
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    def create(self) -> None:
+        raise NotImplementedError
+
+    def drop(self) -> None:
+        for table in reversed(schema.TABLES):
+            self.execute(f"DROP TABLE IF EXISTS {table.name}")
+
+    def has_meta(self) -> bool:
+        raise NotImplementedError
+
+    def fix(self, table: Table, rows: list[Row]) -> list[Row]:
+        """Rows as read: the backend's booleans and big integers as Python's."""
+        return rows
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SQLite(Backend):
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # autocommit (isolation_level None): transactions are begun and ended explicitly below
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA temp_store=MEMORY")
+        self.conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
+        # checkpoints (copying the WAL into the database, with an fsync) run in a thread of their
+        # own, off the event loop; the writer's own automatic checkpoint is only a backstop
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+        self.strict = sqlite3.sqlite_version_info >= (3, 37, 0)
+        self._fixes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self._checkpoints = Checkpointer(path)
+        self._checkpoints.start()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, params)
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def write(
+        self,
+        inserts: Sequence[tuple[Table, list[Row]]],
+        updates: Sequence[Update],
+    ) -> None:
+        conn = self.conn
+        for table, rows in inserts:
+            bigs = schema.BIGS[table.name]
+            conn.executemany(schema.insert_sql(table), _sqlite_rows(rows, bigs) if bigs else rows)
+        for sql, rows, bigs in updates:
+            conn.executemany(sql, _sqlite_rows(rows, bigs) if bigs else rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def create(self) -> None:
+        types = schema.SQLITE_TYPES if self.strict else schema.SQLITE_LOOSE_TYPES
+        for table in schema.TABLES:
+            rowid = len(table.key) == 1 and table.columns[table.names.index(table.key[0])].kind == "int"
+            options = ["STRICT"] if self.strict else []
+            if not rowid:
+                options.append("WITHOUT ROWID")
+            for statement in schema.ddl(table, types, " " + ", ".join(options) if options else ""):
+                self.conn.execute(statement)
+
+    def has_meta(self) -> bool:
+        return bool(self.fetch("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"))
+
+    def fix(self, table: Table, rows: list[Row]) -> list[Row]:
+        found = self._fixes.get(table.name)
+        if found is None:
+            found = self._fixes[table.name] = (table.of_kind(BOOL), table.of_kind(BIG))
+        bools, bigs = found
+        if not bools and not bigs:
+            return rows
+        fixed = []
+        for row in rows:
+            values = list(row)
+            for i in bools:
+                if values[i] is not None:
+                    values[i] = bool(values[i])
+            for i in bigs:
+                if isinstance(values[i], str):
+                    values[i] = int(values[i])
+            fixed.append(tuple(values))
+        return fixed
+
+    def close(self) -> None:
+        self._checkpoints.stop()
+        self.conn.close()
+
+
+WAL_BACKSTOP_PAGES = 50_000
+CHECKPOINT_EVERY = 1.0  # seconds
+
+
+class Checkpointer(threading.Thread):
+    """PASSIVE checkpoints of a WAL database every second, on a connection of its own: SQLite
+    lets the writer go on meanwhile, and the thread holds no GIL while SQLite works."""
+
+    def __init__(self, path: Path, every: float = CHECKPOINT_EVERY) -> None:
+        super().__init__(name=f"checkpoint {path.name}", daemon=True)
+        self.path = path
+        self.every = every
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            while not self._halt.wait(self.every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # busy or the like: the next one will do
+                    logger.debug("projection checkpoint: %s", exc)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+
+class Postgres(Backend):
+    name = "postgresql"
+
+    def __init__(self, url: str, schema_name: str | None = None, synchronous_commit: bool = False) -> None:
+        self.url = url
+        self.schema_name = schema_name
+        self.synchronous_commit = synchronous_commit
+        self._queries: dict[str, str] = {}
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Row]:
+        import psycopg
+        from psycopg import sql
+
+        conn = psycopg.connect(self.url, autocommit=True)
+        conn.adapters.register_loader("numeric", _numeric_loader())
+        if self.schema_name is not None:
+            name = sql.Identifier(self.schema_name)
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+            conn.execute(sql.SQL("SET search_path TO {}").format(name))
+        if not self.synchronous_commit:
+            conn.execute("SET synchronous_commit TO off")
+        return conn
+
+    @property
+    def conn(self) -> psycopg.Connection[Row]:
+        """The connection, made again if the last one was lost (the server restarted...)."""
+        if self._conn.closed or self._conn.broken:
+            self._conn.close()
+            self._conn = self._connect()
+        return self._conn
+
+    def _q(self, sql: str) -> str:
+        found = self._queries.get(sql)
+        if found is None:
+            found = self._queries[sql] = sql.replace("?", "%s")
+        return found
+
+    def _copy(self, table: Table) -> bytes:
+        return f"COPY {table.name} ({', '.join(table.names)}) FROM STDIN".encode()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(self._q(sql).encode(), params or None)
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.conn.execute(self._q(sql).encode(), params or None).fetchall()
+
+    def write(
+        self,
+        inserts: Sequence[tuple[Table, list[Row]]],
+        updates: Sequence[Update],
+    ) -> None:
+        conn = self.conn
+        with conn.cursor() as cur:
+            # COPY beats executemany from a few rows up (measured: bench.py); the updates go
+            # in one pipeline, one round trip
+            for table, rows in inserts:
+                with cur.copy(self._copy(table)) as copy:
+                    write_row = copy.write_row
+                    for row in rows:
+                        write_row(row)
+            if updates:
+                with conn.pipeline():
+                    for sql, rows, _ in updates:
+                        cur.executemany(self._q(sql).encode(), rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    def create(self) -> None:
+        for table in schema.TABLES:
+            options = " WITH (fillfactor = 80)" if table.updated else ""
+            for statement in schema.ddl(table, schema.POSTGRES_TYPES, options):
+                self.conn.execute(statement.encode())
+
+    def has_meta(self) -> bool:
+        return bool(
+            self.fetch("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'")
+        )
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _numeric_loader() -> type:
+    """NUMERIC read as a Python int (the projection stores only integers there), not Decimal."""
+    from psycopg.adapt import Loader
+
+    class IntNumericLoader(Loader):
+        def load(self, data: Any) -> int:
+            return int(bytes(data))
+
+    return IntNumericLoader

@@ -1,0 +1,285 @@
+"""The projection's tables, written once as data and turned into each database's DDL.
+
+Every value is an exact integer, a string or a boolean: prices in ticks, sizes in lots, money in
+atoms (1e-8), rates in 1e-8 units, times in microseconds since the epoch, exactly as the engine's
+events carry them. A column of kind `big` holds a sum or product that could pass 2**63 (an
+order's fill value, the insurance fund's balance, an account's value): NUMERIC in PostgreSQL; in
+SQLite an INTEGER when it fits in 64 bits and its decimal TEXT otherwise, in a column SQLite never
+converts (ANY in a STRICT table, else BLOB affinity), and read back as a Python int either way.
+
+Tables of one row per event are keyed by where the event came from: `seq` (the journal sequence
+number of the command that made it) and `n` (its position among that command's events). The key
+is the engine's own order of events, identical on every rebuild, and needs no counter.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+VERSION = 1
+"""Bump when a table changes: a projection written by another version is dropped and rebuilt."""
+
+INT = "int"  # 64-bit signed integer
+BIG = "big"  # exact integer of any size
+TEXT = "text"
+BOOL = "bool"
+
+
+class Column(NamedTuple):
+    name: str
+    kind: str
+    nullable: bool
+
+
+class Index(NamedTuple):
+    columns: tuple[str, ...]
+    where: str  # a partial index's condition, or ""
+
+
+class Table(NamedTuple):
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    indexes: tuple[Index, ...]
+    updated: bool = False  # rows change after they are written (PostgreSQL leaves room for HOT updates)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def of_kind(self, kind: str) -> tuple[int, ...]:
+        return tuple(i for i, c in enumerate(self.columns) if c.kind == kind)
+
+
+def _table(name: str, spec: str, key: str, *indexes: str, updated: bool = False) -> Table:
+    """`spec`: "name kind[?], ..." (a trailing ? makes the column nullable); `key` and each index:
+    comma-separated columns, an index optionally followed by "where <condition>". The indexes
+    of a table of events end with its key (seq, n), so newest first needs no sort."""
+    columns = []
+    for part in spec.split(","):
+        column, kind = part.split()
+        nullable = kind.endswith("?")
+        columns.append(Column(column, kind.rstrip("?"), nullable))
+    keys = tuple(k.strip() for k in key.split(","))
+    parsed = []
+    for index in indexes:
+        cols, _, where = index.partition(" where ")
+        names = tuple(c.strip() for c in cols.split(","))
+        if keys == ("seq", "n"):  # rows of events: newest first is (ts, seq, n) descending
+            names += keys
+        parsed.append(Index(names, where.strip()))
+    return Table(name, tuple(columns), keys, tuple(parsed), updated)
+
+
+EVENT = "seq int, n int, "  # the key of a table of events
+
+META = _table("meta", "key text, value int", "key")
+
+ORDERS = _table(
+    "orders",
+    "id int, account int, market text, side text, type text, price int?, size int, filled int, "
+    "remaining int, fill_value big, status text, close_reason text?, reduce_only bool, ioc bool, "
+    "post_only bool, client_id text?, created_us int, closed_us int?, liquidation bool",
+    "id",
+    "account, created_us, id",
+    "account, market, created_us, id",
+    "account, client_id where client_id IS NOT NULL",
+    updated=True,
+)
+"""Every order ever accepted, in its latest state. `price` is NULL for a market order;
+`fill_value` is the sum of lots x price ticks of its fills (average price = fill_value / filled);
+`status` "open" or "closed" (FTX's), `close_reason` the engine's ("filled", "cancelled", "ioc",
+"post_only", "reduce_only", "self_trade", "modified", "liquidation", "expired"...). No column
+that changes after the insert is indexed, so PostgreSQL updates rows in place (HOT updates)."""
+
+FILLS = _table(
+    "fills",
+    "id int, trade_id int, account int, order_id int, market text, side text, price int, size int, "
+    "liquidity text, fee int, fee_coin text, realized big, liquidation bool, ts int",
+    "id",
+    "account, ts, id",
+    "account, market, ts, id",
+    "account, order_id",
+)
+"""One row per side of each trade: id = trade_id x 2 (+1 for the maker's side). `fee` in atoms of
+`fee_coin` (negative: a rebate); `realized` the futures PnL the fill realized, USD atoms."""
+
+TRADES = _table(
+    "trades",
+    "trade_id int, market text, price int, size int, side text, liquidation bool, ts int",
+    "trade_id",
+    "market, ts, trade_id",
+)
+"""The public tape: `side` is the taker's; `liquidation` when the taker was a liquidation order."""
+
+ACCOUNTS = _table("accounts", "id int, owner text, subaccount text", "id", "owner, subaccount")
+
+FUNDING_PAYMENTS = _table(
+    "funding_payments",
+    EVENT + "account int, market text, size int, payment big, rate int, ts int",
+    "seq, n",
+    "account, ts",
+    "account, market, ts",
+)
+"""`payment` in USD atoms, positive when the account received it; `size` the signed position."""
+
+FUNDING_RATES = _table(
+    "funding_rates",
+    EVENT + "market text, rate int, hour int, ts int",
+    "seq, n",
+    "market, ts",
+    "ts",
+)
+"""`hour` is the start of the hour the rate covers; `ts` when it was paid (the next hour's top)."""
+
+LIQUIDATIONS = _table(
+    "liquidations",
+    EVENT + "account int, kind text, step int?, reason text?, mf big, mmf int?, acmf int?, "
+    "tav big?, notional big?, ts int",
+    "seq, n",
+    "account, ts",
+    "ts",
+)
+"""An account entering (kind "started": `step` 1 orderly, 2 auto-close, with MF, MMF, ACMF, total
+account value and notional) or leaving liquidation (kind "ended": `reason` "recovered"/"closed")."""
+
+LIQUIDATION_ORDERS = _table(
+    "liquidation_orders",
+    EVENT + "account int, market text, order_id int, side text, size int, price int, mf big, "
+    "mmf int, cap_left int, ts int",
+    "seq, n",
+    "account, ts",
+    "ts",
+)
+"""Step-1 orders with the inputs that sized them (the orders themselves are in `orders`)."""
+
+AUTO_CLOSES = _table(
+    "auto_closes",
+    EVENT + "account int, counterparty int, market text, side text, size int, mark int, "
+    "liquidated_value big, counterparty_value big, fund big, mf big, acmf int, via text, ts int",
+    "seq, n",
+    "account, ts",
+    "counterparty, ts",
+    "ts",
+)
+"""Positions moved off the book (step 2 and the last resorts): values in USD atoms for `size`
+lots; `fund` what the insurance fund took (negative: paid); `via` "backstop", "top10"..."""
+
+CLAWBACKS = _table(
+    "clawbacks",
+    EVENT + "account int, amount big, market text, ts int",
+    "seq, n",
+    "account, ts",
+    "ts",
+)
+
+INSURANCE_FUND = _table(
+    "insurance_fund",
+    EVENT + "change big, balance big, reason text, account int, ts int",
+    "seq, n",
+    "ts",
+)
+"""Every movement of the insurance fund with the balance after it."""
+
+DEPOSITS = _table(
+    "deposits",
+    EVENT + "account int, coin text, credited text, amount int, ts int",
+    "seq, n",
+    "account, ts",
+)
+
+WITHDRAWALS = _table(
+    "withdrawals",
+    EVENT + "account int, coin text, debited text, amount int, ts int",
+    "seq, n",
+    "account, ts",
+)
+
+TRANSFERS = _table(
+    "transfers",
+    EVENT + "source int, destination int, coin text, amount int, ts int",
+    "seq, n",
+    "source, ts",
+    "destination, ts",
+)
+
+CONDITIONAL_ORDERS = _table(
+    "conditional_orders",
+    "id int, account int, market text, side text, size int, type text, trigger_price int?, "
+    "order_price int?, trail_value int?, reduce_only bool, retry_until_filled bool, trigger_by text, "
+    "status text, created_us int, triggered_us int?, closed_us int?, cancel_reason text?, "
+    "error text?, order_id int?",
+    "id",
+    "account, created_us, id",
+    "account, market, created_us, id",
+    updated=True,
+)
+"""Trigger orders: `status` "open", "triggered" (it fired at least once; `order_id` the last order
+it sent, `error` the last rejection) or "cancelled" (`cancel_reason`)."""
+
+CONDITIONAL_TRIGGERS = _table(
+    "conditional_triggers",
+    EVENT + "trigger_id int, account int, market text, price int, order_id int?, error text?, ts int",
+    "seq, n",
+    "trigger_id",
+    "account, ts",
+)
+"""Each time a trigger order fired: the price, and the order it sent or the error it met."""
+
+POSITION_SETTLEMENTS = _table(
+    "position_settlements",
+    EVENT + "account int, market text, size int, price int, realized big, ts int",
+    "seq, n",
+    "account, ts",
+)
+
+EXPIRATIONS = _table("expirations", EVENT + "market text, price int, ts int", "seq, n", "market, ts")
+"""Dated futures settled at expiry, at `price` ticks."""
+
+TABLES: tuple[Table, ...] = (
+    META,
+    ORDERS,
+    FILLS,
+    TRADES,
+    ACCOUNTS,
+    FUNDING_PAYMENTS,
+    FUNDING_RATES,
+    LIQUIDATIONS,
+    LIQUIDATION_ORDERS,
+    AUTO_CLOSES,
+    CLAWBACKS,
+    INSURANCE_FUND,
+    DEPOSITS,
+    WITHDRAWALS,
+    TRANSFERS,
+    CONDITIONAL_ORDERS,
+    CONDITIONAL_TRIGGERS,
+    POSITION_SETTLEMENTS,
+    EXPIRATIONS,
+)
+BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+BIGS: dict[str, tuple[int, ...]] = {t.name: t.of_kind(BIG) for t in TABLES}
+
+POSTGRES_TYPES = {INT: "BIGINT", BIG: "NUMERIC", TEXT: "TEXT", BOOL: "BOOLEAN"}
+SQLITE_TYPES = {INT: "INTEGER", BIG: "ANY", TEXT: "TEXT", BOOL: "INTEGER"}
+SQLITE_LOOSE_TYPES = {INT: "INTEGER", BIG: "BLOB", TEXT: "TEXT", BOOL: "INTEGER"}
+"""Before SQLite 3.37 (no STRICT tables): BLOB affinity stores values as given, never as REAL."""
+
+
+def ddl(table: Table, types: dict[str, str], suffix: str = "") -> list[str]:
+    """CREATE TABLE and its CREATE INDEX statements."""
+    columns = [f"{c.name} {types[c.kind]}{'' if c.nullable else ' NOT NULL'}" for c in table.columns]
+    columns.append(f"PRIMARY KEY ({', '.join(table.key)})")
+    body = ",\n    ".join(columns)
+    statements = [f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n){suffix}"]
+    for index in table.indexes:
+        name = f"{table.name}_by_{'_'.join(index.columns)}"
+        where = f" WHERE {index.where}" if index.where else ""
+        cols = ", ".join(index.columns)
+        statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {table.name} ({cols}){where}")
+    return statements
+
+
+def insert_sql(table: Table) -> str:
+    marks = ", ".join("?" for _ in table.columns)
+    return f"INSERT INTO {table.name} ({', '.join(table.names)}) VALUES ({marks})"
