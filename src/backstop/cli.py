@@ -701,6 +701,7 @@ def risk_crash(accounts: int, seed: int, model: str) -> None:
 @click.option("--clock", type=click.Choice(["wall", "manual"]), default="wall", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic feed and the agents.")
 @click.option("--agents/--no-agents", default=True, show_default=True, help="Simulated market participants.")
+@click.option("--database", default=None, help="A PostgreSQL URL for the history tables [default: SQLite].")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -712,6 +713,7 @@ def serve(
     clock: str,
     seed: int,
     agents: bool,
+    database: str | None,
 ) -> None:
     """Run the exchange: FTX's REST and websocket API on HOST:PORT over the journaled engine, the
     clock ticking every second with the index from FEED, and simulated market makers, takers,
@@ -724,7 +726,7 @@ def serve(
         explicit = given in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         serve_dir = ctx.obj.data_dir if explicit else Path("backstop-data")
     try:
-        run_server(serve_dir, host, port, feed, speed, clock, seed, agents)
+        run_server(serve_dir, host, port, feed, speed, clock, seed, agents, database)
     except ValueError as exc:
         fail(str(exc))
 

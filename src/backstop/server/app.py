@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from backstop.engine.exchange import Exchange
+from backstop.projections import Projection
 from backstop.server import operator, private, public, triggers, ws
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
@@ -29,9 +30,11 @@ class ServerState:
         clock: Clock,
         keys: KeyStore,
         operator_token: str,
+        projection: Projection,
         auth_window_ms: int = 30_000,
     ) -> None:
         self.sequencer = sequencer
+        self.projection = projection  # the SQL history: orders, fills, funding, liquidations...
         self.clock = clock
         self.keys = keys
         self.operator_token = operator_token
@@ -40,6 +43,8 @@ class ServerState:
         self.history = History()
         self.agents: Agents | None = None  # the simulated market's participants (serve --agents)
         self.hub = Hub(self)
+        runtime = sequencer.runtime
+        sequencer.listeners.append(projection.listener(lambda: runtime.seq))
         sequencer.listeners.append(self.market_data.on_batch)
         sequencer.listeners.append(self.history.on_batch)
         sequencer.listeners.append(self.hub.on_batch)  # last: it reads the two above
@@ -69,6 +74,7 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
             await server.clock.stop()
             await server.sequencer.stop()
             server.keys.close()
+            server.projection.close()
 
     app = FastAPI(
         title="Backstop",

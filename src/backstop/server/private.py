@@ -22,7 +22,7 @@ from backstop.engine.amounts import PPM, from_atoms
 from backstop.engine.events import Event, OrderAccepted, Rejected
 from backstop.server import auth
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.history import FillRecord, OrderRecord
+from backstop.server.history import FillRecord
 from backstop.views import account_view, balances_view, order_view, positions_view
 
 if TYPE_CHECKING:
@@ -150,29 +150,30 @@ def _client_id(value: Any) -> str | None:
 # ----------------------------------------------------------------------------- views
 
 
-def record_view(s: ServerState, record: OrderRecord) -> dict[str, Any]:
-    """A closed order from the history, in the engine's order shape (FTX's cancel quirk:
+def row_view(s: ServerState, row: dict[str, Any]) -> dict[str, Any]:
+    """An order from the history tables, in the engine's order shape (FTX's cancel quirk:
     remainingSize 0, status closed)."""
-    market = s.exchange.catalog.markets[record.market]
-    avg = market.price_of(1) * Decimal(record.fill_value) / record.filled if record.filled else None
+    market = s.exchange.catalog.markets[row["market"]]
+    filled = row["filled"]
+    avg = market.price_of(1) * Decimal(row["fill_value"]) / filled if filled else None
     return {
-        "id": record.id,
-        "clientId": record.client_id,
+        "id": row["id"],
+        "clientId": row["client_id"],
         "market": market.name,
         "future": None if market.is_spot else market.name,
-        "type": record.type,
-        "side": record.side,
-        "price": None if record.price is None else market.price_of(record.price),
-        "size": market.size_of(record.size),
-        "filledSize": market.size_of(record.filled),
-        "remainingSize": market.size_of(record.remaining),
+        "type": row["type"],
+        "side": row["side"],
+        "price": None if row["price"] is None or row["type"] == "market" else market.price_of(row["price"]),
+        "size": market.size_of(row["size"]),
+        "filledSize": market.size_of(filled),
+        "remainingSize": market.size_of(row["remaining"]),
         "avgFillPrice": avg,
-        "status": record.status,
-        "createdAt": iso(record.created),
-        "reduceOnly": record.reduce_only,
-        "ioc": record.ioc,
-        "postOnly": record.post_only,
-        "liquidation": record.liquidation,
+        "status": row["status"],
+        "createdAt": iso(row["created_us"]),
+        "reduceOnly": bool(row["reduce_only"]),
+        "ioc": bool(row["ioc"]),
+        "postOnly": bool(row["post_only"]),
+        "liquidation": bool(row["liquidation"]),
     }
 
 
@@ -183,10 +184,10 @@ def order_by_id(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
         view = order_view(s.exchange, live)
         view["liquidation"] = live.liquidation
         return view
-    record = s.history.orders.get(order_id)
-    if record is None or record.account != account:
+    row = s.projection.order(account, order_id)
+    if row is None:
         raise ApiError(errors.ORDER_NOT_FOUND)
-    return record_view(s, record)
+    return row_view(s, row)
 
 
 def _placed(s: ServerState, account: int, events: list[Event]) -> dict[str, Any]:
@@ -347,19 +348,21 @@ async def order_history(request: Request) -> FTXResponse:
         end = int(float(q["end_time"])) * 1_000_000 if q.get("end_time") else None
     except ValueError:
         raise ApiError("Invalid parameter limit") from None
-    rows: list[dict[str, Any]] = []
-    more = False
-    for record in s.history.account_orders(c.account):
-        if wanted is not None and record.market != wanted:
-            continue
-        if (end is not None and record.created > end) or (start is not None and record.created < start):
-            continue
-        if record.side != q.get("side", record.side) or record.type != q.get("orderType", record.type):
-            continue
-        if len(rows) == limit:
-            more = True
-            break
-        rows.append(order_by_id(s, c.account, record.id))
+    page = s.projection.orders(
+        c.account,
+        market=wanted,
+        side=q.get("side"),
+        order_type=q.get("orderType"),
+        start=start,
+        end=end,
+        limit=limit,
+    )
+    acct = s.exchange.accounts[c.account]
+    rows = [
+        order_by_id(s, c.account, row["id"]) if row["id"] in acct.orders else row_view(s, row)
+        for row in page.rows
+    ]
+    more = page.more
     return ok(rows, hasMoreData=more)
 
 
@@ -377,10 +380,10 @@ async def order_by_client(client_id: str, request: Request) -> FTXResponse:
     live = s.exchange.accounts[c.account].client_ids.get(client_id)
     if live is not None:
         return ok(order_by_id(s, c.account, live.id))
-    for record in s.history.account_orders(c.account):
-        if record.client_id == client_id:
-            return ok(record_view(s, record))
-    raise ApiError(errors.ORDER_NOT_FOUND)
+    row = s.projection.order_by_client_id(c.account, client_id)
+    if row is None:
+        raise ApiError(errors.ORDER_NOT_FOUND)
+    return ok(row_view(s, row))
 
 
 @router.get("/api/orders/{order_id}")
@@ -461,27 +464,30 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
 # ----------------------------------------------------------------------------- fills
 
 
-def fill_view(s: ServerState, f: FillRecord) -> dict[str, Any]:
-    """One side of a trade, as REST /fills and the websocket `fills` channel show it."""
-    market = s.exchange.catalog.markets[f.market]
-    value = f.size * f.price * market.tick_value
+def fill_view(s: ServerState, f: FillRecord | dict[str, Any]) -> dict[str, Any]:
+    """One side of a trade, as REST /fills and the websocket `fills` channel show it (from the
+    recent-event cache or from the history tables)."""
+    row = f if isinstance(f, dict) else {name: getattr(f, name) for name in FillRecord.__slots__}
+    market = s.exchange.catalog.markets[row["market"]]
+    value = row["size"] * row["price"] * market.tick_value
+    fee = row["fee"]
     return {
-        "id": f.id,
-        "market": f.market,
-        "future": None if market.is_spot else f.market,
+        "id": row["id"],
+        "market": market.name,
+        "future": None if market.is_spot else market.name,
         "baseCurrency": market.base if market.is_spot else None,
         "quoteCurrency": "USD" if market.is_spot else None,
         "type": "order",
-        "side": f.side,
-        "price": market.price_of(f.price),
-        "size": market.size_of(f.size),
-        "orderId": f.order_id,
-        "tradeId": f.id // 2,
-        "time": iso(f.ts),
-        "liquidity": f.liquidity,
-        "fee": from_atoms(f.fee),
-        "feeCurrency": f.fee_coin,
-        "feeRate": float(Decimal(f.fee) / Decimal(value)) if value and f.fee_coin == "USD" else 0.0,
+        "side": row["side"],
+        "price": market.price_of(row["price"]),
+        "size": market.size_of(row["size"]),
+        "orderId": row["order_id"],
+        "tradeId": row["id"] // 2,
+        "time": iso(row["ts"]),
+        "liquidity": row["liquidity"],
+        "fee": from_atoms(fee),
+        "feeCurrency": row["fee_coin"],
+        "feeRate": float(Decimal(fee) / Decimal(value)) if value and row["fee_coin"] == "USD" else 0.0,
     }
 
 
@@ -500,13 +506,6 @@ async def fills(request: Request) -> FTXResponse:
         end = int(float(q["end_time"])) * 1_000_000 if q.get("end_time") else None
     except ValueError:
         raise ApiError("Invalid parameter limit") from None
-    rows = []
-    for f in reversed(s.history.fills.get(c.account, ())):
-        if (wanted is not None and f.market != wanted) or (order_id is not None and f.order_id != order_id):
-            continue
-        if (end is not None and f.ts > end) or (start is not None and f.ts < start):
-            continue
-        rows.append(fill_view(s, f))
-        if len(rows) >= limit:
-            break
+    page = s.projection.fills(c.account, market=wanted, order_id=order_id, start=start, end=end, limit=limit)
+    rows = [fill_view(s, row) for row in page.rows]
     return ok(rows)

@@ -14,6 +14,7 @@ from backstop.engine.commands import CreateAccount, Deposit
 from backstop.feeds.base import Feed
 from backstop.feeds.factory import make_feed
 from backstop.feeds.replay import ReplayFeed, load_history
+from backstop.projections import Projection
 from backstop.server.app import ServerState, create_app
 from backstop.server.clock import Clock
 from backstop.server.keys import KeyStore
@@ -55,15 +56,24 @@ def _feed(data_dir: Path, kind: str, speed: str, seed: int, clock: Clock) -> Fee
 
 
 def build(
-    data_dir: Path, feed: str, speed: str, clock: str, seed: int, agents: bool = False
+    data_dir: Path,
+    feed: str,
+    speed: str,
+    clock: str,
+    seed: int,
+    agents: bool = False,
+    database: str | None = None,
 ) -> tuple[Runtime, ServerState, bool]:
     """(the runtime, the server's state, whether the operator token was just created)."""
     runtime = Runtime(data_dir)
+    projection = Projection.open(data_dir, database)
+    if projection.seq != runtime.seq:
+        projection.rebuild(data_dir)  # the history tables catch up with the journal before serving
     sequencer = Sequencer(runtime)
     ticking = Clock(sequencer, None, clock)
     ticking.feed = _feed(data_dir, feed, speed, seed, ticking)
     token, new = load_token(data_dir)
-    state = ServerState(sequencer, ticking, KeyStore(data_dir), token)
+    state = ServerState(sequencer, ticking, KeyStore(data_dir), token, projection)
     if agents:
         state.agents = Agents(sequencer, ticking.now_us, seed=seed)
     return runtime, state, new
@@ -91,9 +101,17 @@ async def demo_account(server: ServerState) -> tuple[str, str]:
 
 
 def serve(
-    data_dir: Path, host: str, port: int, feed: str, speed: str, clock: str, seed: int, agents: bool = True
+    data_dir: Path,
+    host: str,
+    port: int,
+    feed: str,
+    speed: str,
+    clock: str,
+    seed: int,
+    agents: bool = True,
+    database: str | None = None,
 ) -> None:
-    runtime, server, new_token = build(data_dir, feed, speed, clock, seed, agents)
+    runtime, server, new_token = build(data_dir, feed, speed, clock, seed, agents, database)
 
     async def announce() -> None:
         key, secret = await demo_account(server)
@@ -101,7 +119,10 @@ def serve(
 
     app = create_app(server, on_start=announce)
     base = f"http://{host}:{port}"
-    click.echo(f"Backstop on {base}  (data {data_dir.resolve()}, feed {feed}, clock {clock})")
+    history = "SQLite in the data directory" if database is None else "PostgreSQL"
+    click.echo(
+        f"Backstop on {base}  (data {data_dir.resolve()}, history {history}, feed {feed}, clock {clock})"
+    )
     click.echo(f"  REST      {base}/api/markets")
     click.echo(f"  operator  {base}/operator  (Authorization: Bearer <token>)")
     click.echo(f"  docs      {base}/docs")
