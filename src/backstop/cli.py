@@ -702,6 +702,12 @@ def risk_crash(accounts: int, seed: int, model: str) -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic feed and the agents.")
 @click.option("--agents/--no-agents", default=True, show_default=True, help="Simulated market participants.")
 @click.option("--database", default=None, help="A PostgreSQL URL for the history tables [default: SQLite].")
+@click.option(
+    "--order-rate",
+    default=7,
+    show_default=True,
+    help="Order requests per 200 ms per account at the first fee tier (more at higher tiers; 0: no limit).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -714,6 +720,7 @@ def serve(
     seed: int,
     agents: bool,
     database: str | None,
+    order_rate: int,
 ) -> None:
     """Run the exchange: FTX's REST and websocket API on HOST:PORT over the journaled engine, the
     clock ticking every second with the index from FEED, and simulated market makers, takers,
@@ -726,7 +733,7 @@ def serve(
         explicit = given in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         serve_dir = ctx.obj.data_dir if explicit else Path("backstop-data")
     try:
-        run_server(serve_dir, host, port, feed, speed, clock, seed, agents, database)
+        run_server(serve_dir, host, port, feed, speed, clock, seed, agents, database, order_rate)
     except ValueError as exc:
         fail(str(exc))
 
@@ -778,6 +785,30 @@ def bench_risk(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool
     if cascade_accounts <= 0:
         raise click.BadParameter("must be positive", param_hint="--cascade")
     run(sizes, cascade_accounts, seed, as_json)
+
+
+@bench.command("api")
+@click.option("--seconds", default=30.0, show_default=True, help="Seconds of each REST phase.")
+@click.option("--clients", default=64, show_default=True, help="Concurrent REST clients, one API key each.")
+@click.option("--subscribers", default=1000, show_default=True, help="Websocket subscribers to one book.")
+@click.option("--events", default=100, show_default=True, help="Book changes sent to the subscribers.")
+@click.option("--workers", default=0, help="Load generator processes [default: spare CPUs, 1 to 4].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_api(
+    seconds: float, clients: int, subscribers: int, events: int, workers: int, as_json: bool
+) -> None:
+    """Signed REST order placement by concurrent clients against unauthenticated GET /api/markets,
+    and websocket order book fan-out, against one real server process on loopback."""
+    from backstop.bench.api import run
+
+    for name, value in (("--seconds", seconds), ("--clients", clients), ("--subscribers", subscribers)):
+        if value <= 0:
+            raise click.BadParameter("must be positive", param_hint=name)
+    if events <= 0:
+        raise click.BadParameter("must be positive", param_hint="--events")
+    if workers < 0:
+        raise click.BadParameter("must not be negative", param_hint="--workers")
+    run(seconds, clients, subscribers, events, workers, as_json)
 
 
 def entry() -> None:

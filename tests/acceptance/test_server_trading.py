@@ -177,3 +177,75 @@ def test_trigger_orders_through_ccxt_fire_on_the_clock(server: Server) -> None:
     assert history[stop["id"]]["info"]["status"] == "open"
     with pytest.raises(ccxt.InvalidOrder):
         carol.create_order(eth, "stop", "sell", 1, None, {"stopPrice": 2_500})  # would fire at once
+
+
+def test_subaccounts_wallet_and_funding_through_ccxt(server: Server) -> None:
+    dave = server.client("dave", 20_000)
+    created = dave.private_post_subaccounts({"nickname": "hedge"})["result"]
+    assert created["nickname"] == "hedge"
+    assert [s["nickname"] for s in dave.private_get_subaccounts()["result"]] == ["hedge"]
+    moved = dave.transfer("USD", 1_500, "main", "hedge")
+    assert moved["status"] == "ok" and moved["fromAccount"] == "main" and moved["toAccount"] == "hedge"
+    balances = dave.private_get_subaccounts_nickname_balances({"nickname": "hedge"})["result"]
+    assert [(b["coin"], float(b["total"])) for b in balances] == [("USD", 1_500.0)]
+    address = dave.fetch_deposit_address("USDT", {"network": "ERC20"})
+    assert address["address"].startswith("0x") and len(address["address"]) == 42
+    assert [d["amount"] for d in dave.fetch_deposits()] == [20_000.0]
+    out = dave.withdraw("USD", 100, "0x" + "ab" * 20)
+    assert out["status"] == "ok" and out["amount"] == 100
+    assert [w["amount"] for w in dave.fetch_withdrawals()] == [100.0]
+    assert dave.fetch_balance()["USD"]["total"] == 20_000 - 1_500 - 100
+    assert dave.fetch_funding_history(PERP) == []  # no position, no funding
+    ids = [dave.create_order(PERP, "limit", "buy", 0.01, 29_000 + i)["id"] for i in range(3)]
+    assert sorted(str(i) for i in dave.cancel_orders(ids)["result"]) == sorted(ids)
+    assert dave.fetch_open_orders(PERP) == []
+
+
+def test_order_requests_beyond_the_rate_limit_get_429(server: Server) -> None:
+    erin = server.client("erin", 100_000)
+    erin.enableRateLimit = False  # send as fast as the client can
+    refused = 0
+    for i in range(20):
+        try:
+            erin.create_order(PERP, "limit", "buy", 0.001, 29_500 + i)
+        except ccxt.RateLimitExceeded as exc:
+            assert "Do not send more than 7 orders per 200ms" in str(exc)
+            refused += 1
+    assert refused > 0
+    erin.cancel_all_orders(PERP)  # cancels are not counted
+
+
+def test_a_liquidation_is_public_from_the_ledger(server: Server) -> None:
+    def public(path: str) -> dict:
+        with urllib.request.urlopen(server.base + path, timeout=10) as reply:
+            return json.loads(reply.read())["result"]
+
+    server.client("sol-blp", 1_000_000)
+    assert server.operator(
+        "/operator/blps", {"account": "sol-blp", "perMinute": 100_000, "perHour": 300_000}
+    )["success"]
+    maker = server.client("sol-maker", 1_000_000)
+    frank = server.client("frank", 1_000)
+    frank.set_leverage(20)
+    sol = "SOL/USD:USD"
+    assert server.operator("/operator/index_prices", {"prices": {"SOL": 100}})["success"]
+    server.operator("/operator/clock/advance", {"seconds": 1})
+    maker.create_order(sol, "limit", "sell", 150, 100)
+    frank.create_order(sol, "market", "buy", 150)  # $15,000 at 15x
+    maker.cancel_all_orders(sol)
+    assert server.operator("/operator/index_prices", {"prices": {"SOL": 92}})["success"]  # below zero
+    server.operator("/operator/clock/advance", {"seconds": 2})
+    seen = public("/api/liquidations")
+    assert seen["autoClosed"] and seen["autoClosed"][0]["via"] == "backstop"
+    assert seen["autoClosed"][0]["market"] == "SOL-PERP" and "account" not in seen["autoClosed"][0]
+    fund = public("/api/insurance_fund")
+    # the fund was empty: it paid the deficit and clawed it back from the winners of SOL-PERP
+    assert [row["reason"] for row in fund["history"][:2]] == ["clawback", "bankruptcy"]
+    providers = public("/api/backstop_providers")
+    assert providers["providers"] and providers["providers"][0]["usedLastMinute"] > 0
+    monitor = {row["market"]: row for row in public("/api/volume_monitor")}
+    assert monitor["SOL-PERP"]["openInterest"] == 150
+    named = server.operator("/operator/liquidations", method="GET")["result"]
+    assert named["steps"][0]["account"] == named["autoClosed"][0]["account"]  # named for the operator
+    assert frank.fetch_balance()["USD"]["total"] >= 0
+    assert server.operator("/operator/solvency", method="GET")["result"]["balanced"] is True

@@ -12,12 +12,13 @@ from starlette.exceptions import HTTPException
 
 from backstop.engine.exchange import Exchange
 from backstop.projections import Projection
-from backstop.server import operator, private, public, triggers, ws
+from backstop.server import operator, private, public, transparency, triggers, wallet, ws
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
 from backstop.server.history import History
 from backstop.server.keys import KeyStore
 from backstop.server.market_data import MarketData
+from backstop.server.ratelimit import DEFAULT_PER_200MS, OrderRateLimit
 from backstop.server.sequencer import Sequencer
 from backstop.server.ws import Hub
 from backstop.sim.agents import Agents
@@ -32,7 +33,9 @@ class ServerState:
         operator_token: str,
         projection: Projection,
         auth_window_ms: int = 30_000,
+        order_rate: int = DEFAULT_PER_200MS,
     ) -> None:
+        self.rate_limit = OrderRateLimit(order_rate)
         self.sequencer = sequencer
         self.projection = projection  # the SQL history: orders, fills, funding, liquidations...
         self.clock = clock
@@ -84,8 +87,10 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     )
     app.state.server = server
     app.include_router(public.router)
+    app.include_router(transparency.router)
     app.include_router(triggers.router)
     app.include_router(private.router)
+    app.include_router(wallet.router)
     app.include_router(operator.router)
     app.include_router(ws.router)
 

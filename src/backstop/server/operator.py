@@ -217,3 +217,13 @@ async def solvency_report(request: Request) -> FTXResponse:
     return ok(
         {"balanced": report["balanced"], "difference": from_atoms(report["difference"]), "coins": coins}
     )
+
+
+@router.get("/operator/liquidations")
+async def liquidations(request: Request) -> FTXResponse:
+    """Every liquidation step with the accounts named (the public view leaves them out)."""
+    s = _state(request)
+    await _body(request)
+    started = s.projection.liquidations(limit=1000).rows
+    closed = s.projection.auto_closes(limit=1000).rows
+    return ok({"steps": started, "autoClosed": closed})

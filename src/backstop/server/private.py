@@ -42,7 +42,8 @@ def _state(request: Request) -> ServerState:
     return request.app.state.server  # type: ignore[no-any-return]
 
 
-async def caller(request: Request, write: bool = False) -> Caller:
+async def caller(request: Request, write: bool = False, order: bool = False) -> Caller:
+    """The signed caller of a private endpoint; `order` counts it against the order rate limit."""
     s = _state(request)
     raw_body = await request.body()
     try:
@@ -64,6 +65,8 @@ async def caller(request: Request, write: bool = False) -> Caller:
     account = s.exchange.account_id(principal.owner, principal.subaccount)
     if account is None:
         raise ApiError(errors.NO_SUCH_SUBACCOUNT, 400)
+    if order:
+        s.rate_limit.check(s.exchange.accounts[account])
     body: dict[str, Any] = {}
     if raw_body.strip():
         try:
@@ -286,7 +289,7 @@ async def all_balances(request: Request) -> FTXResponse:
 
 @router.post("/api/orders")
 async def place_order(request: Request) -> FTXResponse:
-    c = await caller(request, write=True)
+    c = await caller(request, write=True, order=True)
     s = _state(request)
     b = c.body
     market = _market(s, b.get("market"))
@@ -373,6 +376,38 @@ def _order_id(value: str) -> int:
         raise ApiError(errors.ORDER_NOT_FOUND) from None
 
 
+@router.delete("/api/bulk_orders")
+async def cancel_many(request: Request) -> FTXResponse:
+    c = await caller(request, write=True)
+    s = _state(request)
+    ids = c.body.get("orderIds")
+    if not isinstance(ids, list):
+        raise ApiError("Invalid parameter orderIds")
+    done = []
+    for raw in ids:
+        order_id = _order_id(str(raw))
+        events = await s.sequencer.submit(cmd.CancelOrder(s.clock.now_us(), c.account, order_id))
+        if not (events and isinstance(events[0], Rejected)):
+            done.append(order_id)
+    return ok(done)
+
+
+@router.delete("/api/bulk_orders_by_client_id")
+async def cancel_many_by_client(request: Request) -> FTXResponse:
+    c = await caller(request, write=True)
+    s = _state(request)
+    ids = c.body.get("clientOrderIds")
+    if not isinstance(ids, list):
+        raise ApiError("Invalid parameter clientOrderIds")
+    done = []
+    for raw in ids:
+        client_id = _client_id(raw)
+        events = await s.sequencer.submit(cmd.CancelOrder(s.clock.now_us(), c.account, None, client_id))
+        if not (events and isinstance(events[0], Rejected)):
+            done.append(client_id)
+    return ok(done)
+
+
 @router.get("/api/orders/by_client_id/{client_id}")
 async def order_by_client(client_id: str, request: Request) -> FTXResponse:
     c = await caller(request)
@@ -430,7 +465,7 @@ async def cancel_all(request: Request) -> FTXResponse:
 
 
 async def _modify(request: Request, order_id: int | None, client_id: str | None) -> FTXResponse:
-    c = await caller(request, write=True)
+    c = await caller(request, write=True, order=True)
     s = _state(request)
     acct = s.exchange.accounts[c.account]
     current = acct.client_ids.get(client_id) if client_id is not None else acct.orders.get(order_id or -1)

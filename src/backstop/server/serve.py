@@ -19,6 +19,7 @@ from backstop.server.app import ServerState, create_app
 from backstop.server.clock import Clock
 from backstop.server.keys import KeyStore
 from backstop.server.operator import load_token
+from backstop.server.ratelimit import DEFAULT_PER_200MS
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
 from backstop.sim.agents import Agents
@@ -63,6 +64,7 @@ def build(
     seed: int,
     agents: bool = False,
     database: str | None = None,
+    order_rate: int = DEFAULT_PER_200MS,
 ) -> tuple[Runtime, ServerState, bool]:
     """(the runtime, the server's state, whether the operator token was just created)."""
     runtime = Runtime(data_dir)
@@ -73,7 +75,7 @@ def build(
     ticking = Clock(sequencer, None, clock)
     ticking.feed = _feed(data_dir, feed, speed, seed, ticking)
     token, new = load_token(data_dir)
-    state = ServerState(sequencer, ticking, KeyStore(data_dir), token, projection)
+    state = ServerState(sequencer, ticking, KeyStore(data_dir), token, projection, order_rate=order_rate)
     if agents:
         state.agents = Agents(sequencer, ticking.now_us, seed=seed)
     return runtime, state, new
@@ -110,8 +112,9 @@ def serve(
     seed: int,
     agents: bool = True,
     database: str | None = None,
+    order_rate: int = DEFAULT_PER_200MS,
 ) -> None:
-    runtime, server, new_token = build(data_dir, feed, speed, clock, seed, agents, database)
+    runtime, server, new_token = build(data_dir, feed, speed, clock, seed, agents, database, order_rate)
 
     async def announce() -> None:
         key, secret = await demo_account(server)

@@ -97,7 +97,7 @@ def _own(s: ServerState, account: int, raw: str) -> TriggerRecord:
 
 @router.post("/api/conditional_orders")
 async def create(request: Request) -> FTXResponse:
-    c = await caller(request, write=True)
+    c = await caller(request, write=True, order=True)
     s = _state(request)
     b = c.body
     market = _market(s, b.get("market"))
@@ -230,7 +230,7 @@ async def cancel(order_id: str, request: Request) -> FTXResponse:
 
 @router.post("/api/conditional_orders/{order_id}/modify")
 async def modify(order_id: str, request: Request) -> FTXResponse:
-    c = await caller(request, write=True)
+    c = await caller(request, write=True, order=True)
     s = _state(request)
     record = _own(s, c.account, order_id)
     market = s.exchange.catalog.markets[record.placed.market]
