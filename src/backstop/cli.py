@@ -681,6 +681,71 @@ def risk_crash(accounts: int, seed: int, model: str) -> None:
     )
 
 
+# ------------------------------------------------------------------------------------- API keys
+
+
+@main.group()
+def keys() -> None:
+    """API keys for FTX clients (the server verifies them; secrets are stored encrypted)."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--read-only", is_flag=True, help="The key may read but not trade or move funds.")
+@click.option("--scoped", is_flag=True, help="Limit the key to this one subaccount (NAME is owner/sub).")
+@click.option("--label", default="", help="A note to recognise the key by.")
+@click.pass_obj
+def keys_create(obj: Context, name: str, read_only: bool, scoped: bool, label: str) -> None:
+    """Create a key for account NAME ('owner' or 'owner/sub'); the secret is shown once here."""
+    from backstop.server.keys import KeyStore
+
+    ex = obj.exchange()
+    obj.account_id(ex, name)  # it must exist
+    owner, _, sub = name.partition("/")
+    if scoped and not sub:
+        fail("Invalid parameter scoped: name a subaccount as owner/sub")
+    with KeyStore(obj.data_dir) as store:
+        key, secret = store.create(owner, sub if scoped else None, read_only, label)
+    emit({"name": name, "apiKey": key, "apiSecret": secret, "readOnly": read_only})
+
+
+@keys.command("list")
+@click.argument("owner", required=False)
+@click.pass_obj
+def keys_list(obj: Context, owner: str | None) -> None:
+    """The keys (never their secrets), oldest first."""
+    from backstop.server.keys import KeyStore
+
+    recovery.initialize(obj.data_dir)
+    with KeyStore(obj.data_dir) as store:
+        rows = store.list(owner)
+    emit(
+        [
+            {
+                "apiKey": k.key,
+                "owner": k.owner,
+                "subaccount": k.subaccount,
+                "readOnly": k.read_only,
+                "label": k.label,
+            }
+            for k in rows
+        ]
+    )
+
+
+@keys.command("revoke")
+@click.argument("key")
+@click.pass_obj
+def keys_revoke(obj: Context, key: str) -> None:
+    """Revoke KEY at once, even while a server is running on this data directory."""
+    from backstop.server.keys import KeyStore
+
+    with KeyStore(obj.data_dir) as store:
+        if not store.revoke(key):
+            fail("Not logged in: Invalid API key")
+    click.echo(f"revoked {key}")
+
+
 # ------------------------------------------------------------------------------------- the server
 
 

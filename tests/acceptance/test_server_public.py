@@ -148,3 +148,13 @@ def test_ctrl_c_stops_cleanly_and_a_restart_resumes_the_journal(tmp_path: Path) 
         ).stdout
     )
     assert after["equal"] and after["seq"] > before["seq"]
+
+
+def test_tickers_and_funding_history_through_ccxt(server: tuple[str, Path]) -> None:
+    ftx = client(server[0])
+    tickers = ftx.fetch_tickers()
+    assert {"BTC/USD", "BTC/USD:USD", "ETH/USD:USD"} <= set(tickers)
+    history = ftx.fetch_funding_rate_history("BTC/USD:USD")
+    assert isinstance(history, list)  # no full hour has passed yet: empty, but a real answer
+    rates = ftx.public_get_funding_rates({"future": "BTC-PERP"})
+    assert rates["success"] is True
