@@ -249,3 +249,22 @@ def test_a_liquidation_is_public_from_the_ledger(server: Server) -> None:
     assert named["steps"][0]["account"] == named["autoClosed"][0]["account"]  # named for the operator
     assert frank.fetch_balance()["USD"]["total"] >= 0
     assert server.operator("/operator/solvency", method="GET")["result"]["balanced"] is True
+
+
+def test_an_hour_of_funding_shows_in_ccxts_funding_histories(server: Server) -> None:
+    """Last in this module: it moves the shared manual clock by an hour."""
+    longer = server.client("funding-long", 100_000)
+    shorter = server.client("funding-short", 100_000)
+    usdt = "USDT/USD:USD"
+    assert server.operator("/operator/index_prices", {"prices": {"USDT": 1}})["success"]
+    server.operator("/operator/clock/advance", {"seconds": 1})
+    shorter.create_order(usdt, "limit", "sell", 10_000, 1.002)
+    longer.create_order(usdt, "limit", "buy", 10_000, 1.002)  # a position each, premium +0.2% from here
+    longer.create_order(usdt, "limit", "buy", 1_000, 1.0019)
+    shorter.create_order(usdt, "limit", "sell", 1_000, 1.0021)
+    server.operator("/operator/clock/advance", {"seconds": 3_700})
+    (rate,) = longer.fetch_funding_rate_history(usdt)[-1:]
+    assert rate["fundingRate"] > 0  # longs pay shorts
+    paid = longer.fetch_funding_history(usdt)
+    received = shorter.fetch_funding_history(usdt)
+    assert paid[0]["amount"] > 0 and paid[0]["amount"] == pytest.approx(-received[0]["amount"], abs=1e-7)
