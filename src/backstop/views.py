@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from backstop.catalog import USD
 from backstop.engine import margin
 from backstop.engine.accounts import Account
 from backstop.engine.amounts import RATE, from_atoms
+from backstop.engine.book import Side
 from backstop.engine.exchange import Exchange
 from backstop.engine.orders import Order
 
@@ -24,7 +26,7 @@ def _rate(value: int | None) -> Decimal | None:
     return None if value is None else Decimal(value) / RATE
 
 
-def order_view(ex: Exchange, order: Order) -> dict:
+def order_view(ex: Exchange, order: Order) -> dict[str, Any]:
     market = ex.catalog.markets[order.market]
     avg = None
     if order.filled:
@@ -50,7 +52,7 @@ def order_view(ex: Exchange, order: Order) -> dict:
     }
 
 
-def balances_view(ex: Exchange, acct: Account) -> list[dict]:
+def balances_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
     rows = []
     for coin in sorted(acct.balances):
         total = acct.balances[coin]
@@ -71,7 +73,7 @@ def balances_view(ex: Exchange, acct: Account) -> list[dict]:
     return rows
 
 
-def positions_view(ex: Exchange, acct: Account) -> list[dict]:
+def positions_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
     rows = []
     for name, pos in acct.positions.items():
         market = ex.catalog.markets[name]
@@ -102,7 +104,7 @@ def positions_view(ex: Exchange, acct: Account) -> list[dict]:
     return rows
 
 
-def account_view(ex: Exchange, acct: Account) -> dict:
+def account_view(ex: Exchange, acct: Account) -> dict[str, Any]:
     coll = margin.collateral(ex, acct, initial=False)
     tav = coll + margin.unrealized(acct)
     return {
@@ -122,11 +124,11 @@ def account_view(ex: Exchange, acct: Account) -> dict:
     }
 
 
-def book_view(ex: Exchange, market: str, depth: int = 20) -> dict:
+def book_view(ex: Exchange, market: str, depth: int = 20) -> dict[str, Any]:
     info = ex.catalog.markets[market]
     book = ex.books[market]
 
-    def rows(side):
+    def rows(side: Side) -> list[list[Decimal]]:
         return [[info.price_of(p), info.size_of(q)] for p, q in side.depth(depth)]
 
     return {"bids": rows(book.bids), "asks": rows(book.asks)}

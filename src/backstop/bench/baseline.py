@@ -55,11 +55,12 @@ class BaselineBook:
         if size:
             entry = Entry(oid, me, price, size)
             self.orders[oid] = entry
-            level = self.levels[me].get(price)
-            if level is None:
-                self.levels[me][price] = level = deque()
+            found = self.levels[me].get(price)
+            if found is None:
+                found = deque()
+                self.levels[me][price] = found
                 heappush(self.heaps[me], -price if is_buy else price)
-            level.append(entry)
+            found.append(entry)
 
     def cancel(self, oid: int) -> None:
         entry = self.orders.pop(oid, None)

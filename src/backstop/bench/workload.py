@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from backstop.bench.baseline import BaselineVenue
-from backstop.engine.commands import CancelOrder, CreateAccount, Deposit, PlaceOrder, SetLeverage
+from backstop.engine.commands import CancelOrder, Command, CreateAccount, Deposit, PlaceOrder, SetLeverage
 from backstop.engine.exchange import Exchange
 
 ATOM = 10**8
@@ -32,15 +32,15 @@ MARKETS = {
 
 @dataclass
 class Workload:
-    setup: list[tuple]
-    commands: list[tuple]
+    setup: list[Command]
+    commands: list[Command]
     resting_at_end: int  # resting orders in the baseline book after the mix
 
 
 def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
     rng = random.Random(seed)
     ts = START_US
-    setup: list[tuple] = []
+    setup: list[Command] = []
     for i in range(accounts):
         setup.append(CreateAccount(ts, f"trader{i:04d}"))
         setup.append(Deposit(ts, i, "USD", 10_000_000 * ATOM))
@@ -62,7 +62,7 @@ def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
                     oid = venue.place(market, side == "buy", price, lots)
                     owner[oid] = acct
                     live.append(oid)
-    commands: list[tuple] = []
+    commands: list[Command] = []
     weights = [0.4, 0.4, 0.2]
     for n in range(count):
         ts += 50  # 20,000 commands per simulated second

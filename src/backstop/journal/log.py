@@ -25,7 +25,8 @@ FILE_NAME = "journal.log"
 
 def _pack(commands: Sequence[Command]) -> bytes:
     codes = CODES
-    return msgpack.packb([(codes[type(c)], c) for c in commands], use_bin_type=True)
+    packed: bytes = msgpack.packb([(codes[type(c)], c) for c in commands], use_bin_type=True)
+    return packed
 
 
 def _unpack(payload: bytes) -> list[Command]:

@@ -32,11 +32,11 @@ def _batches(count: int, size: int, seed: int) -> list[Batch]:
     workload = build(count, seed=seed)
     ex = Exchange()
     commands = workload.setup + workload.commands
-    results = [ex.apply(c) for c in commands]  # type: ignore[arg-type]
+    results = [ex.apply(c) for c in commands]
     out: list[Batch] = []
     for i in range(0, len(commands), size):
         chunk = commands[i : i + size]
-        out.append((chunk, results[i : i + size], i + len(chunk)))  # type: ignore[arg-type]
+        out.append((chunk, results[i : i + size], i + len(chunk)))
     return out
 
 
