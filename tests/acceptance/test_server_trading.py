@@ -4,6 +4,7 @@ clients place, read, fill, cancel and modify orders; errors arrive as ccxt's exc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import ccxt
+import ccxt.async_support as ccxt_async
 import pytest
 from test_server_public import free_port
 
@@ -249,6 +251,40 @@ def test_a_liquidation_is_public_from_the_ledger(server: Server) -> None:
     assert named["steps"][0]["account"] == named["autoClosed"][0]["account"]  # named for the operator
     assert frank.fetch_balance()["USD"]["total"] >= 0
     assert server.operator("/operator/solvency", method="GET")["result"]["balanced"] is True
+
+
+def test_order_flags_through_ccxt_sync_and_async(server: Server) -> None:
+    maker = server.client("flags-maker", 1_000_000)
+    assert server.operator("/operator/deposits", {"account": "flags-maker", "coin": "BTC", "size": 1})["success"]
+    hank = server.client("hank", 100_000)
+    btc = "BTC/USD"  # spot: a book of its own
+    maker.create_order(btc, "limit", "sell", 0.5, 30_020)
+    # post-only that would take: cancelled, nothing filled (ccxt reads FTX's closed + remaining 0)
+    crossing = hank.create_order(btc, "limit", "buy", 0.1, 30_030, {"postOnly": True})
+    assert crossing["status"] == "canceled" and crossing["filled"] == 0
+    # IOC: fills what is there, the rest is cancelled
+    ioc = hank.create_order(btc, "limit", "buy", 0.7, 30_020, {"timeInForce": "IOC"})
+    assert ioc["filled"] == 0.5 and ioc["status"] == "canceled" and float(ioc["info"]["remainingSize"]) == 0
+    with pytest.raises(ccxt.InvalidOrder):  # reduce-only with nothing to reduce
+        hank.create_order("ETH/USD:USD", "limit", "sell", 0.1, 2_000, {"reduceOnly": True})
+
+    async def async_round_trip() -> tuple[float, str, str]:
+        client = ccxt_async.ftx({"apiKey": hank.apiKey, "secret": hank.secret})
+        client.urls["api"] = {"public": server.base, "private": server.base}
+        try:
+            balance = await client.fetch_balance()
+            order = await client.create_order(btc, "limit", "buy", 0.01, 29_000, {"clientOrderId": "a-1"})
+            await client.cancel_order(order["id"])
+            return (
+                balance["BTC"]["total"],
+                order["clientOrderId"],
+                (await client.fetch_order(order["id"]))["status"],
+            )
+        finally:
+            await client.close()
+
+    btc_held, client_id, status = asyncio.run(async_round_trip())
+    assert btc_held == 0.5 and client_id == "a-1" and status == "canceled"
 
 
 def test_an_hour_of_funding_shows_in_ccxts_funding_histories(server: Server) -> None:
