@@ -5,6 +5,7 @@ order book through the busy stretch with every checksum holding; the demo key tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import subprocess
@@ -56,10 +57,25 @@ def test_a_live_market_within_seconds_and_its_book_over_a_busy_stretch(tmp_path:
         async def watch(seconds: float) -> tuple[int, int]:
             client = pro.ftx()
             client.urls["api"] = {"public": base, "private": base, "ws": base.replace("http", "ws") + "/ws"}
+            trader = pro.ftx({"apiKey": key, "secret": secret})  # the demo key adds its own churn
+            trader.urls["api"] = client.urls["api"]
             frames = trades = 0
             try:
-                await client.load_markets()
+                await asyncio.gather(client.load_markets(), trader.load_markets())
                 end = time.time() + seconds
+
+                async def churn() -> None:
+                    n = 0
+                    while time.time() < end:
+                        top = await trader.fetch_order_book("BTC/USD:USD", 1)
+                        if top["bids"]:
+                            price = top["bids"][0][0] - 1 - n % 20
+                            order = await trader.create_order("BTC/USD:USD", "limit", "buy", 0.001, price)
+                            await asyncio.sleep(0.1)
+                            with contextlib.suppress(ccxt.InvalidOrder):
+                                await trader.cancel_order(order["id"])
+                        n += 1
+                        await asyncio.sleep(0.1)
 
                 async def books() -> None:
                     nonlocal frames
@@ -72,13 +88,13 @@ def test_a_live_market_within_seconds_and_its_book_over_a_busy_stretch(tmp_path:
                     while time.time() < end:
                         trades += len(await client.watch_trades("BTC/USD:USD"))
 
-                await asyncio.wait_for(asyncio.gather(books(), prints()), seconds + 15)
+                await asyncio.wait_for(asyncio.gather(books(), prints(), churn()), seconds + 15)
             finally:
-                await client.close()
+                await asyncio.gather(client.close(), trader.close())
             return frames, trades
 
         frames, trades = asyncio.run(watch(60))  # a busy minute, every checksum verified
-        assert frames > 60 and trades > 0
+        assert frames > 200 and trades > 0
         demo = ccxt.ftx({"apiKey": key, "secret": secret})
         demo.urls["api"] = {"public": base, "private": base}
         assert demo.fetch_balance()["USD"]["total"] >= 100_000 - 1

@@ -255,7 +255,8 @@ def test_a_liquidation_is_public_from_the_ledger(server: Server) -> None:
 
 def test_order_flags_through_ccxt_sync_and_async(server: Server) -> None:
     maker = server.client("flags-maker", 1_000_000)
-    assert server.operator("/operator/deposits", {"account": "flags-maker", "coin": "BTC", "size": 1})["success"]
+    funded = server.operator("/operator/deposits", {"account": "flags-maker", "coin": "BTC", "size": 1})
+    assert funded["success"]
     hank = server.client("hank", 100_000)
     btc = "BTC/USD"  # spot: a book of its own
     maker.create_order(btc, "limit", "sell", 0.5, 30_020)
