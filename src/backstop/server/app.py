@@ -1,5 +1,6 @@
-"""The HTTP application: FTX's REST API under /api (and, next, the websocket and operator API)
-around one sequencer. Handlers run on the event loop, the same thread that applies commands."""
+"""The HTTP application: FTX's REST API under /api, the websocket at /ws and the operator API,
+around one sequencer. Every handler is `async` and runs on the event loop, the same thread that
+applies commands, so a read never races a batch (a plain `def` handler would run in a thread)."""
 
 from __future__ import annotations
 
@@ -86,11 +87,12 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
         default_response_class=FTXResponse,
     )
     app.state.server = server
+    # the order routes first: Starlette tries routes in order, and placing orders is the hot path
+    app.include_router(private.router)
+    app.include_router(triggers.router)
+    app.include_router(wallet.router)
     app.include_router(public.router)
     app.include_router(transparency.router)
-    app.include_router(triggers.router)
-    app.include_router(private.router)
-    app.include_router(wallet.router)
     app.include_router(operator.router)
     app.include_router(ws.router)
 

@@ -78,7 +78,7 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
 
 @router.get("/api/coins")
 @router.get("/api/wallet/coins")
-def coins(request: Request) -> FTXResponse:
+async def coins(request: Request) -> FTXResponse:
     catalog = state(request).exchange.catalog
     out = []
     for name, coin in catalog.coins.items():
@@ -167,13 +167,13 @@ def _market(s: ServerState, name: str) -> Book:
 
 
 @router.get("/api/markets")
-def markets(request: Request) -> FTXResponse:
+async def markets(request: Request) -> FTXResponse:
     s = state(request)
     return ok([market_view(s, book) for book in s.exchange.book_list])
 
 
 @router.get("/api/markets/{path:path}")
-def market_paths(path: str, request: Request) -> FTXResponse:
+async def market_paths(path: str, request: Request) -> FTXResponse:
     """`BTC/USD`, `BTC/USD/orderbook`, `BTC-PERP/trades`...: ccxt does not escape the slash."""
     s = state(request)
     name, suffix = path, ""
@@ -260,7 +260,7 @@ def _candles(
 
 
 @router.get("/api/indexes/{coin}/candles")
-def index_candles(coin: str, request: Request) -> FTXResponse:
+async def index_candles(coin: str, request: Request) -> FTXResponse:
     s = state(request)
     if coin not in s.exchange.catalog.coins:
         raise ApiError(f"No such coin: {coin}")
@@ -329,19 +329,19 @@ def _future(s: ServerState, name: str) -> Book:
 
 
 @router.get("/api/futures")
-def futures(request: Request) -> FTXResponse:
+async def futures(request: Request) -> FTXResponse:
     s = state(request)
     return ok([future_view(s, b) for b in s.exchange.book_list if not b.info.is_spot])
 
 
 @router.get("/api/futures/{name}")
-def future(name: str, request: Request) -> FTXResponse:
+async def future(name: str, request: Request) -> FTXResponse:
     s = state(request)
     return ok(future_view(s, _future(s, name)))
 
 
 @router.get("/api/futures/{name}/stats")
-def future_stats(name: str, request: Request) -> FTXResponse:
+async def future_stats(name: str, request: Request) -> FTXResponse:
     s = state(request)
     book = _future(s, name)
     info = book.info
@@ -364,7 +364,7 @@ def future_stats(name: str, request: Request) -> FTXResponse:
 
 
 @router.get("/api/funding_rates")
-def funding_rates(request: Request) -> FTXResponse:
+async def funding_rates(request: Request) -> FTXResponse:
     s = state(request)
     wanted = request.query_params.get("future")
     if wanted is not None:

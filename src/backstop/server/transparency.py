@@ -24,7 +24,7 @@ def _state(request: Request) -> ServerState:
 
 
 @router.get("/api/insurance_fund")
-def insurance_fund(request: Request) -> FTXResponse:
+async def insurance_fund(request: Request) -> FTXResponse:
     s = _state(request)
     limit = _int(request, "limit", 100, 1, 1000)
     page = s.projection.insurance_fund(limit=limit)
@@ -43,7 +43,7 @@ def insurance_fund(request: Request) -> FTXResponse:
 
 
 @router.get("/api/backstop_providers")
-def backstop_providers(request: Request) -> FTXResponse:
+async def backstop_providers(request: Request) -> FTXResponse:
     s = _state(request)
     now = s.clock.now_us()
     rows = []
@@ -64,7 +64,7 @@ def backstop_providers(request: Request) -> FTXResponse:
 
 
 @router.get("/api/liquidations")
-def liquidations(request: Request) -> FTXResponse:
+async def liquidations(request: Request) -> FTXResponse:
     s = _state(request)
     limit = _int(request, "limit", 100, 1, 1000)
     page = s.projection.auto_closes(limit=limit)
@@ -91,7 +91,7 @@ def liquidations(request: Request) -> FTXResponse:
 
 
 @router.get("/api/volume_monitor")
-def volume_monitor(request: Request) -> FTXResponse:
+async def volume_monitor(request: Request) -> FTXResponse:
     s = _state(request)
     now = s.now_s()
     rows = []

@@ -42,14 +42,25 @@ class Connection:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
         self.subscriptions: set[tuple[str, str]] = set()  # (channel, market or "")
         self.account: int | None = None
+        self.closing = False  # too slow: being closed, frames for it are dropped
 
     def send(self, message: dict[str, Any]) -> None:
+        self.send_text(encode(message))
+
+    def send_text(self, text: str) -> None:
+        """Queue an already encoded frame (a broadcast is encoded once for all its subscribers)."""
+        if self.closing:
+            return
         try:
-            self.queue.put_nowait(json.dumps(message, default=_default, separators=(",", ":")))
+            self.queue.put_nowait(text)
         except asyncio.QueueFull:
-            self.subscriptions.clear()
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(None)  # too slow: close it
+            self.closing = True  # too slow: close it once the queue drains to the close marker
+            self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, default=_default, separators=(",", ":"))
 
 
 class Hub:
@@ -57,10 +68,34 @@ class Hub:
         self.server = server
         self.connections: set[Connection] = set()
         self.books: dict[str, BookFeed] = {}
+        self.index: dict[tuple[str, str], set[Connection]] = {}  # (channel, market) -> subscribers
 
-    def subscribers(self, channel: str, market: str = "") -> list[Connection]:
-        key = (channel, market)
-        return [c for c in self.connections if key in c.subscriptions]
+    def subscribers(self, channel: str, market: str = "") -> set[Connection]:
+        return self.index.get((channel, market), set())
+
+    def add(self, connection: Connection, key: tuple[str, str]) -> None:
+        connection.subscriptions.add(key)
+        self.index.setdefault(key, set()).add(connection)
+
+    def discard(self, connection: Connection, key: tuple[str, str]) -> None:
+        connection.subscriptions.discard(key)
+        found = self.index.get(key)
+        if found is not None:
+            found.discard(connection)
+            if not found:
+                del self.index[key]
+
+    def drop(self, connection: Connection) -> None:
+        for key in list(connection.subscriptions):
+            self.discard(connection, key)
+        self.connections.discard(connection)
+
+    @staticmethod
+    def broadcast(frame: dict[str, Any], to: set[Connection]) -> None:
+        if to:
+            text = encode(frame)
+            for c in to:
+                c.send_text(text)
 
     def _book_levels(self, market: str) -> tuple[list[Any], list[Any]]:
         book = self.server.exchange.books[market]
@@ -71,8 +106,7 @@ class Hub:
         bids, asks = self._book_levels(market)
         frame = feed.frame(bids, asks, now)
         if frame is not None and frame["type"] == "update":
-            for c in self.subscribers("orderbook", market):
-                c.send(frame)
+            self.broadcast(frame, self.subscribers("orderbook", market))
 
     def subscribe_book(self, connection: Connection, market: str) -> None:
         now = time.time()
@@ -126,14 +160,13 @@ class Hub:
                 self._book_frame(market, now)
             ticker_subs = self.subscribers("ticker", market)
             if ticker_subs:
-                frame = self.ticker(market, now)
-                for c in ticker_subs:
-                    c.send(frame)
+                self.broadcast(self.ticker(market, now), ticker_subs)
         for market, rows in trades.items():
-            frame = {"channel": "trades", "market": market, "type": "update", "data": rows}
-            for c in self.subscribers("trades", market):
-                c.send(frame)
-        private = [c for c in self.connections if c.account is not None and c.subscriptions]
+            self.broadcast(
+                {"channel": "trades", "market": market, "type": "update", "data": rows},
+                self.subscribers("trades", market),
+            )
+        private = self.subscribers("orders") | self.subscribers("fills")
         if not private:
             return
         for c in private:
@@ -220,13 +253,13 @@ async def _handle(hub: Hub, connection: Connection, message: Any) -> None:
         if key not in connection.subscriptions:
             _error(connection, 400, "Not subscribed")
             return
-        connection.subscriptions.discard(key)
+        hub.discard(connection, key)
         connection.send(ack)
         return
     if key in connection.subscriptions:
         _error(connection, 400, "Already subscribed")
         return
-    connection.subscriptions.add(key)
+    hub.add(connection, key)
     connection.send(ack)
     if channel == "orderbook":
         hub.subscribe_book(connection, key[1])
@@ -264,7 +297,7 @@ async def websocket(socket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        hub.connections.discard(connection)
+        hub.drop(connection)
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
