@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
 from backstop.engine.exchange import Exchange
 from backstop.projections import Projection
@@ -87,7 +88,11 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
         default_response_class=FTXResponse,
     )
     app.state.server = server
-    # the order routes first: Starlette tries routes in order, and placing orders is the hot path
+    # the hottest route as a bare Starlette route, tried first: it skips FastAPI's per-request
+    # dependency solving (about a third of a request's cost); it stays in the OpenAPI document
+    # through the FastAPI route below it, which answers the same path
+    app.router.routes.insert(0, Route("/api/orders", private.place_order, methods=["POST"]))
+    # the order routes next: Starlette tries routes in order, and placing orders is the hot path
     app.include_router(private.router)
     app.include_router(triggers.router)
     app.include_router(wallet.router)
