@@ -150,6 +150,36 @@ def _client_id(value: Any) -> str | None:
     return str(value)
 
 
+class Query:
+    """A history request's common filters: market (checked), limit (capped) and the time span in
+    microseconds (FTX's start_time / end_time are seconds)."""
+
+    def __init__(self, s: ServerState, request: Request, max_limit: int) -> None:
+        q = request.query_params
+        self.params = q
+        self.market = q.get("market")
+        if self.market is not None:
+            _market(s, self.market)
+        self.limit = min(self.number("limit", 100), max_limit)
+        start = q.get("start_time")
+        end = q.get("end_time")
+        self.start = None if not start else self._seconds("start_time") * 1_000_000
+        self.end = None if not end else self._seconds("end_time") * 1_000_000
+
+    def number(self, name: str, default: int) -> int:
+        raw = self.params.get(name)
+        try:
+            return default if not raw else int(raw)
+        except ValueError:
+            raise ApiError(f"Invalid parameter {name}") from None
+
+    def _seconds(self, name: str) -> int:
+        try:
+            return int(float(self.params[name]))
+        except ValueError:
+            raise ApiError(f"Invalid parameter {name}") from None
+
+
 # ----------------------------------------------------------------------------- views
 
 
@@ -341,16 +371,8 @@ async def open_orders(request: Request) -> FTXResponse:
 async def order_history(request: Request) -> FTXResponse:
     c = await caller(request)
     s = _state(request)
-    q = request.query_params
-    wanted = q.get("market")
-    if wanted is not None:
-        _market(s, wanted)
-    try:
-        limit = min(int(q.get("limit", "100")), 100)
-        start = int(float(q["start_time"])) * 1_000_000 if q.get("start_time") else None
-        end = int(float(q["end_time"])) * 1_000_000 if q.get("end_time") else None
-    except ValueError:
-        raise ApiError("Invalid parameter limit") from None
+    f = Query(s, request, 100)
+    q, wanted, limit, start, end = f.params, f.market, f.limit, f.start, f.end
     page = s.projection.orders(
         c.account,
         market=wanted,
@@ -530,17 +552,10 @@ def fill_view(s: ServerState, f: FillRecord | dict[str, Any]) -> dict[str, Any]:
 async def fills(request: Request) -> FTXResponse:
     c = await caller(request)
     s = _state(request)
-    q = request.query_params
-    wanted = q.get("market")
-    if wanted is not None:
-        _market(s, wanted)
-    try:
-        order_id = int(q["orderId"]) if q.get("orderId") else None
-        limit = min(int(q.get("limit", "100")), 5000)
-        start = int(float(q["start_time"])) * 1_000_000 if q.get("start_time") else None
-        end = int(float(q["end_time"])) * 1_000_000 if q.get("end_time") else None
-    except ValueError:
-        raise ApiError("Invalid parameter limit") from None
+    f = Query(s, request, 5000)
+    wanted, limit, start, end = f.market, f.limit, f.start, f.end
+    given = f.number("orderId", -1)
+    order_id = None if given < 0 else given
     page = s.projection.fills(c.account, market=wanted, order_id=order_id, start=start, end=end, limit=limit)
     rows = [fill_view(s, row) for row in page.rows]
     return ok(rows)

@@ -13,7 +13,7 @@ from backstop.engine import errors
 from backstop.engine.conditional import Conditional
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.history import TriggerRecord
-from backstop.server.private import _client_id, _flag, _market, caller, lots, run, ticks
+from backstop.server.private import Query, _client_id, _flag, _market, caller, lots, run, ticks
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
@@ -170,16 +170,8 @@ async def open_triggers(request: Request) -> FTXResponse:
 async def trigger_history(request: Request) -> FTXResponse:
     c = await caller(request)
     s = _state(request)
-    q = request.query_params
-    wanted = q.get("market")
-    if wanted is not None:
-        _market(s, wanted)
-    try:
-        limit = min(int(q.get("limit", "100")), 100)
-        start = int(float(q["start_time"])) * 1_000_000 if q.get("start_time") else None
-        end = int(float(q["end_time"])) * 1_000_000 if q.get("end_time") else None
-    except ValueError:
-        raise ApiError("Invalid parameter limit") from None
+    f = Query(s, request, 100)
+    q, wanted, limit, start, end = f.params, f.market, f.limit, f.start, f.end
     rows: list[dict[str, Any]] = []
     more = False
     for record in s.history.account_triggers(c.account):
