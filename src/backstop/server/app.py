@@ -17,7 +17,6 @@ from backstop.projections import Projection
 from backstop.server import operator, private, public, transparency, triggers, wallet, ws
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
-from backstop.server.history import History
 from backstop.server.keys import KeyStore
 from backstop.server.market_data import MarketData
 from backstop.server.ratelimit import DEFAULT_PER_200MS, OrderRateLimit
@@ -45,14 +44,12 @@ class ServerState:
         self.operator_token = operator_token
         self.auth_window_ms = auth_window_ms
         self.market_data = MarketData(sequencer.exchange)
-        self.history = History()
         self.agents: Agents | None = None  # the simulated market's participants (serve --agents)
         self.hub = Hub(self)
         runtime = sequencer.runtime
         sequencer.listeners.append(projection.listener(lambda: runtime.seq))
         sequencer.listeners.append(self.market_data.on_batch)
-        sequencer.listeners.append(self.history.on_batch)
-        sequencer.listeners.append(self.hub.on_batch)  # last: it reads the two above
+        sequencer.listeners.append(self.hub.on_batch)  # last: it reads the projections above
 
     @property
     def exchange(self) -> Exchange:

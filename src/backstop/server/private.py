@@ -19,10 +19,9 @@ from backstop.catalog import Market
 from backstop.engine import commands as cmd
 from backstop.engine import errors, margin
 from backstop.engine.amounts import PPM, from_atoms
-from backstop.engine.events import Event, OrderAccepted, Rejected
+from backstop.engine.events import Event, Fill, OrderAccepted, Rejected
 from backstop.server import auth
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.history import FillRecord
 from backstop.views import account_view, balances_view, order_view, positions_view
 
 if TYPE_CHECKING:
@@ -519,6 +518,45 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
 
 
 # ----------------------------------------------------------------------------- fills
+
+
+class FillRecord:
+    """One side of a trade, from a Fill event (the websocket sends these as they happen)."""
+
+    __slots__ = (
+        "account",
+        "fee",
+        "fee_coin",
+        "id",
+        "liquidity",
+        "market",
+        "order_id",
+        "price",
+        "side",
+        "size",
+        "ts",
+    )
+
+    def __init__(self, fill: Fill, taker: bool) -> None:
+        self.id = fill.trade_id * 2 + (0 if taker else 1)  # one fill per side of a trade
+        self.market = fill.market
+        self.price = fill.price
+        self.size = fill.size
+        self.ts = fill.ts
+        if taker:
+            self.account = fill.taker_account
+            self.order_id = fill.taker_order
+            self.side = fill.taker_side
+            self.liquidity = "taker"
+            self.fee = fill.taker_fee
+            self.fee_coin = fill.taker_fee_coin
+        else:
+            self.account = fill.maker_account
+            self.order_id = fill.maker_order
+            self.side = "sell" if fill.taker_side == "buy" else "buy"
+            self.liquidity = "maker"
+            self.fee = fill.maker_fee
+            self.fee_coin = fill.maker_fee_coin
 
 
 def fill_view(s: ServerState, f: FillRecord | dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from backstop.engine import commands as cmd
 from backstop.engine import errors
 from backstop.engine.conditional import Conditional
+from backstop.engine.events import ConditionalPlaced
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.history import TriggerRecord
 from backstop.server.private import Query, _client_id, _flag, _market, caller, lots, run, ticks
 
 if TYPE_CHECKING:
@@ -33,66 +33,60 @@ def _state(request: Request) -> ServerState:
     return request.app.state.server  # type: ignore[no-any-return]
 
 
-def trigger_view(s: ServerState, order_id: int) -> dict[str, Any]:
-    """One trigger order in FTX's shape, from the engine while open, else from the history."""
-    record = s.history.triggers.get(order_id)
-    if record is None:
+def trigger_view(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
+    """One trigger order in FTX's shape, from the history tables (and the engine for the trail of
+    a live trailing stop)."""
+    row = s.projection.conditional_order(account, order_id)
+    if row is None:
         raise ApiError(errors.ORDER_NOT_FOUND)
-    placed = record.placed
-    market = s.exchange.catalog.markets[placed.market]
+    market = s.exchange.catalog.markets[row["market"]]
     live: Conditional | None = s.exchange.conditionals.get(order_id)
-    status = "open" if live is not None else ("cancelled" if record.status == "cancelled" else "triggered")
-    order_ids = [t.order_id for t in record.triggers if t.order_id >= 0]
     filled = 0
     value = 0
-    for oid in order_ids:
-        sent = s.history.orders.get(oid)
+    for fired in s.projection.conditional_triggers(account, order_id):
+        sent = s.projection.order(account, fired["order_id"]) if fired["order_id"] is not None else None
         if sent is not None:
-            filled += sent.filled
-            value += sent.fill_value
-    trail_start = live.trail_start if live is not None else None
-    first = record.triggers[0] if record.triggers else None
-    error = record.triggers[-1].error if record.triggers and record.triggers[-1].error else None
+            filled += sent["filled"]
+            value += sent["fill_value"]
 
     def price(t: int | None) -> Decimal | None:
         return None if t is None else market.price_of(t)
 
     return {
-        "id": placed.order_id,
+        "id": row["id"],
         "market": market.name,
         "future": None if market.is_spot else market.name,
-        "side": placed.side,
-        "type": placed.type,
-        "orderType": "market" if record.order_price is None else "limit",
-        "orderPrice": price(record.order_price),
-        "triggerPrice": price(record.trigger_price),
-        "trailValue": price(record.trail_value),
-        "trailStart": price(trail_start),
-        "size": market.size_of(record.size),
+        "side": row["side"],
+        "type": row["type"],
+        "orderType": "market" if row["order_price"] is None else "limit",
+        "orderPrice": price(row["order_price"]),
+        "triggerPrice": price(row["trigger_price"]),
+        "trailValue": price(row["trail_value"]),
+        "trailStart": price(live.trail_start if live is not None else None),
+        "size": market.size_of(row["size"]),
         "filledSize": market.size_of(filled),
         "avgFillPrice": market.price_of(1) * Decimal(value) / filled if filled else None,
-        "status": status,
-        "createdAt": iso(placed.ts),
-        "triggeredAt": None if first is None else iso(first.ts),
-        "orderId": order_ids[-1] if order_ids else None,
-        "error": error,
-        "reduceOnly": placed.reduce_only,
-        "retryUntilFilled": placed.retry_until_filled,
-        "cancelledAt": None if record.cancelled_at is None else iso(record.cancelled_at),
-        "cancelReason": record.cancel_reason,
-        "triggerBy": placed.trigger_by,
+        "status": row["status"],
+        "createdAt": iso(row["created_us"]),
+        "triggeredAt": None if row["triggered_us"] is None else iso(row["triggered_us"]),
+        "orderId": row["order_id"],
+        "error": row["error"],
+        "reduceOnly": bool(row["reduce_only"]),
+        "retryUntilFilled": bool(row["retry_until_filled"]),
+        "cancelledAt": iso(row["closed_us"]) if row["status"] == "cancelled" and row["closed_us"] else None,
+        "cancelReason": row["cancel_reason"],
+        "triggerBy": row["trigger_by"],
     }
 
 
-def _own(s: ServerState, account: int, raw: str) -> TriggerRecord:
+def _own(s: ServerState, account: int, raw: str) -> int:
     try:
         order_id = int(raw)
     except ValueError:
         raise ApiError(errors.ORDER_NOT_FOUND) from None
-    record = s.history.triggers.get(order_id)
-    if record is None or record.placed.account != account:
+    if s.projection.conditional_order(account, order_id) is None:
         raise ApiError(errors.ORDER_NOT_FOUND)
-    return record
+    return order_id
 
 
 @router.post("/api/conditional_orders")
@@ -143,7 +137,8 @@ async def create(request: Request) -> FTXResponse:
         ),
     )
     placed = events[0]
-    return ok(trigger_view(s, placed.order_id))  # type: ignore[attr-defined]
+    assert isinstance(placed, ConditionalPlaced)
+    return ok(trigger_view(s, c.account, placed.order_id))
 
 
 @router.get("/api/conditional_orders")
@@ -159,7 +154,7 @@ async def open_triggers(request: Request) -> FTXResponse:
         live = s.exchange.conditionals[oid]
         if live.account != c.account or (wanted is not None and live.market != wanted):
             continue
-        view = trigger_view(s, oid)
+        view = trigger_view(s, c.account, oid)
         if q.get("type") not in (None, view["type"]) or q.get("orderType") not in (None, view["orderType"]):
             continue
         rows.append(view)
@@ -172,21 +167,13 @@ async def trigger_history(request: Request) -> FTXResponse:
     s = _state(request)
     f = Query(s, request, 100)
     q, wanted, limit, start, end = f.params, f.market, f.limit, f.start, f.end
-    rows: list[dict[str, Any]] = []
-    more = False
-    for record in s.history.account_triggers(c.account):
-        placed = record.placed
-        if (wanted is not None and placed.market != wanted) or q.get("side") not in (None, placed.side):
-            continue
-        if (end is not None and placed.ts > end) or (start is not None and placed.ts < start):
-            continue
-        view = trigger_view(s, placed.order_id)
-        if q.get("type") not in (None, view["type"]) or q.get("orderType") not in (None, view["orderType"]):
-            continue
-        if len(rows) == limit:
-            more = True
-            break
-        rows.append(view)
+    kind = TYPES.get(q.get("type") or "") if q.get("type") else None
+    page = s.projection.conditional_orders(
+        c.account, market=wanted, side=q.get("side"), order_type=kind, start=start, end=end, limit=limit
+    )
+    rows = [trigger_view(s, c.account, row["id"]) for row in page.rows]
+    rows = [r for r in rows if q.get("orderType") in (None, r["orderType"])]
+    more = page.more
     return ok(rows, hasMoreData=more)
 
 
@@ -194,18 +181,18 @@ async def trigger_history(request: Request) -> FTXResponse:
 async def firings(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request)
     s = _state(request)
-    record = _own(s, c.account, order_id)
-    market = s.exchange.catalog.markets[record.placed.market]
+    trigger_id = _own(s, c.account, order_id)
     rows = []
-    for t in record.triggers:
-        sent = s.history.orders.get(t.order_id) if t.order_id >= 0 else None
+    for fired in s.projection.conditional_triggers(c.account, trigger_id):
+        market = s.exchange.catalog.markets[fired["market"]]
+        sent = s.projection.order(c.account, fired["order_id"]) if fired["order_id"] is not None else None
         rows.append(
             {
-                "time": iso(t.ts),
-                "orderId": t.order_id if t.order_id >= 0 else None,
-                "error": t.error or None,
-                "orderSize": None if sent is None else market.size_of(sent.size),
-                "filledSize": None if sent is None else market.size_of(sent.filled),
+                "time": iso(fired["ts"]),
+                "orderId": fired["order_id"],
+                "error": fired["error"] or None,
+                "orderSize": None if sent is None else market.size_of(sent["size"]),
+                "filledSize": None if sent is None else market.size_of(sent["filled"]),
             }
         )
     return ok(rows)
@@ -215,8 +202,8 @@ async def firings(order_id: str, request: Request) -> FTXResponse:
 async def cancel(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request, write=True)
     s = _state(request)
-    record = _own(s, c.account, order_id)
-    await run(s, cmd.CancelConditional(s.clock.now_us(), c.account, record.placed.order_id))
+    trigger_id = _own(s, c.account, order_id)
+    await run(s, cmd.CancelConditional(s.clock.now_us(), c.account, trigger_id))
     return ok("Order cancelled")
 
 
@@ -224,8 +211,10 @@ async def cancel(order_id: str, request: Request) -> FTXResponse:
 async def modify(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request, write=True, order=True)
     s = _state(request)
-    record = _own(s, c.account, order_id)
-    market = s.exchange.catalog.markets[record.placed.market]
+    trigger_id = _own(s, c.account, order_id)
+    row = s.projection.conditional_order(c.account, trigger_id)
+    assert row is not None
+    market = s.exchange.catalog.markets[row["market"]]
     b = c.body
     trail = None
     if b.get("trailValue") is not None:
@@ -238,11 +227,11 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
         cmd.ModifyConditional(
             s.clock.now_us(),
             c.account,
-            record.placed.order_id,
+            trigger_id,
             None if b.get("size") is None else lots(market, b["size"]),
             None if b.get("triggerPrice") is None else ticks(market, b["triggerPrice"], "triggerPrice"),
             None if b.get("orderPrice") is None else ticks(market, b["orderPrice"], "orderPrice"),
             trail,
         ),
     )
-    return ok(trigger_view(s, record.placed.order_id))
+    return ok(trigger_view(s, c.account, trigger_id))

@@ -132,7 +132,7 @@ class Hub:
     def on_batch(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
         if not self.connections:
             return
-        from backstop.server.private import fill_view, order_by_id
+        from backstop.server.private import FillRecord, fill_view, order_by_id
         from backstop.server.public import trade_view
 
         now = time.time()
@@ -179,8 +179,9 @@ class Hub:
                         c.send({"channel": "orders", "type": "update", "data": view})
             if ("fills", "") in c.subscriptions:
                 for fill in fills:
-                    for record in s.history.fills.get(account, ()):
-                        if record.id // 2 == fill.trade_id:
+                    for taker in (True, False):
+                        record = FillRecord(fill, taker)
+                        if record.account == account:
                             c.send({"channel": "fills", "type": "update", "data": fill_view(s, record)})
 
 
