@@ -397,36 +397,35 @@ def _order_id(value: str) -> int:
         raise ApiError(errors.ORDER_NOT_FOUND) from None
 
 
-@router.delete("/api/bulk_orders")
-async def cancel_many(request: Request) -> FTXResponse:
+async def _cancel_each(request: Request, field: str, by_client: bool) -> FTXResponse:
+    """FTX's bulk cancels: each id in turn; the ones actually cancelled are returned."""
     c = await caller(request, write=True)
     s = _state(request)
-    ids = c.body.get("orderIds")
+    ids = c.body.get(field)
     if not isinstance(ids, list):
-        raise ApiError("Invalid parameter orderIds")
-    done = []
+        raise ApiError(f"Invalid parameter {field}")
+    done: list[int | str | None] = []
     for raw in ids:
-        order_id = _order_id(str(raw))
-        events = await s.sequencer.submit(cmd.CancelOrder(s.clock.now_us(), c.account, order_id))
+        if by_client:
+            key: int | str | None = _client_id(raw)
+            command = cmd.CancelOrder(s.clock.now_us(), c.account, None, _client_id(raw))
+        else:
+            key = _order_id(str(raw))
+            command = cmd.CancelOrder(s.clock.now_us(), c.account, key)
+        events = await s.sequencer.submit(command)
         if not (events and isinstance(events[0], Rejected)):
-            done.append(order_id)
+            done.append(key)
     return ok(done)
+
+
+@router.delete("/api/bulk_orders")
+async def cancel_many(request: Request) -> FTXResponse:
+    return await _cancel_each(request, "orderIds", by_client=False)
 
 
 @router.delete("/api/bulk_orders_by_client_id")
 async def cancel_many_by_client(request: Request) -> FTXResponse:
-    c = await caller(request, write=True)
-    s = _state(request)
-    ids = c.body.get("clientOrderIds")
-    if not isinstance(ids, list):
-        raise ApiError("Invalid parameter clientOrderIds")
-    done = []
-    for raw in ids:
-        client_id = _client_id(raw)
-        events = await s.sequencer.submit(cmd.CancelOrder(s.clock.now_us(), c.account, None, client_id))
-        if not (events and isinstance(events[0], Rejected)):
-            done.append(client_id)
-    return ok(done)
+    return await _cancel_each(request, "clientOrderIds", by_client=True)
 
 
 @router.get("/api/orders/by_client_id/{client_id}")
