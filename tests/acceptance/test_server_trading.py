@@ -20,6 +20,8 @@ import ccxt.async_support as ccxt_async
 import pytest
 from test_server_public import free_port
 
+from backstop.server.auth import sign_request
+
 TOKEN = "test-operator-token"
 PERP = "BTC/USD:USD"
 MANUAL = ("--clock", "manual", "--feed", "manual", "--no-agents")
@@ -215,6 +217,52 @@ def test_order_requests_beyond_the_rate_limit_get_429(server: Server) -> None:
             refused += 1
     assert refused > 0
     erin.cancel_all_orders(PERP)  # cancels are not counted
+
+
+def raw_order(server: Server, body: bytes, key: str = "", secret: str = "") -> tuple[int, dict]:
+    """POST /api/orders with exactly `body`, signed FTX's way when given a key."""
+    headers = {"Content-Type": "application/json"}
+    if key:
+        ts = str(int(time.time() * 1000))
+        headers |= {
+            "FTX-KEY": key,
+            "FTX-TS": ts,
+            "FTX-SIGN": sign_request(secret, ts, "POST", "/api/orders", body),
+        }
+    request = urllib.request.Request(server.base + "/api/orders", data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_order_gateway_answers_bad_requests_in_ftxs_envelope_and_changes_nothing(server: Server) -> None:
+    keys = server.operator("/operator/accounts", {"name": "fiona"})["result"]
+    assert server.operator("/operator/deposits", {"account": "fiona", "coin": "USD", "size": 10_000})[
+        "success"
+    ]
+    key, secret = keys["apiKey"], keys["apiSecret"]
+    order = {"market": "BTC-PERP", "side": "buy", "type": "limit", "price": 29_000, "size": 0.01}
+    assert raw_order(server, json.dumps(order).encode()) == (
+        401,
+        {"success": False, "error": "Not logged in"},
+    )
+    status, reply = raw_order(server, json.dumps(order).encode(), key, "not the secret")
+    assert (status, reply["error"]) == (401, "Not logged in: Invalid signature")
+    status, reply = raw_order(server, b"{not json", key, secret)
+    assert (status, reply) == (400, {"success": False, "error": "Invalid parameter body: not JSON"})
+    status, reply = raw_order(server, b" " * (2 << 20), key, secret)
+    assert (status, reply) == (413, {"success": False, "error": "Invalid parameter body: too large"})
+    status, reply = raw_order(server, json.dumps(order | {"side": "up"}).encode(), key, secret)
+    assert status == 400 and reply["success"] is False and "side" in reply["error"].lower()
+    fiona = ccxt.ftx({"apiKey": key, "secret": secret})
+    fiona.urls["api"] = {"public": server.base, "private": server.base}
+    assert fiona.fetch_open_orders(PERP) == [] and fiona.fetch_orders(PERP) == []
+    status, reply = raw_order(server, json.dumps(order).encode(), key, secret)
+    assert status == 200 and reply["success"] is True
+    assert reply["result"]["status"] == "new" and reply["result"]["price"] == 29_000
+    assert [o["id"] for o in fiona.fetch_open_orders(PERP)] == [str(reply["result"]["id"])]
 
 
 def test_a_liquidation_is_public_from_the_ledger(server: Server) -> None:

@@ -42,7 +42,8 @@ from backstop.engine.events import (
 )
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
-from backstop.projections import Projection, ProjectionGap, schema
+from backstop.projections import Projection, ProjectionGap, backends, schema
+from backstop.projections.sql import FILE_NAME
 from backstop.projections.writer import LOGGED_TABLES
 
 PERP = "BTC-PERP"
@@ -687,3 +688,63 @@ def test_a_projection_of_another_schema_version_is_dropped(opener: Opener, scena
     if opener.kind == "sqlite":
         assert (opener.directory / "main" / "history.sqlite").exists()
         assert again.backend.fetch("PRAGMA journal_mode") == [("wal",)]
+
+
+# ----------------------------------------------------------------------------- unsynced SQLite
+
+
+def test_sqlite_marks_itself_open_with_the_boot_and_a_clean_close_syncs_and_clears_it(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    boot = backends._boot_id()
+    if boot is None:
+        pytest.skip("no boot id on this system: SQLite runs with synchronous=NORMAL")
+    p = Projection.open(tmp_path)
+    mark = tmp_path / (FILE_NAME + ".boot")
+    assert mark.read_text() == boot
+    assert p.backend.conn.execute("PRAGMA synchronous").fetchone()[0] == 0  # OFF
+    feed(p, scenario)
+    expected = dump(p)
+    p.close()
+    assert not mark.exists()
+    assert (
+        not (tmp_path / (FILE_NAME + "-wal")).exists()
+        or (tmp_path / (FILE_NAME + "-wal")).stat().st_size == 0
+    )
+    again = Projection.open(tmp_path)
+    assert again.seq == len(scenario.d.log) and dump(again) == expected
+    again.close()
+
+
+def test_a_projection_left_open_by_a_killed_process_is_kept(scenario: Scenario, tmp_path: Path) -> None:
+    if backends._boot_id() is None:
+        pytest.skip("no boot id on this system")
+    p = Projection.open(tmp_path)
+    feed(p, scenario)
+    expected = dump(p)
+    p.backend._checkpoints.stop()
+    p.backend.conn.close()  # as SIGKILL leaves it: no final sync, the mark still there, same boot
+    assert (tmp_path / (FILE_NAME + ".boot")).exists()
+    again = Projection.open(tmp_path)
+    assert again.seq == len(scenario.d.log) and dump(again) == expected
+    again.close()
+
+
+def test_a_projection_left_open_when_the_system_went_down_is_rebuilt_from_the_journal(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    if backends._boot_id() is None:
+        pytest.skip("no boot id on this system")
+    data = tmp_path / "data"
+    write_journal(data, scenario)
+    p = Projection.open(data)
+    feed(p, scenario)
+    expected = dump(p)
+    p.backend._checkpoints.stop()
+    p.backend.conn.close()
+    (data / (FILE_NAME + ".boot")).write_text("a boot before the power went out")
+    fresh = Projection.open(data)
+    assert fresh.seq <= 0 and all(not rows for rows in dump(fresh).values())  # not trusted: gone
+    assert fresh.rebuild(data) == len(scenario.d.log)
+    assert dump(fresh) == expected
+    fresh.close()

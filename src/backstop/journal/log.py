@@ -73,11 +73,22 @@ class Journal:
 
     def append(self, commands: Sequence[Command]) -> int:
         """Write one batch and make it durable; returns the seq of its first command."""
-        first = self.last_seq + 1
+        return self.write(self.record(commands), len(commands))
+
+    def record(self, commands: Sequence[Command]) -> bytes:
+        """The next batch's record, for `write`. Packing holds the GIL; a server does it on its
+        own thread so that the disk thread holds the GIL for nothing but starting system calls."""
         payload = _pack(commands)
-        os.write(self._fd, HEADER.pack(len(payload), zlib.crc32(payload), first) + payload)
+        return HEADER.pack(len(payload), zlib.crc32(payload), self.last_seq + 1) + payload
+
+    def write(self, record: bytes, count: int) -> int:
+        """Append a record of `count` commands from `record` and make it durable; its first seq."""
+        first = self.last_seq + 1
+        view = memoryview(record)
+        while view:
+            view = view[os.write(self._fd, view) :]
         os.fdatasync(self._fd)
-        self.last_seq = first + len(commands) - 1
+        self.last_seq = first + count - 1
         return first
 
     def close(self) -> None:

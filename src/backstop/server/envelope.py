@@ -25,11 +25,15 @@ def _default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def render(content: Any) -> bytes:
+    return json.dumps(content, default=_default, separators=(",", ":")).encode()
+
+
 class FTXResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, default=_default, separators=(",", ":")).encode()
+        return render(content)
 
 
 def ok(result: Any, **extra: Any) -> FTXResponse:

@@ -141,6 +141,9 @@ class KeyStore:
         self._db = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA secure_delete = ON")  # revoked rows are zeroed, not left in free pages
+            # write-ahead log: the per-request check for another process's change (`_refresh`)
+            # reads shared memory instead of taking and dropping a file lock
+            self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
             check = self._db.execute("SELECT value FROM meta WHERE name = 'check'").fetchone()
             self._aead = AESGCM(_load_or_create_master_key(key_path, may_create=check is None))

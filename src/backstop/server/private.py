@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -43,19 +44,25 @@ def _state(request: Request) -> ServerState:
 
 async def caller(request: Request, write: bool = False, order: bool = False) -> Caller:
     """The signed caller of a private endpoint; `order` counts it against the order rate limit."""
-    s = _state(request)
-    raw_body = await request.body()
+    scope = request.scope
+    target = auth.raw_target(scope.get("raw_path") or request.url.path.encode(), scope["query_string"])
+    body = await request.body()
+    return signed(_state(request), request.headers, request.method, target, body, write, order)
+
+
+def signed(
+    s: ServerState,
+    headers: Mapping[str, str],
+    method: str,
+    target: bytes,
+    raw_body: bytes,
+    write: bool = False,
+    order: bool = False,
+) -> Caller:
+    """`caller` without a framework request: the order gateway answers from raw ASGI with it."""
     try:
         principal = auth.authenticate(
-            s.keys,
-            request.headers,
-            request.method,
-            auth.raw_target(
-                request.scope.get("raw_path") or request.url.path.encode(), request.scope["query_string"]
-            ),
-            raw_body,
-            time.time_ns() // 1_000_000,
-            s.auth_window_ms,
+            s.keys, headers, method, target, raw_body, time.time_ns() // 1_000_000, s.auth_window_ms
         )
         if write:
             auth.require_write(principal)
@@ -318,8 +325,11 @@ async def all_balances(request: Request) -> FTXResponse:
 
 @router.post("/api/orders")
 async def place_order(request: Request) -> FTXResponse:
-    c = await caller(request, write=True, order=True)
-    s = _state(request)
+    return ok(await place(_state(request), await caller(request, write=True, order=True)))
+
+
+async def place(s: ServerState, c: Caller) -> dict[str, Any]:
+    """Place `c`'s order from its body; the order as FTX shows it once durable and applied."""
     b = c.body
     market = _market(s, b.get("market"))
     side = b.get("side")
@@ -345,8 +355,7 @@ async def place_order(request: Request) -> FTXResponse:
         _flag(b, "reduceOnly"),
         _client_id(b.get("clientId")),
     )
-    events = await run(s, command)
-    return ok(_placed(s, c.account, events))
+    return _placed(s, c.account, await run(s, command))
 
 
 @router.get("/api/orders")

@@ -37,9 +37,16 @@ class Runtime:
         return self.apply(commands)
 
     def write(self, commands: Sequence[Command]) -> None:
-        """Make a batch durable (the part that waits on the disk; the server runs it off its
-        event loop). `apply` must follow with the same batch."""
+        """Make a batch durable. `apply` must follow with the same batch."""
         self.journal.append(commands)
+
+    def record(self, commands: Sequence[Command]) -> bytes:
+        """The batch's journal record; `write_record` makes it durable (the part that waits on the
+        disk, which the server runs off its event loop). `apply` must follow with the same batch."""
+        return self.journal.record(commands)
+
+    def write_record(self, record: bytes, count: int) -> None:
+        self.journal.write(record, count)
 
     def apply(self, commands: Sequence[Command]) -> list[list[Event]]:
         apply = self.exchange.apply

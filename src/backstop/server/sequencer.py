@@ -10,7 +10,6 @@ its batch is in the journal.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,7 +27,10 @@ class Sequencer:
         self.runtime = runtime
         self.max_batch = max_batch
         self.listeners: list[Listener] = []  # told of every applied batch (projections, websocket)
-        self._queue: asyncio.Queue[tuple[Command, asyncio.Future[list[Event]]]] = asyncio.Queue()
+        self._pending: list[tuple[Command, asyncio.Future[list[Event]]]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._failed: Exception | None = None
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._task: asyncio.Task[None] | None = None
 
@@ -42,48 +44,54 @@ class Sequencer:
     async def stop(self) -> None:
         """Finish what is queued, then stop."""
         if self._task is not None:
-            await self._queue.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            self._stopping = True
+            self._wake.set()
+            task, self._task = self._task, None
+            await task
         self._disk.shutdown(wait=True)
 
-    async def submit(self, command: Command) -> list[Event]:
+    def _enqueue(self, command: Command) -> asyncio.Future[list[Event]]:
+        if self._failed is not None:
+            raise RuntimeError("the journal failed; no command is accepted") from self._failed
         future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
-        await self._queue.put((command, future))
-        return await future
+        self._pending.append((command, future))
+        self._wake.set()
+        return future
+
+    async def submit(self, command: Command) -> list[Event]:
+        return await self._enqueue(command)
 
     async def submit_many(self, commands: Sequence[Command]) -> list[list[Event]]:
-        loop = asyncio.get_running_loop()
-        futures = []
-        for command in commands:
-            future: asyncio.Future[list[Event]] = loop.create_future()
-            futures.append(future)
-            await self._queue.put((command, future))
+        futures = [self._enqueue(command) for command in commands]
         return [await f for f in futures]
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        queue = self._queue
+        runtime = self.runtime
+        pending = self._pending
         while True:
-            first = await queue.get()
-            batch = [first]
-            while len(batch) < self.max_batch and not queue.empty():
-                batch.append(queue.get_nowait())
+            if not pending:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = pending[: self.max_batch]
+            del pending[: self.max_batch]
             commands = [c for c, _ in batch]
             try:
-                await loop.run_in_executor(self._disk, self.runtime.write, commands)
-                results = self.runtime.apply(commands)
-            except Exception as exc:  # the disk failed: nothing in this batch is acknowledged
-                for _, future in batch:
+                record = runtime.record(commands)
+                await loop.run_in_executor(self._disk, runtime.write_record, record, len(commands))
+                results = runtime.apply(commands)
+            except Exception as exc:  # the disk failed: nothing in this batch or after is acknowledged
+                self._failed = exc
+                for _, future in batch + pending:
                     if not future.done():
                         future.set_exception(exc)
-                    queue.task_done()
+                pending.clear()
                 raise
             for (_, future), events in zip(batch, results, strict=True):
-                if not future.done():
+                if not future.done():  # a client that went away cancels its wait, not its command
                     future.set_result(events)
-                queue.task_done()
             for listener in self.listeners:
                 listener(commands, results)

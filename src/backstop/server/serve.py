@@ -136,7 +136,13 @@ def serve(
     try:
         # clients ping (FTX's protocol); server pings would drop clients that only answer their own
         uvicorn.run(
-            app, host=host, port=port, log_level="warning", ws_ping_interval=None, ws_ping_timeout=None
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            ws_ping_interval=None,
+            ws_ping_timeout=None,
         )
     finally:
         runtime.take_snapshot()  # a clean stop restarts without replaying the journal
