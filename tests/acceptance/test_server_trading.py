@@ -261,7 +261,7 @@ def test_the_order_gateway_answers_bad_requests_in_ftxs_envelope_and_changes_not
     assert fiona.fetch_open_orders(PERP) == [] and fiona.fetch_orders(PERP) == []
     status, reply = raw_order(server, json.dumps(order).encode(), key, secret)
     assert status == 200 and reply["success"] is True
-    assert reply["result"]["status"] == "new" and reply["result"]["price"] == 29_000
+    assert reply["result"]["status"] == "open" and reply["result"]["price"] == 29_000  # resting once durable
     assert [o["id"] for o in fiona.fetch_open_orders(PERP)] == [str(reply["result"]["id"])]
 
 
