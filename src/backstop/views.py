@@ -96,9 +96,11 @@ def positions_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
                 "unrealizedPnl": from_atoms(upnl),
                 "realizedPnl": from_atoms(pos.realized),
                 "initialMarginRequirement": _rate(
-                    margin.position_imf(market, pos.open_size(), acct.leverage)
+                    margin.position_imf(market, pos.open_size(), acct.leverage, pos.book.imf_floor)
                 ),
-                "maintenanceMarginRequirement": _rate(margin.position_mmf(market, pos.size)),
+                "maintenanceMarginRequirement": _rate(
+                    margin.position_mmf(market, pos.size, pos.book.mmf_floor)
+                ),
             }
         )
     return rows

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from backstop.catalog import load
-from backstop.engine.amounts import ATOM
+from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.commands import (
     CancelAll,
     CreateAccount,
@@ -27,6 +27,7 @@ from backstop.engine.commands import (
     PlaceOrder,
     RegisterBackstop,
     SetLeverage,
+    SetMarginFloor,
     Tick,
 )
 from backstop.engine.events import Rejected
@@ -102,10 +103,13 @@ def quotes(ts: int, price: int) -> list:
     return out
 
 
-def run(model: str, population: list, moves: list[int], seed: int) -> None:
+def run(model: str, population: list, moves: list[int], seed: int, floor: int = 0) -> None:
+    """`floor`: a margin floor (IMF percent; MMF 0.6 of it) set a third of the way along the path."""
     ex, commands, ts = setup(model, population, seed)
     price = 10_000
     for step, move in enumerate(moves):
+        if floor and step == len(moves) // 3:
+            commands.append(SetMarginFloor(ts, MARKET, floor * RATE // 100, floor * 6 * RATE // 1_000))
         price = max(1_000, price * (10_000 + move) // 10_000)
         for second in range(6):  # six seconds per step: one step-1 round on average
             ts += SECOND
@@ -147,9 +151,9 @@ def run(model: str, population: list, moves: list[int], seed: int) -> None:
 
 
 @SETTINGS
-@given(traders, path, st.integers(0, 2**32))
-def test_ftx_model(population: list, moves: list[int], seed: int) -> None:
-    run("ftx", population, moves, seed)
+@given(traders, path, st.integers(0, 2**32), st.sampled_from((0, 9, 15, 30)))
+def test_ftx_model(population: list, moves: list[int], seed: int, floor: int) -> None:
+    run("ftx", population, moves, seed, floor)
 
 
 CI_PATH = [-80, 0, -348, -36, -130, 1, -68, 31, 161, 16, -398, -298, 54, -12, 56, -155, 60, -73, 212, 27]

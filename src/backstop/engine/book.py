@@ -90,6 +90,8 @@ MARKET_STATE = (
     "funding_rates",
     "expiry_sum",
     "expiry_time",
+    "imf_floor",
+    "mmf_floor",
 )
 """A market's state beyond its orders, in the order of the canonical form (integrity.py) and of
 restore.py: one list, so a new field cannot be hashed and then forgotten on restore."""
@@ -114,6 +116,8 @@ class Book:
         self.premium = 0  # market price - index at the last tick with a two-sided book
         self.premium_mean = 0  # EWMA of |premium| / index (rate units), 5-minute time constant
         self.halted = False
+        self.imf_floor = 0  # the operator's minimum position IMF and MMF, rate units (SetMarginFloor)
+        self.mmf_floor = 0
         self.closed = False  # expired (dated futures): no more orders, positions settled
         self.anchor = 0  # EWMA of the risk price, ticks x ANCHOR_SCALE (0: none yet)
         self.band_low = 0  # the risk band around the anchor, ticks (0: no band yet)

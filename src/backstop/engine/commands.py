@@ -164,6 +164,16 @@ class HaltMarket(NamedTuple):
     halted: bool
 
 
+class SetMarginFloor(NamedTuple):
+    """The operator (or the risk lab's margin model) raises a market's margin fractions: position
+    IMF >= `imf` and MMF >= `mmf`, rate units, on top of FTX's formulas; 0 and 0 restore them."""
+
+    ts: int
+    market: str
+    imf: int
+    mmf: int
+
+
 Command = Union[  # noqa: UP007
     CreateAccount,
     Deposit,
@@ -182,6 +192,7 @@ Command = Union[  # noqa: UP007
     PlaceConditional,
     CancelConditional,
     ModifyConditional,
+    SetMarginFloor,
 ]
 
 COMMANDS: tuple[type[Any], ...] = (
@@ -202,6 +213,7 @@ COMMANDS: tuple[type[Any], ...] = (
     PlaceConditional,
     CancelConditional,
     ModifyConditional,
+    SetMarginFloor,
 )
 """Journal codes are positions in this tuple: append new commands, never reorder."""
 

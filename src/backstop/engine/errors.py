@@ -26,6 +26,7 @@ TRIGGER_TOO_LOW = "Trigger price too low"
 MARKET_CLOSED = "Market is closed"
 MARKET_HALTED = "Market is halted"
 LIQUIDATING = "Account is being liquidated"
+INVALID_MARGIN_FLOOR = "Invalid margin floor: futures only, with 0 <= mmf <= imf <= 1"
 
 
 def no_such_market(name: object) -> str:

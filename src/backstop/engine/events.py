@@ -254,6 +254,18 @@ class MarketHalted(Event):
         self.ts = ts
 
 
+class MarginFloorSet(Event):
+    """A market's margin floors changed (rate units; 0 is FTX's formulas alone)."""
+
+    _fields = ("market", "imf", "mmf", "ts")
+
+    def __init__(self, market: str, imf: int, mmf: int, ts: int) -> None:
+        self.market = market
+        self.imf = imf
+        self.mmf = mmf
+        self.ts = ts
+
+
 class BackstopRegistered(Event):
     """An account joined (or, with zero capacity, left) the backstop liquidity provider program."""
 

@@ -32,7 +32,7 @@ from backstop.engine import (
     prices,
 )
 from backstop.engine.accounts import Account, Position
-from backstop.engine.amounts import MAX_ATOMS
+from backstop.engine.amounts import MAX_ATOMS, RATE
 from backstop.engine.backstop import Backstop
 from backstop.engine.book import Book, Side
 from backstop.engine.commands import (
@@ -51,6 +51,7 @@ from backstop.engine.commands import (
     PlaceOrder,
     RegisterBackstop,
     SetLeverage,
+    SetMarginFloor,
     Tick,
     Transfer,
     Withdraw,
@@ -63,6 +64,7 @@ from backstop.engine.events import (
     IndexUpdated,
     LeverageSet,
     LiquidationOrder,
+    MarginFloorSet,
     MarketHalted,
     OrderAccepted,
     OrderClosed,
@@ -162,6 +164,8 @@ class Exchange:
             events = self._halt(command, ts)
         elif isinstance(command, FundInsurance):
             events = self._fund_insurance(command, ts)
+        elif isinstance(command, SetMarginFloor):
+            events = self._set_margin_floor(command, ts)
         elif isinstance(command, PlaceConditional):
             events = conditional.place(self, command, ts)
         elif isinstance(command, CancelConditional):
@@ -986,6 +990,19 @@ class Exchange:
         events: list[Event] = []
         insurance.move(self, c.amount, "seed", acct.id, "", ts, events)
         return events
+
+    def _set_margin_floor(self, c: SetMarginFloor, ts: int) -> list[Event]:
+        book = self.books.get(c.market)
+        if book is None:
+            return [Rejected(errors.no_such_market(c.market))]
+        if book.info.is_spot:
+            return [Rejected(errors.INVALID_MARGIN_FLOOR)]
+        if not 0 <= c.mmf <= c.imf <= RATE:
+            return [Rejected(errors.INVALID_MARGIN_FLOOR)]
+        book.imf_floor = c.imf
+        book.mmf_floor = c.mmf
+        self.dirty.update(book.holders)  # their requirements moved without a price: assess them
+        return [MarginFloorSet(c.market, c.imf, c.mmf, ts)]
 
     def _halt(self, c: HaltMarket, ts: int) -> list[Event]:
         book = self.books.get(c.market)

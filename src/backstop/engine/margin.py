@@ -69,17 +69,23 @@ def mark_of(book: Book, default: int = 0) -> int:
     return default if mark is None else mark
 
 
-def position_imf(market: Market, open_lots: int, leverage: int) -> int:
+def position_imf(market: Market, open_lots: int, leverage: int, floor: int = 0) -> int:
+    """FTX's IMF, raised to the market's floor (the book's `imf_floor`, set by SetMarginFloor)."""
     if open_lots <= market.imf_floor_lots[leverage]:
-        return BASE_IMF[leverage]
-    return sqrt_term(market.imf_factor, open_lots * market.lot_atoms)
+        imf = BASE_IMF[leverage]
+    else:
+        imf = sqrt_term(market.imf_factor, open_lots * market.lot_atoms)
+    return imf if imf > floor else floor
 
 
-def position_mmf(market: Market, lots: int) -> int:
+def position_mmf(market: Market, lots: int, floor: int = 0) -> int:
+    """FTX's MMF, raised to the market's floor (the book's `mmf_floor`)."""
     lots = abs(lots)
     if lots <= market.mmf_floor_lots:
-        return MMF_FLOOR
-    return ceil_div(6 * sqrt_term(market.imf_factor, lots * market.lot_atoms), 10)
+        mmf = MMF_FLOOR
+    else:
+        mmf = ceil_div(6 * sqrt_term(market.imf_factor, lots * market.lot_atoms), 10)
+    return mmf if mmf > floor else floor
 
 
 def unrealized(acct: Account) -> int:
@@ -115,12 +121,13 @@ def free_collateral(
             value = (size if size > 0 else -size) * mark * info.tick_value
             upnl += (value if size > 0 else -value) - pos.cost
         if lots:
-            required += mul_div_up(lots * mark * info.tick_value, position_imf(info, lots, leverage), RATE)
+            imf = position_imf(info, lots, leverage, pos_book.imf_floor)
+            required += mul_div_up(lots * mark * info.tick_value, imf, RATE)
     if book is not None and not seen and open_lots:
         info = book.info
         mark = mark_of(book, price)
         required += mul_div_up(
-            open_lots * mark * info.tick_value, position_imf(info, open_lots, leverage), RATE
+            open_lots * mark * info.tick_value, position_imf(info, open_lots, leverage, book.imf_floor), RATE
         )
     coll = collateral(ex, acct, initial=True)
     usable = coll + upnl if upnl < 0 else coll
@@ -153,7 +160,7 @@ def maintenance_requirement(acct: Account) -> int | None:
             info = pos.book.info
             n = abs(pos.size) * mark_of(pos.book) * info.tick_value
             notional += n
-            weighted += n * position_mmf(info, pos.size)
+            weighted += n * position_mmf(info, pos.size, pos.book.mmf_floor)
     if not notional:
         return None
     return ceil_div(weighted, notional)

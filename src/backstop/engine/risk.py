@@ -105,7 +105,7 @@ def assess(ex: Exchange, acct: Account) -> Assessment:
             value = (size if size > 0 else -size) * mark_of(book) * info.tick_value
             tav += (value if size > 0 else -value) - pos.cost
             notional += value
-            requirement += mul_div_up(value, position_mmf(info, size), RATE)
+            requirement += mul_div_up(value, position_mmf(info, size, book.mmf_floor), RATE)
     return Assessment(tav, notional, requirement, gross, held, usd)
 
 
