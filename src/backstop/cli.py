@@ -876,6 +876,23 @@ def bench_api(
     run(seconds, clients, subscribers, events, workers, as_json)
 
 
+@bench.command("lab")
+@click.option("--days", type=click.IntRange(1, 3_650), default=365, show_default=True, help="Simulated days.")
+@click.option("--traders", type=click.IntRange(0), default=10_000, show_default=True)
+@click.option("--start", default="2021-01-01", show_default=True)
+@click.option("--sweep-runs", type=click.IntRange(2), default=4, show_default=True, help="Replays to sweep.")
+@click.option("--sweep-days", type=click.IntRange(1, 3_650), default=30, show_default=True)
+@click.option("--sweep-traders", type=click.IntRange(0), default=1_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_lab(
+    days: int, traders: int, start: str, sweep_runs: int, sweep_days: int, sweep_traders: int, as_json: bool
+) -> None:
+    """Risk lab replay speed (simulated minutes per second) and the sweep's speed-up on all cores."""
+    from backstop.bench.lab import run
+
+    run(days, traders, start, sweep_runs, as_json, sweep_days, sweep_traders)
+
+
 def entry() -> None:
     """The console script: click's own errors are already one line; anything else (an unreadable
     data directory, a full disk) becomes one too. BACKSTOP_DEBUG=1 shows the traceback instead."""
@@ -888,6 +905,10 @@ def entry() -> None:
         click.echo(f"error: {detail or type(exc).__name__}", err=True)
         sys.exit(2)
 
+
+from backstop.lab.cli import lab  # noqa: E402  (the risk lab's group, in its own module)
+
+main.add_command(lab)
 
 if __name__ == "__main__":
     entry()

@@ -1,0 +1,284 @@
+"""`backstop lab ...`: the risk lab's commands."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from backstop.lab.population import PopulationConfig
+from backstop.lab.replay import REGIMES, LabConfig, with_overrides
+
+MODELS = ("ftx", "bitmex", "okex")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: floats rounded to cents (and NaN/inf as null), recursively."""
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else round(value, 2)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(_clean(value), indent=2))
+
+
+@contextmanager
+def progress(label: str, total: int, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr (nothing when quiet or not a terminal)."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total}",
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
+
+
+def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every replaying command shares."""
+    defaults = LabConfig()
+    p = PopulationConfig()
+    options = [
+        click.option(
+            "--start", default=defaults.start, show_default=True, help="First UTC day (or ISO time)."
+        ),
+        click.option(
+            "--end", default=defaults.end, show_default=True, help="Day after the last (exclusive)."
+        ),
+        click.option(
+            "--coins", default=",".join(defaults.coins), show_default=True, help="Perpetuals to list."
+        ),
+        click.option("--model", type=click.Choice(MODELS), default=defaults.model, show_default=True),
+        click.option("--seed", type=int, default=defaults.seed, show_default=True),
+        click.option("--traders", type=int, default=p.traders, show_default=True),
+        click.option(
+            "--leverage", type=float, default=p.mean_leverage, show_default=True, help="Mean leverage."
+        ),
+        click.option("--max-leverage", type=click.IntRange(1, 20), default=p.max_leverage, show_default=True),
+        click.option(
+            "--holding-hours", type=float, default=p.holding_hours, show_default=True, help="Turnover."
+        ),
+        click.option(
+            "--collateral", type=float, default=p.collateral_median_usd, show_default=True, help="Median USD."
+        ),
+        click.option(
+            "--fund-start", type=int, default=defaults.fund_start_usd, show_default=True, help="USD."
+        ),
+        click.option(
+            "--step", type=int, default=defaults.step_s, show_default=True, help="Seconds per index step."
+        ),
+        click.option(
+            "--data", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Candle files."
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def build(margin: str, kw: dict[str, Any]) -> LabConfig:
+    coins = tuple(c.strip().upper() for c in kw["coins"].split(",") if c.strip())
+    try:
+        base = LabConfig(
+            start=kw["start"],
+            end=kw["end"],
+            coins=coins,
+            margin=margin,
+            model=kw["model"],
+            seed=kw["seed"],
+            step_s=kw["step"],
+            fund_start_usd=kw["fund_start"],
+            data=tuple(kw["data"]),
+        )
+        return with_overrides(
+            base,
+            traders=kw["traders"],
+            mean_leverage=kw["leverage"],
+            max_leverage=kw["max_leverage"],
+            holding_hours=kw["holding_hours"],
+            collateral_median_usd=kw["collateral"],
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def lab() -> None:
+    """The risk lab: replay real history through the engine to size the insurance fund."""
+
+
+@lab.command("replay")
+@config_options
+@click.option("--margin", type=click.Choice(list(REGIMES)), default="ftx5", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary.")
+@click.option(
+    "--report", type=click.Path(file_okay=False, path_type=Path), help="Write the HTML report here."
+)
+@click.option("--workers", type=int, default=None, help="Processes for the report's runs [all cores].")
+def replay_command(margin: str, as_json: bool, report: Path | None, workers: int | None, **kw: Any) -> None:
+    """Replay price history through the engine with a seeded population."""
+    from backstop.lab.replay import replay
+
+    config = build(margin, kw)
+    try:
+        if report is not None:
+            from backstop.lab.report import write_report
+
+            summary = write_report(config, report, workers=workers, quiet=as_json)
+        else:
+            with progress(f"replay {config.start}..{config.end}", 1, as_json) as tick:
+                summary = replay(config, tick).summary
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        emit_json(summary)
+    else:
+        _print_summary(summary)
+        if report is not None:
+            click.echo(f"report: {report / 'index.html'}")
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    coins = ",".join(s["coins"])
+    tiers = ", ".join(f"{k} {v}" for k, v in s["liquidations_by_tier"].items())
+    lines = [
+        f"{s['start']}..{s['end']}  {coins}  margin {s['margin']}  model {s['model']}  seed {s['seed']}",
+        f"  insurance fund: net {s['fund_net']:+,.0f} USD"
+        f" (paid {s['fund_paid']:,.0f}, received {s['fund_received']:,.0f})",
+        f"  largest daily draw {s['fund_max_daily_draw']:,.0f},"
+        f" largest drawdown {s['fund_max_drawdown']:,.0f}",
+        f"  fee revenue {s['fee_revenue']:,.0f};"
+        f" days the fund paid more than that day's fees: {s['days_draw_above_fees']}",
+        f"  socialized loss {s['socialized_loss']:,.0f} ({s['clawed_back_accounts']} accounts),"
+        f" deleveraged {s['deleveraged_notional']:,.0f}",
+        f"  accounts liquidated {s['accounts_liquidated']} ({s['liquidations']} episodes): {tiers}",
+        f"  equity at liquidation {s['equity_at_liquidation']:,.0f}, returned {s['equity_returned']:,.0f};"
+        f" BLP PnL {s['blp_pnl']:+,.0f}",
+        f"  {s['commands']:,} commands; solvency {'balanced' if s['solvent'] else 'NOT BALANCED'}",
+    ]
+    for line in lines:
+        click.echo(line)
+
+
+@lab.command("compare")
+@config_options
+@click.option("--margin", type=click.Choice(list(REGIMES)), default="ftx5", show_default=True)
+@click.option("--workers", type=int, default=None, help="Processes [all cores].")
+@click.option("--json", "as_json", is_flag=True)
+def compare_command(margin: str, workers: int | None, as_json: bool, **kw: Any) -> None:
+    """FTX tiered vs BitMEX vs OKEx liquidation: same history, population and seed."""
+    from backstop.lab import sweep
+
+    base = build(margin, kw)
+    configs = [with_overrides(base, model=m) for m in MODELS]
+    try:
+        with progress("models", len(configs), as_json) as tick:
+            count = [0]
+
+            def done(n: int) -> None:
+                count[0] += n
+                tick(count[0], len(configs))
+
+            rows = sweep.run(configs, workers=workers, done=done)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    table = {row["model"]: row for row in rows}
+    if as_json:
+        emit_json(table)
+        return
+    keys = (
+        "fund_net",
+        "fund_max_daily_draw",
+        "socialized_loss",
+        "clawed_back_accounts",
+        "deleveraged_notional",
+        "equity_returned",
+        "liquidations",
+    )
+    click.echo(f"{'':24}" + "".join(f"{m:>16}" for m in MODELS))
+    for key in keys:
+        click.echo(f"{key:24}" + "".join(f"{table[m][key]:>16,.0f}" for m in MODELS))
+
+
+@lab.command("sweep")
+@config_options
+@click.option("--margin", type=click.Choice(list(REGIMES)), default="ftx5", show_default=True)
+@click.option(
+    "--vary", "axes", multiple=True, required=True, metavar="NAME=V1,V2", help="An axis, e.g. seed=1,2,3."
+)
+@click.option("--workers", type=int, default=None, help="Local processes [all cores].")
+@click.option("--cluster", help="A Dask scheduler address (tcp://host:8786) to run on instead.")
+@click.option("--json", "as_json", is_flag=True)
+def sweep_command(
+    margin: str, axes: tuple[str, ...], workers: int | None, cluster: str | None, as_json: bool, **kw: Any
+) -> None:
+    """Replays over a grid of parameters, in parallel; the same numbers as in series."""
+    from backstop.lab import sweep
+
+    base = build(margin, kw)
+    grid: dict[str, list[Any]] = {}
+    for axis in axes:
+        name, _, values = axis.partition("=")
+        if not values:
+            raise click.ClickException(f"--vary {axis!r}: expected NAME=V1,V2")
+        grid[name.strip()] = [_value(v.strip()) for v in values.split(",")]
+    try:
+        configs = sweep.grid(base, grid)
+        with progress("replays", len(configs), as_json) as tick:
+            count = [0]
+
+            def done(n: int) -> None:
+                count[0] += n
+                tick(count[0], len(configs))
+
+            rows = sweep.run(configs, workers=workers, cluster=cluster, done=done)
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    out = [
+        {"params": dict(zip(grid, values, strict=True)), **row}
+        for values, row in zip(_product(grid), rows, strict=True)
+    ]
+    if as_json:
+        emit_json(out)
+        return
+    for row in out:
+        params = " ".join(f"{k}={v}" for k, v in row["params"].items())
+        click.echo(
+            f"{params:32} fund net {row['fund_net']:>+14,.0f}"
+            f"  max daily draw {row['fund_max_daily_draw']:>12,.0f}"
+            f"  socialized {row['socialized_loss']:>10,.0f}"
+        )
+
+
+def _product(grid: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+    import itertools
+
+    return list(itertools.product(*grid.values()))
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

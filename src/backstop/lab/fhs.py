@@ -1,0 +1,720 @@
+"""FHS initial margin for BTC and ETH futures, with anti-procyclicality, add-ons and a backtest.
+
+The model is the one `research/risk-model.md` section 0 adopts for a 24 h close-out (FUSD's
+assumption: close-out *starts* after 24 h, so margin must cover a 24 h move; no time scaling):
+
+* filtered historical simulation (FHS) on daily 24 h log returns sampled at 00:00 UTC: EWMA
+  variance (lambda 0.97; 0.94 and 0.99 as sensitivities), residuals z_i = r_i / sigma_i where
+  sigma_i is the forecast made *before* r_i, scenarios z_i * sigma_today over the full history up to
+  today, 99% expected shortfall (99.5% VaR reported), long and short separately;
+* anti-procyclicality (EMIR RTS 153/2013 art. 28), the maximum of (a) a 25% buffer released when
+  margin rises sharply (rule in `buffer_fraction`), (b) 25% weight on stressed observations:
+  0.75 x ES(FHS scenarios) + 0.25 x ES(stress set), (c) a floor: the FHS residuals scaled by the
+  long-run (full history to date, unfiltered) volatility instead of today's EWMA one; plus a
+  stress-period floor, the 99% VaR of the stress set. The stress set is every hourly-sampled 24 h
+  return lying wholly inside one of four fixed crypto stress windows that is over by the margin
+  date (unfiltered: the moves as they happened, about 340 per window). Before 2020-03-20 no window
+  is over and (b) and the stress floor are inactive;
+* concentration (FTX's imf-factor form) and liquidity add-ons, capped at 100% of notional.
+
+Margin is a fraction of notional: a long loses 1 - exp(r), a short exp(r) - 1 on a log move r.
+Everything the margin of day t uses is known at 00:00 UTC of day t (tests check no look-ahead).
+
+Backtests compare the margin in force at hour h (the one set at the last 00:00 UTC) with the
+realised 24 h move from h to h + 24 h on every hour (overlapping windows, as risk-model.md section
+5 counts flat-15% coverage), and with the non-overlapping 00:00 -> 00:00 daily move, on which the
+Kupiec test is valid (overlapping windows are not independent).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import insort
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from os import PathLike
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd  # type: ignore[import-untyped]
+from scipy.stats import chi2  # type: ignore[import-untyped]
+
+FloatArray = npt.NDArray[np.float64]
+Side = Literal["long", "short"]
+SIDES: tuple[Side, Side] = ("long", "short")
+
+DATA_FILE = "binance_spot_1h_BTCUSDT_ETHUSDT_2017-08_2023-03.csv.gz"
+EVAL_START = "2019-05-01"
+EVAL_END = "2022-11-30"
+"""The evaluation window of risk-model.md section 5 (first and last margin day, inclusive)."""
+
+STRESS_WINDOWS: tuple[tuple[date, date], ...] = (
+    (date(2020, 3, 5), date(2020, 3, 19)),  # COVID crash, BTC -39.5% on 2020-03-12
+    (date(2021, 5, 12), date(2021, 5, 26)),  # China mining ban, 2021-05-19
+    (date(2022, 5, 5), date(2022, 5, 19)),  # LUNA / UST
+    (date(2022, 11, 6), date(2022, 11, 20)),  # FTX failure
+)
+"""Fixed stress windows (first and last day, inclusive) of risk-model.md section 0."""
+
+FTX_IMF_FACTOR: dict[str, float] = {"BTC": 0.002, "ETH": 0.001}
+"""FTX's imfFactor for BTC-PERP and ETH-PERP, as catalog/markets.toml uses."""
+FTX_BASE_IMF = 0.05
+"""FTX.com base IMF at its 20x maximum leverage (ftx-mechanics.md 1.2)."""
+FLAT_MARGIN = 0.15
+"""FUSD-style flat 15% on BTC/ETH (the guaranty-fund post's backtest)."""
+DEFAULT_POSITION_COINS: dict[str, float] = {"BTC": 2500.0, "ETH": 10000.0}
+"""Position sizes for the size-dependent models: FTX's worked example (2,500 BTC -> 10% IMF) and the
+ETH size at which ETH's factor gives the same 10%."""
+
+MODELS = ("fhs", "fhs_apc", "fhs_apc_addons", "ftx_imf", "flat_15")
+
+
+# --------------------------------------------------------------------------------------------- data
+
+
+def _data_path(path: str | PathLike[str] | Traversable | None) -> str | PathLike[str] | Traversable:
+    return files("backstop.lab") / "data" / DATA_FILE if path is None else path
+
+
+def _load_column(
+    path: str | PathLike[str] | Traversable | None, symbols: Sequence[str], column: str
+) -> pd.DataFrame:
+    """One column of the candles on a complete hourly grid (gaps stay NaN), indexed by close time."""
+    source = _data_path(path)
+    with source.open("rb") if isinstance(source, Traversable) else open(source, "rb") as fh:
+        raw = pd.read_csv(fh, compression="gzip", usecols=["open_time_utc", "symbol", column])
+    raw = raw[raw["symbol"].isin(symbols)]
+    raw["ts"] = pd.to_datetime(raw["open_time_utc"], utc=True) + pd.Timedelta(hours=1)
+    wide = raw.pivot(index="ts", columns="symbol", values=column).astype("float64")
+    wide = wide.reindex(columns=list(symbols))
+    wide.columns = pd.Index([_coin(s) for s in symbols])
+    grid = pd.date_range(wide.index.min(), wide.index.max(), freq="h")
+    wide = wide.reindex(grid)
+    wide.index.name = "ts"
+    return wide
+
+
+def _coin(symbol: str) -> str:
+    return symbol.removesuffix("USDT")
+
+
+def load_closes(
+    path: str | PathLike[str] | Traversable | None = None,
+    symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT"),
+) -> pd.DataFrame:
+    """Hourly closes, one column per coin ("BTC", "ETH"), on a complete UTC hourly grid.
+
+    The index is the instant the close was observed (candle open time + 1 h), so "the price at
+    00:00 UTC" is simply the row labelled 00:00. Missing hours (Binance outages, 127 per symbol) are
+    left NaN here: no forward fill. The only filling anywhere in this module is in
+    `daily_closes`, which may take the last close up to `max_stale_hours` before 00:00 when the
+    00:00 close itself is missing (once in this data set); 24 h backtest windows with a missing
+    endpoint are dropped rather than filled.
+    """
+    return _load_column(path, symbols, "close")
+
+
+def load_volumes(
+    path: str | PathLike[str] | Traversable | None = None,
+    symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT"),
+) -> pd.DataFrame:
+    """Hourly traded volume in coins, same grid and columns as `load_closes` (for ADV)."""
+    return _load_column(path, symbols, "volume")
+
+
+def daily_closes(closes: pd.DataFrame, max_stale_hours: int = 6) -> pd.DataFrame:
+    """Closes at 00:00 UTC each day; a missing 00:00 close takes the last one within the window."""
+    filled = closes.ffill(limit=max_stale_hours)
+    return filled[filled.index.hour == 0]
+
+
+def daily_returns(closes: pd.DataFrame, max_stale_hours: int = 6) -> pd.DataFrame:
+    """Non-overlapping 24 h log returns 00:00 -> 00:00 UTC, labelled by their end: the FHS scenario set.
+
+    Daily sampling keeps the residuals roughly independent, which EWMA filtering assumes; the
+    24 h horizon is the close-out period itself, so no square-root-of-time scaling is applied.
+    """
+    daily = daily_closes(closes, max_stale_hours)
+    return np.log(daily).diff().iloc[1:]
+
+
+def rolling_returns_24h(closes: pd.DataFrame) -> pd.DataFrame:
+    """Overlapping 24 h log returns on every hour, labelled by their end (NaN if an endpoint is missing).
+
+    Used for backtesting (every 24 h window a position could be caught in) and for the stress sets.
+    """
+    return np.log(closes / closes.shift(24))
+
+
+def average_daily_volume(volumes: pd.DataFrame, days: int = 30) -> pd.DataFrame:
+    """ADV in coins at each 00:00 UTC: mean of the last `days` 24 h volumes (hours missing count as 0)."""
+    day_volume = volumes.fillna(0.0).rolling(24, min_periods=24).sum()
+    daily = day_volume[day_volume.index.hour == 0]
+    return daily.rolling(days, min_periods=days).mean()
+
+
+# ------------------------------------------------------------------------------------- primitives
+
+
+def loss_fraction(r: npt.ArrayLike, side: Side) -> FloatArray:
+    """Loss as a fraction of notional for a log move r: long 1 - exp(r), short exp(r) - 1 (gains < 0)."""
+    x = np.asarray(r, dtype=np.float64)
+    return -np.expm1(x) if side == "long" else np.expm1(x)
+
+
+def ewma_variance(returns: npt.ArrayLike, lam: float, init_var: float) -> FloatArray:
+    """EWMA variance forecasts: out[i] is the forecast for returns[i] made from returns[:i].
+
+    out[0] = init_var, out[i + 1] = lam * out[i] + (1 - lam) * returns[i]**2; the array has one
+    more element than `returns`, the last being the forecast for the next, unobserved, return.
+    A NaN return (missing data) leaves the forecast unchanged.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    out = np.empty(r.size + 1)
+    v = float(init_var)
+    out[0] = v
+    for i, x in enumerate(r):
+        if not math.isnan(x):
+            v = lam * v + (1.0 - lam) * x * x
+        out[i + 1] = v
+    return out
+
+
+def _tail_count(n: int, alpha: float) -> float:
+    # n * (1 - alpha) with float noise removed (100 * (1 - 0.99) is 1.0000000000000009)
+    return round(n * (1.0 - alpha), 9)
+
+
+def _es_desc(top: FloatArray, n: int, alpha: float) -> float:
+    """ES from the largest losses sorted descending (at least floor(n(1-alpha)) + 1 of them)."""
+    m = _tail_count(n, alpha)
+    whole = math.floor(m)
+    total = float(top[:whole].sum())
+    if whole < top.size:
+        total += (m - whole) * float(top[whole])
+    return total / m
+
+
+def _var_desc(top: FloatArray, n: int, alpha: float) -> float:
+    """VaR from the largest losses sorted descending: the (floor(n(1-alpha)) + 1)-th largest loss."""
+    return float(top[min(math.floor(_tail_count(n, alpha)), top.size - 1)])
+
+
+def expected_shortfall(losses: npt.ArrayLike, alpha: float) -> float:
+    """Expected shortfall at confidence alpha: the mean of the worst n(1 - alpha) losses.
+
+    When n(1 - alpha) is not whole, the next loss enters with its fractional weight (Acerbi-Tasche),
+    so ES is continuous and non-decreasing in alpha and never below VaR at the same alpha.
+    """
+    x = np.sort(np.asarray(losses, dtype=np.float64))[::-1]
+    if x.size == 0:
+        return math.nan
+    return _es_desc(x, x.size, alpha)
+
+
+def value_at_risk(losses: npt.ArrayLike, alpha: float) -> float:
+    """VaR at confidence alpha: the smallest loss l with empirical P(L <= l) >= alpha."""
+    x = np.sort(np.asarray(losses, dtype=np.float64))[::-1]
+    if x.size == 0:
+        return math.nan
+    return _var_desc(x, x.size, alpha)
+
+
+def kupiec_pof(breaches: int, n: int, alpha: float = 0.99) -> tuple[float, float]:
+    """Kupiec's proportion-of-failures likelihood ratio and its chi-square(1) p-value.
+
+    LR = -2 ln[(1-p)^(n-x) p^x / ((1-x/n)^(n-x) (x/n)^x)] with p = 1 - alpha; a small p-value
+    rejects the model's claimed coverage (too many breaches, or too few).
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    p = 1.0 - alpha
+    x = breaches
+
+    def xlogy(a: float, b: float) -> float:
+        return 0.0 if a == 0 else a * math.log(b)
+
+    log_null = xlogy(n - x, 1.0 - p) + xlogy(x, p)
+    log_alt = xlogy(n - x, 1.0 - x / n) + xlogy(x, x / n)
+    lr = max(0.0, -2.0 * (log_null - log_alt))
+    return lr, float(chi2.sf(lr, 1))
+
+
+# --------------------------------------------------------------------------------------- add-ons
+
+
+def concentration_addon(size_coins: float, k: float) -> float:
+    """FTX's size haircut form k * sqrt(|position in coins|): large positions cost more per unit."""
+    return k * math.sqrt(abs(size_coins))
+
+
+def liquidity_addon(
+    size_coins: float,
+    adv_coins: float,
+    sigma_daily: float,
+    *,
+    half_spread: float = 0.00025,
+    participation: float = 0.15,
+    impact_coef: float = 1.0,
+    z: float = 2.326,
+) -> float:
+    """Cost of exiting a position after the 24 h close-out, as a fraction of notional.
+
+    * half-spread: 2.5 bp (a 5 bp spread, anna7021's default);
+    * impact: square-root law impact_coef * sigma_daily * sqrt(size / ADV) (coefficient of order 1);
+    * exit time: selling at `participation` (15%, anna7021 / ICE-style) of market volume takes
+      T = size / (participation * ADV) days, during which the unsold part (on average a third of the
+      variance of the full position for a linear unwind) is exposed: z * sigma_daily * sqrt(T / 3),
+      z the 99% normal quantile.
+    """
+    q = abs(size_coins)
+    if q == 0.0:
+        return 0.0
+    if not adv_coins > 0.0:
+        return 1.0
+    days = q / (participation * adv_coins)
+    impact = impact_coef * sigma_daily * math.sqrt(q / adv_coins)
+    exit_risk = z * sigma_daily * math.sqrt(days / 3.0)
+    return half_spread + impact + exit_risk
+
+
+def ftx_imf(size_coins: float, imf_factor: float, base_imf: float = FTX_BASE_IMF) -> float:
+    """FTX.com's position IMF: max(base IMF, imf_factor * sqrt(size in coins)), capped at 100%."""
+    return min(1.0, max(base_imf, imf_factor * math.sqrt(abs(size_coins))))
+
+
+def total_margin(core: float, concentration: float, liquidity: float) -> float:
+    """Core margin plus add-ons, capped at 100% of notional (a position never needs more than fully funded).
+
+    The add-ons are added (not maxed as FTX did with its base IMF) because they price different
+    risks: the 24 h move, the size of the position, and the cost of exiting it.
+    """
+    return min(1.0, max(0.0, core + concentration + liquidity))
+
+
+# ------------------------------------------------------------------------------------------ model
+
+
+@dataclass(frozen=True)
+class FhsParams:
+    """Every setting of the margin model, with risk-model.md section 0's values as defaults."""
+
+    lam: float = 0.97
+    es_conf: float = 0.99
+    var_conf: float = 0.995
+    warmup: int = 30
+    """Days of returns that seed the EWMA (their mean square); no margin before they are in."""
+    buffer: float = 0.25
+    """APC (a): margin * (1 + buffer) in calm."""
+    buffer_rise: float = 0.25
+    buffer_lookback: int = 10
+    """The buffer is released (set to 0) on a day when plain margin is at least buffer_rise above its
+    minimum of the previous buffer_lookback days: margin is rising sharply."""
+    buffer_rebuild_days: int = 20
+    """Outside such days the buffer grows back linearly to its full size over this many days (an
+    instant rebuild would itself add 25% at the top of the stress)."""
+    stress_weight: float = 0.25
+    """APC (b): weight of the stressed-scenario ES in the blend."""
+    stress_floor_conf: float | None = 0.99
+    """Confidence of the stress-period VaR floor; None switches the floor off (a sensitivity)."""
+    stress_windows: tuple[tuple[date, date], ...] = STRESS_WINDOWS
+    apc: bool = True
+
+
+@dataclass
+class _Measures:
+    es: list[float] = field(default_factory=list)
+    var: list[float] = field(default_factory=list)
+    floor_es: list[float] = field(default_factory=list)
+
+
+def _tail_losses(z_sorted: list[float], k: int, scale: float, side: Side) -> FloatArray:
+    """The k largest losses of scenarios z * scale, sorted descending (losses are monotone in z)."""
+    tail = z_sorted[:k] if side == "long" else z_sorted[: -k - 1 : -1]
+    return loss_fraction(np.asarray(tail, dtype=np.float64) * scale, side)
+
+
+def _stress_sets(
+    r24: pd.Series, windows: Iterable[tuple[date, date]]
+) -> list[tuple[pd.Timestamp, FloatArray]]:
+    """Per stress window: the instant it is over and its overlapping 24 h returns lying inside it."""
+    out = []
+    for first, last in windows:
+        start = pd.Timestamp(first, tz="UTC")
+        over = pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1)
+        inside = r24[(r24.index >= start + pd.Timedelta(hours=24)) & (r24.index <= over)].dropna()
+        out.append((over, inside.to_numpy(dtype=np.float64)))
+    return out
+
+
+def fhs_margin(
+    daily: pd.Series,
+    params: FhsParams = FhsParams(),
+    r24: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Daily FHS margin of one coin, long and short, with every APC component as its own column.
+
+    `daily` are the 00:00 UTC daily log returns (labelled by their end); the row for day t uses
+    returns up to and including the one ending at t, and is the margin in force from t to t + 24 h.
+    `r24` are the overlapping hourly-sampled 24 h returns for the stress sets (APC (b) and the
+    stress-period floor); without them those two components are absent.
+
+    Columns, per side S: `S_es` (plain FHS ES, the "fhs" model), `S_var` (VaR at var_conf),
+    `S_buffered` (APC a), `S_stressed` (APC b), `S_lr_floor` (APC c), `S_stress_floor`,
+    `S_apc` (max of the four, capped to [0, 1]); plus `sigma` (the vol forecast used) and `sigma_lr`.
+    """
+    r = daily.to_numpy(dtype=np.float64)
+    n = r.size
+    w = params.warmup
+    seed = r[:w][~np.isnan(r[:w])]
+    init = float(np.mean(seed**2)) if seed.size else math.nan
+    var_fc = ewma_variance(r, params.lam, init)
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero variance: no usable residual
+        z = r / np.sqrt(var_fc[:-1])
+    z[~np.isfinite(z)] = np.nan
+    valid = ~np.isnan(z)
+    sigma_next = np.sqrt(var_fc[1:])
+
+    # long-run (unfiltered, full history to date) daily volatility: APC (c)
+    sigma_lr = pd.Series(r).expanding(min_periods=2).std().to_numpy(dtype=np.float64)
+
+    k_es = math.floor(_tail_count(n, params.es_conf)) + 1
+    k_var = math.floor(_tail_count(n, params.var_conf)) + 1
+    k_max = max(k_es, k_var, 1)
+
+    res: dict[Side, _Measures] = {s: _Measures() for s in SIDES}
+    z_sorted: list[float] = []
+    for t in range(n):
+        if valid[t]:
+            insort(z_sorted, float(z[t]))
+        m = len(z_sorted)
+        for side in SIDES:
+            meas = res[side]
+            if t < w - 1 or m == 0:
+                meas.es.append(math.nan)
+                meas.var.append(math.nan)
+                meas.floor_es.append(math.nan)
+                continue
+            k = min(k_max, m)
+            top = _tail_losses(z_sorted, k, float(sigma_next[t]), side)
+            meas.es.append(_es_desc(top, m, params.es_conf))
+            meas.var.append(_var_desc(top, m, params.var_conf))
+            top_lr = _tail_losses(z_sorted, k, float(sigma_lr[t]), side)
+            meas.floor_es.append(_es_desc(top_lr, m, params.es_conf))
+
+    out = pd.DataFrame(index=daily.index)
+    out["sigma"] = sigma_next
+    out["sigma_lr"] = sigma_lr
+    stress = _stress_sets(r24, params.stress_windows) if r24 is not None else []
+    for side in SIDES:
+        es = np.clip(np.asarray(res[side].es), 0.0, 1.0)
+        out[f"{side}_es"] = es
+        out[f"{side}_var"] = np.clip(np.asarray(res[side].var), 0.0, 1.0)
+        buffered = es * (1.0 + buffer_fraction(es, params))
+        stress_es, stress_var = _stress_measures(daily.index, stress, side, params)
+        stressed = np.where(
+            np.isnan(stress_es), es, (1.0 - params.stress_weight) * es + params.stress_weight * stress_es
+        )
+        lr_floor = np.asarray(res[side].floor_es)
+        stress_floor = np.nan_to_num(stress_var, nan=0.0)
+        apc = np.fmax(np.fmax(buffered, stressed), np.fmax(lr_floor, stress_floor))
+        apc = np.where(np.isnan(es), np.nan, apc)
+        out[f"{side}_buffered"] = buffered
+        out[f"{side}_stressed"] = stressed
+        out[f"{side}_lr_floor"] = lr_floor
+        out[f"{side}_stress_floor"] = stress_floor
+        out[f"{side}_apc"] = np.clip(apc, 0.0, 1.0)
+    return out
+
+
+def buffer_fraction(margin: FloatArray, params: FhsParams) -> FloatArray:
+    """APC (a)'s buffer fraction each day: released on sharp rises, rebuilt linearly afterwards.
+
+    Day t is a sharp rise when margin[t] >= (1 + buffer_rise) * min(margin[t - buffer_lookback:t]):
+    the buffer is then 0 (margin may fall back to the un-buffered value). Otherwise it grows by
+    buffer / buffer_rebuild_days a day up to `buffer`. Before any sharp rise it is full.
+    """
+    b = np.zeros(margin.size)
+    level = params.buffer
+    step = params.buffer / max(params.buffer_rebuild_days, 1)
+    lb = params.buffer_lookback
+    for t, m in enumerate(margin):
+        if math.isnan(m):
+            b[t] = params.buffer
+            continue
+        past = margin[max(0, t - lb) : t]
+        past = past[~np.isnan(past)]
+        if past.size and m >= (1.0 + params.buffer_rise) * float(past.min()):
+            level = 0.0
+        else:
+            level = min(params.buffer, level + step)
+        b[t] = level
+    return b
+
+
+def _stress_measures(
+    index: pd.Index, stress: list[tuple[pd.Timestamp, FloatArray]], side: Side, params: FhsParams
+) -> tuple[FloatArray, FloatArray]:
+    """ES (for APC b) and VaR (the floor) of the stress windows already over at each day; NaN if none."""
+    es = np.full(len(index), math.nan)
+    var = np.full(len(index), math.nan)
+    if not stress:
+        return es, var
+    ts = pd.DatetimeIndex(index)
+    cache: dict[tuple[int, ...], tuple[float, float]] = {}
+    for i, day in enumerate(ts):
+        active = tuple(j for j, (over, _) in enumerate(stress) if over <= day)
+        if not active:
+            continue
+        if active not in cache:
+            pooled = np.concatenate([stress[j][1] for j in active])
+            losses = loss_fraction(pooled, side)
+            cache[active] = (
+                expected_shortfall(losses, params.es_conf),
+                value_at_risk(losses, params.stress_floor_conf) if params.stress_floor_conf else math.nan,
+            )
+        es[i], var[i] = cache[active]
+    return es, var
+
+
+# ---------------------------------------------------------------------------------------- backtest
+
+
+def procyclicality(margin: pd.Series) -> dict[str, Any]:
+    """Average, median, peak, peak/median and the largest one-day rise of a daily margin series."""
+    m = margin.dropna()
+    if m.empty:
+        return {}
+    diff = m.diff()
+    rise_day = diff.idxmax() if diff.notna().any() else None
+    median = float(m.median())
+    return {
+        "average": float(m.mean()),
+        "median": median,
+        "peak": float(m.max()),
+        "peak_date": str(pd.Timestamp(m.idxmax()).date()),
+        "peak_to_median": float(m.max()) / median if median > 0 else math.nan,
+        "p05": float(m.quantile(0.05)),
+        "p95": float(m.quantile(0.95)),
+        "max_1d_increase": float(diff.max()) if rise_day is not None else 0.0,
+        "max_1d_increase_date": str(pd.Timestamp(rise_day).date()) if rise_day is not None else None,
+    }
+
+
+def coverage(margin: npt.ArrayLike, moves: npt.ArrayLike, side: Side, alpha: float = 0.99) -> dict[str, Any]:
+    """Breaches (realised loss above margin), coverage and Kupiec's test for paired margins and moves."""
+    m = np.asarray(margin, dtype=np.float64)
+    r = np.asarray(moves, dtype=np.float64)
+    ok = ~(np.isnan(m) | np.isnan(r))
+    loss = loss_fraction(r[ok], side)
+    n = int(ok.sum())
+    breaches = int((loss > m[ok]).sum())
+    lr, p = kupiec_pof(breaches, n, alpha)
+    return {
+        "n": n,
+        "breaches": breaches,
+        "coverage_pct": 100.0 * (1.0 - breaches / n) if n else math.nan,
+        "kupiec_lr": lr,
+        "kupiec_p": p,
+    }
+
+
+def _hourly_in_force(daily_margin: pd.Series, hours: pd.DatetimeIndex) -> FloatArray:
+    """The margin in force at each hour: the one set at that day's 00:00 UTC."""
+    days = hours.floor("D")
+    return np.asarray(daily_margin.reindex(days), dtype=np.float64)
+
+
+def _model_margins(
+    coin: str,
+    fhs: pd.DataFrame,
+    adv: pd.Series,
+    position_coins: float,
+    conc_k: float,
+) -> dict[tuple[str, Side], pd.Series]:
+    out: dict[tuple[str, Side], pd.Series] = {}
+    ftx = ftx_imf(position_coins, FTX_IMF_FACTOR[coin])
+    conc = concentration_addon(position_coins, conc_k)
+    adv_day = adv.reindex(fhs.index).to_numpy(dtype=np.float64)
+    liq = np.array(
+        [
+            liquidity_addon(position_coins, a, s) if not (math.isnan(a) or math.isnan(s)) else math.nan
+            for a, s in zip(adv_day, fhs["sigma"].to_numpy(dtype=np.float64), strict=True)
+        ]
+    )
+    for side in SIDES:
+        apc = fhs[f"{side}_apc"].to_numpy(dtype=np.float64)
+        out[("fhs", side)] = fhs[f"{side}_es"]
+        out[("fhs_apc", side)] = fhs[f"{side}_apc"]
+        out[("fhs_apc_addons", side)] = pd.Series(np.minimum(1.0, apc + conc + liq), index=fhs.index)
+        valid = fhs[f"{side}_es"].notna()
+        out[("ftx_imf", side)] = pd.Series(np.where(valid, ftx, np.nan), index=fhs.index)
+        out[("flat_15", side)] = pd.Series(np.where(valid, FLAT_MARGIN, np.nan), index=fhs.index)
+    return out
+
+
+def _prepare(
+    path: str | PathLike[str] | Traversable | None,
+    closes: pd.DataFrame | None,
+    volumes: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    c = load_closes(path) if closes is None else closes
+    v = load_volumes(path) if volumes is None else volumes
+    return c, v
+
+
+def margin_series(
+    path: str | PathLike[str] | Traversable | None = None,
+    *,
+    closes: pd.DataFrame | None = None,
+    volumes: pd.DataFrame | None = None,
+    params: FhsParams = FhsParams(),
+    position_coins: Mapping[str, float] | None = None,
+    concentration_k: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Daily margin (fraction of notional) per coin, model and side, for charts.
+
+    Columns are a (coin, model, side) MultiIndex; rows are the 00:00 UTC instants each margin was
+    set, over the whole history (from the end of the EWMA warm-up).
+    """
+    c, v = _prepare(path, closes, volumes)
+    return _all_margins(c, v, params, position_coins, concentration_k)[0]
+
+
+def _all_margins(
+    closes: pd.DataFrame,
+    volumes: pd.DataFrame,
+    params: FhsParams,
+    position_coins: Mapping[str, float] | None,
+    concentration_k: Mapping[str, float] | None,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    sizes = dict(DEFAULT_POSITION_COINS if position_coins is None else position_coins)
+    ks = dict(FTX_IMF_FACTOR if concentration_k is None else concentration_k)
+    daily = daily_returns(closes)
+    r24 = rolling_returns_24h(closes)
+    adv = average_daily_volume(volumes)
+    cols: dict[tuple[str, str, str], pd.Series] = {}
+    details: dict[str, pd.DataFrame] = {}
+    for coin in closes.columns:
+        fhs = fhs_margin(daily[coin], params, r24[coin])
+        details[str(coin)] = fhs
+        models = _model_margins(str(coin), fhs, adv[coin], sizes[str(coin)], ks[str(coin)])
+        for (model, side), series in models.items():
+            cols[(str(coin), model, side)] = series
+    frame = pd.DataFrame(cols)
+    frame.columns = pd.MultiIndex.from_tuples(list(cols), names=["coin", "model", "side"])
+    return frame, details
+
+
+def summary(
+    path: str | PathLike[str] | Traversable | None = None,
+    *,
+    closes: pd.DataFrame | None = None,
+    volumes: pd.DataFrame | None = None,
+    params: FhsParams = FhsParams(),
+    start: str = EVAL_START,
+    end: str = EVAL_END,
+    position_coins: Mapping[str, float] | None = None,
+    concentration_k: Mapping[str, float] | None = None,
+    sensitivities: Sequence[float] = (0.94, 0.99),
+) -> dict[str, Any]:
+    """Backtest and procyclicality figures per coin / model / side, as a JSON-serialisable dict.
+
+    For each model: `hourly` (overlapping 24 h windows starting on every hour of [start, end]:
+    breaches, coverage, Kupiec LR / p; the LR overstates the evidence because windows overlap),
+    `daily` (non-overlapping 00:00 -> 00:00 windows: the valid Kupiec test) and `margin`
+    (average, median, peak, peak/median, largest one-day increase of the daily margin over
+    [start, end]). `apc_binding` gives, per coin and side, the share of days on which each APC
+    component sets the FHS+APC margin. `lambda_sensitivity` repeats the FHS and FHS+APC figures for
+    other lambdas, `without_stress_floor` the FHS+APC figures with the stress-period floor off.
+    """
+    c, v = _prepare(path, closes, volumes)
+    sizes = dict(DEFAULT_POSITION_COINS if position_coins is None else position_coins)
+    ks = dict(FTX_IMF_FACTOR if concentration_k is None else concentration_k)
+    result: dict[str, Any] = {
+        "params": _jsonable(asdict(params)),
+        "window": {"start": start, "end": end},
+        "position_coins": sizes,
+        "concentration_k": ks,
+        "ftx": {"base_imf": FTX_BASE_IMF, "imf_factor": FTX_IMF_FACTOR},
+        "coins": _evaluate(c, v, params, start, end, sizes, ks, MODELS),
+    }
+    sens: dict[str, Any] = {}
+    for lam in sensitivities:
+        p = replace(params, lam=lam)
+        sens[str(lam)] = _evaluate(c, v, p, start, end, sizes, ks, ("fhs", "fhs_apc"))
+    result["lambda_sensitivity"] = sens
+    if params.stress_floor_conf is not None:
+        p = replace(params, stress_floor_conf=None)
+        result["without_stress_floor"] = _evaluate(c, v, p, start, end, sizes, ks, ("fhs_apc",))
+    return result
+
+
+def _evaluate(
+    closes: pd.DataFrame,
+    volumes: pd.DataFrame,
+    params: FhsParams,
+    start: str,
+    end: str,
+    sizes: Mapping[str, float],
+    ks: Mapping[str, float],
+    models: Sequence[str],
+) -> dict[str, Any]:
+    frame, details = _all_margins(closes, volumes, params, sizes, ks)
+    lo = pd.Timestamp(start, tz="UTC")
+    hi = pd.Timestamp(end, tz="UTC")
+    r24 = rolling_returns_24h(closes)
+    hours = pd.date_range(lo, hi + pd.Timedelta(hours=23), freq="h")
+    fwd = r24.reindex(hours + pd.Timedelta(hours=24))  # move from h to h + 24 h
+    days = pd.date_range(lo, hi, freq="D")
+    out: dict[str, Any] = {}
+    for coin in closes.columns:
+        coin_out: dict[str, Any] = {}
+        hourly_moves = fwd[coin].to_numpy(dtype=np.float64)
+        daily_moves = r24[coin].reindex(days + pd.Timedelta(hours=24)).to_numpy(dtype=np.float64)
+        for model in models:
+            model_out: dict[str, Any] = {}
+            for side in SIDES:
+                daily_margin = frame[(str(coin), model, side)]
+                in_window = daily_margin.reindex(days)
+                model_out[side] = {
+                    "hourly": coverage(
+                        _hourly_in_force(daily_margin, hours), hourly_moves, side, params.es_conf
+                    ),
+                    "daily": coverage(
+                        in_window.to_numpy(dtype=np.float64), daily_moves, side, params.es_conf
+                    ),
+                    "margin": procyclicality(in_window),
+                }
+            coin_out[model] = model_out
+        fhs = details[str(coin)]
+        coin_out["fhs_var_995"] = {s: procyclicality(fhs[f"{s}_var"].reindex(days)) for s in SIDES}
+        coin_out["apc_binding"] = {s: _binding(fhs.reindex(days), s) for s in SIDES}
+        out[str(coin)] = coin_out
+    return out
+
+
+_APC_PARTS = ("buffered", "stressed", "lr_floor", "stress_floor")
+
+
+def _binding(fhs: pd.DataFrame, side: Side) -> dict[str, float]:
+    """Share of days on which each APC component is the largest (sets the FHS+APC margin)."""
+    parts = fhs[[f"{side}_{p}" for p in _APC_PARTS]].dropna(how="all")
+    if parts.empty:
+        return {}
+    winner = parts.fillna(-1.0).to_numpy(dtype=np.float64).argmax(axis=1)
+    return {p: float(np.mean(winner == i)) for i, p in enumerate(_APC_PARTS)}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, date):
+        return x.isoformat()
+    return x

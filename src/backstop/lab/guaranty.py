@@ -1,0 +1,467 @@
+"""Guaranty fund sizing: how much mutualised money the exchange needs if its largest members default
+in extreme but plausible conditions, with every rule we are measured against side by side.
+
+Rules (shared/research/risk-model.md sections 0, 1, 4, 6):
+- Cover-1 (PFMI, CFTC 39.11: the member, affiliates aggregated, creating the largest exposure),
+  Cover-2 (PFMI, CFTC 39.33 for systemic CCPs), Cover-3 (what FTX US Derivatives said it sized to);
+- FUSD's "10% of total outstanding initial margin";
+- the fund we adopt: max(10% of IM, Cover-2), compared with FUSD's $250 M.
+
+Inputs are plain data (members, scenarios, prices) so this module never depends on the engine: the
+replay driver builds them from engine state, tests build them by hand. Money is float USD: this is
+research arithmetic on stress scenarios, not the ledger.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type information
+
+ScenarioKind = Literal["historical", "hypothetical"]
+Beyond = Literal["equity", "margin"]
+
+FUSD_FUND_USD = 250_000_000.0
+"""FTX US Derivatives' proposed guaranty fund (unencumbered USD cash), the figure to compare with."""
+
+IM_FRACTION = 0.10
+"""FUSD's sizing rule: the fund is at least this share of total outstanding initial margin."""
+
+COVER_NS = (1, 2, 3)
+HYPOTHETICAL_MOVES = (0.5, 0.3)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One defaulting unit: all accounts of one owner (affiliates aggregated, CFTC 39.11), because a
+    default takes the whole group down at once.
+
+    positions: coin -> signed size in coins (+ long, - short).
+    collateral: the account value in USD at the snapshot (equity, IM included), i.e. everything the
+        exchange can seize before the fund pays.
+    initial_margin: the USD IM the exchange holds against the positions (part of `collateral`).
+    """
+
+    name: str
+    positions: Mapping[str, float]
+    collateral: float
+    initial_margin: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A joint move of all coins over the close-out horizon (24 h: FUSD assumed the close-out only
+    *starts* after 24 h). Joint, because a member hedged across coins only loses when they diverge."""
+
+    name: str
+    kind: ScenarioKind
+    shocks: Mapping[str, float]  # coin -> relative move over the horizon, e.g. -0.5
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("historical", "hypothetical"):
+            raise ValueError(f"scenario kind must be 'historical' or 'hypothetical', not {self.kind!r}")
+        for coin, move in self.shocks.items():
+            if not math.isfinite(move) or move < -1.0:
+                raise ValueError(f"scenario {self.name!r}: {coin} move {move} is not a price move")
+
+
+@dataclass(frozen=True)
+class CoverResult:
+    """Cover-n: the worst scenario's sum of the n largest members' stress losses, and who they are
+    (the names are what a risk committee acts on: margin calls, concentration limits)."""
+
+    n: int
+    loss: float
+    scenario: str | None  # None when there were no scenarios or no member to lose
+    kind: ScenarioKind | None
+    members: tuple[str, ...] = ()  # the n largest losers in that scenario with a loss > 0
+    member_losses: tuple[float, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "loss": self.loss,
+            "scenario": self.scenario,
+            "kind": self.kind,
+            "members": list(self.members),
+            "member_losses": list(self.member_losses),
+        }
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Every sizing rule on one snapshot, so a report can show which binds and by how much."""
+
+    total_initial_margin: float
+    im_fraction: float
+    im_rule: float  # im_fraction x total IM (FUSD's rule)
+    historical: tuple[CoverResult, ...]  # Cover-1, -2, -3 over historical scenarios only
+    hypothetical: tuple[CoverResult, ...]  # ... over hypothetical scenarios only
+    combined: tuple[CoverResult, ...]  # ... over all scenarios (the max of the two)
+    fund: float  # max(im_rule, combined Cover-2): the size we adopt
+    binding: Literal["im", "cover2"]
+    fusd_fund: float = FUSD_FUND_USD
+    beyond: Beyond = "equity"
+    fund_over_fusd: float = field(init=False)
+    fusd_covers: bool = field(init=False)  # would FUSD's $250 M have met our requirement?
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fund_over_fusd", self.fund / self.fusd_fund)
+        object.__setattr__(self, "fusd_covers", self.fusd_fund >= self.fund)
+
+    def cover(self, n: int, kind: Literal["historical", "hypothetical", "combined"] = "combined") -> float:
+        results: tuple[CoverResult, ...] = getattr(self, kind)
+        return next(c.loss for c in results if c.n == n)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total_initial_margin": self.total_initial_margin,
+            "im_fraction": self.im_fraction,
+            "im_rule": self.im_rule,
+            "historical": [c.as_dict() for c in self.historical],
+            "hypothetical": [c.as_dict() for c in self.hypothetical],
+            "combined": [c.as_dict() for c in self.combined],
+            "fund": self.fund,
+            "binding": self.binding,
+            "fusd_fund": self.fusd_fund,
+            "fund_over_fusd": self.fund_over_fusd,
+            "fusd_covers": self.fusd_covers,
+            "beyond": self.beyond,
+        }
+
+
+# --- members -------------------------------------------------------------------------------------
+
+
+def aggregate_by_owner(
+    accounts: Iterable[Member], owner_of: Mapping[str, str] | Callable[[str], str]
+) -> list[Member]:
+    """Merge the accounts of each owner into one Member (CFTC 39.11: affiliates aggregated).
+
+    Positions net across the owner's accounts: this assumes the exchange closes out the whole group
+    together and may set one account's gains against another's losses. Collateral and IM add up.
+    Accounts `owner_of` does not know are their own owner. Owners come out in order of first account.
+    """
+    lookup: Callable[[str], str] = (
+        (lambda name: owner_of.get(name, name)) if isinstance(owner_of, Mapping) else owner_of
+    )
+    groups: dict[str, list[Member]] = {}
+    for account in accounts:
+        groups.setdefault(lookup(account.name), []).append(account)
+    members: list[Member] = []
+    for owner, group in groups.items():
+        net: dict[str, float] = {}
+        for account in group:
+            for coin, size in account.positions.items():
+                net[coin] = net.get(coin, 0.0) + size
+        members.append(
+            Member(
+                name=owner,
+                positions={coin: size for coin, size in net.items() if size != 0.0},
+                collateral=math.fsum(a.collateral for a in group),
+                initial_margin=math.fsum(a.initial_margin for a in group),
+            )
+        )
+    return members
+
+
+# --- stress losses -------------------------------------------------------------------------------
+
+
+def _shock(scenario: Scenario, coin: str) -> float:
+    try:
+        return scenario.shocks[coin]
+    except KeyError:
+        # Silently treating a held coin as unmoved would understate the stress: refuse instead.
+        raise KeyError(f"scenario {scenario.name!r} has no move for {coin}, which a member holds") from None
+
+
+def _price(prices: Mapping[str, float], coin: str) -> float:
+    try:
+        return prices[coin]
+    except KeyError:
+        raise KeyError(f"no price for {coin}, which a member holds") from None
+
+
+def scenario_pnl(member: Member, scenario: Scenario, prices: Mapping[str, float]) -> float:
+    """The member's mark-to-market PnL in USD if the scenario happens before it can be closed out."""
+    return math.fsum(
+        size * _price(prices, coin) * _shock(scenario, coin)
+        for coin, size in member.positions.items()
+        if size != 0.0
+    )
+
+
+def stress_loss(
+    member: Member, scenario: Scenario, prices: Mapping[str, float], beyond: Beyond = "equity"
+) -> float:
+    """What the scenario costs the exchange's default waterfall if this member defaults: the loss
+    the member's own resources cannot absorb.
+
+    beyond="equity" (default): max(0, -PnL - collateral). The collateral is the member's whole
+        equity (IM included), all of which the exchange seizes on default; only what the shock takes
+        beyond it falls on the insurance / guaranty fund.
+    beyond="margin": max(0, -PnL - initial_margin). Counts only the IM as the member's resource, as
+        a CCP stress test does when excess collateral may be withdrawn at any moment.
+    """
+    resources = member.collateral if beyond == "equity" else member.initial_margin
+    return max(0.0, -scenario_pnl(member, scenario, prices) - resources)
+
+
+def _check_beyond(beyond: str) -> None:
+    if beyond not in ("equity", "margin"):
+        raise ValueError(f"beyond must be 'equity' or 'margin', not {beyond!r}")
+
+
+def _loss_matrix(
+    members: Sequence[Member], scenarios: Sequence[Scenario], prices: Mapping[str, float], beyond: Beyond
+) -> npt.NDArray[np.float64]:
+    """stress_loss for every (member, scenario) pair at once: the replay calls this every simulated
+    day for every member, so it is one matrix product instead of a Python loop per pair."""
+    _check_beyond(beyond)
+    coins = sorted({coin for m in members for coin, size in m.positions.items() if size != 0.0})
+    index = {coin: i for i, coin in enumerate(coins)}
+    notional = np.zeros((len(members), len(coins)))
+    for row, member in enumerate(members):
+        for coin, size in member.positions.items():
+            if size != 0.0:
+                notional[row, index[coin]] += size * _price(prices, coin)
+    shocks = np.zeros((len(coins), len(scenarios)))
+    for col, scenario in enumerate(scenarios):
+        for coin, i in index.items():
+            shocks[i, col] = _shock(scenario, coin)
+    pnl = notional @ shocks
+    resources = np.array(
+        [m.collateral if beyond == "equity" else m.initial_margin for m in members], dtype=np.float64
+    )
+    losses: npt.NDArray[np.float64] = np.maximum(0.0, -pnl - resources[:, None])
+    return losses
+
+
+def _cover_from_matrix(
+    losses: npt.NDArray[np.float64], members: Sequence[Member], scenarios: Sequence[Scenario], n: int
+) -> CoverResult:
+    if not scenarios or not members:
+        return CoverResult(n=n, loss=0.0, scenario=None, kind=None)
+    top = min(n, len(members))
+    totals = -np.sort(-losses, axis=0)[:top].sum(axis=0)  # per scenario: sum of the n largest
+    worst = int(np.argmax(totals))  # ties: the first scenario given
+    loss = float(totals[worst])
+    if loss <= 0.0:
+        return CoverResult(n=n, loss=0.0, scenario=None, kind=None)
+    ranked = sorted(
+        ((float(losses[i, worst]), m.name) for i, m in enumerate(members) if losses[i, worst] > 0.0),
+        key=lambda pair: (-pair[0], pair[1]),
+    )[:top]
+    return CoverResult(
+        n=n,
+        loss=loss,
+        scenario=scenarios[worst].name,
+        kind=scenarios[worst].kind,
+        members=tuple(name for _, name in ranked),
+        member_losses=tuple(value for value, _ in ranked),
+    )
+
+
+def _check_members(members: Sequence[Member]) -> None:
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        # Two entries of one owner would let Cover-n count one default twice (or split it).
+        raise ValueError(f"members named more than once: {dupes}; aggregate_by_owner first")
+
+
+def cover_n(
+    members: Sequence[Member],
+    scenarios: Sequence[Scenario],
+    prices: Mapping[str, float],
+    n: int,
+    beyond: Beyond = "equity",
+) -> CoverResult:
+    """Cover-n: in each scenario add up the n largest members' stress losses; the fund must cover
+    the worst scenario. The n largest are chosen per scenario, so Cover-2's scenario (and members)
+    may differ from Cover-1's."""
+    if n < 1:
+        raise ValueError(f"Cover-n needs n >= 1, not {n}")
+    _check_members(members)
+    losses = _loss_matrix(members, scenarios, prices, beyond)
+    return _cover_from_matrix(losses, members, scenarios, n)
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+
+def _stamp(ts: pd.Timestamp) -> str:
+    return str(ts.strftime("%Y-%m-%d %H:%M"))
+
+
+def historical_scenarios(
+    closes: pd.DataFrame, horizon_hours: int = 24, count: int = 5, min_gap_hours: int | None = None
+) -> list[Scenario]:
+    """Joint scenarios from real history: for each coin its `count` worst and `count` best
+    `horizon_hours` moves, each taken with every other coin's move over the same window, so the
+    correlation (and its breakdown) of that day is kept.
+
+    closes: close prices indexed by UTC timestamp, one column per coin. Missing rows are fine: a
+    window whose start or end price is missing is skipped (never bridged), as is any window where
+    some coin has no price (a joint scenario needs all coins; pass fewer columns for a longer
+    history). Windows are named by their index labels (open times in Binance candle files).
+    Episodes are declustered: a coin's next pick must end at least `min_gap_hours` (default: the
+    horizon, i.e. no overlap) from its earlier picks, else one crash would fill all `count` slots.
+    """
+    if horizon_hours <= 0 or count <= 0:
+        raise ValueError("horizon_hours and count must be positive")
+    gap = pd.Timedelta(hours=horizon_hours if min_gap_hours is None else min_gap_hours)
+    horizon = pd.Timedelta(hours=horizon_hours)
+    frame = closes.sort_index()
+    if not frame.index.is_unique:
+        raise ValueError("closes has duplicate timestamps")
+    start_prices = frame.shift(freq=horizon).reindex(frame.index)  # the price `horizon` earlier, if any
+    moves = (frame / start_prices - 1.0).dropna(how="any")
+    coins = [str(c) for c in moves.columns]
+
+    picked: dict[pd.Timestamp, list[str]] = {}  # window end -> tags, in order of selection
+    for coin in coins:
+        series = moves[coin]
+        for side, ascending in (("down", True), ("up", False)):
+            chosen: list[pd.Timestamp] = []
+            for end, move in series.sort_values(ascending=ascending, kind="stable").items():
+                if len(chosen) == count:
+                    break
+                if (move >= 0.0) if side == "down" else (move <= 0.0):
+                    break  # history ran out of moves in that direction
+                if all(abs(end - other) >= gap for other in chosen):
+                    chosen.append(end)
+                    picked.setdefault(end, []).append(f"{coin} {side} #{len(chosen)}")
+
+    scenarios: list[Scenario] = []
+    for end, tags in picked.items():
+        row = moves.loc[end]
+        scenarios.append(
+            Scenario(
+                name=f"{_stamp(end - horizon)} .. {_stamp(end)} UTC ({', '.join(tags)})",
+                kind="historical",
+                shocks={coin: float(row[coin]) for coin in coins},
+            )
+        )
+    return scenarios
+
+
+def hypothetical_scenarios(
+    coins: Iterable[str], moves: Sequence[float] = HYPOTHETICAL_MOVES
+) -> list[Scenario]:
+    """Moves no history has shown yet (risk-model.md section 6: the fund must also survive a 24 h
+    -50%/+50%): all coins together down and up, then each coin alone (which is what hurts a member
+    hedged across coins). Every scenario names every coin, the others at 0."""
+    names = list(dict.fromkeys(coins))
+    scenarios: list[Scenario] = []
+    for size in moves:
+        for move in (-abs(size), abs(size)):
+            label = f"{move:+.0%}"
+            scenarios.append(Scenario(f"24h all coins {label}", "hypothetical", dict.fromkeys(names, move)))
+            if len(names) > 1:
+                for coin in names:
+                    shocks = dict.fromkeys(names, 0.0)
+                    shocks[coin] = move
+                    scenarios.append(Scenario(f"24h {coin} alone {label}", "hypothetical", shocks))
+    return scenarios
+
+
+# --- sizing --------------------------------------------------------------------------------------
+
+
+def fund_size(
+    members: Sequence[Member],
+    scenarios: Sequence[Scenario],
+    prices: Mapping[str, float],
+    beyond: Beyond = "equity",
+    im_fraction: float = IM_FRACTION,
+    fusd_fund: float = FUSD_FUND_USD,
+) -> Sizing:
+    """All the rules on one snapshot; the fund we adopt is max(im_fraction x total IM, Cover-2 over
+    all scenarios) (risk-model.md section 0): the IM share keeps a floor when positions are small
+    or well hedged, Cover-2 keeps up when a few members grow large."""
+    _check_members(members)
+    losses = _loss_matrix(members, scenarios, prices, beyond)
+
+    def covers(kind: ScenarioKind | None) -> tuple[CoverResult, ...]:
+        cols = [i for i, s in enumerate(scenarios) if kind is None or s.kind == kind]
+        subset = [scenarios[i] for i in cols]
+        return tuple(_cover_from_matrix(losses[:, cols], members, subset, n) for n in COVER_NS)
+
+    combined = covers(None)
+    total_im = math.fsum(m.initial_margin for m in members)
+    im_rule = im_fraction * total_im
+    cover2 = combined[COVER_NS.index(2)].loss
+    return Sizing(
+        total_initial_margin=total_im,
+        im_fraction=im_fraction,
+        im_rule=im_rule,
+        historical=covers("historical"),
+        hypothetical=covers("hypothetical"),
+        combined=combined,
+        fund=max(im_rule, cover2),
+        binding="cover2" if cover2 > im_rule else "im",
+        fusd_fund=fusd_fund,
+        beyond=beyond,
+    )
+
+
+ScenarioSource = Sequence[Scenario] | Callable[[Any, Mapping[str, float]], Sequence[Scenario]] | None
+
+
+def daily_sizing(
+    snapshots: Iterable[tuple[Any, Sequence[Member], Mapping[str, float]]],
+    scenarios: ScenarioSource = None,
+    beyond: Beyond = "equity",
+    im_fraction: float = IM_FRACTION,
+    fusd_fund: float = FUSD_FUND_USD,
+) -> pd.DataFrame:
+    """fund_size for each (date, members, prices) of a replay, one row per day.
+
+    scenarios: a fixed list, or a function (date, prices) -> scenarios so a replay can use only the
+    history known on that day (a fixed list built from the whole file lets the fund "know" about
+    crashes still to come), or None for the hypothetical scenarios of the day's priced coins.
+    """
+    rows: list[dict[str, Any]] = []
+    for date, members, prices in snapshots:
+        if scenarios is None:
+            todays: Sequence[Scenario] = hypothetical_scenarios(sorted(prices))
+        elif callable(scenarios):
+            todays = scenarios(date, prices)
+        else:
+            todays = scenarios
+        sizing = fund_size(members, todays, prices, beyond, im_fraction, fusd_fund)
+        row: dict[str, Any] = {
+            "date": date,
+            "members": len(members),
+            "total_im": sizing.total_initial_margin,
+            "im_rule": sizing.im_rule,
+        }
+        for kind, results in (
+            ("hist", sizing.historical),
+            ("hypo", sizing.hypothetical),
+            ("all", sizing.combined),
+        ):
+            for cover in results:
+                row[f"cover{cover.n}_{kind}"] = cover.loss
+        cover2 = sizing.combined[COVER_NS.index(2)]
+        row |= {
+            "cover2_scenario": cover2.scenario,
+            "cover2_members": ", ".join(cover2.members),
+            "fund": sizing.fund,
+            "binding": sizing.binding,
+            "fund_over_fusd": sizing.fund_over_fusd,
+            "fusd_covers": sizing.fusd_covers,
+        }
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.set_index("date")
+    table: pd.DataFrame = frame
+    return table

@@ -1,0 +1,706 @@
+"""`backstop lab replay`: real price history through the live engine, with a synthetic population.
+
+The index follows the real hourly candles, minute by minute along each candle's path through its
+low and high (`feeds.replay.intrabar_price`), so liquidations see the lows. The engine is the
+same `Exchange` that runs live, driven by the same commands; time arrives in them. The risk
+engine ticks once a simulated minute, and once a second for the whole minute while any account
+is being liquidated, so FTX's per-second liquidation rounds keep their pace in a crash.
+
+Margin regimes (`SetMarginFloor` on every perpetual): `ftx5` is FTX's formulas (IMF at least 5%
+at the 20x cap, MMF 3%); `ftx15` raises IMF to at least 15% and MMF to 9% (FUSD's proposal,
+MMF = 0.6 IMF as FTX's own ratio); `fhs` sets each day's floor from the filtered-historical-
+simulation model (`lab.fhs`) fitted on the data up to the day before, MMF 0.6 of it.
+
+Measured, from the engine's own events and ledgers: the insurance fund's path and daily draws,
+its largest daily draw and drawdown, clawbacks and auto-deleveraging, accounts liquidated at each
+tier, the equity liquidated users kept, backstop providers' PnL and fee revenue. A replay is a
+pure function of its configuration: the same seed gives the same numbers, bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from backstop.catalog import Catalog, load
+from backstop.engine.amounts import ATOM, RATE
+from backstop.engine.commands import (
+    CancelAll,
+    Command,
+    CreateAccount,
+    Deposit,
+    FundInsurance,
+    IndexUpdate,
+    PlaceOrder,
+    RegisterBackstop,
+    SetLeverage,
+    SetMarginFloor,
+    Tick,
+)
+from backstop.engine.events import (
+    AutoClosed,
+    ClawedBack,
+    Event,
+    Fill,
+    InsuranceFundChanged,
+    LiquidationEnded,
+    LiquidationStarted,
+    Rejected,
+)
+from backstop.engine.exchange import Exchange
+from backstop.engine.integrity import solvency
+from backstop.engine.risk import assess
+from backstop.feeds.base import HOUR_US, MINUTE_US, SECOND_US, utc_us
+from backstop.feeds.replay import Bars, intrabar_price, read_bars
+from backstop.lab import population as pop
+from backstop.lab.population import PopulationConfig, Trader
+
+DAY_US = 24 * HOUR_US
+REGIMES = {"ftx5": 5, "ftx15": 15, "fhs": 0}  # IMF floor percent (fhs: set daily by the model)
+TIERS = ("orderly", "backstop", "top10", "fund", "clawback")
+"""How far down FTX's waterfall an account's liquidation went: step-1 orders on the book only,
+a backstop provider took some of it, the largest opposing positions did (auto-deleveraging, or
+BitMEX's takeover and ADL, or OKEx's book dump), the insurance fund paid its negative equity, or
+the fund was empty and winners were clawed back."""
+_TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    start: str = "2019-07-21"
+    end: str = "2022-04-01"  # about the span FTX's guaranty-fund post backtested
+    coins: tuple[str, ...] = ("BTC", "ETH")
+    margin: str = "ftx5"
+    model: str = "ftx"
+    seed: int = 1
+    step_s: int = 60  # index step and tick in calm, seconds (60: minute resolution)
+    fund_start_usd: int = 250_000_000  # FUSD's guaranty fund: draws are measured, not capped
+    data: tuple[str, ...] = ()  # candle files; empty: the hourly BTC/ETH history in the package
+    guaranty: bool = True  # size the guaranty fund (Cover-1/2/3, 10% of IM) at every day's end
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+
+    def __post_init__(self) -> None:
+        if self.margin not in REGIMES:
+            raise ValueError(f"margin must be one of {', '.join(REGIMES)}, not {self.margin!r}")
+        if self.model not in ("ftx", "bitmex", "okex"):
+            raise ValueError(f"model must be ftx, bitmex or okex, not {self.model!r}")
+        if self.step_s <= 0 or MINUTE_US * 60 % (self.step_s * SECOND_US):
+            raise ValueError("step must divide an hour into whole seconds")
+        if utc_us(_iso(self.start)) >= utc_us(_iso(self.end)):
+            raise ValueError("start must be before end")
+
+    @property
+    def markets(self) -> tuple[str, ...]:
+        return tuple(f"{coin}-PERP" for coin in self.coins)
+
+
+def _iso(day: str) -> str:
+    return day if "T" in day else f"{day}T00:00:00Z"
+
+
+def default_data() -> list[Any]:
+    from importlib.resources import files
+
+    folder = files("backstop.lab").joinpath("data")
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".csv.gz")), key=lambda f: f.name)
+
+
+def load_bars(config: LabConfig) -> dict[str, Bars]:
+    """One hourly (or finer) candle series per coin over the configured span: the first file that
+    has the coin wins."""
+    since, until = utc_us(_iso(config.start)), utc_us(_iso(config.end))
+    found: dict[str, Bars] = {}
+    for source in config.data or default_data():
+        for bars in read_bars(source, coins=config.coins, since_us=since, until_us=until):
+            found.setdefault(bars.coin, bars)
+    missing = [c for c in config.coins if c not in found]
+    if missing:
+        raise ValueError(f"no candles for {', '.join(missing)} between {config.start} and {config.end}")
+    return found
+
+
+class IndexPath:
+    """A coin's index at any instant of the replay: the candle path, held through data gaps."""
+
+    def __init__(self, bars: Bars) -> None:
+        self.bars = bars
+        self.i = 0
+        self.last: int | None = None
+
+    def at(self, ts: int) -> int | None:
+        """Price in USD atoms at `ts` (calls must come in time order)."""
+        b = self.bars
+        times = b.open_us
+        n = len(times)
+        while self.i < n and times[self.i] + b.interval_us <= ts:
+            self.i += 1
+        i = self.i
+        if i < n and times[i] <= ts:
+            self.last = intrabar_price(
+                b.opens[i], b.highs[i], b.lows[i], b.closes[i], b.interval_us, ts - times[i]
+            )
+        return self.last
+
+
+@dataclass
+class Episode:
+    account: int
+    start_us: int
+    tier: int = 0  # index into TIERS
+    tav_at_start: int = 0
+
+
+@dataclass
+class Tally:
+    """What the replay measures, accumulated from the engine's events."""
+
+    episodes: dict[int, Episode] = field(default_factory=dict)
+    deepest: dict[int, int] = field(default_factory=dict)  # account -> deepest tier it ever reached
+    liquidations: int = 0  # episodes: an account may be liquidated, recover, and be again
+    equity_returned: int = 0  # USD atoms liquidated users kept after their liquidation ended
+    equity_at_start: int = 0  # what they had when it began
+    clawback: int = 0
+    clawed_accounts: set[int] = field(default_factory=set)
+    deleveraged_notional: int = 0  # positions closed against winners (top10, ADL, takeover)
+    fund_in: int = 0
+    fund_out: int = 0
+    day_draw: dict[int, int] = field(default_factory=dict)  # day -> fund paid out that day
+    day_in: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    config: LabConfig
+    summary: dict[str, Any]
+    daily: list[dict[str, Any]]  # one row per simulated UTC day
+    fund_path: list[tuple[int, float]]  # (hour start us, fund balance USD)
+    state_hash: str
+
+
+class Replay:
+    def __init__(self, config: LabConfig, bars: dict[str, Bars] | None = None) -> None:
+        self.config = config
+        self.bars = bars if bars is not None else load_bars(config)
+        self.start_us = utc_us(_iso(config.start))
+        self.end_us = utc_us(_iso(config.end))
+        catalog = load(model=config.model)
+        # the replayed perpetuals and their coins' spot markets (which price them as collateral;
+        # nobody trades there): fewer books, a faster tick
+        coins = {n: c for n, c in catalog.coins.items() if n in config.coins or c.usd_alias or n == "USD"}
+        wanted = [*config.markets, *(c.price_market for c in coins.values() if c.price_market)]
+        markets = {name: catalog.markets[name] for name in wanted}
+        self.ex = Exchange(Catalog(coins, markets, catalog.risk), seed=config.seed)
+        self.rng = random.Random(config.seed)
+        self.tally = Tally()
+        self.paths = {coin: IndexPath(self.bars[coin]) for coin in config.coins}
+        self.index: dict[str, int] = {}
+        self.commands = 0
+        self.traders: list[Trader] = []
+        self.queue: list[tuple[int, int]] = []  # (next decision us, trader number)
+        self.makers: dict[str, int] = {}
+        self.maker_ids: set[int] = set()
+        self.blps: list[int] = []
+        self.quoted: dict[str, tuple[int, int]] = {}  # market -> (mid atoms, ts) of the last ladder
+        self.maker_hit: set[str] = set()
+        self.fast_var: dict[str, float] = {}
+        self.slow_var: dict[str, float] = {}
+        self.last_price: dict[str, int] = {}
+        self.fhs_floor: dict[str, float] = {}
+        self.deposited: dict[int, int] = {}
+        self.ready = False  # set up (accounts, makers, floors) and ready to run
+        self.scenario_month = ""
+        self.scenarios: list[Any] = []
+
+    # ------------------------------------------------------------------ commands
+
+    def send(self, command: Command) -> list[Event]:
+        events = self.ex.apply(command)
+        self.commands += 1
+        if events and not isinstance(events[0], Rejected):
+            self.observe(command.ts, events)
+        return events
+
+    def deposit(self, ts: int, account: int, usd: int) -> None:
+        self.send(Deposit(ts, account, "USD", usd))
+        self.deposited[account] = self.deposited.get(account, 0) + usd
+
+    def account(self, ts: int, owner: str) -> int:
+        self.send(CreateAccount(ts, owner))
+        return len(self.ex.accounts) - 1
+
+    # ------------------------------------------------------------------ set-up
+
+    def setup(self) -> None:
+        c = self.config
+        p = c.population
+        ts = self.start_us
+        rng = self.rng
+        self.move_index(ts)
+        operator = self.account(ts, "operator")
+        self.deposit(ts, operator, c.fund_start_usd * ATOM)
+        if c.fund_start_usd:
+            self.send(FundInsurance(ts, operator, c.fund_start_usd * ATOM))
+        for market in c.markets:
+            maker = self.account(ts, f"maker-{market}")
+            self.deposit(ts, maker, p.maker_capital_usd * ATOM)
+            self.makers[market] = maker
+            self.maker_ids.add(maker)
+        for n in range(p.blps):
+            blp = self.account(ts, f"blp-{n}")
+            self.deposit(ts, blp, p.blp_capital_usd * ATOM)
+            self.send(RegisterBackstop(ts, blp, p.blp_per_minute_usd * ATOM, p.blp_per_hour_usd * ATOM))
+            self.blps.append(blp)
+        self.set_regime(ts)
+        for market in c.markets:
+            self.quote(ts, market)
+        for n in range(p.traders):
+            market = c.markets[n % len(c.markets)]
+            collateral = pop.draw_collateral(rng, p)
+            leverage = pop.draw_leverage(rng, p)
+            account = self.account(ts, f"trader-{n}")
+            self.deposit(ts, account, int(collateral * 100) * (ATOM // 100))
+            self.send(SetLeverage(ts, account, pop.leverage_setting(leverage, p.max_leverage)))
+            first = ts + int(rng.random() * p.holding_hours * HOUR_US)
+            self.traders.append(Trader(account, market, collateral, leverage, first))
+            self.queue.append((first, n))
+        heapq.heapify(self.queue)
+        self.ready = True
+
+    def set_regime(self, ts: int) -> None:
+        floor = REGIMES[self.config.margin]
+        for market in self.config.markets:
+            if self.config.margin == "fhs":
+                imf = self.fhs_floor.get(market, 0.0)
+                imf_rate = min(RATE, math.ceil(imf * RATE))
+            else:
+                imf_rate = floor * RATE // 100
+            self.send(SetMarginFloor(ts, market, imf_rate, imf_rate * 6 // 10))
+
+    # ------------------------------------------------------------------ the market
+
+    def move_index(self, ts: int) -> None:
+        for coin, path in self.paths.items():
+            price = path.at(ts)
+            if price is None or price == self.index.get(coin):
+                continue
+            self.index[coin] = price
+            self.send(IndexUpdate(ts, coin, (price,)))
+
+    def observe_volatility(self, market: str, price: int) -> None:
+        last = self.last_price.get(market)
+        self.last_price[market] = price
+        if last is None:
+            return
+        r = math.log(price / last)
+        step = self.config.step_s / 60
+        fast, slow = 1 - math.exp(-step / 30), 1 - math.exp(-step / (7 * 1_440))  # 30 min, 7 days
+        self.fast_var[market] = (1 - fast) * self.fast_var.get(market, r * r) + fast * r * r
+        self.slow_var[market] = (1 - slow) * self.slow_var.get(market, r * r) + slow * r * r
+
+    def quote(self, ts: int, market: str) -> None:
+        """The maker's ladder: wider and thinner as volatility rises, skewed against inventory."""
+        p = self.config.population
+        coin = market.removesuffix("-PERP")
+        mid = self.index.get(coin)
+        if mid is None:
+            return
+        maker = self.makers[market]
+        info = self.ex.catalog.markets[market]
+        s = pop.stress(math.sqrt(self.fast_var.get(market, 0.0)), math.sqrt(self.slow_var.get(market, 0.0)))
+        pos = self.ex.accounts[maker].positions.get(market)
+        inventory_usd = 0.0 if pos is None else pos.size * info.lot_atoms / ATOM * mid / ATOM
+        skew = -p.maker_skew_bp_per_million * inventory_usd / 1e6
+        centre = mid * (1 + skew / 1e4)
+        depth_lots = p.maker_depth_usd / min(s, 10.0) / p.maker_levels / (mid / ATOM) * ATOM / info.lot_atoms
+        lots = max(info.min_provide_lots, int(depth_lots))
+        self.send(CancelAll(ts, maker, market))
+        for level in range(p.maker_levels):
+            away = p.maker_spread_bp * s * (1 + 2 * level) / 1e4
+            bid = int(centre * (1 - away)) // info.tick_atoms
+            ask = -(-int(centre * (1 + away)) // info.tick_atoms)
+            if bid > 0:
+                self.send(PlaceOrder(ts, maker, market, "buy", lots, bid, "limit", False, True))
+            self.send(PlaceOrder(ts, maker, market, "sell", lots, ask, "limit", False, True))
+        self.quoted[market] = (mid, ts)
+
+    def requote(self, ts: int) -> None:
+        p = self.config.population
+        for market in self.config.markets:
+            mid = self.index.get(market.removesuffix("-PERP"))
+            if mid is None:
+                continue
+            last_mid, last_ts = self.quoted.get(market, (0, 0))
+            moved = abs(mid - last_mid) * 1e4 > p.maker_spread_bp / 2 * last_mid
+            if moved or market in self.maker_hit or ts - last_ts >= 15 * MINUTE_US:
+                self.quote(ts, market)
+        self.maker_hit.clear()
+
+    def trade(self, ts: int) -> None:
+        """Traders whose decision time has come close their position and open a new one."""
+        p = self.config.population
+        queue = self.queue
+        while queue and queue[0][0] <= ts:
+            _, n = heapq.heappop(queue)
+            t = self.traders[n]
+            t.next_decision_us = pop.next_decision(self.rng, ts, p)
+            heapq.heappush(queue, (t.next_decision_us, n))
+            self.decide(ts, t)
+
+    def decide(self, ts: int, t: Trader) -> None:
+        p = self.config.population
+        acct = self.ex.accounts[t.account]
+        if acct.liquidation:
+            return
+        market = t.market
+        info = self.ex.catalog.markets[market]
+        pos = acct.positions.get(market)
+        if pos is not None and pos.size:
+            side = "sell" if pos.size > 0 else "buy"
+            self.send(
+                PlaceOrder(ts, t.account, market, side, abs(pos.size), None, "market", True, False, True)
+            )
+        equity = assess(self.ex, acct).tav
+        if equity * 10 < int(t.collateral_usd * ATOM):  # lost nearly everything: new money, a new draw
+            t.busts += 1
+            t.collateral_usd = pop.draw_collateral(self.rng, p)
+            t.leverage = pop.draw_leverage(self.rng, p)
+            self.deposit(ts, t.account, int(t.collateral_usd * 100) * (ATOM // 100))
+            self.send(SetLeverage(ts, t.account, pop.leverage_setting(t.leverage, p.max_leverage)))
+            equity = assess(self.ex, acct).tav
+        mid = self.index.get(market.removesuffix("-PERP"))
+        if mid is None or equity <= 0:
+            return
+        book = self.ex.books[market]
+        floor = book.imf_floor / RATE
+        leverage = min(t.leverage, 0.9 / floor) if floor else t.leverage
+        lots = int(equity * leverage / mid * ATOM / info.lot_atoms)
+        if lots < info.min_provide_lots:
+            return
+        side = "buy" if self.rng.random() < p.long_share else "sell"
+        self.send(PlaceOrder(ts, t.account, market, side, lots, None, "market"))
+
+    def unwind_blps(self, ts: int) -> None:
+        """Backstop providers work off what they took, a slice a minute, through the book."""
+        p = self.config.population
+        for blp in self.blps:
+            for market, pos in list(self.ex.accounts[blp].positions.items()):
+                if not pos.size:
+                    continue
+                info = self.ex.catalog.markets[market]
+                mid = self.index.get(market.removesuffix("-PERP"))
+                if not mid:
+                    continue
+                cap = max(
+                    1,
+                    int(
+                        p.blp_unwind_usd_per_minute
+                        * self.config.step_s
+                        / 60
+                        / (mid / ATOM)
+                        * ATOM
+                        / info.lot_atoms
+                    ),
+                )
+                lots = min(abs(pos.size), cap)
+                side = "sell" if pos.size > 0 else "buy"
+                self.send(PlaceOrder(ts, blp, market, side, lots, None, "market", True, False, True))
+
+    # ------------------------------------------------------------------ measuring
+
+    def observe(self, ts: int, events: list[Event]) -> None:
+        t = self.tally
+        for e in events:
+            if isinstance(e, Fill):
+                if e.maker_account in self.maker_ids:
+                    self.maker_hit.add(e.market)
+            elif isinstance(e, InsuranceFundChanged):
+                day = ts // DAY_US
+                if e.change < 0:
+                    t.fund_out -= e.change
+                    t.day_draw[day] = t.day_draw.get(day, 0) - e.change
+                elif e.reason != "seed":  # the operator's seeding is not income
+                    t.fund_in += e.change
+                    t.day_in[day] = t.day_in.get(day, 0) + e.change
+            elif isinstance(e, LiquidationStarted):
+                if e.account not in t.episodes:
+                    t.liquidations += 1
+                    t.episodes[e.account] = Episode(e.account, ts, 0, e.tav)
+            elif isinstance(e, AutoClosed):
+                episode = t.episodes.get(e.account)
+                if episode is not None:
+                    tier = _TIER_OF_VIA.get(e.via, 1)
+                    if e.fund < 0:
+                        tier = max(tier, 3)
+                    episode.tier = max(episode.tier, tier)
+                if e.via in ("top10", "adl", "takeover"):
+                    t.deleveraged_notional += e.size * e.mark * self.ex.catalog.markets[e.market].tick_value
+            elif isinstance(e, ClawedBack):
+                t.clawback += e.amount
+                t.clawed_accounts.add(e.account)
+                for episode in t.episodes.values():
+                    episode.tier = max(episode.tier, 4)
+            elif isinstance(e, LiquidationEnded):
+                ended = t.episodes.pop(e.account, None)
+                if ended is not None:
+                    t.deepest[ended.account] = max(ended.tier, t.deepest.get(ended.account, 0))
+                    t.equity_at_start += max(0, ended.tav_at_start)
+                    t.equity_returned += max(0, assess(self.ex, self.ex.accounts[ended.account]).tav)
+
+    # ------------------------------------------------------------------ the run
+
+    def hours(self) -> Iterator[int]:
+        ts = self.start_us - self.start_us % HOUR_US
+        while ts < self.end_us:
+            yield ts
+            ts += HOUR_US
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
+        c = self.config
+        if not self.ready:
+            self.setup()
+        step = c.step_s * SECOND_US
+        ex = self.ex
+        daily: list[dict[str, Any]] = []
+        fund_path: list[tuple[int, float]] = []
+        day = self.start_us // DAY_US
+        day_open = self._day_state()
+        total_hours = (self.end_us - self.start_us + HOUR_US - 1) // HOUR_US
+        if c.margin == "fhs":
+            self._fit_fhs(self.start_us)
+            self.set_regime(self.start_us)
+        for done, hour in enumerate(self.hours()):
+            if hour // DAY_US != day:
+                daily.append(self._day_row(day, day_open, hour))
+                day = hour // DAY_US
+                day_open = self._day_state()
+                if c.margin == "fhs":
+                    self._fit_fhs(hour)
+                    self.set_regime(hour)
+            fund_path.append((hour, ex.insurance.balance / ATOM))
+            for ts in range(max(hour, self.start_us), min(hour + HOUR_US, self.end_us), step):
+                if ex.liquidating:
+                    for second in range(ts, ts + step, SECOND_US):
+                        self._minute(second, ticks_only=second != ts)
+                else:
+                    self._minute(ts)
+            if progress is not None:
+                progress(done + 1, total_hours)
+        daily.append(self._day_row(day, day_open, self.end_us))
+        return Result(c, self._summary(daily), daily, fund_path, ex.state_hash())
+
+    def _minute(self, ts: int, ticks_only: bool = False) -> None:
+        self.move_index(ts)
+        if not ticks_only:
+            for market in self.config.markets:
+                price = self.index.get(market.removesuffix("-PERP"))
+                if price is not None:
+                    self.observe_volatility(market, price)
+            self.trade(ts)
+            self.unwind_blps(ts)
+            self.requote(ts)
+        self.send(Tick(ts))
+
+    def _fit_fhs(self, ts: int) -> None:
+        """Today's floor per market: the FHS model with anti-procyclicality (`lab.fhs`, the
+        `fhs_apc` margin, the larger of long and short) as set at 00:00 UTC from the packaged
+        history up to that instant; no look-ahead. The engine's own sqrt-size IMF stays on top."""
+        frame = _fhs_margins()
+        when = pd_timestamp(ts)
+        for coin in self.config.coins:
+            sides = [
+                frame[(coin, "fhs_apc", side)]
+                for side in ("long", "short")
+                if (coin, "fhs_apc", side) in frame
+            ]
+            if not sides:
+                raise ValueError(f"the FHS model has no history for {coin}")
+            values = [series.asof(when) for series in sides]
+            finite = [float(v) for v in values if v == v]  # NaN before the model's warm-up
+            self.fhs_floor[f"{coin}-PERP"] = max(finite) if finite else 0.15
+
+    def _day_state(self) -> dict[str, int]:
+        ex = self.ex
+        return {
+            "fund": ex.insurance.balance,
+            "fees": ex.fees.totals.get("USD", 0),
+            "liquidations": self.tally.liquidations,
+            "clawback": self.tally.clawback,
+        }
+
+    def _day_row(self, day: int, opened: dict[str, int], ts: int) -> dict[str, Any]:
+        now = self._day_state()
+        t = self.tally
+        sizing = self._guaranty(ts) if self.config.guaranty else {}
+        return sizing | {
+            "date": datetime.fromtimestamp(day * 86_400, tz=UTC).date().isoformat(),
+            "fund": now["fund"] / ATOM,
+            "fund_change": (now["fund"] - opened["fund"]) / ATOM,
+            "fund_draw": t.day_draw.get(day, 0) / ATOM,
+            "fund_in": t.day_in.get(day, 0) / ATOM,
+            "fees": (now["fees"] - opened["fees"]) / ATOM,
+            "liquidations": now["liquidations"] - opened["liquidations"],
+            "clawback": (now["clawback"] - opened["clawback"]) / ATOM,
+        }
+
+    def _guaranty_summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
+        if not self.config.guaranty:
+            return {}
+        return {
+            "guaranty_cover1_max": _peak(daily, "cover1"),
+            "guaranty_cover2_max": _peak(daily, "cover2"),
+            "guaranty_cover3_max": _peak(daily, "cover3"),
+            "guaranty_im_rule_max": _peak(daily, "im_rule"),
+            "guaranty_fund_max": _peak(daily, "guaranty_fund"),
+            "fusd_fund_covers": _peak(daily, "guaranty_fund") <= 250_000_000,
+        }
+
+    def _guaranty(self, ts: int) -> dict[str, Any]:
+        """The guaranty fund each rule asks for on today's positions (`lab.guaranty`): stress
+        losses beyond equity of the largest 1, 2, 3 members under historical scenarios (refitted
+        monthly from the history before that month: no look-ahead) and hypothetical ones, and
+        FUSD's 10% of total initial margin."""
+        from backstop.engine.margin import mark_of, position_imf
+        from backstop.lab import guaranty
+
+        ex = self.ex
+        month = datetime.fromtimestamp(ts / 1e6, tz=UTC).strftime("%Y-%m")
+        if self.scenario_month != month:
+            self.scenario_month = month
+            self.scenarios = _historical_scenarios(
+                self.config.coins, f"{month}-01"
+            ) + guaranty.hypothetical_scenarios(self.config.coins)
+        prices = {coin: price / ATOM for coin, price in self.index.items()}
+        members = []
+        for acct in ex.accounts:
+            held: dict[str, float] = {}
+            im = 0
+            for pos in acct.positions.values():
+                if pos.size:
+                    info = pos.book.info
+                    held[info.base] = pos.size * info.lot_atoms / ATOM
+                    notional = abs(pos.size) * mark_of(pos.book) * info.tick_value
+                    im += (
+                        notional
+                        * position_imf(info, abs(pos.size), acct.leverage, pos.book.imf_floor)
+                        // RATE
+                    )
+            if held:
+                equity = assess(ex, acct).tav
+                members.append(guaranty.Member(f"{acct.owner}/{acct.name}", held, equity / ATOM, im / ATOM))
+        if not members or not self.scenarios:
+            return {"cover1": 0.0, "cover2": 0.0, "cover3": 0.0, "im_rule": 0.0, "guaranty_fund": 0.0}
+        sized = guaranty.fund_size(members, self.scenarios, prices)
+        return {
+            "cover1": sized.combined[0].loss,
+            "cover2": sized.combined[1].loss,
+            "cover3": sized.combined[2].loss,
+            "im_rule": sized.im_rule,
+            "guaranty_fund": sized.fund,
+        }
+
+    def _summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
+        ex = self.ex
+        t = self.tally
+        c = self.config
+        for episode in t.episodes.values():  # still in liquidation at the end
+            t.deepest[episode.account] = max(episode.tier, t.deepest.get(episode.account, 0))
+        by_tier = [0] * len(TIERS)
+        for tier in t.deepest.values():
+            by_tier[tier] += 1
+        start = c.fund_start_usd
+        peak = float(start)
+        drawdown = 0.0
+        for row in daily:
+            peak = max(peak, row["fund"])
+            drawdown = max(drawdown, peak - row["fund"])
+        blp_pnl = sum(assess(ex, ex.accounts[b]).tav - self.deposited[b] for b in self.blps) / ATOM
+        net_draws = [-(row["fund_change"]) for row in daily]
+        report = solvency(ex)
+        fees = ex.fees.totals.get("USD", 0) / ATOM
+        return {
+            "start": c.start,
+            "end": c.end,
+            "coins": list(c.coins),
+            "margin": c.margin,
+            "model": c.model,
+            "seed": c.seed,
+            "traders": c.population.traders,
+            "fund_start": start,
+            "fund_end": ex.insurance.balance / ATOM,
+            "fund_net": ex.insurance.balance / ATOM - start,
+            "fund_paid": t.fund_out / ATOM,
+            "fund_received": t.fund_in / ATOM,
+            "fund_max_daily_draw": max((row["fund_draw"] for row in daily), default=0.0),
+            "fund_max_daily_net_draw": max([0.0, *net_draws]),
+            "fund_max_drawdown": drawdown,
+            "days_draw_above_fees": sum(1 for row in daily if row["fund_draw"] > row["fees"]),
+            "socialized_loss": t.clawback / ATOM,
+            "clawed_back_accounts": len(t.clawed_accounts),
+            "deleveraged_notional": t.deleveraged_notional / ATOM,
+            "fee_revenue": fees,
+            "liquidations": t.liquidations,
+            "accounts_liquidated": len(t.deepest),
+            "liquidations_by_tier": dict(zip(TIERS, by_tier, strict=True)),
+            "equity_at_liquidation": t.equity_at_start / ATOM,
+            "equity_returned": t.equity_returned / ATOM,
+            "blp_pnl": blp_pnl,
+            "trader_busts": sum(tr.busts for tr in self.traders),
+            **self._guaranty_summary(daily),
+            "commands": self.commands,
+            "solvent": report["balanced"],
+            "days": len(daily),
+        }
+
+
+@functools.cache
+def _historical_scenarios(coins: tuple[str, ...], before: str) -> list[Any]:
+    """The worst and best 24 h moves of the packaged history up to `before` (a date)."""
+    from backstop.lab import fhs, guaranty
+
+    closes = fhs.load_closes(symbols=tuple(f"{coin}USDT" for coin in coins))
+    closes = closes[closes.index < pd_timestamp(utc_us(_iso(before)))].dropna(how="any")
+    if len(closes) < 48:
+        return []
+    return guaranty.historical_scenarios(closes)
+
+
+@functools.cache
+def _fhs_margins() -> Any:
+    from backstop.lab import fhs
+
+    return fhs.margin_series()
+
+
+def pd_timestamp(ts: int) -> Any:
+    import pandas as pd  # type: ignore[import-untyped]
+
+    return pd.Timestamp(ts, unit="us", tz="UTC")
+
+
+def _peak(daily: list[dict[str, Any]], key: str) -> float:
+    return max((float(row.get(key, 0.0)) for row in daily), default=0.0)
+
+
+def replay(
+    config: LabConfig, progress: Callable[[int, int], None] | None = None, bars: dict[str, Bars] | None = None
+) -> Result:
+    return Replay(config, bars).run(progress)
+
+
+def with_overrides(config: LabConfig, **changes: Any) -> LabConfig:
+    """A copy with some fields (and population fields, by their names) changed."""
+    population = {k: v for k, v in changes.items() if k in PopulationConfig.__dataclass_fields__}
+    own = {k: v for k, v in changes.items() if k not in population}
+    if population:
+        own["population"] = replace(config.population, **population)
+    return replace(config, **own)
+
+
+def config_dict(config: LabConfig) -> dict[str, Any]:
+    return asdict(config)

@@ -1,0 +1,90 @@
+"""The risk lab from the command line, as a user runs it: the installed script replays a few days
+of March 2020, prints the JSON summary, writes the HTML report with its charts and data, compares
+the liquidation models, sweeps seeds in parallel, and refuses bad input with one clear line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(sys.executable).with_name("backstop")
+SPAN = ("--start", "2020-03-11", "--end", "2020-03-14", "--traders", "150")
+SMALL_SWEEP = ("--sweep-days", "1", "--sweep-traders", "50", "--json")
+KEYS = ("fund_net", "fund_max_daily_draw", "fund_max_drawdown", "socialized_loss", "fee_revenue")
+
+
+def lab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), "lab", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_replay_prints_the_summary_the_issue_names() -> None:
+    done = lab("replay", *SPAN, "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    for key in (*KEYS, "liquidations_by_tier"):
+        assert key in summary, key
+    assert set(summary["liquidations_by_tier"]) == {"orderly", "backstop", "top10", "fund", "clawback"}
+    assert summary["solvent"] is True and summary["days"] == 3
+    assert summary["accounts_liquidated"] > 0
+    assert summary["guaranty_cover2_max"] >= summary["guaranty_cover1_max"] > 0
+    again = json.loads(lab("replay", *SPAN, "--json").stdout)
+    assert again == summary  # the same seed: the same numbers
+
+
+def test_the_report_has_the_charts_the_tables_and_the_data(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    done = lab("replay", *SPAN, "--report", str(out))
+    assert done.returncode == 0, done.stderr
+    page = (out / "index.html").read_text()
+    assert "fund.png" in page and "draws.png" in page and "ftx15" in page and "ftx5" in page
+    for name in ("fund.png", "draws.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = json.loads((out / "summary.json").read_text())["runs"]
+    assert set(runs) == {"ftx5", "ftx15"}
+    with open(out / "daily-ftx15.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["date"] for r in rows] == ["2020-03-11", "2020-03-12", "2020-03-13"]
+    assert abs(sum(float(r["fund_change"]) for r in rows) - runs["ftx15"]["fund_net"]) < 0.01
+
+
+def test_compare_and_sweep() -> None:
+    done = lab("compare", *SPAN, "--json")
+    assert done.returncode == 0, done.stderr
+    table = json.loads(done.stdout)
+    assert set(table) == {"ftx", "bitmex", "okex"}
+    assert all(row["solvent"] for row in table.values())
+    done = lab("sweep", *SPAN, "--vary", "seed=1,2", "--workers", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["params"] for r in rows] == [{"seed": 1}, {"seed": 2}]
+    assert rows[0]["fund_net"] != rows[1]["fund_net"] or rows[0]["fee_revenue"] != rows[1]["fee_revenue"]
+
+
+def test_bad_input_gets_one_clear_line() -> None:
+    for args, text in (
+        (("replay", "--start", "2021-02-01", "--end", "2021-01-01"), "start must be before end"),
+        (("replay", "--start", "2031-01-01", "--end", "2031-02-01"), "no candles"),
+        (("sweep", *SPAN, "--vary", "seed"), "expected NAME=V1,V2"),
+        (("sweep", *SPAN, "--vary", "nonsense=1"), "nonsense"),
+    ):
+        done = lab(*args)
+        assert done.returncode != 0
+        assert text in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_bench_lab_prints_its_figures_as_json() -> None:
+    done = subprocess.run(
+        [str(SCRIPT), "bench", "lab", "--days", "1", "--traders", "50", "--sweep-runs", "2", *SMALL_SWEEP],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["sim_minutes_per_s"] > 0 and result["baseline_sim_minutes_per_s"] > 0
+    assert result["year_seconds"] > 0 and result["sweep_same_numbers"] is True
+    assert result["solvent"] is True
