@@ -68,20 +68,27 @@ def _charts(by_regime: dict[str, Result], out: Path) -> None:
         for regime, r in by_regime.items()
     }
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True, height_ratios=(1, 1.4))
+    fees_axis = bottom.twinx()
     for regime, frame in frames.items():
         net = frame["fund_change"].cumsum()
         top.plot(frame["date"], net, label=f"insurance fund, cumulative net ({regime})")
-        bottom.plot(frame["date"], net, label=f"fund net ({regime})")
-        bottom.plot(
+        top.plot(
             frame["date"], frame["fees"].cumsum(), linestyle="--", label=f"cumulative fee revenue ({regime})"
+        )
+        bottom.plot(frame["date"], net, label=f"fund net ({regime})")
+        fees_axis.plot(
+            frame["date"], frame["fees"].cumsum(), linestyle="--", alpha=0.5, label=f"fees ({regime})"
         )
     top.axhline(FUSD_FUND, color="black", linewidth=1, label="$250M guaranty fund (FUSD)")
     top.set_ylabel("USD")
     top.set_title("Insurance fund under 5% vs 15% minimum margin, against the $250M line")
     top.legend(loc="center left", fontsize=8)
-    bottom.set_ylabel("USD (zoomed)")
+    bottom.set_ylabel("fund net, USD (its own scale)")
+    fees_axis.set_ylabel("cumulative fees, USD (dashed)")
     bottom.legend(loc="upper left", fontsize=8)
-    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))  # type: ignore[no-untyped-call]
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+    bottom.xaxis.set_major_locator(locator)
+    bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     fig.tight_layout()
     fig.savefig(out / "fund.png", dpi=110)
     plt.close(fig)
