@@ -252,3 +252,25 @@ def test_a_tick_after_a_gap_counts_only_the_seconds_inside_the_hour():
     # Weighting the 02:00:10 sample by all 11 s of the gap would give 9,969.
     (rate,) = of(paid, FundingRate)
     assert rate.rate == 9_972
+
+
+def test_a_payment_that_takes_the_payer_below_maintenance_liquidates_it_in_the_same_tick():
+    """Funding is cash: it can take a payer below maintenance with no price move. With IMF = MMF
+    = 5% (a margin floor) the long withdraws all but $0.50 of its free collateral, so it sits
+    $0.50 above maintenance; the $1.0024 payment at 02:00 puts it $0.5024 below, and the sweep of
+    that same tick starts its liquidation. The short, which received, is left alone."""
+    from backstop.engine.commands import SetMarginFloor, Withdraw
+    from backstop.engine.events import LiquidationStarted
+    from backstop.engine.margin import free_collateral
+
+    d, a, b = perp_setup()
+    d.leverage(a, 20)  # IMF 1/20 = 5%
+    d.ok(SetMarginFloor(d.tick(), PERP, 5_000_000, 5_000_000))  # MMF 5% too
+    spare = free_collateral(d.ex, d.acct(a)) - USD // 2
+    d.ok(Withdraw(d.tick(), a, "USD", spare))
+    assert free_collateral(d.ex, d.acct(a)) == USD // 2
+    assert of(d.second(3_600), LiquidationStarted) == []  # the hour's samples: still safe
+    paid = d.second()  # 02:00:00: the long pays $1.0024 and falls $0.5024 below maintenance
+    assert [e.account for e in of(paid, FundingPaid)] == [a, b]
+    (started,) = of(paid, LiquidationStarted)
+    assert started.account == a and started.tav < started.notional * 5 // 100

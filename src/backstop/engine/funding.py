@@ -95,7 +95,8 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
         else:
             payment = mul_div(notional, magnitude, RATE)
         ex.accounts[aid].credit(USD, payment)
-        ex.dirty.add(aid)  # USD moved: the next sweep looks again (the collateral-sale rules)
+        if payment < 0:  # a payer moved closer to maintenance (or to a collateral sale): look again;
+            ex.dirty.add(aid)  # a receiver only moved away, so its place in the at-risk index holds
         net += payment
         events.append(FundingPaid(aid, book.market, size, payment, rate, ts))
     insurance.move(ex, -net, "funding rounding", -1, book.market, ts, events)

@@ -20,6 +20,7 @@ pure function of its configuration: the same seed gives the same numbers, bit fo
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import math
 import random
@@ -60,6 +61,7 @@ from backstop.feeds.base import HOUR_US, MINUTE_US, SECOND_US, utc_us
 from backstop.feeds.replay import Bars, intrabar_price, read_bars
 from backstop.lab import population as pop
 from backstop.lab.population import PopulationConfig, Trader
+from backstop.server.runtime import tune_gc
 
 DAY_US = 24 * HOUR_US
 REGIMES = {"ftx5": 5, "ftx15": 15, "fhs": 0}  # IMF floor percent (fhs: set daily by the model)
@@ -68,6 +70,9 @@ TIERS = ("orderly", "backstop", "top10", "fund", "clawback")
 a backstop provider took some of it, the largest opposing positions did (auto-deleveraging, or
 BitMEX's takeover and ADL, or OKEx's book dump), the insurance fund paid its negative equity, or
 the fund was empty and winners were clawed back."""
+_MEASURED = frozenset(
+    (Fill, InsuranceFundChanged, LiquidationStarted, AutoClosed, ClawedBack, LiquidationEnded)
+)
 _TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
 
 
@@ -416,6 +421,8 @@ class Replay:
     def observe(self, ts: int, events: list[Event]) -> None:
         t = self.tally
         for e in events:
+            if type(e) not in _MEASURED:  # most events (orders, funding payments) measure nothing here
+                continue
             if isinstance(e, Fill):
                 if e.maker_account in self.maker_ids:
                     self.maker_hit.add(e.market)
@@ -461,9 +468,20 @@ class Replay:
             ts += HOUR_US
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
-        c = self.config
         if not self.ready:
             self.setup()
+        # the accounts and books live for the whole run: keep the collector off them (as the
+        # server does), and hand them back when the run is over
+        threshold = gc.get_threshold()
+        tune_gc()
+        try:
+            return self._run(progress)
+        finally:
+            gc.unfreeze()
+            gc.set_threshold(*threshold)
+
+    def _run(self, progress: Callable[[int, int], None] | None) -> Result:
+        c = self.config
         step = c.step_s * SECOND_US
         ex = self.ex
         daily: list[dict[str, Any]] = []
