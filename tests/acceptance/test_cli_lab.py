@@ -88,3 +88,22 @@ def test_bench_lab_prints_its_figures_as_json() -> None:
     assert result["sim_minutes_per_s"] > 0 and result["baseline_sim_minutes_per_s"] > 0
     assert result["year_seconds"] > 0 and result["sweep_same_numbers"] is True
     assert result["solvent"] is True
+
+
+def test_fhs_and_guaranty_commands() -> None:
+    done = lab("fhs", "--json")
+    assert done.returncode == 0, done.stderr
+    coins = json.loads(done.stdout)["coins"]
+    assert set(coins) == {"BTC", "ETH"}
+    flat = coins["BTC"]["flat_15"]["long"]["hourly"]["coverage_pct"]
+    assert abs(flat - 99.77) < 0.05  # risk-model.md section 5: a flat 15% covers 99.77% of BTC down-days
+    plain = lab("fhs")
+    assert plain.returncode == 0 and "fhs_apc" in plain.stdout and "Kupiec" in plain.stdout
+    done = lab("guaranty", *SPAN, "--json")
+    assert done.returncode == 0, done.stderr
+    sized = json.loads(done.stdout)
+    peaks = sized["peaks"]
+    assert peaks["cover1"] <= peaks["cover2"] <= peaks["cover3"]
+    assert peaks["guaranty_fund"] >= max(peaks["im_rule"], peaks["cover2"]) * 0.999
+    assert peaks["cover2"] >= max(peaks["cover2_hist"], peaks["cover2_hypo"]) * 0.999
+    assert lab("fhs", "--lam", "2").returncode != 0  # out of range: click's one line

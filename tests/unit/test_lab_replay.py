@@ -120,3 +120,15 @@ def test_bad_configurations_are_refused() -> None:
     with pytest.raises(ValueError, match="no candles"):
         load_bars(LabConfig(start="2030-01-01", end="2030-02-01"))
     assert TIERS[0] == "orderly" and TIERS[-1] == "clawback"
+
+
+def test_a_sweep_on_a_dask_cluster_gives_the_numbers_of_a_sweep_in_series() -> None:
+    """A real local Dask cluster (scheduler and two worker processes on loopback), reached by its
+    address as `backstop lab sweep --cluster` reaches a remote one."""
+    from dask.distributed import LocalCluster
+
+    short = with_overrides(LabConfig(start="2020-03-12", end="2020-03-13"), traders=60)
+    configs = sweep.grid(short, {"seed": [1, 2, 3]})
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_cluster = sweep.run(configs, cluster=cluster.scheduler_address)
+    assert on_cluster == sweep.run(configs, workers=1)

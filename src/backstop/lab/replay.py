@@ -611,16 +611,17 @@ class Replay:
             if held:
                 equity = assess(ex, acct).tav
                 members.append(guaranty.Member(f"{acct.owner}/{acct.name}", held, equity / ATOM, im / ATOM))
+        names = ("cover1", "cover2", "cover3")
         if not members or not self.scenarios:
-            return {"cover1": 0.0, "cover2": 0.0, "cover3": 0.0, "im_rule": 0.0, "guaranty_fund": 0.0}
+            empty = {f"{n}{kind}": 0.0 for n in names for kind in ("", "_hist", "_hypo")}
+            return empty | {"im_rule": 0.0, "guaranty_fund": 0.0}
         sized = guaranty.fund_size(members, self.scenarios, prices)
-        return {
-            "cover1": sized.combined[0].loss,
-            "cover2": sized.combined[1].loss,
-            "cover3": sized.combined[2].loss,
-            "im_rule": sized.im_rule,
-            "guaranty_fund": sized.fund,
-        }
+        row: dict[str, Any] = {}
+        for i, name in enumerate(names):
+            row[name] = sized.combined[i].loss
+            row[f"{name}_hist"] = sized.historical[i].loss
+            row[f"{name}_hypo"] = sized.hypothetical[i].loss
+        return row | {"im_rule": sized.im_rule, "guaranty_fund": sized.fund}
 
     def _summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
         ex = self.ex

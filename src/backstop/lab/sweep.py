@@ -69,12 +69,12 @@ def _on_dask(
     address: str, job: Callable[[LabConfig], Any], todo: list[LabConfig], done: Callable[[int], None] | None
 ) -> list[Any]:
     try:
-        from dask.distributed import Client  # type: ignore[import-not-found]
+        from dask.distributed import Client
     except ImportError:
         raise RuntimeError(
-            "a Dask cluster needs the dask[distributed] package: pip install 'dask[distributed]'"
+            "a Dask cluster needs the dask[distributed] package: pip install 'backstop[cluster]'"
         ) from None
-    with Client(address) as client:
+    with Client(address) as client:  # type: ignore[no-untyped-call]
         futures = client.map(job, todo, pure=True)
         results = client.gather(futures)
     if done is not None:
