@@ -42,8 +42,13 @@ def test_the_report_has_the_charts_the_tables_and_the_data(tmp_path: Path) -> No
     assert "fund.png" in page and "draws.png" in page and "ftx15" in page and "ftx5" in page
     for name in ("fund.png", "draws.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    runs = json.loads((out / "summary.json").read_text())["runs"]
+    written = json.loads((out / "summary.json").read_text())
+    runs = written["runs"]
     assert set(runs) == {"ftx5", "ftx15"}
+    assert set(written["models"]) == {"ftx", "bitmex", "okex"}
+    assert written["models"]["ftx"] == runs["ftx5"]  # the configured run is the FTX column
+    assert "Liquidation models" in page and "Winners hit" in page
+    assert (out / "daily-ftx5-okex.csv").exists()
     with open(out / "daily-ftx15.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["date"] for r in rows] == ["2020-03-11", "2020-03-12", "2020-03-13"]

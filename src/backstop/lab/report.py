@@ -17,6 +17,8 @@ from typing import Any
 from backstop.lab import sweep
 from backstop.lab.replay import LabConfig, Result, with_overrides
 
+MODELS = ("ftx", "bitmex", "okex")
+
 FUSD_FUND = 250_000_000
 FTX_PUBLISHED = {  # FTX's 2022-04 guaranty-fund post, as quoted in research/risk-model.md (unverified)
     "fund_net_5pct": -9_500_000,
@@ -29,22 +31,33 @@ FTX_PUBLISHED = {  # FTX's 2022-04 guaranty-fund post, as quoted in research/ris
 def write_report(
     config: LabConfig, out: Path, workers: int | None = None, quiet: bool = False
 ) -> dict[str, Any]:
-    """Run the replays, write `out/index.html`, charts, CSV and JSON; the configured run's summary."""
+    """Run the replays, write `out/index.html`, charts, CSV and JSON; the configured run's summary.
+
+    The runs: the configured one with only the margin regime changed (5%, 15%, and the configured
+    regime), and with only the liquidation model changed (the side-by-side of FTX, BitMEX, OKEx)."""
     regimes = ["ftx5", "ftx15"]
     if config.margin not in regimes:
         regimes.append(config.margin)
+    models = [m for m in MODELS if m != config.model]
     configs = [with_overrides(config, margin=m) for m in regimes]
+    configs += [with_overrides(config, model=m) for m in models]
     results: list[Result] = sweep.run(configs, workers=workers, whole=True)
-    by_regime = dict(zip(regimes, results, strict=True))
+    by_regime = dict(zip(regimes, results[: len(regimes)], strict=True))
+    by_model = {config.model: by_regime[config.margin]} | dict(
+        zip(models, results[len(regimes) :], strict=True)
+    )
     out.mkdir(parents=True, exist_ok=True)
     for regime, result in by_regime.items():
         _write_csv(out / f"daily-{regime}.csv", result.daily)
+    for model in models:
+        _write_csv(out / f"daily-{config.margin}-{model}.csv", by_model[model].daily)
     summaries = {regime: r.summary for regime, r in by_regime.items()}
+    model_summaries = {model: r.summary for model, r in by_model.items()}
     (out / "summary.json").write_text(
-        json.dumps({"runs": summaries, "ftx_published": FTX_PUBLISHED}, indent=2)
+        json.dumps({"runs": summaries, "models": model_summaries, "ftx_published": FTX_PUBLISHED}, indent=2)
     )
     _charts(by_regime, out)
-    (out / "index.html").write_text(_page(config, summaries))
+    (out / "index.html").write_text(_page(config, summaries, model_summaries))
     return by_regime[config.margin].summary
 
 
@@ -126,13 +139,30 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _page(config: LabConfig, summaries: dict[str, dict[str, Any]]) -> str:
-    regimes = list(summaries)
-    head = "".join(f"<th>{html.escape(r)}</th>" for r in regimes)
-    rows = "".join(
-        f"<tr><td>{label}</td>" + "".join(f"<td>{_cell(summaries[r][key])}</td>" for r in regimes) + "</tr>"
-        for key, label in (*_ROWS, ("liquidations_by_tier", "By tier"))
+def _table(columns: dict[str, dict[str, Any]], rows: tuple[tuple[str, str], ...]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        f"<tr><td>{label}</td>" + "".join(f"<td>{_cell(s[key])}</td>" for s in columns.values()) + "</tr>"
+        for key, label in rows
     )
+    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+
+
+_MODEL_ROWS = (
+    ("fund_paid", "Insurance fund paid out"),
+    ("fund_max_daily_draw", "Largest daily draw"),
+    ("socialized_loss", "Socialized loss (clawback)"),
+    ("clawed_back_accounts", "Winners hit"),
+    ("deleveraged_notional", "Auto-deleveraged notional"),
+    ("equity_returned", "Residual equity returned"),
+    ("accounts_liquidated", "Accounts liquidated"),
+    ("liquidations_by_tier", "By tier"),
+)
+
+
+def _page(config: LabConfig, summaries: dict[str, dict[str, Any]], models: dict[str, dict[str, Any]]) -> str:
+    regimes = _table(summaries, (*_ROWS, ("liquidations_by_tier", "By tier")))
+    compared = _table(models, _MODEL_ROWS)
     published = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in FTX_PUBLISHED.items()
     )
@@ -151,8 +181,10 @@ median collateral ${p.collateral_median_usd:,.0f},
 a decision every {p.holding_hours:g} h on average), insurance fund seeded with ${config.fund_start_usd:,}.</p>
 <img src="fund.png" alt="insurance fund path" width="100%">
 <img src="draws.png" alt="daily draws" width="100%">
-<h2>Figures</h2>
-<table><tr><th></th>{head}</tr>{rows}</table>
+<h2>Margin regimes</h2>
+{regimes}
+<h2>Liquidation models (margin {config.margin}, same history, population and seed)</h2>
+{compared}
 <h2>FTX's published figures (unverified claims, for comparison)</h2>
 <table>{published}</table>
 <p>Data: daily-*.csv and summary.json beside this page.</p>
