@@ -81,12 +81,30 @@ def test_the_fifteen_percent_regime_sets_the_floors_and_caps_what_traders_hold()
 
 
 def test_the_index_follows_the_candle_path_through_its_low() -> None:
-    bars = load_bars(CRASH)["BTC"]
-    path = IndexPath(bars)
-    i = bars.open_us.index(max(t for t in bars.open_us if t <= bars.open_us[0] + 36 * 3_600_000_000))
-    seen = [path.at(bars.open_us[i] + m * 60_000_000) for m in range(60)]
-    assert min(p for p in seen if p is not None) == bars.lows[i]  # the low is visited on a minute
-    assert max(p for p in seen if p is not None) == bars.highs[i]
+    series = load_bars(CRASH)["BTC"]
+    assert [b.interval_us // 60_000_000 for b in series] == [5, 60]  # five-minute bars, then hourly
+    hourly = series[-1]
+    path = IndexPath((hourly,))
+    i = hourly.open_us.index(max(t for t in hourly.open_us if t <= hourly.open_us[0] + 36 * 3_600_000_000))
+    seen = [path.at(hourly.open_us[i] + m * 60_000_000) for m in range(60)]
+    assert min(p for p in seen if p is not None) == hourly.lows[i]  # the low is visited on a minute
+    assert max(p for p in seen if p is not None) == hourly.highs[i]
+
+
+def test_the_finest_candle_covering_an_instant_prices_it() -> None:
+    """Binance's five-minute BTC bars end at 2020-03-12 21:10: before, they price the index (their
+    own low on the minute); after, the hourly bars take over without a gap."""
+    five, hourly = load_bars(CRASH)["BTC"]
+    path = IndexPath((five, hourly))
+    j = five.open_us.index(
+        min(five.open_us[k] for k in range(len(five.open_us)) if five.lows[k] == min(five.lows))
+    )
+    prices = [path.at(five.open_us[j] + s * 1_000_000) for s in range(0, 300, 20)]
+    assert min(prices) == five.lows[j]
+    after = five.end_us + 30 * 60_000_000
+    h = max(k for k, t in enumerate(hourly.open_us) if t <= after)
+    assert path.at(after) == IndexPath((hourly,)).at(after) is not None
+    assert hourly.lows[h] <= path.at(after) <= hourly.highs[h]  # type: ignore[operator]
 
 
 def test_the_leverage_distribution_has_ftxs_mean_and_a_thin_tail_to_the_cap() -> None:

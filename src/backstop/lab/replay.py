@@ -110,46 +110,56 @@ def _iso(day: str) -> str:
 
 
 def default_data() -> list[Any]:
+    """The lab's packaged history, and the minute bars around 2021-05-19 that ship for the live
+    market's replay feed."""
     from importlib.resources import files
 
+    from backstop.feeds.replay import sample_paths
+
     folder = files("backstop.lab").joinpath("data")
-    return sorted((f for f in folder.iterdir() if f.name.endswith(".csv.gz")), key=lambda f: f.name)
+    lab = sorted((f for f in folder.iterdir() if f.name.endswith(".csv.gz")), key=lambda f: f.name)
+    return lab + [p for p in sample_paths() if p.name.startswith("binance_spot_1m_")]
 
 
-def load_bars(config: LabConfig) -> dict[str, Bars]:
-    """One hourly (or finer) candle series per coin over the configured span: the first file that
-    has the coin wins."""
+def load_bars(config: LabConfig) -> dict[str, tuple[Bars, ...]]:
+    """Every candle series per coin over the configured span, finest first: at each instant the
+    finest candle covering it prices the index (five-minute bars around 2020-03-12, minute bars
+    around 2021-05-19, hourly bars elsewhere)."""
     since, until = utc_us(_iso(config.start)), utc_us(_iso(config.end))
-    found: dict[str, Bars] = {}
+    found: dict[str, list[Bars]] = {}
     for source in config.data or default_data():
         for bars in read_bars(source, coins=config.coins, since_us=since, until_us=until):
-            found.setdefault(bars.coin, bars)
+            found.setdefault(bars.coin, []).append(bars)
     missing = [c for c in config.coins if c not in found]
     if missing:
         raise ValueError(f"no candles for {', '.join(missing)} between {config.start} and {config.end}")
-    return found
+    return {coin: tuple(sorted(series, key=lambda b: b.interval_us)) for coin, series in found.items()}
 
 
 class IndexPath:
-    """A coin's index at any instant of the replay: the candle path, held through data gaps."""
+    """A coin's index at any instant of the replay: the path of the finest candle covering it,
+    held through data gaps."""
 
-    def __init__(self, bars: Bars) -> None:
-        self.bars = bars
-        self.i = 0
+    def __init__(self, series: tuple[Bars, ...]) -> None:
+        self.series = series
+        self.next = [0] * len(series)
         self.last: int | None = None
 
     def at(self, ts: int) -> int | None:
         """Price in USD atoms at `ts` (calls must come in time order)."""
-        b = self.bars
-        times = b.open_us
-        n = len(times)
-        while self.i < n and times[self.i] + b.interval_us <= ts:
-            self.i += 1
-        i = self.i
-        if i < n and times[i] <= ts:
-            self.last = intrabar_price(
-                b.opens[i], b.highs[i], b.lows[i], b.closes[i], b.interval_us, ts - times[i]
-            )
+        for k, b in enumerate(self.series):
+            times = b.open_us
+            n = len(times)
+            i = self.next[k]
+            while i < n and times[i] + b.interval_us <= ts:
+                i += 1
+            self.next[k] = i
+            if i < n and times[i] <= ts:
+                offset = ts - times[i]
+                self.last = intrabar_price(
+                    b.opens[i], b.highs[i], b.lows[i], b.closes[i], b.interval_us, offset
+                )
+                return self.last
         return self.last
 
 
@@ -189,7 +199,7 @@ class Result:
 
 
 class Replay:
-    def __init__(self, config: LabConfig, bars: dict[str, Bars] | None = None) -> None:
+    def __init__(self, config: LabConfig, bars: dict[str, tuple[Bars, ...]] | None = None) -> None:
         self.config = config
         self.bars = bars if bars is not None else load_bars(config)
         self.start_us = utc_us(_iso(config.start))
@@ -707,7 +717,9 @@ def _peak(daily: list[dict[str, Any]], key: str) -> float:
 
 
 def replay(
-    config: LabConfig, progress: Callable[[int, int], None] | None = None, bars: dict[str, Bars] | None = None
+    config: LabConfig,
+    progress: Callable[[int, int], None] | None = None,
+    bars: dict[str, tuple[Bars, ...]] | None = None,
 ) -> Result:
     return Replay(config, bars).run(progress)
 
