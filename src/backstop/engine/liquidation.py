@@ -37,6 +37,7 @@ liquidation until the market resumes.
 
 from __future__ import annotations
 
+from heapq import nsmallest
 from typing import TYPE_CHECKING
 
 from backstop.catalog import USD
@@ -283,11 +284,15 @@ def _top_opposing(
     events: list[Event],
 ) -> None:
     """FTX's last resort: the largest opposing positions take the rest, pro rata to size."""
-    opposing = sorted(  # largest first, then the older account
+    candidates = [  # (minus the size, account): largest first, then the older account
         (p.size if long else -p.size, aid)
         for aid, p in book.holders.items()
         if (p.size < 0) == long and ex.accounts[aid].owner != acct.owner and not ex.accounts[aid].liquidation
-    )
+    ]
+    # the ten largest without sorting every holder; all of them, in order, only when ten are not enough
+    opposing = nsmallest(TOP, candidates)
+    if sum(-neg for neg, _ in opposing) < lots:
+        opposing = sorted(candidates)
     chosen: list[tuple[int, int]] = []
     total = 0
     for neg, aid in opposing:
