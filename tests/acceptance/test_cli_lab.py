@@ -74,6 +74,8 @@ def test_bad_input_gets_one_clear_line() -> None:
         (("replay", "--start", "2031-01-01", "--end", "2031-02-01"), "no candles"),
         (("sweep", *SPAN, "--vary", "seed"), "expected NAME=V1,V2"),
         (("sweep", *SPAN, "--vary", "nonsense=1"), "nonsense"),
+        (("replay", *SPAN, "--blp-per-minute", "1000"), "backstop providers' terms were refused"),
+        (("replay", "--traders", "-1"), "-1 is not in the range"),
     ):
         done = lab(*args)
         assert done.returncode != 0

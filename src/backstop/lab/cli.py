@@ -69,19 +69,57 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--model", type=click.Choice(MODELS), default=defaults.model, show_default=True),
         click.option("--seed", type=int, default=defaults.seed, show_default=True),
-        click.option("--traders", type=int, default=p.traders, show_default=True),
+        click.option("--traders", type=click.IntRange(0), default=p.traders, show_default=True),
         click.option(
-            "--leverage", type=float, default=p.mean_leverage, show_default=True, help="Mean leverage."
+            "--leverage",
+            type=click.FloatRange(0.1, 20),
+            default=p.mean_leverage,
+            show_default=True,
+            help="Mean leverage.",
         ),
+        click.option(
+            "--leverage-sigma",
+            type=click.FloatRange(0),
+            default=p.leverage_sigma,
+            show_default=True,
+            help="Spread of the (lognormal) leverage: the tail.",
+        ),
+        click.option("--long-share", type=click.FloatRange(0, 1), default=p.long_share, show_default=True),
         click.option("--max-leverage", type=click.IntRange(1, 20), default=p.max_leverage, show_default=True),
         click.option(
-            "--holding-hours", type=float, default=p.holding_hours, show_default=True, help="Turnover."
+            "--holding-hours",
+            type=click.FloatRange(0.02),
+            default=p.holding_hours,
+            show_default=True,
+            help="Mean hours between a trader's decisions (turnover).",
         ),
         click.option(
-            "--collateral", type=float, default=p.collateral_median_usd, show_default=True, help="Median USD."
+            "--collateral",
+            type=click.FloatRange(100),
+            default=p.collateral_median_usd,
+            show_default=True,
+            help="Median collateral, USD.",
         ),
         click.option(
-            "--fund-start", type=int, default=defaults.fund_start_usd, show_default=True, help="USD."
+            "--collateral-sigma",
+            type=click.FloatRange(0),
+            default=p.collateral_sigma,
+            show_default=True,
+            help="Spread of the (lognormal) collateral: position sizes.",
+        ),
+        click.option(
+            "--blp-per-minute",
+            type=click.IntRange(0),
+            default=p.blp_per_minute_usd,
+            show_default=True,
+            help="Each backstop provider's USD capacity per minute (ten times that per hour).",
+        ),
+        click.option(
+            "--fund-start",
+            type=click.IntRange(0),
+            default=defaults.fund_start_usd,
+            show_default=True,
+            help="USD.",
         ),
         click.option(
             "--step", type=int, default=defaults.step_s, show_default=True, help="Seconds per index step."
@@ -116,6 +154,11 @@ def build(margin: str, kw: dict[str, Any]) -> LabConfig:
             max_leverage=kw["max_leverage"],
             holding_hours=kw["holding_hours"],
             collateral_median_usd=kw["collateral"],
+            leverage_sigma=kw["leverage_sigma"],
+            collateral_sigma=kw["collateral_sigma"],
+            long_share=kw["long_share"],
+            blp_per_minute_usd=kw["blp_per_minute"],
+            blp_per_hour_usd=kw["blp_per_minute"] * 10,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

@@ -269,7 +269,11 @@ class Replay:
         for n in range(p.blps):
             blp = self.account(ts, f"blp-{n}")
             self.deposit(ts, blp, p.blp_capital_usd * ATOM)
-            self.send(RegisterBackstop(ts, blp, p.blp_per_minute_usd * ATOM, p.blp_per_hour_usd * ATOM))
+            joined = self.send(
+                RegisterBackstop(ts, blp, p.blp_per_minute_usd * ATOM, p.blp_per_hour_usd * ATOM)
+            )
+            if joined and isinstance(joined[0], Rejected):
+                raise ValueError(f"the backstop providers' terms were refused: {joined[0].error}")
             self.blps.append(blp)
         self.set_regime(ts)
         for market in c.markets:
