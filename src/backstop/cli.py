@@ -601,6 +601,26 @@ def risk_halt(obj: Context, market_name: str, resume: bool) -> None:
     click.echo(f"{market_name}: {'resumed' if resume else 'halted'}")
 
 
+@risk.command("margin")
+@click.argument("market_name", metavar="MARKET")
+@click.option("--imf", default="0", show_default=True, help="Least initial margin fraction, e.g. 0.15.")
+@click.option("--mmf", default="0", show_default=True, help="Least maintenance margin fraction, e.g. 0.09.")
+@click.pass_obj
+def risk_margin(obj: Context, market_name: str, imf: str, mmf: str) -> None:
+    """Raise a futures market's margin floors (0 and 0: FTX's formulas alone)."""
+    rates = []
+    for name, text in (("imf", imf), ("mmf", mmf)):
+        try:
+            value = Decimal(text)
+            if not value.is_finite() or value < 0:
+                raise ValueError
+            rates.append(to_atoms(value))  # rates and atoms share the 1e-8 scale
+        except (InvalidOperation, ValueError):
+            fail(f"Invalid parameter {name}: a fraction from 0 to 1 with at most 8 decimals")
+    obj.run(cmd.SetMarginFloor(now_us(), market_name, rates[0], rates[1]))
+    click.echo(f"{market_name}: IMF >= {Decimal(imf)}, MMF >= {Decimal(mmf)}")
+
+
 @risk.command("insurance")
 @click.option("--last", default=20, show_default=True, help="How many movements to show.")
 @click.pass_obj

@@ -47,10 +47,28 @@ def test_bad_risk_commands_get_one_line_errors(tmp_path: Path) -> None:
         (("risk", "fund", "alice", "5"), "Not enough balances"),
         (("risk", "halt", "NOPE-PERP"), "No such market: NOPE-PERP"),
         (("risk", "backstop", "alice", "1", "1"), "Invalid parameter perMinute"),
+        (("risk", "margin", "BTC-PERP", "--imf", "0.05", "--mmf", "0.09"), "Invalid margin floor"),
+        (("risk", "margin", "BTC-PERP", "--imf", "abc"), "Invalid parameter imf"),
+        (("risk", "margin", "BTC/USD", "--imf", "0.1"), "futures only"),
     ):
         done = run(d, *args)
         assert done.returncode == 1, args
         assert done.stderr.startswith("error: ") and error in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_margin_floor_from_the_cli_refuses_an_order_ftxs_formulas_allow(tmp_path: Path) -> None:
+    """$1,000 at 20x: 1.5 BTC at $10,000 needs 5% x $15,000 = $750 under FTX's formulas, but
+    15% x $15,000 = $2,250 under a 15% floor."""
+    d = tmp_path / "exchange"
+    ok(d, "account", "create", "alice")
+    ok(d, "deposit", "alice", "USD", "1000")
+    ok(d, "leverage", "alice", "20")
+    ok(d, "risk", "index", "BTC", "10000")
+    ok(d, "risk", "margin", "BTC-PERP", "--imf", "0.15", "--mmf", "0.09")
+    done = run(d, "order", "place", "alice", "BTC-PERP", "buy", "1.5", "--price", "10000")
+    assert done.returncode == 1 and "Account does not have enough margin for order" in done.stderr
+    ok(d, "risk", "margin", "BTC-PERP")  # back to FTX's formulas
+    ok(d, "order", "place", "alice", "BTC-PERP", "buy", "1.5", "--price", "10000")
 
 
 def test_feeds_drive_the_index_and_the_clock(tmp_path: Path) -> None:

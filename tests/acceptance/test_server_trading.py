@@ -265,6 +265,23 @@ def test_the_order_gateway_answers_bad_requests_in_ftxs_envelope_and_changes_not
     assert [o["id"] for o in fiona.fetch_open_orders(PERP)] == [str(reply["result"]["id"])]
 
 
+def test_the_operator_raises_a_margin_floor_and_ccxt_sees_insufficient_funds(server: Server) -> None:
+    """$1,000 at 20x: 1.5 BTC bid at $29,000 needs 5% x $43,500 = $2,175 > $1,000 already, so use
+    0.05 BTC: $1,450 of notional needs $72.50 at 5% but $217.50 at a 15% floor; with $200 it fits
+    only under FTX's own formulas."""
+    gina = server.client("gina", 200)
+    gina.set_leverage(20)
+    raised = server.operator("/operator/markets/BTC-PERP/margin", {"imf": 0.15, "mmf": 0.09})
+    assert raised == {"success": True, "result": {"market": "BTC-PERP", "imf": 0.15, "mmf": 0.09}}
+    with pytest.raises(ccxt.InsufficientFunds):
+        gina.create_order(PERP, "limit", "buy", 0.05, 29_000)
+    bad = server.operator("/operator/markets/BTC-PERP/margin", {"imf": 0.05, "mmf": 0.09})
+    assert bad["success"] is False and "Invalid margin floor" in bad["error"]
+    assert server.operator("/operator/markets/BTC-PERP/margin", {"imf": 0, "mmf": 0})["success"]
+    placed = gina.create_order(PERP, "limit", "buy", 0.05, 29_000)
+    gina.cancel_order(placed["id"], PERP)
+
+
 def test_a_liquidation_is_public_from_the_ledger(server: Server) -> None:
     def public(path: str) -> dict:
         with urllib.request.urlopen(server.base + path, timeout=10) as reply:

@@ -1,5 +1,5 @@
 """The operator API under /operator (Authorization: Bearer <token>): accounts with API keys,
-deposits and withdrawals, the manual index feed, the manual clock, backstop providers, halts,
+deposits and withdrawals, the manual index feed, the manual clock, backstop providers, halts, margin floors,
 and the insurance fund, state hash and solvency report. JSON bodies, FTX's envelope."""
 
 from __future__ import annotations
@@ -181,6 +181,17 @@ async def resume(market: str, request: Request) -> FTXResponse:
     await _body(request)
     await run(s, cmd.HaltMarket(s.clock.now_us(), market, False))
     return ok({"market": market, "halted": False})
+
+
+@router.post("/operator/markets/{market:path}/margin")
+async def margin_floor(market: str, request: Request) -> FTXResponse:
+    """Raise a futures market's minimum IMF and MMF (fractions, e.g. 0.15 and 0.09); 0 and 0 go
+    back to FTX's formulas alone. Holders are reassessed at the next second's sweep."""
+    s = _state(request)
+    body = await _body(request)
+    imf, mmf = _amount(body, "imf"), _amount(body, "mmf")
+    await run(s, cmd.SetMarginFloor(s.clock.now_us(), market, imf, mmf))
+    return ok({"market": market, "imf": from_atoms(imf), "mmf": from_atoms(mmf)})
 
 
 @router.get("/operator/insurance_fund")
