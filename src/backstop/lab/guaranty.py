@@ -254,8 +254,13 @@ def _cover_from_matrix(
     loss = float(totals[worst])
     if loss <= 0.0:
         return CoverResult(n=n, loss=0.0, scenario=None, kind=None)
+    column = losses[:, worst]
+    named = np.flatnonzero(column > 0.0)
+    if len(named) > top:  # only those at or above the n-th largest loss can be named (ties kept)
+        kth = np.partition(column[named], len(named) - top)[len(named) - top]
+        named = named[column[named] >= kth]
     ranked = sorted(
-        ((float(losses[i, worst]), m.name) for i, m in enumerate(members) if losses[i, worst] > 0.0),
+        ((float(column[i]), members[int(i)].name) for i in named),
         key=lambda pair: (-pair[0], pair[1]),
     )[:top]
     return CoverResult(
