@@ -995,9 +995,7 @@ class Exchange:
         book = self.books.get(c.market)
         if book is None:
             return [Rejected(errors.no_such_market(c.market))]
-        if book.info.is_spot:
-            return [Rejected(errors.INVALID_MARGIN_FLOOR)]
-        if not 0 <= c.mmf <= c.imf <= RATE:
+        if book.info.is_spot or not 0 <= c.mmf <= c.imf <= RATE:
             return [Rejected(errors.INVALID_MARGIN_FLOOR)]
         book.imf_floor = c.imf
         book.mmf_floor = c.mmf

@@ -69,7 +69,7 @@ class Journal:
             os.ftruncate(self._fd, good)  # a torn tail from a crash: never acknowledged
             os.fsync(self._fd)
         os.lseek(self._fd, good, os.SEEK_SET)
-        _fsync_dir(directory)
+        fsync_dir(directory)
 
     def append(self, commands: Sequence[Command]) -> int:
         """Write one batch and make it durable; returns the seq of its first command."""
@@ -108,7 +108,8 @@ def read(directory: Path, after: int = 0) -> Iterator[tuple[int, Command]]:
                 yield seq, command
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries (a created, renamed or truncated file) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -12,6 +12,7 @@ import pickle
 from pathlib import Path
 
 from backstop.engine.exchange import Exchange
+from backstop.journal.log import fsync_dir
 
 KEEP = 2
 
@@ -38,11 +39,7 @@ def write(directory: Path, seq: int, exchange: Exchange) -> Path:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(directory)
     for _, old in snapshots(directory)[:-KEEP]:
         old.unlink(missing_ok=True)
     return path

@@ -12,10 +12,9 @@ from typing import Any
 
 import click
 
+from backstop.catalog import MODELS
 from backstop.lab.population import PopulationConfig
 from backstop.lab.replay import REGIMES, LabConfig, with_overrides
-
-MODELS = ("ftx", "bitmex", "okex")
 
 
 def _clean(value: Any) -> Any:

@@ -25,11 +25,11 @@ import heapq
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from backstop.catalog import Catalog, load
+from backstop.catalog import MODELS, Catalog, load
 from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.commands import (
     CancelAll,
@@ -57,13 +57,12 @@ from backstop.engine.events import (
 from backstop.engine.exchange import Exchange
 from backstop.engine.integrity import solvency
 from backstop.engine.risk import assess
-from backstop.feeds.base import HOUR_US, MINUTE_US, SECOND_US, utc_us
+from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, utc_us
 from backstop.feeds.replay import Bars, intrabar_price, read_bars
 from backstop.lab import population as pop
 from backstop.lab.population import PopulationConfig, Trader
 from backstop.server.runtime import tune_gc
 
-DAY_US = 24 * HOUR_US
 REGIMES = {"ftx5": 5, "ftx15": 15, "fhs": 0}  # IMF floor percent (fhs: set daily by the model)
 TIERS = ("orderly", "backstop", "top10", "fund", "clawback")
 """How far down FTX's waterfall an account's liquidation went: step-1 orders on the book only,
@@ -93,7 +92,7 @@ class LabConfig:
     def __post_init__(self) -> None:
         if self.margin not in REGIMES:
             raise ValueError(f"margin must be one of {', '.join(REGIMES)}, not {self.margin!r}")
-        if self.model not in ("ftx", "bitmex", "okex"):
+        if self.model not in MODELS:
             raise ValueError(f"model must be ftx, bitmex or okex, not {self.model!r}")
         if self.step_s <= 0 or MINUTE_US * 60 % (self.step_s * SECOND_US):
             raise ValueError("step must divide an hour into whole seconds")
@@ -166,7 +165,6 @@ class IndexPath:
 @dataclass
 class Episode:
     account: int
-    start_us: int
     tier: int = 0  # index into TIERS
     tav_at_start: int = 0
 
@@ -451,7 +449,7 @@ class Replay:
             elif isinstance(e, LiquidationStarted):
                 if e.account not in t.episodes:
                     t.liquidations += 1
-                    t.episodes[e.account] = Episode(e.account, ts, 0, e.tav)
+                    t.episodes[e.account] = Episode(e.account, 0, e.tav)
             elif isinstance(e, AutoClosed):
                 episode = t.episodes.get(e.account)
                 if episode is not None:
@@ -735,7 +733,3 @@ def with_overrides(config: LabConfig, **changes: Any) -> LabConfig:
     if population:
         own["population"] = replace(config.population, **population)
     return replace(config, **own)
-
-
-def config_dict(config: LabConfig) -> dict[str, Any]:
-    return asdict(config)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backstop.journal.log import fsync_dir
 from backstop.projections import schema
 from backstop.projections.schema import BIG, BOOL, Table
 from backstop.projections.writer import Update
@@ -195,7 +196,7 @@ class SQLite(Backend):
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.conn.close()
             self._mark.unlink(missing_ok=True)
-            _fsync_directory(self.path.parent)
+            fsync_dir(self.path.parent)
         else:
             self.conn.close()
 
@@ -231,15 +232,7 @@ def _write_durably(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 WAL_BACKSTOP_PAGES = 50_000
