@@ -61,6 +61,7 @@ class Account:
         "reserved",
         "small_provides",
         "volume",
+        "watch_heap",
         "watch_key",
     )
 
@@ -79,6 +80,7 @@ class Account:
         self.volume = volume  # the owner's 30-day volume, shared by its subaccounts
         self.liquidation = 0  # 0 none, 1 orderly (step 1), 2 auto-close (step 2): no trading
         self.watch_key = -1  # its entry in the at-risk index (risk.py); a cache, not state
+        self.watch_heap: list[int] | None = None  # ... and the heap that entry is in
 
     def available(self, coin: str) -> int:
         return self.balances.get(coin, 0) - self.reserved.get(coin, 0)

@@ -123,6 +123,13 @@ class Book:
         self.band_low = 0  # the risk band around the anchor, ticks (0: no band yet)
         self.band_high = 0
         self.swept: int | None = None  # the mark at the last risk sweep (cache, not state)
+        # the at-risk index's per-market part (risk.py; a cache, not state): the mark's rises and
+        # falls added up since the start, and the accounts whose one position here only a rise
+        # (shorts) or only a fall (longs) can bring to maintenance
+        self.drift_up = 0
+        self.drift_down = 0
+        self.watch_up: list[int] = []
+        self.watch_down: list[int] = []
         self.holders: dict[int, Position] = {}  # account id -> its open position here (size != 0)
         self.volume_day = 0  # day number of volume_today
         self.volume_today = 0  # USD atoms traded today

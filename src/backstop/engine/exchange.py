@@ -124,7 +124,7 @@ class Exchange:
         ] = {}  # market -> fund debits beyond zero this tick (empty between ticks)
         # the at-risk index (risk.py): a cache, rebuilt by assessing every account after a restore
         self.drift = 0
-        self.watch: list[tuple[int, int]] = []
+        self.watch: list[int] = []  # the at-risk index (risk.py): key << 32 | account id
         self.dirty: set[int] = set()
         self.conditionals: dict[int, conditional.Conditional] = {}  # open trigger orders by id
         self.closed_conditionals: dict[int, None] = {}

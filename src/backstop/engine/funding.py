@@ -94,9 +94,22 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
             payment = -mul_div_up(notional, magnitude, RATE)
         else:
             payment = mul_div(notional, magnitude, RATE)
-        ex.accounts[aid].credit(USD, payment)
-        if payment < 0:  # a payer moved closer to maintenance (or to a collateral sale): look again;
-            ex.dirty.add(aid)  # a receiver only moved away, so its place in the at-risk index holds
+        acct = ex.accounts[aid]
+        acct.credit(USD, payment)
+        if payment < 0 and acct.balances[USD] < 0:  # in debt: the collateral-sale rules may apply
+            ex.dirty.add(aid)
         net += payment
         events.append(FundingPaid(aid, book.market, size, payment, rate, ts))
+    # Every payer moved closer to maintenance by at most its payment, notional x rate. Its place
+    # in the at-risk index was filed at a safety distance of room / spread with spread >= the
+    # notional then, and prices have moved less than e-fold since (else it would have been
+    # looked at), so the payment costs it less than 3 x rate of that distance. Raising the drift
+    # by that much (for this market's payers: the side that paid) re-files every payer at once,
+    # without touching thousands of accounts.
+    moved = 3 * magnitude + 1
+    ex.drift += moved
+    if rate > 0:
+        book.drift_down += moved  # longs paid: as if the price fell
+    else:
+        book.drift_up += moved
     insurance.move(ex, -net, "funding rounding", -1, book.market, ts, events)

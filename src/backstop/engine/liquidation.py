@@ -37,7 +37,7 @@ liquidation until the market resumes.
 
 from __future__ import annotations
 
-from heapq import nsmallest
+from heapq import heapify, heappop
 from typing import TYPE_CHECKING
 
 from backstop.catalog import USD
@@ -54,7 +54,7 @@ from backstop.engine.events import (
 )
 from backstop.engine.margin import free_collateral, mark_of
 from backstop.engine.prices import bounds
-from backstop.engine.risk import Assessment, assess, due, sale_due, watch
+from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK, Assessment, assess, due, sale_due, watch
 from backstop.engine.settlement import settle
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ def sweep(ex: Exchange, ts: int, events: list[Event]) -> None:
 
 def _start(ex: Exchange, acct: Account, a: Assessment, step: int, ts: int, events: list[Event]) -> None:
     acct.watch_key = -1
+    acct.watch_heap = None
     acct.liquidation = step
     ex.liquidating[acct.id] = acct
     events.append(LiquidationStarted(acct.id, step, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts))
@@ -284,22 +285,25 @@ def _top_opposing(
     events: list[Event],
 ) -> None:
     """FTX's last resort: the largest opposing positions take the rest, pro rata to size."""
-    candidates = [  # (minus the size, account): largest first, then the older account
-        (p.size if long else -p.size, aid)
+    # largest first, then the older account: minus the size, then the id, in one integer (as the
+    # at-risk index does); a heap hands them out in that order without sorting every holder, and
+    # only those handed out are checked for eligibility
+    opposing = [
+        (p.size if long else -p.size) << ACCOUNT_BITS | aid
         for aid, p in book.holders.items()
-        if (p.size < 0) == long and ex.accounts[aid].owner != acct.owner and not ex.accounts[aid].liquidation
+        if (p.size < 0) == long
     ]
-    # the ten largest without sorting every holder; all of them, in order, only when ten are not enough
-    opposing = nsmallest(TOP, candidates)
-    if sum(-neg for neg, _ in opposing) < lots:
-        opposing = sorted(candidates)
+    heapify(opposing)
     chosen: list[tuple[int, int]] = []
     total = 0
-    for neg, aid in opposing:
-        if len(chosen) >= TOP and total >= lots:
-            break
-        chosen.append((-neg, aid))
-        total += -neg
+    while opposing and (len(chosen) < TOP or total < lots):
+        entry = heappop(opposing)
+        aid = entry & ACCOUNT_MASK
+        cp = ex.accounts[aid]
+        if cp.owner == acct.owner or cp.liquidation:
+            continue
+        chosen.append((-(entry >> ACCOUNT_BITS), aid))
+        total -= entry >> ACCOUNT_BITS
     if not chosen:
         return
     shares = allocate(lots if lots < total else total, [size for size, _ in chosen])

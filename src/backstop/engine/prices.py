@@ -17,7 +17,8 @@ premium to the index may exceed the 5-minute mean |premium| by at most the premi
 
 Drift: for the at-risk index (risk.py), each tick adds the largest relative mark move of any
 market since the previous tick, rounded up. Any account whose safety margin exceeds the drift
-accumulated since it was last assessed cannot have crossed maintenance margin.
+accumulated since it was last assessed cannot have crossed maintenance margin. Each market also
+adds up its own rises and falls apart, for the accounts whose only exposure is one position there.
 """
 
 from __future__ import annotations
@@ -108,9 +109,15 @@ def measure_drift(ex: Exchange) -> int:
             if before is None:
                 if book.holders:
                     drift = FULL_RECHECK
+                    book.drift_up += FULL_RECHECK
+                    book.drift_down += FULL_RECHECK
             elif mark != before:
                 low = mark if mark < before else before
                 moved = ceil_div(abs(mark - before) * RATE, low)
+                if mark > before:
+                    book.drift_up += moved
+                else:
+                    book.drift_down += moved
                 if moved > drift:
                     drift = moved
         book.swept = mark
