@@ -54,8 +54,9 @@ def order_view(ex: Exchange, order: Order) -> dict[str, Any]:
 
 def balances_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
     rows = []
-    for coin in sorted(acct.balances):
-        total = acct.balances[coin]
+    held = {USD: acct.usd} | acct.balances  # USD always: the settlement coin, even at zero
+    for coin in sorted(held):
+        total = held[coin]
         if coin == USD:
             usd = total
         else:

@@ -325,7 +325,7 @@ def test_spot_only_accounts_never_go_negative(commands):
         for acct in ex.accounts:
             if any(p.size or p.cost for p in acct.positions.values()):
                 continue
-            negative = {c: v for c, v in acct.balances.items() if v < 0}
+            negative = {c: v for c, v in acct.wallet().items() if v < 0}
             assert not negative, (acct.id, negative, cmd, events)
 
     # spot traffic only, so positions never explain a negative balance

@@ -110,7 +110,7 @@ class Desk:
         return self.ex.accounts[account]
 
     def balance(self, account: int, coin: str = "USD") -> int:
-        return self.ex.accounts[account].balances.get(coin, 0)
+        return self.ex.accounts[account].balance(coin)
 
     def position(self, account: int, market: str):
         return self.ex.accounts[account].positions.get(market)

@@ -249,7 +249,7 @@ def test_a_fall_liquidates_leveraged_traders_and_they_come_back(crash_run: Run) 
         traders
     )  # re-funded, not new
     for account in traders:
-        assert ex.accounts[account].balances.get("USD", 0) > 0
+        assert ex.accounts[account].usd > 0
     holding = [a for a in traders if any(p.size for p in ex.accounts[a].positions.values())]
     assert len(holding) >= 4
     # the perpetual books stayed two-sided through the fall, but for moments when a liquidation

@@ -214,7 +214,7 @@ def test_dated_futures_and_spot_pay_no_funding():
     d.rest(m, "BTC/USD", "buy", "0.01", 10_020)
     d.rest(m, "BTC/USD", "sell", "0.01", 10_030)
     assert d.ex.mark("BTC-0326") == d.ex.mark("BTC/USD") == 10_024
-    balances = [dict(d.acct(x).balances) for x in (a, b, m)]
+    balances = [d.acct(x).wallet() for x in (a, b, m)]
     events = d.second(2 * 3_600 + 1)  # 01:00:00 .. 03:00:00: two tops of the hour
     # BTC-PERP (empty book, marked at the index) publishes a zero rate; nothing else does
     assert funding_events(events) == [
@@ -223,7 +223,7 @@ def test_dated_futures_and_spot_pay_no_funding():
     ]
     assert d.book("BTC-0326").funding_rates == []
     assert d.book("BTC/USD").funding_rates == []
-    assert [dict(d.acct(x).balances) for x in (a, b, m)] == balances
+    assert [d.acct(x).wallet() for x in (a, b, m)] == balances
     assert d.ex.discrepancies() == {}
 
 

@@ -28,7 +28,7 @@ def test_usd_stablecoins_are_credited_1_to_1_as_usd(stable):
     a = d.account("a")
     events = d.ok(Deposit(d.tick(), a, stable, 1_234 * USD))
     assert events == [Deposited(a, stable, "USD", 1_234 * USD, d.ts)]
-    assert d.acct(a).balances == {"USD": 1_234 * USD}
+    assert d.acct(a).wallet() == {"USD": 1_234 * USD}
     assert d.ex.deposits == {"USD": 1_234 * USD}
 
 
@@ -46,7 +46,7 @@ def test_coin_deposit_stays_in_that_coin():
     d = Desk()
     a = d.account("a")
     d.deposit(a, "BTC", "1.5")
-    assert d.acct(a).balances == {"BTC": 150_000_000}
+    assert d.acct(a).wallet() == {"BTC": 150_000_000}
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_withdraw_more_than_the_balance():
     d.reject(Withdraw(d.tick(), a, "ETH", 1), NOT_ENOUGH)
     d.withdraw(a, "BTC", 1)
     d.withdraw(a, "USD", 1_000)
-    assert {k: v for k, v in d.acct(a).balances.items() if v} == {}
+    assert {k: v for k, v in d.acct(a).wallet().items() if v} == {}
 
 
 def test_withdraw_cannot_touch_what_open_spot_orders_hold():
@@ -158,8 +158,8 @@ def test_transfer_between_subaccounts_of_one_owner():
         Transferred(main, sub, "USD", 300 * USD, d.ts)
     ]
     d.transfer(main, sub, "BTC", "0.5")
-    assert d.acct(main).balances == {"USD": 700 * USD, "BTC": 150_000_000}
-    assert d.acct(sub).balances == {"USD": 300 * USD, "BTC": 50_000_000}
+    assert d.acct(main).wallet() == {"USD": 700 * USD, "BTC": 150_000_000}
+    assert d.acct(sub).wallet() == {"USD": 300 * USD, "BTC": 50_000_000}
     d.transfer(sub, main, "USD", 300)
     assert d.balance(main) == 1_000 * USD
     assert d.ex.deposits == {"USD": 1_000 * USD, "BTC": 2 * 10**8}

@@ -685,10 +685,10 @@ class Exchange:
             base = market.base
             atoms = lots * market.lot_atoms
             buyer, seller = (taker_acct, maker_acct) if taker_is_buy else (maker_acct, taker_acct)
-            buyer.credit(USD, -value)
+            buyer.usd -= value
             buyer.credit(base, atoms)
             seller.credit(base, -atoms)
-            seller.credit(USD, value)
+            seller.usd += value
             if taker_is_buy:  # the maker sold: its coins were held; it receives (and pays fees in) USD
                 maker_acct.reserve(base, -atoms)
                 maker_fee_coin = USD
@@ -711,7 +711,7 @@ class Exchange:
                 self._refit.append((taker_acct, taker_pos))
             if maker_pos.reduce_only_orders:
                 self._refit.append((maker_acct, maker_pos))
-        taker_acct.credit(USD, -taker_fee)
+        taker_acct.usd -= taker_fee
         maker_acct.credit(maker_fee_coin, -maker_fee)
         ledger = self.fees
         ledger.book(day, USD, taker_fee)
@@ -985,7 +985,7 @@ class Exchange:
             return [Rejected(errors.INVALID_SIZE)]
         if not self._can_release(acct, USD, c.amount):
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
-        acct.credit(USD, -c.amount)
+        acct.usd -= c.amount
         self.dirty.add(acct.id)
         events: list[Event] = []
         insurance.move(self, c.amount, "seed", acct.id, "", ts, events)

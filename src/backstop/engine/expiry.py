@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backstop.catalog import USD
 from backstop.engine.book import Book
 from backstop.engine.events import Event, MarketSettled, PositionSettled
 
@@ -57,7 +56,7 @@ def settle_market(ex: Exchange, book: Book, ts: int, events: list[Event]) -> Non
         pos = book.holders[aid]
         size = pos.size
         realized = size * price * tick_value - pos.cost
-        acct.credit(USD, realized)
+        acct.usd += realized
         pos.realized += realized
         pos.size = 0
         pos.cost = 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backstop.catalog import USD
 from backstop.engine import insurance
 from backstop.engine.amounts import RATE, mul_div, mul_div_up
 from backstop.engine.book import Book
@@ -95,8 +94,8 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
         else:
             payment = mul_div(notional, magnitude, RATE)
         acct = ex.accounts[aid]
-        acct.credit(USD, payment)
-        if payment < 0 and acct.balances[USD] < 0:  # in debt: the collateral-sale rules may apply
+        acct.usd += payment
+        if payment < 0 and acct.usd < 0:  # in debt: the collateral-sale rules may apply
             ex.dirty.add(aid)
         net += payment
         events.append(FundingPaid(aid, book.market, size, payment, rate, ts))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backstop.catalog import USD
 from backstop.engine.accounts import Account
 from backstop.engine.amounts import ceil_div
 from backstop.engine.events import ClawedBack, Event, InsuranceFundChanged
@@ -101,7 +100,7 @@ def clawback(ex: Exchange, amount: int, market: str, bankrupt: int, ts: int, eve
         take = profit if total <= amount else min(profit, ceil_div(amount * profit, total))
         if not take:
             continue
-        acct.credit(USD, -take)
+        acct.usd -= take
         ex.dirty.add(acct.id)
         fund.balance += take
         fund.history.append((ts, take, fund.balance, "clawback", acct.id))

@@ -80,11 +80,14 @@ def discrepancies(ex: Exchange) -> dict[str, int]:
     futures cost basis taken from USD (so unrealized PnL counts at any mark, since positions sum
     to zero in every market). All zero while money is conserved."""
     out: dict[str, int] = {}
+    usd = 0
     for acct in ex.accounts:
+        usd += acct.usd
         for coin, atoms in acct.balances.items():
             out[coin] = out.get(coin, 0) + atoms
         for pos in acct.positions.values():
-            out[USD] = out.get(USD, 0) - pos.cost
+            usd -= pos.cost
+    out[USD] = out.get(USD, 0) + usd
     for coin, atoms in ex.fees.totals.items():
         out[coin] = out.get(coin, 0) + atoms
     out[USD] = out.get(USD, 0) + ex.insurance.balance
@@ -101,7 +104,7 @@ def solvency(ex: Exchange) -> dict[str, Any]:
     journal; `balanced` is true only when every coin's difference is exactly zero."""
     from backstop.engine.margin import mark_of
 
-    balances: dict[str, int] = {}
+    balances: dict[str, int] = {USD: sum(acct.usd for acct in ex.accounts)}
     for acct in ex.accounts:
         for coin, atoms in acct.balances.items():
             balances[coin] = balances.get(coin, 0) + atoms

@@ -40,7 +40,6 @@ from __future__ import annotations
 from heapq import heapify, heappop
 from typing import TYPE_CHECKING
 
-from backstop.catalog import USD
 from backstop.engine import conditional, insurance
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div
@@ -133,7 +132,7 @@ def _settle_residual(
 ) -> None:
     """No positions are left: a USD deficit not covered by other collateral is the fund's."""
     if a.usd < 0 and a.gross <= 0:
-        acct.credit(USD, -a.usd)
+        acct.usd -= a.usd
         insurance.move(ex, a.usd, "bankruptcy", acct.id, market, ts, events)
 
 
@@ -395,9 +394,9 @@ def _dump_second(ex: Exchange, takeover: bool, ts: int, events: list[Event]) -> 
                 pos = acct.positions[name]
                 if pos.size and not pos.book.halted:
                     _deleverage(ex, acct, pos, before, marks[name], ts, events)
-            usd = acct.balances.get(USD, 0)
+            usd = acct.usd
             if usd > 0 and not assess(ex, acct).notional:
-                acct.credit(USD, -usd)
+                acct.usd -= usd
                 insurance.move(ex, usd, "takeover", acct.id, "", ts, events)
         a = assess(ex, acct)
         if not a.notional:
@@ -489,7 +488,7 @@ def _sales(ex: Exchange, ts: int, events: list[Event]) -> None:
         if not _sellable(ex, acct):
             # only dust (less than a lot) is left: the debt is the fund's, as for a bankrupt account
             if not a.notional:
-                acct.credit(USD, -a.usd)
+                acct.usd -= a.usd
                 insurance.move(ex, a.usd, "bankruptcy", acct.id, "", ts, events)
             _end(ex, acct, "closed", a, ts, events)
             continue
@@ -503,7 +502,7 @@ def _sellable(ex: Exchange, acct: Account) -> list[tuple[int, str]]:
     for coin in sorted(acct.balances):
         atoms = acct.balances[coin]
         book = ex.coin_books.get(coin)
-        if coin == USD or book is None or atoms < book.info.lot_atoms:
+        if book is None or atoms < book.info.lot_atoms:
             continue
         mark = book.mark()
         if mark is not None:

@@ -39,13 +39,10 @@ def coin_weight(coin: Coin, atoms: int, initial: bool) -> int:
 
 def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
     """Weighted value of the wallet in USD atoms; a coin with no price yet counts for nothing."""
-    total = 0
+    total = acct.usd
     coins = ex.catalog.coins
     coin_books = ex.coin_books
     for coin, atoms in acct.balances.items():
-        if coin == USD:
-            total += atoms
-            continue
         if not atoms:
             continue
         book = coin_books.get(coin)

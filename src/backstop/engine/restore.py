@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backstop.catalog import USD, Catalog
+from backstop.catalog import Catalog
 from backstop.engine import conditional
 from backstop.engine.accounts import Account, Position
 from backstop.engine.backstop import Backstop
@@ -81,7 +81,8 @@ def restore(catalog: Catalog, state: list[Any]) -> Exchange:
         liquidation = fields[11]
         acct = Account(aid, owner, name, ex.volumes[owner])
         acct.leverage = leverage
-        acct.balances = dict(balances)
+        for coin, atoms in balances:
+            acct.credit(coin, atoms)
         acct.reserved = dict(reserved)
         for market, size, cost, open_buy, open_sell, realized, reduce_only_orders in positions:
             pos = Position(ex.books[market])
@@ -153,7 +154,7 @@ def _restore_risk(ex: Exchange, risk: list[Any]) -> None:
                 pos.book.holders[acct.id] = pos
         if acct.liquidation:
             ex.liquidating[acct.id] = acct
-        if acct.positions or acct.balances.get(USD, 0) < 0:
+        if acct.positions or acct.usd < 0:
             ex.dirty.add(acct.id)  # the at-risk index is rebuilt by assessing everyone again
     for book in ex.book_list:
         book.swept = book.mark()

@@ -35,7 +35,6 @@ from __future__ import annotations
 from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING
 
-from backstop.catalog import USD
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import RATE, mul_div, mul_div_up
 from backstop.engine.margin import coin_weight, mark_of, position_mmf
@@ -79,16 +78,12 @@ class Assessment:
 
 
 def assess(ex: Exchange, acct: Account) -> Assessment:
-    tav = 0
+    usd = acct.usd
+    tav = usd
     gross = 0
-    usd = 0
     coins = ex.catalog.coins
     coin_books = ex.coin_books
     for coin, atoms in acct.balances.items():
-        if coin == USD:
-            tav += atoms
-            usd = atoms
-            continue
         if not atoms:
             continue
         book = coin_books.get(coin)
@@ -180,8 +175,8 @@ def _only_position(acct: Account) -> Position | None:
                 return None
             found = pos
     if found is not None:
-        for coin, atoms in acct.balances.items():
-            if atoms and coin != USD:
+        for atoms in acct.balances.values():
+            if atoms:
                 return None
     return found
 

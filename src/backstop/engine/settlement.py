@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backstop.catalog import USD
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import mul_div
 from backstop.engine.book import Book
@@ -47,7 +46,7 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
     realized = -closing_value - released
     pos.cost -= released
     pos.realized += realized
-    acct.credit(USD, realized)
+    acct.usd += realized
     pos.size = size + signed
     if closing < lots:  # flipped: the rest opens a position the other way
         pos.cost += signed_value - closing_value

@@ -275,7 +275,7 @@ class Agents:
             return commands
         if acct.leverage != leverage:
             commands.append(SetLeverage(ts, acct.id, leverage))
-        balance = acct.balances.get(USD, 0)
+        balance = acct.usd
         if balance < usd * ATOM // 2 and not acct.liquidation:
             commands.append(Deposit(ts, acct.id, USD, usd * ATOM - balance))
         return commands
@@ -357,7 +357,7 @@ class Agents:
             acct = self._account(owner)
             if acct is None or acct.liquidation:
                 continue
-            balance = acct.balances.get(USD, 0)
+            balance = acct.usd
             if balance < usd * ATOM // 2:
                 commands.append(Deposit(ts, acct.id, USD, usd * ATOM - balance))
             if not coin_usd:
@@ -368,7 +368,7 @@ class Agents:
                 if not book.info.is_spot or not price:
                     continue
                 want = coin_usd * ATOM * ATOM // price
-                have = acct.balances.get(coin, 0)
+                have = acct.balance(coin)
                 if have < want // 4:
                     commands.append(Deposit(ts, acct.id, coin, want - have))
         return commands
@@ -408,7 +408,7 @@ class Agents:
         value above (or below) the holding the agent keeps."""
         info = book.info
         if info.is_spot:
-            return info.coin_value(acct.balances.get(info.base, 0), index) - coin_usd * ATOM
+            return info.coin_value(acct.balance(info.base), index) - coin_usd * ATOM
         pos = acct.positions.get(book.market)
         return 0 if pos is None else pos.size * index * info.tick_value
 
@@ -578,7 +578,7 @@ class Agents:
                         )
                 continue
             self._hold.pop(acct.id, None)
-            balance = acct.balances.get(USD, 0)
+            balance = acct.usd
             if balance < trader.stake * ATOM // 2:
                 # liquidated (or lost half its stake): the trader comes back with a fresh stake
                 commands.append(Deposit(ts, acct.id, USD, trader.stake * ATOM - balance))
