@@ -10,6 +10,8 @@ from backstop.engine.commands import (
     CancelOrder,
     CreateAccount,
     Deposit,
+    IndexUpdate,
+    MassQuote,
     ModifyOrder,
     PlaceOrder,
     SetLeverage,
@@ -34,6 +36,8 @@ GOOD = [
     CancelAll(1, 0, "BTC-PERP", "buy"),
     ModifyOrder(1, 0, 5, None, 9_100, None, "d"),
     Tick(1),
+    MassQuote(1, 0, "BTC-PERP", (9_000, 10, 8_990, 20), (9_010, 10)),
+    MassQuote(1, 0, "BTC-PERP", (), (9_010, 10)),  # one side of a ladder may be empty
 ]
 
 
@@ -58,6 +62,9 @@ BAD = [
     (PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, "limit", 1), "ioc"),
     (PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, client_id=7), "client_id"),
     (CancelOrder(1, 0, [1]), "order_id"),
+    (MassQuote(1, 0, "BTC-PERP", (9_000, 1.5), ()), "bids"),
+    (MassQuote(1, 0, "BTC-PERP", (), ("9010", 10)), "asks"),
+    (IndexUpdate(1, "BTC", ()), "prices"),  # an index needs a price
     (CancelOrder(1, 0, {"id": 1}), "order_id"),
     (CancelOrder(1, 0, "7"), "order_id"),
     (CancelAll(1, 0, ["BTC-PERP"]), "market"),

@@ -174,6 +174,21 @@ class SetMarginFloor(NamedTuple):
     mmf: int
 
 
+class MassQuote(NamedTuple):
+    """A market maker's whole ladder in one command (FTX had none; Deribit's mass quote, Binance's
+    batch orders): the account's resting limit orders in `market` are cancelled, and each (price,
+    size) pair becomes a post-only limit order, the bids then the asks, each in the order given.
+    Orders, checks and events are those of CancelAll(market, limit_only) followed by one
+    PlaceOrder per pair; a pair the checks refuse is skipped, its Rejected at the end of the
+    events. One journal entry, and the margin of the whole ladder is checked once."""
+
+    ts: int
+    account: int
+    market: str
+    bids: tuple[int, ...]  # price, size, price, size, ... (ticks, lots); may be empty
+    asks: tuple[int, ...]
+
+
 Command = Union[  # noqa: UP007
     CreateAccount,
     Deposit,
@@ -193,6 +208,7 @@ Command = Union[  # noqa: UP007
     CancelConditional,
     ModifyConditional,
     SetMarginFloor,
+    MassQuote,
 ]
 
 COMMANDS: tuple[type[Any], ...] = (
@@ -214,6 +230,7 @@ COMMANDS: tuple[type[Any], ...] = (
     CancelConditional,
     ModifyConditional,
     SetMarginFloor,
+    MassQuote,
 )
 """Journal codes are positions in this tuple: append new commands, never reorder."""
 
@@ -237,6 +254,8 @@ FIELD_TYPES: dict[type[Any], tuple[tuple[str, tuple[type, ...]], ...]] = {
     for cls in COMMANDS
 }
 """Per command, each field and the Python types it may hold (from the annotations above)."""
+MAY_BE_EMPTY: dict[type[Any], frozenset[str]] = {MassQuote: frozenset(("bids", "asks"))}
+"""Tuple fields that may be empty (one side of a ladder); others need at least one value."""
 
 
 def invalid_field(command: tuple[Any, ...]) -> str | None:
@@ -248,7 +267,9 @@ def invalid_field(command: tuple[Any, ...]) -> str | None:
     for (name, kinds), value in zip(FIELD_TYPES[type(command)], command, strict=True):
         if type(value) not in kinds:
             return name
-        if kinds == (tuple,) and (not value or any(type(v) is not int for v in value)):
+        if kinds == (tuple,) and any(type(v) is not int for v in value):
+            return name
+        if kinds == (tuple,) and not value and name not in MAY_BE_EMPTY.get(type(command), ()):
             return name
     return None
 

@@ -45,6 +45,7 @@ from backstop.engine.commands import (
     FundInsurance,
     HaltMarket,
     IndexUpdate,
+    MassQuote,
     ModifyConditional,
     ModifyOrder,
     PlaceConditional,
@@ -144,6 +145,8 @@ class Exchange:
             events = self._modify(command, ts)
         elif isinstance(command, CancelAll):
             events = self._cancel_all(command, ts)
+        elif isinstance(command, MassQuote):
+            events = self._mass_quote(command, ts)
         elif isinstance(command, Deposit):
             events = self._deposit(command, ts)
         elif isinstance(command, Withdraw):
@@ -327,12 +330,14 @@ class Exchange:
         client_id: str | None,
         replacing: Order | None,
         ts: int,
+        margin_checked: bool = False,
     ) -> tuple[str, int]:
         """Validate an order against the rules and the account: (error or "", price it may trade to).
 
         A limit price beyond the band (2% through the touch for futures, 25% for spot) is capped
         there; a market order gets the capped price, or 0 when the other side is empty (it will
-        expire unfilled).
+        expire unfilled). `margin_checked`: the caller has shown the account's margin covers this
+        order (a mass quote's whole ladder), so the margin tests are not repeated.
         """
         market = book.info
         is_buy = side == BUY
@@ -443,15 +448,15 @@ class Exchange:
                 if value > cap:
                     return errors.SIZE_TOO_LARGE, 0
             # OMF >= IMF after the order implies MF >= MMF, so this also keeps out accounts below MMF
-            if free_collateral(self, acct, book, after, limit) < 0:
+            if not margin_checked and free_collateral(self, acct, book, after, limit) < 0:
                 return errors.NOT_ENOUGH_MARGIN, 0
-        elif below_maintenance(self, acct):
+        elif not margin_checked and below_maintenance(self, acct):
             return errors.NOT_ENOUGH_MARGIN, 0  # below MMF no orders at all (FTX)
         return "", limit
 
     # ----------------------------------------------------------------------------- order commands
 
-    def _place(self, c: PlaceOrder, ts: int) -> list[Event]:
+    def _place(self, c: PlaceOrder, ts: int, margin_checked: bool = False) -> list[Event]:
         acct = self.account(c.account)
         if acct is None:
             return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
@@ -472,6 +477,7 @@ class Exchange:
             c.client_id,
             None,
             ts,
+            margin_checked,
         )
         if err:
             return [Rejected(err)]
@@ -837,6 +843,45 @@ class Exchange:
                 self._side_of(order).remove(order)
                 self._unrest(acct, order, "cancelled", ts, events)
         return events
+
+    def _mass_quote(self, c: MassQuote, ts: int) -> list[Event]:
+        acct = self.account(c.account)
+        if acct is None:
+            return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
+        book = self.books.get(c.market)
+        if book is None:
+            return [Rejected(errors.no_such_market(c.market))]
+        if len(c.bids) % 2 or len(c.asks) % 2:
+            return [Rejected(errors.INVALID_SIZE)]  # a price without its size
+        events = self._cancel_all(CancelAll(ts, c.account, c.market, None, False, True), ts)
+        if events and isinstance(events[0], Rejected):
+            return events
+        # open size only grows along the ladder and IMF grows with it, so free collateral at
+        # the whole ladder's open size >= 0 means every order on the way passes (and, IMF being
+        # above MMF, the account is above maintenance); otherwise each order is checked alone
+        bid_sizes = c.bids[1::2]
+        ask_sizes = c.asks[1::2]
+        pos = acct.positions.get(c.market)
+        size = 0 if pos is None else pos.size
+        after = max(abs(size + sum(bid_sizes)), abs(size - sum(ask_sizes)))
+        checked = (
+            min(bid_sizes + ask_sizes, default=1) > 0  # a bad size is refused alone, not netted
+            and not book.info.is_spot
+            and not acct.liquidation
+            and book.mark() is not None
+            and free_collateral(self, acct, book, after, 0) >= 0
+        )
+        refused: list[Event] = []
+        for side, ladder in ((BUY, c.bids), (SELL, c.asks)):
+            for i in range(0, len(ladder), 2):
+                price, lots = ladder[i], ladder[i + 1]
+                order = PlaceOrder(ts, c.account, c.market, side, lots, price, "limit", False, True)
+                placed = self._place(order, ts, checked)
+                if placed and isinstance(placed[0], Rejected):
+                    refused.extend(placed)
+                else:
+                    events.extend(placed)
+        return events + refused
 
     def _modify(self, c: ModifyOrder, ts: int) -> list[Event]:
         """FTX's modify: cancel and replace with a new id and a new place in the queue. Unlike
