@@ -274,3 +274,20 @@ def test_a_payment_that_takes_the_payer_below_maintenance_liquidates_it_in_the_s
     assert [e.account for e in of(paid, FundingPaid)] == [a, b]
     (started,) = of(paid, LiquidationStarted)
     assert started.account == a and started.tav < started.notional * 5 // 100
+
+
+def test_payments_are_made_in_account_order_whether_few_or_many_accounts_hold():
+    """Holders enter the book in trading order; payments and their events go by account id. The
+    order comes from one pass over the ids when holders are many, from a sort when few."""
+    from backstop.catalog import load
+    from backstop.engine.accounts import Position
+    from backstop.engine.book import Book
+    from backstop.engine.funding import _by_account
+
+    book = Book(load().markets[PERP])
+    ids = [7, 3, 11, 0, 5, 2]
+    for aid in ids:
+        book.holders[aid] = Position(book, aid)
+    dense = [p.account for p in _by_account(book, 12)]  # half of 12 accounts hold
+    sparse = [p.account for p in _by_account(book, 12_000)]
+    assert dense == sparse == sorted(ids)

@@ -18,10 +18,21 @@ class Position:
     """A futures position. `cost` is the signed USD paid for the open size (negative for shorts),
     so unrealized PnL = size * mark * tick_value - cost; open_buy / open_sell are resting lots."""
 
-    __slots__ = ("book", "cost", "market", "open_buy", "open_sell", "realized", "reduce_only_orders", "size")
+    __slots__ = (
+        "account",
+        "book",
+        "cost",
+        "market",
+        "open_buy",
+        "open_sell",
+        "realized",
+        "reduce_only_orders",
+        "size",
+    )
 
-    def __init__(self, book: Book) -> None:
+    def __init__(self, book: Book, account: int) -> None:
         self.book = book
+        self.account = account  # the holder's account id
         self.market = book.market
         self.size = 0
         self.cost = 0
@@ -116,7 +127,7 @@ class Account:
     def position(self, book: Book) -> Position:
         pos = self.positions.get(book.market)
         if pos is None:
-            pos = Position(book)
+            pos = Position(book, self.id)
             self.positions[book.market] = pos
         return pos
 

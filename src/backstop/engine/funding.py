@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backstop.engine import insurance
+from backstop.engine.accounts import Position
 from backstop.engine.amounts import RATE, mul_div, mul_div_up
 from backstop.engine.book import Book
 from backstop.engine.events import Event, FundingPaid, FundingRate
@@ -73,6 +74,19 @@ def next_rate(book: Book) -> int:
     return average // 24 if average >= 0 else -(-average // 24)
 
 
+def _by_account(book: Book, accounts: int) -> list[Position]:
+    """The market's positions in account id order (payments are made, and reported, in it).
+    When the holders are a fair share of all accounts, one pass over the ids places each where
+    it belongs: no comparisons, and no walk through scattered int objects as a sort would do."""
+    holders = book.holders
+    if len(holders) * 16 < accounts:
+        return [holders[aid] for aid in sorted(holders)]
+    slots: list[Position | None] = [None] * accounts
+    for pos in holders.values():
+        slots[pos.account] = pos
+    return [pos for pos in slots if pos is not None]
+
+
 def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]) -> None:
     rate = next_rate(book)
     book.funding_rates.append((hour_start, rate))
@@ -85,8 +99,8 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
     tick_value = book.info.tick_value
     magnitude = rate if rate > 0 else -rate
     net = 0
-    for aid in sorted(book.holders):
-        pos = book.holders[aid]
+    for pos in _by_account(book, len(ex.accounts)):
+        aid = pos.account
         size = pos.size
         notional = (size if size > 0 else -size) * mark * tick_value
         if (size > 0) == (rate > 0):  # this side pays: rounded up

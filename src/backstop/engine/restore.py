@@ -85,7 +85,7 @@ def restore(catalog: Catalog, state: list[Any]) -> Exchange:
             acct.credit(coin, atoms)
         acct.reserved = dict(reserved)
         for market, size, cost, open_buy, open_sell, realized, reduce_only_orders in positions:
-            pos = Position(ex.books[market])
+            pos = Position(ex.books[market], acct.id)
             pos.size = size
             pos.cost = cost
             pos.open_buy = open_buy

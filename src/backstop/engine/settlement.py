@@ -28,7 +28,7 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
     """
     pos = acct.positions.get(book.market)
     if pos is None:
-        pos = Position(book)
+        pos = Position(book, acct.id)
         acct.positions[book.market] = pos
     size = pos.size
     lots = signed if signed > 0 else -signed
