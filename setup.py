@@ -1,4 +1,4 @@
-"""Build hook: compile the engine's hot modules with mypyc.
+"""Build hook: compile the engine's hot modules (and the risk lab's replay driver) with mypyc.
 
 The same modules run unchanged as pure Python (set BACKSTOP_PURE=1 when installing, e.g. for an
 editable development install); a test proves both builds reach the same state hash. If the
@@ -31,6 +31,7 @@ COMPILED = [
     "src/backstop/engine/integrity.py",
     "src/backstop/engine/exchange.py",
     "src/backstop/engine/restore.py",
+    "src/backstop/lab/replay.py",  # the risk lab's driver: a year of minutes through the engine
 ]
 
 ext_modules = []

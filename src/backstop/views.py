@@ -54,7 +54,9 @@ def order_view(ex: Exchange, order: Order) -> dict[str, Any]:
 
 def balances_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
     rows = []
-    held = {USD: acct.usd} | acct.balances  # USD always: the settlement coin, even at zero
+    held = acct.wallet()
+    if acct.positions:  # an account that has traded futures shows its settlement coin, even at zero
+        held[USD] = acct.usd
     for coin in sorted(held):
         total = held[coin]
         if coin == USD:

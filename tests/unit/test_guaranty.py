@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -24,6 +25,7 @@ from backstop.lab.guaranty import (
     cover_n,
     daily_sizing,
     fund_size,
+    fund_size_arrays,
     historical_scenarios,
     hypothetical_scenarios,
     stress_loss,
@@ -208,6 +210,48 @@ def test_cover_2_binds_when_it_exceeds_ten_percent_of_im_and_kinds_are_kept_apar
     assert decoded["binding"] == "cover2"
 
 
+def test_the_array_entry_point_sizes_exactly_as_the_member_one() -> None:
+    # The Cover-n members plus a flat one; the arrays list the coins in another order, with a coin
+    # nobody holds (and that has no price): neither may change a single bit of the sizing.
+    flat = Member("flat", {}, collateral=5_000.0, initial_margin=1_000.0)
+    members = [ALICE, BOB, CAROL, flat]
+    history = Scenario("2020-03-12", "historical", {"BTC": -0.45, "ETH": -0.5})
+    scenarios = [SCENARIO_A, SCENARIO_B, history]
+    coins = ["SOL", "ETH", "BTC"]
+    holdings = np.array([[0.0, m.positions.get("ETH", 0.0), m.positions.get("BTC", 0.0)] for m in members])
+    asked: list[int] = []
+
+    def name(row: int) -> str:
+        asked.append(row)
+        return members[row].name
+
+    for beyond in ("equity", "margin"):
+        expected = fund_size(members, scenarios, PRICES, beyond)
+        sized = fund_size_arrays(
+            name,
+            coins,
+            holdings,
+            [m.collateral for m in members],
+            [m.initial_margin for m in members],
+            scenarios,
+            PRICES,
+            beyond,
+        )
+        assert sized.as_dict() == expected.as_dict()
+        assert expected.cover(2) > 0.0
+    # Names are asked for only the members a Cover-n names: never flat's, who loses nothing.
+    assert asked and 3 not in asked
+
+
+def test_the_array_entry_point_refuses_arrays_that_disagree_and_names_twice() -> None:
+    with pytest.raises(ValueError, match="same 2 members"):
+        fund_size_arrays(["a", "b"], ["BTC"], np.zeros((2, 2)), [0.0, 0.0], [0.0, 0.0], [], PRICES)
+    with pytest.raises(ValueError, match="same 2 members"):
+        fund_size_arrays(["a", "b"], ["BTC"], np.zeros((2, 1)), [0.0, 0.0], [0.0], [], PRICES)
+    with pytest.raises(ValueError, match="aggregate_by_owner"):
+        fund_size_arrays(["a", "a"], ["BTC"], np.ones((2, 1)), [0.0, 0.0], [0.0, 0.0], [], PRICES)
+
+
 def test_daily_sizing_has_one_row_per_day() -> None:
     day1 = ("2022-11-08", [ALICE, BOB, CAROL], PRICES)
     # Day 2: prices doubled, so every loss doubles and equity does not: alice under A loses
@@ -354,3 +398,32 @@ def test_stress_loss_of_a_long_grows_with_the_fall(size, collateral, shock1, sho
     # And it is exactly the fall beyond equity: size x price x |shock| - collateral, floored at 0.
     assert loss_deeper == pytest.approx(max(0.0, -size * 10_000.0 * deeper - collateral))
     assert not math.isnan(loss_deeper)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([-20.0, -5.0, 0.0, 5.0, 20.0]), st.sampled_from([0.0, 10_000.0, 50_000.0])),
+        min_size=1,
+        max_size=40,
+    ),
+    scenarios_st,
+)
+def test_cover_n_sums_the_n_largest_losses_of_the_worst_scenario_among_many_tied_members(
+    raw_members, raw_scenarios
+) -> None:
+    # Few distinct sizes and equities: many members lose exactly the same (or nothing), the case a
+    # partial selection of the largest losses gets wrong if any.
+    members = [Member(f"m{i:02}", {"BTC": btc}, equity, 0.0) for i, (btc, equity) in enumerate(raw_members)]
+    scenarios = [hypo(f"s{i}", BTC=b, ETH=e) for i, (b, e) in enumerate(raw_scenarios)]
+    sizing = fund_size(members, scenarios, PRICES)
+    for n, cover in zip((1, 2, 3), sizing.combined, strict=True):
+        totals = [
+            sum(sorted((stress_loss(m, s, PRICES) for m in members), reverse=True)[:n]) for s in scenarios
+        ]
+        assert cover.loss == pytest.approx(max(totals), rel=1e-12, abs=1e-6)
+        if cover.loss:  # the members named are the n largest losers of that scenario, largest first
+            worst = next(s for s in scenarios if s.name == cover.scenario)
+            ranked = sorted((stress_loss(m, worst, PRICES) for m in members), reverse=True)[:n]
+            expected = [loss for loss in ranked if loss > 0.0]
+            assert list(cover.member_losses) == pytest.approx(expected, rel=1e-12, abs=1e-6)

@@ -5,26 +5,41 @@ engine's own ledgers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from backstop.engine.amounts import ATOM
+from backstop.engine.exchange import Exchange
 from backstop.engine.risk import assess
 from backstop.lab import sweep
-from backstop.lab.population import PopulationConfig, draw_leverage, leverage_setting
-from backstop.lab.replay import TIERS, IndexPath, LabConfig, Replay, load_bars, replay, with_overrides
+from backstop.lab.population import PopulationConfig, Trader, draw_leverage, leverage_setting
+from backstop.lab.replay import TIERS, IndexPath, Replay, load_bars, replay
+from backstop.lab.spec import LabConfig, Result, with_overrides
 
 CRASH = with_overrides(LabConfig(start="2020-03-11", end="2020-03-14"), traders=300)
 
 
+@dataclass
+class Run:
+    """A replay kept with its result, so tests can read the engine it ran."""
+
+    replay: Replay
+    result: Result
+
+    @property
+    def ex(self) -> Exchange:
+        return self.replay.ex
+
+
 @pytest.fixture(scope="module")
-def crash() -> Replay:
+def crash() -> Run:
     r = Replay(CRASH)
-    r.result = r.run()  # type: ignore[attr-defined]
-    return r
+    return Run(r, r.run())
 
 
-def test_the_crash_is_replayed_solvently_and_liquidates_at_every_early_tier(crash: Replay) -> None:
-    s = crash.result.summary  # type: ignore[attr-defined]
+def test_the_crash_is_replayed_solvently_and_liquidates_at_every_early_tier(crash: Run) -> None:
+    s = crash.result.summary
     assert s["solvent"] is True  # wallet + unrealized + fees + fund == deposits - withdrawals, exactly
     assert s["days"] == 3
     assert s["liquidations"] >= s["accounts_liquidated"] > 20  # an account may be liquidated twice
@@ -34,23 +49,23 @@ def test_the_crash_is_replayed_solvently_and_liquidates_at_every_early_tier(cras
     assert 0 <= s["equity_returned"] <= s["equity_at_liquidation"]
 
 
-def test_the_fund_measures_agree_with_the_engines_ledger(crash: Replay) -> None:
-    s = crash.result.summary  # type: ignore[attr-defined]
+def test_the_fund_measures_agree_with_the_engines_ledger(crash: Run) -> None:
+    s = crash.result.summary
     history = crash.ex.insurance.history  # (ts, change, balance, reason, account)
     paid = -sum(change for _, change, _, _, _ in history if change < 0) / ATOM
     received = sum(change for _, change, _, reason, _ in history if change > 0 and reason != "seed") / ATOM
     assert s["fund_paid"] == pytest.approx(paid) and s["fund_received"] == pytest.approx(received)
     assert s["fund_net"] == pytest.approx(received - paid)
     assert s["fund_end"] == crash.ex.insurance.balance / ATOM
-    daily = crash.result.daily  # type: ignore[attr-defined]
+    daily = crash.result.daily
     assert sum(row["fund_change"] for row in daily) == pytest.approx(s["fund_net"])
     assert s["fund_max_daily_draw"] == max(row["fund_draw"] for row in daily)
 
 
-def test_the_same_seed_gives_the_same_state_and_another_seed_does_not(crash: Replay) -> None:
+def test_the_same_seed_gives_the_same_state_and_another_seed_does_not(crash: Run) -> None:
     again = replay(CRASH)
-    assert again.state_hash == crash.result.state_hash  # type: ignore[attr-defined]
-    assert again.summary == crash.result.summary  # type: ignore[attr-defined]
+    assert again.state_hash == crash.result.state_hash
+    assert again.summary == crash.result.summary
     other = replay(with_overrides(CRASH, seed=2))
     assert other.state_hash != again.state_hash
 
@@ -64,17 +79,15 @@ def test_the_fifteen_percent_regime_sets_the_floors_and_caps_what_traders_hold()
     assert {r.ex.books[m].imf_floor for m in CRASH.markets} == {15 * ATOM // 100}
     assert {r.ex.books[m].mmf_floor for m in CRASH.markets} == {9 * ATOM // 100}
     opened: list[float] = []
-    decide = r.decide
 
-    def watched(ts: int, trader: object) -> None:
-        decide(ts, trader)  # type: ignore[arg-type]
-        acct = r.ex.accounts[trader.account]  # type: ignore[attr-defined]
-        pos = acct.positions.get(trader.market)  # type: ignore[attr-defined]
+    def watched(ts: int, trader: Trader) -> None:
+        acct = r.ex.accounts[trader.account]
+        pos = acct.positions.get(trader.market)
         if pos is not None and pos.size and not acct.liquidation:
             a = assess(r.ex, acct)
             opened.append(a.notional / a.tav)  # leverage right after the decision
 
-    r.decide = watched  # type: ignore[method-assign]
+    r.after_decision = watched
     assert r.run().summary["solvent"] is True
     assert opened and max(opened) <= 1 / 0.15 + 0.01
     assert max(t.leverage for t in r.traders) > 7  # some wanted more than the regime allows

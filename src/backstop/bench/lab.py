@@ -21,7 +21,8 @@ import click
 
 from backstop.bench.engine import build_kind
 from backstop.lab import sweep
-from backstop.lab.replay import LabConfig, load_bars, replay, with_overrides
+from backstop.lab.replay import load_bars, replay
+from backstop.lab.spec import LabConfig, with_overrides
 
 YEAR_DAYS = 365
 TARGET_YEAR_S = 120.0

@@ -14,7 +14,7 @@ import click
 
 from backstop.catalog import MODELS
 from backstop.lab.population import PopulationConfig
-from backstop.lab.replay import REGIMES, LabConfig, with_overrides
+from backstop.lab.spec import REGIMES, LabConfig, with_overrides
 
 
 def _clean(value: Any) -> Any:

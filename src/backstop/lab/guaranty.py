@@ -218,40 +218,83 @@ def _check_beyond(beyond: str) -> None:
         raise ValueError(f"beyond must be 'equity' or 'margin', not {beyond!r}")
 
 
-def _loss_matrix(
-    members: Sequence[Member], scenarios: Sequence[Scenario], prices: Mapping[str, float], beyond: Beyond
-) -> npt.NDArray[np.float64]:
-    """stress_loss for every (member, scenario) pair at once: the replay calls this every simulated
-    day for every member, so it is one matrix product instead of a Python loop per pair."""
-    _check_beyond(beyond)
+MemberNames = Sequence[str] | Callable[[int], str]
+"""Member names by row: a list, or a function asked only for the rows a Cover-n names, so a replay
+with ~10,000 accounts does not build every name every day."""
+
+
+def _member_arrays(
+    members: Sequence[Member],
+) -> tuple[list[str], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Members as fund_size_arrays takes them: coins, holdings (members x coins), collateral, IM."""
     coins = sorted({coin for m in members for coin, size in m.positions.items() if size != 0.0})
     index = {coin: i for i, coin in enumerate(coins)}
-    notional = np.zeros((len(members), len(coins)))
+    holdings = np.zeros((len(members), len(coins)))
     for row, member in enumerate(members):
         for coin, size in member.positions.items():
             if size != 0.0:
-                notional[row, index[coin]] += size * _price(prices, coin)
-    shocks = np.zeros((len(coins), len(scenarios)))
-    for col, scenario in enumerate(scenarios):
-        for coin, i in index.items():
-            shocks[i, col] = _shock(scenario, coin)
-    pnl = notional @ shocks
-    resources = np.array(
-        [m.collateral if beyond == "equity" else m.initial_margin for m in members], dtype=np.float64
-    )
-    losses: npt.NDArray[np.float64] = np.maximum(0.0, -pnl - resources[:, None])
+                holdings[row, index[coin]] = size
+    collateral = np.array([m.collateral for m in members], dtype=np.float64)
+    initial_margin = np.array([m.initial_margin for m in members], dtype=np.float64)
+    return coins, holdings, collateral, initial_margin
+
+
+def _loss_matrix(
+    coins: Sequence[str],
+    holdings: npt.NDArray[np.float64],
+    resources: npt.NDArray[np.float64],
+    scenarios: Sequence[Scenario],
+    prices: Mapping[str, float],
+) -> npt.NDArray[np.float64]:
+    """stress_loss for every (member, scenario) pair at once: the replay calls this every simulated
+    day for ~10,000 members, so it is one matrix product instead of a Python loop per pair. Only
+    the coins someone holds take part, in name order, so the same positions give the same floats
+    whichever way the caller lists its coins."""
+    held = sorted((coins[j], j) for j in np.flatnonzero((holdings != 0.0).any(axis=0)).tolist())
+    price = np.array([_price(prices, coin) for coin, _ in held], dtype=np.float64)
+    notional = holdings[:, [j for _, j in held]] * price
+    shocks = np.array(
+        [[_shock(scenario, coin) for scenario in scenarios] for coin, _ in held], dtype=np.float64
+    ).reshape(len(held), len(scenarios))
+    losses: npt.NDArray[np.float64] = notional @ shocks  # the PnL, made the loss in place below
+    np.negative(losses, out=losses)
+    np.subtract(losses, resources[:, None], out=losses)
+    np.maximum(0.0, losses, out=losses)  # this order keeps max(0, -0.0) at 0.0, as before
     return losses
 
 
-def _cover_from_matrix(
-    losses: npt.NDArray[np.float64], members: Sequence[Member], scenarios: Sequence[Scenario], n: int
+def _largest(losses: npt.NDArray[np.float64], most: int) -> npt.NDArray[np.float64]:
+    """Per scenario (column) the `most` largest member losses, largest first. Cover-n needs only
+    the top few of thousands of members: `most` passes of argmax are ~10x faster than a sort, and
+    np.partition slows down badly on the many members who lose nothing (equal zeros)."""
+    members, count = losses.shape
+    top = min(most, members)
+    work = losses.T.copy()  # scenarios x members, contiguous per scenario; overwritten below
+    every = np.arange(count)
+    largest = np.empty((top, count))
+    for rank in range(top):
+        best = work.argmax(axis=1)
+        largest[rank] = work[every, best]
+        work[every, best] = -np.inf  # losses are >= 0: each pass takes out one member's loss
+    return largest
+
+
+def _cover(
+    losses: npt.NDArray[np.float64],
+    largest: npt.NDArray[np.float64],
+    scenarios: Sequence[Scenario],
+    columns: Sequence[int],
+    name_of: Callable[[int], str],
+    n: int,
 ) -> CoverResult:
-    if not scenarios or not members:
+    """Cover-n over the scenarios `columns` (a kind, or all), from `_largest(losses, >= n)`."""
+    members = losses.shape[0]
+    if not columns or not members:
         return CoverResult(n=n, loss=0.0, scenario=None, kind=None)
-    top = min(n, len(members))
-    totals = -np.sort(-losses, axis=0)[:top].sum(axis=0)  # per scenario: sum of the n largest
-    worst = int(np.argmax(totals))  # ties: the first scenario given
-    loss = float(totals[worst])
+    top = min(n, members)
+    totals = largest[:top].sum(axis=0)[columns]  # per scenario: sum of the n largest
+    worst = columns[int(np.argmax(totals))]  # ties: the first scenario given
+    loss = float(totals.max())
     if loss <= 0.0:
         return CoverResult(n=n, loss=0.0, scenario=None, kind=None)
     column = losses[:, worst]
@@ -260,7 +303,7 @@ def _cover_from_matrix(
         kth = np.partition(column[named], len(named) - top)[len(named) - top]
         named = named[column[named] >= kth]
     ranked = sorted(
-        ((float(column[i]), members[int(i)].name) for i in named),
+        ((float(column[i]), name_of(int(i))) for i in named),
         key=lambda pair: (-pair[0], pair[1]),
     )[:top]
     return CoverResult(
@@ -273,8 +316,7 @@ def _cover_from_matrix(
     )
 
 
-def _check_members(members: Sequence[Member]) -> None:
-    names = [m.name for m in members]
+def _check_names(names: Sequence[str]) -> None:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         # Two entries of one owner would let Cover-n count one default twice (or split it).
@@ -293,9 +335,14 @@ def cover_n(
     may differ from Cover-1's."""
     if n < 1:
         raise ValueError(f"Cover-n needs n >= 1, not {n}")
-    _check_members(members)
-    losses = _loss_matrix(members, scenarios, prices, beyond)
-    return _cover_from_matrix(losses, members, scenarios, n)
+    names = [m.name for m in members]
+    _check_names(names)
+    _check_beyond(beyond)
+    coins, holdings, collateral, initial_margin = _member_arrays(members)
+    resources = collateral if beyond == "equity" else initial_margin
+    losses = _loss_matrix(coins, holdings, resources, scenarios, prices)
+    columns = list(range(len(scenarios)))
+    return _cover(losses, _largest(losses, n), scenarios, columns, names.__getitem__, n)
 
 
 # --- scenarios -----------------------------------------------------------------------------------
@@ -391,16 +438,53 @@ def fund_size(
     """All the rules on one snapshot; the fund we adopt is max(im_fraction x total IM, Cover-2 over
     all scenarios) (risk-model.md section 0): the IM share keeps a floor when positions are small
     or well hedged, Cover-2 keeps up when a few members grow large."""
-    _check_members(members)
-    losses = _loss_matrix(members, scenarios, prices, beyond)
+    names = [m.name for m in members]
+    coins, holdings, collateral, initial_margin = _member_arrays(members)
+    return fund_size_arrays(
+        names, coins, holdings, collateral, initial_margin, scenarios, prices, beyond, im_fraction, fusd_fund
+    )
+
+
+def fund_size_arrays(
+    names: MemberNames,
+    coins: Sequence[str],
+    holdings: npt.ArrayLike,
+    collateral: npt.ArrayLike,
+    initial_margin: npt.ArrayLike,
+    scenarios: Sequence[Scenario],
+    prices: Mapping[str, float],
+    beyond: Beyond = "equity",
+    im_fraction: float = IM_FRACTION,
+    fusd_fund: float = FUSD_FUND_USD,
+) -> Sizing:
+    """fund_size for members given as arrays, one row each (what a replay of ~10,000 accounts
+    builds without a Member object per account): holdings[row, j] is the signed size in coins[j],
+    collateral and initial_margin are USD as in Member. Rows must already be distinct members
+    (aggregate affiliates first): given a function for names, nothing can check that."""
+    if callable(names):
+        name_of = names
+    else:
+        _check_names(names)
+        name_of = names.__getitem__
+    _check_beyond(beyond)
+    held = np.asarray(holdings, dtype=np.float64)
+    own = np.asarray(collateral, dtype=np.float64)
+    margin = np.asarray(initial_margin, dtype=np.float64)
+    rows = len(own)
+    if held.shape != (rows, len(coins)) or margin.shape != (rows,):
+        raise ValueError(
+            f"holdings {held.shape}, collateral {own.shape} and initial_margin {margin.shape} do not"
+            f" describe the same {rows} members and {len(coins)} coins"
+        )
+    losses = _loss_matrix(coins, held, own if beyond == "equity" else margin, scenarios, prices)
+    largest = _largest(losses, max(COVER_NS))
 
     def covers(kind: ScenarioKind | None) -> tuple[CoverResult, ...]:
-        cols = [i for i, s in enumerate(scenarios) if kind is None or s.kind == kind]
-        subset = [scenarios[i] for i in cols]
-        return tuple(_cover_from_matrix(losses[:, cols], members, subset, n) for n in COVER_NS)
+        columns = [i for i, s in enumerate(scenarios) if kind is None or s.kind == kind]
+        return tuple(_cover(losses, largest, scenarios, columns, name_of, n) for n in COVER_NS)
 
     combined = covers(None)
-    total_im = math.fsum(m.initial_margin for m in members)
+    total_im = math.fsum(margin.tolist())
     im_rule = im_fraction * total_im
     cover2 = combined[COVER_NS.index(2)].loss
     return Sizing(

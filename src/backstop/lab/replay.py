@@ -25,19 +25,19 @@ import heapq
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from backstop.catalog import MODELS, Catalog, load
+from backstop.catalog import Catalog, load
 from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.commands import (
-    CancelAll,
     Command,
     CreateAccount,
     Deposit,
     FundInsurance,
     IndexUpdate,
+    MassQuote,
     PlaceOrder,
     RegisterBackstop,
     SetLeverage,
@@ -60,10 +60,10 @@ from backstop.engine.risk import assess
 from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, utc_us
 from backstop.feeds.replay import Bars, intrabar_price, read_bars
 from backstop.lab import population as pop
-from backstop.lab.population import PopulationConfig, Trader
+from backstop.lab.population import Trader
+from backstop.lab.spec import REGIMES, LabConfig, Result, iso_day
 from backstop.server.runtime import tune_gc
 
-REGIMES = {"ftx5": 5, "ftx15": 15, "fhs": 0}  # IMF floor percent (fhs: set daily by the model)
 TIERS = ("orderly", "backstop", "top10", "fund", "clawback")
 """How far down FTX's waterfall an account's liquidation went: step-1 orders on the book only,
 a backstop provider took some of it, the largest opposing positions did (auto-deleveraging, or
@@ -73,39 +73,9 @@ _MEASURED = frozenset(
     (Fill, InsuranceFundChanged, LiquidationStarted, AutoClosed, ClawedBack, LiquidationEnded)
 )
 _TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
-
-
-@dataclass(frozen=True)
-class LabConfig:
-    start: str = "2019-07-21"
-    end: str = "2022-04-01"  # about the span FTX's guaranty-fund post backtested
-    coins: tuple[str, ...] = ("BTC", "ETH")
-    margin: str = "ftx5"
-    model: str = "ftx"
-    seed: int = 1
-    step_s: int = 60  # index step and tick in calm, seconds (60: minute resolution)
-    fund_start_usd: int = 250_000_000  # FUSD's guaranty fund: draws are measured, not capped
-    data: tuple[str, ...] = ()  # candle files; empty: the hourly BTC/ETH history in the package
-    guaranty: bool = True  # size the guaranty fund (Cover-1/2/3, 10% of IM) at every day's end
-    population: PopulationConfig = field(default_factory=PopulationConfig)
-
-    def __post_init__(self) -> None:
-        if self.margin not in REGIMES:
-            raise ValueError(f"margin must be one of {', '.join(REGIMES)}, not {self.margin!r}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be ftx, bitmex or okex, not {self.model!r}")
-        if self.step_s <= 0 or MINUTE_US * 60 % (self.step_s * SECOND_US):
-            raise ValueError("step must divide an hour into whole seconds")
-        if utc_us(_iso(self.start)) >= utc_us(_iso(self.end)):
-            raise ValueError("start must be before end")
-
-    @property
-    def markets(self) -> tuple[str, ...]:
-        return tuple(f"{coin}-PERP" for coin in self.coins)
-
-
-def _iso(day: str) -> str:
-    return day if "T" in day else f"{day}T00:00:00Z"
+_UNMEASURED = frozenset((MassQuote, IndexUpdate))  # post-only orders and prices: nothing measured
+TRADER_BITS = 32
+TRADER_MASK = (1 << TRADER_BITS) - 1
 
 
 def default_data() -> list[Any]:
@@ -124,7 +94,7 @@ def load_bars(config: LabConfig) -> dict[str, tuple[Bars, ...]]:
     """Every candle series per coin over the configured span, finest first: at each instant the
     finest candle covering it prices the index (five-minute bars around 2020-03-12, minute bars
     around 2021-05-19, hourly bars elsewhere)."""
-    since, until = utc_us(_iso(config.start)), utc_us(_iso(config.end))
+    since, until = utc_us(iso_day(config.start)), utc_us(iso_day(config.end))
     found: dict[str, list[Bars]] = {}
     for source in config.data or default_data():
         for bars in read_bars(source, coins=config.coins, since_us=since, until_us=until):
@@ -187,21 +157,12 @@ class Tally:
     day_in: dict[int, int] = field(default_factory=dict)
 
 
-@dataclass
-class Result:
-    config: LabConfig
-    summary: dict[str, Any]
-    daily: list[dict[str, Any]]  # one row per simulated UTC day
-    fund_path: list[tuple[int, float]]  # (hour start us, fund balance USD)
-    state_hash: str
-
-
 class Replay:
     def __init__(self, config: LabConfig, bars: dict[str, tuple[Bars, ...]] | None = None) -> None:
         self.config = config
         self.bars = bars if bars is not None else load_bars(config)
-        self.start_us = utc_us(_iso(config.start))
-        self.end_us = utc_us(_iso(config.end))
+        self.start_us = utc_us(iso_day(config.start))
+        self.end_us = utc_us(iso_day(config.end))
         catalog = load(model=config.model)
         # the replayed perpetuals and their coins' spot markets (which price them as collateral;
         # nobody trades there): fewer books, a faster tick
@@ -212,10 +173,12 @@ class Replay:
         self.rng = random.Random(config.seed)
         self.tally = Tally()
         self.paths = {coin: IndexPath(self.bars[coin]) for coin in config.coins}
+        self.markets = [(market, market.removesuffix("-PERP")) for market in config.markets]
         self.index: dict[str, int] = {}
         self.commands = 0
         self.traders: list[Trader] = []
-        self.queue: list[tuple[int, int]] = []  # (next decision us, trader number)
+        # next decision us << TRADER_BITS | trader number: one integer, cheaper to heap than a pair
+        self.queue: list[int] = []
         self.makers: dict[str, int] = {}
         self.maker_ids: set[int] = set()
         self.blps: list[int] = []
@@ -227,6 +190,9 @@ class Replay:
         self.fhs_floor: dict[str, float] = {}
         self.deposited: dict[int, int] = {}
         self.ready = False  # set up (accounts, makers, floors) and ready to run
+        # called after each trader's decision, with the time and the trader: a researcher's probe
+        # into the population (what it held, at what leverage) without changing the driver
+        self.after_decision: Callable[[int, Trader], None] | None = None
         self.scenario_month = ""
         self.scenarios: list[Any] = []
 
@@ -235,7 +201,7 @@ class Replay:
     def send(self, command: Command) -> list[Event]:
         events = self.ex.apply(command)
         self.commands += 1
-        if events and not isinstance(events[0], Rejected):
+        if events and not isinstance(events[0], Rejected) and type(command) not in _UNMEASURED:
             self.observe(command.ts, events)
         return events
 
@@ -285,7 +251,7 @@ class Replay:
             self.send(SetLeverage(ts, account, pop.leverage_setting(leverage, p.max_leverage)))
             first = ts + int(rng.random() * p.holding_hours * HOUR_US)
             self.traders.append(Trader(account, market, collateral, leverage, first))
-            self.queue.append((first, n))
+            self.queue.append(first << TRADER_BITS | n)
         heapq.heapify(self.queue)
         self.ready = True
 
@@ -336,20 +302,22 @@ class Replay:
         centre = mid * (1 + skew / 1e4)
         depth_lots = p.maker_depth_usd / min(s, 10.0) / p.maker_levels / (mid / ATOM) * ATOM / info.lot_atoms
         lots = max(info.min_provide_lots, int(depth_lots))
-        self.send(CancelAll(ts, maker, market))
+        bids: list[int] = []
+        asks: list[int] = []
         for level in range(p.maker_levels):
             away = p.maker_spread_bp * s * (1 + 2 * level) / 1e4
             bid = int(centre * (1 - away)) // info.tick_atoms
             ask = -(-int(centre * (1 + away)) // info.tick_atoms)
             if bid > 0:
-                self.send(PlaceOrder(ts, maker, market, "buy", lots, bid, "limit", False, True))
-            self.send(PlaceOrder(ts, maker, market, "sell", lots, ask, "limit", False, True))
+                bids += (bid, lots)
+            asks += (ask, lots)
+        self.send(MassQuote(ts, maker, market, tuple(bids), tuple(asks)))  # the old ladder goes
         self.quoted[market] = (mid, ts)
 
     def requote(self, ts: int) -> None:
         p = self.config.population
-        for market in self.config.markets:
-            mid = self.index.get(market.removesuffix("-PERP"))
+        for market, coin in self.markets:
+            mid = self.index.get(coin)
             if mid is None:
                 continue
             last_mid, last_ts = self.quoted.get(market, (0, 0))
@@ -362,12 +330,15 @@ class Replay:
         """Traders whose decision time has come close their position and open a new one."""
         p = self.config.population
         queue = self.queue
-        while queue and queue[0][0] <= ts:
-            _, n = heapq.heappop(queue)
+        due = (ts + 1) << TRADER_BITS
+        while queue and queue[0] < due:
+            n = heapq.heappop(queue) & TRADER_MASK
             t = self.traders[n]
             t.next_decision_us = pop.next_decision(self.rng, ts, p)
-            heapq.heappush(queue, (t.next_decision_us, n))
+            heapq.heappush(queue, t.next_decision_us << TRADER_BITS | n)
             self.decide(ts, t)
+            if self.after_decision is not None:
+                self.after_decision(ts, t)
 
     def decide(self, ts: int, t: Trader) -> None:
         p = self.config.population
@@ -527,8 +498,8 @@ class Replay:
     def _minute(self, ts: int, ticks_only: bool = False) -> None:
         self.move_index(ts)
         if not ticks_only:
-            for market in self.config.markets:
-                price = self.index.get(market.removesuffix("-PERP"))
+            for market, coin in self.markets:
+                price = self.index.get(coin)
                 if price is not None:
                     self.observe_volatility(market, price)
             self.trade(ts)
@@ -595,10 +566,9 @@ class Replay:
         losses beyond equity of the largest 1, 2, 3 members under historical scenarios (refitted
         monthly from the history before that month: no look-ahead) and hypothetical ones, and
         FUSD's 10% of total initial margin."""
-        from backstop.engine.margin import mark_of, position_imf
         from backstop.lab import guaranty
+        from backstop.lab.exposure import account_exposures
 
-        ex = self.ex
         month = datetime.fromtimestamp(ts / 1e6, tz=UTC).strftime("%Y-%m")
         if self.scenario_month != month:
             self.scenario_month = month
@@ -606,28 +576,17 @@ class Replay:
                 self.config.coins, f"{month}-01"
             ) + guaranty.hypothetical_scenarios(self.config.coins)
         prices = {coin: price / ATOM for coin, price in self.index.items()}
-        members = []
-        for acct in ex.accounts:
-            held: dict[str, float] = {}
-            im = 0
-            for pos in acct.positions.values():
-                if pos.size:
-                    info = pos.book.info
-                    held[info.base] = pos.size * info.lot_atoms / ATOM
-                    notional = abs(pos.size) * mark_of(pos.book) * info.tick_value
-                    im += (
-                        notional
-                        * position_imf(info, abs(pos.size), acct.leverage, pos.book.imf_floor)
-                        // RATE
-                    )
-            if held:
-                equity = assess(ex, acct).tav
-                members.append(guaranty.Member(f"{acct.owner}/{acct.name}", held, equity / ATOM, im / ATOM))
+        # One row per account with a position (each its own member, named owner/subaccount), as
+        # arrays read in one sweep of the engine's position index: a Member with an assess per
+        # account made this ~6x slower at 10,000 accounts, for the same floats.
+        x = account_exposures(self.ex)
         names = ("cover1", "cover2", "cover3")
-        if not members or not self.scenarios:
+        if not len(x.ids) or not self.scenarios:
             empty = {f"{n}{kind}": 0.0 for n in names for kind in ("", "_hist", "_hypo")}
             return empty | {"im_rule": 0.0, "guaranty_fund": 0.0}
-        sized = guaranty.fund_size(members, self.scenarios, prices)
+        sized = guaranty.fund_size_arrays(
+            x.name, x.coins, x.holdings, x.collateral, x.initial_margin, self.scenarios, prices
+        )
         row: dict[str, Any] = {}
         for i, name in enumerate(names):
             row[name] = sized.combined[i].loss
@@ -695,7 +654,7 @@ def _historical_scenarios(coins: tuple[str, ...], before: str) -> list[Any]:
     from backstop.lab import fhs, guaranty
 
     closes = fhs.load_closes(symbols=tuple(f"{coin}USDT" for coin in coins))
-    closes = closes[closes.index < pd_timestamp(utc_us(_iso(before)))].dropna(how="any")
+    closes = closes[closes.index < pd_timestamp(utc_us(iso_day(before)))].dropna(how="any")
     if len(closes) < 48:
         return []
     return guaranty.historical_scenarios(closes)
@@ -724,12 +683,3 @@ def replay(
     bars: dict[str, tuple[Bars, ...]] | None = None,
 ) -> Result:
     return Replay(config, bars).run(progress)
-
-
-def with_overrides(config: LabConfig, **changes: Any) -> LabConfig:
-    """A copy with some fields (and population fields, by their names) changed."""
-    population = {k: v for k, v in changes.items() if k in PopulationConfig.__dataclass_fields__}
-    own = {k: v for k, v in changes.items() if k not in population}
-    if population:
-        own["population"] = replace(config.population, **population)
-    return replace(config, **own)

@@ -16,7 +16,7 @@ from typing import Any
 
 from backstop.catalog import MODELS
 from backstop.lab import sweep
-from backstop.lab.replay import LabConfig, Result, with_overrides
+from backstop.lab.spec import LabConfig, Result, with_overrides
 
 FUSD_FUND = 250_000_000
 FTX_PUBLISHED = {  # FTX's 2022-04 guaranty-fund post, as quoted in research/risk-model.md (unverified)

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from backstop.lab.replay import LabConfig, Result, replay, with_overrides
+from backstop.lab.replay import replay
+from backstop.lab.spec import LabConfig, Result, with_overrides
 
 
 def grid(base: LabConfig, axes: Mapping[str, Sequence[Any]]) -> list[LabConfig]:
