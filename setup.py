@@ -39,7 +39,9 @@ if not os.environ.get("BACKSTOP_PURE"):
     try:
         from mypyc.build import mypycify
 
-        ext_modules = mypycify(COMPILED, opt_level="3", debug_level="0")
+        # the build runs before the dependencies are installed: the lab driver's imports of numpy,
+        # pandas and msgpack (type-checked, never compiled) are then simply of unknown type
+        ext_modules = mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3", debug_level="0")
     except Exception as exc:  # no compiler or mypyc: pure Python works, only slower
         print(f"backstop: building the engine as pure Python ({exc})", file=sys.stderr)
 

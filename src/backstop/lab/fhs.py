@@ -36,14 +36,14 @@ from datetime import date
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from os import PathLike
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped]
 from scipy.stats import chi2  # type: ignore[import-untyped]
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray: TypeAlias = npt.NDArray[np.float64]
 Side = Literal["long", "short"]
 SIDES: tuple[Side, Side] = ("long", "short")
 
