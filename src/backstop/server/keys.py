@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
 import os
 import secrets
 import sqlite3
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +128,19 @@ def _load_or_create_master_key(path: Path, may_create: bool) -> bytes:
     return data
 
 
+@contextlib.contextmanager
+def _opening(directory: Path) -> Iterator[None]:
+    """One opener at a time, across threads and processes: switching a new database to WAL while
+    another connection opens it can fail at once with "database is locked", whatever the busy
+    timeout, so the set-up is serialised on a lock file next to it."""
+    with open(directory / "api_keys.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class KeyStore:
     """API keys persisted in `<directory>/api_keys.sqlite`, secrets encrypted with `api_keys.key`."""
 
@@ -138,6 +153,12 @@ class KeyStore:
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._lock = threading.Lock()
+        with _opening(self.directory):
+            self._open(db_path, key_path)
+        self._cache: dict[str, KeyRecord] = {}
+        self._data_version = self._current_data_version()
+
+    def _open(self, db_path: Path, key_path: Path) -> None:
         self._db = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA secure_delete = ON")  # revoked rows are zeroed, not left in free pages
@@ -160,8 +181,6 @@ class KeyStore:
         except BaseException:
             self._db.close()
             raise
-        self._cache: dict[str, KeyRecord] = {}
-        self._data_version = self._current_data_version()
 
     # -- encryption ----------------------------------------------------------------------------
 
