@@ -82,3 +82,36 @@ def test_a_fall_past_the_longs_distance_looks_at_it() -> None:
     assert d.acct(a).watch_key != key
     assert d.acct(b).watch_key == short_key  # a fall cannot hurt a short
     assert not d.acct(a).liquidation  # $16k - 8 x $1,300 = $5.6k, above 3% of $69.6k
+
+
+def pay_longs(d: Desk) -> None:
+    """One hour's funding with longs paying 0.001% (the rate, 1,000 of 1e8, set on the book as if
+    sampled), straight through the engine's payment."""
+    from backstop.engine.funding import _pay
+
+    book = d.book(PERP)
+    book.funding_sum, book.funding_time = 24 * 1_000, 1
+    _pay(d.ex, book, 0, d.tick(), [])
+
+
+def test_funding_paid_by_longs_raises_their_drift_and_leaves_them_filed() -> None:
+    d, a, _, _ = positions(16_000, 100_000)
+    key, falls = d.acct(a).watch_key, d.book(PERP).drift_down
+    pay_longs(d)
+    assert d.book(PERP).drift_down == falls + 3 * 1_000 + 1  # as if the price fell 3 x the rate
+    assert d.acct(a).watch_key == key and a not in d.ex.dirty
+
+
+def test_after_a_rally_of_half_funding_paid_by_longs_has_them_looked_at_again() -> None:
+    """The longs' heap does not count rises, so a long filed at $10,000 may hold a position worth
+    far more by the time it pays: the bound of 3 x the rate no longer holds. At 1.5x the lowest
+    mark swept since the heap was last emptied, a payment by longs empties it instead."""
+    d, a, _, _ = positions(16_000, 100_000)
+    for price in (10_500, 11_000, 11_550, 12_100, 12_700, 13_300, 14_000, 14_700, 15_100):
+        d.set_mark(PERP, price)
+        d.second(600)  # the risk band's anchor follows, so the next price is within its bounds
+    assert d.acct(a).watch_heap is d.book(PERP).watch_down  # a rally never looked at the long
+    pay_longs(d)
+    assert d.acct(a).watch_key == -1 and a in d.ex.dirty and not d.book(PERP).watch_down
+    d.second()
+    assert d.acct(a).watch_heap is d.book(PERP).watch_down  # assessed, and filed afresh

@@ -130,6 +130,7 @@ class Book:
         self.drift_down = 0
         self.watch_up: list[int] = []
         self.watch_down: list[int] = []
+        self.swept_low: int | None = None  # the lowest swept mark since the longs' heap was emptied
         self.holders: dict[int, Position] = {}  # account id -> its open position here (size != 0)
         self.volume_day = 0  # day number of volume_today
         self.volume_today = 0  # USD atoms traded today

@@ -17,6 +17,7 @@ from backstop.engine.amounts import RATE, mul_div, mul_div_up
 from backstop.engine.book import Book
 from backstop.engine.events import Event, FundingPaid, FundingRate
 from backstop.engine.margin import mark_of
+from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK
 
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
@@ -74,6 +75,17 @@ def next_rate(book: Book) -> int:
     return average // 24 if average >= 0 else -(-average // 24)
 
 
+def _look_again(ex: Exchange, heap: list[int]) -> None:
+    """Take every account out of `heap`: the sweep assesses them and files them afresh."""
+    for entry in heap:
+        acct = ex.accounts[entry & ACCOUNT_MASK]
+        if acct.watch_heap is heap and acct.watch_key == entry >> ACCOUNT_BITS:
+            acct.watch_key = -1
+            acct.watch_heap = None
+            ex.dirty.add(acct.id)
+    heap.clear()
+
+
 def _by_account(book: Book, accounts: int) -> list[Position]:
     """The market's positions in account id order (payments are made, and reported, in it).
     When the holders are a fair share of all accounts, one pass over the ids places each where
@@ -115,14 +127,20 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
         events.append(FundingPaid(aid, book.market, size, payment, rate, ts))
     # Every payer moved closer to maintenance by at most its payment, notional x rate. Its place
     # in the at-risk index was filed at a safety distance of room / spread with spread >= the
-    # notional then, and prices have moved less than e-fold since (else it would have been
-    # looked at), so the payment costs it less than 3 x rate of that distance. Raising the drift
-    # by that much (for this market's payers: the side that paid) re-files every payer at once,
-    # without touching thousands of accounts.
+    # notional then, and its notional has less than tripled since, so the payment costs it less
+    # than 3 x rate of that distance; raising the drift by that much (for this market's payers:
+    # the side that paid) re-files every payer at once, without touching thousands of accounts.
+    # Less than tripled: any rise or fall that large counts in the exchange's drift, and a rise in
+    # the shorts' one; the longs' heap counts falls only, so once the mark is 1.5x the lowest it
+    # was swept at since that heap was last emptied, its longs are looked at again instead.
     moved = 3 * magnitude + 1
     ex.drift += moved
-    if rate > 0:
-        book.drift_down += moved  # longs paid: as if the price fell
+    if rate < 0:
+        book.drift_up += moved  # shorts paid: as if the price rose
     else:
-        book.drift_up += moved
+        book.drift_down += moved  # longs paid: as if the price fell
+        low = book.swept_low
+        if book.watch_down and (low is None or 2 * mark > 3 * low):
+            _look_again(ex, book.watch_down)
+            book.swept_low = None
     insurance.move(ex, -net, "funding rounding", -1, book.market, ts, events)

@@ -120,6 +120,8 @@ def measure_drift(ex: Exchange) -> int:
                     book.drift_down += moved
                 if moved > drift:
                     drift = moved
+            if book.swept_low is None or mark < book.swept_low:
+                book.swept_low = mark
         book.swept = mark
     return drift
 
