@@ -48,7 +48,9 @@ class Server:
     def client(self, name: str, usd: int) -> ccxt.ftx:
         keys = self.operator("/operator/accounts", {"name": name})["result"]
         assert self.operator("/operator/deposits", {"account": name, "coin": "USD", "size": usd})["success"]
-        exchange = ccxt.ftx({"apiKey": keys["apiKey"], "secret": keys["apiSecret"]})
+        # ccxt spaces FTX requests 28 ms apart, which lets 8 orders into one 200 ms window against
+        # FTX's (and our) 7; a fast server answers within that spacing, so pace at 30 ms
+        exchange = ccxt.ftx({"apiKey": keys["apiKey"], "secret": keys["apiSecret"], "rateLimit": 30})
         exchange.urls["api"] = {"public": self.base, "private": self.base}
         return exchange
 
