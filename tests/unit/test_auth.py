@@ -32,6 +32,7 @@ from backstop.server.auth import (
     ws_login_signature,
 )
 from backstop.server.keys import DB_NAME, KEY_FILE_NAME, KeyRecord, KeyStore, KeyStoreError
+from backstop.server.replays import ReplayGuard
 
 TS = 1528394229375
 ORDER = b'{"market":"BTC/USD","side":"buy","size":0.01,"type":"market","price":null}'
@@ -57,13 +58,17 @@ WS_LOGIN_SIGN = "06963a4e2e6831d90cbe80cd2a06d14e87686f98a5f23b6a4842381aae939ca
 
 
 class Stub:
-    """An in-memory key source with chosen secrets."""
+    """An in-memory key source with chosen secrets; `replays` None accepts every write again."""
 
-    def __init__(self, *records: KeyRecord) -> None:
+    def __init__(self, *records: KeyRecord, replays: ReplayGuard | None = None) -> None:
         self.records = {r.key: r for r in records}
+        self.replays = replays
 
     def get(self, key: str) -> KeyRecord | None:
         return self.records.get(key)
+
+    def first_use(self, key: str, ts: int, sign: str, now_ms: int, window_ms: int) -> bool:
+        return self.replays is None or self.replays.first_use(key, ts, sign, now_ms)
 
 
 def rec(key: str = "k", secret: str = "s", owner: str = "alice", sub: str | None = None, ro: bool = False):

@@ -14,6 +14,10 @@ it and ccxt sends it raw.
 WebSocket: `{"op":"login","args":{"key","sign","time","subaccount"}}` with
 sign = hex HMAC-SHA256(secret, str(time) + "websocket_login").
 
+Each signed write (any method but GET and HEAD) is accepted at most once within its window: the
+key source remembers its signature (`replays.py`) and a replay is refused, "Not logged in:
+Signature already used", before it can change anything. FTX had no such check.
+
 Errors use FTX's strings so ccxt raises the right class: every "Not logged in..." is an
 AuthenticationError, "Only have permissions for subaccount X" a PermissionDenied.
 """
@@ -38,9 +42,11 @@ INVALID_API_KEY = "Not logged in: Invalid API key"
 INVALID_SIGNATURE = "Not logged in: Invalid signature"
 TIMESTAMP_TOO_FAR = "Not logged in: Timestamp too far from current time"
 READ_ONLY = "Not logged in: Cannot perform action with read-only authorization"  # FTX's live text
+REPLAYED = "Not logged in: Signature already used"  # ours: FTX accepted replays within the window
 INVALID_LOGIN = "Invalid login credentials"  # the websocket's one answer to a failed login
 
 _TS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: int() would also take " 1", "+1", "1_0", "١"
+_READS = ("GET", "HEAD")  # the methods that change nothing; every other signed request is a write
 
 
 def only_subaccount(name: str) -> str:
@@ -57,9 +63,14 @@ class AuthError(Exception):
 
 
 class KeySource(Protocol):
-    """Anything that finds a key's record; `keys.KeyStore` is the real one."""
+    """Anything that finds a key's record and remembers its signed writes; `keys.KeyStore` is the
+    real one."""
 
     def get(self, key: str) -> KeyRecord | None: ...
+
+    def first_use(self, key: str, ts: int, sign: str, now_ms: int, window_ms: int) -> bool:
+        """True, remembering it, unless this key's write signed `sign` at `ts` was seen before."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +175,8 @@ def authenticate(
     `method` is the request line's method as sent, `raw_target` the request line's target (path and
     query, undecoded; see `raw_target()`), `body` the raw body bytes. Header names are matched
     without regard to case. Checks, in order: headers present, key known, timestamp within
-    `window_ms` of `now_ms` either way (edges allowed), signature, subaccount scope.
+    `window_ms` of `now_ms` either way (edges allowed), signature, a write's first use,
+    subaccount scope.
     """
     h = _lower_keys(headers)
     key = h.get("ftx-key", "")
@@ -180,6 +192,8 @@ def authenticate(
     expected = _hex_hmac(record.secret, request_payload(ts, method, raw_target, body))
     if not _signature_matches(expected, sign):
         raise AuthError(INVALID_SIGNATURE, 401)
+    if method not in _READS and not store.first_use(key, int(ts), expected, now_ms, window_ms):
+        raise AuthError(REPLAYED, 401)
     sub = h.get("ftx-subaccount")
     return _principal(record, decode_subaccount(sub) if sub is not None else None)
 

@@ -14,6 +14,10 @@ rows. Copying the database without the key file reveals no secret.
 The database is SQLite (stdlib). Several processes may share it (the server and `backstop keys`);
 a key revoked by another process stops working at once, because every lookup checks SQLite's
 `data_version` and drops the in-memory cache when another connection has committed.
+
+The store also remembers each key's signed writes, so that each is accepted at most once
+(`replays.py`, kept in `api_keys.replay` from the first write a server checks; `backstop keys`
+never opens it).
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from backstop.server.replays import ReplayGuard
+
 DB_NAME = "api_keys.sqlite"
 KEY_FILE_NAME = "api_keys.key"
+REPLAY_FILE_NAME = "api_keys.replay"
 
 _NONCE_BYTES = 12
 _CHECK_AAD = b"backstop api key store check"
@@ -145,6 +152,8 @@ class KeyStore:
     """API keys persisted in `<directory>/api_keys.sqlite`, secrets encrypted with `api_keys.key`."""
 
     def __init__(self, directory: Path | str) -> None:
+        self.opened_ms = time.time_ns() // 1_000_000
+        self._replays: ReplayGuard | None = None
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         db_path = self.directory / DB_NAME
@@ -275,10 +284,21 @@ class KeyStore:
             rows = self._db.execute(query + " ORDER BY created_ms, rowid", params).fetchall()
         return [KeyInfo(k, o, s, bool(r), c, lbl) for k, o, s, r, c, lbl in rows]
 
+    def first_use(self, key: str, ts: int, sign: str, now_ms: int, window_ms: int) -> bool:
+        """True, remembering it, unless this key's write signed `sign` at `ts` was seen before
+        (see replays.py); a data directory without a record refuses writes signed before the
+        store was opened."""
+        guard = self._replays
+        if guard is None:
+            guard = self._replays = ReplayGuard(self.directory / REPLAY_FILE_NAME, window_ms, self.opened_ms)
+        return guard.first_use(key, ts, sign, now_ms)
+
     def close(self) -> None:
         with self._lock:
             self._cache.clear()
             self._db.close()
+            if self._replays is not None:
+                self._replays.close()
 
     def __enter__(self) -> KeyStore:
         return self
