@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from backstop.catalog import USD
+from backstop.catalog import BASE_IMF, USD
 from backstop.engine import margin
-from backstop.engine.accounts import Account
-from backstop.engine.amounts import RATE, from_atoms
+from backstop.engine.accounts import Account, Position
+from backstop.engine.amounts import RATE, ceil_div, from_atoms, mul_div_up
 from backstop.engine.book import Side
 from backstop.engine.exchange import Exchange
+from backstop.engine.liquidation_price import estimated_liquidation_price
 from backstop.engine.orders import Order
 
 
@@ -76,19 +77,36 @@ def balances_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
     return rows
 
 
+def _position_value(pos: Position, lots: int) -> int:
+    """USD atoms of `lots` of a position's market at its mark."""
+    return lots * margin.mark_of(pos.book) * pos.book.info.tick_value
+
+
 def positions_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
+    """FTX's position rows (GET /positions?showAvgPrice=true), one per future the account has held.
+
+    Our engine keeps unrealized PnL in the position until it is closed (FTX moved it into USD every
+    30-60 s, which kept its `cost` and `entryPrice` near the mark: ccxt reads `entryPrice` as the
+    mark), so the cost basis, the entry price and the "recent" figures are all since the position
+    was opened: recentAverageOpenPrice = recentBreakEvenPrice = entryPrice =
+    cost / size, recentPnl = unrealizedPnl. collateralUsed is the position IMF x |size| x mark
+    (FTX's own rows: 0.1 x 0.23 x 138.22 = 3.17906), rounded up as the margin check rounds.
+    """
     rows = []
     for name, pos in acct.positions.items():
         market = ex.catalog.markets[name]
-        mark = ex.mark(name)
-        upnl = pos.size * mark * market.tick_value - pos.cost if pos.size and mark is not None else 0
+        lots = abs(pos.size)
+        value = _position_value(pos, lots)
+        upnl = (value if pos.size > 0 else -value) - pos.cost if pos.size else 0
         entry = None
         if pos.size:
             entry = Decimal(pos.cost) / (pos.size * market.tick_value) * market.price_increment
+        imf = margin.position_imf(market, pos.open_size(), acct.leverage, pos.book.imf_floor)
+        liquidation = estimated_liquidation_price(ex, acct, name)
         rows.append(
             {
                 "future": name,
-                "size": market.size_of(abs(pos.size)),
+                "size": market.size_of(lots),
                 "netSize": market.size_of(pos.size),
                 "side": "sell" if pos.size < 0 else "buy",
                 "longOrderSize": market.size_of(pos.open_buy),
@@ -98,18 +116,53 @@ def positions_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
                 "entryPrice": entry,
                 "unrealizedPnl": from_atoms(upnl),
                 "realizedPnl": from_atoms(pos.realized),
-                "initialMarginRequirement": _rate(
-                    margin.position_imf(market, pos.open_size(), acct.leverage, pos.book.imf_floor)
-                ),
+                "initialMarginRequirement": _rate(imf),
                 "maintenanceMarginRequirement": _rate(
                     margin.position_mmf(market, pos.size, pos.book.mmf_floor)
                 ),
+                "collateralUsed": from_atoms(mul_div_up(value, imf, RATE)),
+                "estimatedLiquidationPrice": None if liquidation is None else market.price_of(liquidation),
+                "recentAverageOpenPrice": entry,
+                "recentBreakEvenPrice": entry,
+                "recentPnl": from_atoms(upnl) if pos.size else None,
             }
         )
     return rows
 
 
+def _initial_requirement(acct: Account) -> int:
+    """Account IMF: open-notional-weighted position IMF, as a rate (FTX); with no open size, the
+    base IMF 1 / leverage that a first order is checked against. OMF >= IMF is the engine's order
+    check, free collateral >= 0, up to rounding."""
+    open_notional = 0
+    weighted = 0
+    for pos in acct.positions.values():
+        lots = pos.open_size()
+        if lots:
+            value = _position_value(pos, lots)
+            open_notional += value
+            weighted += value * margin.position_imf(pos.book.info, lots, acct.leverage, pos.book.imf_floor)
+    if not open_notional:
+        return BASE_IMF[acct.leverage]
+    return ceil_div(weighted, open_notional)
+
+
+def _open_margin_fraction(ex: Exchange, acct: Account) -> int | None:
+    """FTX's OMF, as a rate: max(0, min(collateral, collateral + uPnL) - spot orders' hold) / open
+    notional, with collateral at initial weights as the order check takes it; None with no open size."""
+    open_notional = sum(_position_value(p, p.open_size()) for p in acct.positions.values())
+    if not open_notional:
+        return None
+    held = margin.collateral(ex, acct, initial=True)
+    upnl = margin.unrealized(acct)
+    usable = max(0, min(held, held + upnl) - acct.reserved.get(USD, 0))
+    return usable * RATE // open_notional
+
+
 def account_view(ex: Exchange, acct: Account) -> dict[str, Any]:
+    """FTX's account (GET /account) without the fee rates. collateral is at the total weights, so
+    totalAccountValue = collateral + unrealized PnL; freeCollateral and openMarginFraction are at
+    the initial weights, as the order check takes them."""
     coll = margin.collateral(ex, acct, initial=False)
     tav = coll + margin.unrealized(acct)
     return {
@@ -120,8 +173,9 @@ def account_view(ex: Exchange, acct: Account) -> dict[str, Any]:
         "totalAccountValue": from_atoms(tav),
         "totalPositionSize": from_atoms(margin.position_notional(acct)),
         "marginFraction": _rate(margin.margin_fraction(ex, acct)),
+        "openMarginFraction": _rate(_open_margin_fraction(ex, acct)),
         "maintenanceMarginRequirement": _rate(margin.maintenance_requirement(acct)),
-        "initialMarginRequirement": Decimal(1) / acct.leverage,
+        "initialMarginRequirement": _rate(_initial_requirement(acct)),
         "leverage": acct.leverage,
         "liquidating": bool(acct.liquidation),
         "backstopProvider": acct.id in ex.backstops,

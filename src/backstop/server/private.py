@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 
 from backstop.catalog import Market
 from backstop.engine import commands as cmd
-from backstop.engine import errors, margin
+from backstop.engine import errors
 from backstop.engine.amounts import PPM, from_atoms
 from backstop.engine.events import Event, Fill, OrderAccepted, Rejected
 from backstop.server import auth
@@ -245,21 +245,8 @@ async def account(request: Request) -> FTXResponse:
     s = _state(request)
     acct = s.exchange.accounts[c.account]
     view = account_view(s.exchange, acct)
-    volume = acct.volume
-    open_notional = sum(
-        p.open_size() * margin.mark_of(p.book) * p.book.info.tick_value for p in acct.positions.values()
-    )
-    held = margin.collateral(s.exchange, acct, initial=True)
-    upnl = margin.unrealized(acct)
-    usable = max(0, min(held, held + upnl) - acct.reserved.get("USD", 0))
-    view.update(
-        {
-            "makerFee": volume.maker_rate / PPM,
-            "takerFee": volume.taker_rate / PPM,
-            "openMarginFraction": usable / open_notional if open_notional else None,
-            "positions": _positions(s, c.account),
-        }
-    )
+    view["makerFee"] = Decimal(acct.volume.maker_rate) / PPM
+    view["takerFee"] = Decimal(acct.volume.taker_rate) / PPM
     return ok(view)
 
 
@@ -275,25 +262,11 @@ async def leverage(request: Request) -> FTXResponse:
     return ok(None)
 
 
-def _positions(s: ServerState, account: int) -> list[dict[str, Any]]:
-    rows = positions_view(s.exchange, s.exchange.accounts[account])
-    for row in rows:
-        imf = row["initialMarginRequirement"] or Decimal(0)
-        mark = s.exchange.mark(row["future"])
-        market = s.exchange.catalog.markets[row["future"]]
-        notional = row["size"] * (market.price_of(mark) if mark is not None else 0)
-        row["collateralUsed"] = notional * imf
-        row["estimatedLiquidationPrice"] = None
-        row["recentAverageOpenPrice"] = row["entryPrice"]
-        row["recentBreakEvenPrice"] = row["entryPrice"]
-        row["recentPnl"] = row["unrealizedPnl"]
-    return rows
-
-
 @router.get("/api/positions")
 async def positions(request: Request) -> FTXResponse:
     c = await caller(request)
-    return ok(_positions(_state(request), c.account))
+    s = _state(request)
+    return ok(positions_view(s.exchange, s.exchange.accounts[c.account]))
 
 
 @router.get("/api/wallet/balances")
