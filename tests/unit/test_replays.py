@@ -65,6 +65,14 @@ def test_an_uppercase_copy_of_the_signature_is_the_same_write():
     assert e.value.message == REPLAYED
 
 
+def test_a_replay_aimed_at_another_subaccount_is_the_same_write():
+    """FTX-SUBACCOUNT is not signed: without the check, a captured order could be replayed into
+    another of the owner's subaccounts."""
+    store = stub()
+    send(store)
+    refused_as_replay(store, FTX_SUBACCOUNT="other")
+
+
 def test_keys_are_kept_apart():
     store = stub()
     send(store)

@@ -3,14 +3,16 @@ reaches its maintenance margin fraction, every other price held. Read-only; the 
 
 The engine liquidates an account when its total account value falls below its maintenance
 requirement (MF < MMF; `risk.assess`). Moving the mark p of one position's market moves three of
-the terms the assessment adds up, each in proportion to p:
+the terms the assessment adds up, each linearly in p:
 - that position's PnL, +-|size| x p x tick value - cost;
 - its requirement, MMF x |size| x p x tick value (the MMF depends on the size, not the price);
 - if the account holds the market's underlying coin as collateral, that coin's value at its total
   weight (a debt in full): the underlying moves the coin's price with the future's, so the coin
   is priced at its own mark x p / mark (our reading of "other prices held": the coin is the same
   price as the position, not another one; its size haircut depends on the amount, not the price).
-Everything else (USD, other coins, other positions' PnL and requirements) stays as assessed. So
+Everything else (USD, other coins, other positions' PnL and requirements, other futures on the
+same coin included) stays as assessed; FTX called its figure "just an estimate" with several
+coins as collateral for the same reason. So
 the room, TAV - requirement, is K + g(p) with g proportional to p up to the engine's roundings,
 and the sign of g at the mark says which way is dangerous: down for a long, up for a short,
 either for a position hedged or doubled by its own coin.
@@ -18,7 +20,8 @@ either for a position hedged or doubled by its own coin.
 The answer is exact in the engine's integers, found by bisection over ticks with those terms
 computed as `risk.assess` computes them: the first mark, moving from the safe side, at which the
 engine's check says "below maintenance" (one tick back it does not). 0 when no positive mark
-liquidates the account (FTX's and ccxt's "fully collateralised"); None without a position or mark.
+liquidates the account (FTX's and ccxt's "fully collateralised"); the mark itself when none is
+safe; None without a position or mark.
 """
 
 from __future__ import annotations
@@ -85,14 +88,15 @@ def estimated_liquidation_price(ex: Exchange, acct: Account, market: str) -> int
     if mark is None or mark <= 0:
         return None
     room = _Room(ex, acct, pos, mark)
-    if room.moving(mark) - room.moving(0) > 0:  # a fall hurts: the highest mark that liquidates
+    if room.moving(mark) > room.moving(0):  # the room grows with the mark: a fall hurts
+        # the highest mark that liquidates
         if room(1) >= 0:
             return 0
         low, high = 1, mark
         while room(high) < 0:  # already below: the safe side is higher up
             low, high = high, high * 2
             if high > _CEILING:
-                return mark
+                return mark  # no mark is safe: it is being liquidated where it is
         while high - low > 1:  # room(low) < 0 <= room(high)
             middle = (low + high) // 2
             if room(middle) < 0:
@@ -102,7 +106,7 @@ def estimated_liquidation_price(ex: Exchange, acct: Account, market: str) -> int
         return low
     # a rise hurts (or nothing moves): the lowest mark that liquidates
     if room(1) < 0:
-        return 1
+        return mark  # no mark is safe: it is being liquidated where it is
     low, high = 1, mark
     while room(high) >= 0:
         low, high = high, high * 2

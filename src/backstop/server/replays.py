@@ -3,8 +3,11 @@
 FTX accepted a signed request any number of times while its FTX-TS was within the window (30 s
 either way), so a captured withdrawal could be sent again and again. Here every state-changing
 request (any method but GET and HEAD) is remembered by its signature, per API key, until its
-timestamp leaves the window, when the timestamp check refuses it anyway. A signature is the
-HMAC of timestamp, method, target and body, so two different requests never share one; two
+timestamp leaves the window, when the timestamp check refuses it anyway. It is remembered as soon
+as it verifies, whatever then becomes of the request (refused by the rate limit, rejected by the
+engine): a client that retries signs again, with a new timestamp, as ccxt does; and FTX-SUBACCOUNT,
+which is not signed, cannot send it again to another subaccount. A signature is the HMAC of
+timestamp, method, target and body, so two different requests never share one; two
 identical requests signed in the same millisecond do, and the second is refused (ccxt spaces
 its requests by its rate limit, `rateLimit` 28 ms for FTX, so its ordinary use never sends
 one twice).
