@@ -7,13 +7,13 @@ Snapshots are taken every `snapshot_every` commands, after the batch that crosse
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from backstop.engine.commands import Command
-from backstop.engine.events import Event
+from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
-from backstop.journal import recovery, snapshot
+from backstop.journal import log, recovery, snapshot
 from backstop.journal.log import Journal
 
 
@@ -27,23 +27,34 @@ class Runtime:
             raise RuntimeError(f"journal ends at {self.journal.last_seq} but recovery reached {self.seq}")
         self.snapshot_every = snapshot_every
         self._last_snapshot = self.seq
+        self._encode = log.encoder()
         tune_gc()
 
     def submit(self, commands: Sequence[Command]) -> list[list[Event]]:
-        """Journal `commands` as one durable batch, apply them, return each one's events."""
-        if not commands:
-            return []
-        self.write(commands)
-        return self.apply(commands)
+        """Journal `commands` as one durable batch, apply them, return each one's events. A command
+        the journal cannot hold is answered "Invalid parameter <field>" alone."""
+        results: list[list[Event] | None] = []
+        encoded: list[bytes] = []
+        accepted: list[Command] = []
+        for command in commands:
+            try:
+                encoded.append(self._encode(command))
+            except log.Unencodable as exc:
+                results.append([Rejected(str(exc))])
+                continue
+            accepted.append(command)
+            results.append(None)
+        applied: Iterator[list[Event]] = iter(())
+        if accepted:
+            self.write_record(self.record(encoded), len(encoded))
+            applied = iter(self.apply(accepted))
+        return [next(applied) if events is None else events for events in results]
 
-    def write(self, commands: Sequence[Command]) -> None:
-        """Make a batch durable. `apply` must follow with the same batch."""
-        self.journal.append(commands)
-
-    def record(self, commands: Sequence[Command]) -> bytes:
-        """The batch's journal record; `write_record` makes it durable (the part that waits on the
-        disk, which the server runs off its event loop). `apply` must follow with the same batch."""
-        return self.journal.record(commands)
+    def record(self, encoded: Sequence[bytes]) -> bytes:
+        """The batch's journal record from its commands' `log.encoder` bytes; `write_record` makes it
+        durable (the part that waits on the disk, which the server runs off its event loop). `apply`
+        must follow with the same batch."""
+        return self.journal.record(encoded)
 
     def write_record(self, record: bytes, count: int) -> None:
         self.journal.write(record, count)

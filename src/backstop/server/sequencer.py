@@ -4,7 +4,8 @@ Batches are made durable with one fsync in a worker thread, so the event loop ke
 the disk works (group commit: whatever arrived during the previous sync forms the next batch),
 then applied on the event loop's own thread, where every read (REST, websocket) also runs: a read
 never sees half a batch, and the engine never needs a lock. A command is acknowledged only after
-its batch is in the journal.
+its batch is in the journal. Each command is encoded for the journal when it is submitted; one
+the journal cannot hold is answered "Invalid parameter <field>" alone and never reaches a batch.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from backstop.engine.commands import Command
-from backstop.engine.events import Event
+from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
+from backstop.journal import log
 from backstop.server.runtime import Runtime
 
 Listener = Callable[[Sequence[Command], list[list[Event]]], None]
+Pending = tuple[Command, bytes, "asyncio.Future[list[Event]]"]  # a command, its journal bytes, its answer
 MAX_BATCH = 4096
 
 
@@ -27,7 +30,8 @@ class Sequencer:
         self.runtime = runtime
         self.max_batch = max_batch
         self.listeners: list[Listener] = []  # told of every applied batch (projections, websocket)
-        self._pending: list[tuple[Command, asyncio.Future[list[Event]]]] = []
+        self._pending: list[Pending] = []
+        self._encode = log.encoder()  # used on the event loop's thread only
         self._wake = asyncio.Event()
         self._stopping = False
         self._failed: Exception | None = None
@@ -54,7 +58,12 @@ class Sequencer:
         if self._failed is not None:
             raise RuntimeError("the journal failed; no command is accepted") from self._failed
         future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
-        self._pending.append((command, future))
+        try:
+            encoded = self._encode(command)
+        except log.Unencodable as exc:
+            future.set_result([Rejected(str(exc))])
+            return future
+        self._pending.append((command, encoded, future))
         self._wake.set()
         return future
 
@@ -78,19 +87,19 @@ class Sequencer:
                 continue
             batch = pending[: self.max_batch]
             del pending[: self.max_batch]
-            commands = [c for c, _ in batch]
+            commands = [c for c, _, _ in batch]
             try:
-                record = runtime.record(commands)
+                record = runtime.record([encoded for _, encoded, _ in batch])
                 await loop.run_in_executor(self._disk, runtime.write_record, record, len(commands))
                 results = runtime.apply(commands)
             except Exception as exc:  # the disk failed: nothing in this batch or after is acknowledged
                 self._failed = exc
-                for _, future in batch + pending:
+                for _, _, future in batch + pending:
                     if not future.done():
                         future.set_exception(exc)
                 pending.clear()
                 raise
-            for (_, future), events in zip(batch, results, strict=True):
+            for (_, _, future), events in zip(batch, results, strict=True):
                 if not future.done():  # a client that went away cancels its wait, not its command
                     future.set_result(events)
             for listener in self.listeners:

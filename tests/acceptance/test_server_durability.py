@@ -1,0 +1,131 @@
+"""The real `backstop serve` against a damaged journal, a full disk and commands the journal cannot
+hold: a damaged journal stops the start with the byte offset and is left as it was (a torn last
+record is cut and the server starts); on a full tmpfs nothing unsaved is acknowledged, refused
+writes get FTX's 503 retry error, the operator's log gets one line per outage, the same process
+takes orders again once space is back, and a stop and a restart on the full disk both work; a
+command the journal cannot encode is refused alone and the exchange carries on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import ccxt
+from test_server_public import free_port
+from test_server_trading import MANUAL, TOKEN, Server
+
+from backstop.server.auth import sign_request
+
+PERP = "BTC/USD:USD"
+WALL = ("--clock", "wall", "--feed", "manual", "--no-agents")
+DISK_MB = 64  # the reserve takes 16 MiB of it, and needs 32 MiB free to be made again
+STARTUP_S = 30  # bounds on waits, so that a failure shows instead of hanging
+OUTAGE = "journal: cannot write"
+RESUMED = "journal: writing again"
+
+
+def _serve(data: Path, port: int, clock: tuple[str, ...]) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "backstop", "serve", "--port", str(port), "--data-dir", str(data)]
+    command += clock
+    env = dict(os.environ, BACKSTOP_OPERATOR_TOKEN=TOKEN)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _start(data: Path, port: int, clock: tuple[str, ...] = MANUAL) -> subprocess.Popen[str]:
+    proc = _serve(data, port, clock)
+    deadline = time.time() + STARTUP_S
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/markets", timeout=1).close()
+            return proc
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    """SIGINT (a clean stop); its stderr. The stop must succeed."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return err
+
+
+def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "backstop", "--data-dir", str(data), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def _trading(data: Path, port: int, clock: tuple[str, ...] = MANUAL) -> tuple[subprocess.Popen[str], Server]:
+    proc = _start(data, port, clock)
+    server = Server(f"http://127.0.0.1:{port}")
+    before = server.operator("/operator/state_hash", method="GET")["result"]["sequence"]
+    assert server.operator("/operator/index_prices", {"prices": {"BTC": 30_000}})["success"]
+    if clock == MANUAL:
+        assert server.operator("/operator/clock/advance", {"seconds": 1})["success"]
+    else:
+        _wait_for_ticks(server, before + 2)
+    return proc, server
+
+
+def _wait_for_ticks(server: Server, sequence: int) -> int:
+    """Wait until the journal reaches `sequence` (the wall clock's ticks move it on their own)."""
+    deadline = time.time() + STARTUP_S
+    while True:
+        now = server.operator("/operator/state_hash", method="GET")["result"]["sequence"]
+        if now >= sequence:
+            return int(now)
+        assert time.time() < deadline, f"the journal stayed at {now}"
+        time.sleep(0.2)
+
+
+# ------------------------------------------------------------------------------- unencodable commands
+
+
+def _signed(client: ccxt.ftx, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:
+    ts = int(time.time() * 1000)
+    request = urllib.request.Request(
+        client.urls["api"]["private"] + path,
+        data=body or None,
+        method=method,
+        headers={
+            "FTX-KEY": client.apiKey,
+            "FTX-TS": str(ts),
+            "FTX-SIGN": sign_request(client.secret, ts, method, path, body),
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_command_the_journal_cannot_hold_is_refused_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    proc, server = _trading(data, port)
+    try:
+        maker = server.client("maker", 1_000_000)
+        placed = maker.create_order(PERP, "limit", "buy", 0.01, 29_000)["id"]
+        status, reply = _signed(maker, "DELETE", f"/api/orders/{2**80}")
+        assert 400 <= status < 500 and reply["success"] is False, (status, reply)
+        nickname = json.dumps({"nickname": "\ud800"}).encode()  # a lone surrogate
+        status, reply = _signed(maker, "POST", "/api/subaccounts", nickname)
+        assert 400 <= status < 500 and reply["success"] is False, (status, reply)
+        again = maker.create_order(PERP, "limit", "buy", 0.01, 28_990)["id"]  # writes carry on
+        assert sorted(o["id"] for o in maker.fetch_open_orders(PERP)) == sorted([placed, again])
+        clock = server.operator("/operator/clock/advance", {"seconds": 3})  # so does the clock
+        assert clock["success"], clock
+    finally:
+        err = _stop(proc)
+    assert "Traceback" not in err
+    assert json.loads(_cli(data, "verify").stdout)["equal"] is True
