@@ -27,6 +27,7 @@ MARKET_CLOSED = "Market is closed"
 MARKET_HALTED = "Market is halted"
 LIQUIDATING = "Account is being liquidated"
 INVALID_MARGIN_FLOOR = "Invalid margin floor: futures only, with 0 <= mmf <= imf <= 1"
+INTERNAL_ERROR = "Internal Error"  # the engine raised applying the command (500)
 
 
 def no_such_market(name: object) -> str:

@@ -6,16 +6,22 @@ created, so that replaying its journal later uses exactly the listing it was rec
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 from backstop import catalog as catalog_module
+from backstop.engine import errors
+from backstop.engine.commands import Command
+from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, snapshot
 
 SETTINGS = "exchange.toml"
+logger = logging.getLogger("backstop.journal")
 
 
 def initialize(directory: Path, seed: int = 0, catalog_dir: Path | None = None) -> None:
@@ -40,6 +46,29 @@ def fresh_exchange(directory: Path) -> Exchange:
     return Exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
 
 
+def apply(exchange: Exchange, first: int, commands: Sequence[Command]) -> list[list[Event]]:
+    """Each command's events, `first` being the seq of the first. An exception the engine raises
+    applying one command answers that command alone with INTERNAL_ERROR, logged with its traceback,
+    and the exchange carries on; whatever the command changed before the engine raised stays. The
+    sequencer and every replay of the journal apply commands through here, so a replay meets the
+    same exception at the same point and reaches the same state."""
+    apply_one = exchange.apply
+    results: list[list[Event]] = []
+    append = results.append
+    for command in commands:
+        try:
+            append(apply_one(command))
+        except Exception:
+            logger.exception(
+                "seq %d: the engine raised applying %r; the command is answered %r, the exchange carries on",
+                first + len(results),
+                command,
+                errors.INTERNAL_ERROR,
+            )
+            append([Rejected(errors.INTERNAL_ERROR)])
+    return results
+
+
 def recover(directory: Path) -> tuple[Exchange, int]:
     """(the exchange after every durable command, seq of the last one)."""
     found = snapshot.latest(directory)
@@ -48,8 +77,8 @@ def recover(directory: Path) -> tuple[Exchange, int]:
     else:
         start, exchange = found
     seq = start
-    for seq, command in log.read(directory, after=start):  # noqa: B007
-        exchange.apply(command)
+    for seq, command in log.read(directory, after=start):
+        apply(exchange, seq, (command,))
     return exchange, seq
 
 
@@ -57,6 +86,6 @@ def replay(directory: Path) -> tuple[Exchange, int]:
     """Apply the whole journal to a fresh exchange, ignoring snapshots."""
     exchange = fresh_exchange(directory)
     seq = 0
-    for seq, command in log.read(directory):  # noqa: B007
-        exchange.apply(command)
+    for seq, command in log.read(directory):
+        apply(exchange, seq, (command,))
     return exchange, seq

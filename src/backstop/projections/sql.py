@@ -172,12 +172,11 @@ class Projection:
             start, exchange = _snapshot_at_or_below(directory, done)
         if exchange is None:
             start, exchange = 0, recovery.fresh_exchange(directory)
-        apply = exchange.apply
         commands: list[Command] = []
         results: list[list[Event]] = []
         last = start
         for seq, command in log.read(directory, after=start):
-            events = apply(command)
+            events = recovery.apply(exchange, seq, (command,))[0]
             last = seq
             if seq <= done:
                 continue

@@ -60,8 +60,7 @@ class Runtime:
         self.journal.write(record, count)
 
     def apply(self, commands: Sequence[Command]) -> list[list[Event]]:
-        apply = self.exchange.apply
-        results = [apply(c) for c in commands]
+        results = recovery.apply(self.exchange, self.seq + 1, commands)
         self.seq += len(commands)
         if self.seq - self._last_snapshot >= self.snapshot_every:
             self.take_snapshot()

@@ -4,13 +4,19 @@ Batches are made durable with one fsync in a worker thread, so the event loop ke
 the disk works (group commit: whatever arrived during the previous sync forms the next batch),
 then applied on the event loop's own thread, where every read (REST, websocket) also runs: a read
 never sees half a batch, and the engine never needs a lock. A command is acknowledged only after
-its batch is in the journal. Each command is encoded for the journal when it is submitted; one
-the journal cannot hold is answered "Invalid parameter <field>" alone and never reaches a batch.
+its batch is in the journal.
+
+Nothing one command does stops the sequencer for others:
+- each command is encoded for the journal when it is submitted; one the journal cannot hold is
+  answered "Invalid parameter <field>" alone and never reaches a batch;
+- an exception the engine raises applying a command answers that command (`recovery.apply`);
+- a listener that raises is logged (once until it succeeds again) and the others still run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +29,7 @@ from backstop.server.runtime import Runtime
 Listener = Callable[[Sequence[Command], list[list[Event]]], None]
 Pending = tuple[Command, bytes, "asyncio.Future[list[Event]]"]  # a command, its journal bytes, its answer
 MAX_BATCH = 4096
+logger = logging.getLogger("backstop.journal")
 
 
 class Sequencer:
@@ -35,6 +42,7 @@ class Sequencer:
         self._wake = asyncio.Event()
         self._stopping = False
         self._failed: Exception | None = None
+        self._failing: set[int] = set()  # listeners (by id) whose last call raised
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._task: asyncio.Task[None] | None = None
 
@@ -103,4 +111,11 @@ class Sequencer:
                 if not future.done():  # a client that went away cancels its wait, not its command
                     future.set_result(events)
             for listener in self.listeners:
-                listener(commands, results)
+                try:
+                    listener(commands, results)
+                except Exception:
+                    if id(listener) not in self._failing:
+                        self._failing.add(id(listener))
+                        logger.exception("sequencer: listener %r failed; the exchange carries on", listener)
+                else:
+                    self._failing.discard(id(listener))
