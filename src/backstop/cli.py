@@ -22,7 +22,7 @@ from backstop.engine import commands as cmd
 from backstop.engine.amounts import from_atoms, to_atoms
 from backstop.engine.events import AccountCreated, Event, Rejected
 from backstop.engine.exchange import Exchange
-from backstop.journal import recovery
+from backstop.journal import log, recovery
 from backstop.server.runtime import Runtime, open_exchange
 from backstop.views import account_view, balances_view, book_view, order_view
 
@@ -392,10 +392,16 @@ def state(obj: Context) -> None:
 @main.command()
 @click.pass_obj
 def verify(obj: Context) -> None:
-    """Prove recovery (snapshot + journal tail) equals a clean replay of the whole journal."""
+    """Prove recovery (snapshot + journal tail) equals a clean replay of the whole journal; a
+    damaged journal or a snapshot ahead of it is reported (exit status 1)."""
     recovery.initialize(obj.data_dir)
-    recovered, seq = recovery.recover(obj.data_dir)
-    replayed, replay_seq = recovery.replay(obj.data_dir)
+    try:
+        journal = log.scan(obj.data_dir / log.FILE_NAME)
+        recovered, seq = recovery.recover(obj.data_dir, journal)
+        replayed, replay_seq = recovery.replay(obj.data_dir, journal)
+    except (log.JournalDamaged, recovery.RecoveryError) as exc:
+        emit({"equal": False, "error": str(exc)})
+        sys.exit(1)
     same = recovered.state_hash() == replayed.state_hash() and seq == replay_seq
     emit({"seq": seq, "recovered": recovered.state_hash(), "replayed": replayed.state_hash(), "equal": same})
     if not same:

@@ -21,6 +21,7 @@ import ccxt
 from test_server_public import free_port
 from test_server_trading import MANUAL, TOKEN, Server
 
+from backstop.journal import log, snapshot
 from backstop.server.auth import sign_request
 
 PERP = "BTC/USD:USD"
@@ -63,6 +64,10 @@ def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
 def _trading(data: Path, port: int, clock: tuple[str, ...] = MANUAL) -> tuple[subprocess.Popen[str], Server]:
     proc = _start(data, port, clock)
     server = Server(f"http://127.0.0.1:{port}")
@@ -84,6 +89,59 @@ def _wait_for_ticks(server: Server, sequence: int) -> int:
             return int(now)
         assert time.time() < deadline, f"the journal stayed at {now}"
         time.sleep(0.2)
+
+
+# ------------------------------------------------------------------------------- a damaged journal
+
+
+def test_a_journal_flipped_mid_file_stops_serve_and_is_left_untouched(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    proc, server = _trading(data, port)
+    maker = server.client("maker", 1_000_000)
+    for i in range(40):
+        maker.create_order(PERP, "limit", "buy", 0.01, 29_000 - i)
+    _stop(proc)
+    path = data / log.FILE_NAME
+    raw = bytearray(path.read_bytes())
+    records = []  # (offset, payload length, first seq), from the headers
+    offset = 0
+    while offset < len(raw):
+        length, _, first = log.HEADER.unpack_from(raw, offset)
+        records.append((offset, length, first))
+        offset += log.HEADER.size + length
+    offset, length, first = records[len(records) // 2]
+    raw[offset + log.HEADER.size + length // 2] ^= 0x04
+    path.write_bytes(bytes(raw))
+    assert snapshot.snapshots(data)[-1][0] > first  # the stop's snapshot: the damage lies before it
+    before = _files(data)
+    refused = subprocess.run(_serve(data, port, MANUAL).args, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert f"damaged at byte {offset} (the batch from seq {first})" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _files(data) == before
+
+
+def test_a_torn_last_record_is_cut_and_serve_starts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    proc, server = _trading(data, port)
+    maker = server.client("maker", 1_000_000)
+    ids = [maker.create_order(PERP, "limit", "buy", 0.01, 29_000 - i)["id"] for i in range(5)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    path = data / log.FILE_NAME
+    whole = path.stat().st_size
+    with open(path, "ab") as f:  # a batch a crash interrupted after its first 23 bytes
+        f.write(log.HEADER.pack(200, 12345, 10**6) + b"\x93\x92\x05\x9b\x01\x02\x03")
+    proc = _start(data, port)
+    try:
+        assert path.stat().st_size == whole
+        assert sorted(o["id"] for o in maker.fetch_open_orders(PERP)) == sorted(ids)
+        server.client("taker", 10_000).create_order(PERP, "limit", "buy", 0.01, 29_400)
+    finally:
+        _stop(proc)
+    assert json.loads(_cli(data, "verify").stdout)["equal"] is True
 
 
 # ------------------------------------------------------------------------------- unencodable commands

@@ -5,13 +5,24 @@ followed by the msgpack payload `[[code, fields], ...]`. Each command is encoded
 is submitted (`encoder`), so a command the journal cannot hold (an int outside msgpack's 64 bits, a
 lone surrogate) is refused to its sender alone and never reaches a batch; a record's payload is the
 array header followed by its commands' bytes, byte for byte what packing the batch at once gives.
-`append` returns only after the batch is fsynced, so a command is durable before the engine
-applies it and before anyone is told it was accepted (group commit: one fsync per batch). A crash
-can only leave a torn last record, which was never acknowledged; opening the journal cuts it off.
+`write` returns only after the batch is fdatasynced (group commit: one sync per batch), so a command
+is durable before the engine applies it and before anyone is told it was accepted.
+
+Reading (`scan`) checks every record before anything is changed, and tells a crash from damage:
+- a torn last record, the crash case (its header is cut short, its length runs past the end of the
+  file, its bytes end exactly at the end of the file but do not match its checksum, or the tail is
+  zeros) was never acknowledged: it is left out, and opening the journal for writing cuts it off;
+- any other bad record (one with an intact record after it, a header whose payload is all there and
+  matches its checksum, found by trying every byte offset; one whose length ends before the file
+  does; one whose seq does not follow on) is damage to acknowledged commands: `JournalDamaged` names
+  its byte offset and seq, and the file is left exactly as it is.
+A flipped bit in the very last record looks like a torn write and is cut: nothing in the file tells
+the two apart.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import zlib
@@ -25,6 +36,20 @@ from backstop.engine.commands import CODES, COMMANDS, Command
 
 HEADER = struct.Struct("<IIQ")
 FILE_NAME = "journal.log"
+logger = logging.getLogger("backstop.journal")
+
+
+class JournalDamaged(Exception):
+    """A bad record that is not a crash's torn write: starting would lose acknowledged commands."""
+
+    def __init__(self, path: Path, offset: int, seq: int, reason: str) -> None:
+        super().__init__(
+            f"{path} is damaged at byte {offset} (the batch from seq {seq}): {reason}. Starting would "
+            "lose acknowledged commands, so nothing was started and the file was left as it is; "
+            "restore it from a copy"
+        )
+        self.offset = offset
+        self.seq = seq
 
 
 class Unencodable(ValueError):
@@ -76,47 +101,134 @@ def record(first: int, encoded: Sequence[bytes]) -> bytes:
     return b"".join((HEADER.pack(len(head) + len(body), crc, first), head, body))
 
 
-def _unpack(payload: bytes) -> list[Command]:
-    kinds = COMMANDS
-    return [kinds[code](*fields) for code, fields in msgpack.unpackb(payload, use_list=False)]
+def _count(data: bytes, start: int, stop: int) -> int:
+    """Commands in the payload at data[start:stop], from its msgpack array header (0: not a batch)."""
+    lead = data[start]
+    if lead & 0xF0 == 0x90:
+        return lead & 0x0F
+    if lead == 0xDC and stop - start >= 3:
+        return int.from_bytes(data[start + 1 : start + 3], "big")
+    if lead == 0xDD and stop - start >= 5:
+        return int.from_bytes(data[start + 1 : start + 5], "big")
+    return 0
 
 
-def scan(path: Path) -> Iterator[tuple[int, int, list[Command]]]:
-    """Yield (offset after the record, first seq, commands) for every whole record in order."""
-    if not path.exists():
-        return
-    with open(path, "rb") as f:
-        data = f.read()
-    offset = 0
+class Scan:
+    """A journal file read and checked: its whole records and where they end."""
+
+    def __init__(self, path: Path, data: bytes, batches: list[tuple[int, int, int, int]], end: int) -> None:
+        self.path = path
+        self.data = data
+        self.batches = batches  # (payload start, payload stop, first seq, commands) per record
+        self.end = end  # the length of the whole records: where the next one goes
+        self.last_seq = batches[-1][2] + batches[-1][3] - 1 if batches else 0
+        self.torn = len(data) - end  # bytes of a torn last record, cut when the journal is opened
+
+    def commands(self, after: int = 0) -> Iterator[tuple[int, list[Command]]]:
+        """(first seq, commands) of each batch, holding only the commands with seq > `after`."""
+        unpack = msgpack.unpackb
+        kinds = COMMANDS
+        for start, stop, first, count in self.batches:
+            if first + count <= after + 1:
+                continue
+            try:
+                payload = unpack(self.data[start:stop], use_list=False)
+                batch = [kinds[code](*fields) for code, fields in payload]
+            except Exception as exc:
+                raise JournalDamaged(
+                    self.path, start - HEADER.size, first, f"its commands cannot be read ({exc})"
+                ) from None
+            if after >= first:
+                batch = batch[after + 1 - first :]
+                first = after + 1
+            yield first, batch
+
+
+def scan(path: Path) -> Scan:
+    """Read and check the journal at `path` (see the module's rules); raises `JournalDamaged`."""
+    data = path.read_bytes() if path.exists() else b""
+    view = memoryview(data)
     end = len(data)
-    while offset + HEADER.size <= end:
-        length, crc, first = HEADER.unpack_from(data, offset)
-        start = offset + HEADER.size
-        payload = data[start : start + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            return
-        offset = start + length
-        yield offset, first, _unpack(payload)
+    batches: list[tuple[int, int, int, int]] = []
+    offset = 0
+    seq = 1  # the next command's
+    while offset < end:
+        reason = ""
+        torn = False
+        if offset + HEADER.size > end:
+            reason, torn = "its header is cut short", True
+        else:
+            length, crc, first = HEADER.unpack_from(data, offset)
+            start = offset + HEADER.size
+            stop = start + length
+            count = 0
+            if stop > end:
+                reason, torn = f"its length ({length} bytes) runs past the end of the file", True
+            elif zlib.crc32(view[start:stop]) != crc:
+                reason, torn = "its bytes do not match its checksum", stop == end
+            elif length == 0 or not (count := _count(data, start, stop)):
+                reason = "it holds no commands"
+            elif first != seq:
+                reason = f"it is numbered seq {first}"
+            if not reason:
+                batches.append((start, stop, first, count))
+                seq += count
+                offset = stop
+                continue
+        after = _next_intact(data, offset + 1, seq)
+        if after is not None:
+            raise JournalDamaged(path, offset, seq, f"{reason}, and an intact batch follows at byte {after}")
+        zeros = not data[offset:].strip(b"\0")
+        if not (torn or zeros):
+            raise JournalDamaged(path, offset, seq, f"{reason}; a write a crash cut short cannot leave that")
+        break
+    return Scan(path, data, batches, offset)
+
+
+def _next_intact(data: bytes, begin: int, seq: int) -> int | None:
+    """The offset of the first intact record at or after `begin`: a header whose payload is all
+    there and matches its checksum, numbered no earlier than `seq` and no later than the bytes left
+    allow (a filter that keeps the search over a torn tail fast)."""
+    view = memoryview(data)
+    end = len(data)
+    unpack = HEADER.unpack_from
+    size = HEADER.size
+    latest = seq + end - begin
+    for at in range(begin, end - size):
+        length, crc, first = unpack(data, at)
+        if first < seq or first > latest or length == 0 or at + size + length > end:
+            continue
+        if zlib.crc32(view[at + size : at + size + length]) == crc:
+            return at
+    return None
 
 
 class Journal:
     """Append-only writer. `last_seq` is the seq of the last durable command (0 when empty)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, contents: Scan | None = None) -> None:
+        """Open the journal for appending; `contents` is its `scan` when the caller already made it
+        (nothing may have written to it since). Only a torn last record is ever cut."""
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / FILE_NAME
-        good = 0
-        last = 0
-        for offset, first, commands in scan(self.path):
-            good = offset
-            last = first + len(commands) - 1
-        self.last_seq = last
+        found = contents if contents is not None else scan(self.path)
+        self.last_seq = found.last_seq
         self._encode = encoder()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
-        if os.fstat(self._fd).st_size != good:
-            os.ftruncate(self._fd, good)  # a torn tail from a crash: never acknowledged
+        size = os.fstat(self._fd).st_size
+        if size != len(found.data):
+            self.close()
+            raise RuntimeError(f"{self.path} changed while it was being opened")
+        if size != found.end:
+            logger.warning(
+                "journal: cut a torn last batch (%d bytes at byte %d, a write a crash interrupted: "
+                "never acknowledged)",
+                found.torn,
+                found.end,
+            )
+            os.ftruncate(self._fd, found.end)  # never acknowledged
             os.fsync(self._fd)
-        os.lseek(self._fd, good, os.SEEK_SET)
+        os.lseek(self._fd, found.end, os.SEEK_SET)
         fsync_dir(directory)
 
     def append(self, commands: Sequence[Command]) -> int:
@@ -145,14 +257,10 @@ class Journal:
 
 
 def read(directory: Path, after: int = 0) -> Iterator[tuple[int, Command]]:
-    """Yield (seq, command) for every durable command with seq > `after`."""
-    for _, first, commands in scan(directory / FILE_NAME):
-        if first + len(commands) - 1 <= after:
-            continue
-        for i, command in enumerate(commands):
-            seq = first + i
-            if seq > after:
-                yield seq, command
+    """Yield (seq, command) for every durable command with seq > `after`; raises `JournalDamaged`
+    (before yielding anything) when the journal is damaged."""
+    for first, commands in scan(directory / FILE_NAME).commands(after):
+        yield from enumerate(commands, first)
 
 
 def fsync_dir(directory: Path) -> None:

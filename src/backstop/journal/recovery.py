@@ -1,4 +1,5 @@
 """Recovery = latest snapshot + replay of the journal tail; a clean replay starts from nothing.
+Both refuse (raise) rather than start without an acknowledged command.
 
 A data directory holds its own copy of the catalog and the engine seed, written when it is
 created, so that replaying its journal later uses exactly the listing it was recorded with.
@@ -69,23 +70,36 @@ def apply(exchange: Exchange, first: int, commands: Sequence[Command]) -> list[l
     return results
 
 
-def recover(directory: Path) -> tuple[Exchange, int]:
-    """(the exchange after every durable command, seq of the last one)."""
+class RecoveryError(Exception):
+    """The data directory cannot be started as it is; the message says why."""
+
+
+def recover(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
+    """(the exchange after every durable command, seq of the last one): the newest snapshot plus
+    the journal after it. `journal` is the journal's `scan` when the caller has made it. Raises
+    `log.JournalDamaged` or `RecoveryError` instead of losing a command."""
+    if journal is None:
+        journal = log.scan(directory / log.FILE_NAME)
     found = snapshot.latest(directory)
     if found is None:
         start, exchange = 0, fresh_exchange(directory)
     else:
         start, exchange = found
-    seq = start
-    for seq, command in log.read(directory, after=start):
-        apply(exchange, seq, (command,))
-    return exchange, seq
+        if start > journal.last_seq:
+            raise RecoveryError(
+                f"the snapshot at seq {start} is ahead of {journal.path}, which ends at seq "
+                f"{journal.last_seq}: acknowledged commands are missing from the journal; nothing was started"
+            )
+    for first, commands in journal.commands(after=start):
+        apply(exchange, first, commands)
+    return exchange, journal.last_seq
 
 
-def replay(directory: Path) -> tuple[Exchange, int]:
+def replay(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
     """Apply the whole journal to a fresh exchange, ignoring snapshots."""
+    if journal is None:
+        journal = log.scan(directory / log.FILE_NAME)
     exchange = fresh_exchange(directory)
-    seq = 0
-    for seq, command in log.read(directory):
-        apply(exchange, seq, (command,))
-    return exchange, seq
+    for first, commands in journal.commands():
+        apply(exchange, first, commands)
+    return exchange, journal.last_seq

@@ -2,6 +2,9 @@
 
 Nothing is acknowledged before it is in the journal; replies carry the seq each command got.
 Snapshots are taken every `snapshot_every` commands, after the batch that crosses the mark.
+
+Starting decides everything before it changes anything: the journal is read and checked (damage
+stops the start, see `journal.log`) and the state recovered, and only then is a torn last record cut.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ class Runtime:
     def __init__(self, directory: Path, snapshot_every: int = 100_000, seed: int = 0) -> None:
         self.directory = directory
         recovery.initialize(directory, seed=seed)
-        self.exchange, self.seq = recovery.recover(directory)
-        self.journal = Journal(directory)
-        if self.journal.last_seq != self.seq:
-            raise RuntimeError(f"journal ends at {self.journal.last_seq} but recovery reached {self.seq}")
+        contents = log.scan(directory / log.FILE_NAME)
+        self.exchange, self.seq = recovery.recover(directory, contents)
+        self.journal = Journal(directory, contents)
+        del contents
         self.snapshot_every = snapshot_every
         self._last_snapshot = self.seq
         self._encode = log.encoder()
