@@ -392,8 +392,8 @@ def state(obj: Context) -> None:
 @main.command()
 @click.pass_obj
 def verify(obj: Context) -> None:
-    """Prove recovery (snapshot + journal tail) equals a clean replay of the whole journal; a
-    damaged journal or a snapshot ahead of it is reported (exit status 1)."""
+    """Prove recovery (snapshot + journal tail) equals a clean replay of the whole journal and is
+    solvent; a damaged journal or a snapshot ahead of it is reported (exit status 1)."""
     recovery.initialize(obj.data_dir)
     try:
         journal = log.scan(obj.data_dir / log.FILE_NAME)
@@ -403,8 +403,17 @@ def verify(obj: Context) -> None:
         emit({"equal": False, "error": str(exc)})
         sys.exit(1)
     same = recovered.state_hash() == replayed.state_hash() and seq == replay_seq
-    emit({"seq": seq, "recovered": recovered.state_hash(), "replayed": replayed.state_hash(), "equal": same})
-    if not same:
+    off = recovered.discrepancies()
+    emit(
+        {
+            "seq": seq,
+            "recovered": recovered.state_hash(),
+            "replayed": replayed.state_hash(),
+            "equal": same,
+            "discrepancies": off,
+        }
+    )
+    if not same or off:
         sys.exit(1)
 
 

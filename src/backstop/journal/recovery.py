@@ -1,5 +1,5 @@
-"""Recovery = latest snapshot + replay of the journal tail; a clean replay starts from nothing.
-Both refuse (raise) rather than start without an acknowledged command.
+"""Recovery = latest verified snapshot + replay of the journal tail; a clean replay starts from
+nothing. Both refuse (raise) rather than start without an acknowledged command.
 
 A data directory holds its own copy of the catalog and the engine seed, written when it is
 created, so that replaying its journal later uses exactly the listing it was recorded with.
@@ -47,6 +47,10 @@ def fresh_exchange(directory: Path) -> Exchange:
     return Exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
 
 
+class RecoveryError(Exception):
+    """The data directory cannot be started as it is; the message says why."""
+
+
 def apply(exchange: Exchange, first: int, commands: Sequence[Command]) -> list[list[Event]]:
     """Each command's events, `first` being the seq of the first. An exception the engine raises
     applying one command answers that command alone with INTERNAL_ERROR, logged with its traceback,
@@ -70,29 +74,47 @@ def apply(exchange: Exchange, first: int, commands: Sequence[Command]) -> list[l
     return results
 
 
-class RecoveryError(Exception):
-    """The data directory cannot be started as it is; the message says why."""
-
-
-def recover(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
-    """(the exchange after every durable command, seq of the last one): the newest snapshot plus
-    the journal after it. `journal` is the journal's `scan` when the caller has made it. Raises
-    `log.JournalDamaged` or `RecoveryError` instead of losing a command."""
+def _recover(directory: Path, journal: log.Scan | None) -> tuple[Exchange, int, str]:
+    """(the exchange after every durable command, seq of the last one, where it came from)."""
     if journal is None:
         journal = log.scan(directory / log.FILE_NAME)
     found = snapshot.latest(directory)
     if found is None:
-        start, exchange = 0, fresh_exchange(directory)
+        start, exchange, origin = 0, fresh_exchange(directory), "a replay of the journal"
     else:
-        start, exchange = found
+        start, exchange, origin = found.seq, found.exchange, f"{found.path.name} and the journal after it"
         if start > journal.last_seq:
             raise RecoveryError(
-                f"the snapshot at seq {start} is ahead of {journal.path}, which ends at seq "
-                f"{journal.last_seq}: acknowledged commands are missing from the journal; nothing was started"
+                f"{found.path} is at seq {start} but {journal.path} ends at seq {journal.last_seq}: "
+                "acknowledged commands are missing from the journal; nothing was started"
             )
     for first, commands in journal.commands(after=start):
         apply(exchange, first, commands)
-    return exchange, journal.last_seq
+    return exchange, journal.last_seq, origin
+
+
+def recover(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
+    """(the exchange after every durable command, seq of the last one): the newest snapshot that
+    passes its checks plus the journal after it. `journal` is the journal's `scan` when the caller
+    has made it. Raises `log.JournalDamaged` or `RecoveryError` instead of losing a command."""
+    exchange, seq, _ = _recover(directory, journal)
+    return exchange, seq
+
+
+def start(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
+    """`recover` for the exchange's writer, which also refuses a state that breaks the solvency
+    invariant (`Exchange.discrepancies`: every coin's balances, fees and insurance fund against
+    deposits less withdrawals): a snapshot edited with its checksum and state hash redone loads,
+    and is caught here."""
+    exchange, seq, origin = _recover(directory, journal)
+    off = exchange.discrepancies()
+    if off:
+        raise RecoveryError(
+            f"the state recovered from {origin} (seq {seq}) breaks the solvency invariant (atoms off "
+            f"per coin: {off}); nothing was started. `backstop verify` compares it with a clean "
+            "replay of the journal (a damaged snapshot can be moved out of the data directory)"
+        )
+    return exchange, seq
 
 
 def replay(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:

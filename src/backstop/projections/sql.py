@@ -24,7 +24,6 @@ Not thread-safe: one thread (the server's event loop) writes and reads.
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -529,13 +528,5 @@ def _filters(**conditions: Any) -> tuple[list[str], list[Any]]:
 
 
 def _snapshot_at_or_below(directory: Path, seq: int) -> tuple[int, Exchange | None]:
-    for found, path in reversed(snapshot.snapshots(directory)):
-        if found > seq:
-            continue
-        try:
-            with open(path, "rb") as f:
-                at, exchange = pickle.load(f)  # the data directory's own file: trusted
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError):
-            continue
-        return at, exchange
-    return 0, None
+    found = snapshot.latest(directory, at_most=seq)
+    return (0, None) if found is None else (found.seq, found.exchange)

@@ -4,7 +4,8 @@ Nothing is acknowledged before it is in the journal; replies carry the seq each 
 Snapshots are taken every `snapshot_every` commands, after the batch that crosses the mark.
 
 Starting decides everything before it changes anything: the journal is read and checked (damage
-stops the start, see `journal.log`) and the state recovered, and only then is a torn last record cut.
+stops the start, see `journal.log`), the state recovered from the newest verified snapshot plus the
+journal must be solvent, and only then is a torn last record cut.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Runtime:
         self.directory = directory
         recovery.initialize(directory, seed=seed)
         contents = log.scan(directory / log.FILE_NAME)
-        self.exchange, self.seq = recovery.recover(directory, contents)
+        self.exchange, self.seq = recovery.start(directory, contents)
         self.journal = Journal(directory, contents)
         del contents
         self.snapshot_every = snapshot_every
