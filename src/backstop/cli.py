@@ -422,7 +422,8 @@ def verify(obj: Context) -> None:
 def snapshot(obj: Context) -> None:
     """Write a snapshot now, so the next recovery replays less."""
     with Runtime(obj.data_dir) as runtime:
-        runtime.take_snapshot()
+        if not runtime.take_snapshot():
+            fail("the snapshot could not be written (the log above says why)")
         click.echo(f"snapshot at seq {runtime.seq}")
 
 

@@ -15,12 +15,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import ccxt
+import pytest
 from test_server_public import free_port
 from test_server_trading import MANUAL, TOKEN, Server
 
+from backstop.engine import errors
 from backstop.journal import log, snapshot
 from backstop.server.auth import sign_request
 
@@ -187,3 +190,105 @@ def test_a_command_the_journal_cannot_hold_is_refused_alone(tmp_path: Path) -> N
         err = _stop(proc)
     assert "Traceback" not in err
     assert json.loads(_cli(data, "verify").stdout)["equal"] is True
+
+
+# ------------------------------------------------------------------------------- a full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real tmpfs of DISK_MB (CI runs as root), unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs", str(mount)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(mount: Path) -> Path:
+    """Fill the disk to the last byte with a file beside the data directory."""
+    filler = mount / "filler"
+    with open(filler, "ab", buffering=0) as f:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    f.write(bytes(chunk))
+            except OSError:
+                pass
+    return filler
+
+
+def _until_refused(client: ccxt.ftx, price: int, acknowledged: list[str]) -> int:
+    """Place orders until the journal refuses some; each refusal must be FTX's retry error with a
+    503. Acknowledged ids are added to `acknowledged`; the number refused."""
+    statuses: list[int] = []
+    client.session.hooks["response"] = [lambda reply, *args, **kwargs: statuses.append(reply.status_code)]
+    refused = 0
+    for i in range(400):
+        try:
+            acknowledged.append(client.create_order(PERP, "limit", "buy", 0.01, price - i % 50)["id"])
+        except ccxt.ExchangeNotAvailable as exc:
+            assert errors.JOURNAL_UNAVAILABLE in str(exc)
+            assert statuses[-1] == 503
+            refused += 1
+            if refused == 5:
+                break
+    client.session.hooks["response"] = []
+    assert refused == 5, "the full disk never refused an order"
+    return refused
+
+
+def _quiet(err: str) -> None:
+    """No traceback per refused write: at most one per outage (the history store logs its own
+    failure to write once, with its traceback)."""
+    assert "POST /api/orders failed" not in err
+    assert err.count("Traceback") <= err.count(OUTAGE), err
+
+
+def test_a_full_disk_refuses_writes_then_resumes_by_itself_and_restarts(small_disk: Path) -> None:
+    data = small_disk / "data"
+    port = free_port()
+    proc, server = _trading(data, port, WALL)  # the wall clock ticks (and keeps trying) on its own
+    maker = server.client("maker", 1_000_000)
+    acknowledged = [maker.create_order(PERP, "limit", "buy", 0.01, 29_000)["id"]]
+    filler = _fill(small_disk)
+    _until_refused(maker, 29_800, acknowledged)
+    deposit = server.operator("/operator/deposits", {"account": "maker", "coin": "USD", "size": 5})
+    assert deposit.get("status") == 503, deposit  # the operator's writes too
+    assert maker.fetch_open_orders(PERP)  # reads go on
+
+    filler.unlink()  # space is back: the same process takes orders again
+    acknowledged.append(maker.create_order(PERP, "limit", "buy", 0.01, 29_300)["id"])
+    sequence = server.operator("/operator/state_hash", method="GET")["result"]["sequence"]
+    _wait_for_ticks(server, sequence + 2)  # and the clock ticks again
+    assert sorted(o["id"] for o in maker.fetch_open_orders(PERP)) == sorted(acknowledged)
+    late = server.client("late", 1_000_000)  # writes after the restart (a fresh key: no replay floor)
+
+    filler = _fill(small_disk)  # full again: a clean stop still writes its snapshot
+    _until_refused(maker, 29_700, acknowledged)
+    err = _stop(proc)
+    assert err.count(OUTAGE) == 2 and err.count(RESUMED) == 1, err
+    _quiet(err)
+    final = max(seq for seq, _ in snapshot.snapshots(data))
+    assert final == log.scan(data / log.FILE_NAME).last_seq
+
+    proc = _start(data, port, WALL)  # a restart on the still-full disk
+    try:
+        assert sorted(o["id"] for o in maker.fetch_open_orders(PERP)) == sorted(acknowledged)
+        placed: list[str] = []
+        _until_refused(late, 29_600, placed)
+        filler.unlink()
+        placed.append(late.create_order(PERP, "limit", "buy", 0.01, 29_200)["id"])
+        assert sorted(o["id"] for o in late.fetch_open_orders(PERP)) == sorted(placed)
+        assert sorted(o["id"] for o in maker.fetch_open_orders(PERP)) == sorted(acknowledged)
+    finally:
+        err = _stop(proc)
+    assert err.count(OUTAGE) == 1 and err.count(RESUMED) == 1, err
+    _quiet(err)
+    verified = json.loads(_cli(data, "verify").stdout)
+    assert verified["equal"] is True and verified["discrepancies"] == {}

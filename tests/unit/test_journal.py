@@ -5,10 +5,12 @@ the newest snapshot, in a payload or in a header)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgpack
@@ -178,3 +180,44 @@ def test_verify_and_state_report_a_damaged_journal(tmp_path: Path) -> None:
     assert f"damaged at byte {offset}" in state.stderr
     assert "Traceback" not in state.stderr + verified.stderr
     assert _files(tmp_path) == before
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs (CI runs as root), unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_write_the_full_disk_refuses_leaves_the_journal_at_its_last_durable_length(tiny_disk: Path) -> None:
+    """Half a record written before the disk filled is cut at once; once space is back the journal
+    takes the next batch and reads back whole."""
+    sent = build(2_000, accounts=20, seed=8).commands
+    recovery.initialize(tiny_disk / "data")
+    journal = log.Journal(tiny_disk / "data")
+    path = tiny_disk / "data" / log.FILE_NAME
+    filler = tiny_disk / "filler"
+    with open(filler, "wb") as f:  # leave about 40 KiB
+        f.write(
+            bytes((1 << 20) - (40 << 10) - sum(p.stat().st_size for p in (tiny_disk / "data").rglob("*")))
+        )
+    written = 0
+    with pytest.raises(OSError) as raised:
+        while True:
+            journal.append(sent[written : written + 200])
+            written += 200
+    assert raised.value.errno == errno.ENOSPC
+    assert path.stat().st_size == log.scan(path).end  # nothing of the refused batch is left
+    assert log.scan(path).last_seq == written
+    filler.unlink()
+    journal.append(sent[written : written + 200])
+    journal.close()
+    assert [c for _, c in log.read(tiny_disk / "data")] == sent[: written + 200]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from backstop.bench.workload import build
+from backstop.engine.exchange import Exchange
 from backstop.journal import recovery, snapshot
 from backstop.server.runtime import Runtime
 
@@ -107,3 +108,25 @@ def test_a_snapshot_from_before_checksums_is_ignored_and_the_journal_replayed(
     with caplog.at_level(logging.WARNING, logger="backstop.journal"), Runtime(tmp_path) as runtime:
         assert runtime.exchange.state_hash() == exchange.state_hash()
     assert any("no checksum" in r.getMessage() for r in caplog.records)
+
+
+def test_a_snapshot_that_cannot_be_written_never_stops_the_exchange(tmp_path: Path) -> None:
+    """A directory standing where the snapshot's temporary file goes: the write fails, the
+    runtime carries on, and the next try (after snapshot_every more commands) succeeds."""
+    workload = build(300, accounts=5, seed=4)
+    sent = workload.setup + workload.commands
+    with Runtime(tmp_path, snapshot_every=100) as runtime:
+        runtime.submit(sent[:60])
+        blocker = tmp_path / f"snapshot-{runtime.seq + 50:016d}.tmp"
+        blocker.mkdir()
+        runtime.submit(sent[60:110])
+        assert not snapshot.snapshots(tmp_path)
+        blocker.rmdir()
+        runtime.submit(sent[110:215])
+        assert [seq for seq, _ in snapshot.snapshots(tmp_path)] == [215]
+        assert runtime.take_snapshot()
+    assert not list(tmp_path.glob("*.tmp"))
+    exchange = Exchange()
+    for command in sent[:215]:
+        exchange.apply(command)
+    assert recovery.recover(tmp_path)[0].state_hash() == exchange.state_hash()

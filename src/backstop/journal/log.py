@@ -6,7 +6,8 @@ is submitted (`encoder`), so a command the journal cannot hold (an int outside m
 lone surrogate) is refused to its sender alone and never reaches a batch; a record's payload is the
 array header followed by its commands' bytes, byte for byte what packing the batch at once gives.
 `write` returns only after the batch is fdatasynced (group commit: one sync per batch), so a command
-is durable before the engine applies it and before anyone is told it was accepted.
+is durable before the engine applies it and before anyone is told it was accepted; a failed write or
+sync puts the file back to its last durable length before anything else is written.
 
 Reading (`scan`) checks every record before anything is changed, and tells a crash from damage:
 - a torn last record, the crash case (its header is cut short, its length runs past the end of the
@@ -22,6 +23,7 @@ the two apart.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -213,22 +215,22 @@ class Journal:
         self.path = directory / FILE_NAME
         found = contents if contents is not None else scan(self.path)
         self.last_seq = found.last_seq
+        self._end = found.end  # the last durable length
         self._encode = encoder()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+        self._dirty = False  # bytes past `_end` that must be cut before the next write
         size = os.fstat(self._fd).st_size
         if size != len(found.data):
             self.close()
             raise RuntimeError(f"{self.path} changed while it was being opened")
-        if size != found.end:
+        if size != self._end:
             logger.warning(
                 "journal: cut a torn last batch (%d bytes at byte %d, a write a crash interrupted: "
                 "never acknowledged)",
                 found.torn,
-                found.end,
+                self._end,
             )
-            os.ftruncate(self._fd, found.end)  # never acknowledged
-            os.fsync(self._fd)
-        os.lseek(self._fd, found.end, os.SEEK_SET)
+            self._restore()
         fsync_dir(directory)
 
     def append(self, commands: Sequence[Command]) -> int:
@@ -241,14 +243,37 @@ class Journal:
         return record(self.last_seq + 1, encoded)
 
     def write(self, record: bytes, count: int) -> int:
-        """Append a record of `count` commands from `record` and make it durable; its first seq."""
+        """Append a record of `count` commands and make it durable; its first seq. On a failure
+        (a full disk, an I/O error) the file is put back to its last durable length, or will be
+        before the next write, and the error is raised: nothing of the batch counts."""
+        if self._dirty:
+            self._restore()
         first = self.last_seq + 1
-        view = memoryview(record)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        os.fdatasync(self._fd)
+        try:
+            view = memoryview(record)
+            at = self._end
+            while view:
+                written = os.pwrite(self._fd, view, at)
+                view = view[written:]
+                at += written
+            os.fdatasync(self._fd)
+        except OSError:
+            self._dirty = True
+            with contextlib.suppress(OSError):
+                self._restore()
+            raise
+        self._end += len(record)
         self.last_seq = first + count - 1
         return first
+
+    def _restore(self) -> None:
+        """Cut the file back to its last durable length and make that durable. After a failed
+        fdatasync the page cache cannot be trusted (Linux may have dropped the unwritten pages and
+        marked them clean), so what follows the last good offset is cut, never kept or synced."""
+        self._dirty = True
+        os.ftruncate(self._fd, self._end)
+        os.fsync(self._fd)
+        self._dirty = False
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -5,12 +5,15 @@ Snapshots are taken every `snapshot_every` commands, after the batch that crosse
 
 Starting decides everything before it changes anything: the journal is read and checked (damage
 stops the start, see `journal.log`), the state recovered from the newest verified snapshot plus the
-journal must be solvent, and only then is a torn last record cut.
+journal must be solvent, and only then is a torn last record cut. The journal is written only while
+the disk reserve is held (`journal.reserve`), so a full disk leaves room to snapshot, stop and start.
 """
 
 from __future__ import annotations
 
+import errno
 import gc
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -19,6 +22,9 @@ from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
 from backstop.journal.log import Journal
+from backstop.journal.reserve import NO_SPACE, Reserve
+
+logger = logging.getLogger("backstop.journal")
 
 
 class Runtime:
@@ -29,14 +35,17 @@ class Runtime:
         self.exchange, self.seq = recovery.start(directory, contents)
         self.journal = Journal(directory, contents)
         del contents
+        self.reserve = Reserve(directory)
         self.snapshot_every = snapshot_every
         self._last_snapshot = self.seq
+        self._snapshot_failing = False
         self._encode = log.encoder()
         tune_gc()
 
     def submit(self, commands: Sequence[Command]) -> list[list[Event]]:
         """Journal `commands` as one durable batch, apply them, return each one's events. A command
-        the journal cannot hold is answered "Invalid parameter <field>" alone."""
+        the journal cannot hold is answered "Invalid parameter <field>" alone; a failed write
+        raises OSError with nothing applied."""
         results: list[list[Event] | None] = []
         encoded: list[bytes] = []
         accepted: list[Command] = []
@@ -61,7 +70,16 @@ class Runtime:
         return self.journal.record(encoded)
 
     def write_record(self, record: bytes, count: int) -> None:
-        self.journal.write(record, count)
+        """Make a batch durable, or raise OSError with the journal as it was. Only while the disk
+        has room (`Reserve.room`); a write that fails for lack of space releases the reserve."""
+        if not self.reserve.room():
+            raise OSError(errno.ENOSPC, "No space left on device (the rest is kept for recovery)")
+        try:
+            self.journal.write(record, count)
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                self.reserve.release()
+            raise
 
     def apply(self, commands: Sequence[Command]) -> list[list[Event]]:
         results = recovery.apply(self.exchange, self.seq + 1, commands)
@@ -70,9 +88,36 @@ class Runtime:
             self.take_snapshot()
         return results
 
-    def take_snapshot(self) -> None:
-        snapshot.write(self.directory, self.seq, self.exchange)
+    def take_snapshot(self) -> bool:
+        """Write a snapshot now; whether it was written. A failure never stops the exchange (the
+        journal holds every command): it is logged once until a snapshot is written again, and
+        the next try comes after `snapshot_every` more commands. Lack of space releases the disk
+        reserve, which is there for this, and tries once more."""
+        try:
+            try:
+                snapshot.write(self.directory, self.seq, self.exchange)
+            except OSError as exc:
+                if exc.errno not in NO_SPACE or not self.reserve.held:
+                    raise
+                self.reserve.release()
+                snapshot.write(self.directory, self.seq, self.exchange)
+        except Exception as exc:
+            if not self._snapshot_failing:
+                logger.error(
+                    "journal: the snapshot at seq %d failed (%s); the journal holds every command, "
+                    "a snapshot is tried again every %d commands",
+                    self.seq,
+                    exc,
+                    self.snapshot_every,
+                )
+            self._snapshot_failing = True
+            self._last_snapshot = self.seq
+            return False
+        if self._snapshot_failing:
+            logger.warning("journal: snapshots are written again (seq %d)", self.seq)
+            self._snapshot_failing = False
         self._last_snapshot = self.seq
+        return True
 
     def close(self) -> None:
         self.journal.close()

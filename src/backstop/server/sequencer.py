@@ -10,6 +10,10 @@ Nothing one command does stops the sequencer for others:
 - each command is encoded for the journal when it is submitted; one the journal cannot hold is
   answered "Invalid parameter <field>" alone and never reaches a batch;
 - an exception the engine raises applying a command answers that command (`recovery.apply`);
+- a batch the journal cannot write (a full or failing disk) is answered `JOURNAL_UNAVAILABLE`
+  (503: nothing of it happened, try again) and the next batch tries again, so the exchange resumes
+  by itself when the disk does. The operator's log gets one line when such an outage starts and one
+  when it ends;
 - a listener that raises is logged (once until it succeeds again) and the others still run.
 """
 
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from backstop.engine import errors
 from backstop.engine.commands import Command
 from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
@@ -32,6 +38,11 @@ MAX_BATCH = 4096
 logger = logging.getLogger("backstop.journal")
 
 
+def unavailable(events: list[Event]) -> bool:
+    """Whether a command's answer is the journal's refusal (nothing happened; send it again)."""
+    return bool(events) and isinstance(events[0], Rejected) and events[0].error == errors.JOURNAL_UNAVAILABLE
+
+
 class Sequencer:
     def __init__(self, runtime: Runtime, max_batch: int = MAX_BATCH) -> None:
         self.runtime = runtime
@@ -41,7 +52,8 @@ class Sequencer:
         self._encode = log.encoder()  # used on the event loop's thread only
         self._wake = asyncio.Event()
         self._stopping = False
-        self._failed: Exception | None = None
+        self._outage_since: float | None = None  # when the journal last began refusing batches
+        self._refused = 0  # commands refused since then
         self._failing: set[int] = set()  # listeners (by id) whose last call raised
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._task: asyncio.Task[None] | None = None
@@ -63,8 +75,6 @@ class Sequencer:
         self._disk.shutdown(wait=True)
 
     def _enqueue(self, command: Command) -> asyncio.Future[list[Event]]:
-        if self._failed is not None:
-            raise RuntimeError("the journal failed; no command is accepted") from self._failed
         future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
         try:
             encoded = self._encode(command)
@@ -95,18 +105,16 @@ class Sequencer:
                 continue
             batch = pending[: self.max_batch]
             del pending[: self.max_batch]
-            commands = [c for c, _, _ in batch]
             try:
                 record = runtime.record([encoded for _, encoded, _ in batch])
-                await loop.run_in_executor(self._disk, runtime.write_record, record, len(commands))
-                results = runtime.apply(commands)
-            except Exception as exc:  # the disk failed: nothing in this batch or after is acknowledged
-                self._failed = exc
-                for _, _, future in batch + pending:
-                    if not future.done():
-                        future.set_exception(exc)
-                pending.clear()
-                raise
+                await loop.run_in_executor(self._disk, runtime.write_record, record, len(batch))
+            except Exception as exc:  # nothing of the batch is in the journal
+                self._refuse(batch, exc)
+                continue
+            if self._outage_since is not None:
+                self._resumed(self._outage_since)
+            commands = [c for c, _, _ in batch]
+            results = runtime.apply(commands)
             for (_, _, future), events in zip(batch, results, strict=True):
                 if not future.done():  # a client that went away cancels its wait, not its command
                     future.set_result(events)
@@ -119,3 +127,30 @@ class Sequencer:
                         logger.exception("sequencer: listener %r failed; the exchange carries on", listener)
                 else:
                     self._failing.discard(id(listener))
+
+    def _refuse(self, batch: list[Pending], exc: Exception) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            self._refused = 0
+            reserve = (
+                "" if self.runtime.reserve.held else "; the disk reserve is free to snapshot, stop, start"
+            )
+            logger.error(
+                "journal: cannot write (%s): commands are answered %r until it can; each batch tries again%s",
+                exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc),
+                errors.JOURNAL_UNAVAILABLE,
+                reserve,
+                exc_info=None if isinstance(exc, OSError) else exc,
+            )
+        self._refused += len(batch)
+        for _, _, future in batch:
+            if not future.done():
+                future.set_result([Rejected(errors.JOURNAL_UNAVAILABLE)])
+
+    def _resumed(self, since: float) -> None:
+        self._outage_since = None
+        logger.warning(
+            "journal: writing again after %.1f s; %d commands were refused meanwhile",
+            time.monotonic() - since,
+            self._refused,
+        )
