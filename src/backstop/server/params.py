@@ -104,11 +104,8 @@ def _too_deep(raw: bytes) -> bool:
 
 def loads(raw: bytes | str) -> Any:
     """One JSON document, strictly (see the module's rules); ApiError("Invalid parameter body...")."""
-    if isinstance(raw, str):
-        try:
-            raw = raw.encode()
-        except UnicodeEncodeError:  # a websocket text frame is valid UTF-8; this is for callers' strings
-            raise refuse("body: not JSON") from None
+    if isinstance(raw, str):  # a websocket text frame
+        raw = raw.encode(errors="surrogatepass")  # which the strict decoding below then refuses
     if len(raw) > MAX_BODY:
         raise ApiError(TOO_LARGE, 413)
     if _too_deep(raw):
@@ -199,7 +196,7 @@ MAX_SECONDS = 10**11
 
 
 def query_int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    """An integer query parameter, ASCII digits within [low, high]; `default` when absent or empty."""
+    """A whole-number query parameter within [low, high]; `default` when absent or empty."""
     raw = params.get(name)
     if not raw:
         return default

@@ -105,10 +105,7 @@ async def create(request: Request) -> FTXResponse:
     side = b.get("side")
     if side not in ("buy", "sell"):
         raise ApiError(errors.INVALID_SIDE)
-    given = b.get("type") or "stop"
-    kind = TYPES.get(given) if type(given) is str else None
-    if kind is None:
-        raise ApiError(errors.INVALID_TYPE)
+    kind = params.choice(b.get("type") or "stop", TYPES, "type")  # errors.INVALID_TYPE
     trigger_by = (
         "mark" if b.get("triggerBy") is None else params.choice(b["triggerBy"], TRIGGER_BY, "triggerBy")
     )

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
 from backstop.engine.commands import Command
 from backstop.engine.events import Event, Fill, OrderAccepted, OrderClosed, OrderResized
@@ -300,8 +300,6 @@ async def websocket(socket: WebSocket) -> None:
                 _error(connection, 400, "Invalid JSON")
                 continue
             await _handle(hub, connection, message)
-    except WebSocketDisconnect:
-        pass
     finally:
         hub.drop(connection)
         sender.cancel()
