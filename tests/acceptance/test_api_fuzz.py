@@ -566,6 +566,27 @@ def test_a_body_too_large_is_refused_before_it_is_read_whole_or_its_signature_ch
     assert (status, reply["error"]) == (413, "Invalid parameter body: too large")
 
 
+def test_a_bulk_cancel_journals_only_what_it_cancels(hostile: Hostile) -> None:
+    """20,000 unknown ids wrote 640 KB to the journal: a bulk cancel takes at most 1,000 ids and
+    journals a cancel only for an open order of the caller's (the journal's sequence shows it)."""
+    h = hostile
+    ids = h.objects()
+
+    def sequence() -> int:
+        return int(h.ok("GET", "/operator/state_hash", operator=True)["sequence"])
+
+    before = sequence()
+    unknown = [str(n) for n in range(10**9, 10**9 + 1000)]
+    assert h.ok("DELETE", "/api/bulk_orders", {"orderIds": unknown}) == []
+    assert h.ok("DELETE", "/api/bulk_orders_by_client_id", {"clientOrderIds": unknown}) == []
+    assert sequence() == before
+    h.refused("DELETE", "/api/bulk_orders", json.dumps({"orderIds": [*unknown, "1"]}).encode())
+    before = sequence()
+    given = [*unknown[:10], ids["order"], ids["order"], int(ids["order"])]
+    assert h.ok("DELETE", "/api/bulk_orders", {"orderIds": given}) == [int(ids["order"])]
+    assert sequence() == before + 1
+
+
 def test_hostile_websocket_messages_get_errors_and_the_connection_stays(hostile: Hostile) -> None:
     before = hostile.state_hash()
     url = hostile.server.base.replace("http", "ws") + "/ws"
