@@ -105,7 +105,7 @@ async def create(request: Request) -> FTXResponse:
     side = b.get("side")
     if side not in ("buy", "sell"):
         raise ApiError(errors.INVALID_SIDE)
-    kind = params.choice(b.get("type") or "stop", TYPES, "type")  # errors.INVALID_TYPE
+    kind = "stop" if b.get("type") is None else params.choice(b["type"], TYPES, "type")  # INVALID_TYPE
     trigger_by = (
         "mark" if b.get("triggerBy") is None else params.choice(b["triggerBy"], TRIGGER_BY, "triggerBy")
     )
