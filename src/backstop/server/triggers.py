@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 
+from backstop.catalog import Market
 from backstop.engine import commands as cmd
 from backstop.engine import errors
 from backstop.engine.conditional import Conditional
 from backstop.engine.events import ConditionalPlaced
+from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import Query, _client_id, _flag, _market, caller, lots, run, ticks
+from backstop.server.private import Query, _client_id, _flag, _market, _order_id, caller, lots, run, ticks
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
@@ -26,7 +28,7 @@ TYPES = {
     "trailingStop": "trailing_stop",
     "trailing_stop": "trailing_stop",
 }
-TRIGGER_BY = {None: "mark", "mark": "mark", "last": "last", "index": "index"}
+TRIGGER_BY = {"mark": "mark", "last": "last", "index": "index"}
 
 
 def _state(request: Request) -> ServerState:
@@ -80,13 +82,18 @@ def trigger_view(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
 
 
 def _own(s: ServerState, account: int, raw: str) -> int:
-    try:
-        order_id = int(raw)
-    except ValueError:
-        raise ApiError(errors.ORDER_NOT_FOUND) from None
+    order_id = _order_id(raw)
     if s.projection.conditional_order(account, order_id) is None:
         raise ApiError(errors.ORDER_NOT_FOUND)
     return order_id
+
+
+def _trail(market: Market, value: Any) -> int:
+    """trailValue in ticks: signed (negative for a sell), a multiple of the price increment."""
+    steps = params.decimal(value, "trailValue") / market.price_increment
+    if steps != steps.to_integral_value():
+        raise ApiError("Invalid parameter trailValue")
+    return int(steps)
 
 
 @router.post("/api/conditional_orders")
@@ -98,21 +105,13 @@ async def create(request: Request) -> FTXResponse:
     side = b.get("side")
     if side not in ("buy", "sell"):
         raise ApiError(errors.INVALID_SIDE)
-    kind = TYPES.get(b.get("type") or "stop")
-    if kind is None:
-        raise ApiError(errors.INVALID_TYPE)
-    trigger_by = TRIGGER_BY.get(b.get("triggerBy"))
-    if trigger_by is None:
-        raise ApiError("Invalid parameter triggerBy")
+    kind = "stop" if b.get("type") is None else params.choice(b["type"], TYPES, "type")  # INVALID_TYPE
+    trigger_by = (
+        "mark" if b.get("triggerBy") is None else params.choice(b["triggerBy"], TRIGGER_BY, "triggerBy")
+    )
     trigger = None if b.get("triggerPrice") is None else ticks(market, b["triggerPrice"], "triggerPrice")
     order_price = None if b.get("orderPrice") is None else ticks(market, b["orderPrice"], "orderPrice")
-    trail = None
-    if b.get("trailValue") is not None:
-        value = Decimal(str(b["trailValue"]))
-        steps = value / market.price_increment
-        if steps != steps.to_integral_value():
-            raise ApiError("Invalid parameter trailValue")
-        trail = int(steps)
+    trail = None if b.get("trailValue") is None else _trail(market, b["trailValue"])
     retry = b.get("retryUntilFilled")
     if retry is None:
         retry = order_price is None  # FTX: market trigger orders retry by default
@@ -169,7 +168,7 @@ async def trigger_history(request: Request) -> FTXResponse:
     q, wanted, limit, start, end = f.params, f.market, f.limit, f.start, f.end
     kind = TYPES.get(q.get("type") or "") if q.get("type") else None
     page = s.projection.conditional_orders(
-        c.account, market=wanted, side=q.get("side"), order_type=kind, start=start, end=end, limit=limit
+        c.account, market=wanted, side=f.side, order_type=kind, start=start, end=end, limit=limit
     )
     rows = [trigger_view(s, c.account, row["id"]) for row in page.rows]
     rows = [r for r in rows if q.get("orderType") in (None, r["orderType"])]
@@ -216,12 +215,7 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
     assert row is not None
     market = s.exchange.catalog.markets[row["market"]]
     b = c.body
-    trail = None
-    if b.get("trailValue") is not None:
-        steps = Decimal(str(b["trailValue"])) / market.price_increment
-        if steps != steps.to_integral_value():
-            raise ApiError("Invalid parameter trailValue")
-        trail = int(steps)
+    trail = None if b.get("trailValue") is None else _trail(market, b["trailValue"])
     await run(
         s,
         cmd.ModifyConditional(
