@@ -44,7 +44,7 @@ from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
 from backstop.projections import Projection, ProjectionGap, backends, schema
 from backstop.projections.sql import FILE_NAME
-from backstop.projections.writer import LOGGED_TABLES
+from backstop.projections.writer import LOGGED_TABLES, order_from_events
 
 PERP = "BTC-PERP"
 ETH = "ETH-PERP"
@@ -407,6 +407,38 @@ def test_order_and_trigger_states(opener: Opener, scenario: Scenario) -> None:
     assert fired["triggered_us"] == triggers[0]["ts"]
     assert fired["order_id"] == triggers[0]["order_id"] is not None
     assert [c["id"] for c in p.conditional_orders(s.m).rows] == [s.fired_trigger, s.cancelled_trigger]
+
+
+def test_an_order_from_its_commands_events_is_the_engines_and_the_historys(
+    opener: Opener, scenario: Scenario
+) -> None:
+    """How a write is answered: the order as its command's events leave it (`order_from_events`)
+    is the engine's order at that moment when it rests, and the history's final row when it
+    closed within the command (market, IOC, filled, post-only...)."""
+    p = opener()
+    feed(p, scenario)
+    ex = Exchange()  # the scenario's engine, replayed command by command
+    names = schema.ORDERS.names
+    rested = closed = 0
+    for command, _ in scenario.d.log:
+        events = ex.apply(command)
+        for e in events:
+            if not isinstance(e, OrderAccepted):
+                continue
+            row = order_from_events(events, e.order_id)
+            assert row is not None
+            got = dict(zip(names, row, strict=True))
+            live = ex.accounts[e.account].orders.get(e.order_id)
+            if live is not None:
+                rested += 1
+                assert got["status"] == live.status == "open"
+                fields = ("price", "size", "filled", "remaining", "fill_value", "created_us")
+                engine = (live.price, live.size, live.filled, live.remaining, live.fill_value, live.created)
+                assert tuple(got[f] for f in fields) == engine
+            else:
+                closed += 1
+                assert got["status"] == "closed" and got == p.order(e.account, e.order_id)
+    assert rested and closed
 
 
 def test_history_queries(opener: Opener, scenario: Scenario) -> None:

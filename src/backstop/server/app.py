@@ -44,11 +44,13 @@ class ServerState:
         self.operator_token = operator_token
         self.auth_window_ms = auth_window_ms
         self.market_data = MarketData(sequencer.exchange)
+        self.trigger_fills = triggers.TriggerFills(sequencer.exchange)
         self.agents: Agents | None = None  # the simulated market's participants (serve --agents)
         self.hub = Hub(self)
         runtime = sequencer.runtime
         sequencer.listeners.append(projection.listener(lambda: runtime.seq))
         sequencer.listeners.append(self.market_data.on_batch)
+        sequencer.listeners.append(self.trigger_fills.on_batch)
         sequencer.listeners.append(self.hub.on_batch)  # last: it reads the projections above
 
     @property

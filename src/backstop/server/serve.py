@@ -76,6 +76,7 @@ def build(
     ticking.feed = _feed(data_dir, feed, speed, seed, ticking)
     token, new = load_token(data_dir)
     state = ServerState(sequencer, ticking, KeyStore(data_dir), token, projection, order_rate=order_rate)
+    state.trigger_fills.seed(projection)
     if agents:
         state.agents = Agents(sequencer, ticking.now_us, seed=seed)
     return runtime, state, new
