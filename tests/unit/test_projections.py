@@ -10,6 +10,7 @@ history queries against what they must return, and a rebuild from a journal of t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections import defaultdict
@@ -42,7 +43,7 @@ from backstop.engine.events import (
 )
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
-from backstop.projections import Projection, ProjectionGap, backends, schema
+from backstop.projections import HistoryUnavailable, Projection, ProjectionGap, backends, schema, sql
 from backstop.projections.sql import FILE_NAME
 from backstop.projections.writer import LOGGED_TABLES, order_from_events
 
@@ -548,46 +549,77 @@ def test_a_failed_write_changes_nothing(opener: Opener, scenario: Scenario) -> N
     assert dump(p) == dump(whole)
 
 
-def test_the_listener_keeps_what_it_could_not_write(opener: Opener, scenario: Scenario) -> None:
+def test_the_listener_falls_behind_and_catches_up_by_itself(
+    opener: Opener, scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's follower through three outages while batches keep coming: a short one (the
+    batches it kept are enough), a long one (past `max_pending`: a copy of the engine and the
+    journal), and one a read finds (on PostgreSQL, the server dropping the connection). Behind,
+    reads raise HistoryUnavailable and nothing raises to the sequencer; level again, the tables are
+    exactly those written without a failure."""
     whole = opener("whole")
     feed(whole, scenario)
+    data = tmp_path / "data"
+    write_journal(data, scenario)
+    engine = recovery.fresh_exchange(data)  # the engine the batches come from, as the server's
     p = opener("flaky")
     reached = 0
-    follow = p.listener(lambda: reached)
-    write = p.backend.write
+    follow = p.listener(lambda: reached, data, lambda: engine, max_pending=500)
+    monkeypatch.setattr(sql, "RETRY_S", 0.01)
+    write, fetch = p.backend.write, p.backend.fetch
     down = False
 
-    def flaky(*args: Any) -> None:
+    def flaky_write(*args: Any) -> None:
         if down:
             raise OSError("database unreachable")
         write(*args)
 
-    p.backend.write = flaky  # type: ignore[method-assign]
-    for k, (commands, results, seq) in enumerate(scenario.batches()):
-        down = k in (3, 4, 5, 20)
-        killed = k == 30 and opener.kind == "postgresql"
-        if killed:  # the server drops the connection: the next write fails, the one after reconnects
-            with psycopg_connect() as conn:
-                conn.execute("SELECT pg_terminate_backend(%s)", (p.backend.conn.info.backend_pid,))
-        reached = seq
-        follow(commands, results)  # never raises
-        assert follow.failing is (down or killed)
-        assert p.seq < seq if follow.failing else p.seq == seq
-    assert not follow.commands
-    assert p.seq == len(scenario.d.log) and dump(p) == dump(whole)
+    def flaky_fetch(*args: Any) -> Any:
+        if down:
+            raise p.backend.errors[0]("database unreachable")
+        return fetch(*args)
 
-    # too much kept: it gives up and stays behind, without raising
-    gives_up = opener("gives-up").listener(lambda: reached, max_pending=5)
+    p.backend.write = flaky_write  # type: ignore[method-assign]
+    p.backend.fetch = flaky_fetch  # type: ignore[method-assign]
+    short, long = range(6, 9), range(20, 45)  # 11 commands; about 2,000
 
-    def broken(*args: Any) -> None:
-        raise OSError("down")
+    async def level() -> None:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not follow.level:
+            assert asyncio.get_running_loop().time() < deadline, "never caught up"
+            await asyncio.sleep(0.01)
 
-    gives_up.projection.backend.write = broken  # type: ignore[method-assign]
-    log_ = scenario.d.log
-    for i in range(10):
-        reached = i + 1
-        gives_up([log_[i][0]], [log_[i][1]])
-    assert gives_up.lost and gives_up.projection.seq == 0
+    async def run() -> None:
+        nonlocal reached, down
+        for k, (commands, _, seq) in enumerate(scenario.batches()):
+            down = k in short or k in long
+            if k == short.stop:
+                await level()
+                assert follow.checkpoint is None  # what it kept was enough
+            if k == long.start:
+                assert follow.level
+                with pytest.raises(HistoryUnavailable):  # a read finds it down first
+                    p.orders(scenario.a)
+                assert follow.behind
+            if k == 60 and opener.kind == "postgresql":  # the server drops the connection
+                with psycopg_connect() as conn:
+                    conn.execute("SELECT pg_terminate_backend(%s)", (p.backend.conn.info.backend_pid,))
+            results = [engine.apply(command) for command in commands]
+            reached = seq
+            follow(commands, results)  # never raises
+            if follow.behind:
+                assert p.seq < seq
+                with pytest.raises(HistoryUnavailable):
+                    p.order(scenario.a, scenario.cancelled)
+            if k == long.stop - 1:
+                assert follow.checkpoint is not None  # it kept too much: the journal covers the rest
+            await asyncio.sleep(0)  # the catch-up runs between batches, as on the server
+        await level()
+
+    asyncio.run(run())
+    assert p.seq == len(scenario.d.log) and follow.level and not follow.pending
+    assert p.order(scenario.a, scenario.cancelled) is not None
+    assert dump(p) == dump(whole)
 
 
 def psycopg_connect() -> Any:

@@ -27,6 +27,9 @@ MARKET_CLOSED = "Market is closed"
 MARKET_HALTED = "Market is halted"
 LIQUIDATING = "Account is being liquidated"
 INVALID_MARGIN_FLOOR = "Invalid margin floor: futures only, with 0 <= mmf <= imf <= 1"
+HISTORY_UNAVAILABLE = "History unavailable: its database is down or catching up. Please try again later"
+"""Ours (FTX had no such state): a history read while the SQL history cannot answer; trading goes
+on. Status 503; "Please try again" is what ccxt reads as ExchangeNotAvailable."""
 
 
 def no_such_market(name: object) -> str:

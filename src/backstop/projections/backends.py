@@ -52,6 +52,8 @@ class Backend:
     """A connection that writes batches in one transaction and reads rows back as Python values."""
 
     name = ""
+    errors: tuple[type[Exception], ...] = ()
+    """What the database raises when it cannot be reached or used (not for a bad query)."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         raise NotImplementedError
@@ -99,6 +101,7 @@ class SQLite(Backend):
     deleted and rebuilt from the journal. A clean close syncs and clears the mark."""
 
     name = "sqlite"
+    errors = (sqlite3.OperationalError,)
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -273,6 +276,9 @@ class Postgres(Backend):
     name = "postgresql"
 
     def __init__(self, url: str, schema_name: str | None = None, synchronous_commit: bool = False) -> None:
+        import psycopg
+
+        self.errors = (psycopg.OperationalError,)
         self.url = url
         self.schema_name = schema_name
         self.synchronous_commit = synchronous_commit

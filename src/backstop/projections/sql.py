@@ -13,19 +13,31 @@ seq. The engine needs every command from the start to reach the same state, so t
 from nothing (a fresh engine) or from the newest snapshot at or below the projection's seq: the
 same state recovery itself starts the live engine from.
 
+Following live (`listener`): a database that is down or fails a write leaves trading alone. The
+follower falls behind, keeps the batches it is given (up to `max_pending` commands; past that, a
+copy of the engine as it then is, and the journal), and catches up by itself once the database
+answers again, off the event loop but for short steps, until it is level and writes each batch
+again as it comes.
+
 Reading: one method per history the API serves, each returning plain dicts of ints, strings,
 booleans and None in the engine's units (ticks, lots, atoms, microseconds): the API converts.
 Lists are newest first; `start` and `end` are inclusive bounds in microseconds; a `Page` says
-whether more rows matched than the limit returned (FTX's hasMoreData).
+whether more rows matched than the limit returned (FTX's hasMoreData). A projection followed
+live answers only while it holds every command the engine has applied: behind, or with its
+database unreachable, a read raises `HistoryUnavailable` rather than answer from a partial history
+(an order "not found" only because its row is not written yet).
 
-Not thread-safe: one thread (the server's event loop) writes and reads.
+Not thread-safe: one thread writes and reads at a time (the server's event loop, or the
+follower's catch-up thread while it alone uses the database).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -42,15 +54,26 @@ FILE_NAME = "history.sqlite"
 SET_SEQ = "UPDATE meta SET value = ? WHERE key = 'seq'"
 REBUILD_BATCH = 10_000
 """Commands per transaction while rebuilding."""
-MAX_PENDING = 1_000_000
-"""Commands a listener keeps while the database is unreachable."""
+CATCH_UP_BATCH = 2_000
+"""Commands per transaction while catching up live: each step on the event loop stays short."""
+MAX_PENDING = 100_000
+"""Commands a listener keeps in memory while behind; past that it copies the engine and reads
+the rest from the journal."""
+RETRY_S = 1.0
+"""Seconds between attempts to reach a database that failed."""
 
 logger = logging.getLogger(__name__)
+Batch = tuple[list[Command], list[list[Event]], int]  # commands, their events, seq of the last
 
 
 class ProjectionGap(RuntimeError):
     """A batch starts after the next command the projection expects: some batch never reached it
     (a write failed). It must catch up with `rebuild` before it can take batches again."""
+
+
+class HistoryUnavailable(RuntimeError):
+    """The history cannot answer now: its database is unreachable, or it is catching up with
+    the engine. Trading is unaffected; the API answers 503."""
 
 
 class Page(NamedTuple):
@@ -76,6 +99,7 @@ class Projection:
             backend.close()
             raise
         self._open: dict[int, OrderRow] = {}  # filled lazily (writer.py)
+        self.follower: Follower | None = None  # set by `listener`: reads answer only when level
 
     @classmethod
     def open(
@@ -113,7 +137,10 @@ class Projection:
     # ----------------------------------------------------------------------------- writing
 
     def on_batch(
-        self, commands: Sequence[Command], results: Sequence[Sequence[Event]], seq_after: int
+        self,
+        commands: Sequence[Command],
+        results: Sequence[Sequence[Event]],
+        seq_after: int,
     ) -> int:
         """Write the events of a batch of applied commands whose last has journal number
         `seq_after`, in one transaction; the number of rows written."""
@@ -142,12 +169,24 @@ class Projection:
         self._seq = seq_after
         return staged.count
 
-    def listener(self, seq: Callable[[], int], max_pending: int = MAX_PENDING) -> Follower:
+    def refresh(self) -> None:
+        """Read where the database is again (after a failure: a write may have committed
+        although its answer was lost), reconnecting if need be."""
+        self._open = {}
+        self._seq = self._meta("seq")
+
+    def listener(
+        self,
+        seq: Callable[[], int],
+        directory: Path,
+        engine: Callable[[], Exchange],
+        max_pending: int = MAX_PENDING,
+    ) -> Follower:
         """A sequencer listener that never raises: `seq()` is the journal number after the batch
-        (runtime.seq). A batch that fails to write (the database is down) is kept and written
-        with the next one; past `max_pending` commands kept, they are dropped and the projection
-        stays behind until `rebuild` (at the next start)."""
-        return Follower(self, seq, max_pending)
+        (runtime.seq), `engine()` the engine that applied it, `directory` its journal's. It
+        writes each batch; when the database fails it falls behind and catches up by itself (see
+        `Follower`). Reads answer only while it is level. Runs on an asyncio event loop."""
+        return Follower(self, seq, directory, engine, max_pending)
 
     def rebuild(
         self,
@@ -172,25 +211,46 @@ class Projection:
             start, exchange = _snapshot_at_or_below(directory, done)
         if exchange is None:
             start, exchange = 0, recovery.fresh_exchange(directory)
+        last = self._replay(directory, start, exchange, batch=batch)
+        if last < done:
+            logger.warning("projection at seq %d is ahead of the journal (%d): rebuilding it", done, last)
+            return self.rebuild(directory, reset=True, batch=batch)
+        return last
+
+    def _replay(
+        self,
+        directory: Path,
+        start: int,
+        exchange: Exchange,
+        *,
+        batch: int,
+        until: int | None = None,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Apply the journal's commands after `start` (up to `until`) to `exchange`, the engine
+        as it was after `start`, and write the events of those after `seq`, `batch` commands per
+        transaction. Returns the seq reached."""
+        written = self._seq
         apply = exchange.apply
         commands: list[Command] = []
         results: list[list[Event]] = []
         last = start
         for seq, command in log.read(directory, after=start):
+            if until is not None and seq > until:
+                break
             events = apply(command)
             last = seq
-            if seq <= done:
+            if seq <= written:
                 continue
             commands.append(command)
             results.append(events)
             if len(commands) >= batch:
                 self.on_batch(commands, results, seq)
                 commands, results = [], []
+                if stopping():
+                    raise asyncio.CancelledError
         if commands:
             self.on_batch(commands, results, last)
-        if last < done:
-            logger.warning("projection at seq %d is ahead of the journal (%d): rebuilding it", done, last)
-            return self.rebuild(directory, reset=True, batch=batch)
         return last
 
     def reset(self) -> None:
@@ -205,6 +265,8 @@ class Projection:
         self._open = {}
 
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
         self.backend.close()
 
     def __enter__(self) -> Projection:
@@ -232,12 +294,23 @@ class Projection:
                 raise ValueError("limit must not be negative")
             sql += " LIMIT ?"
             params = [*params, limit + 1]
-        rows = self.backend.fix(table, self.backend.fetch(sql, params))
+        rows = self.backend.fix(table, self._fetch(sql, params))
         more = limit is not None and len(rows) > limit
         if more:
             rows = rows[:limit]
         names = table.names
         return Page([dict(zip(names, row, strict=True)) for row in rows], more)
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        follower = self.follower
+        if follower is not None and not follower.level:
+            raise HistoryUnavailable(f"the history is at seq {self._seq}, the engine at {follower.seq()}")
+        try:
+            return self.backend.fetch(sql, params)
+        except self.backend.errors as exc:
+            if follower is not None:
+                follower.lost(exc)
+            raise HistoryUnavailable(str(exc)) from exc
 
     def _one(self, table: Table, where: list[str], params: list[Any], order: str) -> dict[str, Any] | None:
         rows = self._select(table, where, params, order, 1).rows
@@ -458,53 +531,203 @@ class Projection:
     def account_names(self) -> dict[int, tuple[str, str]]:
         """Account id -> (owner, subaccount name)."""
         return {
-            row[0]: (row[1], row[2])
-            for row in self.backend.fetch("SELECT id, owner, subaccount FROM accounts")
+            row[0]: (row[1], row[2]) for row in self._fetch("SELECT id, owner, subaccount FROM accounts", ())
         }
 
 
 class Follower:
-    """Feeds a projection from the sequencer (see `Projection.listener`)."""
+    """Feeds a projection from the sequencer (see `Projection.listener`).
 
-    def __init__(self, projection: Projection, seq: Callable[[], int], max_pending: int) -> None:
+    Level, it writes each batch as it comes, on the event loop. When a write fails (or a read
+    finds the database unreachable) it falls behind: history reads answer `HistoryUnavailable`,
+    and the gap between the projection's seq and the engine's is covered by
+    - `pinned`: batches whose events are known, up to the seq of `checkpoint`,
+    - `checkpoint`: the engine pickled at that seq, and the journal after it (`replayer` is the
+      engine of the last replay, further on),
+    - `pending`: live batches kept after `pending_from` while `buffering`.
+    It buffers from the start, so a short outage needs nothing else; once `max_pending` commands
+    are kept, the buffer becomes `pinned` with a copy of the engine as it is then, and buffering
+    stops until the catch-up asks for it again. The catch-up (a task, started on failure) waits
+    for the database to answer, writes `pinned`, replays the journal from the checkpoint up to a
+    target seq in rounds (in a thread, buffering again from the target), then writes the buffer
+    on the event loop in short steps; the step that empties it leaves the follower level, with
+    no batch in between."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        seq: Callable[[], int],
+        directory: Path,
+        engine: Callable[[], Exchange],
+        max_pending: int,
+    ) -> None:
         self.projection = projection
         self.seq = seq
+        self.directory = directory
+        self.engine = engine
         self.max_pending = max_pending
-        self.commands: list[Command] = []  # applied, not yet written
-        self.results: list[list[Event]] = []
-        self.failing = False
-        self.lost = False  # batches were dropped: behind until rebuilt
+        self.behind = False
+        self.buffering = False
+        self.pending: list[Batch] = []
+        self.pending_from = 0
+        self.pending_count = 0
+        self.pinned: list[Batch] = []
+        self.checkpoint: tuple[int, bytes] | None = None
+        self.replayer: tuple[int, Exchange] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
+        self._stopping = False
+        self._retrying = False  # a catch-up attempt failed in this incident (said once)
+        projection.follower = self
+
+    @property
+    def level(self) -> bool:
+        """The projection holds every command the engine has applied."""
+        return not self.behind and self.projection.seq == self.seq()
 
     def __call__(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
-        if self.lost:
+        seq = self.seq()
+        if not self.behind:
+            try:
+                self.projection.on_batch(commands, results, seq)
+                return
+            except Exception as exc:
+                self._fall_behind(exc)
+        self._keep(list(commands), results, seq)
+
+    def lost(self, exc: Exception) -> None:
+        """A read found the database unreachable: stop writing to it until it answers."""
+        if not self.behind:
+            self._fall_behind(exc)
+
+    def _fall_behind(self, exc: Exception) -> None:
+        logger.warning(
+            "history: the database failed (%s); history reads answer 503 until it has caught up from seq %d",
+            exc,
+            self.projection.seq,
+        )
+        self.behind = True
+        self._buffer_from(self.projection.seq)
+        self.task = asyncio.get_running_loop().create_task(self._catch_up(), name="history catch-up")
+
+    def _buffer_from(self, seq: int) -> None:
+        self.buffering = True
+        self.pending, self.pending_count, self.pending_from = [], 0, seq
+
+    def _keep(self, commands: list[Command], results: list[list[Event]], seq: int) -> None:
+        if not self.buffering:
             return
-        self.commands.extend(commands)
-        self.results.extend(results)
-        try:
-            self.projection.on_batch(self.commands, self.results, self.seq())
-        except ProjectionGap:
-            logger.exception("projection: behind the engine until the next rebuild")
-            self.lost = True
-            self.commands, self.results = [], []
+        self.pending.append((commands, results, seq))
+        self.pending_count += len(commands)
+        if self.pending_count <= self.max_pending:
             return
-        except Exception:
-            if not self.failing:
-                logger.exception("projection: writing failed; keeping the batches to try again")
-                self.failing = True
-            if len(self.commands) > self.max_pending:
-                logger.error(
-                    "projection: %d commands not written, giving up until the next rebuild (at seq %d)",
-                    len(self.commands),
-                    self.projection.seq,
-                )
-                self.lost = True
-                self.commands, self.results = [], []
-            return
-        if self.failing:
-            logger.warning("projection: writing again, level at seq %d", self.projection.seq)
-            self.failing = False
-        self.commands.clear()
-        self.results.clear()
+        if self.checkpoint is None and self.pending_from <= self.projection.seq:
+            # the buffer and the engine as it is now cover the whole gap
+            behind = seq - self.pending_from
+            logger.warning("history: %d commands behind; copying the engine to replay the journal", behind)
+            self.pinned = self.pending
+            self.checkpoint = (seq, pickle.dumps(self.engine(), protocol=pickle.HIGHEST_PROTOCOL))
+        self.buffering = False  # a replay of the journal covers what is not kept
+        self.pending, self.pending_count = [], 0
+
+    def _covered(self) -> bool:
+        """The buffer holds everything after the projection's seq."""
+        return self.buffering and not self.pinned and self.pending_from <= self.projection.seq
+
+    async def _catch_up(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RETRY_S
+        while not self._stopping:
+            await asyncio.sleep(delay)
+            try:
+                await loop.run_in_executor(self._thread, self.projection.refresh)
+                while not self._covered():
+                    if self.pinned:
+                        await loop.run_in_executor(self._thread, self._write_pinned)
+                        continue
+                    target = self.seq()
+                    self._buffer_from(target)
+                    await loop.run_in_executor(self._thread, self._replay_to, target)
+                while self._covered():
+                    if not self.pending:
+                        self._level()
+                        return
+                    self._write_pending()
+                    await asyncio.sleep(0)
+                delay = 0.0  # the buffer overflowed meanwhile: replay again at once
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = RETRY_S
+                self.replayer = None  # it may have gone past what was written
+                if isinstance(exc, ProjectionGap):
+                    self.buffering = False  # the buffer has a hole: replay the journal instead
+                if not self._retrying:
+                    logger.warning("history: catching up failed (%s); trying again every %g s", exc, RETRY_S)
+                    self._retrying = True
+
+    def _write_pinned(self) -> None:
+        while self.pinned:
+            del self.pinned[: self._write(self.pinned)]
+            if self._stopping:
+                raise asyncio.CancelledError
+
+    def _write_pending(self) -> None:
+        count = self._write(self.pending)
+        self.pending_count -= sum(len(c) for c, _, _ in self.pending[:count])
+        del self.pending[:count]
+
+    def _write(self, batches: list[Batch]) -> int:
+        """Write the first batches (about CATCH_UP_BATCH commands) in one transaction; how many."""
+        commands: list[Command] = []
+        results: list[list[Event]] = []
+        count = 0
+        seq = 0
+        for batch_commands, batch_results, seq_after in batches:
+            if commands and len(commands) + len(batch_commands) > CATCH_UP_BATCH:
+                break
+            commands += batch_commands
+            results += batch_results
+            seq = seq_after
+            count += 1
+        self.projection.on_batch(commands, results, seq)
+        return count
+
+    def _replay_to(self, target: int) -> None:
+        p = self.projection
+        replayer, checkpoint = self.replayer, self.checkpoint
+        if (
+            replayer is not None
+            and replayer[0] <= p.seq
+            and (checkpoint is None or checkpoint[0] <= replayer[0])
+        ):
+            start, engine = replayer
+        elif checkpoint is not None and checkpoint[0] <= p.seq:
+            start, engine = checkpoint[0], pickle.loads(checkpoint[1])
+        else:  # a gap no kept batch covers (not in the server): start as a rebuild does
+            start, found = _snapshot_at_or_below(self.directory, p.seq)
+            engine = found if found is not None else recovery.fresh_exchange(self.directory)
+        self.replayer = None
+        reached = p._replay(
+            self.directory, start, engine, batch=CATCH_UP_BATCH, until=target, stopping=lambda: self._stopping
+        )
+        if reached < target:
+            raise RuntimeError(f"the journal ends at seq {reached}, before {target}")
+        self.replayer = (reached, engine)
+
+    def _level(self) -> None:
+        logger.warning("history: caught up, level with the engine at seq %d", self.projection.seq)
+        self.behind = self.buffering = self._retrying = False
+        self.pending, self.pending_count, self.pinned = [], 0, []
+        self.checkpoint = self.replayer = None
+        self.task = None
+
+    def stop(self) -> None:
+        """Stop catching up (the server is stopping)."""
+        self._stopping = True
+        if self.task is not None:
+            self.task.cancel()
+        self._thread.shutdown(wait=True)
 
 
 _NEWEST = "ts DESC, seq DESC, n DESC"

@@ -11,8 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from backstop.engine import errors
 from backstop.engine.exchange import Exchange
-from backstop.projections import Projection
+from backstop.projections import HistoryUnavailable, Projection
 from backstop.server import operator, private, public, transparency, triggers, wallet, ws
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
@@ -48,7 +49,8 @@ class ServerState:
         self.agents: Agents | None = None  # the simulated market's participants (serve --agents)
         self.hub = Hub(self)
         runtime = sequencer.runtime
-        sequencer.listeners.append(projection.listener(lambda: runtime.seq))
+        history = projection.listener(lambda: runtime.seq, runtime.directory, lambda: runtime.exchange)
+        sequencer.listeners.append(history)
         sequencer.listeners.append(self.market_data.on_batch)
         sequencer.listeners.append(self.trigger_fills.on_batch)
         sequencer.listeners.append(self.hub.on_batch)  # last: it reads the projections above
@@ -101,6 +103,10 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> FTXResponse:
         return fail(exc.error, exc.status)
+
+    @app.exception_handler(HistoryUnavailable)
+    async def history_unavailable(request: Request, exc: HistoryUnavailable) -> FTXResponse:
+        return fail(errors.HISTORY_UNAVAILABLE)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> FTXResponse:
