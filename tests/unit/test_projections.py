@@ -44,6 +44,7 @@ from backstop.engine.events import (
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
 from backstop.projections import HistoryUnavailable, Projection, ProjectionGap, backends, schema, sql
+from backstop.projections.market import CandleRow, MarketData
 from backstop.projections.sql import FILE_NAME
 from backstop.projections.writer import LOGGED_TABLES, order_from_events
 
@@ -701,6 +702,63 @@ def test_rebuild_from_the_journal_gives_the_same_rows(
     reference = opener("reference")
     feed(reference, scenario, upto=300)
     assert dump(ahead) == dump(reference)
+
+
+# ----------------------------------------------------------------------------- market data
+
+
+def market_state(m: MarketData) -> tuple[list[CandleRow], dict[str, list[tuple]]]:
+    candles = sorted(
+        c.row() for table in (m.candles, m.index_candles) for rows in table.values() for c in rows
+    )
+    trades = {
+        name: [(t.id, t.price, t.size, t.side, t.liquidation, t.ts) for t in rows]
+        for name, rows in m.trades.items()
+    }
+    return candles, trades
+
+
+def test_candles_saved_live_are_the_candles_rebuilt_from_the_journal(
+    opener: Opener, scenario: Scenario, tmp_path: Path
+) -> None:
+    """Market data kept live (marks sampled after each batch, saved with it) and read back; then
+    saved only up to a point (a process killed before saving the rest) and completed by a rebuild
+    from the journal; both read back as the live market data."""
+    data = tmp_path / "data"
+    recovery.initialize(data)
+    journal = log.Journal(data)
+    for commands, _, _ in scenario.batches():  # a record per batch, as the server writes them
+        journal.append(commands)
+    journal.close()
+    engine = Exchange()
+    live = MarketData(engine)
+    p = opener("live")
+    cut = len(scenario.d.log) - 700
+    crashed = opener("crashed")
+    crashed_market = MarketData(engine)
+    for commands, _, seq in scenario.batches():
+        results = [engine.apply(command) for command in commands]
+        live.on_batch(commands, results)
+        p.on_batch(commands, results, seq, live)
+        if seq <= cut:
+            crashed_market.on_batch(commands, results)
+            crashed.on_batch(commands, results, seq, crashed_market)
+        else:
+            crashed.on_batch(commands, results, seq)  # the rows, not the candles
+    assert p.candles_seq == p.seq and 0 < crashed.candles_seq <= cut < crashed.seq
+    expected = market_state(live)
+    assert len(expected[0]) > 1_000 and expected[1][ETH]
+
+    again = MarketData(Exchange())
+    p.load_candles(again)
+    p.load_trades(again)
+    assert market_state(again) == expected
+
+    rebuilt = MarketData(Exchange())
+    assert crashed.rebuild(data, market=rebuilt) == len(scenario.d.log)
+    crashed.load_trades(rebuilt)
+    assert crashed.candles_seq == crashed.seq and market_state(rebuilt) == expected
+    assert dump(crashed)["candles"] == dump(p)["candles"]
 
 
 # ----------------------------------------------------------------------------- exact integers

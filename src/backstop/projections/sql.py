@@ -27,6 +27,10 @@ live answers only while it holds every command the engine has applied: behind, o
 database unreachable, a read raises `HistoryUnavailable` rather than answer from a partial history
 (an order "not found" only because its row is not written yet).
 
+Market data (`projections.market`): candles are saved with the batches (`meta.candles` is the seq
+they are level with), public trades are the `trades` table; `load_candles`/`load_trades` and a
+`rebuild` given the market data restore them at start.
+
 Not thread-safe: one thread writes and reads at a time (the server's event loop, or the
 follower's catch-up thread while it alone uses the database).
 """
@@ -36,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,11 +52,20 @@ from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
 from backstop.projections import schema
 from backstop.projections.backends import Backend, Postgres, SQLite
+from backstop.projections.market import MAX_TRADES, MarketData, Trade
 from backstop.projections.schema import Table
 from backstop.projections.writer import OrderRow, Staged, Update
 
 FILE_NAME = "history.sqlite"
 SET_SEQ = "UPDATE meta SET value = ? WHERE key = 'seq'"
+SET_CANDLES = "UPDATE meta SET value = ? WHERE key = 'candles'"
+SET_BOTH = "UPDATE meta SET value = ? WHERE key IN ('seq', 'candles')"
+SAVE_CANDLE = (
+    f"INSERT INTO candles ({', '.join(schema.CANDLES.names)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, name, resolution, start) DO UPDATE SET open = excluded.open, "
+    "high = excluded.high, low = excluded.low, close = excluded.close, volume = excluded.volume"
+)
+DROP_CANDLES = "DELETE FROM candles WHERE kind = ? AND name = ? AND resolution = ? AND start < ?"
 REBUILD_BATCH = 10_000
 """Commands per transaction while rebuilding."""
 CATCH_UP_BATCH = 2_000
@@ -61,6 +75,10 @@ MAX_PENDING = 100_000
 the rest from the journal."""
 RETRY_S = 1.0
 """Seconds between attempts to reach a database that failed."""
+SAVE_CANDLES_S = 1.0
+"""Live, candles are saved with the first batch after this many seconds (of the machine's clock)
+since they last were: a clock catching up an hour of ticks changes the same candles thousands of
+times, and writing them with every tick's batch made each tick several times dearer."""
 
 logger = logging.getLogger(__name__)
 Batch = tuple[list[Command], list[list[Event]], int]  # commands, their events, seq of the last
@@ -94,7 +112,10 @@ class Projection:
                 if fresh:
                     backend.execute("INSERT INTO meta (key, value) VALUES ('version', ?)", (schema.VERSION,))
                     backend.execute("INSERT INTO meta (key, value) VALUES ('seq', 0)")
+                if self._meta("candles") < 0:  # new, or from before candles were kept
+                    backend.execute("INSERT INTO meta (key, value) VALUES ('candles', 0)")
             self._seq = self._meta("seq")
+            self._candles = self._meta("candles")
         except BaseException:
             backend.close()
             raise
@@ -125,6 +146,11 @@ class Projection:
         """The journal sequence number of the last command whose events are in the tables."""
         return self._seq
 
+    @property
+    def candles_seq(self) -> int:
+        """The journal sequence number the saved candles are level with (at most `seq`)."""
+        return self._candles
+
     def _meta(self, key: str) -> int:
         rows = self.backend.fetch("SELECT value FROM meta WHERE key = ?", (key,))
         return int(rows[0][0]) if rows else -1
@@ -141,9 +167,12 @@ class Projection:
         commands: Sequence[Command],
         results: Sequence[Sequence[Event]],
         seq_after: int,
+        market: MarketData | None = None,
     ) -> int:
         """Write the events of a batch of applied commands whose last has journal number
-        `seq_after`, in one transaction; the number of rows written."""
+        `seq_after`, in one transaction; the number of rows written. With `market` (which has
+        taken the same commands, up to `seq_after`), its changed candles go in the same
+        transaction."""
         count = len(results)
         if len(commands) != count:
             raise ValueError(f"{len(commands)} commands but {count} results")
@@ -159,7 +188,11 @@ class Projection:
             for i in range(done + 1 - first if first <= done else 0, count):
                 staged.add(first + i, results[i])
             inserts, updates = staged.statements()
-            updates.append(Update(SET_SEQ, [(seq_after,)], ()))
+            if market is None:
+                updates.append(Update(SET_SEQ, [(seq_after,)], ()))
+            else:
+                updates += _candle_updates(market)
+                updates.append(Update(SET_BOTH, [(seq_after,)], ()))
             with backend.transaction():
                 backend.write(inserts, updates)
         except BaseException:
@@ -167,26 +200,59 @@ class Projection:
             raise
         staged.settle()
         self._seq = seq_after
+        if market is not None:
+            market.saved()
+            self._candles = seq_after
         return staged.count
+
+    def save_market(self, market: MarketData) -> None:
+        """Save the candles `market` changed; it must have taken every command up to `seq`."""
+        with self.backend.transaction():
+            self.backend.write((), [*_candle_updates(market), Update(SET_CANDLES, [(self._seq,)], ())])
+        market.saved()
+        self._candles = self._seq
+
+    def load_candles(self, market: MarketData) -> None:
+        """Start `market`'s candles over from the saved ones (level with `candles_seq`)."""
+        table = schema.CANDLES
+        rows = self.backend.fetch(
+            f"SELECT {', '.join(table.names)} FROM candles ORDER BY kind, name, resolution, start"
+        )
+        market.load_candles(self.backend.fix(table, rows))
+
+    def load_trades(self, market: MarketData) -> None:
+        """Each market's newest public trades, from the `trades` table (level with `seq`)."""
+        for name in market.trades:
+            page = self.trades(name, limit=MAX_TRADES)
+            market.load_trades(
+                name,
+                (
+                    Trade(r["trade_id"], r["price"], r["size"], r["side"], r["liquidation"], r["ts"])
+                    for r in page.rows
+                ),
+            )
 
     def refresh(self) -> None:
         """Read where the database is again (after a failure: a write may have committed
         although its answer was lost), reconnecting if need be."""
         self._open = {}
         self._seq = self._meta("seq")
+        self._candles = self._meta("candles")
 
     def listener(
         self,
         seq: Callable[[], int],
         directory: Path,
         engine: Callable[[], Exchange],
+        market: MarketData | None = None,
         max_pending: int = MAX_PENDING,
     ) -> Follower:
         """A sequencer listener that never raises: `seq()` is the journal number after the batch
         (runtime.seq), `engine()` the engine that applied it, `directory` its journal's. It
-        writes each batch; when the database fails it falls behind and catches up by itself (see
-        `Follower`). Reads answer only while it is level. Runs on an asyncio event loop."""
-        return Follower(self, seq, directory, engine, max_pending)
+        writes each batch (with `market`'s candles, `market` being a listener before it); when
+        the database fails it falls behind and catches up by itself (see `Follower`). Reads
+        answer only while it is level. Runs on an asyncio event loop."""
+        return Follower(self, seq, directory, engine, market, max_pending)
 
     def rebuild(
         self,
@@ -195,26 +261,35 @@ class Projection:
         reset: bool = False,
         from_snapshot: bool = True,
         batch: int = REBUILD_BATCH,
+        market: MarketData | None = None,
     ) -> int:
         """Bring the projection level with the journal in `directory`: replay the journal through a
         fresh engine and write the events of every command after the projection's seq (of every
         command with `reset`, which first empties the tables). With `from_snapshot` (the default)
         the replay starts from the newest snapshot at or below the projection's seq when there is
-        one, as recovery does, rather than from nothing.
+        one, as recovery does, rather than from nothing. With `market`, its candles start from the
+        saved ones and take every command after `candles_seq` (the replay starting at or below
+        it), and are saved at the end.
         A projection ahead of the journal belongs to another history: it is reset and rebuilt.
         Returns the seq reached (the journal's last)."""
         if reset:
             self.reset()
         done = self._seq
+        begin = done
+        if market is not None:
+            self.load_candles(market)
+            begin = min(done, self._candles)
         start, exchange = 0, None
-        if from_snapshot and done:
-            start, exchange = _snapshot_at_or_below(directory, done)
+        if from_snapshot and begin:
+            start, exchange = _snapshot_at_or_below(directory, begin)
         if exchange is None:
             start, exchange = 0, recovery.fresh_exchange(directory)
-        last = self._replay(directory, start, exchange, batch=batch)
+        last = self._replay(directory, start, exchange, batch=batch, market=market)
         if last < done:
             logger.warning("projection at seq %d is ahead of the journal (%d): rebuilding it", done, last)
-            return self.rebuild(directory, reset=True, batch=batch)
+            return self.rebuild(directory, reset=True, batch=batch, market=market)
+        if market is not None:
+            self.save_market(market)
         return last
 
     def _replay(
@@ -225,27 +300,45 @@ class Projection:
         *,
         batch: int,
         until: int | None = None,
+        market: MarketData | None = None,
         stopping: Callable[[], bool] = lambda: False,
     ) -> int:
         """Apply the journal's commands after `start` (up to `until`) to `exchange`, the engine
-        as it was after `start`, and write the events of those after `seq`, `batch` commands per
-        transaction. Returns the seq reached."""
+        as it was after `start`; write the events of those after `seq`, about `batch` commands
+        per transaction, and give `market` those after `candles_seq`. The journal is read record
+        by record: a record is a batch the server applied, and the market data takes each as the
+        server's did (marks sampled at its end), so what it rebuilds is what was kept live.
+        Returns the seq reached."""
         written = self._seq
+        candles = self._candles
         apply = exchange.apply
         commands: list[Command] = []
         results: list[list[Event]] = []
         last = start
-        for seq, command in log.read(directory, after=start):
-            if until is not None and seq > until:
-                break
-            events = apply(command)
-            last = seq
-            if seq <= written:
+        for _, first, record in log.scan(directory / log.FILE_NAME):
+            if first + len(record) - 1 <= start:
                 continue
-            commands.append(command)
-            results.append(events)
+            if until is not None and first > until:
+                break
+            taken: list[Command] = []
+            outcomes: list[list[Event]] = []
+            for seq, command in enumerate(record, first):
+                if seq <= start:
+                    continue
+                if until is not None and seq > until:
+                    break
+                events = apply(command)
+                last = seq
+                if seq > candles:
+                    taken.append(command)
+                    outcomes.append(events)
+                if seq > written:
+                    commands.append(command)
+                    results.append(events)
+            if market is not None and taken:
+                market.take(taken, outcomes, exchange)
             if len(commands) >= batch:
-                self.on_batch(commands, results, seq)
+                self.on_batch(commands, results, last)
                 commands, results = [], []
                 if stopping():
                     raise asyncio.CancelledError
@@ -261,7 +354,9 @@ class Projection:
             backend.create()
             backend.execute("INSERT INTO meta (key, value) VALUES ('version', ?)", (schema.VERSION,))
             backend.execute("INSERT INTO meta (key, value) VALUES ('seq', 0)")
+            backend.execute("INSERT INTO meta (key, value) VALUES ('candles', 0)")
         self._seq = 0
+        self._candles = 0
         self._open = {}
 
     def close(self) -> None:
@@ -559,12 +654,14 @@ class Follower:
         seq: Callable[[], int],
         directory: Path,
         engine: Callable[[], Exchange],
+        market: MarketData | None,
         max_pending: int,
     ) -> None:
         self.projection = projection
         self.seq = seq
         self.directory = directory
         self.engine = engine
+        self.market = market
         self.max_pending = max_pending
         self.behind = False
         self.buffering = False
@@ -578,6 +675,7 @@ class Follower:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         self._stopping = False
         self._retrying = False  # a catch-up attempt failed in this incident (said once)
+        self._saved = 0.0  # time.monotonic() when the candles were last saved
         projection.follower = self
 
     @property
@@ -588,8 +686,14 @@ class Follower:
     def __call__(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
         seq = self.seq()
         if not self.behind:
+            market = None
+            now = time.monotonic()
+            if self.market is not None and now - self._saved >= SAVE_CANDLES_S:
+                market = self.market
             try:
-                self.projection.on_batch(commands, results, seq)
+                self.projection.on_batch(commands, results, seq, market)
+                if market is not None:
+                    self._saved = now
                 return
             except Exception as exc:
                 self._fall_behind(exc)
@@ -723,11 +827,16 @@ class Follower:
         self.task = None
 
     def stop(self) -> None:
-        """Stop catching up (the server is stopping)."""
+        """Stop catching up (the server is stopping); save the candles if level."""
         self._stopping = True
         if self.task is not None:
             self.task.cancel()
         self._thread.shutdown(wait=True)
+        if self.market is not None and self.level:
+            try:
+                self.projection.save_market(self.market)
+            except Exception as exc:
+                logger.warning("history: candles not saved at stop (%s)", exc)
 
 
 _NEWEST = "ts DESC, seq DESC, n DESC"
@@ -763,3 +872,17 @@ def _snapshot_at_or_below(directory: Path, seq: int) -> tuple[int, Exchange | No
             continue
         return at, exchange
     return 0, None
+
+
+def _candle_updates(market: MarketData) -> list[Update]:
+    updates = []
+    rows = market.changed()
+    if rows:
+        updates.append(Update(SAVE_CANDLE, rows, CANDLE_BIGS))
+    old = market.horizons()
+    if old:
+        updates.append(Update(DROP_CANDLES, old, ()))
+    return updates
+
+
+CANDLE_BIGS = schema.CANDLES.of_kind(schema.BIG)
