@@ -9,6 +9,7 @@ withdrawal made meanwhile, without a restart. The journal replays to the state t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,9 +30,10 @@ import pytest
 from test_server_history import start, stop
 from test_server_public import free_port
 from test_server_trading import Server
+from websockets.sync.client import connect
 
 from backstop.engine import errors
-from backstop.server.auth import sign_request
+from backstop.server.auth import sign_request, ws_login_signature
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PERP = "BTC/USD:USD"
@@ -116,6 +119,42 @@ def signed_get(server: Server, client: ccxt.ftx, path: str) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
+class OrderFrames(threading.Thread):
+    """A websocket client logged in as `client`, subscribed to its `orders` channel: every
+    update it receives, in order."""
+
+    def __init__(self, server: Server, client: ccxt.ftx) -> None:
+        super().__init__(daemon=True)
+        self.url = server.base.replace("http", "ws") + "/ws"
+        self.client = client
+        self.updates: list[dict] = []
+        self.subscribed = threading.Event()
+        self.closing = threading.Event()
+        self.start()
+        assert self.subscribed.wait(10)
+
+    def run(self) -> None:
+        with connect(self.url) as socket:
+            now = int(time.time() * 1000)
+            sign = ws_login_signature(self.client.secret, now)
+            login = {"key": self.client.apiKey, "sign": sign, "time": now}
+            socket.send(json.dumps({"op": "login", "args": login}))
+            socket.send(json.dumps({"op": "subscribe", "channel": "orders"}))
+            if json.loads(socket.recv(timeout=10)) == {"type": "subscribed", "channel": "orders"}:
+                self.subscribed.set()
+            while not self.closing.is_set():
+                with contextlib.suppress(TimeoutError):
+                    self.updates.append(json.loads(socket.recv(timeout=0.2))["data"])
+
+    def last(self) -> dict[int, dict]:
+        """Each order's latest update, once the stream has gone quiet."""
+        seen = -1
+        while seen != len(self.updates):
+            seen = len(self.updates)
+            time.sleep(0.5)
+        return {u["id"]: u for u in self.updates}
+
+
 def test_writes_are_answered_from_the_engine_while_the_history_database_is_down(
     tmp_path: Path, postgres: PrivatePostgres
 ) -> None:
@@ -132,6 +171,7 @@ def test_writes_are_answered_from_the_engine_while_the_history_database_is_down(
         first = maker.create_order(PERP, "limit", "sell", 0.1, 30_100)
         assert [o["id"] for o in maker.fetch_orders(PERP)] == [first["id"]]  # the history answers
 
+        frames = OrderFrames(server, maker)  # the maker's orders over the websocket
         postgres.stop()
         # orders that close within their own command (market, IOC, post-only), the answer the
         # history used to give; each taker order fills against the maker's ladder at once
@@ -177,6 +217,16 @@ def test_writes_are_answered_from_the_engine_while_the_history_database_is_down(
         side = taker.private_get_subaccounts_nickname_balances({"nickname": "side"})["result"]
         assert [(b["coin"], float(b["total"])) for b in side] == [("USD", 250.0)]
         down_hash = server.operator("/operator/state_hash", method="GET")["result"]
+        # the websocket showed the maker's orders closing, filled, without the history
+        pushed = frames.last()
+        for order in ladder[:3]:  # taken whole by the market and IOC orders
+            update = pushed[int(order["id"])]
+            assert (update["status"], update["filledSize"], update["avgFillPrice"]) == (
+                "closed",
+                0.5,
+                order["price"],
+            )
+        frames.closing.set()
 
         # history reads answer 503, FTX's envelope: never a wrong "Order not found"
         status, body = signed_get(server, taker, "/api/fills?market=BTC-PERP")

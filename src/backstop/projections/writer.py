@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from backstop.engine import events as ev
 from backstop.engine.events import Event
+from backstop.engine.orders import Order
 from backstop.projections import schema
 from backstop.projections.schema import Table
 
@@ -297,6 +298,31 @@ def order_row(e: ev.OrderAccepted) -> OrderRow:
         e.ts,
         None,
         e.liquidation,
+    ]
+
+
+def open_order_row(order: Order) -> OrderRow:
+    """A resting order's row from the engine's state: the row its events have made so far."""
+    return [
+        order.id,
+        order.account,
+        order.market,
+        order.side,
+        order.type,
+        order.price,
+        order.size,
+        order.filled,
+        order.remaining,
+        order.fill_value,
+        "open",
+        None,
+        order.reduce_only,
+        order.ioc,
+        order.post_only,
+        order.client_id,
+        order.created,
+        None,
+        order.liquidation,
     ]
 
 
