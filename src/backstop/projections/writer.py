@@ -202,29 +202,7 @@ class Staged:
         )
 
     def _conditional_placed(self, seq: int, n: int, e: ev.ConditionalPlaced) -> None:
-        self.rows["conditional_orders"].append(
-            (
-                e.order_id,
-                e.account,
-                e.market,
-                e.side,
-                e.size,
-                e.type,
-                e.trigger_price,
-                e.order_price,
-                e.trail_value,
-                e.reduce_only,
-                e.retry_until_filled,
-                e.trigger_by,
-                "open",
-                e.ts,
-                None,
-                None,
-                None,
-                None,
-                None,
-            )
-        )
+        self.rows["conditional_orders"].append(conditional_row(e))
 
     def _conditional_triggered(self, seq: int, n: int, e: ev.ConditionalTriggered) -> None:
         order_id = None if e.order_id < 0 else e.order_id
@@ -299,6 +277,31 @@ def order_row(e: ev.OrderAccepted) -> OrderRow:
         None,
         e.liquidation,
     ]
+
+
+def conditional_row(e: ev.ConditionalPlaced) -> Row:
+    """A trigger order's row (`schema.CONDITIONAL_ORDERS`) as it is placed."""
+    return (
+        e.order_id,
+        e.account,
+        e.market,
+        e.side,
+        e.size,
+        e.type,
+        e.trigger_price,
+        e.order_price,
+        e.trail_value,
+        e.reduce_only,
+        e.retry_until_filled,
+        e.trigger_by,
+        "open",
+        e.ts,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def open_order_row(order: Order) -> OrderRow:

@@ -201,27 +201,27 @@ def row_view(s: ServerState, row: dict[str, Any]) -> dict[str, Any]:
 def order_row_view(s: ServerState, row: Sequence[Any]) -> dict[str, Any]:
     """An order's row (the history's columns, in order: `projections.writer`) in FTX's shape,
     whether the history wrote it or a write's own events made it."""
-    name = row[2]
+    (order_id, _, name, side, kind, price, size, filled, remaining, fill_value, status) = row[:11]
+    reduce_only, ioc, post_only, client_id, created, _, liquidation = row[12:]
     market = s.exchange.catalog.markets[name]
-    price, filled, kind = row[5], row[7], row[4]
     return {
-        "id": row[0],
-        "clientId": row[15],
+        "id": order_id,
+        "clientId": client_id,
         "market": name,
         "future": None if market.is_spot else name,
         "type": kind,
-        "side": row[3],
+        "side": side,
         "price": None if price is None or kind == "market" else market.price_of(price),
-        "size": market.size_of(row[6]),
+        "size": market.size_of(size),
         "filledSize": market.size_of(filled),
-        "remainingSize": market.size_of(row[8]),
-        "avgFillPrice": market.price_of(1) * Decimal(row[9]) / filled if filled else None,
-        "status": row[10],
-        "createdAt": iso(row[16]),
-        "reduceOnly": row[12],
-        "ioc": row[13],
-        "postOnly": row[14],
-        "liquidation": row[18],
+        "remainingSize": market.size_of(remaining),
+        "avgFillPrice": market.price_of(1) * Decimal(fill_value) / filled if filled else None,
+        "status": status,
+        "createdAt": iso(created),
+        "reduceOnly": reduce_only,
+        "ioc": ioc,
+        "postOnly": post_only,
+        "liquidation": liquidation,
     }
 
 

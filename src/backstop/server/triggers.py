@@ -16,6 +16,8 @@ from backstop.engine.conditional import Conditional
 from backstop.engine.events import ConditionalPlaced, ConditionalTriggered, Event, Fill
 from backstop.engine.exchange import Exchange
 from backstop.projections import Projection
+from backstop.projections.schema import CONDITIONAL_ORDERS
+from backstop.projections.writer import conditional_row
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.private import Query, _client_id, _flag, _market, caller, lots, run, ticks
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from backstop.server.app import ServerState
 
 router = APIRouter()
+CONDITIONAL_COLUMNS = CONDITIONAL_ORDERS.names
 TYPES = {
     "stop": "stop",
     "takeProfit": "take_profit",
@@ -90,7 +93,7 @@ def _engine_row(c: Conditional) -> dict[str, Any]:
         "reduce_only": c.reduce_only,
         "retry_until_filled": c.retry,
         "trigger_by": c.trigger_by,
-        "status": "open" if c.triggered_at is None else "triggered",
+        "status": c.status if c.status != "open" or c.triggered_at is None else "triggered",
         "created_us": c.created,
         "triggered_us": c.triggered_at,
         "closed_us": None,
@@ -128,7 +131,8 @@ def _sent_fills(projection: Projection, account: int, trigger_id: int) -> tuple[
 class TriggerFills:
     """What the orders sent by each open trigger order filled (lots x price ticks), from the
     events: the engine counts a retrying trigger order's filled size, not its value. Seeded from
-    the history at start, while it is level with the engine."""
+    the history at start, while it is level with the engine; a trigger order that finishes is
+    kept until the next batch, for the answer to a write in the batch that finished it."""
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
@@ -142,9 +146,8 @@ class TriggerFills:
     def on_batch(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
         live = self.exchange.conditionals
         value = self.value
-        if not live:
-            value.clear()
-            return
+        for finished in [t for t in value if t not in live]:  # in an earlier batch
+            del value[finished]
         for events in results:
             sent: dict[int, int] = {}  # order id -> the trigger order that sent it
             for e in events:
@@ -154,8 +157,6 @@ class TriggerFills:
                     trigger = sent.get(e.taker_order)
                     if trigger is not None:
                         value[trigger] = value.get(trigger, 0) + e.size * e.price
-        for trigger in [t for t in value if t not in live]:
-            del value[trigger]
 
 
 def _trigger_id(raw: str) -> int:
@@ -221,7 +222,12 @@ async def create(request: Request) -> FTXResponse:
     )
     placed = events[0]
     assert isinstance(placed, ConditionalPlaced)
-    return ok(live_view(s, s.exchange.conditionals[placed.order_id]))  # it cannot fire before a tick
+    live = s.exchange.conditionals.get(placed.order_id)
+    if live is not None:
+        return ok(live_view(s, live))
+    # a tick in the same batch fired or cancelled it: the trigger order as its command placed it
+    row = dict(zip(CONDITIONAL_COLUMNS, conditional_row(placed), strict=True))
+    return ok(trigger_view(s, row, 0, 0, None))
 
 
 @router.get("/api/conditional_orders")
@@ -305,7 +311,6 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request, write=True, order=True)
     s = _state(request)
     live = await _open(s, c.account, order_id)
-    trigger_id = live.id
     market = s.exchange.catalog.markets[live.market]
     b = c.body
     trail = None
@@ -319,11 +324,11 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
         cmd.ModifyConditional(
             s.clock.now_us(),
             c.account,
-            trigger_id,
+            live.id,
             None if b.get("size") is None else lots(market, b["size"]),
             None if b.get("triggerPrice") is None else ticks(market, b["triggerPrice"], "triggerPrice"),
             None if b.get("orderPrice") is None else ticks(market, b["orderPrice"], "orderPrice"),
             trail,
         ),
     )
-    return ok(live_view(s, s.exchange.conditionals[trigger_id]))
+    return ok(live_view(s, live))  # the engine's, even if a tick in the same batch fired it
