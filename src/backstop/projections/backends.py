@@ -272,6 +272,10 @@ class Checkpointer(threading.Thread):
             self.join()
 
 
+CONNECT_TIMEOUT_S = 5
+"""Seconds to wait for a PostgreSQL server to accept a connection, unless the URL says."""
+
+
 class Postgres(Backend):
     name = "postgresql"
 
@@ -288,8 +292,13 @@ class Postgres(Backend):
     def _connect(self) -> psycopg.Connection[Row]:
         import psycopg
         from psycopg import sql
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-        conn = psycopg.connect(self.url, autocommit=True)
+        url = self.url
+        if "connect_timeout" not in conninfo_to_dict(url):
+            # a server that does not answer holds the caller (live: the event loop) this long at most
+            url = make_conninfo(url, connect_timeout=CONNECT_TIMEOUT_S)
+        conn = psycopg.connect(url, autocommit=True)
         conn.adapters.register_loader("numeric", _numeric_loader())
         if self.schema_name is not None:
             name = sql.Identifier(self.schema_name)

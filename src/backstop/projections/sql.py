@@ -729,8 +729,11 @@ class Follower:
             # the buffer and the engine as it is now cover the whole gap
             behind = seq - self.pending_from
             logger.warning("history: %d commands behind; copying the engine to replay the journal", behind)
-            self.pinned = self.pending
-            self.checkpoint = (seq, pickle.dumps(self.engine(), protocol=pickle.HIGHEST_PROTOCOL))
+            try:
+                self.checkpoint = (seq, pickle.dumps(self.engine(), protocol=pickle.HIGHEST_PROTOCOL))
+                self.pinned = self.pending
+            except Exception as exc:  # the catch-up replays from a snapshot instead, as a rebuild does
+                logger.warning("history: the engine could not be copied (%s)", exc)
         self.buffering = False  # a replay of the journal covers what is not kept
         self.pending, self.pending_count = [], 0
 
