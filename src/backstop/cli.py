@@ -11,7 +11,7 @@ import os
 import select
 import sys
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,7 +22,9 @@ from backstop.engine import commands as cmd
 from backstop.engine.amounts import from_atoms, to_atoms
 from backstop.engine.events import AccountCreated, Event, Rejected
 from backstop.engine.exchange import Exchange
-from backstop.journal import recovery
+from backstop.journal import log, recovery
+from backstop.server import params
+from backstop.server.envelope import ApiError
 from backstop.server.runtime import Runtime, open_exchange
 from backstop.views import account_view, balances_view, book_view, order_view
 
@@ -69,6 +71,9 @@ class Context:
 
     def run(self, command: cmd.Command) -> tuple[list[Event], Exchange]:
         """Journal and apply one command; (its events, the exchange after it)."""
+        bad = cmd.invalid_field(command)
+        if bad is not None:
+            fail(f"Invalid parameter {bad}")
         with Runtime(self.data_dir) as runtime:
             events = runtime.submit([command])[0]
             if events and isinstance(events[0], Rejected):
@@ -78,8 +83,8 @@ class Context:
 
 def _decimal(text: str, what: str) -> Decimal:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        value = params.decimal(text, what)
+    except ApiError:
         fail(f"Invalid parameter {what}: {text!r} is not a number")
     if not value.is_finite() or value <= 0:
         fail(f"Invalid parameter {what}: must be positive")
@@ -392,13 +397,28 @@ def state(obj: Context) -> None:
 @main.command()
 @click.pass_obj
 def verify(obj: Context) -> None:
-    """Prove recovery (snapshot + journal tail) equals a clean replay of the whole journal."""
+    """Prove recovery (snapshot + journal tail) equals a clean replay of the whole journal and is
+    solvent; a damaged journal or a snapshot ahead of it is reported (exit status 1)."""
     recovery.initialize(obj.data_dir)
-    recovered, seq = recovery.recover(obj.data_dir)
-    replayed, replay_seq = recovery.replay(obj.data_dir)
+    try:
+        journal = log.scan(obj.data_dir / log.FILE_NAME)
+        recovered, seq = recovery.recover(obj.data_dir, journal)
+        replayed, replay_seq = recovery.replay(obj.data_dir, journal)
+    except (log.JournalDamaged, recovery.RecoveryError) as exc:
+        emit({"equal": False, "error": str(exc)})
+        sys.exit(1)
     same = recovered.state_hash() == replayed.state_hash() and seq == replay_seq
-    emit({"seq": seq, "recovered": recovered.state_hash(), "replayed": replayed.state_hash(), "equal": same})
-    if not same:
+    off = recovered.discrepancies()
+    emit(
+        {
+            "seq": seq,
+            "recovered": recovered.state_hash(),
+            "replayed": replayed.state_hash(),
+            "equal": same,
+            "discrepancies": off,
+        }
+    )
+    if not same or off:
         sys.exit(1)
 
 
@@ -407,7 +427,8 @@ def verify(obj: Context) -> None:
 def snapshot(obj: Context) -> None:
     """Write a snapshot now, so the next recovery replays less."""
     with Runtime(obj.data_dir) as runtime:
-        runtime.take_snapshot()
+        if not runtime.take_snapshot():
+            fail("the snapshot could not be written (the log above says why)")
         click.echo(f"snapshot at seq {runtime.seq}")
 
 
@@ -611,11 +632,11 @@ def risk_margin(obj: Context, market_name: str, imf: str, mmf: str) -> None:
     rates = []
     for name, text in (("imf", imf), ("mmf", mmf)):
         try:
-            value = Decimal(text)
-            if not value.is_finite() or value < 0:
+            value = params.decimal(text, name)
+            if value < 0:
                 raise ValueError
             rates.append(to_atoms(value))  # rates and atoms share the 1e-8 scale
-        except (InvalidOperation, ValueError):
+        except (ApiError, ValueError):
             fail(f"Invalid parameter {name}: a fraction from 0 to 1 with at most 8 decimals")
     obj.run(cmd.SetMarginFloor(now_us(), market_name, rates[0], rates[1]))
     click.echo(f"{market_name}: IMF >= {Decimal(imf)}, MMF >= {Decimal(mmf)}")

@@ -58,7 +58,7 @@ BAD_VALUES: dict[str, tuple] = {
     "type": ("stop",),
     "order_id": (10**6, -1),
     "coin": ("DOGE", "usd"),
-    "amount": (0, -ATOM, 10**19),
+    "amount": (0, -ATOM, 10**18 + 1),  # beyond MAX_ATOMS (beyond 64 bits is the edge's to refuse)
     "leverage": (0, 21, -1),
 }
 KINDS = ("place",) * 16 + (

@@ -1,11 +1,17 @@
 """The engine trusts the types of its commands; the edges check them with `invalid_field` and
-`from_dict` first. Values that JSON can carry where a scalar belongs must be caught there."""
+`from_dict` first. Values that JSON can carry where a scalar belongs must be caught there, and so
+must values the journal or the SQL history cannot hold: integers beyond 64 bits, strings that are
+not printable Unicode (lone surrogates, NUL) or too long, tuples too long."""
 
 from __future__ import annotations
 
 import pytest
 
 from backstop.engine.commands import (
+    INT_MAX,
+    INT_MIN,
+    MAX_TEXT,
+    MAX_VALUES,
     CancelAll,
     CancelOrder,
     CreateAccount,
@@ -38,6 +44,12 @@ GOOD = [
     Tick(1),
     MassQuote(1, 0, "BTC-PERP", (9_000, 10, 8_990, 20), (9_010, 10)),
     MassQuote(1, 0, "BTC-PERP", (), (9_010, 10)),  # one side of a ladder may be empty
+    Deposit(INT_MAX, 0, "USD", INT_MAX),  # the bounds themselves
+    SetLeverage(1, 0, INT_MIN),
+    PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, client_id="x" * MAX_TEXT),
+    PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, client_id="名前 👍🏽 éé"),
+    CreateAccount(1, "alice", "ma sous-compte"),
+    IndexUpdate(1, "BTC", (1,) * MAX_VALUES),
 ]
 
 
@@ -71,6 +83,18 @@ BAD = [
     (ModifyOrder(1, 0, [1], price=1), "order_id"),
     (Transfer(1, 0, "1", "USD", 1), "destination"),
     (CreateAccount(1, None), "owner"),
+    (CancelOrder(1, 0, 2**80), "order_id"),  # beyond 64 bits: neither msgpack nor SQL holds it
+    (CancelOrder(1, 0, INT_MAX + 1), "order_id"),
+    (Deposit(1, 0, "USD", INT_MIN - 1), "amount"),
+    (Tick(2**64), "ts"),
+    (SetLeverage(1, 0, 10**30), "leverage"),
+    (PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, client_id="\ud800"), "client_id"),  # lone surrogate
+    (CreateAccount(1, "alice", "a\udfffb"), "subaccount"),
+    (CreateAccount(1, "al\x00ice"), "owner"),  # PostgreSQL's TEXT holds no NUL
+    (CancelOrder(1, 0, None, "a\nb"), "client_id"),
+    (PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, client_id="x" * (MAX_TEXT + 1)), "client_id"),
+    (IndexUpdate(1, "BTC", (1,) * (MAX_VALUES + 1)), "prices"),
+    (MassQuote(1, 0, "BTC-PERP", (9_000, 2**63), ()), "bids"),
 ]
 
 

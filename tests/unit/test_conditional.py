@@ -218,3 +218,41 @@ def test_liquidation_cancels_the_accounts_trigger_orders() -> None:
     events = d.second()
     assert any(e.reason == "liquidation" and e.account == bob for e in of(events, ConditionalCancelled))
     assert not d.ex.conditionals
+
+
+def test_sizes_prices_and_trails_beyond_the_engines_limits_are_refused_and_change_nothing() -> None:
+    """A trigger order holds at most FTX's largest order (99,999,999 BTC) and prices and trails of
+    at most $10 billion a coin, on placing and on modifying: beyond them the history's 64-bit columns
+    would overflow (10**15 BTC did, and bricked the data directory)."""
+    d, alice, _ = setup()
+    most_lots = d.lots(PERP, "99999999")
+    most_ticks = d.ticks(PERP, "10000000000")
+    d.reject(conditional(d, alice, "sell", "99999999.0001", trigger_price=9_500), errors.SIZE_TOO_LARGE)
+    d.reject(conditional(d, alice, "sell", "1000000000000000", trigger_price=9_500), errors.SIZE_TOO_LARGE)
+    d.reject(
+        conditional(d, alice, "buy", "1", trigger_price=10_500, order_price=10_000_000_001),
+        errors.INVALID_PRICE,
+    )
+    d.reject(
+        conditional(d, alice, "buy", "1", trigger_price=10_000_000_001), "Invalid parameter triggerPrice"
+    )
+    d.reject(
+        conditional(d, alice, "sell", "1", type="trailing_stop", trail_value=-most_ticks - 1),
+        "Invalid parameter trailValue",
+    )
+    assert not d.ex.conditionals
+    (stop,) = d.ok(
+        conditional(d, alice, "buy", "99999999", trigger_price=10_000_000_000, order_price=10_000_000_000)
+    )
+    (trail,) = d.ok(conditional(d, alice, "sell", "1", type="trailing_stop", trail_value=-most_ticks))
+    assert (stop.size, stop.trigger_price, stop.order_price) == (most_lots, most_ticks, most_ticks)
+    for change, error in (
+        ({"size": most_lots + 1}, errors.SIZE_TOO_LARGE),
+        ({"trigger_price": most_ticks + 1}, "Invalid parameter triggerPrice"),
+        ({"order_price": most_ticks + 1}, errors.INVALID_PRICE),
+    ):
+        d.reject(ModifyConditional(d.tick(), alice, stop.order_id, **change), error)
+    d.reject(
+        ModifyConditional(d.tick(), alice, trail.order_id, trail_value=-most_ticks - 1),
+        "Invalid parameter trailValue",
+    )

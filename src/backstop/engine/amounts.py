@@ -18,7 +18,11 @@ RATE = 10**8
 PPM = 10**6
 """Fee-rate units per 1.0."""
 MAX_ATOMS = 10**18
-"""Largest amount a single command may move (10 billion coins); keeps every value in 64 bits."""
+"""Largest amount a single command may move (10 billion coins); keeps every value in 64 bits. Also
+the highest price the engine takes, in USD atoms per whole coin: an index constituent, a trigger
+order's prices and trail ($10 billion a coin)."""
+MAX_ORDER_ATOMS = 99_999_999 * ATOM
+"""FTX's largest order size, in coin atoms: orders and trigger orders alike."""
 
 
 def to_atoms(amount: Decimal | str | int) -> int:

@@ -257,20 +257,44 @@ FIELD_TYPES: dict[type[Any], tuple[tuple[str, tuple[type, ...]], ...]] = {
 MAY_BE_EMPTY: dict[type[Any], frozenset[str]] = {MassQuote: frozenset(("bids", "asks"))}
 """Tuple fields that may be empty (one side of a ladder); others need at least one value."""
 
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 63) - 1
+"""Every integer a command carries lies in [INT_MIN, INT_MAX]: what the journal (msgpack), SQLite's
+INTEGER and PostgreSQL's BIGINT all hold. The engine's own limits (an order's size, an amount, a
+price) are tighter and are its to check; this one only keeps a command writable."""
+MAX_TEXT = 128
+"""Longest string in a command, in characters (a client order id, a nickname, a market, a coin).
+FTX published none; ours leaves room for any UUID-style client order id."""
+MAX_VALUES = 1_000
+"""Most integers in a tuple field (a mass quote's side: 500 levels; an index's constituents)."""
+
 
 def invalid_field(command: tuple[Any, ...]) -> str | None:
-    """The first field whose value has the wrong type (bools are not ints here), or None.
+    """The first field whose value a command may not carry, or None: a value of the wrong type
+    (bools are not ints here), an integer outside [INT_MIN, INT_MAX], a string longer than
+    MAX_TEXT or holding anything but printable Unicode (no lone surrogates, which no encoder
+    writes; no control characters such as NUL, which PostgreSQL's TEXT refuses), a tuple of more
+    than MAX_VALUES integers or an empty one where a value is needed.
 
-    The engine trusts the types of what it is given; every edge that builds commands from
-    outside input (JSON, the API) checks them with this first.
+    The engine trusts what it is given; every edge that builds commands from outside input (the
+    API, the operator API, the CLI, JSON lines) checks them with this first, so that whatever the
+    engine accepts the journal and both SQL stores hold.
     """
     for (name, kinds), value in zip(FIELD_TYPES[type(command)], command, strict=True):
-        if type(value) not in kinds:
+        kind = type(value)
+        if kind not in kinds:
             return name
-        if kinds == (tuple,) and any(type(v) is not int for v in value):
-            return name
-        if kinds == (tuple,) and not value and name not in MAY_BE_EMPTY.get(type(command), ()):
-            return name
+        if kind is int:
+            if not INT_MIN <= value <= INT_MAX:
+                return name
+        elif kind is str:
+            if len(value) > MAX_TEXT or not value.isprintable():
+                return name
+        elif kind is tuple:
+            if len(value) > MAX_VALUES or not all(type(v) is int and INT_MIN <= v <= INT_MAX for v in value):
+                return name
+            if not value and name not in MAY_BE_EMPTY.get(type(command), ()):
+                return name
     return None
 
 

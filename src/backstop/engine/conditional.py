@@ -13,6 +13,11 @@ order asked for that:
 On firing it becomes an ordinary order through the same checks as any other. With
 retryUntilFilled, a rejected or partly filled market order is tried again each tick for what is
 left; without it, the first attempt is the only one.
+
+Limits, checked on placing and on every modify: the size at most FTX's largest order
+(MAX_ORDER_ATOMS, as for any order), the trigger and order prices and the trail at most MAX_ATOMS
+USD atoms a coin (the bound on index prices), so everything a trigger order holds fits the
+history's 64-bit columns.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from backstop.engine import errors
+from backstop.engine.amounts import MAX_ATOMS, MAX_ORDER_ATOMS
 from backstop.engine.commands import CancelConditional, ModifyConditional, PlaceConditional, PlaceOrder
 from backstop.engine.events import (
     ConditionalCancelled,
@@ -123,21 +129,28 @@ def _check(ex: Exchange, c: PlaceConditional | Conditional, price: int | None) -
         return errors.no_such_market(c.market)
     if c.side not in ("buy", "sell"):
         return errors.INVALID_SIDE
+    info = book.info
     if c.size <= 0:
         return errors.SIZE_TOO_SMALL
+    if c.size * info.lot_atoms > MAX_ORDER_ATOMS:
+        return errors.SIZE_TOO_LARGE
     if c.type not in TYPES:
         return errors.INVALID_TYPE
     if c.trigger_by not in SOURCES:
         return "Invalid parameter triggerBy"
-    if c.order_price is not None and c.order_price <= 0:
+    if c.order_price is not None and not 0 < c.order_price * info.tick_atoms <= MAX_ATOMS:
         return errors.INVALID_PRICE
-    if c.reduce_only and book.info.is_spot:
+    if c.trigger_price is not None and c.trigger_price * info.tick_atoms > MAX_ATOMS:
+        return "Invalid parameter triggerPrice"
+    if c.reduce_only and info.is_spot:
         return errors.SPOT_REDUCE_ONLY
     if book.closed:
         return errors.MARKET_CLOSED
     buy = c.side == "buy"
     if c.type == "trailing_stop":
         if c.trail_value is None or c.trail_value == 0 or (c.trail_value > 0) != buy:
+            return "Invalid parameter trailValue"
+        if abs(c.trail_value) * info.tick_atoms > MAX_ATOMS:
             return "Invalid parameter trailValue"
         return ""
     if c.trigger_price is None or c.trigger_price <= 0:

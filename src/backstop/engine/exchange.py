@@ -32,7 +32,7 @@ from backstop.engine import (
     prices,
 )
 from backstop.engine.accounts import Account, Position
-from backstop.engine.amounts import MAX_ATOMS, RATE
+from backstop.engine.amounts import MAX_ATOMS, MAX_ORDER_ATOMS, RATE
 from backstop.engine.backstop import Backstop
 from backstop.engine.book import Book, Side
 from backstop.engine.commands import (
@@ -83,7 +83,6 @@ from backstop.engine.settlement import reducible, settle
 
 BUY = "buy"
 SELL = "sell"
-MAX_ORDER_ATOMS = 99_999_999 * 10**8  # FTX's largest order size, in coin atoms
 HOUR_US = 3_600 * 1_000_000
 SMALL_PROVIDES_PER_HOUR = 10
 """FTX enforced minProvideSize only on an account's 11th resting order below it within an hour."""

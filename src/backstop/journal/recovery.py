@@ -1,4 +1,5 @@
-"""Recovery = latest snapshot + replay of the journal tail; a clean replay starts from nothing.
+"""Recovery = latest verified snapshot + replay of the journal tail; a clean replay starts from
+nothing. Both refuse (raise) rather than start without an acknowledged command.
 
 A data directory holds its own copy of the catalog and the engine seed, written when it is
 created, so that replaying its journal later uses exactly the listing it was recorded with.
@@ -6,16 +7,22 @@ created, so that replaying its journal later uses exactly the listing it was rec
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 from backstop import catalog as catalog_module
+from backstop.engine import errors
+from backstop.engine.commands import Command
+from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, snapshot
 
 SETTINGS = "exchange.toml"
+logger = logging.getLogger("backstop.journal")
 
 
 def initialize(directory: Path, seed: int = 0, catalog_dir: Path | None = None) -> None:
@@ -40,23 +47,81 @@ def fresh_exchange(directory: Path) -> Exchange:
     return Exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
 
 
-def recover(directory: Path) -> tuple[Exchange, int]:
-    """(the exchange after every durable command, seq of the last one)."""
+class RecoveryError(Exception):
+    """The data directory cannot be started as it is; the message says why."""
+
+
+def apply(exchange: Exchange, first: int, commands: Sequence[Command]) -> list[list[Event]]:
+    """Each command's events, `first` being the seq of the first. An exception the engine raises
+    applying one command answers that command alone with INTERNAL_ERROR, logged with its traceback,
+    and the exchange carries on; whatever the command changed before the engine raised stays. The
+    sequencer and every replay of the journal apply commands through here, so a replay meets the
+    same exception at the same point and reaches the same state."""
+    apply_one = exchange.apply
+    results: list[list[Event]] = []
+    append = results.append
+    for command in commands:
+        try:
+            append(apply_one(command))
+        except Exception:
+            logger.exception(
+                "seq %d: the engine raised applying %r; the command is answered %r, the exchange carries on",
+                first + len(results),
+                command,
+                errors.INTERNAL_ERROR,
+            )
+            append([Rejected(errors.INTERNAL_ERROR)])
+    return results
+
+
+def _recover(directory: Path, journal: log.Scan | None) -> tuple[Exchange, int, str]:
+    """(the exchange after every durable command, seq of the last one, where it came from)."""
+    if journal is None:
+        journal = log.scan(directory / log.FILE_NAME)
     found = snapshot.latest(directory)
     if found is None:
-        start, exchange = 0, fresh_exchange(directory)
+        start, exchange, origin = 0, fresh_exchange(directory), "a replay of the journal"
     else:
-        start, exchange = found
-    seq = start
-    for seq, command in log.read(directory, after=start):  # noqa: B007
-        exchange.apply(command)
+        start, exchange, origin = found.seq, found.exchange, f"{found.path.name} and the journal after it"
+        if start > journal.last_seq:
+            raise RecoveryError(
+                f"{found.path} is at seq {start} but {journal.path} ends at seq {journal.last_seq}: "
+                "acknowledged commands are missing from the journal; nothing was started"
+            )
+    for first, commands in journal.commands(after=start):
+        apply(exchange, first, commands)
+    return exchange, journal.last_seq, origin
+
+
+def recover(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
+    """(the exchange after every durable command, seq of the last one): the newest snapshot that
+    passes its checks plus the journal after it. `journal` is the journal's `scan` when the caller
+    has made it. Raises `log.JournalDamaged` or `RecoveryError` instead of losing a command."""
+    exchange, seq, _ = _recover(directory, journal)
     return exchange, seq
 
 
-def replay(directory: Path) -> tuple[Exchange, int]:
+def start(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
+    """`recover` for the exchange's writer, which also refuses a state that breaks the solvency
+    invariant (`Exchange.discrepancies`: every coin's balances, fees and insurance fund against
+    deposits less withdrawals): a snapshot edited with its checksum and state hash redone loads,
+    and is caught here."""
+    exchange, seq, origin = _recover(directory, journal)
+    off = exchange.discrepancies()
+    if off:
+        raise RecoveryError(
+            f"the state recovered from {origin} (seq {seq}) breaks the solvency invariant (atoms off "
+            f"per coin: {off}); nothing was started. `backstop verify` compares it with a clean "
+            "replay of the journal (a damaged snapshot can be moved out of the data directory)"
+        )
+    return exchange, seq
+
+
+def replay(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
     """Apply the whole journal to a fresh exchange, ignoring snapshots."""
+    if journal is None:
+        journal = log.scan(directory / log.FILE_NAME)
     exchange = fresh_exchange(directory)
-    seq = 0
-    for seq, command in log.read(directory):  # noqa: B007
-        exchange.apply(command)
-    return exchange, seq
+    for first, commands in journal.commands():
+        apply(exchange, first, commands)
+    return exchange, journal.last_seq

@@ -1,20 +1,40 @@
 """Snapshots of engine state, so recovery replays only the journal tail.
 
-A snapshot is the pickled Exchange after `seq` commands, written to a temporary file, fsynced and
-renamed, so a crash leaves either the old set of snapshots or the new one, never half a file. The
-data directory is the exchange's own, so unpickling it is trusted.
+A snapshot file is `MAGIC`, the sha256 of the rest, then the pickle of (seq, the engine's
+`state_hash()`, the Exchange after `seq` commands). It is written to a temporary file, fsynced and
+renamed, so a crash leaves either the old set of snapshots or the new one, never half a file; a
+failed write removes its temporary file. Loading checks the checksum before unpickling (the data
+directory is the exchange's own, so an intact pickle is trusted) and the state hash after: a
+snapshot that fails either, or that predates checksums (no `MAGIC`), is skipped with a warning and
+recovery falls back to an older snapshot or a replay of the whole journal.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import pickle
 from pathlib import Path
+from typing import NamedTuple
 
 from backstop.engine.exchange import Exchange
 from backstop.journal.log import fsync_dir
 
 KEEP = 2
+MAGIC = b"backstop snapshot 2\n"
+DIGEST = 32  # bytes of sha256
+logger = logging.getLogger("backstop.journal")
+
+
+class Loaded(NamedTuple):
+    seq: int
+    exchange: Exchange
+    path: Path
+
+
+class BadSnapshot(Exception):
+    """A snapshot that cannot be trusted; the message says why."""
 
 
 def _name(seq: int) -> str:
@@ -32,26 +52,62 @@ def snapshots(directory: Path) -> list[tuple[int, Path]]:
 
 
 def write(directory: Path, seq: int, exchange: Exchange) -> Path:
+    """Write the snapshot of `exchange` after `seq` commands; older ones beyond `KEEP` and
+    temporary files left by a crash are removed."""
+    body = pickle.dumps((seq, exchange.state_hash(), exchange), protocol=pickle.HIGHEST_PROTOCOL)
     path = directory / _name(seq)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump((seq, exchange), f, protocol=pickle.HIGHEST_PROTOCOL)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(MAGIC)
+            f.write(hashlib.sha256(body).digest())
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(directory)
     for _, old in snapshots(directory)[:-KEEP]:
         old.unlink(missing_ok=True)
+    for stale in directory.glob("snapshot-*.tmp"):
+        stale.unlink(missing_ok=True)
     return path
 
 
-def latest(directory: Path) -> tuple[int, Exchange] | None:
-    """The newest readable snapshot, skipping any that fails to load."""
-    for _, path in reversed(snapshots(directory)):
-        try:
-            with open(path, "rb") as f:
-                seq, exchange = pickle.load(f)
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError):
+def load(path: Path) -> tuple[int, Exchange]:
+    """(seq, exchange) of a snapshot that passes its checks; raises `BadSnapshot` or OSError."""
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        raise BadSnapshot("it has no checksum (an older format)")
+    start = len(MAGIC) + DIGEST
+    body = memoryview(data)[start:]
+    if hashlib.sha256(body).digest() != data[len(MAGIC) : start]:
+        raise BadSnapshot("its bytes do not match its checksum")
+    try:
+        seq, state_hash, exchange = pickle.loads(body)
+    except Exception as exc:
+        raise BadSnapshot(f"it cannot be read ({exc})") from None
+    if not isinstance(exchange, Exchange) or not isinstance(seq, int) or path.name != _name(seq):
+        raise BadSnapshot("it holds something other than its name says")
+    if exchange.state_hash() != state_hash:
+        raise BadSnapshot("the state it holds does not match its state hash")
+    return seq, exchange
+
+
+def latest(directory: Path, at_most: int | None = None) -> Loaded | None:
+    """The newest snapshot (at or below seq `at_most` if given) that passes its checks; each one
+    skipped is logged."""
+    for seq, path in reversed(snapshots(directory)):
+        if at_most is not None and seq > at_most:
             continue
-        return seq, exchange
+        try:
+            found, exchange = load(path)
+        except (OSError, BadSnapshot) as exc:
+            logger.warning(
+                "%s skipped: %s; recovery uses an older snapshot or a replay of the journal", path, exc
+            )
+            continue
+        return Loaded(found, exchange, path)
     return None

@@ -311,32 +311,23 @@ class Projection:
         Returns the seq reached."""
         written = self._seq
         candles = self._candles
-        apply = exchange.apply
         commands: list[Command] = []
         results: list[list[Event]] = []
         last = start
-        for _, first, record in log.scan(directory / log.FILE_NAME):
-            if first + len(record) - 1 <= start:
-                continue
-            if until is not None and first > until:
-                break
-            taken: list[Command] = []
-            outcomes: list[list[Event]] = []
-            for seq, command in enumerate(record, first):
-                if seq <= start:
-                    continue
-                if until is not None and seq > until:
+        for first, record in log.scan(directory / log.FILE_NAME).commands(after=start):
+            if until is not None and first + len(record) - 1 > until:
+                record = record[: until + 1 - first]
+                if not record:
                     break
-                events = apply(command)
-                last = seq
-                if seq > candles:
-                    taken.append(command)
-                    outcomes.append(events)
-                if seq > written:
-                    commands.append(command)
-                    results.append(events)
-            if market is not None and taken:
-                market.take(taken, outcomes, exchange)
+            outcomes = recovery.apply(exchange, first, record)  # as the sequencer applies a batch
+            last = first + len(record) - 1
+            if market is not None and last > candles:
+                taken = max(0, candles + 1 - first)
+                market.take(record[taken:], outcomes[taken:], exchange)
+            if last > written:
+                kept = max(0, written + 1 - first)
+                commands += record[kept:]
+                results += outcomes[kept:]
             if len(commands) >= batch:
                 self.on_batch(commands, results, last)
                 commands, results = [], []
@@ -865,16 +856,8 @@ def _filters(**conditions: Any) -> tuple[list[str], list[Any]]:
 
 
 def _snapshot_at_or_below(directory: Path, seq: int) -> tuple[int, Exchange | None]:
-    for found, path in reversed(snapshot.snapshots(directory)):
-        if found > seq:
-            continue
-        try:
-            with open(path, "rb") as f:
-                at, exchange = pickle.load(f)  # the data directory's own file: trusted
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError):
-            continue
-        return at, exchange
-    return 0, None
+    found = snapshot.latest(directory, at_most=seq)
+    return (0, None) if found is None else (found.seq, found.exchange)
 
 
 def _candle_updates(market: MarketData) -> list[Update]:

@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import time
 
+from backstop.engine import errors
 from backstop.engine.commands import Command, Tick
 from backstop.feeds.base import Feed
-from backstop.server.sequencer import Sequencer
+from backstop.server.envelope import ApiError
+from backstop.server.sequencer import Sequencer, unavailable
 
 SECOND_US = 1_000_000
 MAX_CATCH_UP = 3_600  # after a long stop, resume at most an hour of seconds behind
@@ -49,11 +51,20 @@ class Clock:
         commands.append(Tick(ts))
         return commands
 
+    async def _tick(self, ts: int) -> bool:
+        """Send second `ts`; False when the journal refused it (a full disk): the clock stays where
+        it was, so that second is sent again."""
+        results = await self.sequencer.submit_many(self._second(ts))
+        if unavailable(results[-1]):
+            return False
+        self.time_us = ts
+        return True
+
     async def advance(self, seconds: int) -> int:
         """Run `seconds` seconds of the exchange (manual clock); the new time."""
         for _ in range(seconds):
-            self.time_us += SECOND_US
-            await self.sequencer.submit_many(self._second(self.time_us))
+            if not await self._tick(self.time_us + SECOND_US):
+                raise ApiError(errors.JOURNAL_UNAVAILABLE)
         return self.time_us
 
     def start(self) -> None:
@@ -70,7 +81,9 @@ class Clock:
     async def _run(self) -> None:
         while True:
             now = time.time_ns() // 1000
-            while self.time_us + SECOND_US <= now:
-                self.time_us += SECOND_US
-                await self.sequencer.submit_many(self._second(self.time_us))
-            await asyncio.sleep((self.time_us + SECOND_US - time.time_ns() // 1000) / 1_000_000)
+            refused = False
+            while not refused and self.time_us + SECOND_US <= now:
+                refused = not await self._tick(self.time_us + SECOND_US)
+            # the next second; after a refusal (a full disk), the same second again a second from now
+            wake = now + SECOND_US if refused else self.time_us + SECOND_US
+            await asyncio.sleep((wake - time.time_ns() // 1000) / 1_000_000)

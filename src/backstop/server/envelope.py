@@ -49,6 +49,10 @@ def status_for(error: str) -> int:
     only to clients that look at it)."""
     if error.startswith("Not logged in"):
         return 401
+    if error == errors.JOURNAL_UNAVAILABLE:
+        return 503
+    if error == errors.INTERNAL_ERROR:
+        return 500
     if error == errors.HISTORY_UNAVAILABLE:
         return 503
     if error.startswith(("Do not send more than", "Cannot send more than", "Slow down")):

@@ -5,7 +5,6 @@ and the insurance fund, state hash and solvency report. JSON bodies, FTX's envel
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import secrets
 from pathlib import Path
@@ -17,6 +16,7 @@ from backstop.engine import commands as cmd
 from backstop.engine import errors
 from backstop.engine.amounts import from_atoms, to_atoms
 from backstop.engine.integrity import solvency
+from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.private import run
 
@@ -51,27 +51,22 @@ async def _body(request: Request) -> dict[str, Any]:
     s = _state(request)
     given = request.headers.get("authorization", "")
     scheme, _, token = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), s.operator_token):
+    given_token = token.strip().encode(errors="surrogateescape")  # compare_digest takes ASCII str only
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given_token, s.operator_token.encode(errors="surrogateescape")
+    ):
         raise ApiError("Not logged in: Invalid operator token", 401)
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ApiError("Invalid parameter body: not JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError("Invalid parameter body: not an object")
-    return body
+    return params.body(await request.body())
 
 
 def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
     value = body.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value:
+    text = params.text(value, name)
+    if not text:
         raise ApiError(f"Invalid parameter {name}")
-    return value
+    return text
 
 
 def _account(s: ServerState, body: dict[str, Any]) -> int:
@@ -85,12 +80,9 @@ def _account(s: ServerState, body: dict[str, Any]) -> int:
 
 
 def _amount(body: dict[str, Any], name: str) -> int:
-    value = body.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ApiError(f"Invalid parameter {name}")
     try:
-        return to_atoms(str(value))
-    except (ValueError, ArithmeticError):
+        return to_atoms(params.decimal(body.get(name), name))
+    except ValueError:  # finer than 1e-8
         raise ApiError(f"Invalid parameter {name}") from None
 
 
@@ -135,10 +127,10 @@ async def index_prices(request: Request) -> FTXResponse:
     prices = body.get("prices")
     if not isinstance(prices, dict) or not prices:
         raise ApiError("Invalid parameter prices")
+    quotes = [(coin, _amount({"price": value}, "price")) for coin, value in sorted(prices.items())]
     result = {}
-    for coin, value in sorted(prices.items()):
-        atoms = _amount({"price": value}, "price")
-        await run(s, cmd.IndexUpdate(s.clock.now_us(), str(coin), (atoms,)))
+    for coin, atoms in quotes:
+        await run(s, cmd.IndexUpdate(s.clock.now_us(), coin, (atoms,)))
         result[coin] = float(from_atoms(s.exchange.index[coin]))
     return ok(result)
 

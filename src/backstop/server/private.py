@@ -8,10 +8,9 @@ of the market's increment is refused rather than rounded.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -23,7 +22,7 @@ from backstop.engine.amounts import PPM, from_atoms
 from backstop.engine.events import Event, Fill, OrderAccepted, Rejected
 from backstop.projections.schema import ORDERS
 from backstop.projections.writer import order_from_events
-from backstop.server import auth
+from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.views import account_view, balances_view, order_view, positions_view
 
@@ -76,22 +75,25 @@ def signed(
         raise ApiError(errors.NO_SUCH_SUBACCOUNT, 400)
     if order:
         s.rate_limit.check(s.exchange.accounts[account])
-    body: dict[str, Any] = {}
-    if raw_body.strip():
-        try:
-            parsed = json.loads(raw_body)
-        except ValueError:
-            raise ApiError("Invalid parameter body: not JSON") from None
-        if not isinstance(parsed, dict):
-            raise ApiError("Invalid parameter body: not an object")
-        body = parsed
-    return Caller(principal, account, body)
+    return Caller(principal, account, params.body(raw_body))
+
+
+WIRE_NAMES = {
+    "client_id": "clientId",
+    "new_client_id": "clientId",
+    "trigger_price": "triggerPrice",
+    "order_price": "orderPrice",
+    "trail_value": "trailValue",
+    "amount": "size",
+    "subaccount": "nickname",
+}
+"""A command's field as FTX's API names it, for the error that refuses it."""
 
 
 async def run(s: ServerState, command: cmd.Command) -> list[Event]:
     bad = cmd.invalid_field(command)
     if bad is not None:
-        raise ApiError(f"Invalid parameter {bad}")
+        raise ApiError(f"Invalid parameter {WIRE_NAMES.get(bad, bad)}")
     events = await s.sequencer.submit(command)
     if events and isinstance(events[0], Rejected):
         raise ApiError(events[0].error)
@@ -101,20 +103,8 @@ async def run(s: ServerState, command: cmd.Command) -> list[Event]:
 # ----------------------------------------------------------------------------- converting numbers
 
 
-def _decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ApiError(f"Invalid parameter {name}")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ApiError(f"Invalid parameter {name}") from None
-    if not number.is_finite():
-        raise ApiError(f"Invalid parameter {name}")
-    return number
-
-
 def lots(market: Market, value: Any) -> int:
-    size = _decimal(value, "size")
+    size = params.decimal(value, "size")
     if size <= 0:
         raise ApiError(errors.SIZE_TOO_SMALL)
     count = size / market.size_increment
@@ -124,7 +114,7 @@ def lots(market: Market, value: Any) -> int:
 
 
 def ticks(market: Market, value: Any, name: str = "price") -> int:
-    price = _decimal(value, name)
+    price = params.decimal(value, name)
     if price <= 0:
         raise ApiError(errors.INVALID_PRICE)
     count = price / market.price_increment
@@ -151,12 +141,10 @@ def _flag(body: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _client_id(value: Any) -> str | None:
+def _client_id(value: Any, name: str = "clientId") -> str | None:
     if value is None:
         return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise ApiError("Invalid parameter clientId")
-    return str(value)
+    return params.text(str(value) if type(value) is int else value, name)
 
 
 class Query:
@@ -169,24 +157,13 @@ class Query:
         self.market = q.get("market")
         if self.market is not None:
             _market(s, self.market)
-        self.limit = min(self.number("limit", 100), max_limit)
-        start = q.get("start_time")
-        end = q.get("end_time")
-        self.start = None if not start else self._seconds("start_time") * 1_000_000
-        self.end = None if not end else self._seconds("end_time") * 1_000_000
-
-    def number(self, name: str, default: int) -> int:
-        raw = self.params.get(name)
-        try:
-            return default if not raw else int(raw)
-        except ValueError:
-            raise ApiError(f"Invalid parameter {name}") from None
-
-    def _seconds(self, name: str) -> int:
-        try:
-            return int(float(self.params[name]))
-        except ValueError:
-            raise ApiError(f"Invalid parameter {name}") from None
+        self.limit = min(params.query_int(q, "limit", 100, 1, cmd.INT_MAX), max_limit)
+        self.side = params.query_text(q, "side")
+        self.order_type = params.query_text(q, "orderType")
+        start = params.query_seconds(q, "start_time")
+        end = params.query_seconds(q, "end_time")
+        self.start = None if start is None else start * 1_000_000
+        self.end = None if end is None else end * 1_000_000
 
 
 # ----------------------------------------------------------------------------- views
@@ -266,11 +243,7 @@ async def account(request: Request) -> FTXResponse:
 @router.post("/api/account/leverage")
 async def leverage(request: Request) -> FTXResponse:
     c = await caller(request, write=True)
-    value = c.body.get("leverage")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ApiError(errors.INVALID_LEVERAGE)
+    value = params.whole(c.body.get("leverage"), "leverage")
     await run(_state(request), cmd.SetLeverage(_state(request).clock.now_us(), c.account, value))
     return ok(None)
 
@@ -366,12 +339,12 @@ async def order_history(request: Request) -> FTXResponse:
     c = await caller(request)
     s = _state(request)
     f = Query(s, request, 100)
-    q, wanted, limit, start, end = f.params, f.market, f.limit, f.start, f.end
+    wanted, limit, start, end = f.market, f.limit, f.start, f.end
     page = s.projection.orders(
         c.account,
         market=wanted,
-        side=q.get("side"),
-        order_type=q.get("orderType"),
+        side=f.side,
+        order_type=f.order_type,
         start=start,
         end=end,
         limit=limit,
@@ -386,31 +359,46 @@ async def order_history(request: Request) -> FTXResponse:
 
 
 def _order_id(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ApiError(errors.ORDER_NOT_FOUND) from None
+    found = params.identifier(value)
+    if found is None:
+        raise ApiError(errors.ORDER_NOT_FOUND)
+    return found
+
+
+MAX_IDS = 1_000
+"""Most ids in one bulk cancel (FTX published no limit)."""
 
 
 async def _cancel_each(request: Request, field: str, by_client: bool) -> FTXResponse:
-    """FTX's bulk cancels: each id in turn; the ones actually cancelled are returned."""
+    """FTX's bulk cancels: a list of at most MAX_IDS ids (order ids as integers or strings of
+    digits; client order ids as strings or integers), refused whole if any is malformed. Those
+    naming an open order of the caller's are cancelled, in the order given, and the ones actually
+    cancelled are returned; an id naming none (unknown, closed, another's, repeated) is skipped
+    without a command, so nothing is journaled for it."""
     c = await caller(request, write=True)
     s = _state(request)
     ids = c.body.get(field)
-    if not isinstance(ids, list):
-        raise ApiError(f"Invalid parameter {field}")
-    done: list[int | str | None] = []
+    if type(ids) is not list or len(ids) > MAX_IDS:
+        raise params.refuse(field)
+    acct = s.exchange.accounts[c.account]
+    now = s.clock.now_us()
+    keys: dict[int | str, cmd.Command] = {}  # in the order given, each once
     for raw in ids:
         if by_client:
-            key: int | str | None = _client_id(raw)
-            command = cmd.CancelOrder(s.clock.now_us(), c.account, None, _client_id(raw))
+            client_id = _client_id(raw, field)
+            if client_id is None:
+                raise params.refuse(field)
+            if client_id in acct.client_ids:
+                keys.setdefault(client_id, cmd.CancelOrder(now, c.account, None, client_id))
         else:
-            key = _order_id(str(raw))
-            command = cmd.CancelOrder(s.clock.now_us(), c.account, key)
-        events = await s.sequencer.submit(command)
-        if not (events and isinstance(events[0], Rejected)):
-            done.append(key)
-    return ok(done)
+            order_id = params.identifier(raw)
+            if order_id is None:
+                raise params.refuse(field)
+            if order_id in acct.orders:
+                keys.setdefault(order_id, cmd.CancelOrder(now, c.account, order_id))
+    results = await s.sequencer.submit_many(list(keys.values()))
+    done = zip(keys, results, strict=True)
+    return ok([key for key, events in done if not (events and isinstance(events[0], Rejected))])
 
 
 @router.delete("/api/bulk_orders")
@@ -430,6 +418,7 @@ async def order_by_client(client_id: str, request: Request) -> FTXResponse:
     live = s.exchange.accounts[c.account].client_ids.get(client_id)
     if live is not None:
         return ok(order_by_id(s, c.account, live.id))
+    params.text(client_id, "clientId")  # the history is asked only for what could be one
     row = s.projection.order_by_client_id(c.account, client_id)
     if row is None:
         raise ApiError(errors.ORDER_NOT_FOUND)
@@ -586,7 +575,7 @@ async def fills(request: Request) -> FTXResponse:
     s = _state(request)
     f = Query(s, request, 5000)
     wanted, limit, start, end = f.market, f.limit, f.start, f.end
-    given = f.number("orderId", -1)
+    given = params.query_int(f.params, "orderId", -1, 0, cmd.INT_MAX)
     order_id = None if given < 0 else given
     page = s.projection.fills(c.account, market=wanted, order_id=order_id, start=start, end=end, limit=limit)
     rows = [fill_view(s, row) for row in page.rows]

@@ -15,6 +15,7 @@ from backstop.engine import funding, prices
 from backstop.engine.amounts import RATE, from_atoms
 from backstop.engine.book import Book
 from backstop.projections.market import MarketData, Trade
+from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 
 if TYPE_CHECKING:
@@ -51,26 +52,11 @@ def _price(info: Market, ticks: int | None) -> float | None:
 
 
 def _seconds(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(float(raw))
-    except ValueError:
-        raise ApiError(f"Invalid parameter {name}") from None
+    return params.query_seconds(request.query_params, name)
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(f"Invalid parameter {name}") from None
-    if not low <= value <= high:
-        raise ApiError(f"Invalid parameter {name}")
-    return value
+    return params.query_int(request.query_params, name, default, low, high)
 
 
 # ----------------------------------------------------------------------------- coins

@@ -2,63 +2,122 @@
 
 Nothing is acknowledged before it is in the journal; replies carry the seq each command got.
 Snapshots are taken every `snapshot_every` commands, after the batch that crosses the mark.
+
+Starting decides everything before it changes anything: the journal is read and checked (damage
+stops the start, see `journal.log`), the state recovered from the newest verified snapshot plus the
+journal must be solvent, and only then is a torn last record cut. The journal is written only while
+the disk reserve is held (`journal.reserve`), so a full disk leaves room to snapshot, stop and start.
 """
 
 from __future__ import annotations
 
+import errno
 import gc
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from backstop.engine.commands import Command
-from backstop.engine.events import Event
+from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
-from backstop.journal import recovery, snapshot
+from backstop.journal import log, recovery, snapshot
 from backstop.journal.log import Journal
+from backstop.journal.reserve import NO_SPACE, Reserve
+
+logger = logging.getLogger("backstop.journal")
 
 
 class Runtime:
     def __init__(self, directory: Path, snapshot_every: int = 100_000, seed: int = 0) -> None:
         self.directory = directory
         recovery.initialize(directory, seed=seed)
-        self.exchange, self.seq = recovery.recover(directory)
-        self.journal = Journal(directory)
-        if self.journal.last_seq != self.seq:
-            raise RuntimeError(f"journal ends at {self.journal.last_seq} but recovery reached {self.seq}")
+        contents = log.scan(directory / log.FILE_NAME)
+        self.exchange, self.seq = recovery.start(directory, contents)
+        self.journal = Journal(directory, contents)
+        del contents
+        self.reserve = Reserve(directory)
         self.snapshot_every = snapshot_every
         self._last_snapshot = self.seq
+        self._snapshot_failing = False
+        self._encode = log.encoder()
         tune_gc()
 
     def submit(self, commands: Sequence[Command]) -> list[list[Event]]:
-        """Journal `commands` as one durable batch, apply them, return each one's events."""
-        if not commands:
-            return []
-        self.write(commands)
-        return self.apply(commands)
+        """Journal `commands` as one durable batch, apply them, return each one's events. A command
+        the journal cannot hold is answered "Invalid parameter <field>" alone; a failed write
+        raises OSError with nothing applied."""
+        results: list[list[Event] | None] = []
+        encoded: list[bytes] = []
+        accepted: list[Command] = []
+        for command in commands:
+            try:
+                encoded.append(self._encode(command))
+            except log.Unencodable as exc:
+                results.append([Rejected(str(exc))])
+                continue
+            accepted.append(command)
+            results.append(None)
+        applied: Iterator[list[Event]] = iter(())
+        if accepted:
+            self.write_record(self.record(encoded), len(encoded))
+            applied = iter(self.apply(accepted))
+        return [next(applied) if events is None else events for events in results]
 
-    def write(self, commands: Sequence[Command]) -> None:
-        """Make a batch durable. `apply` must follow with the same batch."""
-        self.journal.append(commands)
-
-    def record(self, commands: Sequence[Command]) -> bytes:
-        """The batch's journal record; `write_record` makes it durable (the part that waits on the
-        disk, which the server runs off its event loop). `apply` must follow with the same batch."""
-        return self.journal.record(commands)
+    def record(self, encoded: Sequence[bytes]) -> bytes:
+        """The batch's journal record from its commands' `log.encoder` bytes; `write_record` makes it
+        durable (the part that waits on the disk, which the server runs off its event loop). `apply`
+        must follow with the same batch."""
+        return self.journal.record(encoded)
 
     def write_record(self, record: bytes, count: int) -> None:
-        self.journal.write(record, count)
+        """Make a batch durable, or raise OSError with the journal as it was. Only while the disk
+        has room (`Reserve.room`); a write that fails for lack of space releases the reserve."""
+        if not self.reserve.room():
+            raise OSError(errno.ENOSPC, "No space left on device (the rest is kept for recovery)")
+        try:
+            self.journal.write(record, count)
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                self.reserve.release()
+            raise
 
     def apply(self, commands: Sequence[Command]) -> list[list[Event]]:
-        apply = self.exchange.apply
-        results = [apply(c) for c in commands]
+        results = recovery.apply(self.exchange, self.seq + 1, commands)
         self.seq += len(commands)
         if self.seq - self._last_snapshot >= self.snapshot_every:
             self.take_snapshot()
         return results
 
-    def take_snapshot(self) -> None:
-        snapshot.write(self.directory, self.seq, self.exchange)
+    def take_snapshot(self) -> bool:
+        """Write a snapshot now; whether it was written. A failure never stops the exchange (the
+        journal holds every command): it is logged once until a snapshot is written again, and
+        the next try comes after `snapshot_every` more commands. Lack of space releases the disk
+        reserve, which is there for this, and tries once more."""
+        try:
+            try:
+                snapshot.write(self.directory, self.seq, self.exchange)
+            except OSError as exc:
+                if exc.errno not in NO_SPACE or not self.reserve.held:
+                    raise
+                self.reserve.release()
+                snapshot.write(self.directory, self.seq, self.exchange)
+        except Exception as exc:
+            if not self._snapshot_failing:
+                logger.error(
+                    "journal: the snapshot at seq %d failed (%s); the journal holds every command, "
+                    "a snapshot is tried again every %d commands",
+                    self.seq,
+                    exc,
+                    self.snapshot_every,
+                )
+            self._snapshot_failing = True
+            self._last_snapshot = self.seq
+            return False
+        if self._snapshot_failing:
+            logger.warning("journal: snapshots are written again (seq %d)", self.seq)
+            self._snapshot_failing = False
         self._last_snapshot = self.seq
+        return True
 
     def close(self) -> None:
         self.journal.close()

@@ -5,21 +5,42 @@ the disk works (group commit: whatever arrived during the previous sync forms th
 then applied on the event loop's own thread, where every read (REST, websocket) also runs: a read
 never sees half a batch, and the engine never needs a lock. A command is acknowledged only after
 its batch is in the journal.
+
+Nothing one command does stops the sequencer for others:
+- each command is encoded for the journal when it is submitted; one the journal cannot hold is
+  answered "Invalid parameter <field>" alone and never reaches a batch;
+- an exception the engine raises applying a command answers that command (`recovery.apply`);
+- a batch the journal cannot write (a full or failing disk) is answered `JOURNAL_UNAVAILABLE`
+  (503: nothing of it happened, try again) and the next batch tries again, so the exchange resumes
+  by itself when the disk does. The operator's log gets one line when such an outage starts and one
+  when it ends;
+- a listener that raises is logged (once until it succeeds again) and the others still run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from backstop.engine import errors
 from backstop.engine.commands import Command
-from backstop.engine.events import Event
+from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
+from backstop.journal import log
 from backstop.server.runtime import Runtime
 
 Listener = Callable[[Sequence[Command], list[list[Event]]], None]
+Pending = tuple[Command, bytes, "asyncio.Future[list[Event]]"]  # a command, its journal bytes, its answer
 MAX_BATCH = 4096
+logger = logging.getLogger("backstop.journal")
+
+
+def unavailable(events: list[Event]) -> bool:
+    """Whether a command's answer is the journal's refusal (nothing happened; send it again)."""
+    return bool(events) and isinstance(events[0], Rejected) and events[0].error == errors.JOURNAL_UNAVAILABLE
 
 
 class Sequencer:
@@ -27,10 +48,13 @@ class Sequencer:
         self.runtime = runtime
         self.max_batch = max_batch
         self.listeners: list[Listener] = []  # told of every applied batch (projections, websocket)
-        self._pending: list[tuple[Command, asyncio.Future[list[Event]]]] = []
+        self._pending: list[Pending] = []
+        self._encode = log.encoder()  # used on the event loop's thread only
         self._wake = asyncio.Event()
         self._stopping = False
-        self._failed: Exception | None = None
+        self._outage_since: float | None = None  # when the journal last began refusing batches
+        self._refused = 0  # commands refused since then
+        self._failing: set[int] = set()  # listeners (by id) whose last call raised
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._task: asyncio.Task[None] | None = None
 
@@ -51,10 +75,13 @@ class Sequencer:
         self._disk.shutdown(wait=True)
 
     def _enqueue(self, command: Command) -> asyncio.Future[list[Event]]:
-        if self._failed is not None:
-            raise RuntimeError("the journal failed; no command is accepted") from self._failed
         future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
-        self._pending.append((command, future))
+        try:
+            encoded = self._encode(command)
+        except log.Unencodable as exc:
+            future.set_result([Rejected(str(exc))])
+            return future
+        self._pending.append((command, encoded, future))
         self._wake.set()
         return future
 
@@ -78,20 +105,52 @@ class Sequencer:
                 continue
             batch = pending[: self.max_batch]
             del pending[: self.max_batch]
-            commands = [c for c, _ in batch]
             try:
-                record = runtime.record(commands)
-                await loop.run_in_executor(self._disk, runtime.write_record, record, len(commands))
-                results = runtime.apply(commands)
-            except Exception as exc:  # the disk failed: nothing in this batch or after is acknowledged
-                self._failed = exc
-                for _, future in batch + pending:
-                    if not future.done():
-                        future.set_exception(exc)
-                pending.clear()
-                raise
-            for (_, future), events in zip(batch, results, strict=True):
+                record = runtime.record([encoded for _, encoded, _ in batch])
+                await loop.run_in_executor(self._disk, runtime.write_record, record, len(batch))
+            except Exception as exc:  # nothing of the batch is in the journal
+                self._refuse(batch, exc)
+                continue
+            if self._outage_since is not None:
+                self._resumed(self._outage_since)
+            commands = [c for c, _, _ in batch]
+            results = runtime.apply(commands)
+            for (_, _, future), events in zip(batch, results, strict=True):
                 if not future.done():  # a client that went away cancels its wait, not its command
                     future.set_result(events)
             for listener in self.listeners:
-                listener(commands, results)
+                try:
+                    listener(commands, results)
+                except Exception:
+                    if id(listener) not in self._failing:
+                        self._failing.add(id(listener))
+                        logger.exception("sequencer: listener %r failed; the exchange carries on", listener)
+                else:
+                    self._failing.discard(id(listener))
+
+    def _refuse(self, batch: list[Pending], exc: Exception) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            self._refused = 0
+            reserve = (
+                "" if self.runtime.reserve.held else "; the disk reserve is free to snapshot, stop, start"
+            )
+            logger.error(
+                "journal: cannot write (%s): commands are answered %r until it can; each batch tries again%s",
+                exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc),
+                errors.JOURNAL_UNAVAILABLE,
+                reserve,
+                exc_info=None if isinstance(exc, OSError) else exc,
+            )
+        self._refused += len(batch)
+        for _, _, future in batch:
+            if not future.done():
+                future.set_result([Rejected(errors.JOURNAL_UNAVAILABLE)])
+
+    def _resumed(self, since: float) -> None:
+        self._outage_since = None
+        logger.warning(
+            "journal: writing again after %.1f s; %d commands were refused meanwhile",
+            time.monotonic() - since,
+            self._refused,
+        )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 
+from backstop.catalog import Market
 from backstop.engine import commands as cmd
 from backstop.engine import errors
 from backstop.engine.commands import Command
@@ -18,8 +19,9 @@ from backstop.engine.exchange import Exchange
 from backstop.projections import Projection
 from backstop.projections.schema import CONDITIONAL_ORDERS
 from backstop.projections.writer import conditional_row
+from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import Query, _client_id, _flag, _market, caller, lots, run, ticks
+from backstop.server.private import Query, _client_id, _flag, _market, _order_id, caller, lots, run, ticks
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
@@ -33,7 +35,7 @@ TYPES = {
     "trailingStop": "trailing_stop",
     "trailing_stop": "trailing_stop",
 }
-TRIGGER_BY = {None: "mark", "mark": "mark", "last": "last", "index": "index"}
+TRIGGER_BY = {"mark": "mark", "last": "last", "index": "index"}
 
 
 def _state(request: Request) -> ServerState:
@@ -159,18 +161,19 @@ class TriggerFills:
                         value[trigger] = value.get(trigger, 0) + e.size * e.price
 
 
-def _trigger_id(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(errors.ORDER_NOT_FOUND) from None
-
-
 def _own(s: ServerState, account: int, raw: str) -> int:
-    order_id = _trigger_id(raw)
+    order_id = _order_id(raw)
     if s.projection.conditional_order(account, order_id) is None:
         raise ApiError(errors.ORDER_NOT_FOUND)
     return order_id
+
+
+def _trail(market: Market, value: Any) -> int:
+    """trailValue in ticks: signed (negative for a sell), a multiple of the price increment."""
+    steps = params.decimal(value, "trailValue") / market.price_increment
+    if steps != steps.to_integral_value():
+        raise ApiError("Invalid parameter trailValue")
+    return int(steps)
 
 
 @router.post("/api/conditional_orders")
@@ -182,21 +185,13 @@ async def create(request: Request) -> FTXResponse:
     side = b.get("side")
     if side not in ("buy", "sell"):
         raise ApiError(errors.INVALID_SIDE)
-    kind = TYPES.get(b.get("type") or "stop")
-    if kind is None:
-        raise ApiError(errors.INVALID_TYPE)
-    trigger_by = TRIGGER_BY.get(b.get("triggerBy"))
-    if trigger_by is None:
-        raise ApiError("Invalid parameter triggerBy")
+    kind = "stop" if b.get("type") is None else params.choice(b["type"], TYPES, "type")  # INVALID_TYPE
+    trigger_by = (
+        "mark" if b.get("triggerBy") is None else params.choice(b["triggerBy"], TRIGGER_BY, "triggerBy")
+    )
     trigger = None if b.get("triggerPrice") is None else ticks(market, b["triggerPrice"], "triggerPrice")
     order_price = None if b.get("orderPrice") is None else ticks(market, b["orderPrice"], "orderPrice")
-    trail = None
-    if b.get("trailValue") is not None:
-        value = Decimal(str(b["trailValue"]))
-        steps = value / market.price_increment
-        if steps != steps.to_integral_value():
-            raise ApiError("Invalid parameter trailValue")
-        trail = int(steps)
+    trail = None if b.get("trailValue") is None else _trail(market, b["trailValue"])
     retry = b.get("retryUntilFilled")
     if retry is None:
         retry = order_price is None  # FTX: market trigger orders retry by default
@@ -258,7 +253,7 @@ async def trigger_history(request: Request) -> FTXResponse:
     q, wanted, limit, start, end = f.params, f.market, f.limit, f.start, f.end
     kind = TYPES.get(q.get("type") or "") if q.get("type") else None
     page = s.projection.conditional_orders(
-        c.account, market=wanted, side=q.get("side"), order_type=kind, start=start, end=end, limit=limit
+        c.account, market=wanted, side=f.side, order_type=kind, start=start, end=end, limit=limit
     )
     rows = [_history_view(s, c.account, row) for row in page.rows]
     rows = [r for r in rows if q.get("orderType") in (None, r["orderType"])]
@@ -290,7 +285,7 @@ async def firings(order_id: str, request: Request) -> FTXResponse:
 async def _open(s: ServerState, account: int, raw: str) -> Conditional:
     """The caller's open trigger order `raw`, from the engine; else the engine's own refusal
     ("Order not found", "Order already closed")."""
-    trigger_id = _trigger_id(raw)
+    trigger_id = _order_id(raw)
     live = s.exchange.conditionals.get(trigger_id)
     if live is None or live.account != account:
         await run(s, cmd.ModifyConditional(s.clock.now_us(), account, trigger_id, None, None, None, None))
@@ -302,7 +297,7 @@ async def _open(s: ServerState, account: int, raw: str) -> Conditional:
 async def cancel(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request, write=True)
     s = _state(request)
-    await run(s, cmd.CancelConditional(s.clock.now_us(), c.account, _trigger_id(order_id)))
+    await run(s, cmd.CancelConditional(s.clock.now_us(), c.account, _order_id(order_id)))
     return ok("Order cancelled")
 
 
@@ -313,12 +308,7 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
     live = await _open(s, c.account, order_id)
     market = s.exchange.catalog.markets[live.market]
     b = c.body
-    trail = None
-    if b.get("trailValue") is not None:
-        steps = Decimal(str(b["trailValue"])) / market.price_increment
-        if steps != steps.to_integral_value():
-            raise ApiError("Invalid parameter trailValue")
-        trail = int(steps)
+    trail = None if b.get("trailValue") is None else _trail(market, b["trailValue"])
     await run(
         s,
         cmd.ModifyConditional(

@@ -15,7 +15,7 @@ from backstop.engine import commands as cmd
 from backstop.engine import errors
 from backstop.engine.amounts import RATE, from_atoms
 from backstop.engine.events import Transferred
-from backstop.server import auth
+from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.private import _balances, caller, run
 from backstop.server.public import _seconds
@@ -49,9 +49,7 @@ def _account_wide(principal: auth.Principal) -> None:
 
 
 def _amount(value: Any) -> int:
-    from backstop.server.private import _decimal
-
-    size = _decimal(value, "size")
+    size = params.decimal(value, "size")
     atoms = size * 10**8
     if size <= 0 or atoms != atoms.to_integral_value():
         raise ApiError(errors.INVALID_SIZE)
@@ -79,8 +77,8 @@ async def create_subaccount(request: Request) -> FTXResponse:
     c = await caller(request, write=True)
     _account_wide(c.principal)
     s = _state(request)
-    name = c.body.get("nickname")
-    if not isinstance(name, str) or not name or name == "main" or len(name) > 64:
+    name = params.text(c.body.get("nickname"), "nickname")
+    if not name or name == "main" or len(name) > 64:
         raise ApiError("Invalid parameter nickname")
     await run(s, cmd.CreateAccount(s.clock.now_us(), c.principal.owner, name))
     return ok(_sub_view(name))
@@ -192,11 +190,13 @@ async def withdraw(request: Request) -> FTXResponse:
     s = _state(request)
     b = c.body
     coin = b.get("coin")
-    address = b.get("address")
     if not isinstance(coin, str):
         raise ApiError("Invalid parameter coin")
-    if not isinstance(address, str) or not address:
+    address = params.text(b.get("address"), "address")
+    if not address:
         raise ApiError("Invalid parameter address")
+    if b.get("tag") is not None:
+        params.text(b["tag"], "tag")  # echoed in the answer
     events = await run(s, cmd.Withdraw(s.clock.now_us(), c.account, coin.upper(), _amount(b.get("size"))))
     ts = events[0].ts  # type: ignore[attr-defined]
     return ok(

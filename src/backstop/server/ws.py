@@ -19,12 +19,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
 from backstop.engine.commands import Command
 from backstop.engine.events import Event, Fill, OrderAccepted, OrderClosed, OrderResized
-from backstop.server import auth
-from backstop.server.envelope import _default
+from backstop.server import auth, params
+from backstop.server.envelope import ApiError, _default
 from backstop.server.order_updates import OrderUpdates
 from backstop.server.ws_book import DEPTH, BookFeed, levels
 
@@ -212,6 +212,9 @@ async def _handle(hub: Hub, connection: Connection, message: Any) -> None:
         return
     if op == "login":
         args = message.get("args") or {}
+        if type(args) is not dict:
+            _error(connection, 400, auth.INVALID_LOGIN)
+            return
         try:
             principal = auth.verify_ws_login(
                 s.keys,
@@ -291,15 +294,15 @@ async def websocket(socket: WebSocket) -> None:
     sender = asyncio.get_running_loop().create_task(_sender(connection))
     try:
         while True:
-            text = await socket.receive_text()
-            try:
-                message = json.loads(text)
-            except ValueError:
+            frame = await socket.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            try:  # a text frame, or a binary one holding the same UTF-8 JSON
+                message = params.loads(frame.get("text") or frame.get("bytes") or b"")
+            except ApiError:
                 _error(connection, 400, "Invalid JSON")
                 continue
             await _handle(hub, connection, message)
-    except WebSocketDisconnect:
-        pass
     finally:
         hub.drop(connection)
         sender.cancel()
