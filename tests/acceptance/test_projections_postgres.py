@@ -21,6 +21,7 @@ from backstop.bench.workload import build
 from backstop.engine.exchange import Exchange
 from backstop.journal import recovery, snapshot
 from backstop.projections import Projection, schema
+from backstop.projections.sql import Follower
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
 
@@ -75,8 +76,12 @@ def test_projections_follow_the_sequencer_and_rebuild_from_the_journal(tmp_path:
         live = Projection.open(data, URL, schema_name=f"{prefix}_live")
         lite = Projection.open(data)  # <data>/history.sqlite
         stops = Projection.open(data, URL, schema_name=f"{prefix}_stops")
-        sequencer.listeners += [live.listener(lambda: runtime.seq), lite.listener(lambda: runtime.seq)]
-        stopping = stops.listener(lambda: runtime.seq)
+
+        def follow(p: Projection) -> Follower:
+            return p.listener(lambda: runtime.seq, data, lambda: runtime.exchange)
+
+        sequencer.listeners += [follow(live), follow(lite)]
+        stopping = follow(stops)
         sequencer.listeners.append(lambda c, r: stopping(c, r) if runtime.seq <= stop_at else None)
         sequencer.start()
         for i in range(0, len(commands), 700):

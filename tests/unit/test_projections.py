@@ -10,6 +10,7 @@ history queries against what they must return, and a rebuild from a journal of t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections import defaultdict
@@ -42,9 +43,10 @@ from backstop.engine.events import (
 )
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
-from backstop.projections import Projection, ProjectionGap, backends, schema
+from backstop.projections import HistoryUnavailable, Projection, ProjectionGap, backends, schema, sql
+from backstop.projections.market import CandleRow, MarketData
 from backstop.projections.sql import FILE_NAME
-from backstop.projections.writer import LOGGED_TABLES
+from backstop.projections.writer import LOGGED_TABLES, order_from_events
 
 PERP = "BTC-PERP"
 ETH = "ETH-PERP"
@@ -409,6 +411,38 @@ def test_order_and_trigger_states(opener: Opener, scenario: Scenario) -> None:
     assert [c["id"] for c in p.conditional_orders(s.m).rows] == [s.fired_trigger, s.cancelled_trigger]
 
 
+def test_an_order_from_its_commands_events_is_the_engines_and_the_historys(
+    opener: Opener, scenario: Scenario
+) -> None:
+    """How a write is answered: the order as its command's events leave it (`order_from_events`)
+    is the engine's order at that moment when it rests, and the history's final row when it
+    closed within the command (market, IOC, filled, post-only...)."""
+    p = opener()
+    feed(p, scenario)
+    ex = Exchange()  # the scenario's engine, replayed command by command
+    names = schema.ORDERS.names
+    rested = closed = 0
+    for command, _ in scenario.d.log:
+        events = ex.apply(command)
+        for e in events:
+            if not isinstance(e, OrderAccepted):
+                continue
+            row = order_from_events(events, e.order_id)
+            assert row is not None
+            got = dict(zip(names, row, strict=True))
+            live = ex.accounts[e.account].orders.get(e.order_id)
+            if live is not None:
+                rested += 1
+                assert got["status"] == live.status == "open"
+                fields = ("price", "size", "filled", "remaining", "fill_value", "created_us")
+                engine = (live.price, live.size, live.filled, live.remaining, live.fill_value, live.created)
+                assert tuple(got[f] for f in fields) == engine
+            else:
+                closed += 1
+                assert got["status"] == "closed" and got == p.order(e.account, e.order_id)
+    assert rested and closed
+
+
 def test_history_queries(opener: Opener, scenario: Scenario) -> None:
     p = opener()
     feed(p, scenario)
@@ -516,46 +550,77 @@ def test_a_failed_write_changes_nothing(opener: Opener, scenario: Scenario) -> N
     assert dump(p) == dump(whole)
 
 
-def test_the_listener_keeps_what_it_could_not_write(opener: Opener, scenario: Scenario) -> None:
+def test_the_listener_falls_behind_and_catches_up_by_itself(
+    opener: Opener, scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's follower through three outages while batches keep coming: a short one (the
+    batches it kept are enough), a long one (past `max_pending`: a copy of the engine and the
+    journal), and one a read finds (on PostgreSQL, the server dropping the connection). Behind,
+    reads raise HistoryUnavailable and nothing raises to the sequencer; level again, the tables are
+    exactly those written without a failure."""
     whole = opener("whole")
     feed(whole, scenario)
+    data = tmp_path / "data"
+    write_journal(data, scenario)
+    engine = recovery.fresh_exchange(data)  # the engine the batches come from, as the server's
     p = opener("flaky")
     reached = 0
-    follow = p.listener(lambda: reached)
-    write = p.backend.write
+    follow = p.listener(lambda: reached, data, lambda: engine, max_pending=500)
+    monkeypatch.setattr(sql, "RETRY_S", 0.01)
+    write, fetch = p.backend.write, p.backend.fetch
     down = False
 
-    def flaky(*args: Any) -> None:
+    def flaky_write(*args: Any) -> None:
         if down:
             raise OSError("database unreachable")
         write(*args)
 
-    p.backend.write = flaky  # type: ignore[method-assign]
-    for k, (commands, results, seq) in enumerate(scenario.batches()):
-        down = k in (3, 4, 5, 20)
-        killed = k == 30 and opener.kind == "postgresql"
-        if killed:  # the server drops the connection: the next write fails, the one after reconnects
-            with psycopg_connect() as conn:
-                conn.execute("SELECT pg_terminate_backend(%s)", (p.backend.conn.info.backend_pid,))
-        reached = seq
-        follow(commands, results)  # never raises
-        assert follow.failing is (down or killed)
-        assert p.seq < seq if follow.failing else p.seq == seq
-    assert not follow.commands
-    assert p.seq == len(scenario.d.log) and dump(p) == dump(whole)
+    def flaky_fetch(*args: Any) -> Any:
+        if down:
+            raise p.backend.errors[0]("database unreachable")
+        return fetch(*args)
 
-    # too much kept: it gives up and stays behind, without raising
-    gives_up = opener("gives-up").listener(lambda: reached, max_pending=5)
+    p.backend.write = flaky_write  # type: ignore[method-assign]
+    p.backend.fetch = flaky_fetch  # type: ignore[method-assign]
+    short, long = range(6, 9), range(20, 45)  # 11 commands; about 2,000
 
-    def broken(*args: Any) -> None:
-        raise OSError("down")
+    async def level() -> None:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not follow.level:
+            assert asyncio.get_running_loop().time() < deadline, "never caught up"
+            await asyncio.sleep(0.01)
 
-    gives_up.projection.backend.write = broken  # type: ignore[method-assign]
-    log_ = scenario.d.log
-    for i in range(10):
-        reached = i + 1
-        gives_up([log_[i][0]], [log_[i][1]])
-    assert gives_up.lost and gives_up.projection.seq == 0
+    async def run() -> None:
+        nonlocal reached, down
+        for k, (commands, _, seq) in enumerate(scenario.batches()):
+            down = k in short or k in long
+            if k == short.stop:
+                await level()
+                assert follow.checkpoint is None  # what it kept was enough
+            if k == long.start:
+                assert follow.level
+                with pytest.raises(HistoryUnavailable):  # a read finds it down first
+                    p.orders(scenario.a)
+                assert follow.behind
+            if k == 60 and opener.kind == "postgresql":  # the server drops the connection
+                with psycopg_connect() as conn:
+                    conn.execute("SELECT pg_terminate_backend(%s)", (p.backend.conn.info.backend_pid,))
+            results = [engine.apply(command) for command in commands]
+            reached = seq
+            follow(commands, results)  # never raises
+            if follow.behind:
+                assert p.seq < seq
+                with pytest.raises(HistoryUnavailable):
+                    p.order(scenario.a, scenario.cancelled)
+            if k == long.stop - 1:
+                assert follow.checkpoint is not None  # it kept too much: the journal covers the rest
+            await asyncio.sleep(0)  # the catch-up runs between batches, as on the server
+        await level()
+
+    asyncio.run(run())
+    assert p.seq == len(scenario.d.log) and follow.level and not follow.pending
+    assert p.order(scenario.a, scenario.cancelled) is not None
+    assert dump(p) == dump(whole)
 
 
 def psycopg_connect() -> Any:
@@ -637,6 +702,63 @@ def test_rebuild_from_the_journal_gives_the_same_rows(
     reference = opener("reference")
     feed(reference, scenario, upto=300)
     assert dump(ahead) == dump(reference)
+
+
+# ----------------------------------------------------------------------------- market data
+
+
+def market_state(m: MarketData) -> tuple[list[CandleRow], dict[str, list[tuple]]]:
+    candles = sorted(
+        c.row() for table in (m.candles, m.index_candles) for rows in table.values() for c in rows
+    )
+    trades = {
+        name: [(t.id, t.price, t.size, t.side, t.liquidation, t.ts) for t in rows]
+        for name, rows in m.trades.items()
+    }
+    return candles, trades
+
+
+def test_candles_saved_live_are_the_candles_rebuilt_from_the_journal(
+    opener: Opener, scenario: Scenario, tmp_path: Path
+) -> None:
+    """Market data kept live (marks sampled after each batch, saved with it) and read back; then
+    saved only up to a point (a process killed before saving the rest) and completed by a rebuild
+    from the journal; both read back as the live market data."""
+    data = tmp_path / "data"
+    recovery.initialize(data)
+    journal = log.Journal(data)
+    for commands, _, _ in scenario.batches():  # a record per batch, as the server writes them
+        journal.append(commands)
+    journal.close()
+    engine = Exchange()
+    live = MarketData(engine)
+    p = opener("live")
+    cut = len(scenario.d.log) - 700
+    crashed = opener("crashed")
+    crashed_market = MarketData(engine)
+    for commands, _, seq in scenario.batches():
+        results = [engine.apply(command) for command in commands]
+        live.on_batch(commands, results)
+        p.on_batch(commands, results, seq, live)
+        if seq <= cut:
+            crashed_market.on_batch(commands, results)
+            crashed.on_batch(commands, results, seq, crashed_market)
+        else:
+            crashed.on_batch(commands, results, seq)  # the rows, not the candles
+    assert p.candles_seq == p.seq and 0 < crashed.candles_seq <= cut < crashed.seq
+    expected = market_state(live)
+    assert len(expected[0]) > 1_000 and expected[1][ETH]
+
+    again = MarketData(Exchange())
+    p.load_candles(again)
+    p.load_trades(again)
+    assert market_state(again) == expected
+
+    rebuilt = MarketData(Exchange())
+    assert crashed.rebuild(data, market=rebuilt) == len(scenario.d.log)
+    crashed.load_trades(rebuilt)
+    assert crashed.candles_seq == crashed.seq and market_state(rebuilt) == expected
+    assert dump(crashed)["candles"] == dump(p)["candles"]
 
 
 # ----------------------------------------------------------------------------- exact integers

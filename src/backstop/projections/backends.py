@@ -52,6 +52,8 @@ class Backend:
     """A connection that writes batches in one transaction and reads rows back as Python values."""
 
     name = ""
+    errors: tuple[type[Exception], ...] = ()
+    """What the database raises when it cannot be reached or used (not for a bad query)."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         raise NotImplementedError
@@ -99,6 +101,7 @@ class SQLite(Backend):
     deleted and rebuilt from the journal. A clean close syncs and clears the mark."""
 
     name = "sqlite"
+    errors = (sqlite3.OperationalError,)
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -269,10 +272,17 @@ class Checkpointer(threading.Thread):
             self.join()
 
 
+CONNECT_TIMEOUT_S = 5
+"""Seconds to wait for a PostgreSQL server to accept a connection, unless the URL says."""
+
+
 class Postgres(Backend):
     name = "postgresql"
 
     def __init__(self, url: str, schema_name: str | None = None, synchronous_commit: bool = False) -> None:
+        import psycopg
+
+        self.errors = (psycopg.OperationalError,)
         self.url = url
         self.schema_name = schema_name
         self.synchronous_commit = synchronous_commit
@@ -282,8 +292,13 @@ class Postgres(Backend):
     def _connect(self) -> psycopg.Connection[Row]:
         import psycopg
         from psycopg import sql
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-        conn = psycopg.connect(self.url, autocommit=True)
+        url = self.url
+        if "connect_timeout" not in conninfo_to_dict(url):
+            # a server that does not answer holds the caller (live: the event loop) this long at most
+            url = make_conninfo(url, connect_timeout=CONNECT_TIMEOUT_S)
+        conn = psycopg.connect(url, autocommit=True)
         conn.adapters.register_loader("numeric", _numeric_loader())
         if self.schema_name is not None:
             name = sql.Identifier(self.schema_name)

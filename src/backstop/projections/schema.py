@@ -236,6 +236,17 @@ POSITION_SETTLEMENTS = _table(
 EXPIRATIONS = _table("expirations", EVENT + "market text, price int, ts int", "seq, n", "market, ts")
 """Dated futures settled at expiry, at `price` ticks."""
 
+CANDLES = _table(
+    "candles",
+    "kind text, name text, resolution int, start int, open big, high big, low big, close big, volume big",
+    "kind, name, resolution, start",
+    updated=True,
+)
+"""The public candles (`projections.market`) of each market (`kind` "market": prices in ticks,
+volume in quote atoms) and index (`kind` "index": USD atoms per coin), one row per candle kept in
+memory, `start` in seconds. Rows are written with their absolute values whenever they change, so
+writing one again changes nothing; `meta.candles` is the journal seq they are level with."""
+
 TABLES: tuple[Table, ...] = (
     META,
     ORDERS,
@@ -256,6 +267,7 @@ TABLES: tuple[Table, ...] = (
     CONDITIONAL_TRIGGERS,
     POSITION_SETTLEMENTS,
     EXPIRATIONS,
+    CANDLES,
 )
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 BIGS: dict[str, tuple[int, ...]] = {t.name: t.of_kind(BIG) for t in TABLES}

@@ -13,18 +13,36 @@ seq. The engine needs every command from the start to reach the same state, so t
 from nothing (a fresh engine) or from the newest snapshot at or below the projection's seq: the
 same state recovery itself starts the live engine from.
 
+Following live (`listener`): a database that is down or fails a write leaves trading alone. The
+follower falls behind, keeps the batches it is given (up to `max_pending` commands; past that, a
+copy of the engine as it then is, and the journal), and catches up by itself once the database
+answers again, off the event loop but for short steps, until it is level and writes each batch
+again as it comes.
+
 Reading: one method per history the API serves, each returning plain dicts of ints, strings,
 booleans and None in the engine's units (ticks, lots, atoms, microseconds): the API converts.
 Lists are newest first; `start` and `end` are inclusive bounds in microseconds; a `Page` says
-whether more rows matched than the limit returned (FTX's hasMoreData).
+whether more rows matched than the limit returned (FTX's hasMoreData). A projection followed
+live answers only while it holds every command the engine has applied: behind, or with its
+database unreachable, a read raises `HistoryUnavailable` rather than answer from a partial history
+(an order "not found" only because its row is not written yet).
 
-Not thread-safe: one thread (the server's event loop) writes and reads.
+Market data (`projections.market`): candles are saved with the batches (`meta.candles` is the seq
+they are level with), public trades are the `trades` table; `load_candles`/`load_trades` and a
+`rebuild` given the market data restore them at start.
+
+Not thread-safe: one thread writes and reads at a time (the server's event loop, or the
+follower's catch-up thread while it alone uses the database).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import pickle
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,22 +52,46 @@ from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
 from backstop.projections import schema
 from backstop.projections.backends import Backend, Postgres, SQLite
+from backstop.projections.market import MAX_TRADES, MarketData, Trade
 from backstop.projections.schema import Table
 from backstop.projections.writer import OrderRow, Staged, Update
 
 FILE_NAME = "history.sqlite"
 SET_SEQ = "UPDATE meta SET value = ? WHERE key = 'seq'"
+SET_CANDLES = "UPDATE meta SET value = ? WHERE key = 'candles'"
+SET_BOTH = "UPDATE meta SET value = ? WHERE key IN ('seq', 'candles')"
+SAVE_CANDLE = (
+    f"INSERT INTO candles ({', '.join(schema.CANDLES.names)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, name, resolution, start) DO UPDATE SET open = excluded.open, "
+    "high = excluded.high, low = excluded.low, close = excluded.close, volume = excluded.volume"
+)
+DROP_CANDLES = "DELETE FROM candles WHERE kind = ? AND name = ? AND resolution = ? AND start < ?"
 REBUILD_BATCH = 10_000
 """Commands per transaction while rebuilding."""
-MAX_PENDING = 1_000_000
-"""Commands a listener keeps while the database is unreachable."""
+CATCH_UP_BATCH = 2_000
+"""Commands per transaction while catching up live: each step on the event loop stays short."""
+MAX_PENDING = 100_000
+"""Commands a listener keeps in memory while behind; past that it copies the engine and reads
+the rest from the journal."""
+RETRY_S = 1.0
+"""Seconds between attempts to reach a database that failed."""
+SAVE_CANDLES_S = 1.0
+"""Live, candles are saved with the first batch after this many seconds (of the machine's clock)
+since they last were: a clock catching up an hour of ticks changes the same candles thousands of
+times, and writing them with every tick's batch made each tick several times dearer."""
 
 logger = logging.getLogger(__name__)
+Batch = tuple[list[Command], list[list[Event]], int]  # commands, their events, seq of the last
 
 
 class ProjectionGap(RuntimeError):
     """A batch starts after the next command the projection expects: some batch never reached it
     (a write failed). It must catch up with `rebuild` before it can take batches again."""
+
+
+class HistoryUnavailable(RuntimeError):
+    """The history cannot answer now: its database is unreachable, or it is catching up with
+    the engine. Trading is unaffected; the API answers 503."""
 
 
 class Page(NamedTuple):
@@ -70,11 +112,15 @@ class Projection:
                 if fresh:
                     backend.execute("INSERT INTO meta (key, value) VALUES ('version', ?)", (schema.VERSION,))
                     backend.execute("INSERT INTO meta (key, value) VALUES ('seq', 0)")
+                if self._meta("candles") < 0:  # new, or from before candles were kept
+                    backend.execute("INSERT INTO meta (key, value) VALUES ('candles', 0)")
             self._seq = self._meta("seq")
+            self._candles = self._meta("candles")
         except BaseException:
             backend.close()
             raise
         self._open: dict[int, OrderRow] = {}  # filled lazily (writer.py)
+        self.follower: Follower | None = None  # set by `listener`: reads answer only when level
 
     @classmethod
     def open(
@@ -100,6 +146,11 @@ class Projection:
         """The journal sequence number of the last command whose events are in the tables."""
         return self._seq
 
+    @property
+    def candles_seq(self) -> int:
+        """The journal sequence number the saved candles are level with (at most `seq`)."""
+        return self._candles
+
     def _meta(self, key: str) -> int:
         rows = self.backend.fetch("SELECT value FROM meta WHERE key = ?", (key,))
         return int(rows[0][0]) if rows else -1
@@ -112,10 +163,16 @@ class Projection:
     # ----------------------------------------------------------------------------- writing
 
     def on_batch(
-        self, commands: Sequence[Command], results: Sequence[Sequence[Event]], seq_after: int
+        self,
+        commands: Sequence[Command],
+        results: Sequence[Sequence[Event]],
+        seq_after: int,
+        market: MarketData | None = None,
     ) -> int:
         """Write the events of a batch of applied commands whose last has journal number
-        `seq_after`, in one transaction; the number of rows written."""
+        `seq_after`, in one transaction; the number of rows written. With `market` (which has
+        taken the same commands, up to `seq_after`), its changed candles go in the same
+        transaction."""
         count = len(results)
         if len(commands) != count:
             raise ValueError(f"{len(commands)} commands but {count} results")
@@ -131,7 +188,11 @@ class Projection:
             for i in range(done + 1 - first if first <= done else 0, count):
                 staged.add(first + i, results[i])
             inserts, updates = staged.statements()
-            updates.append(Update(SET_SEQ, [(seq_after,)], ()))
+            if market is None:
+                updates.append(Update(SET_SEQ, [(seq_after,)], ()))
+            else:
+                updates += _candle_updates(market)
+                updates.append(Update(SET_BOTH, [(seq_after,)], ()))
             with backend.transaction():
                 backend.write(inserts, updates)
         except BaseException:
@@ -139,14 +200,59 @@ class Projection:
             raise
         staged.settle()
         self._seq = seq_after
+        if market is not None:
+            market.saved()
+            self._candles = seq_after
         return staged.count
 
-    def listener(self, seq: Callable[[], int], max_pending: int = MAX_PENDING) -> Follower:
+    def save_market(self, market: MarketData) -> None:
+        """Save the candles `market` changed; it must have taken every command up to `seq`."""
+        with self.backend.transaction():
+            self.backend.write((), [*_candle_updates(market), Update(SET_CANDLES, [(self._seq,)], ())])
+        market.saved()
+        self._candles = self._seq
+
+    def load_candles(self, market: MarketData) -> None:
+        """Start `market`'s candles over from the saved ones (level with `candles_seq`)."""
+        table = schema.CANDLES
+        rows = self.backend.fetch(
+            f"SELECT {', '.join(table.names)} FROM candles ORDER BY kind, name, resolution, start"
+        )
+        market.load_candles(self.backend.fix(table, rows))
+
+    def load_trades(self, market: MarketData) -> None:
+        """Each market's newest public trades, from the `trades` table (level with `seq`)."""
+        for name in market.trades:
+            page = self.trades(name, limit=MAX_TRADES)
+            market.load_trades(
+                name,
+                (
+                    Trade(r["trade_id"], r["price"], r["size"], r["side"], r["liquidation"], r["ts"])
+                    for r in page.rows
+                ),
+            )
+
+    def refresh(self) -> None:
+        """Read where the database is again (after a failure: a write may have committed
+        although its answer was lost), reconnecting if need be."""
+        self._open = {}
+        self._seq = self._meta("seq")
+        self._candles = self._meta("candles")
+
+    def listener(
+        self,
+        seq: Callable[[], int],
+        directory: Path,
+        engine: Callable[[], Exchange],
+        market: MarketData | None = None,
+        max_pending: int = MAX_PENDING,
+    ) -> Follower:
         """A sequencer listener that never raises: `seq()` is the journal number after the batch
-        (runtime.seq). A batch that fails to write (the database is down) is kept and written
-        with the next one; past `max_pending` commands kept, they are dropped and the projection
-        stays behind until `rebuild` (at the next start)."""
-        return Follower(self, seq, max_pending)
+        (runtime.seq), `engine()` the engine that applied it, `directory` its journal's. It
+        writes each batch (with `market`'s candles, `market` being a listener before it); when
+        the database fails it falls behind and catches up by itself (see `Follower`). Reads
+        answer only while it is level. Runs on an asyncio event loop."""
+        return Follower(self, seq, directory, engine, market, max_pending)
 
     def rebuild(
         self,
@@ -155,40 +261,80 @@ class Projection:
         reset: bool = False,
         from_snapshot: bool = True,
         batch: int = REBUILD_BATCH,
+        market: MarketData | None = None,
     ) -> int:
         """Bring the projection level with the journal in `directory`: replay the journal through a
         fresh engine and write the events of every command after the projection's seq (of every
         command with `reset`, which first empties the tables). With `from_snapshot` (the default)
         the replay starts from the newest snapshot at or below the projection's seq when there is
-        one, as recovery does, rather than from nothing.
+        one, as recovery does, rather than from nothing. With `market`, its candles start from the
+        saved ones and take every command after `candles_seq` (the replay starting at or below
+        it), and are saved at the end.
         A projection ahead of the journal belongs to another history: it is reset and rebuilt.
         Returns the seq reached (the journal's last)."""
         if reset:
             self.reset()
         done = self._seq
+        begin = done
+        if market is not None:
+            self.load_candles(market)
+            begin = min(done, self._candles)
         start, exchange = 0, None
-        if from_snapshot and done:
-            start, exchange = _snapshot_at_or_below(directory, done)
+        if from_snapshot and begin:
+            start, exchange = _snapshot_at_or_below(directory, begin)
         if exchange is None:
             start, exchange = 0, recovery.fresh_exchange(directory)
+        last = self._replay(directory, start, exchange, batch=batch, market=market)
+        if last < done:
+            logger.warning("projection at seq %d is ahead of the journal (%d): rebuilding it", done, last)
+            return self.rebuild(directory, reset=True, batch=batch, market=market)
+        if market is not None:
+            self.save_market(market)
+        return last
+
+    def _replay(
+        self,
+        directory: Path,
+        start: int,
+        exchange: Exchange,
+        *,
+        batch: int,
+        until: int | None = None,
+        market: MarketData | None = None,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Apply the journal's commands after `start` (up to `until`) to `exchange`, the engine
+        as it was after `start`; write the events of those after `seq`, about `batch` commands
+        per transaction, and give `market` those after `candles_seq`. The journal is read record
+        by record: a record is a batch the server applied, and the market data takes each as the
+        server's did (marks sampled at its end), so what it rebuilds is what was kept live.
+        Returns the seq reached."""
+        written = self._seq
+        candles = self._candles
         commands: list[Command] = []
         results: list[list[Event]] = []
         last = start
-        for seq, command in log.read(directory, after=start):
-            events = recovery.apply(exchange, seq, (command,))[0]
-            last = seq
-            if seq <= done:
-                continue
-            commands.append(command)
-            results.append(events)
+        for first, record in log.scan(directory / log.FILE_NAME).commands(after=start):
+            if until is not None and first + len(record) - 1 > until:
+                record = record[: until + 1 - first]
+                if not record:
+                    break
+            outcomes = recovery.apply(exchange, first, record)  # as the sequencer applies a batch
+            last = first + len(record) - 1
+            if market is not None and last > candles:
+                taken = max(0, candles + 1 - first)
+                market.take(record[taken:], outcomes[taken:], exchange)
+            if last > written:
+                kept = max(0, written + 1 - first)
+                commands += record[kept:]
+                results += outcomes[kept:]
             if len(commands) >= batch:
-                self.on_batch(commands, results, seq)
+                self.on_batch(commands, results, last)
                 commands, results = [], []
+                if stopping():
+                    raise asyncio.CancelledError
         if commands:
             self.on_batch(commands, results, last)
-        if last < done:
-            logger.warning("projection at seq %d is ahead of the journal (%d): rebuilding it", done, last)
-            return self.rebuild(directory, reset=True, batch=batch)
         return last
 
     def reset(self) -> None:
@@ -199,10 +345,14 @@ class Projection:
             backend.create()
             backend.execute("INSERT INTO meta (key, value) VALUES ('version', ?)", (schema.VERSION,))
             backend.execute("INSERT INTO meta (key, value) VALUES ('seq', 0)")
+            backend.execute("INSERT INTO meta (key, value) VALUES ('candles', 0)")
         self._seq = 0
+        self._candles = 0
         self._open = {}
 
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
         self.backend.close()
 
     def __enter__(self) -> Projection:
@@ -230,12 +380,23 @@ class Projection:
                 raise ValueError("limit must not be negative")
             sql += " LIMIT ?"
             params = [*params, limit + 1]
-        rows = self.backend.fix(table, self.backend.fetch(sql, params))
+        rows = self.backend.fix(table, self._fetch(sql, params))
         more = limit is not None and len(rows) > limit
         if more:
             rows = rows[:limit]
         names = table.names
         return Page([dict(zip(names, row, strict=True)) for row in rows], more)
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        follower = self.follower
+        if follower is not None and not follower.level:
+            raise HistoryUnavailable(f"the history is at seq {self._seq}, the engine at {follower.seq()}")
+        try:
+            return self.backend.fetch(sql, params)
+        except self.backend.errors as exc:
+            if follower is not None:
+                follower.lost(exc)
+            raise HistoryUnavailable(str(exc)) from exc
 
     def _one(self, table: Table, where: list[str], params: list[Any], order: str) -> dict[str, Any] | None:
         rows = self._select(table, where, params, order, 1).rows
@@ -456,53 +617,220 @@ class Projection:
     def account_names(self) -> dict[int, tuple[str, str]]:
         """Account id -> (owner, subaccount name)."""
         return {
-            row[0]: (row[1], row[2])
-            for row in self.backend.fetch("SELECT id, owner, subaccount FROM accounts")
+            row[0]: (row[1], row[2]) for row in self._fetch("SELECT id, owner, subaccount FROM accounts", ())
         }
 
 
 class Follower:
-    """Feeds a projection from the sequencer (see `Projection.listener`)."""
+    """Feeds a projection from the sequencer (see `Projection.listener`).
 
-    def __init__(self, projection: Projection, seq: Callable[[], int], max_pending: int) -> None:
+    Level, it writes each batch as it comes, on the event loop. When a write fails (or a read
+    finds the database unreachable) it falls behind: history reads answer `HistoryUnavailable`,
+    and the gap between the projection's seq and the engine's is covered by
+    - `pinned`: batches whose events are known, up to the seq of `checkpoint`,
+    - `checkpoint`: the engine pickled at that seq, and the journal after it (`replayer` is the
+      engine of the last replay, further on),
+    - `pending`: live batches kept after `pending_from` while `buffering`.
+    It buffers from the start, so a short outage needs nothing else; once `max_pending` commands
+    are kept, the buffer becomes `pinned` with a copy of the engine as it is then, and buffering
+    stops until the catch-up asks for it again. The catch-up (a task, started on failure) waits
+    for the database to answer, writes `pinned`, replays the journal from the checkpoint up to a
+    target seq in rounds (in a thread, buffering again from the target), then writes the buffer
+    on the event loop in short steps; the step that empties it leaves the follower level, with
+    no batch in between."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        seq: Callable[[], int],
+        directory: Path,
+        engine: Callable[[], Exchange],
+        market: MarketData | None,
+        max_pending: int,
+    ) -> None:
         self.projection = projection
         self.seq = seq
+        self.directory = directory
+        self.engine = engine
+        self.market = market
         self.max_pending = max_pending
-        self.commands: list[Command] = []  # applied, not yet written
-        self.results: list[list[Event]] = []
-        self.failing = False
-        self.lost = False  # batches were dropped: behind until rebuilt
+        self.behind = False
+        self.buffering = False
+        self.pending: list[Batch] = []
+        self.pending_from = 0
+        self.pending_count = 0
+        self.pinned: list[Batch] = []
+        self.checkpoint: tuple[int, bytes] | None = None
+        self.replayer: tuple[int, Exchange] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
+        self._stopping = False
+        self._retrying = False  # a catch-up attempt failed in this incident (said once)
+        self._saved = 0.0  # time.monotonic() when the candles were last saved
+        projection.follower = self
+
+    @property
+    def level(self) -> bool:
+        """The projection holds every command the engine has applied."""
+        return not self.behind and self.projection.seq == self.seq()
 
     def __call__(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
-        if self.lost:
+        seq = self.seq()
+        if not self.behind:
+            market = None
+            now = time.monotonic()
+            if self.market is not None and now - self._saved >= SAVE_CANDLES_S:
+                market = self.market
+            try:
+                self.projection.on_batch(commands, results, seq, market)
+                if market is not None:
+                    self._saved = now
+                return
+            except Exception as exc:
+                self._fall_behind(exc)
+        self._keep(list(commands), results, seq)
+
+    def lost(self, exc: Exception) -> None:
+        """A read found the database unreachable: stop writing to it until it answers."""
+        if not self.behind:
+            self._fall_behind(exc)
+
+    def _fall_behind(self, exc: Exception) -> None:
+        logger.warning(
+            "history: the database failed (%s); history reads answer 503 until it has caught up from seq %d",
+            exc,
+            self.projection.seq,
+        )
+        self.behind = True
+        self._buffer_from(self.projection.seq)
+        self.task = asyncio.get_running_loop().create_task(self._catch_up(), name="history catch-up")
+
+    def _buffer_from(self, seq: int) -> None:
+        self.buffering = True
+        self.pending, self.pending_count, self.pending_from = [], 0, seq
+
+    def _keep(self, commands: list[Command], results: list[list[Event]], seq: int) -> None:
+        if not self.buffering:
             return
-        self.commands.extend(commands)
-        self.results.extend(results)
-        try:
-            self.projection.on_batch(self.commands, self.results, self.seq())
-        except ProjectionGap:
-            logger.exception("projection: behind the engine until the next rebuild")
-            self.lost = True
-            self.commands, self.results = [], []
+        self.pending.append((commands, results, seq))
+        self.pending_count += len(commands)
+        if self.pending_count <= self.max_pending:
             return
-        except Exception:
-            if not self.failing:
-                logger.exception("projection: writing failed; keeping the batches to try again")
-                self.failing = True
-            if len(self.commands) > self.max_pending:
-                logger.error(
-                    "projection: %d commands not written, giving up until the next rebuild (at seq %d)",
-                    len(self.commands),
-                    self.projection.seq,
-                )
-                self.lost = True
-                self.commands, self.results = [], []
-            return
-        if self.failing:
-            logger.warning("projection: writing again, level at seq %d", self.projection.seq)
-            self.failing = False
-        self.commands.clear()
-        self.results.clear()
+        if self.checkpoint is None and self.pending_from <= self.projection.seq:
+            # the buffer and the engine as it is now cover the whole gap
+            behind = seq - self.pending_from
+            logger.warning("history: %d commands behind; copying the engine to replay the journal", behind)
+            try:
+                self.checkpoint = (seq, pickle.dumps(self.engine(), protocol=pickle.HIGHEST_PROTOCOL))
+                self.pinned = self.pending
+            except Exception as exc:  # the catch-up replays from a snapshot instead, as a rebuild does
+                logger.warning("history: the engine could not be copied (%s)", exc)
+        self.buffering = False  # a replay of the journal covers what is not kept
+        self.pending, self.pending_count = [], 0
+
+    def _covered(self) -> bool:
+        """The buffer holds everything after the projection's seq."""
+        return self.buffering and not self.pinned and self.pending_from <= self.projection.seq
+
+    async def _catch_up(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RETRY_S
+        while not self._stopping:
+            await asyncio.sleep(delay)
+            try:
+                await loop.run_in_executor(self._thread, self.projection.refresh)
+                while not self._covered():
+                    if self.pinned:
+                        await loop.run_in_executor(self._thread, self._write_pinned)
+                        continue
+                    target = self.seq()
+                    self._buffer_from(target)
+                    await loop.run_in_executor(self._thread, self._replay_to, target)
+                while self._covered():
+                    if not self.pending:
+                        self._level()
+                        return
+                    self._write_pending()
+                    await asyncio.sleep(0)
+                delay = 0.0  # the buffer overflowed meanwhile: replay again at once
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = RETRY_S
+                self.replayer = None  # it may have gone past what was written
+                if isinstance(exc, ProjectionGap):
+                    self.buffering = False  # the buffer has a hole: replay the journal instead
+                if not self._retrying:
+                    logger.warning("history: catching up failed (%s); trying again every %g s", exc, RETRY_S)
+                    self._retrying = True
+
+    def _write_pinned(self) -> None:
+        while self.pinned:
+            del self.pinned[: self._write(self.pinned)]
+            if self._stopping:
+                raise asyncio.CancelledError
+
+    def _write_pending(self) -> None:
+        count = self._write(self.pending)
+        self.pending_count -= sum(len(c) for c, _, _ in self.pending[:count])
+        del self.pending[:count]
+
+    def _write(self, batches: list[Batch]) -> int:
+        """Write the first batches (about CATCH_UP_BATCH commands) in one transaction; how many."""
+        commands: list[Command] = []
+        results: list[list[Event]] = []
+        count = 0
+        seq = 0
+        for batch_commands, batch_results, seq_after in batches:
+            if commands and len(commands) + len(batch_commands) > CATCH_UP_BATCH:
+                break
+            commands += batch_commands
+            results += batch_results
+            seq = seq_after
+            count += 1
+        self.projection.on_batch(commands, results, seq)
+        return count
+
+    def _replay_to(self, target: int) -> None:
+        p = self.projection
+        replayer, checkpoint = self.replayer, self.checkpoint
+        if (
+            replayer is not None
+            and replayer[0] <= p.seq
+            and (checkpoint is None or checkpoint[0] <= replayer[0])
+        ):
+            start, engine = replayer
+        elif checkpoint is not None and checkpoint[0] <= p.seq:
+            start, engine = checkpoint[0], pickle.loads(checkpoint[1])
+        else:  # a gap no kept batch covers (not in the server): start as a rebuild does
+            start, found = _snapshot_at_or_below(self.directory, p.seq)
+            engine = found if found is not None else recovery.fresh_exchange(self.directory)
+        self.replayer = None
+        reached = p._replay(
+            self.directory, start, engine, batch=CATCH_UP_BATCH, until=target, stopping=lambda: self._stopping
+        )
+        if reached < target:
+            raise RuntimeError(f"the journal ends at seq {reached}, before {target}")
+        self.replayer = (reached, engine)
+
+    def _level(self) -> None:
+        logger.warning("history: caught up, level with the engine at seq %d", self.projection.seq)
+        self.behind = self.buffering = self._retrying = False
+        self.pending, self.pending_count, self.pinned = [], 0, []
+        self.checkpoint = self.replayer = None
+        self.task = None
+
+    def stop(self) -> None:
+        """Stop catching up (the server is stopping); save the candles if level."""
+        self._stopping = True
+        if self.task is not None:
+            self.task.cancel()
+        self._thread.shutdown(wait=True)
+        if self.market is not None and self.level:
+            try:
+                self.projection.save_market(self.market)
+            except Exception as exc:
+                logger.warning("history: candles not saved at stop (%s)", exc)
 
 
 _NEWEST = "ts DESC, seq DESC, n DESC"
@@ -530,3 +858,17 @@ def _filters(**conditions: Any) -> tuple[list[str], list[Any]]:
 def _snapshot_at_or_below(directory: Path, seq: int) -> tuple[int, Exchange | None]:
     found = snapshot.latest(directory, at_most=seq)
     return (0, None) if found is None else (found.seq, found.exchange)
+
+
+def _candle_updates(market: MarketData) -> list[Update]:
+    updates = []
+    rows = market.changed()
+    if rows:
+        updates.append(Update(SAVE_CANDLE, rows, CANDLE_BIGS))
+    old = market.horizons()
+    if old:
+        updates.append(Update(DROP_CANDLES, old, ()))
+    return updates
+
+
+CANDLE_BIGS = schema.CANDLES.of_kind(schema.BIG)

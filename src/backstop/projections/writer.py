@@ -7,6 +7,10 @@ open from before a restart is read from the database the first time an event nam
 changed order is written with its new absolute values: no arithmetic in SQL, so exact integers
 beyond 64 bits need nothing from the database. An order accepted and closed within the batch is
 inserted once, in its final state.
+
+The same few functions turn events into an order's row here and in the API's answer to a write
+(`order_from_events`): what a client is told about its order and what the history says of it
+come from one fold of the engine's events.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, NamedTuple
 
 from backstop.engine import events as ev
 from backstop.engine.events import Event
+from backstop.engine.orders import Order
 from backstop.projections import schema
 from backstop.projections.schema import Table
 
@@ -101,27 +106,7 @@ class Staged:
     # ----------------------------------------------------------------------------- orders
 
     def _accepted(self, seq: int, n: int, e: ev.OrderAccepted) -> None:
-        row: OrderRow = [
-            e.order_id,
-            e.account,
-            e.market,
-            e.side,
-            e.type,
-            e.price,
-            e.size,
-            0,
-            e.size,
-            0,
-            "open",  # FTX's "new" lasts only until the command is done: by then it rests or is closed
-            None,
-            e.reduce_only,
-            e.ioc,
-            e.post_only,
-            e.client_id,
-            e.ts,
-            None,
-            e.liquidation,
-        ]
+        row = order_row(e)
         self.new_orders[e.order_id] = row
         self.open_orders[e.order_id] = row
 
@@ -187,19 +172,13 @@ class Staged:
         for order_id in (e.taker_order, e.maker_order):
             row = self._touch(order_id)
             if row is not None:
-                row[O_FILLED] += size
-                row[O_REMAINING] -= size
-                row[O_FILL_VALUE] += value
+                fill_order(row, size, value)
 
     def _closed(self, seq: int, n: int, e: ev.OrderClosed) -> None:
         row = self._touch(e.order_id)
         if row is None:
             return
-        row[O_FILLED] = e.filled  # the engine's count is the truth
-        row[O_REMAINING] = 0
-        row[O_STATUS] = "closed"
-        row[O_REASON] = e.reason
-        row[O_CLOSED] = e.ts
+        close_order(row, e)
         self.closed_orders.append(e.order_id)
 
     def _resized(self, seq: int, n: int, e: ev.OrderResized) -> None:
@@ -223,29 +202,7 @@ class Staged:
         )
 
     def _conditional_placed(self, seq: int, n: int, e: ev.ConditionalPlaced) -> None:
-        self.rows["conditional_orders"].append(
-            (
-                e.order_id,
-                e.account,
-                e.market,
-                e.side,
-                e.size,
-                e.type,
-                e.trigger_price,
-                e.order_price,
-                e.trail_value,
-                e.reduce_only,
-                e.retry_until_filled,
-                e.trigger_by,
-                "open",
-                e.ts,
-                None,
-                None,
-                None,
-                None,
-                None,
-            )
-        )
+        self.rows["conditional_orders"].append(conditional_row(e))
 
     def _conditional_triggered(self, seq: int, n: int, e: ev.ConditionalTriggered) -> None:
         order_id = None if e.order_id < 0 else e.order_id
@@ -292,6 +249,122 @@ class Staged:
         open_orders = self.open_orders
         for order_id in self.closed_orders:
             open_orders.pop(order_id, None)
+
+
+# ----------------------------------------------------------------------------- an order's row
+
+
+def order_row(e: ev.OrderAccepted) -> OrderRow:
+    """An order's row as it is accepted."""
+    return [
+        e.order_id,
+        e.account,
+        e.market,
+        e.side,
+        e.type,
+        e.price,
+        e.size,
+        0,
+        e.size,
+        0,
+        "open",  # FTX's "new" lasts only until the command is done: by then it rests or is closed
+        None,
+        e.reduce_only,
+        e.ioc,
+        e.post_only,
+        e.client_id,
+        e.ts,
+        None,
+        e.liquidation,
+    ]
+
+
+def conditional_row(e: ev.ConditionalPlaced) -> Row:
+    """A trigger order's row (`schema.CONDITIONAL_ORDERS`) as it is placed."""
+    return (
+        e.order_id,
+        e.account,
+        e.market,
+        e.side,
+        e.size,
+        e.type,
+        e.trigger_price,
+        e.order_price,
+        e.trail_value,
+        e.reduce_only,
+        e.retry_until_filled,
+        e.trigger_by,
+        "open",
+        e.ts,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def open_order_row(order: Order) -> OrderRow:
+    """A resting order's row from the engine's state: the row its events have made so far."""
+    return [
+        order.id,
+        order.account,
+        order.market,
+        order.side,
+        order.type,
+        order.price,
+        order.size,
+        order.filled,
+        order.remaining,
+        order.fill_value,
+        "open",
+        None,
+        order.reduce_only,
+        order.ioc,
+        order.post_only,
+        order.client_id,
+        order.created,
+        None,
+        order.liquidation,
+    ]
+
+
+def fill_order(row: OrderRow, size: int, value: int) -> None:
+    """`size` lots of the order filled, worth `value` (lots x price ticks)."""
+    row[O_FILLED] += size
+    row[O_REMAINING] -= size
+    row[O_FILL_VALUE] += value
+
+
+def close_order(row: OrderRow, e: ev.OrderClosed) -> None:
+    row[O_FILLED] = e.filled  # the engine's count is the truth
+    row[O_REMAINING] = 0
+    row[O_STATUS] = "closed"
+    row[O_REASON] = e.reason
+    row[O_CLOSED] = e.ts
+
+
+def order_from_events(events: Sequence[Event], order_id: int) -> OrderRow | None:
+    """The row of order `order_id`, accepted among `events` (one command's, in order), as the
+    events leave it; None if it was not accepted there. An order's whole life up to the end of
+    the command that placed it is in that command's events, so this is the order as the engine
+    holds it then, resting or closed."""
+    row: OrderRow | None = None
+    for e in events:
+        if isinstance(e, ev.OrderAccepted):
+            if e.order_id == order_id:
+                row = order_row(e)
+        elif row is None:
+            continue
+        elif isinstance(e, ev.Fill):
+            if e.taker_order == order_id or e.maker_order == order_id:
+                fill_order(row, e.size, e.size * e.price)
+        elif isinstance(e, ev.OrderClosed):
+            if e.order_id == order_id:
+                close_order(row, e)
+        elif isinstance(e, ev.OrderResized) and e.order_id == order_id:
+            row[O_REMAINING] = e.remaining
+    return row
 
 
 HANDLERS: dict[type, Callable[[Staged, int, int, Any], None]] = {

@@ -11,14 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from backstop.engine import errors
 from backstop.engine.exchange import Exchange
-from backstop.projections import Projection
+from backstop.projections import HistoryUnavailable, Projection
+from backstop.projections.market import MarketData
 from backstop.server import operator, private, public, transparency, triggers, wallet, ws
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
 from backstop.server.gateway import OrderGateway
 from backstop.server.keys import KeyStore
-from backstop.server.market_data import MarketData
 from backstop.server.ratelimit import DEFAULT_PER_200MS, OrderRateLimit
 from backstop.server.sequencer import Sequencer
 from backstop.server.ws import Hub
@@ -35,6 +36,7 @@ class ServerState:
         projection: Projection,
         auth_window_ms: int = 30_000,
         order_rate: int = DEFAULT_PER_200MS,
+        market_data: MarketData | None = None,
     ) -> None:
         self.rate_limit = OrderRateLimit(order_rate)
         self.sequencer = sequencer
@@ -43,12 +45,17 @@ class ServerState:
         self.keys = keys
         self.operator_token = operator_token
         self.auth_window_ms = auth_window_ms
-        self.market_data = MarketData(sequencer.exchange)
+        self.market_data = market_data or MarketData(sequencer.exchange)
+        self.trigger_fills = triggers.TriggerFills(sequencer.exchange)
         self.agents: Agents | None = None  # the simulated market's participants (serve --agents)
         self.hub = Hub(self)
         runtime = sequencer.runtime
-        sequencer.listeners.append(projection.listener(lambda: runtime.seq))
-        sequencer.listeners.append(self.market_data.on_batch)
+        sequencer.listeners.append(self.market_data.on_batch)  # first: the history saves its candles
+        sequencer.listeners.append(self.trigger_fills.on_batch)
+        history = projection.listener(
+            lambda: runtime.seq, runtime.directory, lambda: runtime.exchange, self.market_data
+        )
+        sequencer.listeners.append(history)
         sequencer.listeners.append(self.hub.on_batch)  # last: it reads the projections above
 
     @property
@@ -99,6 +106,10 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> FTXResponse:
         return fail(exc.error, exc.status)
+
+    @app.exception_handler(HistoryUnavailable)
+    async def history_unavailable(request: Request, exc: HistoryUnavailable) -> FTXResponse:
+        return fail(errors.HISTORY_UNAVAILABLE)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> FTXResponse:

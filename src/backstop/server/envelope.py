@@ -53,6 +53,8 @@ def status_for(error: str) -> int:
         return 503
     if error == errors.INTERNAL_ERROR:
         return 500
+    if error == errors.HISTORY_UNAVAILABLE:
+        return 503
     if error.startswith(("Do not send more than", "Cannot send more than", "Slow down")):
         return 429
     if error.startswith(("Only have permissions", "Not authorized", "Not allowed")):

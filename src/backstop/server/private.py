@@ -9,7 +9,7 @@ of the market's increment is refused rather than rounded.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ from backstop.engine import commands as cmd
 from backstop.engine import errors
 from backstop.engine.amounts import PPM, from_atoms
 from backstop.engine.events import Event, Fill, OrderAccepted, Rejected
+from backstop.projections.schema import ORDERS
+from backstop.projections.writer import order_from_events
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.views import account_view, balances_view, order_view, positions_view
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from backstop.server.app import ServerState
 
 router = APIRouter()
+ORDER_COLUMNS = ORDERS.names
 
 
 class Caller:
@@ -169,27 +172,33 @@ class Query:
 def row_view(s: ServerState, row: dict[str, Any]) -> dict[str, Any]:
     """An order from the history tables, in the engine's order shape (FTX's cancel quirk:
     remainingSize 0, status closed)."""
-    market = s.exchange.catalog.markets[row["market"]]
-    filled = row["filled"]
-    avg = market.price_of(1) * Decimal(row["fill_value"]) / filled if filled else None
+    return order_row_view(s, [row[name] for name in ORDER_COLUMNS])
+
+
+def order_row_view(s: ServerState, row: Sequence[Any]) -> dict[str, Any]:
+    """An order's row (the history's columns, in order: `projections.writer`) in FTX's shape,
+    whether the history wrote it or a write's own events made it."""
+    (order_id, _, name, side, kind, price, size, filled, remaining, fill_value, status) = row[:11]
+    reduce_only, ioc, post_only, client_id, created, _, liquidation = row[12:]
+    market = s.exchange.catalog.markets[name]
     return {
-        "id": row["id"],
-        "clientId": row["client_id"],
-        "market": market.name,
-        "future": None if market.is_spot else market.name,
-        "type": row["type"],
-        "side": row["side"],
-        "price": None if row["price"] is None or row["type"] == "market" else market.price_of(row["price"]),
-        "size": market.size_of(row["size"]),
+        "id": order_id,
+        "clientId": client_id,
+        "market": name,
+        "future": None if market.is_spot else name,
+        "type": kind,
+        "side": side,
+        "price": None if price is None or kind == "market" else market.price_of(price),
+        "size": market.size_of(size),
         "filledSize": market.size_of(filled),
-        "remainingSize": market.size_of(row["remaining"]),
-        "avgFillPrice": avg,
-        "status": row["status"],
-        "createdAt": iso(row["created_us"]),
-        "reduceOnly": bool(row["reduce_only"]),
-        "ioc": bool(row["ioc"]),
-        "postOnly": bool(row["post_only"]),
-        "liquidation": bool(row["liquidation"]),
+        "remainingSize": market.size_of(remaining),
+        "avgFillPrice": market.price_of(1) * Decimal(fill_value) / filled if filled else None,
+        "status": status,
+        "createdAt": iso(created),
+        "reduceOnly": reduce_only,
+        "ioc": ioc,
+        "postOnly": post_only,
+        "liquidation": liquidation,
     }
 
 
@@ -207,10 +216,14 @@ def order_by_id(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
 
 
 def _placed(s: ServerState, account: int, events: list[Event]) -> dict[str, Any]:
+    """The answer to an order placed or modified: the new order as the command's own events leave
+    it (the history's rows are made by the same fold, and may be behind or down)."""
     accepted = [e for e in events if isinstance(e, OrderAccepted)]
     if not accepted:
         raise ApiError("Internal Error", 500)
-    return order_by_id(s, account, accepted[-1].order_id)
+    row = order_from_events(events, accepted[-1].order_id)
+    assert row is not None
+    return order_row_view(s, row)
 
 
 # ----------------------------------------------------------------------------- account

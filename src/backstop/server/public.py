@@ -14,9 +14,9 @@ from backstop.catalog import Market
 from backstop.engine import funding, prices
 from backstop.engine.amounts import RATE, from_atoms
 from backstop.engine.book import Book
+from backstop.projections.market import MarketData, Trade
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.market_data import MarketData, Trade
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState

@@ -15,6 +15,7 @@ from backstop.feeds.base import Feed
 from backstop.feeds.factory import make_feed
 from backstop.feeds.replay import ReplayFeed, load_history
 from backstop.projections import Projection
+from backstop.projections.market import MarketData
 from backstop.server.app import ServerState, create_app
 from backstop.server.clock import Clock
 from backstop.server.keys import KeyStore
@@ -69,13 +70,21 @@ def build(
     """(the runtime, the server's state, whether the operator token was just created)."""
     runtime = Runtime(data_dir)
     projection = Projection.open(data_dir, database)
-    if projection.seq != runtime.seq:
-        projection.rebuild(data_dir)  # the history tables catch up with the journal before serving
+    market = MarketData(runtime.exchange)
+    if projection.seq != runtime.seq or projection.candles_seq != runtime.seq:
+        # the history tables and the candles catch up with the journal before serving
+        projection.rebuild(data_dir, market=market)
+    else:
+        projection.load_candles(market)
+    projection.load_trades(market)
     sequencer = Sequencer(runtime)
     ticking = Clock(sequencer, None, clock)
     ticking.feed = _feed(data_dir, feed, speed, seed, ticking)
     token, new = load_token(data_dir)
-    state = ServerState(sequencer, ticking, KeyStore(data_dir), token, projection, order_rate=order_rate)
+    state = ServerState(
+        sequencer, ticking, KeyStore(data_dir), token, projection, order_rate=order_rate, market_data=market
+    )
+    state.trigger_fills.seed(projection)
     if agents:
         state.agents = Agents(sequencer, ticking.now_us, seed=seed)
     return runtime, state, new

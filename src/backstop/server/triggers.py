@@ -3,6 +3,7 @@ relies on), list the open ones, history, cancel, modify, and the orders each one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +12,13 @@ from fastapi import APIRouter, Request
 from backstop.catalog import Market
 from backstop.engine import commands as cmd
 from backstop.engine import errors
+from backstop.engine.commands import Command
 from backstop.engine.conditional import Conditional
-from backstop.engine.events import ConditionalPlaced
+from backstop.engine.events import ConditionalPlaced, ConditionalTriggered, Event, Fill
+from backstop.engine.exchange import Exchange
+from backstop.projections import Projection
+from backstop.projections.schema import CONDITIONAL_ORDERS
+from backstop.projections.writer import conditional_row
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.private import Query, _client_id, _flag, _market, _order_id, caller, lots, run, ticks
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
     from backstop.server.app import ServerState
 
 router = APIRouter()
+CONDITIONAL_COLUMNS = CONDITIONAL_ORDERS.names
 TYPES = {
     "stop": "stop",
     "takeProfit": "take_profit",
@@ -35,21 +42,13 @@ def _state(request: Request) -> ServerState:
     return request.app.state.server  # type: ignore[no-any-return]
 
 
-def trigger_view(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
-    """One trigger order in FTX's shape, from the history tables (and the engine for the trail of
-    a live trailing stop)."""
-    row = s.projection.conditional_order(account, order_id)
-    if row is None:
-        raise ApiError(errors.ORDER_NOT_FOUND)
+def trigger_view(
+    s: ServerState, row: dict[str, Any], filled: int, value: int, trail_start: int | None
+) -> dict[str, Any]:
+    """One trigger order in FTX's shape: `row` in the history table's columns (from the engine's
+    state by `_engine_row` or from the history), with what the orders it sent filled (`value`:
+    lots x price ticks) and, live, the trail of a trailing stop."""
     market = s.exchange.catalog.markets[row["market"]]
-    live: Conditional | None = s.exchange.conditionals.get(order_id)
-    filled = 0
-    value = 0
-    for fired in s.projection.conditional_triggers(account, order_id):
-        sent = s.projection.order(account, fired["order_id"]) if fired["order_id"] is not None else None
-        if sent is not None:
-            filled += sent["filled"]
-            value += sent["fill_value"]
 
     def price(t: int | None) -> Decimal | None:
         return None if t is None else market.price_of(t)
@@ -64,7 +63,7 @@ def trigger_view(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
         "orderPrice": price(row["order_price"]),
         "triggerPrice": price(row["trigger_price"]),
         "trailValue": price(row["trail_value"]),
-        "trailStart": price(live.trail_start if live is not None else None),
+        "trailStart": price(trail_start),
         "size": market.size_of(row["size"]),
         "filledSize": market.size_of(filled),
         "avgFillPrice": market.price_of(1) * Decimal(value) / filled if filled else None,
@@ -79,6 +78,87 @@ def trigger_view(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
         "cancelReason": row["cancel_reason"],
         "triggerBy": row["trigger_by"],
     }
+
+
+def _engine_row(c: Conditional) -> dict[str, Any]:
+    """An open trigger order as the engine holds it, in the history table's columns (the history
+    calls one that has fired "triggered", though it stays open while it retries)."""
+    return {
+        "id": c.id,
+        "market": c.market,
+        "side": c.side,
+        "size": c.size,
+        "type": c.type,
+        "trigger_price": c.trigger_price,
+        "order_price": c.order_price,
+        "trail_value": c.trail_value,
+        "reduce_only": c.reduce_only,
+        "retry_until_filled": c.retry,
+        "trigger_by": c.trigger_by,
+        "status": c.status if c.status != "open" or c.triggered_at is None else "triggered",
+        "created_us": c.created,
+        "triggered_us": c.triggered_at,
+        "closed_us": None,
+        "cancel_reason": None,
+        "error": c.error or None,
+        "order_id": c.order_ids[-1] if c.order_ids else None,
+    }
+
+
+def live_view(s: ServerState, c: Conditional) -> dict[str, Any]:
+    """An open trigger order from the engine's state: how writes are answered (never from the
+    history, which may be behind or down)."""
+    return trigger_view(s, _engine_row(c), c.filled, s.trigger_fills.value.get(c.id, 0), c.trail_start)
+
+
+def _history_view(s: ServerState, account: int, row: dict[str, Any]) -> dict[str, Any]:
+    """A trigger order from the history (the engine's state if it is still open)."""
+    live = s.exchange.conditionals.get(row["id"])
+    if live is not None:
+        return live_view(s, live)
+    return trigger_view(s, row, *_sent_fills(s.projection, account, row["id"]), None)
+
+
+def _sent_fills(projection: Projection, account: int, trigger_id: int) -> tuple[int, int]:
+    """(lots, lots x price ticks) the orders a trigger order sent have filled, from the history."""
+    filled = value = 0
+    for fired in projection.conditional_triggers(account, trigger_id):
+        sent = projection.order(account, fired["order_id"]) if fired["order_id"] is not None else None
+        if sent is not None:
+            filled += sent["filled"]
+            value += sent["fill_value"]
+    return filled, value
+
+
+class TriggerFills:
+    """What the orders sent by each open trigger order filled (lots x price ticks), from the
+    events: the engine counts a retrying trigger order's filled size, not its value. Seeded from
+    the history at start, while it is level with the engine; a trigger order that finishes is
+    kept until the next batch, for the answer to a write in the batch that finished it."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.value: dict[int, int] = {}
+
+    def seed(self, projection: Projection) -> None:
+        for c in self.exchange.conditionals.values():
+            if c.filled:
+                self.value[c.id] = _sent_fills(projection, c.account, c.id)[1]
+
+    def on_batch(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
+        live = self.exchange.conditionals
+        value = self.value
+        for finished in [t for t in value if t not in live]:  # in an earlier batch
+            del value[finished]
+        for events in results:
+            sent: dict[int, int] = {}  # order id -> the trigger order that sent it
+            for e in events:
+                if isinstance(e, ConditionalTriggered):
+                    sent[e.order_id] = e.trigger_id
+                elif sent and isinstance(e, Fill):
+                    trigger = sent.get(e.taker_order)
+                    if trigger is not None:
+                        value[trigger] = value.get(trigger, 0) + e.size * e.price
 
 
 def _own(s: ServerState, account: int, raw: str) -> int:
@@ -137,7 +217,12 @@ async def create(request: Request) -> FTXResponse:
     )
     placed = events[0]
     assert isinstance(placed, ConditionalPlaced)
-    return ok(trigger_view(s, c.account, placed.order_id))
+    live = s.exchange.conditionals.get(placed.order_id)
+    if live is not None:
+        return ok(live_view(s, live))
+    # a tick in the same batch fired or cancelled it: the trigger order as its command placed it
+    row = dict(zip(CONDITIONAL_COLUMNS, conditional_row(placed), strict=True))
+    return ok(trigger_view(s, row, 0, 0, None))
 
 
 @router.get("/api/conditional_orders")
@@ -153,7 +238,7 @@ async def open_triggers(request: Request) -> FTXResponse:
         live = s.exchange.conditionals[oid]
         if live.account != c.account or (wanted is not None and live.market != wanted):
             continue
-        view = trigger_view(s, c.account, oid)
+        view = live_view(s, live)
         if q.get("type") not in (None, view["type"]) or q.get("orderType") not in (None, view["orderType"]):
             continue
         rows.append(view)
@@ -170,7 +255,7 @@ async def trigger_history(request: Request) -> FTXResponse:
     page = s.projection.conditional_orders(
         c.account, market=wanted, side=f.side, order_type=kind, start=start, end=end, limit=limit
     )
-    rows = [trigger_view(s, c.account, row["id"]) for row in page.rows]
+    rows = [_history_view(s, c.account, row) for row in page.rows]
     rows = [r for r in rows if q.get("orderType") in (None, r["orderType"])]
     more = page.more
     return ok(rows, hasMoreData=more)
@@ -197,12 +282,22 @@ async def firings(order_id: str, request: Request) -> FTXResponse:
     return ok(rows)
 
 
+async def _open(s: ServerState, account: int, raw: str) -> Conditional:
+    """The caller's open trigger order `raw`, from the engine; else the engine's own refusal
+    ("Order not found", "Order already closed")."""
+    trigger_id = _order_id(raw)
+    live = s.exchange.conditionals.get(trigger_id)
+    if live is None or live.account != account:
+        await run(s, cmd.ModifyConditional(s.clock.now_us(), account, trigger_id, None, None, None, None))
+        raise ApiError(errors.ORDER_NOT_FOUND)
+    return live
+
+
 @router.delete("/api/conditional_orders/{order_id}")
 async def cancel(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request, write=True)
     s = _state(request)
-    trigger_id = _own(s, c.account, order_id)
-    await run(s, cmd.CancelConditional(s.clock.now_us(), c.account, trigger_id))
+    await run(s, cmd.CancelConditional(s.clock.now_us(), c.account, _order_id(order_id)))
     return ok("Order cancelled")
 
 
@@ -210,10 +305,8 @@ async def cancel(order_id: str, request: Request) -> FTXResponse:
 async def modify(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request, write=True, order=True)
     s = _state(request)
-    trigger_id = _own(s, c.account, order_id)
-    row = s.projection.conditional_order(c.account, trigger_id)
-    assert row is not None
-    market = s.exchange.catalog.markets[row["market"]]
+    live = await _open(s, c.account, order_id)
+    market = s.exchange.catalog.markets[live.market]
     b = c.body
     trail = None if b.get("trailValue") is None else _trail(market, b["trailValue"])
     await run(
@@ -221,11 +314,11 @@ async def modify(order_id: str, request: Request) -> FTXResponse:
         cmd.ModifyConditional(
             s.clock.now_us(),
             c.account,
-            trigger_id,
+            live.id,
             None if b.get("size") is None else lots(market, b["size"]),
             None if b.get("triggerPrice") is None else ticks(market, b["triggerPrice"], "triggerPrice"),
             None if b.get("orderPrice") is None else ticks(market, b["orderPrice"], "orderPrice"),
             trail,
         ),
     )
-    return ok(trigger_view(s, c.account, trigger_id))
+    return ok(live_view(s, live))  # the engine's, even if a tick in the same batch fired it

@@ -25,6 +25,7 @@ from backstop.engine.commands import Command
 from backstop.engine.events import Event, Fill, OrderAccepted, OrderClosed, OrderResized
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, _default
+from backstop.server.order_updates import OrderUpdates
 from backstop.server.ws_book import DEPTH, BookFeed, levels
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ router = APIRouter()
 QUEUE_LIMIT = 10_000
 PUBLIC = ("orderbook", "trades", "ticker", "markets")
 PRIVATE = ("orders", "fills")
+ORDERS = ("orders", "")  # the subscription key of the private orders channel
 
 
 class Connection:
@@ -69,6 +71,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self.books: dict[str, BookFeed] = {}
         self.index: dict[tuple[str, str], set[Connection]] = {}  # (channel, market) -> subscribers
+        self.orders = OrderUpdates(server.exchange)  # what the `orders` channel's subscribers see
 
     def subscribers(self, channel: str, market: str = "") -> set[Connection]:
         return self.index.get((channel, market), set())
@@ -76,9 +79,13 @@ class Hub:
     def add(self, connection: Connection, key: tuple[str, str]) -> None:
         connection.subscriptions.add(key)
         self.index.setdefault(key, set()).add(connection)
+        if key == ORDERS and connection.account is not None:
+            self.orders.watch(connection, connection.account)
 
     def discard(self, connection: Connection, key: tuple[str, str]) -> None:
         connection.subscriptions.discard(key)
+        if key == ORDERS:
+            self.orders.unwatch(connection)
         found = self.index.get(key)
         if found is not None:
             found.discard(connection)
@@ -132,14 +139,13 @@ class Hub:
     def on_batch(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
         if not self.connections:
             return
-        from backstop.server.private import FillRecord, fill_view, order_by_id
+        from backstop.server.private import FillRecord, fill_view, order_row_view
         from backstop.server.public import trade_view
 
         now = time.time()
         s = self.server
         touched: set[str] = set()
         trades: dict[str, list[dict[str, Any]]] = {}
-        orders: dict[int, set[int]] = {}
         fills: list[Any] = []
         for events in results:
             for e in events:
@@ -149,12 +155,9 @@ class Hub:
                     trade = s.market_data.trades[e.market][-1] if s.market_data.trades[e.market] else None
                     if trade is not None and trade.id == e.trade_id:
                         trades.setdefault(e.market, []).append(trade_view(info, trade))
-                    orders.setdefault(e.taker_account, set()).add(e.taker_order)
-                    orders.setdefault(e.maker_account, set()).add(e.maker_order)
                     fills.append(e)
                 elif isinstance(e, (OrderAccepted, OrderClosed, OrderResized)):
                     touched.add(e.market)
-                    orders.setdefault(e.account, set()).add(e.order_id)
         for market in sorted(touched):
             if self.subscribers("orderbook", market):
                 self._book_frame(market, now)
@@ -166,17 +169,17 @@ class Hub:
                 {"channel": "trades", "market": market, "type": "update", "data": rows},
                 self.subscribers("trades", market),
             )
+        orders = self.orders.take(results) if self.orders.watchers else {}
         private = self.subscribers("orders") | self.subscribers("fills")
         if not private:
             return
         for c in private:
             account = c.account
             assert account is not None
-            if ("orders", "") in c.subscriptions:
-                for order_id in sorted(orders.get(account, ())):
-                    with contextlib.suppress(Exception):
-                        view = order_by_id(s, account, order_id)
-                        c.send({"channel": "orders", "type": "update", "data": view})
+            watched = self.orders.watchers.get(c)
+            if watched is not None:
+                for row in orders.get(watched, ()):
+                    c.send({"channel": "orders", "type": "update", "data": order_row_view(s, row)})
             if ("fills", "") in c.subscriptions:
                 for fill in fills:
                     for taker in (True, False):
