@@ -28,6 +28,7 @@ def ok(data: Path, *args: str) -> object:
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     d = tmp_path / "exchange"
+    ok(d, "init")
     ok(d, "account", "create", "maker")
     ok(d, "account", "create", "alice")
     ok(d, "account", "create", "alice", "--sub", "hedge")
@@ -114,7 +115,7 @@ def test_demo_runs_and_proves_its_replay(tmp_path: Path) -> None:
 def test_an_unusable_data_directory_is_a_one_line_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    done = run(blocker / "data", "account", "create", "alice")
+    done = run(blocker / "data", "init")
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
