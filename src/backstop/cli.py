@@ -796,7 +796,13 @@ def risk_solvency(obj: Context) -> None:
 
 
 @risk.command("crash")
-@click.option("--accounts", default=1_000, show_default=True, help="Leveraged traders.")
+@click.option(
+    "--accounts",
+    default=1_000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Leveraged traders.",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--model", type=click.Choice(["ftx", "bitmex", "okex"]), default="ftx", show_default=True)
 def risk_crash(accounts: int, seed: int, model: str) -> None:
@@ -805,8 +811,6 @@ def risk_crash(accounts: int, seed: int, model: str) -> None:
     from backstop.engine.events import AutoClosed, InsuranceFundChanged, LiquidationStarted
     from backstop.sim.crash import Crash
 
-    if accounts <= 0:
-        fail("Invalid parameter accounts: must be positive")
     ex = Exchange(load(model=model), seed=seed)
     tiers: dict[str, int] = {}
     fund_paid = 0
@@ -976,8 +980,14 @@ def bench() -> None:
 
 
 @bench.command("engine")
-@click.option("--commands", "count", default=1_000_000, show_default=True)
-@click.option("--batch", default=2000, show_default=True, help="Commands per journal batch (group commit).")
+@click.option("--commands", "count", default=1_000_000, show_default=True, type=click.IntRange(1_000, 10**8))
+@click.option(
+    "--batch",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Commands per journal batch (group commit).",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_engine(count: int, batch: int, seed: int, as_json: bool) -> None:

@@ -3,12 +3,15 @@ feed, and FTX's API on one event loop, served by uvicorn."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import sys
 from pathlib import Path
 
 import click
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from backstop.engine.amounts import ATOM
 from backstop.engine.commands import CreateAccount, Deposit
@@ -154,7 +157,11 @@ def serve(
             ws_ping_timeout=None,
             backlog=BACKLOG,
         )
-        uvicorn.Server(config).run(sockets=[listener])
+        running = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops: a clean exit, as uvicorn.run
+            running.run(sockets=[listener])
+        if not running.started:
+            sys.exit(STARTUP_FAILURE)  # the start-up failed, and uvicorn logged why
     finally:
         listener.close()
         runtime.take_snapshot()  # a clean stop restarts without replaying the journal
