@@ -19,8 +19,8 @@ import click
 
 from backstop.engine.amounts import ATOM, MAX_ATOMS
 
-NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
-"""A decimal as a person types it; the exponent's length is bounded so that no value is huge."""
+NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]{1,4})?")
+"""A decimal in the grammar the API reads numbers in, its exponent short enough that no value is huge."""
 LARGEST = Decimal(MAX_ATOMS) / ATOM
 """The largest amount, size or price the CLI takes (10 billion): the engine's own bound on one
 command, which keeps every value it stores in 64 bits."""
@@ -46,7 +46,7 @@ def number(text: str, what: str, zero: bool = False) -> Decimal:
 
 def integer(text: str, what: str, low: int = 0, high: int = LARGEST_INTEGER) -> int:
     """A whole number from `low` to `high`."""
-    if not re.fullmatch(r"[+-]?[0-9]{1,19}", text) or not low <= int(text) <= high:
+    if not re.fullmatch(r"-?[0-9]{1,19}", text) or not low <= int(text) <= high:
         fail(f"Invalid parameter {what}: a whole number from {low:,} to {high:,}")
     return int(text)
 

@@ -373,7 +373,7 @@ def _axis(base: LabConfig, axis: str) -> tuple[str, list[Any]]:
     return name, values
 
 
-INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 FHS_MODELS = ("fhs", "fhs_apc", "fhs_apc_addons", "ftx_imf", "flat_15")
