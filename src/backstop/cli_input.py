@@ -2,9 +2,9 @@
 
 Every value a user types is checked here before anything is read or written, and every refusal
 is one plain sentence on stderr (`error: ...`, exit status 1), never a Python exception's text.
-Numbers are plain ASCII decimals (`-1`, `0.5`, `2e3`): no digit separators, no other scripts'
-digits, no spaces, the same strictness as the API; and they are bounded, so whatever the CLI
-accepts the engine, the journal and the history tables can hold.
+Numbers are read by the API's own parser (`server/params.py`): plain ASCII decimals (`-1`, `0.5`,
+`2e3`), no digit separators, no other scripts' digits, no spaces; and they are bounded, so whatever
+the CLI accepts the engine, the journal and the history tables can hold.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from typing import NoReturn
 import click
 
 from backstop.engine.amounts import ATOM, MAX_ATOMS
+from backstop.engine.commands import INT_MAX
+from backstop.server import params
+from backstop.server.envelope import ApiError
 
-NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]{1,4})?")
-"""A decimal in the grammar the API reads numbers in, its exponent short enough that no value is huge."""
+NEGATIVE = re.compile(r"-[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+"""A negative number on the command line: an argument, not an option."""
 LARGEST = Decimal(MAX_ATOMS) / ATOM
 """The largest amount, size or price the CLI takes (10 billion): the engine's own bound on one
 command, which keeps every value it stores in 64 bits."""
-LARGEST_INTEGER = 2**63 - 1  # the journal's and SQL's integers
 
 
 def fail(message: str) -> NoReturn:
@@ -32,11 +34,19 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def decimal(text: str, what: str) -> Decimal | None:
+    """`text` as the API would read the number, or None when it is not one."""
+    try:
+        return params.decimal(text, what)
+    except ApiError:
+        return None
+
+
 def number(text: str, what: str, zero: bool = False) -> Decimal:
     """A positive decimal (or zero, if `zero`) no larger than LARGEST."""
-    if not NUMBER.fullmatch(text):
+    value = decimal(text, what)
+    if value is None:
         fail(f"Invalid parameter {what}: {text!r} is not a number")
-    value = Decimal(text)
     if value < 0 or (value == 0 and not zero):
         fail(f"Invalid parameter {what}: must be {'zero or more' if zero else 'positive'}")
     if value > LARGEST:
@@ -44,7 +54,7 @@ def number(text: str, what: str, zero: bool = False) -> Decimal:
     return value
 
 
-def integer(text: str, what: str, low: int = 0, high: int = LARGEST_INTEGER) -> int:
+def integer(text: str, what: str, low: int = 0, high: int = INT_MAX) -> int:
     """A whole number from `low` to `high`."""
     if not re.fullmatch(r"-?[0-9]{1,19}", text) or not low <= int(text) <= high:
         fail(f"Invalid parameter {what}: a whole number from {low:,} to {high:,}")
@@ -54,7 +64,8 @@ def integer(text: str, what: str, low: int = 0, high: int = LARGEST_INTEGER) -> 
 def speed(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """A replay's speed (history seconds per second): a positive number, checked when the
     command line is read, before anything is made; kept as typed (a replay records it)."""
-    if not NUMBER.fullmatch(value) or not 0 < Decimal(value) <= LARGEST:
+    number = decimal(value, "speed")
+    if number is None or not 0 < number <= LARGEST:
         raise click.BadParameter(f"{value!r} is not a positive number of history seconds per second")
     return value
 
@@ -72,7 +83,12 @@ class Command(click.Command):
             if token == "--":
                 break
             name = token.split("=", 1)[0]
-            if token.startswith("-") and len(token) > 1 and not NUMBER.fullmatch(token) and name not in known:
+            if (
+                token.startswith("-")
+                and len(token) > 1
+                and not NEGATIVE.fullmatch(token)
+                and name not in known
+            ):
                 raise click.NoSuchOption(name, possibilities=difflib.get_close_matches(name, known), ctx=ctx)
         return super().parse_args(ctx, args)
 

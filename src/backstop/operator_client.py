@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from backstop.cli_input import fail
-from backstop.server.operator import TOKEN_FILE
 
 TIMEOUT_S = 60
 
@@ -23,6 +22,8 @@ def _token(data_dir: Path) -> tuple[str, str]:
     given = os.environ.get("BACKSTOP_OPERATOR_TOKEN")
     if given:
         return given, "$BACKSTOP_OPERATOR_TOKEN"
+    from backstop.server.operator import TOKEN_FILE  # here: the web framework is slow to import
+
     path = data_dir / TOKEN_FILE
     try:
         return path.read_text().strip(), str(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from typing import Any
 import click
 
 from backstop.catalog import MODELS
-from backstop.cli_input import NUMBER, Group
+from backstop.cli_input import Group, decimal
 from backstop.lab.population import PopulationConfig
 from backstop.lab.spec import REGIMES, LabConfig, with_overrides
 
@@ -362,18 +361,16 @@ def _axis(base: LabConfig, axis: str) -> tuple[str, list[Any]]:
             values.append(part.lower() == "true")
         elif isinstance(current, int | float):
             kind = "whole number" if isinstance(current, int) else "number"
-            if not (INTEGER if isinstance(current, int) else NUMBER).fullmatch(part):
+            value = decimal(part, name)
+            if value is None or (isinstance(current, int) and value != value.to_integral_value()):
                 raise click.ClickException(f"--vary {name}: {part!r} is not a {kind}")
-            values.append(type(current)(part))
+            values.append(type(current)(value))
         elif isinstance(current, tuple):
             names = (v.strip() for v in part.split("+") if v.strip())
             values.append(tuple(v.upper() if name == "coins" else v for v in names))
         else:
             values.append(part)
     return name, values
-
-
-INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 FHS_MODELS = ("fhs", "fhs_apc", "fhs_apc_addons", "ftx_imf", "flat_15")
