@@ -31,9 +31,10 @@ def _token(data_dir: Path) -> tuple[str, str]:
         fail("no operator token: set $BACKSTOP_OPERATOR_TOKEN to the token the server was started with")
 
 
-def post(url: str, path: str, body: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    """POST `body` to the operator API at `url` + `path`; the result, or a one-line error with
-    the server's own message (FTX's error strings, as the engine gives them)."""
+def post(url: str, path: str, body: dict[str, Any], data_dir: Path) -> None:
+    """POST `body` to the operator API at `url` + `path`: done once it returns (the server answers
+    only once the change is in its journal), or a one-line error with the server's own message
+    (FTX's error strings, as the engine gives them)."""
     token, source = _token(data_dir)
     request = urllib.request.Request(
         url + path,
@@ -59,5 +60,3 @@ def post(url: str, path: str, body: dict[str, Any], data_dir: Path) -> dict[str,
     if not isinstance(answer, dict) or not answer.get("success"):
         error = answer.get("error") if isinstance(answer, dict) else None
         fail(str(error or f"the server at {url} gave no answer"))
-    result: dict[str, Any] = answer.get("result") or {}
-    return result

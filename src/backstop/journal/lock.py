@@ -70,7 +70,7 @@ class WriterLock:
         self.holder = Holder(os.getpid(), _command_line())
         self._record()
 
-    def announce(self, url: str) -> None:
+    def serving(self, url: str) -> None:
         """Record the URL this writer (a server) takes operator requests on."""
         self.holder = Holder(self.holder.pid, self.holder.command, url)
         self._record()

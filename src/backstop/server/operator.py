@@ -1,6 +1,8 @@
-"""The operator API under /operator (Authorization: Bearer <token>): accounts with API keys,
-deposits and withdrawals, the manual index feed, the manual clock, backstop providers, halts, margin floors,
-and the insurance fund, state hash and solvency report. JSON bodies, FTX's envelope."""
+"""The operator API under /operator (Authorization: Bearer <token>): accounts and subaccounts with
+API keys or without, deposits, withdrawals and transfers, leverage, the manual index feed, the
+manual clock, backstop providers, halts, margin floors, and the insurance fund (its ledger, and
+seeding it), state hash and solvency report. JSON bodies, FTX's envelope. While a server runs, the
+`backstop` command line makes its changes through these (it may not write the journal itself)."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def serve(
         raise
     base = local_url(listener)
     listener.listen(BACKLOG)  # requests wait in the backlog until the loop serves them
-    runtime.lock.announce(base)  # `backstop` commands send their writes here now
+    runtime.lock.serving(base)  # `backstop` commands send their writes here now
 
     async def announce() -> None:
         key, secret = await demo_account(server)
