@@ -1,7 +1,12 @@
 """The `backstop` command line: operate an exchange kept in a data directory, and run benchmarks.
 
-Every command that changes state goes through the runtime: it is journaled durably, then applied,
-then reported. Errors are FTX's own strings on stderr with exit status 1, never a traceback.
+One data directory has one writer (`journal/lock.py`). A command that changes state either is
+that writer (it journals the command durably, applies it and reports) or, when a server is
+running on the directory, sends the change through that server's operator API; a change the
+operator API has no endpoint for is refused, naming the server. Commands that only read never
+take the lock and work while a server runs. Only `init`, `serve` and `demo` create an exchange;
+every other command refuses a directory that holds none. Errors are one sentence on stderr
+(FTX's own strings where the engine gives them) with exit status 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,33 +16,33 @@ import os
 import select
 import sys
 import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
 
 import click
-from click.core import ParameterSource
 
+from backstop import operator_client
+from backstop.catalog import MAX_LEVERAGE, Market
+from backstop.cli_input import Group, fail, integer, number, speed
 from backstop.engine import commands as cmd
 from backstop.engine.amounts import from_atoms, to_atoms
-from backstop.engine.events import AccountCreated, Event, Rejected
+from backstop.engine.events import Event, Fill, OrderAccepted, OrderClosed, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery
-from backstop.server import params
-from backstop.server.envelope import ApiError
-from backstop.server.runtime import Runtime, open_exchange
+from backstop.journal.lock import DataDirectoryBusy
+from backstop.server.runtime import Runtime
 from backstop.views import account_view, balances_view, book_view, order_view
 
-DEFAULT_DATA = "data"
+DEFAULT_DATA = "backstop-data"
+DATA_HELP = "Where the exchange's journal, snapshots, catalog and keys live."
 
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 def _plain(value: object) -> object:
@@ -54,62 +59,131 @@ def emit(value: object) -> None:
     click.echo(json.dumps(_plain(value), indent=2))
 
 
+def _owner_sub(name: str) -> tuple[str, str]:
+    """'owner' is the main account, 'owner/sub' a subaccount."""
+    owner, _, sub = name.partition("/")
+    return owner, sub
+
+
+def _ref(name: str) -> dict[str, str]:
+    """An account as the operator API names it."""
+    owner, sub = _owner_sub(name)
+    return {"account": owner, "subaccount": sub} if sub else {"account": owner}
+
+
+Operator = tuple[str, dict[str, Any]]
+"""An operator API request that makes the same change: (path, JSON body)."""
+
+
+class Written:
+    """What a write left: its events (none when the server applied it) and the exchange after it,
+    which is the writer's own, or read back from the journal, where the server made the write
+    durable before answering."""
+
+    def __init__(self, context: Context, events: list[Event], exchange: Exchange | None) -> None:
+        self._context = context
+        self.events = events
+        self._exchange = exchange
+
+    @property
+    def exchange(self) -> Exchange:
+        if self._exchange is None:
+            self._exchange = self._context.exchange()
+        return self._exchange
+
+
 class Context:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self, location: Path) -> None:
+        self.location = location  # where the exchange is, or is to be made
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory of an existing exchange: every command but those that create one
+        reads it here, so none of them can make a new exchange by mistake."""
+        if not (self.location / recovery.SETTINGS).is_file():
+            fail(
+                f"there is no exchange in {self.location} ('backstop init' or 'backstop serve' makes one;"
+                " --data-dir or $BACKSTOP_DATA names another)"
+            )
+        return self.location
 
     def exchange(self) -> Exchange:
-        return open_exchange(self.data_dir)
+        """The state after every durable command (read only: no lock, fine while a server runs)."""
+        return recovery.recover(self.data_dir)[0]
 
     def account_id(self, ex: Exchange, name: str) -> int:
-        """'owner' is the main account, 'owner/sub' a subaccount."""
-        owner, _, sub = name.partition("/")
-        found = ex.account_id(owner, sub)
+        found = ex.account_id(*_owner_sub(name))
         if found is None:
             fail(f"No such subaccount: {name}")
         return found
 
-    def run(self, command: cmd.Command) -> tuple[list[Event], Exchange]:
-        """Journal and apply one command; (its events, the exchange after it)."""
-        bad = cmd.invalid_field(command)
-        if bad is not None:
-            fail(f"Invalid parameter {bad}")
-        with Runtime(self.data_dir) as runtime:
+    @contextmanager
+    def writer(self, instead: str, directory: Path | None = None, **options: Any) -> Iterator[Runtime]:
+        """This process as the exchange's writer, or a refusal naming the one that is (`instead`
+        says what to do then)."""
+        try:
+            runtime = Runtime(directory or self.data_dir, **options)
+        except DataDirectoryBusy as busy:
+            fail(f"{busy}: {instead}")
+        with runtime:
+            yield runtime
+
+    def write(self, build: Callable[[Exchange], cmd.Command], operator: Operator | None) -> Written:
+        """Make one change: journal and apply the command `build` makes from the current state,
+        or, when a server holds the data directory, send `operator` to it instead (None: refuse)."""
+        try:
+            runtime = Runtime(self.data_dir)
+        except DataDirectoryBusy as busy:
+            if busy.holder.url is None:
+                fail(f"{busy}: try again when it is done")
+            if operator is None:
+                fail(f"{busy}: trade through its API with the account's key ('backstop keys create NAME')")
+            operator_client.post(busy.holder.url, *operator, self.data_dir)
+            return Written(self, [], None)
+        with runtime:
+            command = build(runtime.exchange)
+            bad = cmd.invalid_field(command)
+            if bad is not None:
+                fail(f"Invalid parameter {bad}")
             events = runtime.submit([command])[0]
             if events and isinstance(events[0], Rejected):
                 fail(events[0].error)
-            return events, runtime.exchange
+            return Written(self, events, runtime.exchange)
 
 
-def _decimal(text: str, what: str) -> Decimal:
+def _atoms(text: str, what: str = "size") -> int:
     try:
-        value = params.decimal(text, what)
-    except ApiError:
-        fail(f"Invalid parameter {what}: {text!r} is not a number")
-    if not value.is_finite() or value <= 0:
-        fail(f"Invalid parameter {what}: must be positive")
-    return value
-
-
-def _atoms(text: str) -> int:
-    try:
-        return to_atoms(_decimal(text, "size"))
+        return to_atoms(number(text, what))
     except ValueError:
-        fail("Invalid parameter size: at most 8 decimals")
+        fail(f"Invalid parameter {what}: at most 8 decimals")
 
 
-@click.group()
+@click.group(cls=Group)
+@click.version_option(package_name="backstop", prog_name="backstop", message="%(prog)s %(version)s")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=lambda: os.environ.get("BACKSTOP_DATA", DEFAULT_DATA),
-    show_default="$BACKSTOP_DATA or ./data",
-    help="Where the journal, snapshots and catalog of this exchange live.",
+    show_default=f"$BACKSTOP_DATA or ./{DEFAULT_DATA}",
+    help=DATA_HELP,
 )
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path) -> None:
     """Backstop: a crypto derivatives exchange on FTX's published design."""
     ctx.obj = Context(data_dir)
+
+
+@main.command()
+@click.option("--seed", default="0", show_default=True, help="The engine's seed (liquidation order sizes).")
+@click.pass_obj
+def init(obj: Context, seed: str) -> None:
+    """Make a new exchange in the data directory, with the packaged catalog of coins and markets."""
+    value = integer(seed, "seed")
+    if (obj.location / recovery.SETTINGS).exists():
+        fail(f"{obj.location} already holds an exchange")
+    with obj.writer("it is being made by another process", obj.location, seed=value):
+        pass
+    click.echo(f"a new exchange in {obj.location.resolve()}")
 
 
 # ------------------------------------------------------------------------------------- accounts
@@ -125,9 +199,9 @@ def account() -> None:
 @click.option("--sub", default="", help="Subaccount nickname; omit for the main account.")
 @click.pass_obj
 def account_create(obj: Context, owner: str, sub: str) -> None:
-    event = obj.run(cmd.CreateAccount(now_us(), owner, sub))[0][0]
-    assert isinstance(event, AccountCreated)
-    emit({"id": event.account, "owner": owner, "subaccount": sub or None})
+    body = {"name": owner, "subaccount": sub or None, "createKey": False}
+    done = obj.write(lambda ex: cmd.CreateAccount(now_us(), owner, sub), ("/operator/accounts", body))
+    emit({"id": done.exchange.account_id(owner, sub), "owner": owner, "subaccount": sub or None})
 
 
 @account.command("list")
@@ -161,16 +235,7 @@ def balances(obj: Context, name: str) -> None:
 @click.pass_obj
 def deposit(obj: Context, name: str, coin: str, amount: str) -> None:
     """Credit COIN to an account (USDC, TUSD, USDP, BUSD are credited 1:1 as USD)."""
-    _move_funds(obj, cmd.Deposit, name, coin, amount)
-
-
-def _move_funds(
-    obj: Context, kind: type[cmd.Deposit] | type[cmd.Withdraw], name: str, coin: str, amount: str
-) -> None:
-    ex = obj.exchange()
-    account_id = obj.account_id(ex, name)
-    ex = obj.run(kind(now_us(), account_id, coin.upper(), _atoms(amount)))[1]
-    emit(balances_view(ex, ex.accounts[account_id]))
+    _move_funds(obj, cmd.Deposit, "/operator/deposits", name, coin, amount)
 
 
 @main.command()
@@ -180,7 +245,17 @@ def _move_funds(
 @click.pass_obj
 def withdraw(obj: Context, name: str, coin: str, amount: str) -> None:
     """Withdraw COIN; only free collateral can leave."""
-    _move_funds(obj, cmd.Withdraw, name, coin, amount)
+    _move_funds(obj, cmd.Withdraw, "/operator/withdrawals", name, coin, amount)
+
+
+def _move_funds(
+    obj: Context, kind: type[cmd.Deposit | cmd.Withdraw], path: str, name: str, coin: str, amount: str
+) -> None:
+    atoms = _atoms(amount)
+    body = {**_ref(name), "coin": coin.upper(), "size": amount}
+    done = obj.write(lambda ex: kind(now_us(), obj.account_id(ex, name), coin.upper(), atoms), (path, body))
+    ex = done.exchange
+    emit(balances_view(ex, ex.accounts[obj.account_id(ex, name)]))
 
 
 @main.command()
@@ -191,28 +266,29 @@ def withdraw(obj: Context, name: str, coin: str, amount: str) -> None:
 @click.pass_obj
 def transfer(obj: Context, source: str, destination: str, coin: str, amount: str) -> None:
     """Move COIN between two subaccounts of the same owner."""
-    ex = obj.exchange()
-    obj.run(
-        cmd.Transfer(
-            now_us(),
-            obj.account_id(ex, source),
-            obj.account_id(ex, destination),
-            coin.upper(),
-            _atoms(amount),
-        )
+    atoms = _atoms(amount)
+    body = {"source": _ref(source), "destination": _ref(destination), "coin": coin.upper(), "size": amount}
+    obj.write(
+        lambda ex: cmd.Transfer(
+            now_us(), obj.account_id(ex, source), obj.account_id(ex, destination), coin.upper(), atoms
+        ),
+        ("/operator/transfers", body),
     )
     click.echo(f"transferred {amount} {coin.upper()} from {source} to {destination}")
 
 
 @main.command()
 @click.argument("name")
-@click.argument("leverage", type=int)
+@click.argument("leverage")
 @click.pass_obj
-def leverage(obj: Context, name: str, leverage: int) -> None:
+def leverage(obj: Context, name: str, leverage: str) -> None:
     """Set an account's leverage cap (1-20x)."""
-    ex = obj.exchange()
-    obj.run(cmd.SetLeverage(now_us(), obj.account_id(ex, name), leverage))
-    click.echo(f"{name}: leverage {leverage}x")
+    value = integer(leverage, "leverage", 1, MAX_LEVERAGE)
+    body = {**_ref(name), "leverage": value}
+    obj.write(
+        lambda ex: cmd.SetLeverage(now_us(), obj.account_id(ex, name), value), ("/operator/leverage", body)
+    )
+    click.echo(f"{name}: leverage {value}x")
 
 
 # ------------------------------------------------------------------------------------- orders
@@ -220,37 +296,35 @@ def leverage(obj: Context, name: str, leverage: int) -> None:
 
 @main.group()
 def order() -> None:
-    """Place, cancel and modify orders."""
+    """Place, cancel and modify orders (with no server running; a server takes them on its API)."""
 
 
-def _market(ex: Exchange, name: str):
+def _market(ex: Exchange, name: str) -> Market:
     market = ex.catalog.markets.get(name)
     if market is None:
         fail(f"No such market: {name}")
     return market
 
 
-def _lots(market, size: str) -> int:
+def _lots(market: Market, size: str) -> int:
     try:
-        return market.to_lots(_decimal(size, "size"))
+        return market.to_lots(number(size, "size"))
     except ValueError:
         fail(f"Invalid parameter size: must be a multiple of {market.size_increment}")
 
 
-def _ticks(market, price: str) -> int:
+def _ticks(market: Market, price: str) -> int:
     try:
-        return market.to_ticks(_decimal(price, "price"))
+        return market.to_ticks(number(price, "price"))
     except ValueError:
         fail(f"Invalid price: must be a multiple of {market.price_increment}")
 
 
-def _report_orders(account_id: int, result: tuple[list, Exchange]) -> None:
-    events, ex = result
-    acct = ex.accounts[account_id]
-    out = []
-    for event in events:
-        kind = type(event).__name__
-        if kind == "Fill":
+def _report_orders(account_id: int, done: Written) -> None:
+    ex = done.exchange
+    out: list[dict[str, Any]] = []
+    for event in done.events:
+        if isinstance(event, Fill):
             market = ex.catalog.markets[event.market]
             out.append(
                 {
@@ -261,12 +335,24 @@ def _report_orders(account_id: int, result: tuple[list, Exchange]) -> None:
                     "takerSide": event.taker_side,
                 }
             )
-        elif kind == "OrderClosed":
+        elif isinstance(event, OrderClosed):
             out.append({"closed": event.order_id, "reason": event.reason})
-        elif kind == "OrderAccepted":
+        elif isinstance(event, OrderAccepted):
             out.append({"accepted": event.order_id})
-    open_orders = [order_view(ex, o) for o in acct.orders.values()]
-    emit({"events": out, "openOrders": open_orders})
+    emit({"events": out, "openOrders": [order_view(ex, o) for o in ex.accounts[account_id].orders.values()]})
+
+
+def _order_write(obj: Context, name: str, build: Callable[[Exchange, int], cmd.Command]) -> None:
+    """An order command for account NAME. Orders have no operator endpoint: while a server runs,
+    an account trades through the server's FTX API with its own key."""
+    account_id: list[int] = []
+
+    def command(ex: Exchange) -> cmd.Command:
+        account_id.append(obj.account_id(ex, name))
+        return build(ex, account_id[0])
+
+    done = obj.write(command, None)
+    _report_orders(account_id[0], done)
 
 
 @order.command("place")
@@ -292,36 +378,35 @@ def order_place(
     reduce_only: bool,
     client_id: str | None,
 ) -> None:
-    ex = obj.exchange()
-    account_id = obj.account_id(ex, name)
-    market = _market(ex, market_name)
-    command = cmd.PlaceOrder(
-        now_us(),
-        account_id,
-        market.name,
-        side,
-        _lots(market, size),
-        None if price is None else _ticks(market, price),
-        "market" if price is None else "limit",
-        ioc,
-        post_only,
-        reduce_only,
-        client_id,
-    )
-    _report_orders(account_id, obj.run(command))
+    def build(ex: Exchange, account_id: int) -> cmd.Command:
+        market = _market(ex, market_name)
+        return cmd.PlaceOrder(
+            now_us(),
+            account_id,
+            market.name,
+            side,
+            _lots(market, size),
+            None if price is None else _ticks(market, price),
+            "market" if price is None else "limit",
+            ioc,
+            post_only,
+            reduce_only,
+            client_id,
+        )
+
+    _order_write(obj, name, build)
 
 
 @order.command("cancel")
 @click.argument("name")
-@click.argument("order_id", type=int, required=False)
+@click.argument("order_id", required=False)
 @click.option("--client-id", help="Cancel by your clientId instead of the order id.")
 @click.pass_obj
-def order_cancel(obj: Context, name: str, order_id: int | None, client_id: str | None) -> None:
+def order_cancel(obj: Context, name: str, order_id: str | None, client_id: str | None) -> None:
     if order_id is None and client_id is None:
         fail("Missing parameter order_id (or --client-id)")
-    ex = obj.exchange()
-    account_id = obj.account_id(ex, name)
-    _report_orders(account_id, obj.run(cmd.CancelOrder(now_us(), account_id, order_id, client_id)))
+    oid = None if order_id is None else integer(order_id, "order_id")
+    _order_write(obj, name, lambda ex, account_id: cmd.CancelOrder(now_us(), account_id, oid, client_id))
 
 
 @order.command("cancel-all")
@@ -330,36 +415,34 @@ def order_cancel(obj: Context, name: str, order_id: int | None, client_id: str |
 @click.option("--side", type=click.Choice(["buy", "sell"]), help="Only this side.")
 @click.pass_obj
 def order_cancel_all(obj: Context, name: str, market_name: str | None, side: str | None) -> None:
-    ex = obj.exchange()
-    account_id = obj.account_id(ex, name)
-    _report_orders(account_id, obj.run(cmd.CancelAll(now_us(), account_id, market_name, side)))
+    _order_write(obj, name, lambda ex, account_id: cmd.CancelAll(now_us(), account_id, market_name, side))
 
 
 @order.command("modify")
 @click.argument("name")
-@click.argument("order_id", type=int)
+@click.argument("order_id")
 @click.option("--price", help="New price.")
 @click.option("--size", help="New size.")
 @click.pass_obj
-def order_modify(obj: Context, name: str, order_id: int, price: str | None, size: str | None) -> None:
+def order_modify(obj: Context, name: str, order_id: str, price: str | None, size: str | None) -> None:
     """Cancel-and-replace: the order gets a new id and goes to the back of the queue."""
-    ex = obj.exchange()
-    account_id = obj.account_id(ex, name)
-    held = ex.accounts[account_id].orders.get(order_id)
-    if held is None:
-        # the engine says which: not found, or already closed
-        _report_orders(account_id, obj.run(cmd.ModifyOrder(now_us(), account_id, order_id)))
-        return
-    market = ex.catalog.markets[held.market]
-    command = cmd.ModifyOrder(
-        now_us(),
-        account_id,
-        order_id,
-        None,
-        None if price is None else _ticks(market, price),
-        None if size is None else _lots(market, size),
-    )
-    _report_orders(account_id, obj.run(command))
+    oid = integer(order_id, "order_id")
+
+    def build(ex: Exchange, account_id: int) -> cmd.Command:
+        held = ex.accounts[account_id].orders.get(oid)
+        if held is None:  # the engine says which: not found, or already closed
+            return cmd.ModifyOrder(now_us(), account_id, oid)
+        market = ex.catalog.markets[held.market]
+        return cmd.ModifyOrder(
+            now_us(),
+            account_id,
+            oid,
+            None,
+            None if price is None else _ticks(market, price),
+            None if size is None else _lots(market, size),
+        )
+
+    _order_write(obj, name, build)
 
 
 @main.command()
@@ -373,13 +456,14 @@ def orders(obj: Context, name: str) -> None:
 
 @main.command()
 @click.argument("market_name", metavar="MARKET")
-@click.option("--depth", default=20, show_default=True)
+@click.option("--depth", default="20", show_default=True, help="Price levels per side.")
 @click.pass_obj
-def book(obj: Context, market_name: str, depth: int) -> None:
+def book(obj: Context, market_name: str, depth: str) -> None:
     """The order book of MARKET."""
+    levels = integer(depth, "depth", 1, 100_000)
     ex = obj.exchange()
     _market(ex, market_name)
-    emit(book_view(ex, market_name, depth))
+    emit(book_view(ex, market_name, levels))
 
 
 # ------------------------------------------------------------------------------------- integrity
@@ -426,7 +510,7 @@ def verify(obj: Context) -> None:
 @click.pass_obj
 def snapshot(obj: Context) -> None:
     """Write a snapshot now, so the next recovery replays less."""
-    with Runtime(obj.data_dir) as runtime:
+    with obj.writer("a server takes its own snapshots, and one when it stops") as runtime:
         if not runtime.take_snapshot():
             fail("the snapshot could not be written (the log above says why)")
         click.echo(f"snapshot at seq {runtime.seq}")
@@ -441,7 +525,7 @@ def node(obj: Context, snapshot_every: int, max_batch: int) -> None:
     written only after its batch is durable. Used by the crash-recovery test."""
     fd = sys.stdin.fileno()
     out = sys.stdout
-    with Runtime(obj.data_dir, snapshot_every=snapshot_every) as runtime:
+    with obj.writer("one writer at a time", obj.location, snapshot_every=snapshot_every) as runtime:
         pending = b""
         eof = False
         while not eof:
@@ -487,14 +571,19 @@ def node(obj: Context, snapshot_every: int, max_batch: int) -> None:
 
 
 @main.command()
-@click.option("--rounds", default=20, show_default=True, help="Trading rounds to simulate.")
+@click.option("--rounds", default="20", show_default=True, help="Trading rounds to simulate.")
 @click.pass_obj
-def demo(obj: Context, rounds: int) -> None:
+def demo(obj: Context, rounds: str) -> None:
     """Run a small simulated market (a market maker and two traders) through the journaled
-    runtime, then show the book, accounts and the replay proof."""
+    runtime, then show the book, accounts and the replay proof. Makes the exchange if there is
+    none; each run adds ROUNDS rounds to it."""
     from backstop.demo import run_demo
 
-    run_demo(obj.data_dir, rounds)
+    count = integer(rounds, "rounds", 2, 100_000)
+    try:
+        run_demo(obj.location, count)
+    except DataDirectoryBusy as busy:
+        fail(f"{busy}: stop it first, or give the demo a --data-dir of its own")
 
 
 # ------------------------------------------------------------------------------------- risk engine
@@ -512,12 +601,11 @@ def risk() -> None:
 @click.pass_obj
 def risk_index(obj: Context, coin: str, prices: tuple[str, ...]) -> None:
     """Set COIN's index from its constituents' PRICES (USD; the median is taken)."""
-    try:
-        atoms = tuple(to_atoms(_decimal(p, "price")) for p in prices)
-    except ValueError:
-        fail("Invalid parameter price: at most 8 decimals")
-    events, _ = obj.run(cmd.IndexUpdate(now_us(), coin.upper(), atoms))
-    emit({"coin": coin.upper(), "index": from_atoms(events[0].price)})
+    atoms = tuple(_atoms(p, "price") for p in prices)
+    name = coin.upper()
+    body = {"prices": {name: list(prices)}}
+    done = obj.write(lambda ex: cmd.IndexUpdate(now_us(), name, atoms), ("/operator/index_prices", body))
+    emit({"coin": name, "index": from_atoms(done.exchange.index[name])})
 
 
 @risk.command("tick")
@@ -529,7 +617,7 @@ def risk_tick(obj: Context, seconds: int) -> None:
     if not 1 <= seconds <= 86_400:
         fail("Invalid parameter seconds: 1 to 86400")
     counts: dict[str, int] = {}
-    with Runtime(obj.data_dir) as runtime:
+    with obj.writer(CLOCK_WHILE_SERVED) as runtime:
         ex = runtime.exchange
         start = (max(ex.now, ex.clock) // 1_000_000 + 1) * 1_000_000
         ticks = [cmd.Tick(start + n * 1_000_000) for n in range(seconds)]
@@ -542,12 +630,22 @@ def risk_tick(obj: Context, seconds: int) -> None:
         )
 
 
+def _replay_only(feed: str, speed: str) -> None:
+    if feed != "replay" and Decimal(speed) != 1:
+        fail(f"--speed applies to a replay, not to a {feed} feed")
+
+
+CLOCK_WHILE_SERVED = "its clock runs the risk engine (with --clock manual: POST /operator/clock/advance)"
+
+
 @risk.command("run")
 @click.option(
     "--feed", "kind", type=click.Choice(["replay", "synthetic"]), default="replay", show_default=True
 )
 @click.option("--seconds", default=60, show_default=True, help="Seconds of exchange time to run.")
-@click.option("--speed", default="1", show_default=True, help="Replay only: history seconds per second.")
+@click.option(
+    "--speed", default="1", show_default=True, callback=speed, help="Replay only: history seconds per second."
+)
 @click.option("--seed", default=0, show_default=True, help="Synthetic only: the process's seed.")
 @click.pass_obj
 def risk_run(obj: Context, kind: str, seconds: int, speed: str, seed: int) -> None:
@@ -557,8 +655,9 @@ def risk_run(obj: Context, kind: str, seconds: int, speed: str, seed: int) -> No
 
     if not 1 <= seconds <= 7 * 86_400:
         fail("Invalid parameter seconds: 1 to 604800")
+    _replay_only(kind, speed)
     counts: dict[str, int] = {}
-    with Runtime(obj.data_dir) as runtime:
+    with obj.writer(CLOCK_WHILE_SERVED) as runtime:
         ex = runtime.exchange
         start = (max(ex.now, ex.clock) // 1_000_000 + 1) * 1_000_000
         try:
@@ -594,10 +693,13 @@ def risk_run(obj: Context, kind: str, seconds: int, speed: str, seed: int) -> No
 def risk_backstop(obj: Context, name: str, per_minute: str, per_hour: str) -> None:
     """Enrol NAME as a backstop liquidity provider taking PER_MINUTE and PER_HOUR USD of notional
     (0 0 leaves the program)."""
-    ex = obj.exchange()
-    minute = 0 if per_minute == "0" else _atoms(per_minute)
-    hour = 0 if per_hour == "0" else _atoms(per_hour)
-    obj.run(cmd.RegisterBackstop(now_us(), obj.account_id(ex, name), minute, hour))
+    minute = 0 if per_minute == "0" else _atoms(per_minute, "perMinute")
+    hour = 0 if per_hour == "0" else _atoms(per_hour, "perHour")
+    body = {**_ref(name), "perMinute": per_minute, "perHour": per_hour}
+    obj.write(
+        lambda ex: cmd.RegisterBackstop(now_us(), obj.account_id(ex, name), minute, hour),
+        ("/operator/blps", body),
+    )
     click.echo(f"{name}: backstop capacity {per_minute} USD/minute, {per_hour} USD/hour")
 
 
@@ -607,9 +709,17 @@ def risk_backstop(obj: Context, name: str, per_minute: str, per_hour: str) -> No
 @click.pass_obj
 def risk_fund(obj: Context, name: str, amount: str) -> None:
     """Seed the insurance fund with AMOUNT USD from NAME's free collateral."""
-    ex = obj.exchange()
-    _, ex = obj.run(cmd.FundInsurance(now_us(), obj.account_id(ex, name), _atoms(amount)))
-    emit({"insuranceFund": from_atoms(ex.insurance.balance)})
+    atoms = _atoms(amount)
+    body = {**_ref(name), "size": amount}
+    done = obj.write(
+        lambda ex: cmd.FundInsurance(now_us(), obj.account_id(ex, name), atoms),
+        ("/operator/insurance_fund", body),
+    )
+    emit({"insuranceFund": from_atoms(done.exchange.insurance.balance)})
+
+
+def _market_path(market: str, action: str) -> str:
+    return f"/operator/markets/{urllib.parse.quote(market, safe='/')}/{action}"
 
 
 @risk.command("halt")
@@ -618,7 +728,8 @@ def risk_fund(obj: Context, name: str, amount: str) -> None:
 @click.pass_obj
 def risk_halt(obj: Context, market_name: str, resume: bool) -> None:
     """Halt a market (no orders; it marks at index + premium), or resume it."""
-    obj.run(cmd.HaltMarket(now_us(), market_name, not resume))
+    operator: Operator = (_market_path(market_name, "resume" if resume else "halt"), {})
+    obj.write(lambda ex: cmd.HaltMarket(now_us(), market_name, not resume), operator)
     click.echo(f"{market_name}: {'resumed' if resume else 'halted'}")
 
 
@@ -632,13 +743,14 @@ def risk_margin(obj: Context, market_name: str, imf: str, mmf: str) -> None:
     rates = []
     for name, text in (("imf", imf), ("mmf", mmf)):
         try:
-            value = params.decimal(text, name)
-            if value < 0:
-                raise ValueError
-            rates.append(to_atoms(value))  # rates and atoms share the 1e-8 scale
-        except (ApiError, ValueError):
+            rates.append(to_atoms(number(text, name, zero=True)))  # rates and atoms share the 1e-8 scale
+        except ValueError:
             fail(f"Invalid parameter {name}: a fraction from 0 to 1 with at most 8 decimals")
-    obj.run(cmd.SetMarginFloor(now_us(), market_name, rates[0], rates[1]))
+    body = {"imf": imf, "mmf": mmf}
+    obj.write(
+        lambda ex: cmd.SetMarginFloor(now_us(), market_name, rates[0], rates[1]),
+        (_market_path(market_name, "margin"), body),
+    )
     click.echo(f"{market_name}: IMF >= {Decimal(imf)}, MMF >= {Decimal(mmf)}")
 
 
@@ -684,7 +796,13 @@ def risk_solvency(obj: Context) -> None:
 
 
 @risk.command("crash")
-@click.option("--accounts", default=1_000, show_default=True, help="Leveraged traders.")
+@click.option(
+    "--accounts",
+    default=1_000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Leveraged traders.",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--model", type=click.Choice(["ftx", "bitmex", "okex"]), default="ftx", show_default=True)
 def risk_crash(accounts: int, seed: int, model: str) -> None:
@@ -693,8 +811,6 @@ def risk_crash(accounts: int, seed: int, model: str) -> None:
     from backstop.engine.events import AutoClosed, InsuranceFundChanged, LiquidationStarted
     from backstop.sim.crash import Crash
 
-    if accounts <= 0:
-        fail("Invalid parameter accounts: must be positive")
     ex = Exchange(load(model=model), seed=seed)
     tiers: dict[str, int] = {}
     fund_paid = 0
@@ -757,7 +873,6 @@ def keys_list(obj: Context, owner: str | None) -> None:
     """The keys (never their secrets), oldest first."""
     from backstop.server.keys import KeyStore
 
-    recovery.initialize(obj.data_dir)
     with KeyStore(obj.data_dir) as store:
         rows = store.list(owner)
     emit(
@@ -790,33 +905,47 @@ def keys_revoke(obj: Context, key: str) -> None:
 # ------------------------------------------------------------------------------------- the server
 
 
+def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        raise click.BadParameter("a postgresql:// URL (or sqlite:///path)")
+    return value
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65_535))
 @click.option(
     "--data-dir",
     "serve_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where this exchange lives [default: ./backstop-data].",
+    help=f"{DATA_HELP} [default: --data-dir before 'serve', $BACKSTOP_DATA or ./{DEFAULT_DATA}]",
 )
 @click.option(
     "--feed", type=click.Choice(["replay", "synthetic", "manual"]), default="replay", show_default=True
 )
-@click.option("--speed", default="1", show_default=True, help="Replay: history seconds per second.")
+@click.option(
+    "--speed", default="1", show_default=True, callback=speed, help="Replay: history seconds per second."
+)
 @click.option("--clock", type=click.Choice(["wall", "manual"]), default="wall", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic feed and the agents.")
 @click.option("--agents/--no-agents", default=True, show_default=True, help="Simulated market participants.")
-@click.option("--database", default=None, help="A PostgreSQL URL for the history tables [default: SQLite].")
+@click.option(
+    "--database",
+    default=None,
+    callback=_database,
+    help="A PostgreSQL URL for the history tables [default: SQLite in the data directory].",
+)
 @click.option(
     "--order-rate",
     default=7,
     show_default=True,
+    type=click.IntRange(0, 1_000_000),
     help="Order requests per 200 ms per account at the first fee tier (more at higher tiers; 0: no limit).",
 )
-@click.pass_context
+@click.pass_obj
 def serve(
-    ctx: click.Context,
+    obj: Context,
     host: str,
     port: int,
     serve_dir: Path | None,
@@ -831,15 +960,16 @@ def serve(
     """Run the exchange: FTX's REST and websocket API on HOST:PORT over the journaled engine, the
     clock ticking every second with the index from FEED, and simulated market makers, takers,
     leveraged traders, a backstop provider and an arbitrageur trading through the same API path.
-    Ctrl-C stops it cleanly; restarting resumes from the journal."""
+    Makes the exchange if the data directory holds none. Ctrl-C stops it cleanly; restarting
+    resumes from the journal."""
     from backstop.server.serve import serve as run_server
 
-    if serve_dir is None:  # `backstop --data-dir X serve` (or $BACKSTOP_DATA) still counts
-        given = ctx.parent.get_parameter_source("data_dir") if ctx.parent else None
-        explicit = given in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-        serve_dir = ctx.obj.data_dir if explicit else Path("backstop-data")
+    _replay_only(feed, speed)
+    directory = serve_dir or obj.location
     try:
-        run_server(serve_dir, host, port, feed, speed, clock, seed, agents, database, order_rate)
+        run_server(directory, host, port, feed, speed, clock, seed, agents, database, order_rate)
+    except DataDirectoryBusy as busy:
+        fail(f"{busy}; one server per data directory")
     except ValueError as exc:
         fail(str(exc))
 
@@ -850,8 +980,14 @@ def bench() -> None:
 
 
 @bench.command("engine")
-@click.option("--commands", "count", default=1_000_000, show_default=True)
-@click.option("--batch", default=2000, show_default=True, help="Commands per journal batch (group commit).")
+@click.option("--commands", "count", default=1_000_000, show_default=True, type=click.IntRange(1_000, 10**8))
+@click.option(
+    "--batch",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Commands per journal batch (group commit).",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_engine(count: int, batch: int, seed: int, as_json: bool) -> None:

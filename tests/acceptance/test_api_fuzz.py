@@ -195,7 +195,8 @@ POOLS = {
     CLIENT_IDS: st.sampled_from(['"x"', "[1.5]", '["\\ud800"]', '["a\\u0000"]', "[true]", "[null]", "[[1]]"])
     | st.sampled_from([json.dumps(["x" * 200]), "[" + ",".join(['"a"'] * 1001) + "]", "[NaN]"]),
     PRICES: st.sampled_from(['{"BTC": NaN}', '{"BTC": 1e999999999}', '{"BTC": "1_0"}', '{"\\ud800": 1}'])
-    | st.sampled_from(['{"BTC": 1, "BTC": 2}', '{"NOPE": 1}', '{"BTC": 1e30}', "[]", '{"BTC": [1]}', "{}"]),
+    | st.sampled_from(['{"BTC": 1, "BTC": 2}', '{"NOPE": 1}', '{"BTC": 1e30}', "[]", '{"BTC": []}', "{}"])
+    | st.sampled_from(['{"BTC": [1, NaN]}', '{"BTC": [[1]]}', '{"BTC": [1, "x"]}']),  # lists: constituents
 }
 STRUCTURAL = [
     b"[]", b'"text"', b"1", b"null", b"{", b'{"a": 1', b"\xff\xfe{}", b"{}" + b" x", DEEP.encode(),
@@ -327,6 +328,35 @@ WRITES = [
     ),
     Route("POST", "/operator/clock/advance", {"seconds": 1}, {"seconds": NUM}, operator=True),
     Route("POST", "/operator/accounts", {"name": "{new}"}, {"name": TEXT}, operator=True),
+    Route(
+        "POST",
+        "/operator/accounts",
+        {"name": "eve", "subaccount": "{new}", "createKey": False},
+        {"name": TEXT, "subaccount": TEXT, "createKey": FLAG},
+        operator=True,
+    ),
+    Route(
+        "POST",
+        "/operator/transfers",
+        {"source": {"account": "eve"}, "destination": {"account": "eve", "subaccount": "sub1"}}
+        | {"coin": "USD", "size": 1},
+        {"source": TEXT, "destination": TEXT, "coin": TEXT, "size": NUM},
+        operator=True,
+    ),
+    Route(
+        "POST",
+        "/operator/leverage",
+        {"account": "eve", "leverage": 10},
+        {"account": TEXT, "subaccount": TEXT, "leverage": NUM},
+        operator=True,
+    ),
+    Route(
+        "POST",
+        "/operator/insurance_fund",
+        {"account": "eve", "size": 1},
+        {"account": TEXT, "size": NUM},
+        operator=True,
+    ),
 ]
 PATH_WRITES = [  # {id} is a hostile id; the body is accepted where a real id stands
     Route("DELETE", "/api/orders/{id}", None, {}),

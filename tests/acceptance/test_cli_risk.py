@@ -11,6 +11,7 @@ from test_cli import ok, run
 
 def test_an_index_drop_liquidates_through_the_cli_and_the_solvency_report_balances(tmp_path: Path) -> None:
     d = tmp_path / "exchange"
+    ok(d, "init")
     for name in ("maker", "alice", "blp", "operator"):
         ok(d, "account", "create", name)
     ok(d, "deposit", "maker", "USD", "10000000")
@@ -39,6 +40,7 @@ def test_an_index_drop_liquidates_through_the_cli_and_the_solvency_report_balanc
 
 def test_bad_risk_commands_get_one_line_errors(tmp_path: Path) -> None:
     d = tmp_path / "exchange"
+    ok(d, "init")
     ok(d, "account", "create", "alice")
     for args, error in (
         (("risk", "index", "DOGE", "1"), "No such coin: DOGE"),
@@ -60,6 +62,7 @@ def test_a_margin_floor_from_the_cli_refuses_an_order_ftxs_formulas_allow(tmp_pa
     """$1,000 at 20x: 1.5 BTC at $10,000 needs 5% x $15,000 = $750 under FTX's formulas, but
     15% x $15,000 = $2,250 under a 15% floor."""
     d = tmp_path / "exchange"
+    ok(d, "init")
     ok(d, "account", "create", "alice")
     ok(d, "deposit", "alice", "USD", "1000")
     ok(d, "leverage", "alice", "20")
@@ -72,6 +75,8 @@ def test_a_margin_floor_from_the_cli_refuses_an_order_ftxs_formulas_allow(tmp_pa
 
 
 def test_feeds_drive_the_index_and_the_clock(tmp_path: Path) -> None:
+    ok(tmp_path / "replay", "init")
+    ok(tmp_path / "a", "init")
     replayed = ok(tmp_path / "replay", "risk", "run", "--feed", "replay", "--seconds", "30", "--speed", "60")
     assert replayed["events"]["IndexUpdated"] == 4 * 30  # BTC, ETH, FTT, SOL each second
     assert 50_000 < Decimal(replayed["index"]["BTC"]) < 65_000  # April 2021 in the shipped sample

@@ -48,6 +48,7 @@ def test_acknowledged_orders_survive_a_sigkill(tmp_path: Path) -> None:
 
 def test_keys_made_on_the_command_line_sign_requests_on_the_server(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    cli(data, "init")
     cli(data, "account", "create", "gina")
     cli(data, "account", "create", "gina", "--sub", "bot")
     cli(data, "deposit", "gina", "USD", "1000")

@@ -25,6 +25,7 @@ from test_server_trading import MANUAL, TOKEN, Server
 
 from backstop.engine import errors
 from backstop.journal import log, snapshot
+from backstop.journal.lock import LOCK_FILE
 from backstop.server.auth import sign_request
 
 PERP = "BTC/USD:USD"
@@ -68,7 +69,9 @@ def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _files(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+    """The data directory's files but the writer lock, whose record names whoever last held it
+    (a refused start too)."""
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file() and p.name != LOCK_FILE}
 
 
 def _trading(data: Path, port: int, clock: tuple[str, ...] = MANUAL) -> tuple[subprocess.Popen[str], Server]:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div, sqrt_term_below, to_atoms, to_rate
 
 USD = "USD"
+T = TypeVar("T")
 MAX_LEVERAGE = 20
 HAIRCUT_NUMERATOR = 110 * RATE * RATE // 100  # 1.1, scaled so that dividing by a rate gives a rate
 MMF_FLOOR = 3 * RATE // 100
@@ -124,18 +126,18 @@ class Catalog:
 def _market(name: str, spec: dict[str, Any]) -> Market:
     kind = spec["kind"]
     if kind not in ("perpetual", "future", "spot"):
-        raise ValueError(f"{name}: unknown kind {kind}")
+        raise ValueError(f"unknown kind {kind!r}")
     pinc = Decimal(spec["priceIncrement"])
     sinc = Decimal(spec["sizeIncrement"])
     tick_value = pinc * sinc * ATOM
     lot_atoms = sinc * ATOM
     if tick_value != tick_value.to_integral_value() or tick_value <= 0:
-        raise ValueError(f"{name}: priceIncrement x sizeIncrement must be a multiple of 1e-8")
+        raise ValueError("priceIncrement x sizeIncrement must be a multiple of 1e-8")
     if lot_atoms != lot_atoms.to_integral_value():
-        raise ValueError(f"{name}: sizeIncrement must be a multiple of 1e-8")
+        raise ValueError("sizeIncrement must be a multiple of 1e-8")
     tick_atoms = pinc * ATOM
     if tick_atoms != tick_atoms.to_integral_value():
-        raise ValueError(f"{name}: priceIncrement must be a multiple of 1e-8")
+        raise ValueError("priceIncrement must be a multiple of 1e-8")
     min_provide = Decimal(spec.get("minProvideSize", spec["sizeIncrement"])) / sinc
     expiry = spec.get("expiry")
     expiry_us = None
@@ -160,8 +162,8 @@ def _market(name: str, spec: dict[str, Any]) -> Market:
         mmf_floor_lots=sqrt_term_below(imf_factor, MMF_FLOOR * 10 // 6) // lot,
         tick_atoms=int(tick_atoms),
         position_limit=int(Decimal(spec.get("positionLimit", "0")) / sinc),
-        price_band=int(spec.get("priceBand", 20)),
-        premium_band=int(spec.get("premiumBand", 20)),
+        price_band=int(Decimal(spec.get("priceBand", 20))),
+        premium_band=int(Decimal(spec.get("premiumBand", 20))),
     )
 
 
@@ -188,7 +190,7 @@ def _coin(name: str, spec: dict[str, Any]) -> Coin:
 def _risk(spec: dict[str, Any]) -> RiskConfig:
     model = spec.get("model", "ftx")
     if model not in MODELS:
-        raise ValueError(f"risk.toml: model must be one of {', '.join(MODELS)}, not {model!r}")
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
     default = RiskConfig()
 
     def usd(key: str) -> int:
@@ -208,28 +210,60 @@ FILES = ("coins.toml", "markets.toml", "risk.toml")
 
 def load(directory: Path | None = None, model: str | None = None) -> Catalog:
     """Load coins.toml, markets.toml and risk.toml from `directory` (default: the packaged
-    listing); `model` overrides the liquidation model risk.toml names."""
-    if directory is None:
-        root = resources.files(__package__)
-        coins_text = (root / "coins.toml").read_text()
-        markets_text = (root / "markets.toml").read_text()
-        risk_text = (root / "risk.toml").read_text()
-    else:
-        coins_text = (directory / "coins.toml").read_text()
-        markets_text = (directory / "markets.toml").read_text()
-        risk_file = directory / "risk.toml"
-        risk_text = risk_file.read_text() if risk_file.exists() else ""
-    risk_spec = tomllib.loads(risk_text)
+    listing); `model` overrides the liquidation model risk.toml names. A file that is not valid
+    TOML, or an entry that is not a valid coin or market, is a ValueError naming the file (and
+    the line, or the entry)."""
+    texts: dict[str, str] = {}
+    for name in FILES:
+        if directory is None:
+            texts[name] = (resources.files(__package__) / name).read_text()
+        elif name != "risk.toml" or (directory / name).exists():
+            texts[name] = (directory / name).read_text()
+        else:
+            texts[name] = ""
+    where = "the packaged catalog" if directory is None else str(directory)
+    risk_spec = read_toml(f"{where}/risk.toml", texts["risk.toml"])
     if model is not None:
         risk_spec["model"] = model
-    coins = {n: _coin(n, s) for n, s in tomllib.loads(coins_text).items()}
-    markets = {n: _market(n, s) for n, s in tomllib.loads(markets_text).items()}
+    coins = {
+        n: _entry(f"{where}/coins.toml", n, s, _coin)
+        for n, s in read_toml(f"{where}/coins.toml", texts["coins.toml"]).items()
+    }
+    markets = {
+        n: _entry(f"{where}/markets.toml", n, s, _market)
+        for n, s in read_toml(f"{where}/markets.toml", texts["markets.toml"]).items()
+    }
     if USD not in coins:
-        raise ValueError("the catalog must list USD")
+        raise ValueError(f"{where}/coins.toml: the catalog must list USD")
     for m in markets.values():
         if m.base not in coins:
-            raise ValueError(f"{m.name}: coin {m.base} is not in the catalog")
+            raise ValueError(f"{where}/markets.toml: [{m.name}] coin {m.base} is not in coins.toml")
     for c in coins.values():
         if c.price_market is not None and c.price_market not in markets:
-            raise ValueError(f"{c.name}: price market {c.price_market} is not listed")
-    return Catalog(coins=coins, markets=markets, risk=_risk(risk_spec))
+            raise ValueError(f"{where}/coins.toml: [{c.name}] price market {c.price_market} is not listed")
+    risk = _entry(f"{where}/risk.toml", "", risk_spec, lambda _, spec: _risk(spec))
+    return Catalog(coins=coins, markets=markets, risk=risk)
+
+
+def read_toml(source: str, text: str) -> dict[str, Any]:
+    """The tables of a TOML text; ValueError naming `source` and the line when it is not TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def _entry(source: str, name: str, spec: Any, make: Callable[[str, dict[str, Any]], T]) -> T:
+    """A coin or market built from its table (`name` ""; risk.toml's settings), or a ValueError
+    that says where and why."""
+    where = f"{source}: [{name}]" if name else f"{source}:"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where} must be a table")
+    try:
+        return make(name, spec)
+    except KeyError as exc:
+        raise ValueError(f"{where} needs {exc.args[0]}") from None
+    except (ArithmeticError, TypeError):
+        raise ValueError(f"{where} has a value that is not a number") from None
+    except ValueError as exc:
+        raise ValueError(f"{where} {exc}") from None

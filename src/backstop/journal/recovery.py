@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tomllib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -43,7 +42,7 @@ def initialize(directory: Path, seed: int = 0, catalog_dir: Path | None = None) 
 
 
 def fresh_exchange(directory: Path) -> Exchange:
-    settings = tomllib.loads((directory / SETTINGS).read_text())
+    settings = catalog_module.read_toml(str(directory / SETTINGS), (directory / SETTINGS).read_text())
     return Exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
 
 

@@ -7,12 +7,14 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from backstop.catalog import MODELS
+from backstop.cli_input import Group, decimal
 from backstop.lab.population import PopulationConfig
 from backstop.lab.spec import REGIMES, LabConfig, with_overrides
 
@@ -52,16 +54,40 @@ def progress(label: str, total: int, quiet: bool) -> Iterator[Callable[[int, int
         yield lambda done, _total: bar.update(task, completed=done)
 
 
+def iso_date(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A UTC day (2021-05-19) or ISO time, checked when the command line is read."""
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO time") from None
+    return value
+
+
+def failure(exc: Exception) -> click.ClickException:
+    """A run's error as one sentence: a file's trouble with its name, not Python's errno."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return click.ClickException(f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror)
+    return click.ClickException(str(exc))
+
+
 def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options every replaying command shares."""
     defaults = LabConfig()
     p = PopulationConfig()
     options = [
         click.option(
-            "--start", default=defaults.start, show_default=True, help="First UTC day (or ISO time)."
+            "--start",
+            default=defaults.start,
+            show_default=True,
+            callback=iso_date,
+            help="First UTC day (or ISO time).",
         ),
         click.option(
-            "--end", default=defaults.end, show_default=True, help="Day after the last (exclusive)."
+            "--end",
+            default=defaults.end,
+            show_default=True,
+            callback=iso_date,
+            help="Day after the last (exclusive).",
         ),
         click.option(
             "--coins", default=",".join(defaults.coins), show_default=True, help="Perpetuals to list."
@@ -160,10 +186,10 @@ def build(margin: str, kw: dict[str, Any]) -> LabConfig:
             blp_per_hour_usd=kw["blp_per_minute"] * 10,
         )
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise failure(exc) from None
 
 
-@click.group()
+@click.group(cls=Group)
 def lab() -> None:
     """The risk lab: replay real history through the engine to size the insurance fund."""
 
@@ -175,7 +201,9 @@ def lab() -> None:
 @click.option(
     "--report", type=click.Path(file_okay=False, path_type=Path), help="Write the HTML report here."
 )
-@click.option("--workers", type=int, default=None, help="Processes for the report's runs [all cores].")
+@click.option(
+    "--workers", type=click.IntRange(1), default=None, help="Processes for the report's runs [all cores]."
+)
 def replay_command(margin: str, as_json: bool, report: Path | None, workers: int | None, **kw: Any) -> None:
     """Replay price history through the engine with a seeded population."""
     from backstop.lab.replay import replay
@@ -190,7 +218,7 @@ def replay_command(margin: str, as_json: bool, report: Path | None, workers: int
             with progress(f"replay {config.start}..{config.end}", 1, as_json) as tick:
                 summary = replay(config, tick).summary
     except (ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise failure(exc) from None
     if as_json:
         emit_json(summary)
     else:
@@ -224,7 +252,7 @@ def _print_summary(s: dict[str, Any]) -> None:
 @lab.command("compare")
 @config_options
 @click.option("--margin", type=click.Choice(list(REGIMES)), default="ftx5", show_default=True)
-@click.option("--workers", type=int, default=None, help="Processes [all cores].")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Processes [all cores].")
 @click.option("--json", "as_json", is_flag=True)
 def compare_command(margin: str, workers: int | None, as_json: bool, **kw: Any) -> None:
     """FTX tiered vs BitMEX vs OKEx liquidation: same history, population and seed."""
@@ -242,7 +270,7 @@ def compare_command(margin: str, workers: int | None, as_json: bool, **kw: Any) 
 
             rows = sweep.run(configs, workers=workers, done=done)
     except (ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise failure(exc) from None
     table = {row["model"]: row for row in rows}
     if as_json:
         emit_json(table)
@@ -267,7 +295,7 @@ def compare_command(margin: str, workers: int | None, as_json: bool, **kw: Any) 
 @click.option(
     "--vary", "axes", multiple=True, required=True, metavar="NAME=V1,V2", help="An axis, e.g. seed=1,2,3."
 )
-@click.option("--workers", type=int, default=None, help="Local processes [all cores].")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Local processes [all cores].")
 @click.option("--cluster", help="A Dask scheduler address (tcp://host:8786) to run on instead.")
 @click.option("--json", "as_json", is_flag=True)
 def sweep_command(
@@ -277,12 +305,7 @@ def sweep_command(
     from backstop.lab import sweep
 
     base = build(margin, kw)
-    grid: dict[str, list[Any]] = {}
-    for axis in axes:
-        name, _, values = axis.partition("=")
-        if not values:
-            raise click.ClickException(f"--vary {axis!r}: expected NAME=V1,V2")
-        grid[name.strip()] = [_value(v.strip()) for v in values.split(",")]
+    grid = dict(_axis(base, axis) for axis in axes)
     try:
         configs = sweep.grid(base, grid)
         with progress("replays", len(configs), as_json) as tick:
@@ -294,7 +317,7 @@ def sweep_command(
 
             rows = sweep.run(configs, workers=workers, cluster=cluster, done=done)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise failure(exc) from None
     out = [
         {"params": dict(zip(grid, values, strict=True)), **row}
         for values, row in zip(_product(grid), rows, strict=True)
@@ -317,13 +340,37 @@ def _product(grid: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
     return list(itertools.product(*grid.values()))
 
 
-def _value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+def _axis(base: LabConfig, axis: str) -> tuple[str, list[Any]]:
+    """NAME=V1,V2: a setting of the configuration or its population, and its values, each read as
+    the kind of value the setting holds (a whole number, a number, true/false, a name; coins as
+    BTC+ETH)."""
+    name, _, text = axis.partition("=")
+    name = name.strip()
+    if not text.strip():
+        raise click.ClickException(f"--vary {axis!r}: expected NAME=V1,V2")
+    settings = {k: getattr(base, k) for k in LabConfig.__dataclass_fields__ if k != "population"}
+    settings |= {k: getattr(base.population, k) for k in PopulationConfig.__dataclass_fields__}
+    if name not in settings:
+        raise click.ClickException(f"--vary {name!r} is no setting; one of: {', '.join(sorted(settings))}")
+    current = settings[name]
+    values: list[Any] = []
+    for part in (p.strip() for p in text.split(",")):
+        if isinstance(current, bool):
+            if part.lower() not in ("true", "false"):
+                raise click.ClickException(f"--vary {name}: {part!r} is not true or false")
+            values.append(part.lower() == "true")
+        elif isinstance(current, int | float):
+            kind = "whole number" if isinstance(current, int) else "number"
+            value = decimal(part, name)
+            if value is None or (isinstance(current, int) and value != value.to_integral_value()):
+                raise click.ClickException(f"--vary {name}: {part!r} is not a {kind}")
+            values.append(type(current)(value))
+        elif isinstance(current, tuple):
+            names = (v.strip() for v in part.split("+") if v.strip())
+            values.append(tuple(v.upper() if name == "coins" else v for v in names))
+        else:
+            values.append(part)
+    return name, values
 
 
 FHS_MODELS = ("fhs", "fhs_apc", "fhs_apc_addons", "ftx_imf", "flat_15")
@@ -333,8 +380,12 @@ FHS_MODELS = ("fhs", "fhs_apc", "fhs_apc_addons", "ftx_imf", "flat_15")
 @click.option(
     "--lam", "lam", type=click.FloatRange(0.5, 0.9999), default=0.97, show_default=True, help="EWMA lambda."
 )
-@click.option("--start", default="2019-05-01", show_default=True, help="First day of the backtest.")
-@click.option("--end", default="2022-11-30", show_default=True, help="Last day of the backtest.")
+@click.option(
+    "--start", default="2019-05-01", show_default=True, callback=iso_date, help="First day of the backtest."
+)
+@click.option(
+    "--end", default="2022-11-30", show_default=True, callback=iso_date, help="Last day of the backtest."
+)
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), help="Hourly candles [packaged].")
 @click.option("--json", "as_json", is_flag=True)
 def fhs_command(lam: float, start: str, end: str, data: str | None, as_json: bool) -> None:
@@ -344,7 +395,7 @@ def fhs_command(lam: float, start: str, end: str, data: str | None, as_json: boo
     try:
         result = fhs.summary(data, params=fhs.FhsParams(lam=lam), start=start, end=end)
     except (ValueError, OSError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise failure(exc) from None
     if as_json:
         emit_json(result)
         return
@@ -381,7 +432,7 @@ def guaranty_command(margin: str, as_json: bool, **kw: Any) -> None:
         with progress("replay", 1, as_json) as tick:
             result = replay(config, tick)
     except (ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise failure(exc) from None
     keys = (
         [k for k in result.daily[0] if k.startswith(("cover", "im_rule", "guaranty"))] if result.daily else []
     )

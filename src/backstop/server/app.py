@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from importlib.metadata import version
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from backstop.engine import errors
 from backstop.engine.exchange import Exchange
 from backstop.projections import HistoryUnavailable, Projection
 from backstop.projections.market import MarketData
-from backstop.server import operator, private, public, transparency, triggers, wallet, ws
+from backstop.server import api_docs, operator, private, public, transparency, triggers, wallet, ws
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
 from backstop.server.gateway import OrderGateway
@@ -89,9 +94,12 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
 
     app = FastAPI(
         title="Backstop",
-        description="An FTX-compatible derivatives exchange: FTX's REST API under /api.",
+        version=version("backstop"),
+        description=api_docs.DESCRIPTION,
         lifespan=lifespan,
         default_response_class=FTXResponse,
+        docs_url=None,  # served below from the package's own copies, not a CDN
+        redoc_url=None,
     )
     app.state.server = server
     # the order routes next: Starlette tries routes in order, and placing orders is the hot path
@@ -102,6 +110,16 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     app.include_router(transparency.router)
     app.include_router(operator.router)
     app.include_router(ws.router)
+    sections: list[api_docs.Section] = [
+        ("Orders and account", private.router, "ftx"),
+        ("Trigger orders", triggers.router, "ftx"),
+        ("Subaccounts and wallet", wallet.router, "ftx"),
+        ("Markets", public.router, None),
+        ("Transparency", transparency.router, None),
+        ("Operator", operator.router, "operator"),
+    ]
+    app.openapi = lambda: api_docs.openapi(app, sections)  # type: ignore[method-assign]
+    _documentation(app)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> FTXResponse:
@@ -130,3 +148,34 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
         return fail("Internal Error", 500)  # never a stack trace to a client
 
     return OrderGateway(app, server)
+
+
+STATIC = "/static"
+
+
+def _documentation(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc (ReDoc) from the copies vendored in the package
+    (static/README.md), so they render without internet access."""
+    app.mount(STATIC, StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")
+    title = f"{app.title}: FTX's API"
+    icon = f"{STATIC}/swagger-ui/favicon-32x32.png"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=title,
+            swagger_js_url=f"{STATIC}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{STATIC}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=icon,
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=title,
+            redoc_js_url=f"{STATIC}/redoc/redoc.standalone.js",
+            redoc_favicon_url=icon,
+            with_google_fonts=False,
+        )

@@ -1,6 +1,8 @@
-"""The operator API under /operator (Authorization: Bearer <token>): accounts with API keys,
-deposits and withdrawals, the manual index feed, the manual clock, backstop providers, halts, margin floors,
-and the insurance fund, state hash and solvency report. JSON bodies, FTX's envelope."""
+"""The operator API under /operator (Authorization: Bearer <token>): accounts and subaccounts with
+API keys or without, deposits, withdrawals and transfers, leverage, the manual index feed, the
+manual clock, backstop providers, halts, margin floors, and the insurance fund (its ledger, and
+seeding it), state hash and solvency report. JSON bodies, FTX's envelope. While a server runs, the
+`backstop` command line makes its changes through these (it may not write the journal itself)."""
 
 from __future__ import annotations
 
@@ -88,14 +90,24 @@ def _amount(body: dict[str, Any], name: str) -> int:
 
 @router.post("/operator/accounts")
 async def create_account(request: Request) -> FTXResponse:
+    """Account `name` (or its `subaccount`) and an API key for it, the account made if it does not
+    exist yet. With `"createKey": false` (what `backstop account create` sends), the account only,
+    refused with FTX's "Subaccount already exists" if it does."""
     s = _state(request)
     body = await _body(request)
     name = _text(body, "name")
+    sub = _text(body, "subaccount", required=False) or ""
+    create_key = body.get("createKey", True)
+    if not isinstance(create_key, bool):
+        raise ApiError("Invalid parameter createKey")
     assert name is not None
-    if s.exchange.account_id(name) is None:
-        await run(s, cmd.CreateAccount(s.clock.now_us(), name))
-    key, secret = s.keys.create(name, label="operator")
-    return ok({"name": name, "apiKey": key, "apiSecret": secret})
+    if not create_key or s.exchange.account_id(name, sub) is None:
+        await run(s, cmd.CreateAccount(s.clock.now_us(), name, sub))
+    result: dict[str, Any] = {"name": name, "subaccount": sub or None, "id": s.exchange.account_id(name, sub)}
+    if create_key:
+        key, secret = s.keys.create(name, sub or None, label="operator")
+        result |= {"apiKey": key, "apiSecret": secret}
+    return ok(result)
 
 
 async def _move(request: Request, kind: type[cmd.Deposit] | type[cmd.Withdraw]) -> FTXResponse:
@@ -120,6 +132,13 @@ async def withdrawal(request: Request) -> FTXResponse:
     return await _move(request, cmd.Withdraw)
 
 
+def _constituents(value: Any) -> tuple[int, ...]:
+    """A coin's quote: one price, or its index constituents' prices (the engine takes the median)."""
+    return tuple(
+        _amount({"price": price}, "price") for price in (value if isinstance(value, list) else [value])
+    )
+
+
 @router.post("/operator/index_prices")
 async def index_prices(request: Request) -> FTXResponse:
     s = _state(request)
@@ -127,10 +146,10 @@ async def index_prices(request: Request) -> FTXResponse:
     prices = body.get("prices")
     if not isinstance(prices, dict) or not prices:
         raise ApiError("Invalid parameter prices")
-    quotes = [(coin, _amount({"price": value}, "price")) for coin, value in sorted(prices.items())]
+    quotes = [(coin, _constituents(value)) for coin, value in sorted(prices.items())]
     result = {}
     for coin, atoms in quotes:
-        await run(s, cmd.IndexUpdate(s.clock.now_us(), coin, (atoms,)))
+        await run(s, cmd.IndexUpdate(s.clock.now_us(), coin, atoms))
         result[coin] = float(from_atoms(s.exchange.index[coin]))
     return ok(result)
 
@@ -157,6 +176,47 @@ async def blps(request: Request) -> FTXResponse:
     per_hour = _amount(body, "perHour")
     await run(s, cmd.RegisterBackstop(s.clock.now_us(), account, per_minute, per_hour))
     return ok({"account": body["account"], "perMinute": body["perMinute"], "perHour": body["perHour"]})
+
+
+@router.post("/operator/transfers")
+async def transfer(request: Request) -> FTXResponse:
+    """Move `size` of `coin` from `source` to `destination`, each {"account", "subaccount"}; the
+    engine allows it only between subaccounts of one owner."""
+    s = _state(request)
+    body = await _body(request)
+    ends = []
+    for name in ("source", "destination"):
+        end = body.get(name)
+        if not isinstance(end, dict):
+            raise ApiError(f"Invalid parameter {name}")
+        ends.append(_account(s, end))
+    coin = _text(body, "coin")
+    assert coin is not None
+    await run(s, cmd.Transfer(s.clock.now_us(), ends[0], ends[1], coin.upper(), _amount(body, "size")))
+    return ok({"coin": coin.upper(), "size": body["size"], "status": "complete"})
+
+
+@router.post("/operator/leverage")
+async def leverage(request: Request) -> FTXResponse:
+    """Set an account's leverage cap (1-20), as the account itself may with POST /api/account/leverage."""
+    s = _state(request)
+    body = await _body(request)
+    account = _account(s, body)
+    value = body.get("leverage")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(errors.INVALID_LEVERAGE)
+    await run(s, cmd.SetLeverage(s.clock.now_us(), account, value))
+    return ok({"leverage": value})
+
+
+@router.post("/operator/insurance_fund")
+async def fund_insurance(request: Request) -> FTXResponse:
+    """Seed the insurance fund with `size` USD from an account's free collateral."""
+    s = _state(request)
+    body = await _body(request)
+    account = _account(s, body)
+    await run(s, cmd.FundInsurance(s.clock.now_us(), account, _amount(body, "size")))
+    return ok({"balance": from_atoms(s.exchange.insurance.balance)})
 
 
 @router.post("/operator/markets/{market:path}/halt")

@@ -21,6 +21,7 @@ from backstop.engine.commands import Command
 from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
+from backstop.journal.lock import WriterLock
 from backstop.journal.log import Journal
 from backstop.journal.reserve import NO_SPACE, Reserve
 
@@ -30,6 +31,7 @@ logger = logging.getLogger("backstop.journal")
 class Runtime:
     def __init__(self, directory: Path, snapshot_every: int = 100_000, seed: int = 0) -> None:
         self.directory = directory
+        self.lock = WriterLock(directory)  # one writer per data directory, until close or death
         recovery.initialize(directory, seed=seed)
         contents = log.scan(directory / log.FILE_NAME)
         self.exchange, self.seq = recovery.start(directory, contents)
@@ -121,6 +123,7 @@ class Runtime:
 
     def close(self) -> None:
         self.journal.close()
+        self.lock.release()
 
     def __enter__(self) -> Runtime:
         return self

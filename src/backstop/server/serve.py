@@ -3,17 +3,22 @@ feed, and FTX's API on one event loop, served by uvicorn."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import sys
 from pathlib import Path
 
 import click
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from backstop.engine.amounts import ATOM
 from backstop.engine.commands import CreateAccount, Deposit
 from backstop.feeds.base import Feed
 from backstop.feeds.factory import make_feed
 from backstop.feeds.replay import ReplayFeed, load_history
+from backstop.journal import recovery
 from backstop.projections import Projection
 from backstop.projections.market import MarketData
 from backstop.server.app import ServerState, create_app
@@ -123,17 +128,26 @@ def serve(
     database: str | None = None,
     order_rate: int = DEFAULT_PER_200MS,
 ) -> None:
-    runtime, server, new_token = build(data_dir, feed, speed, clock, seed, agents, database, order_rate)
+    listener = listen(host, port)  # first: a port in use or a bad host is refused before anything is made
+    new = not (data_dir / recovery.SETTINGS).exists()
+    try:
+        runtime, server, new_token = build(data_dir, feed, speed, clock, seed, agents, database, order_rate)
+    except BaseException:
+        listener.close()
+        raise
+    base = local_url(listener)
+    listener.listen(BACKLOG)  # requests wait in the backlog until the loop serves them
+    runtime.lock.serving(base)  # `backstop` commands send their writes here now
 
     async def announce() -> None:
         key, secret = await demo_account(server)
         click.echo(f"  demo account '{DEMO}' (${DEMO_USD:,} to trade with): apiKey {key}  apiSecret {secret}")
 
     app = create_app(server, on_start=announce)
-    base = f"http://{host}:{port}"
     history = "SQLite in the data directory" if database is None else "PostgreSQL"
     click.echo(
-        f"Backstop on {base}  (data {data_dir.resolve()}, history {history}, feed {feed}, clock {clock})"
+        f"Backstop on {base}  ({'a new exchange, ' if new else ''}data {data_dir.resolve()},"
+        f" history {history}, feed {feed}, clock {clock})"
     )
     click.echo(f"  REST      {base}/api/markets")
     click.echo(f"  operator  {base}/operator  (Authorization: Bearer <token>)")
@@ -144,15 +158,45 @@ def serve(
         click.echo(f"  operator token: in {data_dir / 'operator_token'} (or $BACKSTOP_OPERATOR_TOKEN)")
     try:
         # clients ping (FTX's protocol); server pings would drop clients that only answer their own
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
-            host=host,
-            port=port,
             log_level="warning",
             access_log=False,
             ws_ping_interval=None,
             ws_ping_timeout=None,
+            backlog=BACKLOG,
         )
+        running = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops: a clean exit, as uvicorn.run
+            running.run(sockets=[listener])
+        if not running.started:
+            sys.exit(STARTUP_FAILURE)  # the start-up failed, and uvicorn logged why
     finally:
+        listener.close()
         runtime.take_snapshot()  # a clean stop restarts without replaying the journal
         runtime.close()
+
+
+BACKLOG = 2048  # uvicorn's default
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to HOST:PORT (not yet listening); ValueError, with the reason in
+    words, when the address cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValueError(f"cannot listen on {host}:{port}: {reason}") from None
+    return sock
+
+
+def local_url(sock: socket.socket) -> str:
+    """The URL a process on this machine reaches `sock` at (a wildcard address as loopback)."""
+    host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
