@@ -3,13 +3,16 @@ memory bounds, and what a restart keeps."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from test_auth import TS, Stub, rec, signed
 
 from backstop.server import replays
-from backstop.server.auth import REPLAYED, AuthError, authenticate, sign_request
+from backstop.server.auth import REPLAYED, UNRECORDED, AuthError, authenticate, sign_request
 from backstop.server.keys import REPLAY_FILE_NAME, KeyStore
 from backstop.server.replays import MAX_PER_KEY, RESERVE_MS, ReplayGuard, boot_time_ms
 
@@ -201,3 +204,45 @@ def test_a_directory_without_a_record_refuses_writes_signed_before_the_store_ope
         assert e.value.message == REPLAYED
         write(opened + 1)
         assert (tmp_path / REPLAY_FILE_NAME).exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs (CI runs as root), unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_write_whose_record_the_full_disk_refuses_is_refused_for_now_and_accepted_once_space_returns(
+    tiny_disk: Path,
+) -> None:
+    """A write is accepted only once its record is kept (a restart must refuse it again): on a full
+    disk it gets FTX's 'Please retry request' (503, ccxt's ExchangeNotAvailable) and nothing is
+    remembered, so the same request is accepted once space returns."""
+    with KeyStore(tiny_disk) as keys:
+        key, secret = keys.create("alice")
+        ts = keys.opened_ms + 1
+        body = b"{}"
+        sign = sign_request(secret, ts, "DELETE", "/api/orders", body)
+        h = {"FTX-KEY": key, "FTX-TS": str(ts), "FTX-SIGN": sign}
+        filler = tiny_disk / "filler"
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 4096)
+        with pytest.raises(AuthError) as e:
+            authenticate(keys, h, "DELETE", "/api/orders", body, ts, WINDOW)
+        assert (e.value.message, e.value.status) == (UNRECORDED, 503)
+        filler.unlink()
+        authenticate(keys, h, "DELETE", "/api/orders", body, ts, WINDOW)  # remembered now
+        with pytest.raises(AuthError) as e:
+            authenticate(keys, h, "DELETE", "/api/orders", body, ts, WINDOW)
+        assert e.value.message == REPLAYED

@@ -43,6 +43,7 @@ INVALID_SIGNATURE = "Not logged in: Invalid signature"
 TIMESTAMP_TOO_FAR = "Not logged in: Timestamp too far from current time"
 READ_ONLY = "Not logged in: Cannot perform action with read-only authorization"  # FTX's live text
 REPLAYED = "Not logged in: Signature already used"  # ours: FTX accepted replays within the window
+UNRECORDED = "Please retry request: the exchange cannot record it (disk full or failing)"  # 503
 INVALID_LOGIN = "Invalid login credentials"  # the websocket's one answer to a failed login
 
 _TS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: int() would also take " 1", "+1", "1_0", "١"
@@ -192,8 +193,13 @@ def authenticate(
     expected = _hex_hmac(record.secret, request_payload(ts, method, raw_target, body))
     if not _signature_matches(expected, sign):
         raise AuthError(INVALID_SIGNATURE, 401)
-    if method not in _READS and not store.first_use(key, int(ts), expected, now_ms, window_ms):
-        raise AuthError(REPLAYED, 401)
+    if method not in _READS:
+        try:
+            first = store.first_use(key, int(ts), expected, now_ms, window_ms)
+        except OSError:  # its record cannot be kept, so it cannot be accepted: try again later
+            raise AuthError(UNRECORDED, 503) from None
+        if not first:
+            raise AuthError(REPLAYED, 401)
     sub = h.get("ftx-subaccount")
     return _principal(record, decode_subaccount(sub) if sub is not None else None)
 

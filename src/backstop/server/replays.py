@@ -48,7 +48,7 @@ from pathlib import Path
 from backstop.projections.backends import _boot_id as boot_id
 
 MAX_PER_KEY = 10_000  # live signed writes remembered per key (333 a second for 30 s)
-RESERVE_MS = 1_000  # how far ahead of a key's latest write its persisted floor is reserved
+RESERVE_MS = 100  # how far ahead of a key's latest write its persisted floor is reserved
 CLEAN = "clean"  # the last line of a file closed by its process
 
 
@@ -110,7 +110,7 @@ class ReplayGuard:
             if ts <= writes.floor:
                 return False
         if ts > writes.reserved and self._fd >= 0:
-            self._reserve(key, writes, ts + RESERVE_MS)
+            self._reserve(key, writes, ts + RESERVE_MS)  # OSError (a full disk): nothing remembered
         heappush(heap, (ts, sign))
         writes.seen.add(sign)
         if now_ms - self._swept > self.window_ms:
