@@ -199,12 +199,35 @@ def test_subaccounts_wallet_and_funding_through_ccxt(server: Server) -> None:
     assert [d["amount"] for d in dave.fetch_deposits()] == [20_000.0]
     out = dave.withdraw("USD", 100, "0x" + "ab" * 20)
     assert out["status"] == "ok" and out["amount"] == 100
-    assert [w["amount"] for w in dave.fetch_withdrawals()] == [100.0]
+    assert [(w["id"], w["amount"]) for w in dave.fetch_withdrawals()] == [(out["id"], 100.0)]
     assert dave.fetch_balance()["USD"]["total"] == 20_000 - 1_500 - 100
     assert dave.fetch_funding_history(PERP) == []  # no position, no funding
     ids = [dave.create_order(PERP, "limit", "buy", 0.01, 29_000 + i)["id"] for i in range(3)]
     assert sorted(str(i) for i in dave.cancel_orders(ids)["result"]) == sorted(ids)
     assert dave.fetch_open_orders(PERP) == []
+
+
+def test_writes_sent_together_are_answered_with_their_own_history_ids(server: Server) -> None:
+    """Withdrawals and transfers sent at once share a journal batch; each answer's id is its own
+    row's in the history (its command's journal number x 1000 + the event's index)."""
+    sync = server.client("gus", 10_000)
+    sync.private_post_subaccounts({"nickname": "side"})
+
+    async def send() -> tuple[list[dict], list[dict]]:
+        client = ccxt_async.ftx({"apiKey": sync.apiKey, "secret": sync.secret, "enableRateLimit": False})
+        client.urls["api"] = {"public": server.base, "private": server.base}
+        try:
+            await client.load_markets()
+            outs = await asyncio.gather(*(client.withdraw("USD", 10 + i, "0x" + "cd" * 20) for i in range(4)))
+            moves = await asyncio.gather(*(client.transfer("USD", 1 + i, "main", "side") for i in range(4)))
+            return list(outs), list(moves)
+        finally:
+            await client.close()
+
+    outs, moves = asyncio.run(send())
+    history = {w["id"]: w["amount"] for w in sync.fetch_withdrawals()}
+    assert history == {out["id"]: out["amount"] for out in outs} and len(history) == 4
+    assert len({move["id"] for move in moves}) == 4
 
 
 def test_order_requests_beyond_the_rate_limit_get_429(server: Server) -> None:

@@ -91,13 +91,18 @@ WIRE_NAMES = {
 
 
 async def run(s: ServerState, command: cmd.Command) -> list[Event]:
+    return (await run_numbered(s, command))[1]
+
+
+async def run_numbered(s: ServerState, command: cmd.Command) -> tuple[int, list[Event]]:
+    """(the command's journal number, its events), or ApiError with the engine's rejection."""
     bad = cmd.invalid_field(command)
     if bad is not None:
         raise ApiError(f"Invalid parameter {WIRE_NAMES.get(bad, bad)}")
-    events = await s.sequencer.submit(command)
+    seq, events = await s.sequencer.submit_numbered(command)
     if events and isinstance(events[0], Rejected):
         raise ApiError(events[0].error)
-    return events
+    return seq, events
 
 
 # ----------------------------------------------------------------------------- converting numbers

@@ -33,7 +33,8 @@ from backstop.journal import log
 from backstop.server.runtime import Runtime
 
 Listener = Callable[[Sequence[Command], list[list[Event]]], None]
-Pending = tuple[Command, bytes, "asyncio.Future[list[Event]]"]  # a command, its journal bytes, its answer
+Answer = tuple[int, list[Event]]  # a command's journal number (0 if it never got one) and its events
+Pending = tuple[Command, bytes, "asyncio.Future[Answer]"]  # a command, its journal bytes, its answer
 MAX_BATCH = 4096
 logger = logging.getLogger("backstop.journal")
 
@@ -74,23 +75,28 @@ class Sequencer:
             await task
         self._disk.shutdown(wait=True)
 
-    def _enqueue(self, command: Command) -> asyncio.Future[list[Event]]:
-        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+    def _enqueue(self, command: Command) -> asyncio.Future[Answer]:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         try:
             encoded = self._encode(command)
         except log.Unencodable as exc:
-            future.set_result([Rejected(str(exc))])
+            future.set_result((0, [Rejected(str(exc))]))
             return future
         self._pending.append((command, encoded, future))
         self._wake.set()
         return future
 
     async def submit(self, command: Command) -> list[Event]:
+        return (await self._enqueue(command))[1]
+
+    async def submit_numbered(self, command: Command) -> Answer:
+        """(the command's journal number, its events): the number names what it did in the
+        history (a row's id is its command's number x 1000 + the event's index)."""
         return await self._enqueue(command)
 
     async def submit_many(self, commands: Sequence[Command]) -> list[list[Event]]:
         futures = [self._enqueue(command) for command in commands]
-        return [await f for f in futures]
+        return [(await f)[1] for f in futures]
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -114,10 +120,12 @@ class Sequencer:
             if self._outage_since is not None:
                 self._resumed(self._outage_since)
             commands = [c for c, _, _ in batch]
+            seq = runtime.seq
             results = runtime.apply(commands)
             for (_, _, future), events in zip(batch, results, strict=True):
+                seq += 1
                 if not future.done():  # a client that went away cancels its wait, not its command
-                    future.set_result(events)
+                    future.set_result((seq, events))
             for listener in self.listeners:
                 try:
                     listener(commands, results)
@@ -145,7 +153,7 @@ class Sequencer:
         self._refused += len(batch)
         for _, _, future in batch:
             if not future.done():
-                future.set_result([Rejected(errors.JOURNAL_UNAVAILABLE)])
+                future.set_result((0, [Rejected(errors.JOURNAL_UNAVAILABLE)]))
 
     def _resumed(self, since: float) -> None:
         self._outage_since = None

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Request
 from backstop.engine import commands as cmd
 from backstop.engine import errors
 from backstop.engine.amounts import RATE, from_atoms
-from backstop.engine.events import Transferred
+from backstop.engine.events import Transferred, Withdrawn
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import _balances, caller, run
+from backstop.server.private import _balances, caller, run, run_numbered
 from backstop.server.public import _seconds
 
 if TYPE_CHECKING:
@@ -117,15 +117,15 @@ async def transfer(request: Request) -> FTXResponse:
     if not isinstance(coin, str):
         raise ApiError("Invalid parameter coin")
     (source, source_name), (destination, destination_name) = ids
-    events = await run(
+    seq, events = await run_numbered(
         s, cmd.Transfer(s.clock.now_us(), source, destination, coin.upper(), _amount(b.get("size")))
     )
-    done = next(e for e in events if isinstance(e, Transferred))
+    n, done = next((n, e) for n, e in enumerate(events) if isinstance(e, Transferred))
     return ok(
         {
-            "id": s.sequencer.runtime.seq,
+            "id": _row_id({"seq": seq, "n": n}),
             "coin": coin.upper(),
-            "size": b.get("size"),
+            "size": from_atoms(done.amount),
             "time": iso(done.ts),
             "notes": f"Transfer from {source_name or 'main account'} to {destination_name or 'main account'}",
             "status": "complete",
@@ -197,22 +197,12 @@ async def withdraw(request: Request) -> FTXResponse:
         raise ApiError("Invalid parameter address")
     if b.get("tag") is not None:
         params.text(b["tag"], "tag")  # echoed in the answer
-    events = await run(s, cmd.Withdraw(s.clock.now_us(), c.account, coin.upper(), _amount(b.get("size"))))
-    ts = events[0].ts  # type: ignore[attr-defined]
-    return ok(
-        {
-            "id": s.sequencer.runtime.seq,
-            "coin": coin.upper(),
-            "size": b.get("size"),
-            "status": "complete",  # a simulated chain settles at once
-            "time": iso(ts),
-            "address": address,
-            "tag": b.get("tag"),
-            "fee": 0,
-            "txid": hashlib.sha256(f"{s.sequencer.runtime.seq}".encode()).hexdigest(),
-            "notes": None,
-        }
+    seq, events = await run_numbered(
+        s, cmd.Withdraw(s.clock.now_us(), c.account, coin.upper(), _amount(b.get("size")))
     )
+    n, done = next((n, e) for n, e in enumerate(events) if isinstance(e, Withdrawn))
+    row = {"seq": seq, "n": n, "coin": done.coin, "amount": done.amount, "ts": done.ts}
+    return ok({**_movement(row, "complete"), "address": address, "tag": b.get("tag")})
 
 
 # ----------------------------------------------------------------------------- funding payments
