@@ -24,6 +24,7 @@ from backstop.projections.schema import ORDERS
 from backstop.projections.writer import order_from_events
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
+from backstop.server.sequencer import unavailable
 from backstop.views import account_view, balances_view, order_view, positions_view
 
 if TYPE_CHECKING:
@@ -379,7 +380,8 @@ async def _cancel_each(request: Request, field: str, by_client: bool) -> FTXResp
     digits; client order ids as strings or integers), refused whole if any is malformed. Those
     naming an open order of the caller's are cancelled, in the order given, and the ones actually
     cancelled are returned; an id naming none (unknown, closed, another's, repeated) is skipped
-    without a command, so nothing is journaled for it."""
+    without a command, so nothing is journaled for it. If the journal refuses any of them, the
+    answer is its 503: the client sends the list again, and what was cancelled is skipped then."""
     c = await caller(request, write=True)
     s = _state(request)
     ids = c.body.get(field)
@@ -402,6 +404,8 @@ async def _cancel_each(request: Request, field: str, by_client: bool) -> FTXResp
             if order_id in acct.orders:
                 keys.setdefault(order_id, cmd.CancelOrder(now, c.account, order_id))
     results = await s.sequencer.submit_many(list(keys.values()))
+    if any(unavailable(events) for events in results):  # the rest may be cancelled: sending it again is safe
+        raise ApiError(errors.JOURNAL_UNAVAILABLE)
     done = zip(keys, results, strict=True)
     return ok([key for key, events in done if not (events and isinstance(events[0], Rejected))])
 
