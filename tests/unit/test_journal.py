@@ -19,6 +19,7 @@ import pytest
 from backstop.bench.workload import build
 from backstop.engine.commands import CODES, Command
 from backstop.journal import log, recovery, snapshot
+from backstop.journal.lock import WriterLock
 from backstop.server.runtime import Runtime
 
 BATCH = 40
@@ -89,6 +90,7 @@ def test_a_flip_mid_journal_stops_the_start_and_changes_nothing(tmp_path: Path, 
         Runtime(tmp_path)
     assert (raised.value.offset, raised.value.seq) == (offset, first)
     assert f"damaged at byte {offset} (the batch from seq {first})" in str(raised.value)
+    WriterLock(tmp_path).release()  # the failed start let go of the directory (its traceback lives on)
     with pytest.raises(log.JournalDamaged):
         recovery.replay(tmp_path)
     with pytest.raises(log.JournalDamaged):

@@ -32,12 +32,16 @@ class Runtime:
     def __init__(self, directory: Path, snapshot_every: int = 100_000, seed: int = 0) -> None:
         self.directory = directory
         self.lock = WriterLock(directory)  # one writer per data directory, until close or death
-        recovery.initialize(directory, seed=seed)
-        contents = log.scan(directory / log.FILE_NAME)
-        self.exchange, self.seq = recovery.start(directory, contents)
-        self.journal = Journal(directory, contents)
-        del contents
-        self.reserve = Reserve(directory)
+        try:
+            recovery.initialize(directory, seed=seed)
+            contents = log.scan(directory / log.FILE_NAME)
+            self.exchange, self.seq = recovery.start(directory, contents)
+            self.journal = Journal(directory, contents)
+            del contents
+            self.reserve = Reserve(directory)
+        except BaseException:  # a start that fails (a damaged journal...) leaves the directory free
+            self.lock.release()
+            raise
         self.snapshot_every = snapshot_every
         self._last_snapshot = self.seq
         self._snapshot_failing = False
