@@ -1,21 +1,32 @@
 """`backstop serve` as a newcomer runs it: the replay feed, the wall clock and the simulated
 agents. Within seconds the books are two-sided around the index and trading; ccxt.pro watches the
-order book through the busy stretch with every checksum holding; the demo key trades."""
+order book through the busy stretch with every checksum holding; the demo key trades. On a manual
+clock: every listed market quoted twenty levels deep, an insurance fund seeded once through the
+journal, and a liquidation in the public feed within minutes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import ccxt
 import ccxt.pro as pro
 from test_server_public import free_port
+
+from backstop.engine.commands import CreateAccount, Deposit, FundInsurance
+from backstop.journal.log import read
+
+LEVELS = 20  # FTX's default order book depth
+MINUTES = 10  # at 60x, ten hours of the shipped history: the newcomer's wait at that speed
 
 
 def test_a_live_market_within_seconds_and_its_book_over_a_busy_stretch(tmp_path: Path) -> None:
@@ -103,3 +114,113 @@ def test_a_live_market_within_seconds_and_its_book_over_a_busy_stretch(tmp_path:
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+class Demo:
+    """`backstop serve` with its agents on a manual clock, the replay at 60x: one second advanced
+    is a minute of history, and a test second runs several of them."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        args = ["--port", str(self.port), "--data-dir", str(data), "--clock", "manual", "--speed", "60"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "backstop", "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.banner = ""
+        deadline = time.time() + 30
+        while "demo account" not in self.banner:
+            assert self.proc.poll() is None and time.time() < deadline, self.proc.communicate()
+            self.banner += self.proc.stdout.readline() if self.proc.stdout else ""
+        self.token = (data / "operator_token").read_text().strip()
+        while True:  # the banner comes as the app starts, just before uvicorn listens
+            try:
+                self.get("/api/markets")
+                break
+            except OSError:
+                assert self.proc.poll() is None and time.time() < deadline
+                time.sleep(0.1)
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base + path, timeout=10) as reply:
+            return json.load(reply)["result"]
+
+    def advance(self, seconds: int) -> None:
+        for _ in range(seconds):  # one at a time, so the agents step after every tick as they do live
+            request = urllib.request.Request(
+                self.base + "/operator/clock/advance",
+                data=json.dumps({"seconds": 1}).encode(),
+                headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                assert json.load(reply)["success"]
+
+    def liquidated(self) -> bool:
+        """A liquidation in the public feed: an auto-close or orderly order in /api/liquidations,
+        or a trade flagged `liquidation: true`."""
+        seen = self.get("/api/liquidations")
+        if seen["autoClosed"] or seen["orderlyOrders"]:
+            return True
+        return any(
+            trade["liquidation"]
+            for market in ("BTC-PERP", "ETH-PERP", "SOL-PERP")
+            for trade in self.get(f"/api/markets/{market}/trades?limit=100")
+        )
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        assert self.proc.wait(timeout=30) == 0
+
+
+def seeds(data: Path) -> list[FundInsurance]:
+    """The FundInsurance commands in the journal, checked to come from the operator's account
+    after a deposit to it."""
+    commands = [c for _, c in read(data)]
+    created = [c for c in commands if isinstance(c, CreateAccount) and c.owner == "operator"]
+    assert len(created) == 1
+    funding = [c for c in commands if isinstance(c, FundInsurance)]
+    for c in funding:
+        assert any(isinstance(d, Deposit) and d.account == c.account for d in commands)
+    return funding
+
+
+def test_a_newcomer_sees_every_market_quoted_a_seeded_fund_and_a_liquidation(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    demo = Demo(data)
+    try:
+        demo.advance(60)
+        markets = demo.get("/api/markets")
+        assert len(markets) == 12
+        for market in markets:
+            assert market["price"] is not None and market["bid"] < market["ask"], market["name"]
+            book = demo.get(f"/api/markets/{market['name']}/orderbook?depth=100")
+            assert len(book["bids"]) >= LEVELS and len(book["asks"]) >= LEVELS, market["name"]
+        for future in demo.get("/api/futures"):
+            assert future["index"] is not None and future["mark"] is not None, future["name"]
+        assert "insurance fund $5,250,000" in demo.banner
+        fund = demo.get("/api/insurance_fund")
+        assert fund["balance"] >= 5_250_000 and [r["reason"] for r in fund["history"]][-1] == "seed"
+        waited = 60
+        while not demo.liquidated():
+            assert waited < MINUTES * 60, f"no liquidation in {MINUTES} exchange minutes"
+            demo.advance(15)
+            waited += 15
+    finally:
+        demo.stop()
+    (seed,) = seeds(data)
+    assert seed.amount == 5_250_000 * 10**8
+
+    again = Demo(data)  # a restart: the fund is the journal's, not seeded twice
+    try:
+        assert "insurance fund $" in again.banner
+        again.advance(5)
+        fund = again.get("/api/insurance_fund")
+        assert fund["balance"] > 0
+        assert [r["reason"] for r in fund["history"]].count("seed") == 1
+    finally:
+        again.stop()
+    assert len(seeds(data)) == 1

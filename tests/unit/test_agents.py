@@ -2,10 +2,12 @@
 one IndexUpdate per coin and a Tick per second, then one round of agent decisions, as `backstop
 serve` runs them.
 
-What a newcomer must see: two-sided books around the index within seconds on every market that has
-an index, trades, perpetual marks near the index, liquidations in a real move with the leveraged
-population coming back; and what the exchange must keep: money conserved, only ordinary commands,
-orders inside the market's bounds, a reproducible run for a seed."""
+What a newcomer must see: two-sided books around the index within seconds on every market, at
+least twenty levels deep and as deep as the market's volume, spreads that widen with volatility,
+trades, perpetual marks near the index, the boldest traders liquidated by an ordinary move of 2.5%
+and many in a real fall, with the leveraged population coming back; and what the exchange must
+keep: money conserved, only ordinary commands, orders inside the market's bounds, a reproducible
+run for a seed."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from backstop.catalog import load
 from backstop.engine import errors
 from backstop.engine.amounts import ATOM
 from backstop.engine.commands import (
@@ -37,11 +40,11 @@ from backstop.engine.exchange import Exchange
 from backstop.server.clock import Clock
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
-from backstop.sim.agents import Agents, ladder, round_lots
+from backstop.sim.agents import Agents, Population, depth, grid_unit, ladder, retail, round_lots
 
 START_US = 1_700_000_000 * 1_000_000  # 2023: the catalog's dated futures are live
 SECOND = 1_000_000
-BASE = {"BTC": 40_000, "ETH": 2_500, "SOL": 35, "FTT": 30, "USDT": 1}  # BNB gets no index
+BASE = {"BTC": 40_000, "ETH": 2_500, "SOL": 35, "FTT": 30, "USDT": 1, "BNB": 500}
 PERPS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
 DROP_AT = 90  # seconds of calm before the crash run's fall
 DROP_OVER = 30
@@ -51,6 +54,19 @@ FALLING = ("BTC", "ETH", "SOL")
 def calm(coin: str, second: int) -> int:
     """A gentle wave of +-0.3% per coin, in USD atoms per coin."""
     return int(BASE[coin] * (1 + 0.003 * math.sin(second / 40 + len(coin))) * ATOM)
+
+
+def choppy(coin: str, second: int) -> int:
+    """The calm wave with a fast one on top: +-0.5% every 20 seconds."""
+    return int(calm(coin, second) * (1 + 0.005 * math.sin(second * math.pi / 10)))
+
+
+def dip(coin: str, second: int) -> int:
+    """An ordinary move: the calm wave, then BTC, ETH and SOL 2.5% lower over five minutes."""
+    price = calm(coin, second)
+    if coin in FALLING and second > DROP_AT:
+        price = int(price * (1 - 0.025 * min(1, (second - DROP_AT) / 300)))
+    return price
 
 
 def crash(coin: str, second: int) -> int:
@@ -76,14 +92,20 @@ class Run:
         return self.exchange.accounts[account].owner
 
 
-def drive(directory: Path, seed: int, seconds: int, path: Callable[[str, int], int]) -> Run:
+def drive(
+    directory: Path,
+    seed: int,
+    seconds: int,
+    path: Callable[[str, int], int],
+    population: Population | None = None,
+) -> Run:
     """Run `seconds` seconds on a fresh (or existing) data directory and close it."""
 
     async def main() -> Run:
         runtime = Runtime(directory, seed=seed)
         sequencer = Sequencer(runtime)
         now = [max(START_US, runtime.exchange.clock)]
-        agents = Agents(sequencer, lambda: now[0], seed)
+        agents = Agents(sequencer, lambda: now[0], seed, population)
         run = Run(runtime.exchange, agents)
 
         def record(commands: Any, results: Any) -> None:
@@ -123,6 +145,11 @@ def calm_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 
 @pytest.fixture(scope="module")
+def choppy_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return drive(tmp_path_factory.mktemp("choppy"), seed=5, seconds=180, path=choppy)
+
+
+@pytest.fixture(scope="module")
 def crash_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return drive(tmp_path_factory.mktemp("crash"), seed=5, seconds=DROP_AT + DROP_OVER + 150, path=crash)
 
@@ -130,21 +157,64 @@ def crash_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 # ----------------------------------------------------------------------------- pure helpers
 
 
-def test_ladder_is_strictly_ordered_and_inside_the_bounds() -> None:
-    bids, asks = ladder(40_000.0, 3, 4, 4, 30_000, 50_000)
-    assert bids == [39_988, 39_972, 39_956, 39_940]
-    assert asks == [40_012, 40_028, 40_044, 40_060]
+def test_ladder_sits_on_its_grid_outside_the_half_spread_and_inside_the_bounds() -> None:
+    bids, asks = ladder(40_003.0, 12.0, 5, 4, 30_000, 50_000)
+    assert bids == [39_990, 39_985, 39_980, 39_975]  # the highest multiple of 5 at or below 39,991
+    assert asks == [40_015, 40_020, 40_025, 40_030]  # the lowest at or above 40,015
     # an index that outran the bounds: the ladder moves inside them, both sides
-    bids, asks = ladder(34_046.0, 3, 4, 4, 35_396, 35_765)
+    bids, asks = ladder(34_046.0, 12.0, 5, 4, 35_396, 35_765)
     assert bids and asks
     assert all(35_396 <= p <= 35_765 for p in bids + asks)
     assert bids == sorted(bids, reverse=True) and asks == sorted(asks) and bids[0] < asks[0]
-    # tiny prices still get distinct ticks, one apart at least
-    bids, asks = ladder(10.0, 3, 4, 3, 1, 100)
-    assert bids == [9, 8, 7] and asks == [11, 12, 13]
+    # a half-spread under a tick still leaves one tick between the sides
+    assert ladder(10.0, 0.1, 1, 3, 1, 100) == ([9, 8, 7], [11, 12, 13])
+    assert ladder(10.4, 0.1, 1, 2, 1, 100) == ([10, 9], [11, 12])
     # bounds narrower than the spread: one level a side, at the bounds; no room at all: nothing
-    assert ladder(35_000.0, 3, 4, 4, 35_692, 35_700) == ([35_692], [35_700])
-    assert ladder(100.0, 50, 10, 3, 100, 100) == ([], [])
+    assert ladder(35_000.0, 12.0, 5, 4, 35_692, 35_700) == ([35_692], [35_700])
+    assert ladder(100.0, 50.0, 10, 3, 100, 100) == ([], [])
+
+
+def test_a_move_inside_one_grid_cell_leaves_the_ladder_where_it_is() -> None:
+    """What keeps thirty levels a side cheap: only a grid crossing moves orders, and then one a side."""
+    before = ladder(40_000.0, 8.0, 5, 12, 30_000, 50_000)
+    assert ladder(40_001.9, 8.0, 5, 12, 30_000, 50_000) == before
+    after = ladder(40_005.0, 8.0, 5, 12, 30_000, 50_000)
+    assert after != before
+    assert len(set(after[0]) - set(before[0])) == 1 and len(set(after[1]) - set(before[1])) == 1
+
+
+def test_grid_unit_is_one_two_or_five_times_a_power_of_ten_ticks() -> None:
+    assert [grid_unit(40_000, bp) for bp in (0.2, 1, 4, 30)] == [1, 2, 10, 100]
+    assert grid_unit(1_000_000, 0.2) == 20  # USDT-PERP: a tick is 0.01 bp
+    assert grid_unit(3_500, 1) == 1  # never below one tick
+    assert grid_unit(58_000, 4) == grid_unit(62_499, 4) == 20  # stable while the index moves
+
+
+def test_depth_follows_the_square_root_of_the_coins_volume() -> None:
+    catalog = load()
+
+    def of(name: str) -> float:
+        info = catalog.markets[name]
+        return depth(info, catalog.coins[info.base].adv_floor)
+
+    assert of("BTC-PERP") == 1.0
+    assert of("ETH-PERP") == pytest.approx(math.sqrt(0.5))
+    assert of("BTC/USD") == of("BTC-0326") == 0.25
+    assert of("SOL-PERP") == pytest.approx(0.1)
+    assert of("FTT/USD") == of("BNB/USD") == of("USDT/USD") == 0.05  # the floor
+
+
+def test_retail_spreads_leverage_stake_and_appetite() -> None:
+    traders = retail(60)
+    leverages = [t.leverage for t in traders]
+    assert set(leverages) == {2, 3, 5, 10, 15, 20}
+    assert leverages.count(20) >= len(traders) * 4 // 9
+    stakes = [t.stake for t in traders]
+    assert stakes == sorted(stakes) and stakes[0] == 100 and stakes[-1] == 20_000
+    assert {t.bias for t in traders} == {1, -1} and sum(t.bias for t in traders) == 0
+    assert all(0.5 < t.appetite < 1 for t in traders)
+    # the boldest open at 19x or more: a move of about 2% takes them to maintenance margin
+    assert len([t for t in traders if t.leverage * t.appetite >= 19]) >= 5
 
 
 def test_round_lots_keeps_two_significant_figures() -> None:
@@ -164,14 +234,47 @@ def test_books_are_two_sided_around_the_index_within_a_few_steps(calm_run: Run) 
             assert ask - bid < index * 0.01
 
 
-def test_every_market_with_an_index_is_made(calm_run: Run) -> None:
-    last = calm_run.seconds[-1]
-    quoted = {m for m, (bid, ask, index, _) in last.items() if bid is not None and ask is not None}
-    with_index = {m for m, (_, _, index, _) in last.items() if index is not None}
-    assert with_index == quoted
-    kinds = {calm_run.exchange.books[m].info.kind for m in quoted}
-    assert kinds == {"perpetual", "future", "spot"}
-    assert "BNB/USD" not in quoted  # no index, no quotes
+def test_every_market_is_made_at_least_twenty_levels_deep(calm_run: Run) -> None:
+    ex = calm_run.exchange
+    for name, book in ex.books.items():
+        bids, asks = book.bids.depth(), book.asks.depth()
+        assert len(bids) >= 20 and len(asks) >= 20, (name, len(bids), len(asks))
+    assert {book.info.kind for book in ex.books.values()} == {"perpetual", "future", "spot"}
+
+
+def test_depth_in_size_follows_the_market(calm_run: Run) -> None:
+    """BTC-PERP over a million dollars a side within 0.5% of the index; ETH-PERP more than half
+    that, spot BTC less than half; the small coins less, but never a token amount."""
+
+    def within(name: str, bp: int) -> tuple[float, float]:
+        book = calm_run.exchange.books[name]
+        index = book.index
+        assert index is not None
+        usd = [
+            sum(lots * price for price, lots in side.depth() if abs(price - index) * 10_000 <= bp * index)
+            * book.info.tick_value
+            / 1e8
+            for side in (book.bids, book.asks)
+        ]
+        return usd[0], usd[1]
+
+    btc = within("BTC-PERP", 50)
+    assert min(btc) > 1_000_000
+    assert min(within("ETH-PERP", 50)) > min(btc) / 2
+    assert min(within("BTC/USD", 50)) < min(btc) / 2
+    for small in ("SOL-PERP", "USDT-PERP", "FTT/USD", "BNB/USD", "USDT/USD"):
+        assert min(within(small, 50)) > 50_000, small
+
+
+def test_spreads_widen_with_volatility(calm_run: Run, choppy_run: Run) -> None:
+    def spreads(run: Run, market: str) -> float:
+        quoted = [(s[market][1] - s[market][0]) / s[market][2] for s in run.seconds[60:]]  # type: ignore[operator]
+        return sorted(quoted)[len(quoted) // 2]
+
+    for market in ("BTC-PERP", "ETH-PERP", "SOL/USD"):
+        calm, fast = spreads(calm_run, market), spreads(choppy_run, market)
+        assert fast > 2 * calm, (market, calm, fast)
+    assert choppy_run.agents.volatility_bp("BTC") > 4 * calm_run.agents.volatility_bp("BTC")
 
 
 def test_trades_happen_and_traders_hold_positions(calm_run: Run) -> None:
@@ -217,11 +320,60 @@ def test_orders_respect_the_price_bands_and_the_open_order_cap(calm_run: Run, cr
         assert run.agents.stats["rejected"] < run.agents.stats["commands"] // 100
 
 
-def test_a_few_dozen_commands_per_second(calm_run: Run) -> None:
+def test_commands_per_second_follow_how_far_the_index_moves(calm_run: Run) -> None:
+    """Three makers, thirty levels a side on twelve markets: a maker moves one order a side for
+    each grid line the index crosses. The calm wave moves about half a bp a second (eight times
+    the shipped history's hourly path at speed 1): a hundred and some commands a second."""
     steady = calm_run.sent[10:]
     rate = sum(steady) / len(steady)
-    assert 10 < rate < 60, rate
-    assert max(steady) < 150
+    assert 20 < rate < 250, rate
+    assert max(steady) < 500
+
+
+# ----------------------------------------------------------------------------- ordinary moves
+
+
+def test_an_ordinary_move_liquidates_the_boldest_traders(tmp_path: Path) -> None:
+    """A 2.5% fall over five minutes: some traders at 20x reach maintenance margin and the risk
+    engine liquidates them; nobody below 15x."""
+    run = drive(tmp_path, seed=5, seconds=DROP_AT + 400, path=dip)
+    ex = run.exchange
+    traders = {run.agents.ids[o] for o in run.agents.traders()}
+    started = {e.account for e in run.events if isinstance(e, LiquidationStarted) and e.account in traders}
+    assert started, "a 2.5% move liquidated nobody"
+    assert all(ex.accounts[a].leverage >= 15 for a in started)
+    assert any(isinstance(e, Fill) and e.liquidation for e in run.events)
+    assert ex.discrepancies() == {}
+
+
+def test_traders_chase_the_move_and_hold_on_to_losers(tmp_path: Path) -> None:
+    """With every entry chasing the last 30 seconds' move: a steady fall opens only shorts and
+    the rise after it only longs; a position past its 30-second hold is still open only while
+    it loses (the disposition effect), so the shorts of the fall are held into the rise."""
+
+    def fall_then_rise(coin: str, second: int) -> int:
+        trend = 1 - 0.0001 * second if second <= 120 else 0.988 + 0.0001 * (second - 120)
+        return int(BASE[coin] * trend * ATOM)
+
+    population = Population(chase=1.0, trend_s=30, open_odds=0.2, hold_s=(30, 30))
+    run = drive(tmp_path, seed=5, seconds=200, path=fall_then_rise, population=population)
+    ex = run.exchange
+    traders = {run.agents.ids[o] for o in run.agents.traders()}
+    opened: dict[int, int] = {}  # trader -> when it last opened
+    for c in run.commands:
+        if isinstance(c, PlaceOrder) and c.account in traders and c.type == "market" and not c.reduce_only:
+            second = (c.ts - START_US) // SECOND
+            assert c.side == ("sell" if 2 <= second <= 120 else "buy" if second >= 160 else c.side), second
+            opened[c.account] = second
+    held_past = []
+    for account in traders:
+        for pos in ex.accounts[account].positions.values():
+            if pos.size and 200 - opened[account] > 40:  # held past its 30 s
+                mark = pos.book.mark()
+                assert mark is not None
+                assert pos.size * mark * pos.book.info.tick_value < pos.cost  # only a loser
+                held_past.append(pos.size)
+    assert any(size < 0 for size in held_past)  # the fall's shorts, losing in the rise
 
 
 # ----------------------------------------------------------------------------- a 15% fall
@@ -283,8 +435,8 @@ def test_setup_is_idempotent_across_a_restart(tmp_path: Path) -> None:
     assert set(ex.backstops) == {again.agents.ids["sim-blp-1"]}
     # the makers moved the orders they found instead of piling new ones on top
     markets = sum(1 for book in ex.books.values() if book.index is not None)
-    for owner in again.agents.makers():
-        assert len(ex.accounts[again.agents.ids[owner]].orders) <= 8 * markets
+    for owner, style in zip(again.agents.makers(), again.agents.population.makers, strict=True):
+        assert len(ex.accounts[again.agents.ids[owner]].orders) <= 2 * style.levels * markets
 
 
 def test_start_steps_after_each_tick(tmp_path: Path) -> None:

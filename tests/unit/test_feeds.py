@@ -19,8 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backstop.catalog import load as load_catalog
+from backstop.engine.amounts import ATOM
 from backstop.engine.commands import IndexUpdate, invalid_field
 from backstop.feeds import (
+    DEFAULT_PROCESSES,
     CoinProcess,
     DoubleExponentialJumps,
     Feed,
@@ -202,7 +205,7 @@ def test_live_replay_rebases_history_and_runs_at_speed(history):
     research = ReplayFeed(history)
     live_start = utc_us("2030-01-01T00:00:00Z")
     origin = utc_us("2021-05-19T12:00:00Z")
-    live = ReplayFeed.live(history, start_us=live_start, speed=60, history_start_us=origin)
+    live = ReplayFeed.live(history, start_us=live_start, speed=60, history_start_us=origin, fill=None)
     for k in range(0, 7200, 7):  # two live hours = five history days, every seventh second
         now = live_start + k * SECOND
         got = live.at(now)
@@ -214,8 +217,45 @@ def test_live_replay_rebases_history_and_runs_at_speed(history):
     assert live.end_us - live_start == (history.end_us - origin) // 60
 
 
+def test_a_live_replay_fills_the_listed_coins_its_history_lacks(history):
+    """BNB and USDT have no candles: a live replay prices them with the synthetic processes,
+    seeded and run in history time (at the replay's speed), from the history's start to its end;
+    a research replay, and a live one told not to, leave them out."""
+    live_start = utc_us("2030-01-01T00:00:00Z")
+    live = ReplayFeed.live(history, start_us=live_start, speed=60)
+    assert live.coins() == ("BNB", "BTC", "ETH", "FTT", "SOL", "USDT")
+    assert {c.price_market for c in load_catalog().coins.values() if c.price_market} <= {
+        f"{coin}/USD" for coin in live.coins()
+    }  # every coin the catalog prices has an index
+    synthetic = SyntheticFeed(
+        {c: DEFAULT_PROCESSES[c] for c in ("BNB", "USDT")},
+        seed=0,
+        origin_us=history.start_us,
+        grid_us=10 * SECOND,
+    )
+    seen = set()
+    for k in range(0, 3600, 13):
+        now = live_start + k * SECOND
+        got = {u.coin: u for u in live.at(now)}
+        assert [u.coin for u in live.at(now)] == sorted(got)  # in coin order, as every feed
+        expected = {u.coin: u.prices for u in synthetic.at(history.start_us + 60 * k * SECOND)}
+        assert {c: got[c].prices for c in ("BNB", "USDT")} == expected
+        assert got["BNB"].ts == now
+        seen.add(got["BNB"].prices)
+    assert len(seen) > 200  # it moves
+    bnb = [p[0] / ATOM for p in seen]
+    assert min(bnb) > 250 and max(bnb) < 1000  # around its $500 start over an hour of history
+    assert ReplayFeed.live(history, start_us=0, fill=None).coins() == history.coins()
+    assert ReplayFeed(history).coins() == history.coins()
+    after = live.at(live.end_us + SECOND)
+    assert after == []  # the replay is over for every coin alike
+    # the same feed, started again (a restart), says the same
+    again = ReplayFeed.live(history, start_us=live_start, speed=60)
+    assert again.at(live_start + 3000 * SECOND) == live.at(live_start + 3000 * SECOND)
+
+
 def test_live_replay_accepts_fractional_speeds_and_starts_at_the_beginning(history):
-    slow = ReplayFeed.live(history, start_us=0, speed="0.5")
+    slow = ReplayFeed.live(history, start_us=0, speed="0.5", fill=None)
     assert slow.start_us == 0
     assert quotes(slow, "1970-01-01T00:00:02Z") == quotes(ReplayFeed(history), "2021-04-10T00:00:01Z")
     assert slow.end_us == 2 * (history.end_us - history.start_us)
@@ -376,13 +416,15 @@ def test_synthetic_same_seed_same_prices_other_seed_other_prices():
     b = run(SyntheticFeed(seed=7, grid_us=MINUTE), 600, MINUTE)
     c = run(SyntheticFeed(seed=8, grid_us=MINUTE), 600, MINUTE)
     assert a == b
-    assert [u.prices for u in a[4:]] != [u.prices for u in c[4:]]
-    assert a[:4] == c[:4]  # both start at the start prices
-    assert {u.coin: u.prices for u in a[:4]} == {
+    assert [u.prices for u in a[6:]] != [u.prices for u in c[6:]]
+    assert a[:6] == c[:6]  # both start at the start prices
+    assert {u.coin: u.prices for u in a[:6]} == {
+        "BNB": (usd("500"),),
         "BTC": (usd("40000"),),
         "ETH": (usd("2500"),),
         "FTT": (usd("30"),),
         "SOL": (usd("35"),),
+        "USDT": (usd("1"),),
     }
 
 

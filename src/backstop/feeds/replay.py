@@ -10,6 +10,11 @@ step than the candle meets the candle's real low and high, not just its open. A 
 (an exchange outage: the data has gaps, never forward-filled) drops that venue from the index until
 its data resumes, unless `max_stale_us` says to hold its last close for a while.
 
+A coin the history lacks (the listing has BNB and USDT, the shipped candles do not) can be priced
+by a seeded synthetic process instead (`fill`), run in history time so that it keeps the replay's
+pace; a live replay does so by default, so every listed market has an index. Its updates are the
+synthetic feed's, not history: the feeds' data README says which coins they are.
+
 Files are the gzipped CSVs of /work/shared/data (`open_time_utc, symbol, open, high, low, close
 [, volume]`); a small sample ships in `backstop/feeds/data` for the default live market and tests.
 Prices are parsed as Decimal and converted to integer atoms exactly: no binary float is involved.
@@ -22,7 +27,7 @@ import gzip
 import io
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -34,6 +39,7 @@ from pathlib import Path
 
 from backstop.engine.commands import IndexUpdate
 from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, Feed, iso_utc, price_to_atoms, utc_us
+from backstop.feeds.synthetic import DEFAULT_PROCESSES, CoinProcess, SyntheticFeed
 
 Speed = int | float | str | Decimal | Fraction
 Source = str | PathLike[str] | Traversable
@@ -44,6 +50,11 @@ _USD_QUOTES = ("USDT", "USDC", "BUSD", "USD")
 """Quotes treated as USD. Binance's USDT pairs stand in for USD: the data has no USDT/USD rate, and
 over the shipped windows USDT traded within a few tenths of a percent of a dollar."""
 _COLUMNS = ("open_time_utc", "symbol", "open", "high", "low", "close")
+FILL_GRID_US = 10 * SECOND_US
+"""A filled coin's price changes every 10 s of history: a restart re-simulates its path from the
+history's start, a few hundred thousand steps at most over the shipped window."""
+FILL_SEED = 0
+"""Fixed, so a filled coin's path is part of the replay (the same on every run and restart)."""
 
 
 def coin_of(symbol: str) -> str:
@@ -242,6 +253,9 @@ class ReplayFeed(Feed):
     Without `rebase` the feed answers in history's own time (research: the lab asks for
     2021-05-19T13:10Z and gets that minute). With it, the feed answers in live time and looks the
     prices up at `rebase.history_us(ts)`; the emitted `IndexUpdate.ts` is always the time asked.
+
+    `fill` prices the coins of its mapping that the history lacks with a `SyntheticFeed` (seed
+    FILL_SEED, starting at the history's start and ending with it, in history time).
     """
 
     def __init__(
@@ -251,16 +265,29 @@ class ReplayFeed(Feed):
         coins: Iterable[str] | None = None,
         rebase: Rebase | None = None,
         max_stale_us: int = 0,
+        fill: Mapping[str, CoinProcess] | None = None,
     ) -> None:
         self.history = history if history is not None else load_history()
-        known = self.history.coins()
-        chosen = known if coins is None else tuple(sorted(set(coins)))
+        recorded = self.history.coins()
+        wanted = None if coins is None else set(coins)
+        missing = {
+            c: p for c, p in (fill or {}).items() if c not in recorded and (wanted is None or c in wanted)
+        }
+        known = tuple(sorted((*recorded, *missing)))
+        chosen = known if wanted is None else tuple(sorted(wanted))
         unknown = [c for c in chosen if c not in known]
         if unknown:
             raise ValueError(f"no data for {', '.join(unknown)} (have {', '.join(known)})")
         if max_stale_us < 0:
             raise ValueError("max_stale_us must not be negative")
         self._coins = chosen
+        self._recorded = tuple(c for c in chosen if c in recorded)
+        self.filled: SyntheticFeed | None = None
+        """The synthetic feed pricing the coins the history lacks (None: no coin is filled)."""
+        if missing:
+            self.filled = SyntheticFeed(
+                missing, seed=FILL_SEED, origin_us=self.history.start_us, grid_us=FILL_GRID_US
+            )
         self.rebase = rebase
         self.max_stale_us = max_stale_us
 
@@ -274,13 +301,16 @@ class ReplayFeed(Feed):
         history_start_us: int | None = None,
         coins: Iterable[str] | None = None,
         max_stale_us: int = 0,
+        fill: Mapping[str, CoinProcess] | None = DEFAULT_PROCESSES,
     ) -> ReplayFeed:
         """A replay whose history (from `history_start_us`, default its beginning) starts at live
-        time `start_us` and runs `speed` times as fast as the clock."""
+        time `start_us` and runs `speed` times as fast as the clock; the coins the history lacks
+        are filled from DEFAULT_PROCESSES unless `fill` says otherwise, so that a live market
+        quotes every coin it lists."""
         history = history if history is not None else load_history()
         origin = history.start_us if history_start_us is None else history_start_us
         rebase = Rebase(start_us, origin, parse_speed(speed))
-        return cls(history, coins=coins, rebase=rebase, max_stale_us=max_stale_us)
+        return cls(history, coins=coins, rebase=rebase, max_stale_us=max_stale_us, fill=fill)
 
     def coins(self) -> tuple[str, ...]:
         return self._coins
@@ -304,10 +334,14 @@ class ReplayFeed(Feed):
     def at(self, ts: int) -> list[IndexUpdate]:
         moment = self.history_us(ts)
         updates = []
-        for coin in self._coins:
+        for coin in self._recorded:
             prices = self.history.prices_at(coin, moment, self.max_stale_us)
             if prices:
                 updates.append(IndexUpdate(ts, coin, prices))
+        filled = self.filled
+        if filled is not None and self.history.start_us <= moment < self.history.end_us:
+            updates += [IndexUpdate(ts, u.coin, u.prices) for u in filled.at(moment) if u.coin in self._coins]
+            updates.sort(key=lambda u: u.coin)
         return updates
 
 

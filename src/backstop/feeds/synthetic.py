@@ -96,8 +96,14 @@ DEFAULT_PROCESSES: dict[str, CoinProcess] = {
     "ETH": CoinProcess("2500", volatility=0.95, jump_intensity=12, jumps=NormalJumps(-0.025, 0.06)),
     "SOL": CoinProcess("35", volatility=1.2, jump_intensity=15, jumps=NormalJumps(-0.03, 0.08)),
     "FTT": CoinProcess("30", volatility=1.0, jump_intensity=15, jumps=NormalJumps(-0.03, 0.07)),
+    "BNB": CoinProcess("500", volatility=1.0, jump_intensity=15, jumps=NormalJumps(-0.03, 0.07)),
+    "USDT": CoinProcess("1", volatility=0.02),
 }
-"""A small 2021-like market: for the default synthetic feed and demos, not a calibration."""
+"""A small 2021-like market: for the default synthetic feed and demos, not a calibration. The
+replay prices the coins its history lacks (BNB, USDT) with these too (`ReplayFeed`'s `fill`):
+BNB from $500, a round level inside its spring-2021 range (it traded at $654 on 3 May 2021), with
+FTT's volatility and jumps; USDT from $1 with 2% a year of volatility and no jumps (the replay
+already counts Binance's USDT pairs as dollars)."""
 
 
 Correlation = float | Mapping[tuple[str, str], float]

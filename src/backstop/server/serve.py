@@ -13,8 +13,9 @@ import click
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from backstop.catalog import USD
 from backstop.engine.amounts import ATOM
-from backstop.engine.commands import CreateAccount, Deposit
+from backstop.engine.commands import CreateAccount, Deposit, FundInsurance
 from backstop.feeds.base import Feed
 from backstop.feeds.factory import make_feed
 from backstop.feeds.replay import ReplayFeed, load_history
@@ -116,6 +117,30 @@ async def demo_account(server: ServerState) -> tuple[str, str]:
     return server.keys.create(DEMO, label=DEMO)
 
 
+OPERATOR = "operator"
+INSURANCE_SEED_USD = 5_250_000
+
+
+async def seed_insurance_fund(server: ServerState) -> int:
+    """The demo market's insurance fund, seeded as FTX seeded its own (it put 5.25 million FTT
+    into the fund in 2019, FTX said on 14 Feb 2021; counted here at a dollar each): the operator's
+    account is credited with a deposit and moves it into the fund with the ordinary FundInsurance
+    command, both journaled like any client's. Once per exchange: a fund whose ledger already
+    holds a seed (a restart, or an operator who seeded it by hand) is left alone. The balance."""
+    ex = server.exchange
+    if not any(reason == "seed" for _, _, _, reason, _ in ex.insurance.history):
+        ts = server.clock.now_us()
+        if ex.account_id(OPERATOR) is None:
+            await server.sequencer.submit(CreateAccount(ts, OPERATOR))
+        account = ex.account_id(OPERATOR)
+        assert account is not None
+        amount = INSURANCE_SEED_USD * ATOM
+        await server.sequencer.submit_many(
+            [Deposit(ts, account, USD, amount), FundInsurance(ts, account, amount)]
+        )
+    return ex.insurance.balance
+
+
 def serve(
     data_dir: Path,
     host: str,
@@ -140,6 +165,9 @@ def serve(
     runtime.lock.serving(base)  # `backstop` commands send their writes here now
 
     async def announce() -> None:
+        if server.agents is not None:
+            fund = await seed_insurance_fund(server)
+            click.echo(f"  insurance fund ${fund // ATOM:,} (seeded by '{OPERATOR}': /api/insurance_fund)")
         key, secret = await demo_account(server)
         click.echo(f"  demo account '{DEMO}' (${DEMO_USD:,} to trade with): apiKey {key}  apiSecret {secret}")
 

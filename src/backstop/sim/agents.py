@@ -1,13 +1,21 @@
 """Simulation agents for `backstop serve`: a live market for a newcomer within a minute.
 
 - Market makers quote a ladder on both sides of every market that has an index (perpetuals, dated
-  futures, spot), centred on the index and skewed against their inventory, and re-quote every few
-  seconds (sooner when the index has moved by their half-spread). Quotes are post-only, kept
-  inside the market's order bounds (`prices.bounds`) and under the open-order floor per side.
+  futures, spot), centred on the index and skewed against their inventory. Three of them, tight,
+  middle and deep, give about thirty levels a side. Ladders sit on a price grid, so a maker moves
+  only the orders the index has crossed a grid line for, and their spread widens with the index's
+  one-minute volatility. A market's depth follows its coin's assumed daily volume (the catalog's
+  `adv_floor`, the square root of its share of BTC's), perpetuals four times spot and dated
+  futures: about $1.5m a side within 0.5% on BTC-PERP. Quotes are post-only, inside the market's
+  order bounds (`prices.bounds`) and under the open-order floor per side.
 - Random takers send small market orders both ways, leaning against what they hold.
-- Leveraged traders open positions at 10-20x and hold them for minutes to hours, so a real move
-  liquidates some. Once flat with half their stake gone they deposit it again: the population
-  persists.
+- Sixty leveraged traders with a spread of leverage (2x to 20x, four in nine at 20x), stake ($100
+  to $20,000) and appetite (the share of their leverage they use) open positions in the perpetual
+  that moved most lately, mostly in the direction it moved, and hold them for minutes to an hour,
+  longer while they lose (the disposition effect). At 20x and 3% maintenance margin the boldest
+  are liquidated by a move of about 2% against them: the shipped history's first such move (SOL,
+  33 minutes in) is the earliest a newcomer at speed 1 can see one. Once flat with half their
+  stake gone they deposit it again: the population persists.
 - A backstop liquidity provider stands behind the book (step-2 auto-close) and works off what it
   takes with small reduce-only orders near the index.
 - An arbitrageur buys a perpetual whose mark is below the index by more than a threshold and sells
@@ -28,11 +36,11 @@ import contextlib
 import logging
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from backstop.catalog import USD
+from backstop.catalog import USD, Market
 from backstop.engine.accounts import Account
 from backstop.engine.amounts import ATOM
 from backstop.engine.book import Book
@@ -49,6 +57,8 @@ from backstop.engine.commands import (
 )
 from backstop.engine.events import Event, Fill, Rejected
 from backstop.engine.exchange import OPEN_SIDE_FLOOR, Exchange
+from backstop.engine.margin import unrealized
+from backstop.engine.orders import Order
 from backstop.engine.prices import bounds
 from backstop.server.sequencer import Sequencer
 
@@ -63,17 +73,75 @@ PREFIX = "sim-"  # every agent's owner name starts with this
 FUND_EVERY = 10  # seconds between wallet checks (and whenever the set of live markets changes)
 STOP_BEFORE_EXPIRY_US = 60 * SECOND_US  # a dated future is left alone in its last minute
 BEHIND_US = 3 * SECOND_US  # no trading while the exchange's clock is further behind than this
+REFERENCE_ADV = 10_000_000_000 * ATOM  # a market whose coin has this ADV floor (BTC's) has depth 1
+KIND_DEPTH = {"perpetual": 1.0, "future": 0.25, "spot": 0.25}  # FTX traded perpetuals most
+LEAST_DEPTH = 0.05  # the thinnest market is quoted at this share of the deepest
+VOLATILITY_WINDOW_S = 60.0  # time constant of the makers' volatility estimate
+TREND_SAMPLE_US = 10 * SECOND_US  # the traders' memory of each index: a sample every 10 s
+
+
+def round_lots(lots: int) -> int:
+    """Two significant figures, so sizes read like a person's (2487 lots -> 2500)."""
+    unit = 1
+    while lots >= 100 * unit:
+        unit *= 10
+    return (lots + unit // 2) // unit * unit
+
+
+def grid_unit(index: int, step_bp: float) -> int:
+    """The ladder's grid in ticks: `step_bp` of the index rounded down to 1, 2 or 5 times a power
+    of ten, at least one tick. It changes only when the index crosses such a boundary."""
+    raw = index * step_bp / BP
+    if raw < 2:
+        return 1
+    power = 1
+    while power * 10 <= raw:
+        power *= 10
+    return next(m * power for m in (5, 2, 1) if m * power <= raw)
+
+
+def ladder(
+    center: float, half: float, unit: int, levels: int, low: int, high: int
+) -> tuple[list[int], list[int]]:
+    """(bid prices best first, ask prices best first) in ticks, on the grid of multiples of `unit`:
+    the best bid the highest grid price at least `half` ticks below `center`, the best ask the
+    lowest at least `half` above (and above the best bid), then one grid step apart, all within
+    [low, high]. While the centre moves inside one grid cell, no price changes. The centre is moved
+    inside the bounds first, and a spread wider than the bounds shrinks to them, so a move faster
+    than the bounds still leaves a two-sided book wherever the exchange allows one."""
+    # the lowest centre whose best bid is still >= low, and the highest whose best ask is <= high
+    least = -(-low // unit) * unit + half
+    most = high // unit * unit - half
+    if least > most:  # the bounds are narrower than the spread: one level each side, at the bounds
+        return ([low], [high]) if low < high else ([], [])
+    center = min(max(center, least), most)
+    best_bid = math.floor((center - half) / unit) * unit
+    best_ask = max(math.ceil((center + half) / unit) * unit, best_bid + unit)
+    bids = [p for p in range(best_bid, best_bid - levels * unit, -unit) if p >= low]
+    asks = [p for p in range(best_ask, best_ask + levels * unit, unit) if p <= high]
+    return bids, asks
+
+
+def depth(info: Market, adv_floor: int) -> float:
+    """A market's depth relative to BTC-PERP's: the square root of its coin's assumed daily volume
+    as a share of BTC's (book depth grows more slowly than volume), times KIND_DEPTH, at least
+    LEAST_DEPTH. Our rule for a demo, not a measurement."""
+    return max(math.sqrt(adv_floor / REFERENCE_ADV) * KIND_DEPTH[info.kind], LEAST_DEPTH)
 
 
 @dataclass(frozen=True)
 class MakerStyle:
-    """One market maker: how it quotes every market (sizes in USD notional)."""
+    """One market maker: how it quotes every market (notionals in USD on a market of depth 1).
 
-    half_spread_bp: int  # inside level's distance from the centre
-    step_bp: int  # between levels
+    Its ladder sits on a grid of `step_bp` of the index (rounded to 1, 2 or 5 times a power of ten
+    ticks, at least one tick); the inside level is at least `half_spread_bp` plus `vol_spread`
+    times the index's one-minute volatility (in bp) from the centre."""
+
+    half_spread_bp: float  # inside level's least distance from the centre in a still market
+    step_bp: float  # between levels: the grid
     levels: int  # per side
-    level_usd: int  # notional of the inside level; level k quotes (k + 1) times it
-    requote_s: int  # seconds between re-quotes of one market
+    level_usd: int  # notional of the inside level; level k quotes (1 + k / 2) times it
+    vol_spread: float  # added half-spread per bp of one-minute volatility
     max_inventory_usd: int  # per market; at this the side that adds to it is pulled
     skew_bp: int  # how far the centre moves against a full inventory
     usd: int  # wallet
@@ -82,18 +150,44 @@ class MakerStyle:
 
 @dataclass(frozen=True)
 class Trader:
-    """A leveraged trader: its leverage setting, stake (USD) and bias (+1 bull, -1 bear)."""
+    """A leveraged trader: its leverage setting, stake (USD), bias (+1 bull, -1 bear) and
+    appetite: the most of what its leverage allows that it opens (it draws from 0.1 below)."""
 
     leverage: int
     stake: int
     bias: int
+    appetite: float
+
+
+LEVERAGE_SPREAD = (20, 10, 20, 5, 20, 3, 15, 20, 2)
+"""Leverage settings, in turn: four in nine at FTX's 20x cap, as bold as retail was in 2021."""
+APPETITES = (0.98, 0.9, 0.96, 0.75, 0.6)
+
+
+def retail(count: int, least_usd: int = 100, most_usd: int = 20_000) -> tuple[Trader, ...]:
+    """`count` leveraged traders: stakes spaced evenly in log between `least_usd` and `most_usd`
+    (two significant figures), leverage and appetite in turn from LEVERAGE_SPREAD and APPETITES,
+    bulls and bears alternating. The lengths are coprime, so every leverage meets every appetite."""
+    traders = []
+    for n in range(count):
+        stake = least_usd * (most_usd / least_usd) ** (n / max(count - 1, 1))
+        traders.append(
+            Trader(
+                LEVERAGE_SPREAD[n % len(LEVERAGE_SPREAD)],
+                round_lots(round(stake)),
+                1 if n % 2 == 0 else -1,
+                APPETITES[n % len(APPETITES)],
+            )
+        )
+    return tuple(traders)
 
 
 @dataclass(frozen=True)
 class Population:
     makers: tuple[MakerStyle, ...] = (
-        MakerStyle(3, 4, 4, 10_000, 5, 300_000, 15, 5_000_000, 250_000),
-        MakerStyle(12, 10, 4, 30_000, 10, 1_000_000, 30, 10_000_000, 600_000),
+        MakerStyle(0.1, 0.2, 12, 8_000, 0.3, 300_000, 10, 5_000_000, 400_000),
+        MakerStyle(2.0, 1.0, 12, 20_000, 0.6, 1_000_000, 20, 10_000_000, 600_000),
+        MakerStyle(8.0, 4.0, 12, 20_000, 1.2, 2_000_000, 30, 10_000_000, 600_000),
     )
     takers: int = 3
     taker_odds: float = 0.5  # chance a taker trades in a given second
@@ -101,18 +195,13 @@ class Population:
     taker_max_usd: int = 100_000  # per market, before it only trades against its inventory
     taker_wallet: int = 1_000_000
     taker_coin_usd: int = 50_000
-    traders: tuple[Trader, ...] = (
-        Trader(10, 10_000, 1),
-        Trader(20, 15_000, -1),
-        Trader(15, 20_000, 1),
-        Trader(10, 30_000, -1),
-        Trader(20, 10_000, 1),
-        Trader(15, 25_000, -1),
-    )
+    traders: tuple[Trader, ...] = retail(60)
     trader_markets: tuple[str, ...] = ("BTC-PERP", "ETH-PERP", "SOL-PERP")  # else any perpetual
-    open_odds: float = 0.1  # chance a flat trader opens in a given second
-    hold_s: tuple[int, int] = (300, 7_200)
-    use: tuple[float, float] = (0.6, 0.9)  # of what its leverage allows
+    open_odds: float = 0.01  # chance a flat trader opens in a given second
+    hold_s: tuple[int, int] = (120, 3_600)
+    chase: float = 0.6  # share of entries that follow the index's move over the trend window
+    patience_s: int = 14_400  # how long a trader holds on to a losing position at most
+    trend_s: int = 600  # the window a trader looks back over, and picks the market that moved most in
     arbitrageur: bool = True
     arb_threshold_bp: int = 30
     arb_clip_usd: int = 50_000
@@ -127,52 +216,23 @@ class Population:
     blp_every: int = 3
 
 
-def ladder(
-    center: float, half_spread_bp: int, step_bp: int, levels: int, low: int, high: int
-) -> tuple[list[int], list[int]]:
-    """(bid prices best first, ask prices best first) in ticks around `center`: the inside level
-    `half_spread_bp` away, then every `step_bp`, each at least a tick from the last, all within
-    [low, high]. The centre is moved inside the bounds first, and a spread wider than the bounds
-    shrinks to them, so a move faster than the bounds still leaves a two-sided book wherever the
-    exchange allows one."""
-    # the lowest centre whose inside bid is still >= low, and the highest whose inside ask is <= high
-    least = math.ceil(low * BP / (BP - half_spread_bp)) + 1
-    most = math.floor(high * BP / (BP + half_spread_bp)) - 1
-    if least > most:  # the bounds are narrower than the spread: one level each side, at the bounds
-        return ([low], [high]) if low < high else ([], [])
-    center = min(max(center, least), most)
-    bids: list[int] = []
-    asks: list[int] = []
-    below = math.ceil(center) - 1
-    above = math.floor(center) + 1
-    for k in range(levels):
-        away = half_spread_bp + k * step_bp
-        bid = min(math.floor(center * (BP - away) / BP), below)
-        ask = max(math.ceil(center * (BP + away) / BP), above)
-        if low <= bid:
-            bids.append(bid)
-        if ask <= high:
-            asks.append(ask)
-        below = bid - 1
-        above = ask + 1
-    return bids, asks
-
-
-def _count(acct: Account) -> dict[tuple[str, str], int]:
-    """An account's open orders per (market, side)."""
-    counts: dict[tuple[str, str], int] = {}
+def _resting(acct: Account) -> dict[str, list[Order]]:
+    """An account's resting orders by market."""
+    found: dict[str, list[Order]] = {}
     for order in acct.orders.values():
-        key = (order.market, order.side)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+        found.setdefault(order.market, []).append(order)
+    return found
 
 
-def round_lots(lots: int) -> int:
-    """Two significant figures, so sizes read like a person's (2487 lots -> 2500)."""
-    unit = 1
-    while lots >= 100 * unit:
-        unit *= 10
-    return (lots + unit // 2) // unit * unit
+def _lots(orders: list[Order]) -> tuple[int, int]:
+    """(bid lots, ask lots) left in `orders`."""
+    bids = asks = 0
+    for order in orders:
+        if order.side == BUY:
+            bids += order.remaining
+        else:
+            asks += order.remaining
+    return bids, asks
 
 
 class Agents:
@@ -194,9 +254,12 @@ class Agents:
         self.steps = 0
         self.stats: Counter[str] = Counter()  # commands by type, rejected, fills, refunds
         self.rejections: Counter[str] = Counter()  # by the engine's error string
-        self._quoted: dict[tuple[int, str], int] = {}  # (maker, market) -> index at its last quote
         self._hold: dict[int, int] = {}  # trader account -> the step at which it closes
-        self._resting: dict[int, dict[tuple[str, str], int]] = {}  # maker -> its orders per market, side
+        self._opened: dict[int, int] = {}  # trader account -> the step at which it opened
+        self._left: dict[tuple[int, str], tuple[int, int]] = {}  # (maker, market) -> lots after its quote
+        self._variance: dict[str, float] = {}  # coin -> EWMA of squared log index change per second
+        self._last_index: dict[str, tuple[int, int]] = {}  # coin -> (ts, index atoms) last seen
+        self._trend: dict[str, deque[tuple[int, int]]] = {}  # coin -> (ts, index atoms) samples
         self._live: tuple[str, ...] = ()
         self._lock = asyncio.Lock()
         self._ticked: asyncio.Event | None = None
@@ -299,6 +362,7 @@ class Agents:
             self.steps += 1
             live = self._live_books(ts)
             names = tuple(b.market for b in live)
+            self._watch(live, ts)
             commands: list[Command] = []
             if self.steps % FUND_EVERY == 1 or names != self._live:
                 self._live = names
@@ -317,7 +381,9 @@ class Agents:
             for n, owner in enumerate(self.makers()):
                 acct = self._account(owner)
                 if acct is not None:
-                    self._resting[n] = _count(acct)
+                    resting = _resting(acct)
+                    for book in live:
+                        self._left[n, book.market] = _lots(resting.get(book.market, []))
 
     async def _send(self, commands: Sequence[Command]) -> None:
         if not commands:
@@ -348,6 +414,46 @@ class Agents:
             live.append(book)
         return live
 
+    def _watch(self, live: list[Book], ts: int) -> None:
+        """Update each coin's volatility estimate with the index's change since the last step,
+        and its samples over the traders' trend window."""
+        index = self.exchange.index
+        window = self.population.trend_s * SECOND_US
+        for coin in sorted({book.info.base for book in live}):
+            price = index.get(coin)
+            if not price:
+                continue
+            samples = self._trend.setdefault(coin, deque())
+            if not samples or ts - samples[-1][0] >= TREND_SAMPLE_US:
+                samples.append((ts, price))
+            while ts - samples[0][0] > window:
+                samples.popleft()
+            last = self._last_index.get(coin)
+            self._last_index[coin] = (ts, price)
+            if last is None or ts <= last[0]:
+                continue
+            seconds = (ts - last[0]) / SECOND_US
+            change = math.log(price / last[1])
+            weight = 1 - math.exp(-seconds / VOLATILITY_WINDOW_S)
+            before = self._variance.get(coin, 0.0)
+            self._variance[coin] = before + weight * (change * change / seconds - before)
+
+    def trend(self, coin: str) -> float:
+        """The log change of the coin's index over the trend window (0 until it has been seen)."""
+        samples = self._trend.get(coin)
+        if not samples:
+            return 0.0
+        return math.log(self.exchange.index.get(coin, samples[0][1]) / samples[0][1])
+
+    def volatility_bp(self, coin: str) -> float:
+        """The index's one-minute volatility (bp) the makers see: sqrt(60 s x EWMA of the squared
+        log change per second)."""
+        return math.sqrt(60 * self._variance.get(coin, 0.0)) * BP
+
+    def _depth(self, book: Book) -> float:
+        info = book.info
+        return depth(info, self.exchange.catalog.coins[info.base].adv_floor)
+
     def _top_ups(self, live: list[Book], ts: int) -> list[Command]:
         """Wallets back to their working size: USD below half its target, and each spot coin a
         market maker or taker quotes below a quarter of its target holding."""
@@ -376,32 +482,62 @@ class Agents:
     # ----------------------------------------------------------------------------- market makers
 
     def _make(self, n: int, style: MakerStyle, live: list[Book], ts: int) -> list[Command]:
-        """Re-quote the markets that are due: every `requote_s` seconds (staggered), when the index
-        has moved by the half-spread, when an order was taken since the last step, or when a side
-        of the book is empty."""
+        """Re-quote the markets whose ladder is not the one wanted now: the index (or the
+        inventory skew, or the volatility) has moved it across a grid line, or an order of it was
+        taken since the last step, or a side is missing."""
         acct = self._account(self.makers()[n])
         if acct is None or acct.liquidation:
             return []
+        resting = _resting(acct)
         commands: list[Command] = []
-        now = _count(acct)
-        before = self._resting.get(n, {})
-        for j, book in enumerate(live):
+        for book in live:
             index = book.index
             assert index is not None
-            key = (n, book.market)
-            last = self._quoted.get(key)
-            due = (
-                last is None
-                or (self.steps + j) % style.requote_s == 0
-                or abs(index - last) * BP >= index * style.half_spread_bp
-                or any(now.get((book.market, side), 0) < before.get((book.market, side), 0) for side in SIDES)
-                or book.bids.best() is None
-                or book.asks.best() is None
-            )
-            if due:
-                self._quoted[key] = index
-                commands += self._quote(acct, style, book, index, ts)
+            mine = resting.get(book.market, [])
+            wanted = self._ladder(acct, style, book, index)
+            if wanted is None:
+                continue  # the bounds allow a single price at most: the orders it has stay as they are
+            have = {
+                side: sorted((o.price for o in mine if o.side == side), reverse=side == BUY) for side in SIDES
+            }
+            taken = _lots(mine) != self._left.get((n, book.market))
+            if taken or any(have[side] != [price for price, _ in wanted[side]] for side in SIDES):
+                commands += self._quote(acct, book, mine, wanted, ts)
         return commands
+
+    def _ladder(
+        self, acct: Account, style: MakerStyle, book: Book, index: int
+    ) -> dict[str, list[tuple[int, int]]] | None:
+        """The ladder wanted now, (price, lots) per side, best first, or None if the bounds leave
+        no room: centred on the index moved against the inventory, on the style's grid, its
+        half-spread widened by the coin's volatility. Level k is (1 + k / 2) times the inside
+        level's notional, scaled by the market's depth and shrunk on the side that adds to the
+        inventory (pulled near the limit); a side stops at 3/4 of the open-order floor."""
+        info = book.info
+        scale = self._depth(book)
+        limit = style.max_inventory_usd * ATOM
+        skew = max(-1.0, min(1.0, self._inventory(acct, book, index, style.coin_usd) / limit))
+        center = index * (1 - skew * style.skew_bp / BP)
+        half_bp = style.half_spread_bp + style.vol_spread * self.volatility_bp(info.base)
+        allowed = bounds(book)
+        low, high = allowed if allowed is not None else (1, 2 * index)
+        unit = grid_unit(index, style.step_bp)
+        bids, asks = ladder(center, index * half_bp / BP, unit, style.levels, low, high)
+        if not bids and not asks:
+            return None
+        wanted: dict[str, list[tuple[int, int]]] = {}
+        for side, prices, lean in ((BUY, bids, 1 - max(skew, 0.0)), (SELL, asks, 1 + min(skew, 0.0))):
+            levels: list[tuple[int, int]] = []
+            budget = OPEN_SIDE_FLOOR * 3 // 4  # with sizes drawn up to 1.2x, never near the cap
+            for k, price in enumerate(prices if lean > 0.05 else []):
+                usd = style.level_usd * (1 + k / 2) * scale * lean * ATOM
+                lots = max(round_lots(int(usd) // (price * info.tick_value)), info.min_provide_lots, 1)
+                budget -= lots * price * info.tick_value
+                if budget < 0:
+                    break
+                levels.append((price, lots))
+            wanted[side] = levels
+        return wanted
 
     def _inventory(self, acct: Account, book: Book, index: int, coin_usd: int) -> int:
         """Signed USD atoms of inventory: the position's value on futures; on spot, the coin's
@@ -412,35 +548,17 @@ class Agents:
         pos = acct.positions.get(book.market)
         return 0 if pos is None else pos.size * index * info.tick_value
 
-    def _quote(self, acct: Account, style: MakerStyle, book: Book, index: int, ts: int) -> list[Command]:
-        """Move this maker's orders in one market to a fresh ladder: modify the ones it has,
-        cancel the extra ones, place the missing ones."""
-        info = book.info
-        skew = self._inventory(acct, book, index, style.coin_usd) / (style.max_inventory_usd * ATOM)
-        skew = max(-1.0, min(1.0, skew))
-        center = index * (1 - skew * style.skew_bp / BP)
-        allowed = bounds(book)
-        low, high = allowed if allowed is not None else (1, 2 * index)
-        bid_prices, ask_prices = ladder(center, style.half_spread_bp, style.step_bp, style.levels, low, high)
-        if not bid_prices and not ask_prices:
-            return []  # the bounds allow a single price at most: the orders it has stay as they are
-        sides = {BUY: (bid_prices, 1 - max(skew, 0.0)), SELL: (ask_prices, 1 + min(skew, 0.0))}
-        wanted: dict[str, list[tuple[int, int]]] = {}
-        for side, (side_prices, scale) in sides.items():
-            levels: list[tuple[int, int]] = []
-            budget = OPEN_SIDE_FLOOR * 9 // 10  # never near the open-order cap per side
-            for k, price in enumerate(side_prices if scale > 0.05 else []):
-                usd = style.level_usd * (k + 1) * ATOM * scale * self.rng.uniform(0.8, 1.2)
-                lots = max(round_lots(int(usd) // (price * info.tick_value)), info.min_provide_lots, 1)
-                budget -= lots * price * info.tick_value
-                if budget < 0:
-                    break
-                levels.append((price, lots))
-            wanted[side] = levels
+    def _quote(
+        self, acct: Account, book: Book, mine: list[Order], wanted: dict[str, list[tuple[int, int]]], ts: int
+    ) -> list[Command]:
+        """Move this maker's orders in one market to the wanted ladder: an order already at a
+        wanted price with about the wanted size stays (and keeps its place in the queue); the
+        others are modified to the prices left over, extra ones cancelled, missing ones placed,
+        each new size drawn between 0.8 and 1.2 times the wanted one."""
+        least = max(book.info.min_provide_lots, 1)
         have: dict[str, list[tuple[int, int, int]]] = {BUY: [], SELL: []}  # (price, remaining, id)
-        for order in acct.orders.values():
-            if order.market == book.market:
-                have[order.side].append((order.price, order.remaining, order.id))
+        for order in mine:
+            have[order.side].append((order.price, order.remaining, order.id))
         cancels: list[Command] = []
         moves: dict[str, list[Command]] = {BUY: [], SELL: []}
         for side in (BUY, SELL):
@@ -459,7 +577,7 @@ class Agents:
                     None,
                 )
                 if match is None:
-                    todo.append((price, lots))
+                    todo.append((price, max(round_lots(int(lots * self.rng.uniform(0.8, 1.2))), least)))
                 else:
                     kept.add(match[2])
             spare = [o for o in current if o[2] not in kept]
@@ -496,8 +614,9 @@ class Agents:
                 pos = acct.positions.get(book.market)
                 size = 0 if pos is None else pos.size
                 per_lot = index * info.tick_value
-                clip = max(p.arb_clip_usd * ATOM // per_lot, 1)
-                most = p.arb_max_usd * ATOM // per_lot
+                scale = self._depth(book)
+                clip = max(int(p.arb_clip_usd * ATOM * scale) // per_lot, 1)
+                most = int(p.arb_max_usd * ATOM * scale) // per_lot
                 allowed = bounds(book)
                 low, high = allowed if allowed is not None else (1, 2 * index)
                 gap = (mark - index) * BP
@@ -536,15 +655,17 @@ class Agents:
             info = book.info
             index = book.index
             assert index is not None
-            usd = math.exp(self.rng.uniform(low_usd, high_usd))
+            scale = self._depth(book)
+            usd = math.exp(self.rng.uniform(low_usd, high_usd)) * scale
             lots = int(usd * ATOM) // (index * info.tick_value)
             if lots < 1:
                 continue
             side = self.rng.choice((BUY, SELL))
             held = self._inventory(acct, book, index, p.taker_coin_usd)
-            if held > p.taker_max_usd * ATOM:
+            most = p.taker_max_usd * ATOM * scale
+            if held > most:
                 side = SELL
-            elif held < -p.taker_max_usd * ATOM:
+            elif held < -most:
                 side = BUY
             if info.is_spot:
                 if side == SELL and acct.available(info.base) < lots * info.lot_atoms:
@@ -568,7 +689,11 @@ class Agents:
             open_positions = [pos for pos in acct.positions.values() if pos.size]
             if open_positions:
                 until = self._hold.setdefault(acct.id, self.steps + self.rng.randint(*p.hold_s))
-                if self.steps >= until:  # time to close (again, until it is flat)
+                opened = self._opened.setdefault(acct.id, self.steps)
+                if self.steps >= until and unrealized(acct) < 0 and self.steps - opened < p.patience_s:
+                    # the disposition effect: a loser is held on, hoping it comes back
+                    self._hold[acct.id] = self.steps + self.rng.randint(60, 600)
+                elif self.steps >= until:  # time to close (again, until it is flat)
                     for pos in open_positions:
                         side = SELL if pos.size > 0 else BUY
                         commands.append(
@@ -578,6 +703,7 @@ class Agents:
                         )
                 continue
             self._hold.pop(acct.id, None)
+            self._opened.pop(acct.id, None)
             balance = acct.usd
             if balance < trader.stake * ATOM // 2:
                 # liquidated (or lost half its stake): the trader comes back with a fresh stake
@@ -586,18 +712,29 @@ class Agents:
                 continue
             if not futures or self.rng.random() >= p.open_odds:
                 continue
-            book = self.rng.choice(futures)
+            # retail chases what moves: the market that moved most over the window is the likeliest
+            # pick (a 0.1% floor keeps quiet ones in play), and most entries follow its move
+            moves = [self.trend(b.info.base) for b in futures]
+            pick = self.rng.choices(range(len(futures)), [abs(m) + 0.001 for m in moves])[0]
+            book = futures[pick]
             index = book.index
             assert index is not None
-            long = self.rng.random() < (0.8 if trader.bias > 0 else 0.2)
-            use = self.rng.uniform(*p.use)
+            if moves[pick] and self.rng.random() < p.chase:
+                long = moves[pick] > 0
+            else:
+                long = self.rng.random() < (0.8 if trader.bias > 0 else 0.2)
+            use = self.rng.uniform(trader.appetite - 0.1, trader.appetite)
             stake = min(balance, 2 * trader.stake * ATOM)
             lots = int(stake * trader.leverage * use) // (index * book.info.tick_value)
+            # no larger than the size whose IMF is still 1 / leverage (beyond it the market's
+            # imfFactor raises the margin, and the order would be refused)
+            lots = min(lots, book.info.imf_floor_lots[trader.leverage])
             if lots < 1:
                 continue
             side = BUY if long else SELL
             commands.append(PlaceOrder(ts, acct.id, book.market, side, lots, type="market"))
             self._hold[acct.id] = self.steps + self.rng.randint(*p.hold_s)
+            self._opened[acct.id] = self.steps
         return commands
 
     # ----------------------------------------------------------------------------- backstop provider
@@ -620,7 +757,7 @@ class Agents:
                 if not pos.size or book.market not in names or index is None:
                     continue
                 per_lot = index * book.info.tick_value
-                lots = min(abs(pos.size), max(p.blp_clip_usd * ATOM // per_lot, 1))
+                lots = min(abs(pos.size), max(int(p.blp_clip_usd * ATOM * self._depth(book)) // per_lot, 1))
                 allowed = bounds(book)
                 low, high = allowed if allowed is not None else (1, 2 * index)
                 if pos.size > 0:
