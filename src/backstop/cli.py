@@ -27,7 +27,7 @@ import click
 
 from backstop import operator_client
 from backstop.catalog import MAX_LEVERAGE, Market
-from backstop.cli_input import Group, fail, integer, number, speed
+from backstop.cli_input import Group, fail, instant, integer, number, speed
 from backstop.engine import commands as cmd
 from backstop.engine.amounts import from_atoms, to_atoms
 from backstop.engine.events import Event, Fill, OrderAccepted, OrderClosed, Rejected
@@ -927,6 +927,12 @@ def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option(
     "--speed", default="1", show_default=True, callback=speed, help="Replay: history seconds per second."
 )
+@click.option(
+    "--start",
+    callback=instant,
+    help="Replay: the history instant a new exchange opens on, ISO-8601 UTC [default: 2021-05-19T11:30:00Z,"
+    " the morning of that day's crash, in the shipped minute candles].",
+)
 @click.option("--clock", type=click.Choice(["wall", "manual"]), default="wall", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic feed and the agents.")
 @click.option("--agents/--no-agents", default=True, show_default=True, help="Simulated market participants.")
@@ -951,6 +957,7 @@ def serve(
     serve_dir: Path | None,
     feed: str,
     speed: str,
+    start: int | None,
     clock: str,
     seed: int,
     agents: bool,
@@ -965,9 +972,11 @@ def serve(
     from backstop.server.serve import serve as run_server
 
     _replay_only(feed, speed)
+    if start is not None and feed != "replay":
+        fail(f"--start applies to a replay, not to a {feed} feed")
     directory = serve_dir or obj.location
     try:
-        run_server(directory, host, port, feed, speed, clock, seed, agents, database, order_rate)
+        run_server(directory, host, port, feed, speed, clock, seed, agents, database, order_rate, start)
     except DataDirectoryBusy as busy:
         fail(f"{busy}; one server per data directory")
     except ValueError as exc:

@@ -19,6 +19,7 @@ import click
 
 from backstop.engine.amounts import ATOM, MAX_ATOMS
 from backstop.engine.commands import INT_MAX
+from backstop.feeds.base import utc_us
 from backstop.server import params
 from backstop.server.envelope import ApiError
 
@@ -68,6 +69,16 @@ def speed(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if number is None or not 0 < number <= LARGEST:
         raise click.BadParameter(f"{value!r} is not a positive number of history seconds per second")
     return value
+
+
+def instant(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """An ISO-8601 UTC time ('2021-05-19T11:30:00Z') as microseconds since the epoch."""
+    if value is None:
+        return None
+    try:
+        return utc_us(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a time such as 2021-05-19T11:30:00Z") from None
 
 
 class Command(click.Command):

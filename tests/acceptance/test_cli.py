@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_server_public import free_port
 
 
 def run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -214,6 +215,8 @@ def test_serve_checks_every_option_before_making_anything(tmp_path: Path) -> Non
             (("--order-rate", "-1"), "Invalid value for '--order-rate'"),
             (("--database", "mysql://x"), "Invalid value for '--database'"),
             (("--feed", "synthetic", "--speed", "3"), "--speed applies to a replay"),
+            (("--start", "19 May"), "Invalid value for '--start'"),
+            (("--feed", "synthetic", "--start", "2021-05-19T12:00:00Z"), "--start applies to a replay"),
             (("--port", port), f"cannot listen on 127.0.0.1:{port}: Address already in use"),
             (("--host", "no.such.host.invalid"), "cannot listen on no.such.host.invalid"),
         ):
@@ -225,6 +228,10 @@ def test_serve_checks_every_option_before_making_anything(tmp_path: Path) -> Non
             assert done.returncode in (1, 2), args
             assert message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
             assert not target.exists(), args
+    free = str(free_port())
+    done = run(target, "serve", "--port", free, "--start", "2030-01-01T00:00:00Z")
+    assert done.returncode == 1 and "is outside the history, which runs from 2021-04-10" in done.stderr
+    assert "Traceback" not in done.stderr and not target.exists()
 
 
 def test_a_damaged_catalog_or_settings_file_is_named(data: Path) -> None:

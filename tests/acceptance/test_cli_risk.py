@@ -78,15 +78,12 @@ def test_feeds_drive_the_index_and_the_clock(tmp_path: Path) -> None:
     ok(tmp_path / "replay", "init")
     ok(tmp_path / "a", "init")
     replayed = ok(tmp_path / "replay", "risk", "run", "--feed", "replay", "--seconds", "30", "--speed", "60")
-    assert replayed["events"]["IndexUpdated"] == 4 * 30  # BTC, ETH, FTT, SOL each second
+    # BTC, ETH, FTT, SOL from history each second, and BNB, USDT (which it lacks) from its seeded fill
+    assert replayed["events"]["IndexUpdated"] == 6 * 30
     assert 50_000 < Decimal(replayed["index"]["BTC"]) < 65_000  # April 2021 in the shipped sample
     synthetic = ok(tmp_path / "a", "risk", "run", "--feed", "synthetic", "--seconds", "20", "--seed", "5")
-    assert synthetic["events"]["IndexUpdated"] == 4 * 20 and set(synthetic["index"]) == {
-        "BTC",
-        "ETH",
-        "FTT",
-        "SOL",
-    }
+    assert synthetic["events"]["IndexUpdated"] == 6 * 20
+    assert set(synthetic["index"]) == {"BTC", "ETH", "FTT", "SOL", "BNB", "USDT"}
     assert ok(tmp_path / "a", "verify")["equal"] is True
     done = run(tmp_path / "c", "risk", "run", "--feed", "synthetic", "--speed", "2")
     assert done.returncode == 1 and "speed applies to a replay" in done.stderr

@@ -55,6 +55,13 @@ FILL_GRID_US = 10 * SECOND_US
 history's start, a few hundred thousand steps at most over the shipped window."""
 FILL_SEED = 0
 """Fixed, so a filled coin's path is part of the replay (the same on every run and restart)."""
+LIVE_OPEN = "2021-05-19T11:30:00Z"
+"""Where `backstop serve` opens the shipped history unless told otherwise (`--start`): 11:30 UTC on
+19 May 2021, in the minute candles, ninety minutes before that day's crash bottomed (BTC 39,400
+at 11:00 to 30,000 at 13:10 on Binance). Our choice, so that a newcomer sees a volatile market and
+leveraged traders liquidated within minutes (measured with the demo's agents at speed 1, seeds
+0-2: the first liquidation 1.5 to 1.9 minutes in) rather than after the sample's calm first
+half-hour in April (34 to 40 minutes)."""
 
 
 def coin_of(symbol: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -15,13 +16,15 @@ from uvicorn.config import STARTUP_FAILURE
 
 from backstop.catalog import USD
 from backstop.engine.amounts import ATOM
-from backstop.engine.commands import CreateAccount, Deposit, FundInsurance
-from backstop.feeds.base import Feed
+from backstop.engine.commands import Command, CreateAccount, Deposit, FundInsurance
+from backstop.engine.events import Rejected
+from backstop.feeds.base import Feed, iso_utc, utc_us
 from backstop.feeds.factory import make_feed
-from backstop.feeds.replay import ReplayFeed, load_history
+from backstop.feeds.replay import LIVE_OPEN, History, ReplayFeed, load_history
 from backstop.journal import recovery
 from backstop.projections import Projection
 from backstop.projections.market import MarketData
+from backstop.server import params
 from backstop.server.app import ServerState, create_app
 from backstop.server.clock import Clock
 from backstop.server.keys import KeyStore
@@ -34,11 +37,25 @@ from backstop.sim.agents import Agents
 FEED_FILE = "feed.json"
 
 
-def _feed(data_dir: Path, kind: str, speed: str, seed: int, clock: Clock) -> Feed | None:
-    """The index feed, tied to this data directory's clock. A replay keeps the mapping from
-    exchange time to history it was first started with (in feed.json), so a restart continues
-    where history was instead of starting it over; with a manual clock on a new exchange, time
-    starts where the shipped history does."""
+def opening(history: History, start_us: int | None) -> int:
+    """The history instant a new replay opens on: `start_us`, by default LIVE_OPEN; ValueError
+    when the history has nothing from there on."""
+    chosen = utc_us(LIVE_OPEN) if start_us is None else start_us
+    if not history.start_us <= chosen < history.end_us:
+        raise ValueError(
+            f"--start {iso_utc(chosen)} is outside the history, which runs from "
+            f"{iso_utc(history.start_us)} to {iso_utc(history.end_us)}"
+        )
+    return chosen
+
+
+def _feed(
+    data_dir: Path, kind: str, speed: str, seed: int, clock: Clock, history: History | None, start_us: int
+) -> Feed | None:
+    """The index feed, tied to this data directory's clock. A new replay shows `history` from
+    `start_us` (see `opening`) and keeps that mapping from exchange time to history in feed.json,
+    so a restart continues where history was instead of starting it over; with a manual clock on a
+    new exchange, time starts where the history is opened."""
     if kind == "manual":
         return None
     if kind == "synthetic":
@@ -48,14 +65,14 @@ def _feed(data_dir: Path, kind: str, speed: str, seed: int, clock: Clock) -> Fee
     saved = json.loads(path.read_text()) if path.exists() else {}
     if saved.get("speed") != speed:
         saved = {}
-    history = load_history()
+    history = history if history is not None else load_history()
     if not saved:
         if clock.mode == "manual" and not clock.time_us:
-            clock.time_us = history.start_us // 1_000_000 * 1_000_000 - 1_000_000
+            clock.time_us = start_us // 1_000_000 * 1_000_000 - 1_000_000
         saved = {
             "speed": speed,
             "live_start_us": clock.time_us + 1_000_000,
-            "history_start_us": history.start_us,
+            "history_start_us": start_us,
         }
         path.write_text(json.dumps(saved) + "\n")
     return ReplayFeed.live(
@@ -72,8 +89,14 @@ def build(
     agents: bool = False,
     database: str | None = None,
     order_rate: int = DEFAULT_PER_200MS,
+    history: History | None = None,
+    start_us: int | None = None,
 ) -> tuple[Runtime, ServerState, bool]:
-    """(the runtime, the server's state, whether the operator token was just created)."""
+    """(the runtime, the server's state, whether the operator token was just created). A replay
+    feed shows `history` (by default the shipped one) from `start_us` (see `opening`)."""
+    if feed == "replay":
+        history = history if history is not None else load_history()
+        start_us = opening(history, start_us)
     runtime = Runtime(data_dir)
     projection = Projection.open(data_dir, database)
     market = MarketData(runtime.exchange)
@@ -85,7 +108,7 @@ def build(
     projection.load_trades(market)
     sequencer = Sequencer(runtime)
     ticking = Clock(sequencer, None, clock)
-    ticking.feed = _feed(data_dir, feed, speed, seed, ticking)
+    ticking.feed = _feed(data_dir, feed, speed, seed, ticking, history, start_us or 0)
     token, new = load_token(data_dir)
     state = ServerState(
         sequencer, ticking, KeyStore(data_dir), token, projection, order_rate=order_rate, market_data=market
@@ -100,15 +123,27 @@ DEMO = "demo"
 DEMO_USD = 100_000
 
 
+class NotNow(Exception):
+    """A start-up write the exchange refused (a full disk...): the message says why."""
+
+
+async def _submit(server: ServerState, command: Command) -> None:
+    events = await server.sequencer.submit(command)
+    if events and isinstance(events[0], Rejected):
+        raise NotNow(events[0].error)
+
+
 async def demo_account(server: ServerState) -> tuple[str, str]:
-    """A funded account and key for a newcomer to try the API with at once; (key, secret)."""
+    """A funded account and key for a newcomer to try the API with at once; (key, secret). A demo
+    account found empty (never funded because the journal refused it, or spent) is funded again;
+    NotNow if the exchange cannot write it now."""
     ex = server.exchange
+    ts = server.clock.now_us()
     if ex.account_id(DEMO) is None:
-        ts = server.clock.now_us()
-        await server.sequencer.submit(CreateAccount(ts, DEMO))
-        account = ex.account_id(DEMO)
-        assert account is not None
-        await server.sequencer.submit(Deposit(ts, account, "USD", DEMO_USD * ATOM))
+        await _submit(server, CreateAccount(ts, DEMO))
+    account = ex.accounts[ex.account_id(DEMO) or 0]
+    if not account.balance(USD) and not account.positions and not account.orders:
+        await _submit(server, Deposit(ts, account.id, USD, DEMO_USD * ATOM))
     for info in server.keys.list(DEMO):
         if info.label == DEMO:
             record = server.keys.get(info.key)
@@ -126,18 +161,18 @@ async def seed_insurance_fund(server: ServerState) -> int:
     into the fund in 2019, FTX said on 14 Feb 2021; counted here at a dollar each): the operator's
     account is credited with a deposit and moves it into the fund with the ordinary FundInsurance
     command, both journaled like any client's. Once per exchange: a fund whose ledger already
-    holds a seed (a restart, or an operator who seeded it by hand) is left alone. The balance."""
+    holds a seed (a restart, or an operator who seeded it by hand) is left alone. The balance;
+    NotNow if the exchange cannot write it now (the next start tries again)."""
     ex = server.exchange
     if not any(reason == "seed" for _, _, _, reason, _ in ex.insurance.history):
         ts = server.clock.now_us()
         if ex.account_id(OPERATOR) is None:
-            await server.sequencer.submit(CreateAccount(ts, OPERATOR))
-        account = ex.account_id(OPERATOR)
-        assert account is not None
+            await _submit(server, CreateAccount(ts, OPERATOR))
+        account = ex.accounts[ex.account_id(OPERATOR) or 0]
         amount = INSURANCE_SEED_USD * ATOM
-        await server.sequencer.submit_many(
-            [Deposit(ts, account, USD, amount), FundInsurance(ts, account, amount)]
-        )
+        if account.balance(USD) < amount:  # not when a refused FundInsurance left the deposit there
+            await _submit(server, Deposit(ts, account.id, USD, amount - account.balance(USD)))
+        await _submit(server, FundInsurance(ts, account.id, amount))
     return ex.insurance.balance
 
 
@@ -152,11 +187,14 @@ def serve(
     agents: bool = True,
     database: str | None = None,
     order_rate: int = DEFAULT_PER_200MS,
+    start_us: int | None = None,
 ) -> None:
     listener = listen(host, port)  # first: a port in use or a bad host is refused before anything is made
     new = not (data_dir / recovery.SETTINGS).exists()
     try:
-        runtime, server, new_token = build(data_dir, feed, speed, clock, seed, agents, database, order_rate)
+        runtime, server, new_token = build(
+            data_dir, feed, speed, clock, seed, agents, database, order_rate, start_us=start_us
+        )
     except BaseException:
         listener.close()
         raise
@@ -165,10 +203,18 @@ def serve(
     runtime.lock.serving(base)  # `backstop` commands send their writes here now
 
     async def announce() -> None:
-        if server.agents is not None:
-            fund = await seed_insurance_fund(server)
-            click.echo(f"  insurance fund ${fund // ATOM:,} (seeded by '{OPERATOR}': /api/insurance_fund)")
-        key, secret = await demo_account(server)
+        try:
+            if server.agents is not None:
+                fund = await seed_insurance_fund(server)
+                click.echo(
+                    f"  insurance fund ${fund // ATOM:,} (seeded by '{OPERATOR}': /api/insurance_fund)"
+                )
+            key, secret = await demo_account(server)
+        except (NotNow, OSError, sqlite3.Error) as exc:  # the exchange serves on; the next start tries again
+            click.echo(
+                f"  the demo account and fund could not be made now ({exc}); the next start tries again"
+            )
+            return
         click.echo(f"  demo account '{DEMO}' (${DEMO_USD:,} to trade with): apiKey {key}  apiSecret {secret}")
 
     app = create_app(server, on_start=announce)
@@ -192,6 +238,7 @@ def serve(
             access_log=False,
             ws_ping_interval=None,
             ws_ping_timeout=None,
+            ws_max_size=params.MAX_BODY,  # a websocket message is capped as a request body is, at the frame
             backlog=BACKLOG,
         )
         running = uvicorn.Server(config)
