@@ -49,7 +49,7 @@ def order_view(ex: Exchange, order: Order) -> dict[str, Any]:
         "reduceOnly": order.reduce_only,
         "ioc": order.ioc,
         "postOnly": order.post_only,
-        "liquidation": False,
+        "liquidation": order.liquidation,
     }
 
 

@@ -149,3 +149,41 @@ def test_both_paths_answer(server: Server, path: str) -> None:
             return json.loads(await asyncio.wait_for(ws.recv(), 5))
 
     assert asyncio.run(run()) == {"type": "pong"}
+
+
+def test_a_second_login_moves_the_orders_channel_to_the_new_account(server: Server) -> None:
+    """One socket logged in to an owner's main account, subscribed to orders, then logged in to
+    its subaccount: from then on it is sent the subaccount's orders, not the main account's (as
+    the fills channel follows the login)."""
+    main = server.client("ws-relogin", 50_000)
+    main.private_post_subaccounts({"nickname": "side"})
+    main.transfer("USD", 10_000, "main", "side")
+    side = ccxt.ftx({"apiKey": main.apiKey, "secret": main.secret, "headers": {"FTX-SUBACCOUNT": "side"}})
+    side.urls["api"] = {"public": server.base, "private": server.base}
+
+    async def run() -> list[dict]:
+        def login(subaccount: str | None) -> str:
+            now = int(time.time() * 1000)
+            args = {"key": main.apiKey, "sign": ws_login_signature(main.secret, now), "time": now}
+            if subaccount is not None:
+                args["subaccount"] = subaccount
+            return json.dumps({"op": "login", "args": args})
+
+        updates = []
+        async with websockets.connect(server.base.replace("http", "ws") + "/ws") as ws:
+            await ws.send(login(None))
+            await ws.send(json.dumps({"op": "subscribe", "channel": "orders"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "subscribed"
+            await ws.send(login("side"))
+            await ws.send(json.dumps({"op": "ping"}))  # the login is applied once its pong is back
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "pong"}
+            await asyncio.to_thread(main.create_order, PERP, "limit", "buy", 0.01, 29_000)
+            await asyncio.to_thread(side.create_order, PERP, "limit", "buy", 0.02, 29_001)
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    updates.append(json.loads(await asyncio.wait_for(ws.recv(), 2)))
+        return updates
+
+    updates = asyncio.run(run())
+    sizes = [u["data"]["size"] for u in updates if u.get("channel") == "orders"]
+    assert sizes == [0.02], updates

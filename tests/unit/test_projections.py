@@ -43,7 +43,8 @@ from backstop.engine.events import (
 )
 from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
-from backstop.projections import HistoryUnavailable, Projection, ProjectionGap, backends, schema, sql
+from backstop.journal.boot import boot_id
+from backstop.projections import HistoryUnavailable, Projection, ProjectionGap, schema, sql
 from backstop.projections.market import CandleRow, MarketData
 from backstop.projections.sql import FILE_NAME
 from backstop.projections.writer import LOGGED_TABLES, order_from_events
@@ -818,7 +819,7 @@ def test_a_projection_of_another_schema_version_is_dropped(opener: Opener, scena
 def test_sqlite_marks_itself_open_with_the_boot_and_a_clean_close_syncs_and_clears_it(
     scenario: Scenario, tmp_path: Path
 ) -> None:
-    boot = backends._boot_id()
+    boot = boot_id()
     if boot is None:
         pytest.skip("no boot id on this system: SQLite runs with synchronous=NORMAL")
     p = Projection.open(tmp_path)
@@ -839,7 +840,7 @@ def test_sqlite_marks_itself_open_with_the_boot_and_a_clean_close_syncs_and_clea
 
 
 def test_a_projection_left_open_by_a_killed_process_is_kept(scenario: Scenario, tmp_path: Path) -> None:
-    if backends._boot_id() is None:
+    if boot_id() is None:
         pytest.skip("no boot id on this system")
     p = Projection.open(tmp_path)
     feed(p, scenario)
@@ -855,7 +856,7 @@ def test_a_projection_left_open_by_a_killed_process_is_kept(scenario: Scenario, 
 def test_a_projection_left_open_when_the_system_went_down_is_rebuilt_from_the_journal(
     scenario: Scenario, tmp_path: Path
 ) -> None:
-    if backends._boot_id() is None:
+    if boot_id() is None:
         pytest.skip("no boot id on this system")
     data = tmp_path / "data"
     write_journal(data, scenario)

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from test_auth import TS, Stub, rec, signed
 
+from backstop.engine.errors import REQUEST_UNRECORDED
+from backstop.journal.boot import boot_time_ms
 from backstop.server import replays
-from backstop.server.auth import REPLAYED, UNRECORDED, AuthError, authenticate, sign_request
+from backstop.server.auth import REPLAYED, AuthError, authenticate, sign_request
 from backstop.server.keys import REPLAY_FILE_NAME, KeyStore
-from backstop.server.replays import MAX_PER_KEY, RESERVE_MS, ReplayGuard, boot_time_ms
+from backstop.server.replays import MAX_PER_KEY, RESERVE_MS, ReplayGuard
 
 WINDOW = 30_000
 WITHDRAWAL = b'{"coin":"USD","size":100,"address":"0xabc"}'
@@ -240,7 +242,7 @@ def test_a_write_whose_record_the_full_disk_refuses_is_refused_for_now_and_accep
                 f.write(b"\0" * 4096)
         with pytest.raises(AuthError) as e:
             authenticate(keys, h, "DELETE", "/api/orders", body, ts, WINDOW)
-        assert (e.value.message, e.value.status) == (UNRECORDED, 503)
+        assert (e.value.message, e.value.status) == (REQUEST_UNRECORDED, 503)
         filler.unlink()
         authenticate(keys, h, "DELETE", "/api/orders", body, ts, WINDOW)  # remembered now
         with pytest.raises(AuthError) as e:

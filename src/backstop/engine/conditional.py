@@ -197,7 +197,9 @@ def place(ex: Exchange, c: PlaceConditional, ts: int) -> list[Event]:
     ]
 
 
-def _own(ex: Exchange, account: int, order_id: int) -> tuple[Conditional | None, str]:
+def owned(ex: Exchange, account: int, order_id: int) -> tuple[Conditional | None, str]:
+    """The account's open trigger order `order_id`, or None and why not (FTX's string). A read:
+    the API asks it before sending a cancel or modify that could only be refused."""
     if ex.account(account) is None:
         return None, errors.NO_SUCH_SUBACCOUNT
     order = ex.conditionals.get(order_id)
@@ -210,7 +212,7 @@ def _own(ex: Exchange, account: int, order_id: int) -> tuple[Conditional | None,
 
 
 def cancel(ex: Exchange, c: CancelConditional, ts: int) -> list[Event]:
-    order, err = _own(ex, c.account, c.order_id)
+    order, err = owned(ex, c.account, c.order_id)
     if order is None:
         return [Rejected(err)]
     events: list[Event] = []
@@ -245,7 +247,7 @@ def cancel_for(
 
 
 def modify(ex: Exchange, c: ModifyConditional, ts: int) -> list[Event]:
-    order, err = _own(ex, c.account, c.order_id)
+    order, err = owned(ex, c.account, c.order_id)
     if order is None:
         return [Rejected(err)]
     if c.size is None and c.trigger_price is None and c.order_price is None and c.trail_value is None:

@@ -29,6 +29,7 @@ LIQUIDATING = "Account is being liquidated"
 INVALID_MARGIN_FLOOR = "Invalid margin floor: futures only, with 0 <= mmf <= imf <= 1"
 # the command was not journaled (a full or failing disk), so it did nothing: FTX's retry string (503)
 JOURNAL_UNAVAILABLE = "Please retry request: the exchange cannot write its journal (disk full or failing)"
+REQUEST_UNRECORDED = "Please retry request: the exchange cannot record it (disk full or failing)"
 INTERNAL_ERROR = "Internal Error"  # the engine raised applying the command (500)
 HISTORY_UNAVAILABLE = "History unavailable: its database is down or catching up. Please try again later"
 """Ours (FTX had no such state): a history read while the SQL history cannot answer; trading goes

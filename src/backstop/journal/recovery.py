@@ -46,6 +46,9 @@ def fresh_exchange(directory: Path) -> Exchange:
     return Exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
 
 
+REPLAYED = "a replay of the journal"
+
+
 class RecoveryError(Exception):
     """The data directory cannot be started as it is; the message says why."""
 
@@ -55,13 +58,17 @@ def apply(exchange: Exchange, first: int, commands: Sequence[Command]) -> list[l
     applying one command answers that command alone with INTERNAL_ERROR, logged with its traceback,
     and the exchange carries on; whatever the command changed before the engine raised stays. The
     sequencer and every replay of the journal apply commands through here, so a replay meets the
-    same exception at the same point and reaches the same state."""
+    same exception at the same point and reaches the same state. MemoryError and RecursionError are
+    not the command's doing (they depend on the process, not on the journal): they propagate, and
+    the state is then unknown (`Runtime.broken`)."""
     apply_one = exchange.apply
     results: list[list[Event]] = []
     append = results.append
     for command in commands:
         try:
             append(apply_one(command))
+        except (MemoryError, RecursionError):
+            raise
         except Exception:
             logger.exception(
                 "seq %d: the engine raised applying %r; the command is answered %r, the exchange carries on",
@@ -79,7 +86,7 @@ def _recover(directory: Path, journal: log.Scan | None) -> tuple[Exchange, int, 
         journal = log.scan(directory / log.FILE_NAME)
     found = snapshot.latest(directory)
     if found is None:
-        start, exchange, origin = 0, fresh_exchange(directory), "a replay of the journal"
+        start, exchange, origin = 0, fresh_exchange(directory), REPLAYED
     else:
         start, exchange, origin = found.seq, found.exchange, f"{found.path.name} and the journal after it"
         if start > journal.last_seq:
@@ -101,17 +108,30 @@ def recover(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange,
 
 
 def start(directory: Path, journal: log.Scan | None = None) -> tuple[Exchange, int]:
-    """`recover` for the exchange's writer, which also refuses a state that breaks the solvency
-    invariant (`Exchange.discrepancies`: every coin's balances, fees and insurance fund against
-    deposits less withdrawals): a snapshot edited with its checksum and state hash redone loads,
-    and is caught here."""
+    """`recover` for the exchange's writer, which also checks the solvency invariant
+    (`Exchange.discrepancies`: every coin's balances, fees and insurance fund against deposits
+    less withdrawals). A snapshot edited with its checksum and state hash redone loads and breaks
+    it: the writer then replays the whole journal instead, as for a snapshot that fails its checks.
+    Should the journal itself lead to a state that breaks it (an engine exception that left a
+    command half done, `apply`), the exchange starts on that state, with the difference in the
+    operator's log and in every solvency report: refusing would leave no way to start it at all."""
     exchange, seq, origin = _recover(directory, journal)
     off = exchange.discrepancies()
+    if off and origin != REPLAYED:
+        logger.error(
+            "the state recovered from %s (seq %d) breaks the solvency invariant (atoms off per coin: %s):"
+            " replaying the whole journal instead",
+            origin,
+            seq,
+            off,
+        )
+        exchange, seq = replay(directory, journal)
+        off = exchange.discrepancies()
     if off:
-        raise RecoveryError(
-            f"the state recovered from {origin} (seq {seq}) breaks the solvency invariant (atoms off "
-            f"per coin: {off}); nothing was started. `backstop verify` compares it with a clean "
-            "replay of the journal (a damaged snapshot can be moved out of the data directory)"
+        logger.error(
+            "the journal itself leads to a state that breaks the solvency invariant (atoms off per coin:"
+            " %s); the exchange starts on it, and `backstop risk solvency` shows the difference",
+            off,
         )
     return exchange, seq
 

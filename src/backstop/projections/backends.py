@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backstop.journal.boot import boot_id
 from backstop.journal.log import fsync_dir
 from backstop.projections import schema
 from backstop.projections.schema import BIG, BOOL, Table
@@ -107,7 +108,7 @@ class SQLite(Backend):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._mark = path.with_name(path.name + ".boot")
-        boot = _boot_id()
+        boot = boot_id()
         if boot is not None:
             _drop_if_torn(path, self._mark, boot)
         self.unsynced = boot is not None
@@ -204,17 +205,6 @@ class SQLite(Backend):
             self.conn.close()
 
 
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
-
-
-def _boot_id() -> str | None:
-    """This boot of the operating system (Linux), else None."""
-    try:
-        return BOOT_ID.read_text().strip() or None
-    except OSError:
-        return None
-
-
 def _drop_if_torn(path: Path, mark: Path, boot: str) -> None:
     """Delete the database if it was open, unsynced, when the operating system went down."""
     try:
@@ -274,6 +264,18 @@ class Checkpointer(threading.Thread):
 
 CONNECT_TIMEOUT_S = 5
 """Seconds to wait for a PostgreSQL server to accept a connection, unless the URL says."""
+STATEMENT_TIMEOUT_MS = 10_000
+"""Longest a statement may run on the server (a batch's COPY takes milliseconds)."""
+LIMITS: dict[str, str | int] = {
+    "connect_timeout": CONNECT_TIMEOUT_S,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,  # an idle connection to a host that is gone: found within about 9 s
+    "tcp_user_timeout": 9_000,  # data sent and never acknowledged (a partition): 9 s
+}
+"""libpq's bounds on a connection, unless the URL sets them. They cannot bound a server process
+that is stopped but whose host still acknowledges (SIGSTOP): the write then waits on it."""
 
 
 class Postgres(Backend):
@@ -294,10 +296,14 @@ class Postgres(Backend):
         from psycopg import sql
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-        url = self.url
-        if "connect_timeout" not in conninfo_to_dict(url):
-            # a server that does not answer holds the caller (live: the event loop) this long at most
-            url = make_conninfo(url, connect_timeout=CONNECT_TIMEOUT_S)
+        given = conninfo_to_dict(self.url)
+        # a server that does not answer holds the caller (live: the event loop) this long at most:
+        # to connect, for a statement, and (the TCP settings) when the network or its host is gone;
+        # the URL may set any of them otherwise
+        bounds = {name: value for name, value in LIMITS.items() if name not in given}
+        if "options" not in given:
+            bounds["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        url = make_conninfo(self.url, **bounds)
         conn = psycopg.connect(url, autocommit=True)
         conn.adapters.register_loader("numeric", _numeric_loader())
         if self.schema_name is not None:

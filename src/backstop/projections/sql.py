@@ -86,7 +86,8 @@ Batch = tuple[list[Command], list[list[Event]], int]  # commands, their events, 
 
 class ProjectionGap(RuntimeError):
     """A batch starts after the next command the projection expects: some batch never reached it
-    (a write failed). It must catch up with `rebuild` before it can take batches again."""
+    (a write failed). It must catch up from the journal first: `rebuild`, or, live, the
+    `Follower`, which does so by itself."""
 
 
 class HistoryUnavailable(RuntimeError):

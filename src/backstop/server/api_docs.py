@@ -18,7 +18,10 @@ from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, Field
 
 from backstop.catalog import MAX_LEVERAGE
+from backstop.engine.commands import MAX_TEXT
 from backstop.server.auth import DEFAULT_WINDOW_MS
+from backstop.server.params import MAX_BODY, MAX_DEPTH
+from backstop.server.private import MAX_IDS
 
 WINDOW_S = DEFAULT_WINDOW_MS // 1000
 
@@ -39,6 +42,20 @@ signs `1650000000000GET/api/orders?market=BTC-PERP`, and `POST /api/orders` with
 `{{"market":"BTC-PERP",...}}` signs `1650000000000POST/api/orders{{"market":"BTC-PERP",...}}`.
 A key may be read-only, or limited to one subaccount. Failures answer 401 with FTX's strings
 (`Not logged in: Invalid signature`, `Not logged in: Timestamp too far from current time`, ...).
+
+Unlike FTX, each signed write (any method but GET and HEAD) is accepted once: the same signature
+sent again within the window, a replay, is refused with 401 `Not logged in: Signature already
+used`, before it changes anything. A client signs every request afresh (ccxt does): two identical
+writes in the same millisecond sign alike, and the second is refused.
+
+What every request is held to (`{{"success": false, "error": ...}}` otherwise, nothing changed):
+a body of at most {MAX_BODY:,} bytes (413), read before the signature is checked; JSON without
+duplicate keys, NaN or Infinity, nested at most {MAX_DEPTH} deep; numbers in plain ASCII decimal
+(`-12.5`, `1e-3`); names and ids of at most {MAX_TEXT} printable characters; at most {MAX_IDS:,} ids
+in a bulk cancel (400 `Invalid parameter <name>`). A write the exchange cannot make durable now (a
+full disk) answers 503 `Please retry request: ...` and did nothing: send it again. A history read
+(`/api/orders/history`, `/api/fills`, ...) while the history database is down or catching up
+answers 503 `History unavailable: ...`; trading goes on meanwhile.
 
 The operator API under `/operator` takes `Authorization: Bearer <token>`: the token is
 `$BACKSTOP_OPERATOR_TOKEN`, or the one `backstop serve` wrote to `operator_token` in the data

@@ -145,7 +145,7 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> FTXResponse:
-        return fail("Internal Error", 500)  # never a stack trace to a client
+        return fail(errors.INTERNAL_ERROR, 500)  # never a stack trace to a client
 
     return OrderGateway(app, server)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote
 
-from backstop.engine.errors import NOT_AUTHORIZED_SUBACCOUNT
+from backstop.engine.errors import NOT_AUTHORIZED_SUBACCOUNT, REQUEST_UNRECORDED
 from backstop.server.keys import KeyRecord
 
 DEFAULT_WINDOW_MS = 30_000
@@ -43,7 +43,6 @@ INVALID_SIGNATURE = "Not logged in: Invalid signature"
 TIMESTAMP_TOO_FAR = "Not logged in: Timestamp too far from current time"
 READ_ONLY = "Not logged in: Cannot perform action with read-only authorization"  # FTX's live text
 REPLAYED = "Not logged in: Signature already used"  # ours: FTX accepted replays within the window
-UNRECORDED = "Please retry request: the exchange cannot record it (disk full or failing)"  # 503
 INVALID_LOGIN = "Invalid login credentials"  # the websocket's one answer to a failed login
 
 _TS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: int() would also take " 1", "+1", "1_0", "١"
@@ -197,7 +196,7 @@ def authenticate(
         try:
             first = store.first_use(key, int(ts), expected, now_ms, window_ms)
         except OSError:  # its record cannot be kept, so it cannot be accepted: try again later
-            raise AuthError(UNRECORDED, 503) from None
+            raise AuthError(REQUEST_UNRECORDED, 503) from None
         if not first:
             raise AuthError(REPLAYED, 401)
     sub = h.get("ftx-subaccount")

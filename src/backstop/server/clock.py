@@ -35,6 +35,7 @@ class Clock:
             now = time.time_ns() // 1000
             start = now if not start else max(start, now - MAX_CATCH_UP * SECOND_US)
         self.time_us = (start // SECOND_US) * SECOND_US  # the last second ticked
+        self._refused: list[Command] = []  # what the journal refused of the next second
         self._task: asyncio.Task[None] | None = None
 
     def now_us(self) -> int:
@@ -52,10 +53,13 @@ class Clock:
         return commands
 
     async def _tick(self, ts: int) -> bool:
-        """Send second `ts`; False when the journal refused it (a full disk): the clock stays where
-        it was, so that second is sent again."""
-        results = await self.sequencer.submit_many(self._second(ts))
-        if unavailable(results[-1]):
+        """Send second `ts` (its index updates, then its Tick); False when the journal refused any
+        of them (a full disk): the clock stays where it was, and what was refused of that second,
+        and only that, is sent again next time (its batches may have split the second's commands)."""
+        commands = self._refused or self._second(ts)
+        results = await self.sequencer.submit_many(commands)
+        self._refused = [c for c, events in zip(commands, results, strict=True) if unavailable(events)]
+        if self._refused:
             return False
         self.time_us = ts
         return True

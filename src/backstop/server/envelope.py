@@ -44,12 +44,18 @@ def fail(error: str, status: int | None = None) -> FTXResponse:
     return FTXResponse({"success": False, "error": error}, status_code=status or status_for(error))
 
 
+RETRY = "Please retry request"
+"""FTX's prefix for 'nothing was done, send it again' (errors.JOURNAL_UNAVAILABLE, REQUEST_UNRECORDED)."""
+
+
 def status_for(error: str) -> int:
     """FTX's status for an error string (the body decides ccxt's exception; the status matters
     only to clients that look at it)."""
     if error.startswith("Not logged in"):
         return 401
-    if error == errors.JOURNAL_UNAVAILABLE:
+    if error.startswith(
+        RETRY
+    ):  # nothing was done: the exchange cannot write now (ccxt: ExchangeNotAvailable)
         return 503
     if error == errors.INTERNAL_ERROR:
         return 500

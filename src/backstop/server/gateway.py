@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backstop.engine import errors
 from backstop.server import auth, private
 from backstop.server.envelope import ApiError, render, status_for
 from backstop.server.params import MAX_BODY, TOO_LARGE
@@ -91,7 +92,7 @@ class OrderGateway:
         except Exception:  # never a stack trace to a client; the operator's log gets it
             log.exception("POST /api/orders failed")
             status = 500
-            reply = {"success": False, "error": "Internal Error"}
+            reply = {"success": False, "error": errors.INTERNAL_ERROR}
         content = render(reply)
         await send(
             {

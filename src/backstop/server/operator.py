@@ -96,7 +96,7 @@ async def create_account(request: Request) -> FTXResponse:
     s = _state(request)
     body = await _body(request)
     name = _text(body, "name")
-    sub = _text(body, "subaccount", required=False) or ""
+    sub = "" if body.get("subaccount") is None else params.nickname(body["subaccount"], "subaccount")
     create_key = body.get("createKey", True)
     if not isinstance(create_key, bool):
         raise ApiError("Invalid parameter createKey")
@@ -116,9 +116,15 @@ async def _move(request: Request, kind: type[cmd.Deposit] | type[cmd.Withdraw]) 
     account = _account(s, body)
     coin = _text(body, "coin")
     assert coin is not None
-    await run(s, kind(s.clock.now_us(), account, coin.upper(), _amount(body, "size")))
+    amount = _amount(body, "size")
+    await run(s, kind(s.clock.now_us(), account, coin.upper(), amount))
     return ok(
-        {"coin": coin.upper(), "size": body["size"], "status": "complete", "time": iso(s.clock.now_us())}
+        {
+            "coin": coin.upper(),
+            "size": from_atoms(amount),
+            "status": "complete",
+            "time": iso(s.clock.now_us()),
+        }
     )
 
 
@@ -192,8 +198,9 @@ async def transfer(request: Request) -> FTXResponse:
         ends.append(_account(s, end))
     coin = _text(body, "coin")
     assert coin is not None
-    await run(s, cmd.Transfer(s.clock.now_us(), ends[0], ends[1], coin.upper(), _amount(body, "size")))
-    return ok({"coin": coin.upper(), "size": body["size"], "status": "complete"})
+    amount = _amount(body, "size")
+    await run(s, cmd.Transfer(s.clock.now_us(), ends[0], ends[1], coin.upper(), amount))
+    return ok({"coin": coin.upper(), "size": from_atoms(amount), "status": "complete"})
 
 
 @router.post("/operator/leverage")
@@ -202,9 +209,7 @@ async def leverage(request: Request) -> FTXResponse:
     s = _state(request)
     body = await _body(request)
     account = _account(s, body)
-    value = body.get("leverage")
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ApiError(errors.INVALID_LEVERAGE)
+    value = params.whole(body.get("leverage"), "leverage")  # as POST /api/account/leverage reads it
     await run(s, cmd.SetLeverage(s.clock.now_us(), account, value))
     return ok({"leverage": value})
 

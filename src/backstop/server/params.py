@@ -182,6 +182,19 @@ def text(value: Any, name: str) -> str:
     return value
 
 
+MAX_NICKNAME = 64
+"""FTX's longest subaccount nickname."""
+
+
+def nickname(value: Any, name: str = "nickname") -> str:
+    """A new subaccount's nickname (FTX's rules): not empty, not "main" (the main account's name
+    in FTX's API), at most MAX_NICKNAME characters."""
+    given = text(value, name)
+    if not given or given == "main" or len(given) > MAX_NICKNAME:
+        raise refuse(name)
+    return given
+
+
 def choice(value: Any, options: Mapping[str, Any], name: str) -> Any:
     """`options[value]` for a string key, else ApiError (a list or an object is not a key)."""
     if type(value) is not str or value not in options:

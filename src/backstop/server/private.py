@@ -212,9 +212,7 @@ def order_by_id(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
     acct = s.exchange.accounts[account]
     live = acct.orders.get(order_id)
     if live is not None:
-        view = order_view(s.exchange, live)
-        view["liquidation"] = live.liquidation
-        return view
+        return order_view(s.exchange, live)
     row = s.projection.order(account, order_id)
     if row is None:
         raise ApiError(errors.ORDER_NOT_FOUND)
@@ -226,7 +224,7 @@ def _placed(s: ServerState, account: int, events: list[Event]) -> dict[str, Any]
     it (the history's rows are made by the same fold, and may be behind or down)."""
     accepted = [e for e in events if isinstance(e, OrderAccepted)]
     if not accepted:
-        raise ApiError("Internal Error", 500)
+        raise ApiError(errors.INTERNAL_ERROR, 500)
     row = order_from_events(events, accepted[-1].order_id)
     assert row is not None
     return order_row_view(s, row)
@@ -334,9 +332,7 @@ async def open_orders(request: Request) -> FTXResponse:
     rows = []
     for order in sorted(acct.orders.values(), key=lambda o: o.id, reverse=True):
         if wanted is None or order.market == wanted:
-            view = order_view(s.exchange, order)
-            view["liquidation"] = order.liquidation
-            rows.append(view)
+            rows.append(order_view(s.exchange, order))
     return ok(rows)
 
 

@@ -45,16 +45,11 @@ import time
 from heapq import heappop, heappush
 from pathlib import Path
 
-from backstop.projections.backends import _boot_id as boot_id
+from backstop.journal.boot import boot_id, boot_time_ms
 
 MAX_PER_KEY = 10_000  # live signed writes remembered per key (333 a second for 30 s)
 RESERVE_MS = 100  # how far ahead of a key's latest write its persisted floor is reserved
 CLEAN = "clean"  # the last line of a file closed by its process
-
-
-def boot_time_ms() -> int:
-    """When this boot of the operating system started, ms since the epoch (rounded up)."""
-    return (time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)) // 1_000_000 + 1
 
 
 class _KeyWrites:

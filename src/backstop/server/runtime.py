@@ -19,7 +19,6 @@ from pathlib import Path
 
 from backstop.engine.commands import Command
 from backstop.engine.events import Event, Rejected
-from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery, snapshot
 from backstop.journal.lock import WriterLock
 from backstop.journal.log import Journal
@@ -45,6 +44,7 @@ class Runtime:
         self.snapshot_every = snapshot_every
         self._last_snapshot = self.seq
         self._snapshot_failing = False
+        self.broken: BaseException | None = None  # what made the engine's state unknown (see apply)
         self._encode = log.encoder()
         tune_gc()
 
@@ -88,7 +88,16 @@ class Runtime:
             raise
 
     def apply(self, commands: Sequence[Command]) -> list[list[Event]]:
-        results = recovery.apply(self.exchange, self.seq + 1, commands)
+        """Apply a journaled batch. Should the engine fail for a reason of the process's own (out
+        of memory: see `recovery.apply`), the state is unknown: the runtime is `broken`, takes no
+        snapshot, and the error propagates; a restart recovers from the journal."""
+        if self.broken is not None:
+            raise RuntimeError("the engine's state is unknown; restart to recover from the journal")
+        try:
+            results = recovery.apply(self.exchange, self.seq + 1, commands)
+        except BaseException as exc:
+            self.broken = exc
+            raise
         self.seq += len(commands)
         if self.seq - self._last_snapshot >= self.snapshot_every:
             self.take_snapshot()
@@ -98,7 +107,9 @@ class Runtime:
         """Write a snapshot now; whether it was written. A failure never stops the exchange (the
         journal holds every command): it is logged once until a snapshot is written again, and
         the next try comes after `snapshot_every` more commands. Lack of space releases the disk
-        reserve, which is there for this, and tries once more."""
+        reserve, which is there for this, and tries once more. A broken runtime writes none."""
+        if self.broken is not None:
+            return False
         try:
             try:
                 snapshot.write(self.directory, self.seq, self.exchange)
@@ -134,12 +145,6 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_exchange(directory: Path) -> Exchange:
-    """Read-only view: the state after every durable command."""
-    recovery.initialize(directory)
-    return recovery.recover(directory)[0]
 
 
 def tune_gc() -> None:

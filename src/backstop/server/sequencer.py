@@ -15,6 +15,9 @@ Nothing one command does stops the sequencer for others:
   by itself when the disk does. The operator's log gets one line when such an outage starts and one
   when it ends;
 - a listener that raises is logged (once until it succeeds again) and the others still run.
+The one thing that stops writes is the process itself failing inside the engine (out of memory):
+the state is then unknown, so every write is answered INTERNAL_ERROR until a restart recovers
+from the journal, and no snapshot is written of it.
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ class Sequencer:
 
     def _enqueue(self, command: Command) -> asyncio.Future[Answer]:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        if self.runtime.broken is not None:
+            future.set_result((0, [Rejected(errors.INTERNAL_ERROR)]))
+            return future
         try:
             encoded = self._encode(command)
         except log.Unencodable as exc:
@@ -121,7 +127,15 @@ class Sequencer:
                 self._resumed(self._outage_since)
             commands = [c for c, _, _ in batch]
             seq = runtime.seq
-            results = runtime.apply(commands)
+            try:
+                results = runtime.apply(commands)
+            except BaseException:  # out of memory: the state is unknown (Runtime.apply), writes stop
+                logger.critical(
+                    "sequencer: the engine failed; no write is taken until a restart", exc_info=True
+                )
+                self._broken(batch + pending)
+                pending.clear()
+                return
             for (_, _, future), events in zip(batch, results, strict=True):
                 seq += 1
                 if not future.done():  # a client that went away cancels its wait, not its command
@@ -154,6 +168,11 @@ class Sequencer:
         for _, _, future in batch:
             if not future.done():
                 future.set_result((0, [Rejected(errors.JOURNAL_UNAVAILABLE)]))
+
+    def _broken(self, answered: list[Pending]) -> None:
+        for _, _, future in answered:
+            if not future.done():
+                future.set_result((0, [Rejected(errors.INTERNAL_ERROR)]))
 
     def _resumed(self, since: float) -> None:
         self._outage_since = None

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from backstop.catalog import Market
 from backstop.engine import commands as cmd
-from backstop.engine import errors
+from backstop.engine import conditional, errors
 from backstop.engine.commands import Command
 from backstop.engine.conditional import Conditional
 from backstop.engine.events import ConditionalPlaced, ConditionalTriggered, Event, Fill
@@ -282,14 +282,12 @@ async def firings(order_id: str, request: Request) -> FTXResponse:
     return ok(rows)
 
 
-async def _open(s: ServerState, account: int, raw: str) -> Conditional:
+def _open(s: ServerState, account: int, raw: str) -> Conditional:
     """The caller's open trigger order `raw`, from the engine; else the engine's own refusal
-    ("Order not found", "Order already closed")."""
-    trigger_id = _order_id(raw)
-    live = s.exchange.conditionals.get(trigger_id)
-    if live is None or live.account != account:
-        await run(s, cmd.ModifyConditional(s.clock.now_us(), account, trigger_id, None, None, None, None))
-        raise ApiError(errors.ORDER_NOT_FOUND)
+    ("Order not found", "Order already closed"), with nothing journaled."""
+    live, error = conditional.owned(s.exchange, account, _order_id(raw))
+    if live is None:
+        raise ApiError(error)
     return live
 
 
@@ -297,7 +295,7 @@ async def _open(s: ServerState, account: int, raw: str) -> Conditional:
 async def cancel(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request, write=True)
     s = _state(request)
-    await run(s, cmd.CancelConditional(s.clock.now_us(), c.account, _order_id(order_id)))
+    await run(s, cmd.CancelConditional(s.clock.now_us(), c.account, _open(s, c.account, order_id).id))
     return ok("Order cancelled")
 
 
@@ -305,7 +303,7 @@ async def cancel(order_id: str, request: Request) -> FTXResponse:
 async def modify(order_id: str, request: Request) -> FTXResponse:
     c = await caller(request, write=True, order=True)
     s = _state(request)
-    live = await _open(s, c.account, order_id)
+    live = _open(s, c.account, order_id)
     market = s.exchange.catalog.markets[live.market]
     b = c.body
     trail = None if b.get("trailValue") is None else _trail(market, b["trailValue"])

@@ -77,9 +77,7 @@ async def create_subaccount(request: Request) -> FTXResponse:
     c = await caller(request, write=True)
     _account_wide(c.principal)
     s = _state(request)
-    name = params.text(c.body.get("nickname"), "nickname")
-    if not name or name == "main" or len(name) > 64:
-        raise ApiError("Invalid parameter nickname")
+    name = params.nickname(c.body.get("nickname"))
     await run(s, cmd.CreateAccount(s.clock.now_us(), c.principal.owner, name))
     return ok(_sub_view(name))
 

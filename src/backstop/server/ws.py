@@ -233,6 +233,9 @@ async def _handle(hub: Hub, connection: Connection, message: Any) -> None:
             _error(connection, 400, "No such subaccount")
             return
         connection.account = account  # FTX sends nothing on success
+        if ORDERS in connection.subscriptions:  # a login to another account: its orders from now on
+            hub.orders.unwatch(connection)
+            hub.orders.watch(connection, account)
         return
     if op not in ("subscribe", "unsubscribe"):
         _error(connection, 400, f"Unsupported op: {op}")
