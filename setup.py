@@ -22,6 +22,7 @@ COMPILED = [
     "src/backstop/engine/settlement.py",
     "src/backstop/engine/prices.py",
     "src/backstop/engine/risk.py",
+    "src/backstop/engine/ledger.py",
     "src/backstop/engine/insurance.py",
     "src/backstop/engine/backstop.py",
     "src/backstop/engine/liquidation.py",
@@ -30,6 +31,7 @@ COMPILED = [
     "src/backstop/engine/conditional.py",
     "src/backstop/engine/integrity.py",
     "src/backstop/engine/exchange.py",
+    "src/backstop/engine/state.py",
     "src/backstop/engine/restore.py",
     "src/backstop/lab/replay.py",  # the risk lab's driver: a year of minutes through the engine
 ]

@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from backstop import operator_client
+from backstop import operator_client, products
 from backstop.catalog import MAX_LEVERAGE, Market
 from backstop.cli_input import Group, fail, instant, integer, number, speed
 from backstop.engine import commands as cmd
@@ -811,7 +811,7 @@ def risk_crash(accounts: int, seed: int, model: str) -> None:
     from backstop.engine.events import AutoClosed, InsuranceFundChanged, LiquidationStarted
     from backstop.sim.crash import Crash
 
-    ex = Exchange(load(model=model), seed=seed)
+    ex = products.exchange(load(model=model), seed=seed)
     tiers: dict[str, int] = {}
     fund_paid = 0
     for command in Crash(accounts=accounts, seed=seed).commands():

@@ -28,6 +28,7 @@ from typing import Any
 
 import click
 
+from backstop import products
 from backstop.bench.engine import build_kind
 from backstop.catalog import USD
 from backstop.engine.amounts import MAX_ATOMS
@@ -187,7 +188,7 @@ def populate(count: int, seed: int) -> tuple[Exchange, int]:
     index at the assessment price, no Tick yet. Returns it and the price in ticks. The near-edge
     accounts are spread through the id space (a few in every chunk), as they would be."""
     rng = random.Random(seed)
-    ex = Exchange()
+    ex = products.exchange()
     ts = START_US
     price = _ticks(ex, PRICE_USD)
     high = price * (10_000 + EDGE_PRE_MOVE) // 10_000
@@ -278,7 +279,7 @@ class Cascade:
 
     def __init__(self, count: int, seed: int) -> None:
         rng = random.Random(seed)
-        ex = self.ex = Exchange()
+        ex = self.ex = products.exchange()
         apply = ex.apply
         ts = self.ts = START_US
         self.price = price = _ticks(ex, PRICE_USD)

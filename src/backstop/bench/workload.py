@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from backstop import products
 from backstop.bench.baseline import BaselineVenue
 from backstop.engine.commands import CancelOrder, Command, CreateAccount, Deposit, PlaceOrder, SetLeverage
 from backstop.engine.exchange import Exchange
@@ -104,7 +105,7 @@ def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
 
 
 def prepare(workload: Workload) -> Exchange:
-    exchange = Exchange()
+    exchange = products.exchange()
     for command in workload.setup:
         exchange.apply(command)
     return exchange

@@ -232,9 +232,17 @@ COMMANDS: tuple[type[Any], ...] = (
     SetMarginFloor,
     MassQuote,
 )
-"""Journal codes are positions in this tuple: append new commands, never reorder."""
+"""The core commands. A core command's journal code is its position here (CreateAccount 0 ...
+MassQuote 18): append new core commands, never reorder, so every journal ever written decodes."""
 
-CODES: dict[type[Any], int] = {cls: code for code, cls in enumerate(COMMANDS)}
+PRODUCT_SPAN = 1_000
+"""Product codes: a product declares its base, a multiple of PRODUCT_SPAN from PRODUCT_SPAN on
+(product N owns N x 1000 .. N x 1000 + 999), and numbers its commands from that base. The core
+keeps 0 .. 999. A code once journaled is never given to another command."""
+
+BY_CODE: dict[int, type[Any]] = dict(enumerate(COMMANDS))
+"""Journal code -> command class, core and registered products (the journal decodes by this)."""
+CODES: dict[type[Any], int] = {cls: code for code, cls in BY_CODE.items()}
 BY_NAME: dict[str, type[Any]] = {cls.__name__: cls for cls in COMMANDS}
 
 
@@ -246,12 +254,17 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "str | None": (str, type(None)),
     "tuple[int, ...]": (tuple,),
 }
-FIELD_TYPES: dict[type[Any], tuple[tuple[str, tuple[type, ...]], ...]] = {
-    cls: tuple(
+
+
+def _field_types(cls: type[Any]) -> tuple[tuple[str, tuple[type, ...]], ...]:
+    return tuple(
         (name, _KINDS[str(getattr(hint, "__forward_arg__", hint))])
         for name, hint in cls.__annotations__.items()
     )
-    for cls in COMMANDS
+
+
+FIELD_TYPES: dict[type[Any], tuple[tuple[str, tuple[type, ...]], ...]] = {
+    cls: _field_types(cls) for cls in COMMANDS
 }
 """Per command, each field and the Python types it may hold (from the annotations above)."""
 MAY_BE_EMPTY: dict[type[Any], frozenset[str]] = {MassQuote: frozenset(("bids", "asks"))}
@@ -267,6 +280,31 @@ MAX_TEXT = 128
 FTX published none; ours leaves room for any UUID-style client order id."""
 MAX_VALUES = 1_000
 """Most integers in a tuple field (a mass quote's side: 500 levels; an index's constituents)."""
+
+
+def register(code: int, cls: type[Any]) -> None:
+    """Give a product's command class its journal code (idempotent for the same pair). The code must
+    lie in a product range (>= PRODUCT_SPAN), be free, and the class must be a NamedTuple whose
+    first field is `ts` and whose fields have the kinds commands may carry (see _KINDS); its name
+    must be new too (JSON lines and `from_dict` name commands by class)."""
+    if BY_CODE.get(code) is cls and CODES.get(cls) == code:
+        return
+    if code < PRODUCT_SPAN:
+        raise ValueError(f"code {code} of {cls.__name__} is in the core's range (0 .. {PRODUCT_SPAN - 1})")
+    if code in BY_CODE:
+        raise ValueError(f"code {code} of {cls.__name__} is {BY_CODE[code].__name__}'s")
+    if cls in CODES:
+        raise ValueError(f"{cls.__name__} already has code {CODES[cls]}")
+    if cls.__name__ in BY_NAME:
+        raise ValueError(f"a command named {cls.__name__} exists")
+    fields = getattr(cls, "_fields", ())
+    if not fields or fields[0] != "ts":
+        raise ValueError(f"{cls.__name__} is not a command: a NamedTuple whose first field is ts")
+    types = _field_types(cls)  # KeyError: a field of a kind commands may not carry
+    BY_CODE[code] = cls
+    CODES[cls] = code
+    BY_NAME[cls.__name__] = cls
+    FIELD_TYPES[cls] = types
 
 
 def invalid_field(command: tuple[Any, ...]) -> str | None:

@@ -17,6 +17,7 @@ are margined and liquidated by the same code.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from backstop.catalog import MAX_LEVERAGE, USD, Catalog, Market, load
@@ -28,6 +29,7 @@ from backstop.engine import (
     funding,
     insurance,
     integrity,
+    ledger,
     liquidation,
     prices,
 )
@@ -57,6 +59,7 @@ from backstop.engine.commands import (
     Transfer,
     Withdraw,
 )
+from backstop.engine.commands import register as register_command
 from backstop.engine.events import (
     AccountCreated,
     Deposited,
@@ -76,8 +79,11 @@ from backstop.engine.events import (
 )
 from backstop.engine.fees import DAY_US, TIERS, FeeLedger, Volume, fee
 from backstop.engine.insurance import InsuranceFund
+from backstop.engine.ledger import Moves
 from backstop.engine.margin import free_collateral
 from backstop.engine.orders import Order
+from backstop.engine.product import Handler, Product
+from backstop.engine.product import codes as product_codes
 from backstop.engine.risk import below_maintenance
 from backstop.engine.settlement import reducible, settle
 
@@ -90,8 +96,22 @@ SECOND_US = 1_000_000
 OPEN_SIDE_FLOOR = 1_000_000 * 10**8  # $1m: open orders per side below this are never too large
 
 
+def _bind(ex: Exchange, handler: Handler) -> Callable[[Any, int], list[Event]]:
+    """A product's handler as the exchange calls its own: (command, ts) -> events."""
+
+    def bound(command: Any, ts: int) -> list[Event]:
+        return handler(ex, command, ts)
+
+    return bound
+
+
 class Exchange:
-    def __init__(self, catalog: Catalog | None = None, seed: int = 0) -> None:
+    """The state machine. `products` are the enabled products (engine/product.py), injected by
+    whoever builds the exchange (`backstop.products.exchange`); the core never imports one."""
+
+    def __init__(
+        self, catalog: Catalog | None = None, seed: int = 0, products: Sequence[Product] = ()
+    ) -> None:
         self.catalog: Catalog = catalog if catalog is not None else load()
         self.now = 0
         self.accounts: list[Account] = []
@@ -129,56 +149,81 @@ class Exchange:
         self.conditionals: dict[int, conditional.Conditional] = {}  # open trigger orders by id
         self.closed_conditionals: dict[int, None] = {}
         self.next_trigger_id = 1
+        self.supply: dict[str, int] = {}  # product coin -> atoms outstanding (minted - burned)
+        self.pools: dict[str, dict[str, int]] = {}  # named pools (product reserves) -> coin -> atoms
+        self.product_coins: set[str] = set()  # coins the products create, known to the ledger
+        self.products: tuple[Product, ...] = tuple(products)
+        self.handlers: dict[type[Any], Callable[[Any, int], list[Event]]] = self._core_handlers()
+        self._register_products()
 
-    def apply(self, command: Command) -> list[Event]:
-        """Apply one command. Time never runs backwards: an earlier ts is read as `now`."""
-        ts = command.ts
+    def apply(self, command: Command | tuple[Any, ...]) -> list[Event]:
+        """Apply one command: one lookup of its class in `handlers` (core and product commands
+        alike), an unknown class is rejected. Time never runs backwards: an earlier ts is read as
+        `now`, and `now` moves only when the command is not rejected."""
+        ts: int = command[0]
         if ts < self.now:
             ts = self.now
-        events: list[Event]
-        if isinstance(command, PlaceOrder):
-            events = self._place(command, ts)
-        elif isinstance(command, CancelOrder):
-            events = self._cancel(command, ts)
-        elif isinstance(command, ModifyOrder):
-            events = self._modify(command, ts)
-        elif isinstance(command, CancelAll):
-            events = self._cancel_all(command, ts)
-        elif isinstance(command, MassQuote):
-            events = self._mass_quote(command, ts)
-        elif isinstance(command, Deposit):
-            events = self._deposit(command, ts)
-        elif isinstance(command, Withdraw):
-            events = self._withdraw(command, ts)
-        elif isinstance(command, Transfer):
-            events = self._transfer(command, ts)
-        elif isinstance(command, SetLeverage):
-            events = self._set_leverage(command, ts)
-        elif isinstance(command, CreateAccount):
-            events = self._create_account(command, ts)
-        elif isinstance(command, Tick):
-            events = self._tick(ts)
-        elif isinstance(command, IndexUpdate):
-            events = self._index_update(command, ts)
-        elif isinstance(command, RegisterBackstop):
-            events = backstop.register(self, command, ts)
-        elif isinstance(command, HaltMarket):
-            events = self._halt(command, ts)
-        elif isinstance(command, FundInsurance):
-            events = self._fund_insurance(command, ts)
-        elif isinstance(command, SetMarginFloor):
-            events = self._set_margin_floor(command, ts)
-        elif isinstance(command, PlaceConditional):
-            events = conditional.place(self, command, ts)
-        elif isinstance(command, CancelConditional):
-            events = conditional.cancel(self, command, ts)
-        elif isinstance(command, ModifyConditional):
-            events = conditional.modify(self, command, ts)
-        else:
+        handler = self.handlers.get(type(command))
+        if handler is None:
             return [Rejected(f"Unknown command {type(command).__name__}")]
+        events = handler(command, ts)
         if not events or not isinstance(events[0], Rejected):
             self.now = ts
         return events
+
+    def _core_handlers(self) -> dict[type[Any], Callable[[Any, int], list[Event]]]:
+        """The core commands' handlers, by command class."""
+        return {
+            PlaceOrder: self._place,
+            CancelOrder: self._cancel,
+            ModifyOrder: self._modify,
+            CancelAll: self._cancel_all,
+            MassQuote: self._mass_quote,
+            Deposit: self._deposit,
+            Withdraw: self._withdraw,
+            Transfer: self._transfer,
+            SetLeverage: self._set_leverage,
+            CreateAccount: self._create_account,
+            Tick: self._tick_command,
+            IndexUpdate: self._index_update,
+            RegisterBackstop: self._register_backstop,
+            HaltMarket: self._halt,
+            FundInsurance: self._fund_insurance,
+            SetMarginFloor: self._set_margin_floor,
+            PlaceConditional: self._place_conditional,
+            CancelConditional: self._cancel_conditional,
+            ModifyConditional: self._modify_conditional,
+        }
+
+    def _register_products(self) -> None:
+        """Give each product's commands their journal codes and handlers, and its coins to the
+        ledger; two products may not share a name, a code or a command class."""
+        names: set[str] = set()
+        for product in self.products:
+            if product.name in names:
+                raise ValueError(f"two products named {product.name}")
+            names.add(product.name)
+            self.product_coins.update(product.coins)
+            for code, (cls, handler) in product_codes(product).items():
+                register_command(code, cls)
+                if cls in self.handlers:
+                    raise ValueError(f"{cls.__name__} has a handler already")
+                self.handlers[cls] = _bind(self, handler)
+
+    def _tick_command(self, c: Tick, ts: int) -> list[Event]:
+        return self._tick(ts)
+
+    def _register_backstop(self, c: RegisterBackstop, ts: int) -> list[Event]:
+        return backstop.register(self, c, ts)
+
+    def _place_conditional(self, c: PlaceConditional, ts: int) -> list[Event]:
+        return conditional.place(self, c, ts)
+
+    def _cancel_conditional(self, c: CancelConditional, ts: int) -> list[Event]:
+        return conditional.cancel(self, c, ts)
+
+    def _modify_conditional(self, c: ModifyConditional, ts: int) -> list[Event]:
+        return conditional.modify(self, c, ts)
 
     # ----------------------------------------------------------------------------- queries
 
@@ -208,11 +253,13 @@ class Exchange:
         return integrity.canonical(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as its catalog and canonical state, rebuilt by `restore` (the same in the
-        compiled and the pure-Python engine)."""
+        """Pickled as its catalog and canonical state (and its products' classes), rebuilt by
+        `restore` (the same in the compiled and the pure-Python engine)."""
         from backstop.engine.restore import restore
 
-        return (restore, (self.catalog, self.canonical()))
+        if not self.products:  # as before products existed: old readers read it too
+            return (restore, (self.catalog, self.canonical()))
+        return (restore, (self.catalog, self.canonical(), tuple(type(p) for p in self.products)))
 
     def state_hash(self) -> str:
         return integrity.state_hash(self)
@@ -253,10 +300,11 @@ class Exchange:
         credited, err = self._balance_of(c.coin, c.amount)
         if err:
             return [Rejected(err)]
-        acct.credit(credited, c.amount)
-        self.dirty.add(acct.id)
-        self.deposits[credited] = self.deposits.get(credited, 0) + c.amount
-        return [Deposited(acct.id, c.coin, credited, c.amount, ts)]
+        events: list[Event] = [Deposited(acct.id, c.coin, credited, c.amount, ts)]
+        err = ledger.apply(
+            self, Moves().pay(acct.id, credited, c.amount).deposit(credited, c.amount), ts, events
+        )
+        return [Rejected(err)] if err else events
 
     def _can_release(self, acct: Account, coin: str, amount: int) -> bool:
         """Whether `amount` of `coin` may leave the account: it must not be held by open orders,
@@ -279,10 +327,10 @@ class Exchange:
             return [Rejected(err)]
         if not self._can_release(acct, debited, c.amount):
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
-        acct.credit(debited, -c.amount)
-        self.dirty.add(acct.id)
-        self.withdrawals[debited] = self.withdrawals.get(debited, 0) + c.amount
-        return [Withdrawn(acct.id, c.coin, debited, c.amount, ts)]
+        events: list[Event] = [Withdrawn(acct.id, c.coin, debited, c.amount, ts)]
+        moves = Moves().pay(acct.id, debited, -c.amount).withdraw(debited, c.amount)
+        err = ledger.apply(self, moves, ts, events)
+        return [Rejected(err)] if err else events
 
     def _transfer(self, c: Transfer, ts: int) -> list[Event]:
         source = self.account(c.source)
@@ -298,11 +346,10 @@ class Exchange:
             return [Rejected(err)]
         if not self._can_release(source, moved, c.amount):
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
-        source.credit(moved, -c.amount)
-        destination.credit(moved, c.amount)
-        self.dirty.add(source.id)
-        self.dirty.add(destination.id)
-        return [Transferred(source.id, destination.id, moved, c.amount, ts)]
+        events: list[Event] = [Transferred(source.id, destination.id, moved, c.amount, ts)]
+        moves = Moves().pay(source.id, moved, -c.amount).pay(destination.id, moved, c.amount)
+        err = ledger.apply(self, moves, ts, events)
+        return [Rejected(err)] if err else events
 
     def _set_leverage(self, c: SetLeverage, ts: int) -> list[Event]:
         acct = self.account(c.account)
@@ -689,11 +736,10 @@ class Exchange:
         if market.is_spot:
             base = market.base
             atoms = lots * market.lot_atoms
-            buyer, seller = (taker_acct, maker_acct) if taker_is_buy else (maker_acct, taker_acct)
-            buyer.usd -= value
-            buyer.credit(base, atoms)
-            seller.credit(base, -atoms)
-            seller.usd += value
+            if taker_is_buy:
+                ledger.spot(taker_acct, maker_acct, base, atoms, value)
+            else:
+                ledger.spot(maker_acct, taker_acct, base, atoms, value)
             if taker_is_buy:  # the maker sold: its coins were held; it receives (and pays fees in) USD
                 maker_acct.reserve(base, -atoms)
                 maker_fee_coin = USD
@@ -716,19 +762,12 @@ class Exchange:
                 self._refit.append((taker_acct, taker_pos))
             if maker_pos.reduce_only_orders:
                 self._refit.append((maker_acct, maker_pos))
-        taker_acct.usd -= taker_fee
-        maker_acct.credit(maker_fee_coin, -maker_fee)
-        ledger = self.fees
-        ledger.book(day, USD, taker_fee)
-        ledger.book(day, maker_fee_coin, maker_fee)
+        ledger.trade(self, day, taker_acct, taker_fee, maker_acct, maker_fee_coin, maker_fee)
         taker_volume.add(value)
         maker_volume.add(value)
         if book.volume_day != day:
             _roll_volume(book, day)
         book.volume_today += value
-        dirty = self.dirty
-        dirty.add(taker_acct.id)
-        dirty.add(maker_acct.id)
         taker.filled += lots
         taker.remaining -= lots
         taker.fill_value += lots * price
@@ -1029,11 +1068,10 @@ class Exchange:
             return [Rejected(errors.INVALID_SIZE)]
         if not self._can_release(acct, USD, c.amount):
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
-        acct.usd -= c.amount
-        self.dirty.add(acct.id)
         events: list[Event] = []
-        insurance.move(self, c.amount, "seed", acct.id, "", ts, events)
-        return events
+        moves = Moves().pay(acct.id, USD, -c.amount).to_fund(c.amount, "seed", acct.id, "")
+        err = ledger.apply(self, moves, ts, events)
+        return [Rejected(err)] if err else events
 
     def _set_margin_floor(self, c: SetMarginFloor, ts: int) -> list[Event]:
         book = self.books.get(c.market)
@@ -1055,7 +1093,8 @@ class Exchange:
         return [MarketHalted(c.market, c.halted, ts)]
 
     def _tick(self, ts: int) -> list[Event]:
-        """One second of the 24x7 risk engine: risk bands, funding, expiry, then the sweep."""
+        """One second of the 24x7 risk engine: risk bands, funding, expiry, trigger orders, the
+        products' hooks, then the sweep (and the clawback of any shortfall of the fund)."""
         events: list[Event] = []
         dt = ts - self.clock if self.clock else SECOND_US
         if dt <= 0 and self.clock:
@@ -1065,6 +1104,8 @@ class Exchange:
         funding.on_tick(self, ts, dt, events)
         expiry.on_tick(self, ts, dt, events)
         conditional.on_tick(self, ts, events)
+        for product in self.products:  # time-driven product work, before the drift and the sweep
+            product.on_tick(self, ts, events)
         self.drift += prices.measure_drift(self)  # after everything above that can move a mark
         liquidation.sweep(self, ts, events)
         insurance.settle_shortfall(self, ts, events)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from backstop.catalog import USD
+from backstop.engine import ledger
 from backstop.engine.book import Book
 from backstop.engine.events import Event, MarketSettled, PositionSettled
+from backstop.engine.ledger import Moves
 
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
@@ -50,18 +53,17 @@ def settle_market(ex: Exchange, book: Book, ts: int, events: list[Event]) -> Non
     for order in book.bids.orders() + book.asks.orders():
         ex.cancel_order(ex.accounts[order.account], order, "expired", ts, events)
     tick_value = book.info.tick_value
+    moves = Moves()  # every position closes to USD at once: the realized PnL sums to zero
     for aid in sorted(book.holders):
         assert price is not None  # a position means a trade, and a trade a last price
-        acct = ex.accounts[aid]
         pos = book.holders[aid]
         size = pos.size
         realized = size * price * tick_value - pos.cost
-        acct.usd += realized
+        moves.pay(aid, USD, realized).cost(aid, book.market, -pos.cost)
         pos.realized += realized
         pos.size = 0
-        pos.cost = 0
-        ex.dirty.add(aid)
         events.append(PositionSettled(aid, book.market, size, price, realized, ts))
+    ledger.must(ex, moves, ts, events)
     book.holders.clear()
     book.last = price
     book.closed = True

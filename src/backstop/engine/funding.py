@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backstop.engine import insurance
+from backstop.engine import ledger
 from backstop.engine.accounts import Position
 from backstop.engine.amounts import RATE, mul_div, mul_div_up
 from backstop.engine.book import Book
@@ -110,7 +110,7 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
     mark = mark_of(book)
     tick_value = book.info.tick_value
     magnitude = rate if rate > 0 else -rate
-    net = 0
+    payments: list[tuple[int, int]] = []
     for pos in _by_account(book, len(ex.accounts)):
         aid = pos.account
         size = pos.size
@@ -119,12 +119,9 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
             payment = -mul_div_up(notional, magnitude, RATE)
         else:
             payment = mul_div(notional, magnitude, RATE)
-        acct = ex.accounts[aid]
-        acct.usd += payment
-        if payment < 0 and acct.usd < 0:  # in debt: the collateral-sale rules may apply
-            ex.dirty.add(aid)
-        net += payment
+        payments.append((aid, payment))
         events.append(FundingPaid(aid, book.market, size, payment, rate, ts))
+    ledger.funding(ex, payments, book.market, ts, events)
     # Every payer moved closer to maintenance by at most its payment, notional x rate. Its place
     # in the at-risk index was filed at a safety distance of room / spread with spread >= the
     # notional then, and its notional has less than tripled since, so the payment costs it less
@@ -143,4 +140,3 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
         if book.watch_down and (low is None or 2 * mark > 3 * low):
             _look_again(ex, book.watch_down)
             book.swept_low = None
-    insurance.move(ex, -net, "funding rounding", -1, book.market, ts, events)

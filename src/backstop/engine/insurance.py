@@ -1,21 +1,24 @@
 """The insurance fund, published from its own ledger, and the clawback behind it.
 
 Every movement is an event with a reason (the FTX trial showed a displayed fund computed from
-volume x a random number: here the balance is the sum of its history, nothing else). When
-payments exceed the fund, the shortfall is clawed back at the end of the tick from profitable
-accounts:
-under the FTX model from positions that gain on the market where the loss arose (the winners of
-that move), under the OKEx model from every account with unrealized profit. Only if even they
-cannot cover it does the fund go below zero, and the solvency report shows it.
+volume x a random number: here the balance is the sum of its history, nothing else; every change
+goes through the ledger, ledger.py). When payments exceed the fund, the shortfall is clawed back at
+the end of the tick from profitable accounts: under the FTX model from positions that gain on the
+market where the loss arose (the winners of that move), under the OKEx model from every account
+with unrealized profit. Only if even they cannot cover it does the fund go below zero, and the
+solvency report shows it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from backstop.catalog import USD
+from backstop.engine import ledger
 from backstop.engine.accounts import Account
 from backstop.engine.amounts import ceil_div
-from backstop.engine.events import ClawedBack, Event, InsuranceFundChanged
+from backstop.engine.events import ClawedBack, Event
+from backstop.engine.ledger import Moves
 from backstop.engine.margin import mark_of
 
 if TYPE_CHECKING:
@@ -29,23 +32,6 @@ class InsuranceFund:
 
     def canonical(self) -> list[object]:
         return [self.balance, list(self.history)]
-
-
-def move(
-    ex: Exchange, change: int, reason: str, account: int, market: str, ts: int, events: list[Event]
-) -> None:
-    """Credit (or, negative, debit) the fund. A debit beyond the balance is noted against `market`
-    ("" for all markets) and clawed back once at the end of the tick (`settle_shortfall`), so a
-    cascade with an empty fund costs one pass over the winners, not one per bankrupt account."""
-    if not change:
-        return
-    fund = ex.insurance
-    if change < 0 and fund.balance + change < 0:
-        beyond = -(fund.balance + change) - (-fund.balance if fund.balance < 0 else 0)
-        ex.shortfall[market] = ex.shortfall.get(market, 0) + beyond
-    fund.balance += change
-    fund.history.append((ts, change, fund.balance, reason, account))
-    events.append(InsuranceFundChanged(change, fund.balance, reason, account, ts))
 
 
 def settle_shortfall(ex: Exchange, ts: int, events: list[Event]) -> None:
@@ -95,14 +81,11 @@ def clawback(ex: Exchange, amount: int, market: str, bankrupt: int, ts: int, eve
     total = sum(p for _, p in winners)
     if not total:
         return
-    fund = ex.insurance
     for acct, profit in winners:
         take = profit if total <= amount else min(profit, ceil_div(amount * profit, total))
         if not take:
             continue
-        acct.usd -= take
-        ex.dirty.add(acct.id)
-        fund.balance += take
-        fund.history.append((ts, take, fund.balance, "clawback", acct.id))
         events.append(ClawedBack(acct.id, take, market, ts))
-        events.append(InsuranceFundChanged(take, fund.balance, "clawback", acct.id, ts))
+        ledger.must(
+            ex, Moves().pay(acct.id, USD, -take).to_fund(take, "clawback", acct.id, market), ts, events
+        )

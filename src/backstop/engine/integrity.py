@@ -6,67 +6,15 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from backstop.catalog import USD
-from backstop.engine.book import MARKET_STATE
+from backstop.engine import state
 
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
 
 
 def canonical(ex: Exchange) -> list[Any]:
-    """The whole logical state in a canonical form: no heap layout, no caches."""
-    books = []
-    for name in sorted(ex.books):
-        book = ex.books[name]
-        books.append(
-            [name, book.last, [o.id for o in book.bids.orders()], [o.id for o in book.asks.orders()]]
-        )
-    orders = sorted((o.canonical() for a in ex.accounts for o in a.orders.values()), key=lambda t: int(t[0]))
-    return [
-        ex.now,
-        ex.next_order_id,
-        ex.next_trade_id,
-        [a.canonical() for a in ex.accounts],
-        orders,
-        books,
-        sorted((owner, v.canonical()) for owner, v in ex.volumes.items()),
-        ex.fees.canonical(),
-        sorted(ex.deposits.items()),
-        sorted(ex.withdrawals.items()),
-        _rng_state(ex),
-        _risk_state(ex),
-    ]
-
-
-def _risk_state(ex: Exchange) -> list[Any]:
-    """Prices, funding and expiry progress per market, the insurance fund and the BLPs. The
-    at-risk index is left out: it is a cache (see risk.py)."""
-    markets = [
-        [book.market, *(_plain(getattr(book, name)) for name in MARKET_STATE)] for book in ex.book_list
-    ]
-    return [
-        ex.clock,
-        sorted(ex.index.items()),
-        markets,
-        ex.insurance.canonical(),
-        [ex.backstops[a].canonical() for a in sorted(ex.backstops)],
-        ex.next_trigger_id,
-        [ex.conditionals[i].canonical() for i in sorted(ex.conditionals)],
-        list(ex.closed_conditionals),
-    ]
-
-
-def _rng_state(ex: Exchange) -> list[Any]:
-    version, internal, gauss = ex.rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _plain(value: Any) -> Any:
-    """Dicts as sorted (key, value) lists and lists copied, so the form is canonical."""
-    if isinstance(value, dict):
-        return sorted(value.items())
-    if isinstance(value, list):
-        return list(value)
-    return value
+    """The whole logical state in a canonical form (state.py: each part defines its own)."""
+    return state.canonical(ex)
 
 
 def state_hash(ex: Exchange) -> str:
@@ -76,9 +24,11 @@ def state_hash(ex: Exchange) -> str:
 
 
 def discrepancies(ex: Exchange) -> dict[str, int]:
-    """Per coin: balances + fee revenue + insurance fund - (deposits - withdrawals), with the
-    futures cost basis taken from USD (so unrealized PnL counts at any mark, since positions sum
-    to zero in every market). All zero while money is conserved."""
+    """Per coin: balances + fee revenue + insurance fund + pools - supply - (deposits -
+    withdrawals), with the futures cost basis taken from USD (so unrealized PnL counts at any mark,
+    since positions sum to zero in every market). All zero while money is conserved. The supply
+    (minted - burned) and pools are the ledger's, for any coin: a product's coin or reserve is
+    covered without this knowing the product."""
     out: dict[str, int] = {}
     usd = 0
     for acct in ex.accounts:
@@ -91,6 +41,11 @@ def discrepancies(ex: Exchange) -> dict[str, int]:
     for coin, atoms in ex.fees.totals.items():
         out[coin] = out.get(coin, 0) + atoms
     out[USD] = out.get(USD, 0) + ex.insurance.balance
+    for held in ex.pools.values():
+        for coin, atoms in held.items():
+            out[coin] = out.get(coin, 0) + atoms
+    for coin, atoms in ex.supply.items():
+        out[coin] = out.get(coin, 0) - atoms
     for coin, atoms in ex.deposits.items():
         out[coin] = out.get(coin, 0) - atoms
     for coin, atoms in ex.withdrawals.items():
@@ -100,8 +55,10 @@ def discrepancies(ex: Exchange) -> dict[str, int]:
 
 def solvency(ex: Exchange) -> dict[str, Any]:
     """The operator's solvency report: per coin, wallet balances + unrealized PnL (USD) + fee
-    revenue + insurance fund against deposits - withdrawals. Anyone can recompute it from the
-    journal; `balanced` is true only when every coin's difference is exactly zero."""
+    revenue + insurance fund + pools (product reserves) against deposits - withdrawals + supply
+    (atoms a product minted and has not burned: owed to their holders, backed by nothing outside).
+    Anyone can recompute it from the journal; `balanced` is true only when every coin's difference
+    is exactly zero."""
     from backstop.engine.margin import mark_of
 
     balances: dict[str, int] = {USD: sum(acct.usd for acct in ex.accounts)}
@@ -113,7 +70,19 @@ def solvency(ex: Exchange) -> dict[str, Any]:
         mark = mark_of(book)
         for pos in book.holders.values():
             unrealized += pos.size * mark * book.info.tick_value - pos.cost
-    coins = sorted(set(balances) | set(ex.deposits) | set(ex.withdrawals) | set(ex.fees.totals) | {USD})
+    pools: dict[str, int] = {}
+    for pool in ex.pools.values():
+        for coin, atoms in pool.items():
+            pools[coin] = pools.get(coin, 0) + atoms
+    coins = sorted(
+        set(balances)
+        | set(ex.deposits)
+        | set(ex.withdrawals)
+        | set(ex.fees.totals)
+        | set(ex.supply)
+        | set(pools)
+        | {USD}
+    )
     report: dict[str, Any] = {"coins": {}}
     balanced = True
     for coin in coins:
@@ -121,14 +90,18 @@ def solvency(ex: Exchange) -> dict[str, Any]:
         fees = ex.fees.totals.get(coin, 0)
         fund = ex.insurance.balance if coin == USD else 0
         upnl = unrealized if coin == USD else 0
-        owed = ex.deposits.get(coin, 0) - ex.withdrawals.get(coin, 0)
-        difference = held + upnl + fees + fund - owed
+        pooled = pools.get(coin, 0)
+        supply = ex.supply.get(coin, 0)
+        owed = ex.deposits.get(coin, 0) - ex.withdrawals.get(coin, 0) + supply
+        difference = held + upnl + fees + fund + pooled - owed
         balanced = balanced and difference == 0
         report["coins"][coin] = {
             "balances": held,
             "unrealizedPnl": upnl,
             "feeRevenue": fees,
             "insuranceFund": fund,
+            "pools": pooled,
+            "supply": supply,
             "deposits": ex.deposits.get(coin, 0),
             "withdrawals": ex.withdrawals.get(coin, 0),
             "difference": difference,

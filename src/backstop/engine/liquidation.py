@@ -40,7 +40,8 @@ from __future__ import annotations
 from heapq import heapify, heappop
 from typing import TYPE_CHECKING
 
-from backstop.engine import conditional, insurance
+from backstop.catalog import USD
+from backstop.engine import conditional, ledger
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div
 from backstop.engine.backstop import allocate
@@ -51,10 +52,10 @@ from backstop.engine.events import (
     LiquidationEnded,
     LiquidationStarted,
 )
+from backstop.engine.ledger import Moves
 from backstop.engine.margin import free_collateral, mark_of
 from backstop.engine.prices import bounds
 from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK, Assessment, assess, due, sale_due, watch
-from backstop.engine.settlement import settle
 
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
@@ -110,6 +111,8 @@ def _start(ex: Exchange, acct: Account, a: Assessment, step: int, ts: int, event
     events.append(LiquidationStarted(acct.id, step, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts))
     ex.cancel_account_orders(acct, "liquidation", ts, events)
     conditional.cancel_for(ex, acct.id, None, None, "liquidation", ts, events)
+    for product in ex.products:  # a product may react (its own account, a holder of its coin)
+        product.on_liquidation(ex, acct, ts, events)
 
 
 def _end(ex: Exchange, acct: Account, reason: str, a: Assessment, ts: int, events: list[Event]) -> None:
@@ -132,8 +135,14 @@ def _settle_residual(
 ) -> None:
     """No positions are left: a USD deficit not covered by other collateral is the fund's."""
     if a.usd < 0 and a.gross <= 0:
-        acct.usd -= a.usd
-        insurance.move(ex, a.usd, "bankruptcy", acct.id, market, ts, events)
+        _to_fund(ex, acct, a.usd, "bankruptcy", market, ts, events)
+
+
+def _to_fund(
+    ex: Exchange, acct: Account, usd: int, reason: str, market: str, ts: int, events: list[Event]
+) -> None:
+    """Move `usd` from the account to the insurance fund (negative: the fund covers a deficit)."""
+    ledger.must(ex, Moves().pay(acct.id, USD, -usd).to_fund(usd, reason, acct.id, market), ts, events)
 
 
 # ----------------------------------------------------------------------------- FTX model
@@ -332,7 +341,6 @@ def _transfer(
     liquidated = value - loss if long else value + loss
     fund = loss // 3 if a.tav > 0 else loss
     counterparty = liquidated + fund if long else liquidated - fund
-    _swap(ex, acct, cp, book, long, lots, liquidated, counterparty, ts, events)
     events.append(
         AutoClosed(
             acct.id,
@@ -350,7 +358,8 @@ def _transfer(
             ts,
         )
     )
-    insurance.move(ex, fund, "auto-close" if fund > 0 else "bankruptcy", acct.id, book.market, ts, events)
+    reason = "auto-close" if fund > 0 else "bankruptcy"
+    _swap(ex, acct, cp, book, long, lots, liquidated, counterparty, fund, reason, ts, events)
 
 
 def _swap(
@@ -362,13 +371,15 @@ def _swap(
     lots: int,
     liquidated: int,
     counterparty: int,
+    fund: int,
+    reason: str,
     ts: int,
     events: list[Event],
 ) -> None:
+    """The transfer and the fund's share as one ledger move, then the counterparty's reduce-only
+    orders refitted to its new position."""
     signed = -lots if long else lots
-    settle(acct, book, signed, liquidated)
-    cp_pos, _ = settle(cp, book, -signed, counterparty)
-    ex.dirty.add(cp.id)
+    cp_pos = ledger.swap(ex, acct, cp, book, signed, liquidated, counterparty, fund, reason, ts, events)
     if cp_pos.reduce_only_orders:
         ex.refit_reduce_only(cp, cp_pos, ts, events)
 
@@ -396,8 +407,7 @@ def _dump_second(ex: Exchange, takeover: bool, ts: int, events: list[Event]) -> 
                     _deleverage(ex, acct, pos, before, marks[name], ts, events)
             usd = acct.usd
             if usd > 0 and not assess(ex, acct).notional:
-                acct.usd -= usd
-                insurance.move(ex, usd, "takeover", acct.id, "", ts, events)
+                _to_fund(ex, acct, usd, "takeover", "", ts, events)
         a = assess(ex, acct)
         if not a.notional:
             _settle_residual(ex, acct, a, "", ts, events)
@@ -447,7 +457,6 @@ def _deleverage(
         value = n * mark * tick_value
         loss = mul_div(a.tav, value, a.notional)
         liquidated = value - loss if long else value + loss
-        _swap(ex, acct, cp, book, long, n, liquidated, liquidated, ts, events)
         events.append(
             AutoClosed(
                 acct.id,
@@ -465,6 +474,7 @@ def _deleverage(
                 ts,
             )
         )
+        _swap(ex, acct, cp, book, long, n, liquidated, liquidated, 0, "", ts, events)
         lots -= n
 
 
@@ -488,8 +498,7 @@ def _sales(ex: Exchange, ts: int, events: list[Event]) -> None:
         if not _sellable(ex, acct):
             # only dust (less than a lot) is left: the debt is the fund's, as for a bankrupt account
             if not a.notional:
-                acct.usd -= a.usd
-                insurance.move(ex, a.usd, "bankruptcy", acct.id, "", ts, events)
+                _to_fund(ex, acct, a.usd, "bankruptcy", "", ts, events)
             _end(ex, acct, "closed", a, ts, events)
             continue
         _sell_collateral(ex, acct, a, ts, events)

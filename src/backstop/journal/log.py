@@ -1,10 +1,12 @@
 """The append-only command journal: one file of length-prefixed, checksummed batches.
 
 A batch record is `<u32 payload length><u32 crc32 of the payload><u64 seq of its first command>`
-followed by the msgpack payload `[[code, fields], ...]`. Each command is encoded on its own when it
-is submitted (`encoder`), so a command the journal cannot hold (an int outside msgpack's 64 bits, a
-lone surrogate) is refused to its sender alone and never reaches a batch; a record's payload is the
-array header followed by its commands' bytes, byte for byte what packing the batch at once gives.
+followed by the msgpack payload `[[code, fields], ...]` (a command's code: `commands.CODES`, the
+core's fixed by position in `commands.COMMANDS`, a product's in its own range). Each command is
+encoded on its own when it is submitted (`encoder`), so a command the journal cannot hold (an int
+outside msgpack's 64 bits, a lone surrogate) is refused to its sender alone and never reaches a
+batch; a record's payload is the array header followed by its commands' bytes, byte for byte what
+packing the batch at once gives.
 `write` returns only after the batch is fdatasynced (group commit: one sync per batch), so a command
 is durable before the engine applies it and before anyone is told it was accepted; a failed write or
 sync puts the file back to its last durable length before anything else is written.
@@ -34,7 +36,8 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
-from backstop.engine.commands import CODES, COMMANDS, Command
+from backstop import products  # noqa: F401  (registers the enabled products' command codes)
+from backstop.engine.commands import BY_CODE, CODES, Command
 
 HEADER = struct.Struct("<IIQ")
 FILE_NAME = "journal.log"
@@ -129,7 +132,7 @@ class Scan:
     def commands(self, after: int = 0) -> Iterator[tuple[int, list[Command]]]:
         """(first seq, commands) of each batch, holding only the commands with seq > `after`."""
         unpack = msgpack.unpackb
-        kinds = COMMANDS
+        kinds = BY_CODE
         for start, stop, first, count in self.batches:
             if first + count <= after + 1:
                 continue

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from backstop import catalog as catalog_module
+from backstop import products
 from backstop.engine import errors
 from backstop.engine.commands import Command
 from backstop.engine.events import Event, Rejected
@@ -43,7 +44,7 @@ def initialize(directory: Path, seed: int = 0, catalog_dir: Path | None = None) 
 
 def fresh_exchange(directory: Path) -> Exchange:
     settings = catalog_module.read_toml(str(directory / SETTINGS), (directory / SETTINGS).read_text())
-    return Exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
+    return products.exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
 
 
 REPLAYED = "a replay of the journal"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from backstop import products
 from backstop.catalog import Catalog, load
 from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.commands import (
@@ -54,7 +55,6 @@ from backstop.engine.events import (
     LiquidationStarted,
     Rejected,
 )
-from backstop.engine.exchange import Exchange
 from backstop.engine.integrity import solvency
 from backstop.engine.risk import assess
 from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, utc_us
@@ -169,7 +169,7 @@ class Replay:
         coins = {n: c for n, c in catalog.coins.items() if n in config.coins or c.usd_alias or n == "USD"}
         wanted = [*config.markets, *(c.price_market for c in coins.values() if c.price_market)]
         markets = {name: catalog.markets[name] for name in wanted}
-        self.ex = Exchange(Catalog(coins, markets, catalog.risk), seed=config.seed)
+        self.ex = products.exchange(Catalog(coins, markets, catalog.risk), seed=config.seed)
         self.rng = random.Random(config.seed)
         self.tally = Tally()
         self.paths = {coin: IndexPath(self.bars[coin]) for coin in config.coins}

@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from backstop import products
 from backstop.bench.workload import build
 from backstop.engine.commands import Command
 from backstop.engine.events import Event
-from backstop.engine.exchange import Exchange
 from backstop.projections.sql import Projection
 from backstop.projections.writer import Staged
 
@@ -30,7 +30,7 @@ Batch = tuple[list[Command], list[list[Event]], int]
 
 def _batches(count: int, size: int, seed: int) -> list[Batch]:
     workload = build(count, seed=seed)
-    ex = Exchange()
+    ex = products.exchange()
     commands = workload.setup + workload.commands
     results = [ex.apply(c) for c in commands]
     out: list[Batch] = []

@@ -1,0 +1,53 @@
+"""The exchange's products (leveraged tokens, an OTC desk, FTT, the volume token): one package each
+under this one, joined to the engine through the seam in `backstop/engine/product.py`.
+
+Enabling a product is its folder plus one line: its module in `ENABLED`. Its package's
+`product()` returns a fresh `Product` (its commands and handlers, hooks and state); everything
+that builds an exchange (the server's recovery and replay, the lab, the CLI, the benches) builds it
+with `exchange(...)` here, so every one of them has the same products, and the journal decodes
+their commands (registered when this package is imported).
+
+The order of `ENABLED` is the order of the products' state in the canonical form; a product's
+code base (engine/commands.py `PRODUCT_SPAN`) and name never change once a journal holds them.
+A journal recorded with a product must be replayed with it enabled.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+from backstop.catalog import Catalog
+from backstop.engine.commands import register as register_command
+from backstop.engine.exchange import Exchange
+from backstop.engine.product import Product
+from backstop.engine.product import codes as product_codes
+
+ENABLED: tuple[str, ...] = ()
+"""The enabled products: modules under backstop.products (or dotted paths), in canonical order."""
+
+
+def load(names: Sequence[str] | None = None) -> tuple[Product, ...]:
+    """A fresh instance of each product named (the enabled ones by default)."""
+    out: list[Product] = []
+    for name in ENABLED if names is None else names:
+        module = importlib.import_module(name if "." in name else f"{__name__}.{name}")
+        out.append(module.product())
+    return tuple(out)
+
+
+def register(products: Sequence[Product]) -> None:
+    """Give the products' commands their journal codes (so journals decode them)."""
+    for product in products:
+        for code, (cls, _) in product_codes(product).items():
+            register_command(code, cls)
+
+
+def exchange(
+    catalog: Catalog | None = None, seed: int = 0, products: Sequence[Product] | None = None
+) -> Exchange:
+    """A new exchange with the enabled products (or those given)."""
+    return Exchange(catalog, seed, products=load() if products is None else products)
+
+
+register(load())
