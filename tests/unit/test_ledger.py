@@ -108,3 +108,26 @@ def test_cost_basis_moves_count_as_usd(d: Desk) -> None:
     moves = Moves().pay(0, "USD", v - cost).cost(0, PERP, -cost).pay(1, "USD", -v + cost).cost(1, PERP, cost)
     assert ledger.apply(d.ex, moves, d.tick(), []) == ""
     assert d.position(0, PERP).cost == 0 and d.ex.discrepancies() == {}
+
+
+def test_money_moves_only_through_the_ledger() -> None:
+    """Outside ledger.py, a balance is written directly only where it is defined (accounts.py),
+    in a fill's and a liquidation transfer's position leg (settlement.py), in a what-if check that
+    undoes itself (Exchange._can_release) and when a state is restored (state.py)."""
+    import re
+    from pathlib import Path
+
+    import backstop.engine
+    import backstop.products
+
+    allowed = {"accounts.py": 1, "settlement.py": 1, "exchange.py": 2, "state.py": 1}
+    pattern = re.compile(r"\.usd [-+]=|\.credit\(|\.balance [-+]=|\.supply\[|\.deposits\[|\.withdrawals\[")
+    found: dict[str, int] = {}
+    for package in (backstop.engine, backstop.products):
+        for path in Path(package.__path__[0]).rglob("*.py"):
+            if path.name == "ledger.py":
+                continue
+            hits = len(pattern.findall(path.read_text()))
+            if hits:
+                found[path.name] = hits
+    assert found == allowed

@@ -226,3 +226,22 @@ def test_liquidation_hook_runs_once_the_accounts_orders_are_cancelled() -> None:
     starts = [e for e in d.events if isinstance(e, LiquidationStarted)]
     assert forfeits[0].account == starts[0].account == carol
     assert d.events.index(starts[0]) < d.events.index(forfeits[0])
+
+
+def test_the_engine_bench_measures_the_engine_with_a_product_registered(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from backstop.bench.engine import IdleProduct, run
+    from backstop.bench.workload import build, prepare
+
+    result = run(2_000, 500, 7, True)
+    assert result["engine_with_product_vs_baseline"] > 0
+    workload = build(2_000, seed=7)
+    plain, idle = prepare(workload), prepare(workload, (IdleProduct(),))
+    for c in workload.commands:
+        plain.apply(c)
+        idle.apply(c)
+    assert idle.canonical()[:12] == plain.canonical() and idle.canonical()[12] == [
+        ["ledger", [[], []]],
+        ["idle", []],
+    ]

@@ -8,18 +8,54 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from backstop.bench.baseline import BaselineVenue
 from backstop.bench.workload import MARKETS, Workload, build, prepare
+from backstop.engine.accounts import Account
 from backstop.engine.commands import PlaceOrder
-from backstop.engine.events import Fill, Rejected
+from backstop.engine.events import Event, Fill, Rejected
+from backstop.engine.exchange import Exchange
+from backstop.engine.product import Handler, Product
 from backstop.server.runtime import Runtime, tune_gc
 
 
-def _engine_throughput(workload: Workload) -> float:
+class Idle(NamedTuple):
+    ts: int
+
+
+class IdleProduct:
+    """A product that does nothing, with one command and both hooks: registered, it shows what the
+    product seam itself costs the engine (a handler more, hooks to call)."""
+
+    name = "idle"
+    code_base = 99_000
+    coins: tuple[str, ...] = ()
+
+    def commands(self) -> dict[int, tuple[type[Any], Handler]]:
+        return {0: (Idle, _idle)}
+
+    def on_tick(self, ex: Exchange, ts: int, events: list[Event]) -> None:
+        pass
+
+    def on_liquidation(self, ex: Exchange, account: Account, ts: int, events: list[Event]) -> None:
+        pass
+
+    def canonical(self) -> Any:
+        return []
+
+    def restore(self, state: Any) -> None:
+        pass
+
+
+def _idle(ex: Exchange, command: Idle, ts: int) -> list[Event]:
+    return []
+
+
+def _engine_throughput(workload: Workload, with_products: tuple[Product, ...] | None = None) -> float:
     """Commands/s through `apply`, events dropped as they come (as a runtime does once it has
     published them), so freeing them is inside the timing."""
-    exchange = prepare(workload)
+    exchange = prepare(workload, with_products)
     apply = exchange.apply
     commands = workload.commands
     tune_gc()
@@ -114,6 +150,7 @@ def run(count: int, batch: int, seed: int, as_json: bool) -> dict:
     p50, p99 = _engine_latency(workload)
     journal_rate = _journal_throughput(workload, batch)
     baseline_rate = _baseline_throughput(workload)
+    product_rate = _engine_throughput(workload, (IdleProduct(),))
     result = {
         "commands": len(workload.commands),
         "accounts": 1000,
@@ -129,6 +166,7 @@ def run(count: int, batch: int, seed: int, as_json: bool) -> dict:
         "journal_batch": batch,
         "baseline_ops_per_s": round(baseline_rate),
         "engine_vs_baseline": round(engine_rate / baseline_rate, 3),
+        "engine_with_product_vs_baseline": round(product_rate / baseline_rate, 3),
         "p50_us": round(p50, 2),
         "p99_us": round(p99, 2),
     }
@@ -144,4 +182,5 @@ def run(count: int, batch: int, seed: int, as_json: bool) -> dict:
         print(f"latency           p50 {p50:.2f} us   p99 {p99:.2f} us")
         print(f"baseline book     {result['baseline_ops_per_s']:>12,} ops/s (dict of deques, no accounts)")
         print(f"engine / baseline {result['engine_vs_baseline']:>12}")
+        print(f"  with a product  {result['engine_with_product_vs_baseline']:>12}  (an idle one registered)")
     return result

@@ -11,12 +11,14 @@ deeper than that), so the run measures a steady book, neither draining nor growi
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from backstop import products
 from backstop.bench.baseline import BaselineVenue
 from backstop.engine.commands import CancelOrder, Command, CreateAccount, Deposit, PlaceOrder, SetLeverage
 from backstop.engine.exchange import Exchange
+from backstop.engine.product import Product
 
 ATOM = 10**8
 START_US = 1_700_000_000 * 1_000_000
@@ -104,8 +106,9 @@ def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
     return Workload(setup, commands, venue.resting_count())
 
 
-def prepare(workload: Workload) -> Exchange:
-    exchange = products.exchange()
+def prepare(workload: Workload, with_products: Sequence[Product] | None = None) -> Exchange:
+    """The exchange after the workload's setup, with the enabled products (or those given)."""
+    exchange = products.exchange(products=with_products)
     for command in workload.setup:
         exchange.apply(command)
     return exchange

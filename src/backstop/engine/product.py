@@ -26,6 +26,10 @@ The rules a product keeps (those of the engine):
   lists, tuples) and `restore(state)` puts that form back; restoring then canonicalising gives the
   same form. Product state is hashed with the engine's (`integrity.canonical`) and written in
   snapshots; a product's class must be constructible with no arguments (a snapshot names it).
+- **Events**: a product's events go in the same lists as the core's. `events.Event` is a class
+  the compiled build makes native, which interpreted classes cannot subclass: a product's event
+  module is compiled with the engine (listed in setup.py's COMPILED) to subclass it, or its events
+  are NamedTuples (as the test product's are).
 - **Determinism**: no clock, no I/O, randomness only from `ex.rng`.
 """
 

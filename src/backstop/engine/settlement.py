@@ -24,7 +24,9 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
     Opening adds to the cost basis; closing releases the matching share of it and credits the
     realized PnL to USD. Summed over accounts, USD balance - cost basis changes by nothing here
     (each side moves by -signed value, and the two sides' values cancel), so money is conserved
-    whatever the rounding of the released share.
+    whatever the rounding of the released share. This is the ledger's position leg (ledger.py):
+    it is called for a fill (`Exchange._fill`, whose fees go through `ledger.trade`) and for a
+    liquidation transfer (`ledger.swap`), never alone to move money.
     """
     pos = acct.positions.get(book.market)
     if pos is None:
