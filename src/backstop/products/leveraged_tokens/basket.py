@@ -16,7 +16,6 @@ from backstop.engine.book import Book
 from backstop.engine.commands import PlaceOrder
 from backstop.engine.events import Event, Fill, OrderAccepted, Rejected
 from backstop.engine.fees import TIERS, fee
-from backstop.engine.margin import free_collateral
 from backstop.products.leveraged_tokens.creation import HedgeFill
 from backstop.products.leveraged_tokens.listing import Token
 from backstop.products.leveraged_tokens.nav import TokenTotals
@@ -69,15 +68,8 @@ def worst_cost(book: Book, lots: int, mark: int) -> int | None:
 
 def can_pay(ex: Exchange, acct: Account, amount: int) -> bool:
     """Whether `amount` USD may leave the account: free of open orders, and its free collateral
-    still >= 0 afterwards (the rule withdrawals keep)."""
-    if acct.available(USD) < amount:
-        return False
-    if not acct.positions and not acct.reserved:
-        return True
-    acct.usd -= amount
-    ok = free_collateral(ex, acct) >= 0
-    acct.usd += amount
-    return ok
+    still >= 0 afterwards (the rule withdrawals keep: the exchange's own what-if check)."""
+    return ex._can_release(acct, USD, amount)
 
 
 def trade(
