@@ -6,6 +6,8 @@ figures [FTX-RB] are reached by the engine itself: a token launched at $10,000 w
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from engine_kit import usd
 from lt_desk import PERP, LtDesk
 
@@ -222,3 +224,38 @@ def test_a_creation_into_a_token_account_being_liquidated_is_refused() -> None:
     d.reject(RedeemLeveragedToken(d.tick(), alice, "ETHBULL", ATOM), handlers.TOKEN_LIQUIDATING)
     tok.liquidation = 0
     assert not isinstance(d.create(alice, "ETHBULL", "0.1")[0], Rejected)
+
+
+def test_every_kind_is_created_at_its_target_leverage() -> None:
+    d, _mm, alice = eth_desk()
+    d.rest(_mm, PERP, "sell", 1_000, "200.2")
+    targets = {"ETHBULL": 3, "ETHBEAR": -3, "ETHHEDGE": -1, "ETHHALF": Decimal("0.5")}
+    for token, target in targets.items():
+        mark = d.ex.mark(PERP)
+        assert mark is not None
+        events = d.create(alice, token, "0.1")  # $1,000 at the launch price
+        (created,) = [e for e in events if isinstance(e, LeveragedTokenCreated)]
+        assert created.size == ATOM // 10 and created.price == usd(10_000)
+        # the hedge: target x $1,000 of ETH at the mark (the earlier hedges moved it), bought (long)
+        # or sold (short), rounded toward zero to lots of 0.001 ETH
+        eth = Decimal(1_000) * Decimal(target) / d.markets[PERP].price_of(mark)
+        assert created.hedge_lots == int(eth * 1_000)
+        t = d.totals(token)
+        lev = current_leverage(t, d.markets[PERP], mark)
+        assert lev is not None and abs(Decimal(lev) / RATE - Decimal(target)) < Decimal("0.001")  # a lot
+    assert d.ex.discrepancies() == {} and solvency(d.ex)["balanced"]
+
+
+def test_btc_tokens_hedge_on_btc_perp() -> None:
+    d = LtDesk()
+    d.index("BTC", 50_000)
+    mm = d.account("mm", "", 10_000_000, BTC=100)
+    alice = d.account("alice", "", 100_000)
+    d.set_mark("BTC-PERP", 50_000)
+    d.rest(mm, "BTC-PERP", "buy", 10, 49_999)
+    d.rest(mm, "BTC-PERP", "sell", 10, 50_001)
+    events = d.create(alice, "BEAR", "1")
+    (created,) = [e for e in events if isinstance(e, LeveragedTokenCreated)]
+    assert created.hedge_lots == -d.lots("BTC-PERP", "0.6")  # -3 x $10,000 at $50,000
+    assert d.acct(d.token_account("BEAR")).owner == "lt:BEAR"
+    assert d.ex.discrepancies() == {}
