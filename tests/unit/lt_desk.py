@@ -9,6 +9,7 @@ from engine_kit import Desk, usd
 
 from backstop import products
 from backstop.engine.amounts import ATOM
+from backstop.engine.events import Rejected
 from backstop.products.leveraged_tokens.basket import totals
 from backstop.products.leveraged_tokens.commands import CreateLeveragedToken, RedeemLeveragedToken
 from backstop.products.leveraged_tokens.nav import TokenTotals, nav_total
@@ -31,15 +32,28 @@ class LtDesk(Desk):
         self.markets = self.ex.catalog.markets
         self.sent: list[Any] = []
         self.events: list[Any] = []
-        apply = self.ex.apply
 
-        def recording(command: Any) -> list[Any]:
-            self.sent.append(command)
-            events = apply(command)
-            self.events.extend(events)
-            return events
+    def record(self, command: Any) -> list[Any]:
+        """Apply `command`, noting it and its events (the compiled Exchange's `apply` cannot be
+        wrapped, so the desk's own paths record)."""
+        self.sent.append(command)
+        events = self.ex.apply(command)
+        self.events.extend(events)
+        return events
 
-        self.ex.apply = recording  # type: ignore[method-assign]
+    def apply(self, command: tuple) -> list:
+        return self.record(command)
+
+    def ok(self, command: tuple) -> list:
+        events = self.record(command)
+        assert not (events and isinstance(events[0], Rejected)), events
+        return events
+
+    def reject(self, command: tuple, error: str) -> None:
+        before = self.ex.state_hash()
+        events = self.record(command)
+        assert events == [Rejected(error)], events
+        assert self.ex.state_hash() == before
 
     def create(self, account: int, token: str, size: str | int) -> list:
         return self.ok(CreateLeveragedToken(self.tick(), account, token, usd(size)))
