@@ -22,10 +22,12 @@ from backstop.journal import log, snapshot
 from backstop.products.leveraged_tokens import handlers
 from backstop.products.leveraged_tokens.commands import CreateLeveragedToken, RedeemLeveragedToken
 from backstop.products.leveraged_tokens.events import (
+    LeveragedTokenRequestFailed,
     RebalanceChild,
     RebalanceEnded,
     RebalanceStarted,
     TokenAccountLiquidating,
+    TokenAccountOpened,
 )
 from backstop.products.leveraged_tokens.nav import current_leverage
 from backstop.products.leveraged_tokens.params import CHILD_PAUSE_US, MINUTE_US
@@ -213,3 +215,63 @@ def test_replay_of_the_journal_reproduces_the_rebalances_and_the_state_hash(tmp_
         for k in range(1, 30):
             ex.apply(__import__("backstop.engine.commands", fromlist=["Tick"]).Tick(d.ts + k * 600 * SECOND))
     assert d.ex.state_hash() == loaded.state_hash()
+
+
+def move(d: LtDesk, mm: int, market: str, coin: str, price: str) -> None:
+    """As move_eth, on any perp."""
+    taker = d.ex.account_id("taker")
+    if taker is None:
+        taker = d.account("taker", "", 1_000_000)
+    d.index(coin, price)
+    d.cancel_all(mm, market)
+    info = d.markets[market]
+    d.rest(mm, market, "sell", info.size_increment, price)
+    d.place(taker, market, "buy", info.size_increment, price, ioc=True)
+    p = Decimal(price)
+    d.rest(mm, market, "buy", 100, p - info.price_increment)
+    d.rest(mm, market, "sell", 100, p + info.price_increment)
+
+
+def test_ftx_path_dependence_through_the_engine() -> None:
+    """FTX's table [FTX-WT]: BTC 10,000 -> 11,000 -> 10,000 with a rebalance at 11,000 leaves BULL
+    about 5.45% down (x 1.3, then x (1 - 3 x 1/11)); here with every fee, funding and slippage
+    the engine charges on the way."""
+    d = LtDesk()
+    mm = d.account("mm", "", 100_000_000, BTC=1_000)
+    alice = d.account("alice", "", 100_000)
+    d.index("BTC", 10_000)
+    d.set_mark("BTC-PERP", 10_000)
+    move(d, mm, "BTC-PERP", "BTC", "10000")
+    d.create(alice, "BULL", "0.1")  # $1,000: 0.3 BTC
+    for price in ("10250", "10500", "10750", "11000"):
+        move(d, mm, "BTC-PERP", "BTC", price)
+        d.until(d.ts + 3 * MINUTE_US, step=10 * SECOND)
+    d.until(DAY, step=60 * SECOND)
+    start = d.lt.state.tokens["BULL"].start
+    d.until(start - 5 * MINUTE_US, step=60 * SECOND)
+    other = d.account("mm2", "", 100_000_000)
+    d.rest(mm, "BTC-PERP", "sell", 10, "11000")
+    d.place(other, "BTC-PERP", "buy", 10, "11000", ioc=True)  # volume to size children by
+    d.until(start + 5 * MINUTE_US, step=10 * SECOND)
+    (ended,) = d.of(RebalanceEnded)
+    assert ended.reason == "done" and ended.filled > 0  # bought back to 3x at 11,000
+    for price in ("10750", "10500", "10250", "10000"):
+        move(d, mm, "BTC-PERP", "BTC", price)
+        d.until(d.ts + 3 * MINUTE_US, step=10 * SECOND)
+    change = Decimal(d.nav_per_token("BULL")) / usd(10_000) - 1
+    assert Decimal("-0.0575") < change < Decimal("-0.0515"), change  # about -5.45%
+    assert d.ex.discrepancies() == {} and solvency(d.ex)["balanced"]
+
+
+def test_a_hedge_the_engine_refuses_creates_nothing_and_charges_nothing() -> None:
+    # $100m of ETHBULL needs $300m of ETH-PERP: more than the open-order cap per side
+    # (max($1m, 1% of the $5bn ADV floor) x 5 on perpetuals), so the hedge order is refused
+    d, _mm, _alice = eth_desk()
+    whale = d.account("whale", "", 200_000_000)
+    events = d.create(whale, "ETHBULL", 10_000)
+    (failed,) = d.of(LeveragedTokenRequestFailed)
+    assert failed.kind == "create" and failed.reason == "Size too large"
+    assert any(isinstance(e, TokenAccountOpened) for e in events)  # opened before trading: kept
+    assert d.balance(whale) == usd(200_000_000) and d.balance(whale, "ETHBULL") == 0
+    assert "ETHBULL" not in d.ex.supply
+    assert d.ex.discrepancies() == {} and solvency(d.ex)["balanced"]
