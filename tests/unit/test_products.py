@@ -37,26 +37,35 @@ PERP = "BTC-PERP"
 HOUR = 3_600 * 1_000_000
 
 
-def points_desk() -> tuple[Desk, Points, list[Any]]:
-    """A Desk on an exchange with the points product; every command it applies is recorded."""
-    d = Desk(start_ts=HOUR - 10_000_000)
-    points = Points()
-    d.ex = products.exchange(products=(points,))
-    sent: list[Any] = []
-    d.events = []  # type: ignore[attr-defined]
-    apply = d.ex.apply
+class PointsDesk(Desk):
+    """A Desk on an exchange with the points product that keeps every command it applies (as the
+    journal would) and every event."""
 
-    def recording(command: Any) -> list[Any]:
-        sent.append(command)
-        events = apply(command)
-        d.events.extend(events)  # type: ignore[attr-defined]
+    def __init__(self) -> None:
+        super().__init__(start_ts=HOUR - 10_000_000)
+        self.points = Points()
+        self.ex = products.exchange(products=(self.points,))
+        self.sent: list[Any] = []
+        self.events: list[Any] = []
+
+    def apply(self, command: tuple) -> list:
+        self.sent.append(command)
+        events = self.ex.apply(command)
+        self.events.extend(events)
         return events
 
-    d.ex.apply = recording  # type: ignore[method-assign]
-    return d, points, sent
+    def ok(self, command: tuple) -> list:
+        events = self.apply(command)
+        assert not (events and isinstance(events[0], Rejected)), events
+        return events
 
 
-def session() -> tuple[Desk, Points, list[Any], int]:
+def points_desk() -> tuple[PointsDesk, Points, list[Any]]:
+    d = PointsDesk()
+    return d, d.points, d.sent
+
+
+def session() -> tuple[PointsDesk, Points, list[Any], int]:
     """Points issued and redeemed, trades, an hour boundary and a liquidation (carol, 20 BTC long at
     10,000 on $10,500 with $500 of it in points, as test_liquidation's orderly case)."""
     d, points, sent = points_desk()
