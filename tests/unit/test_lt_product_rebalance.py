@@ -7,6 +7,7 @@ replays the rebalances to the same state hash."""
 from __future__ import annotations
 
 import itertools
+import pickle
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from test_lt_product import eth_desk, move_eth
 
 from backstop import products
 from backstop.engine.amounts import RATE
-from backstop.engine.events import LiquidationOrder, LiquidationStarted
+from backstop.engine.commands import SetMarginFloor, Tick
+from backstop.engine.events import LiquidationOrder, LiquidationStarted, Rejected
 from backstop.engine.integrity import solvency
 from backstop.journal import log, snapshot
 from backstop.products.leveraged_tokens import handlers
@@ -46,15 +48,19 @@ def leverage(d: LtDesk, token: str = "ETHBULL") -> Decimal:
 
 def ftx_rebalance_day(seed: int = 0) -> tuple[LtDesk, int]:
     """FTX's example: a $200 ETHBULL (0.02 tokens at $10,000: 3 ETH, -$400) with ETH +5% ($200 ->
-    $210) is worth $230 at 2.74x; the next day's rebalance buys back to 3x. 90 ETH trade in the 15
-    minutes before the drawn start (so children are 10% of that flow per 10 s pause: 100 lots)."""
+    $210) is worth $230 at 2.74x; the next day's rebalance buys back to 3x. Before the drawn start
+    the maker thins its offer: 1 ETH within 1% of the touch (1,000 lots, so a child is at most 10%
+    of what is left there: 100 lots, then 90, 81...), the rest at $215."""
     d, mm, alice = eth_desk(seed)  # the engine's generator: the rebalance start depends on it alone
     d.create(alice, "ETHBULL", "0.02")
     move_eth(d, mm, "210")
     d.until(DAY, step=60 * SECOND)  # the first Tick of the day draws the start
     start = d.lt.state.tokens["ETHBULL"].start
     d.until(start - 5 * MINUTE_US, step=60 * SECOND)
-    trade_volume(d, mm, "210", 90)
+    d.cancel_all(mm, PERP)
+    d.rest(mm, PERP, "buy", 1_000, "209.9")
+    d.rest(mm, PERP, "sell", 1, "210.1")
+    d.rest(mm, PERP, "sell", 1_000, "215")
     return d, start
 
 
@@ -70,7 +76,10 @@ def test_ftx_rebalance_example_through_the_book_in_slices() -> None:
     # DP = 3 x 230 / 210 = 3.2857 ETH: buy 0.285 ETH (285 lots), $59.85: FTX's "$60 more"
     assert started.lots == 285
     children = [c for c in d.of(RebalanceChild) if c.id == started.id]
-    assert [c.lots for c in children][:2] == [100, 100] and len(children) == 3
+    # children of 10% of the lots left within 1% of the touch, 10 s apart (the volume term, at
+    # least ETH's ADV floor's share of 15 minutes, does not bind here)
+    assert [c.lots for c in children][:3] == [100, 90, 81] and len(children) == 4
+    assert [c.max_child for c in children][:3] == [100, 90, 81]
     assert all(b.ts - a.ts == CHILD_PAUSE_US for a, b in itertools.pairwise(children))
     (ended,) = d.of(RebalanceEnded)
     assert ended.reason == "done" and ended.filled == sum(c.filled for c in children)
@@ -120,15 +129,14 @@ def test_intraday_trigger_fires_just_above_four_times_and_not_below() -> None:
     (started,) = d.of(RebalanceStarted)
     assert started.kind == "intraday" and started.lots < 0  # de-levers: sells
     assert started.leverage is not None and started.leverage > 4 * RATE
-    children = [c for c in d.of(RebalanceChild)]
-    assert children and all(c.lots < 0 for c in children)
-    # with no volume in the last 15 minutes the children are one lot: trade some, and it speeds up
-    trade_volume(d, mm, "177.7", 90)
-    d.until(d.ts + 10 * 60 * SECOND, step=10 * SECOND)
+    # the maker's 1,000 ETH bid within 1% allows a child of 100 ETH: one child sells it all
+    (child,) = d.of(RebalanceChild)
+    assert child.lots == child.filled == started.lots
     (ended,) = d.of(RebalanceEnded)
-    assert ended.reason == "done"
-    assert all(c.lots < 0 for c in d.of(RebalanceChild))
-    assert abs(leverage(d) - 3) < Decimal("0.01")  # back to target (the sales' slippage aside)
+    assert ended.reason == "done" and ended.filled == started.lots
+    assert abs(leverage(d) - 3) < Decimal("0.01")  # back to target (the sale's slippage aside)
+    d.until(d.ts + 10 * 60 * SECOND, step=10 * SECOND)
+    assert len(d.of(RebalanceStarted)) == 1
     assert d.ex.discrepancies() == {}
 
 
@@ -146,42 +154,38 @@ def test_intraday_never_relevers() -> None:
     assert not d.of(RebalanceStarted)
 
 
-def trade_volume(d: LtDesk, mm: int, price: str, eth: int) -> None:
-    """`eth` ETH traded at `price` (the mark stays there): volume the slicing sizes children by."""
-    other = d.ex.account_id("mm2")
-    if other is None:
-        other = d.account("mm2", "", 10_000_000)
-    d.rest(mm, PERP, "sell", eth, price)
-    d.place(other, PERP, "buy", eth, price, ioc=True)
-
-
-def crash_token_account(d: LtDesk, mm: int) -> None:
-    """ETH falls from $200 to $134 in steps: ETHBULL's 3x (NAV 0 at $133.3) is liquidated on the way,
-    its intraday de-levering being one lot per 10 s with no recent volume to size children by."""
-    walk(d, mm, ["190", "180", "171", "162", "154", "146", "140", "136", "134"], pause=5 * 60 * SECOND)
-
-
 def test_a_token_account_is_liquidated_like_any_other_and_money_is_conserved() -> None:
-    d, mm, alice = eth_desk()
+    """The operator raises ETH-PERP's maintenance margin to 36% (SetMarginFloor): a 3x token's
+    account (margin fraction about 33%) is below it and the ordinary risk engine liquidates it, as it
+    would anyone's; the product notes it, refuses creations and redemptions meanwhile, and money is
+    conserved with the tokens outstanding."""
+    d, _mm, alice = eth_desk()
     d.create(alice, "ETHBULL", "0.02")
+    d.create(alice, "ETHBEAR", "0.02")
     tok = d.token_account("ETHBULL")
     supply = d.ex.supply["ETHBULL"]
-    crash_token_account(d, mm)
-    started = [e for e in d.events if isinstance(e, LiquidationStarted) and e.account == tok]
+    d.second(2)
+    assert not d.of(LiquidationStarted)
+    d.ok(SetMarginFloor(d.tick(), PERP, 36 * RATE // 100, 36 * RATE // 100))
+    d.second()
+    started = [e for e in d.of(LiquidationStarted) if e.account == tok]
     assert started, "the token's account was liquidated by the ordinary risk engine"
-    (noted,) = d.of(TokenAccountLiquidating)
+    (noted, *_) = d.of(TokenAccountLiquidating)
     assert noted.account == tok and d.lt.state.tokens["ETHBULL"].liquidations == 1
-    # the intraday rebalance under way was refused like anyone's order below maintenance, in the
-    # Tick whose sweep then started the liquidation (or, had it gone on, ended by the liquidation)
-    ends = [e.reason for e in d.of(RebalanceEnded)]
-    assert ends and ends[0] in ("liquidation", "refused: Account does not have enough margin for order")
-    liquidated = [e for e in d.events if isinstance(e, LiquidationOrder) and e.account == tok]
-    assert liquidated and liquidated[0].side == "sell"  # its position sold on the book, as anyone's
-    assert d.ex.supply["ETHBULL"] == supply  # tokens outstanding throughout
+    assert d.acct(tok).liquidation  # refused while it is being liquidated
+    d.reject(CreateLeveragedToken(d.tick(), alice, "ETHBULL", 1), handlers.TOKEN_LIQUIDATING)
+    d.reject(RedeemLeveragedToken(d.tick(), alice, "ETHBULL", 1), handlers.TOKEN_LIQUIDATING)
+    d.second(5)
+    orders = [e for e in d.events if isinstance(e, LiquidationOrder) and e.account == tok]
+    assert orders and orders[0].side == "sell"  # its position sold on the book, as anyone's
+    assert d.ex.supply["ETHBULL"] == supply  # the tokens are still outstanding
     assert d.ex.discrepancies() == {} and solvency(d.ex)["balanced"]
-    if d.acct(tok).liquidation:  # refused while it is being liquidated
-        d.reject(CreateLeveragedToken(d.tick(), alice, "ETHBULL", 1), handlers.TOKEN_LIQUIDATING)
-        d.reject(RedeemLeveragedToken(d.tick(), alice, "ETHBULL", 1), handlers.TOKEN_LIQUIDATING)
+    # once the floor is lifted and the liquidation is over, requests are taken again
+    d.ok(SetMarginFloor(d.tick(), PERP, 0, 0))
+    d.second(30)
+    assert not d.acct(tok).liquidation
+    assert not isinstance(d.redeem(alice, "ETHBULL", "0.01")[0], Rejected)
+    assert d.ex.discrepancies() == {} and solvency(d.ex)["balanced"]
 
 
 def test_replay_of_the_journal_reproduces_the_rebalances_and_the_state_hash(tmp_path: Path) -> None:
@@ -204,7 +208,7 @@ def test_replay_of_the_journal_reproduces_the_rebalances_and_the_state_hash(tmp_
     assert again.state_hash() == final
     kinds = (RebalanceStarted, RebalanceChild, RebalanceEnded)
     assert [e for e in replayed if isinstance(e, kinds)] == [e for e in d.events if isinstance(e, kinds)]
-    assert len([e for e in replayed if isinstance(e, RebalanceChild)]) == 3
+    assert len([e for e in replayed if isinstance(e, RebalanceChild)]) == 4
     # a snapshot restores the product's state too, and goes on exactly as the original
     snapshot.write(tmp_path, len(read), d.ex)
     _seq, loaded = snapshot.load(tmp_path / f"snapshot-{len(read):016d}.pkl")
@@ -213,7 +217,7 @@ def test_replay_of_the_journal_reproduces_the_rebalances_and_the_state_hash(tmp_
     for ex in (d.ex, loaded):
         ex.apply(CreateLeveragedToken(d.ts + 10, alice, "ETHBULL", usd("0.01")))
         for k in range(1, 30):
-            ex.apply(__import__("backstop.engine.commands", fromlist=["Tick"]).Tick(d.ts + k * 600 * SECOND))
+            ex.apply(Tick(d.ts + k * 600 * SECOND))
     assert d.ex.state_hash() == loaded.state_hash()
 
 
@@ -275,3 +279,19 @@ def test_a_hedge_the_engine_refuses_creates_nothing_and_charges_nothing() -> Non
     assert d.balance(whale) == usd(200_000_000) and d.balance(whale, "ETHBULL") == 0
     assert "ETHBULL" not in d.ex.supply
     assert d.ex.discrepancies() == {} and solvency(d.ex)["balanced"]
+
+
+def test_a_snapshot_taken_mid_rebalance_goes_on_exactly_as_the_original() -> None:
+    d, start = ftx_rebalance_day(seed=3)
+    d.until(start + SECOND)  # the first child has traded; the rebalance is under way
+    active = d.lt.state.tokens["ETHBULL"].active
+    assert active is not None and active.children == 1
+    copy = pickle.loads(pickle.dumps(d.ex))
+    assert copy.state_hash() == d.ex.state_hash()
+    restored = copy.products[0]
+    assert isinstance(restored, LeveragedTokens) and restored.canonical() == d.lt.canonical()
+    for k in range(1, 40):
+        tick = Tick(d.ts + k * SECOND)
+        assert copy.apply(tick) == d.ex.apply(tick)
+    assert d.lt.state.tokens["ETHBULL"].active is None  # finished in both
+    assert copy.state_hash() == d.ex.state_hash()

@@ -15,7 +15,10 @@ the daily and intraday rebalances, sliced through the perp's book.
   gone or reversed (slicing.stop_remaining). A rebalance ends "done", "favourable", on a refused
   child, when its account starts liquidation, or after MAX_REBALANCE_US (ours) without finishing.
 - Recent volume: each perp's traded USD is sampled at the first Tick of every minute (product state),
-  the difference over VOLUME_WINDOW_US turned into lots at the mark.
+  the difference over VOLUME_WINDOW_US turned into lots at the mark, and never taken below the
+  window's share of the underlying's ADV floor (coins.toml `adv_floor`, the floor the risk limits
+  assume too: ours), so a young exchange's quiet book is not rebalanced one lot per pause; on a thin
+  book the depth term still keeps children small.
 """
 
 from __future__ import annotations
@@ -125,7 +128,8 @@ def _child(
     if not left:
         end(st, token, "done", ts, events)
         return
-    cap = max_child_lots(depth_in_band(levels(book, buying), buying), recent_volume(lt.state, book, ts, mark))
+    volume = recent_volume(lt.state, ex, book, mark)
+    cap = max_child_lots(depth_in_band(levels(book, buying), buying), volume)
     lots = next_child(left, cap)
     err, order, fill = trade(ex, st.account, token.perp, lots, ts, events)
     reb.children += 1
@@ -164,10 +168,10 @@ def sample_volume(state: ProductState, ex: Exchange, ts: int) -> None:
             samples.pop(0)
 
 
-def recent_volume(state: ProductState, book: Book, ts: int, mark: int) -> int:
-    """Lots of the perp traded since the oldest sample in the window (about 15 minutes), at `mark`."""
+def recent_volume(state: ProductState, ex: Exchange, book: Book, mark: int) -> int:
+    """Lots of the perp traded since the oldest sample in the window (about 15 minutes), at `mark`,
+    and at least the window's share of its underlying's ADV floor."""
     samples = state.volume.get(book.market)
-    if not samples or mark <= 0:
-        return 0
-    traded = max(0, _traded(book) - samples[0][1])
-    return traded // (mark * book.info.tick_value)
+    traded = max(0, _traded(book) - samples[0][1]) if samples else 0
+    floor = ex.catalog.coins[book.info.base].adv_floor * VOLUME_WINDOW_US // DAY_US
+    return max(traded, floor) // (mark * book.info.tick_value)
