@@ -17,7 +17,7 @@ from test_lt_product import eth_desk, move_eth
 
 from backstop import products
 from backstop.engine.amounts import RATE
-from backstop.engine.commands import SetMarginFloor, Tick
+from backstop.engine.commands import HaltMarket, SetMarginFloor, Tick
 from backstop.engine.events import LiquidationOrder, LiquidationStarted, Rejected
 from backstop.engine.integrity import solvency
 from backstop.journal import log, snapshot
@@ -295,3 +295,14 @@ def test_a_snapshot_taken_mid_rebalance_goes_on_exactly_as_the_original() -> Non
         assert copy.apply(tick) == d.ex.apply(tick)
     assert d.lt.state.tokens["ETHBULL"].active is None  # finished in both
     assert copy.state_hash() == d.ex.state_hash()
+
+
+def test_no_rebalance_starts_while_the_perp_is_halted() -> None:
+    d, start = ftx_rebalance_day()
+    d.ok(HaltMarket(d.tick(), PERP, True))
+    d.until(start + 2 * MINUTE_US)
+    assert not d.of(RebalanceStarted)  # the drawn start waits for the market
+    d.ok(HaltMarket(d.tick(), PERP, False))
+    d.until(d.ts + 2 * MINUTE_US)
+    (started,) = d.of(RebalanceStarted)
+    assert started.kind == "daily"

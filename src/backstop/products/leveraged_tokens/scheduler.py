@@ -78,8 +78,8 @@ def _begin(
     book = ex.books[token.perp]
     mark = book.mark()
     now = totals(ex, token, st)
-    if mark is None or now.supply <= 0:
-        return
+    if mark is None or now.supply <= 0 or book.halted or book.closed:
+        return  # nothing to rebalance, or no way to trade: the drawn start waits
     if st.start and ts >= st.start:
         st.start = 0
         kind, lots = "daily", daily_rebalance(now, token.target, book.info, mark)
