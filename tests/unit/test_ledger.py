@@ -94,7 +94,11 @@ def test_pools_hold_coins_the_report_counts(d: Desk) -> None:
 
 
 def test_cost_basis_moves_count_as_usd(d: Desk) -> None:
-    assert ledger.apply(d.ex, Moves().cost(0, PERP, 5).pay(0, "USD", 5), d.tick(), []) == "No such subaccount"
+    assert (
+        ledger.apply(d.ex, Moves().cost(0, PERP, 5).pay(0, "USD", 5), d.tick(), [])
+        == "No position in BTC-PERP"
+    )
+    assert ledger.apply(d.ex, Moves().cost(7, PERP, 5).pay(0, "USD", 5), d.tick(), []) == "No such subaccount"
     d.index("BTC", 10_000)
     d.rest(1, PERP, "sell", "0.01", 10_000)
     d.place(0, PERP, "buy", "0.01", 10_000)

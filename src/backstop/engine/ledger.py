@@ -130,8 +130,10 @@ def check(ex: Exchange, moves: Moves, available: bool = False) -> str:
     for _, coin, delta in moves.pools:
         net[coin] = net.get(coin, 0) + delta
     for aid, market, delta in moves.costs:
-        if not 0 <= aid < len(accounts) or market not in accounts[aid].positions:
+        if not 0 <= aid < len(accounts):
             return NO_SUCH_ACCOUNT
+        if market not in accounts[aid].positions:
+            return f"No position in {market}"
         net[USD] = net.get(USD, 0) - delta
     for coin, atoms in moves.supply:
         if not known_coin(ex, coin):

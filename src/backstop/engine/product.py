@@ -38,6 +38,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from backstop.engine.commands import PRODUCT_SPAN
+
 if TYPE_CHECKING:
     from backstop.engine.accounts import Account
     from backstop.engine.events import Event
@@ -71,8 +73,6 @@ class Product(Protocol):
 
 def codes(product: Product) -> dict[int, tuple[type[Any], Handler]]:
     """The product's commands by journal code, its range checked."""
-    from backstop.engine.commands import PRODUCT_SPAN
-
     base = product.code_base
     if base < PRODUCT_SPAN or base % PRODUCT_SPAN:
         raise ValueError(f"product {product.name}: code base {base} is not a multiple of {PRODUCT_SPAN}")
