@@ -166,6 +166,9 @@ def test_refusals_change_nothing() -> None:
     # 20 tokens need $200,000 and more: alice has $100,000
     d.reject(CreateLeveragedToken(ts(), alice, "ETHBULL", 20 * ATOM), "Not enough balances")
     d.reject(RedeemLeveragedToken(ts(), alice, "ETHBULL", ATOM), "Not enough balances")
+    # an owner named as the token's account would be, even with another subaccount, blocks it
+    d.account("lt:ETHHALF", "squatter")
+    d.reject(CreateLeveragedToken(ts(), alice, "ETHHALF", ATOM), handlers.TOKEN_ACCOUNT_TAKEN)
     # BTC-PERP has no book: no mark
     d.reject(CreateLeveragedToken(ts(), alice, "BULL", ATOM), handlers.NO_MARK)
     d.create(alice, "ETHBULL", 1)

@@ -22,7 +22,7 @@ Rules (ours where FTX published none, and said so):
 - **First creation** (nothing outstanding): NAV per token is the token's launch price (tokens.toml:
   $10,000, ours) and the hedge is the target position for that value at the mark. The token's
   ordinary account (owner `lt:<name>`, leverage 20, the highest, so its position is always allowed)
-  is opened then; if that owner is already taken, creations are refused.
+  is opened then; if that owner already exists (any subaccount), creations are refused.
 - **Refused** while the token's account (or the requester's) is being liquidated, while the perp is
   halted or has no mark, and when the token's NAV is not positive.
 """
@@ -118,7 +118,7 @@ def create_token(lt: LeveragedTokens, ex: Exchange, c: CreateLeveragedToken, ts:
         return [Rejected(errors.LIQUIDATING)]
     st = lt.state.tokens[token.name]
     if st.account == NO_ACCOUNT:
-        if ex.account_id(token.owner) is not None:
+        if token.owner in ex.owners:  # its subaccounts would share the token's volume and identity
             return [Rejected(TOKEN_ACCOUNT_TAKEN)]
     elif c.account == st.account:
         return [Rejected("Invalid parameter account")]
