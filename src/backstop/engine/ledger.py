@@ -15,11 +15,12 @@ set first, then applies all of it or none of it:
 
 Every account the set touches is marked for the risk sweep (`ex.dirty`).
 
-Two lean paths serve the hot and the bulky cases, in this module, with the same rules: `trade`
-(a fill's fees and spot exchange, on every match) and `funding` (an hour's payments). A futures
-fill's cost basis and realized PnL stay in `settlement.settle`, the ledger's position leg: it
-moves USD between the two sides of a fill only (USD - cost basis summed over accounts is
-unchanged), and `swap` is its liquidation-transfer form.
+Lean paths serve the hot and the bulky cases, in this module, balanced by construction: `spot`
+and `trade` (a spot fill's exchange, and every fill's fees, on each match) and `funding` (an
+hour's payments in a market; it marks only the accounts a payment leaves in debt, see there). A
+futures fill's cost basis and realized PnL stay in `settlement.settle`, the ledger's position leg:
+it moves USD between the two sides of a fill only (USD - cost basis summed over accounts is
+unchanged), and `swap` is its liquidation-transfer form, with the fund's share.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from backstop.catalog import USD
 from backstop.engine.accounts import Account, Position
 from backstop.engine.book import Book
 from backstop.engine.events import Event, InsuranceFundChanged
+from backstop.engine.fees import DAY_US
 from backstop.engine.settlement import settle
 
 if TYPE_CHECKING:
@@ -165,7 +167,7 @@ def apply(ex: Exchange, moves: Moves, ts: int, events: list[Event], available: b
     for aid, market, delta in moves.costs:
         accounts[aid].positions[market].cost += delta
         dirty.add(aid)
-    day = ts // 86_400_000_000
+    day = ts // DAY_US
     for coin, atoms in moves.fees:
         ex.fees.book(day, coin, atoms)
     for pool, coin, delta in moves.pools:
