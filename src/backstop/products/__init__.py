@@ -7,6 +7,12 @@ that builds an exchange (the server's recovery and replay, the lab, the CLI, the
 with `exchange(...)` here, so every one of them has the same products, and the journal decodes
 their commands (registered when this package is imported).
 
+A product may also list coins and markets of its own (leveraged tokens: their coins and spot
+markets): a product with a `listing(catalog) -> Catalog` method is given the catalog the exchange is
+built with and returns it extended (idempotently: a catalog that already lists them, as one read back
+from a snapshot, comes back unchanged). Its coins and markets exist only where it is enabled, so an
+exchange without products keeps the catalog, books and canonical form it always had.
+
 The order of `ENABLED` is the order of the products' state in the canonical form; a product's
 code base (engine/commands.py `PRODUCT_SPAN`) and name never change once a journal holds them.
 A journal recorded with a product must be replayed with it enabled.
@@ -18,6 +24,7 @@ import importlib
 from collections.abc import Sequence
 
 from backstop.catalog import Catalog
+from backstop.catalog import load as load_catalog
 from backstop.engine.commands import register as register_command
 from backstop.engine.exchange import Exchange
 from backstop.engine.product import Product
@@ -46,8 +53,20 @@ def register(products: Sequence[Product]) -> None:
 def exchange(
     catalog: Catalog | None = None, seed: int = 0, products: Sequence[Product] | None = None
 ) -> Exchange:
-    """A new exchange with the enabled products (or those given)."""
-    return Exchange(catalog, seed, products=load() if products is None else products)
+    """A new exchange with the enabled products (or those given), on `catalog` (the packaged one by
+    default) with what the products list added."""
+    chosen = load() if products is None else products
+    return Exchange(listed(catalog, chosen), seed, products=chosen)
+
+
+def listed(catalog: Catalog | None, products: Sequence[Product]) -> Catalog | None:
+    """`catalog` (None: the packaged one) extended by each product's `listing`, in product order;
+    None back when no product lists anything and none was given (the Exchange loads the default)."""
+    for product in products:
+        listing = getattr(product, "listing", None)
+        if listing is not None:
+            catalog = listing(load_catalog() if catalog is None else catalog)
+    return catalog
 
 
 register(load())
