@@ -1038,6 +1038,67 @@ def bench_risk(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool
     run(sizes, cascade_accounts, seed, as_json)
 
 
+@bench.command("products")
+@click.option(
+    "--nav",
+    "nav_usd",
+    default=10_000_000,
+    show_default=True,
+    type=click.IntRange(1_000),
+    help="USD of NAV created in each of the 8 tokens before the day's move.",
+)
+@click.option(
+    "--step",
+    "step_s",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1, 3_600),
+    help="Seconds between index steps along the day's path.",
+)
+@click.option(
+    "--requests",
+    "requests_count",
+    default=2_000,
+    show_default=True,
+    type=click.IntRange(10),
+    help="Creations and redemptions timed at the engine level.",
+)
+@click.option(
+    "--commands",
+    "count",
+    default=200_000,
+    show_default=True,
+    type=click.IntRange(1_000, 10**8),
+    help="Workload commands for the engine's ratio with and without products.",
+)
+@click.option(
+    "--chunk",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(10),
+    help="Commands per chunk of the interleaved timing.",
+)
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--seed", default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_products(
+    nav_usd: int,
+    step_s: int,
+    requests_count: int,
+    count: int,
+    chunk: int,
+    repeat: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Leveraged tokens: creations and redemptions per second (engine level: the /lt routes do not
+    exist yet), a day of rebalances for 8 tokens sliced against one block order at the same second,
+    and the engine's ratio to the bare book with products registered against without."""
+    from backstop.bench.products import run
+
+    run(nav_usd, step_s, requests_count, count, chunk, repeat, seed, as_json)
+
+
 @bench.command("api")
 @click.option("--seconds", default=30.0, show_default=True, help="Seconds of each REST phase.")
 @click.option("--clients", default=64, show_default=True, help="Concurrent REST clients, one API key each.")
