@@ -394,9 +394,12 @@ def block(m: Market, plan: dict[str, Leg]) -> Window:
     return out
 
 
-def _leg_report(leg: Leg, tick_value: int) -> dict[str, Any]:
+def _leg_report(leg: Leg, tick_value: int, index_ticks: float) -> dict[str, Any]:
+    """The leg's figures; also its slippage against the index (the makers' centre, held through
+    the window), which is the mark less the half-spread FTX's median(bid, ask, last) may add."""
     notional = abs(leg.filled) * leg.mark * tick_value
     slip = leg.slippage(tick_value)
+    by_index = leg.value - leg.filled * index_ticks * tick_value
     return {
         "lots": leg.lots,
         "filled": leg.filled,
@@ -404,6 +407,7 @@ def _leg_report(leg: Leg, tick_value: int) -> dict[str, Any]:
         "notional_usd": round(notional / ATOM, 2),
         "slippage_usd": round(slip / ATOM, 2),
         "slippage_bps": round(slip * BP / notional, 2) if notional else None,
+        "slippage_vs_index_bps": round(by_index * BP / notional, 2) if notional else None,
         "fees_usd": round(leg.fees / ATOM, 2),
         "orders": leg.children,
         "seconds": (leg.ended - leg.started) // SECOND_US if leg.ended else 0,
@@ -424,25 +428,32 @@ def rebalances(nav_usd: int, step_s: int, seed: int) -> tuple[dict[str, Any], Ma
     a = sliced(m)
     b = block(twin, a.legs)
     tokens: dict[str, Any] = {}
-    total = {"sliced": [0, 0, 0], "block": [0, 0, 0]}  # slippage, notional, fees (atoms)
+    total = {"sliced": [0.0] * 4, "block": [0.0] * 4}  # slippage, notional, fees, vs index (atoms)
     for name in m.lt.tokens:
         if name not in a.legs:
             tokens[name] = None
             continue
-        tv = m.ex.catalog.markets[m.lt.tokens[name].perp].tick_value
-        tokens[name] = {"sliced": _leg_report(a.legs[name], tv), "block": _leg_report(b.legs[name], tv)}
+        perp = m.lt.tokens[name].perp
+        info = m.ex.catalog.markets[perp]
+        tv, index = info.tick_value, m.index[PERPS[perp]] / info.tick_atoms
+        tokens[name] = {
+            "sliced": _leg_report(a.legs[name], tv, index),
+            "block": _leg_report(b.legs[name], tv, index),
+        }
         for kind, leg in (("sliced", a.legs[name]), ("block", b.legs[name])):
             total[kind][0] += leg.slippage(tv)
             total[kind][1] += abs(leg.filled) * leg.mark * tv
             total[kind][2] += leg.fees
+            total[kind][3] += leg.value - leg.filled * index * tv
     summary = {
         kind: {
             "slippage_usd": round(s / ATOM, 2),
             "notional_usd": round(n / ATOM, 2),
             "slippage_bps": round(s * BP / n, 2) if n else None,
+            "slippage_vs_index_bps": round(i * BP / n, 2) if n else None,
             "fees_usd": round(f / ATOM, 2),
         }
-        for kind, (s, n, f) in total.items()
+        for kind, (s, n, f, i) in total.items()
     }
     moves = {coin: round((p[24] / p[0] - 1) * 100, 2) for coin, p in path.items()}
     return (
@@ -665,7 +676,7 @@ def run(
     print(f"rebalances after {DAY} ({moves}), ${nav_usd:,} of NAV a token, sliced vs one block IOC order")
     print(
         f"  {'token':<9} {'lots':>9} {'sliced filled':>13} {'bps':>7} {'USD':>11} {'orders':>6} {'s':>5}"
-        f" {'block filled':>13} {'bps':>7} {'USD':>11}"
+        f" {'block filled':>13} {'share':>6} {'bps':>7} {'USD':>11}"
     )
     for name, t in day["tokens"].items():
         if t is None:
@@ -674,13 +685,19 @@ def run(
         s, b = t["sliced"], t["block"]
         print(
             f"  {name:<9} {s['lots']:>9,} {s['filled']:>13,} {_bps(s):>7} {s['slippage_usd']:>11,.2f}"
-            f" {s['orders']:>6} {s['seconds']:>5} {b['filled']:>13,} {_bps(b):>7} {b['slippage_usd']:>11,.2f}"
+            f" {s['orders']:>6} {s['seconds']:>5} {b['filled']:>13,} {b['filled_share']:>6.1%} {_bps(b):>7}"
+            f" {b['slippage_usd']:>11,.2f}"
         )
     ts, tb = day["total"]["sliced"], day["total"]["block"]
     print(
         f"  total     sliced ${ts['slippage_usd']:,.2f} on ${ts['notional_usd']:,.0f} ({_bps(ts)} bps);"
         f" block ${tb['slippage_usd']:,.2f} on ${tb['notional_usd']:,.0f} ({_bps(tb)} bps)"
     )
+    print(
+        f"  against the index:  sliced {ts['slippage_vs_index_bps']:.2f} bps, block"
+        f" {tb['slippage_vs_index_bps']:.2f} bps (the makers' centre; the mark is median(bid, ask, last))"
+    )
+    print("  (against the mark at the start, positive a cost; a block beyond the book fills what rests)")
     fees = f"sliced ${ts['fees_usd']:,.2f}, block ${tb['fees_usd']:,.2f}"
     print(f"  fees apart: {fees}; both solvent: {day['solvent']}")
     e = part3
