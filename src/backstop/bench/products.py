@@ -213,10 +213,8 @@ class Market:
                         side += (price, lots)
                 self.send(MassQuote(self.ts, maker, perp, tuple(bids), tuple(asks)))
 
-    def second(self, blocks: Sequence[PlaceOrder] = ()) -> None:
-        """Send `blocks` (orders of this second), Tick, and let the makers re-quote."""
-        for order in blocks:
-            self.send(order)
+    def second(self) -> None:
+        """The makers re-quote if they must, the Tick, and again after it."""
         self.quote()
         _ok(self.send(Tick(self.ts)))
         self.quote()
@@ -301,7 +299,7 @@ class Leg:
     mark: int = 0  # the mark at the start, ticks
     value: int = 0  # signed fill value, USD atoms (lots x price x tick value)
     fees: int = 0
-    children: int = 0
+    children: int = 0  # orders that filled
     started: int = 0
     ended: int = 0
     reason: str = ""
@@ -336,7 +334,7 @@ def sliced(m: Market) -> Window:
             legs[e.token] = Leg(lots=e.lots, mark=e.mark, started=e.ts)
         elif isinstance(e, RebalanceEnded) and e.token in legs:
             legs[e.token].ended, legs[e.token].reason = e.ts, e.reason
-    _count_children(m, legs)
+    _tally_fills(m, legs)
     out = Window(legs)
     m.recording = False
     out.discrepancies = m.ex.discrepancies()
@@ -344,7 +342,8 @@ def sliced(m: Market) -> Window:
     return out
 
 
-def _count_children(m: Market, legs: dict[str, Leg]) -> None:
+def _tally_fills(m: Market, legs: dict[str, Leg]) -> None:
+    """Each token account's taker fills in the recorded events, into its leg (orders: distinct)."""
     by_account = {m.lt.state.tokens[name].account: name for name in legs}
     orders: dict[str, set[int]] = {name: set() for name in legs}
     for e in m.events:
@@ -374,8 +373,7 @@ def block(m: Market, plan: dict[str, Leg]) -> Window:
     last = max(by_second, default=m.ts)
     while m.ts < last:
         m.ts += SECOND_US
-        orders: list[PlaceOrder] = []
-        for name in by_second.get(m.ts, ()):
+        for name in by_second.get(m.ts, ()):  # before the second's Tick, each at its own mark
             token = m.lt.tokens[name]
             leg = legs[name]
             mark = m.ex.mark(token.perp)
@@ -383,9 +381,9 @@ def block(m: Market, plan: dict[str, Leg]) -> Window:
             leg.mark = mark
             account = m.lt.state.tokens[name].account
             side = "buy" if leg.lots > 0 else "sell"
-            orders.append(PlaceOrder(m.ts, account, token.perp, side, abs(leg.lots), None, "market", True))
-        m.second(orders)
-    _count_children(m, legs)
+            m.send(PlaceOrder(m.ts, account, token.perp, side, abs(leg.lots), None, "market", True))
+        m.second()
+    _tally_fills(m, legs)
     out = Window(legs)
     out.other_rebalances = sum(1 for e in m.events if isinstance(e, RebalanceStarted))
     m.recording = False
