@@ -1066,19 +1066,19 @@ def bench_risk(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool
 @click.option(
     "--commands",
     "count",
-    default=200_000,
+    default=500_000,
     show_default=True,
     type=click.IntRange(1_000, 10**8),
     help="Workload commands for the engine's ratio with and without products.",
 )
 @click.option(
     "--chunk",
-    default=10_000,
+    default=2_000,
     show_default=True,
     type=click.IntRange(10),
     help="Commands per chunk of the interleaved timing.",
 )
-@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--repeat", default=5, show_default=True, type=click.IntRange(1, 100))
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_products(
