@@ -34,8 +34,6 @@ from backstop.products.leveraged_tokens.listing import Token
 from backstop.products.leveraged_tokens.nav import nav_per_token
 from backstop.products.leveraged_tokens.product import LeveragedTokens
 
-BP = 10_000
-
 
 @dataclass(frozen=True)
 class DeskStyle:
