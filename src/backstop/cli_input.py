@@ -13,13 +13,14 @@ import difflib
 import re
 import sys
 from decimal import Decimal
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from backstop.engine.amounts import ATOM, MAX_ATOMS
 from backstop.engine.commands import INT_MAX
 from backstop.feeds.base import utc_us
+from backstop.journal.recovery import RecoveryError
 from backstop.server import params
 from backstop.server.envelope import ApiError
 
@@ -102,6 +103,14 @@ class Command(click.Command):
             ):
                 raise click.NoSuchOption(name, possibilities=difflib.get_close_matches(name, known), ctx=ctx)
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """The command; a data directory that cannot be started (a product it records is not
+        installed...) ends it with the one-line reason, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except RecoveryError as exc:
+            fail(str(exc))
 
 
 class Group(click.Group):

@@ -12,9 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
+from backstop import products
 from backstop.bench.workload import build
 from backstop.engine.commands import to_dict
-from backstop.engine.exchange import Exchange
 from backstop.journal import log, recovery
 
 
@@ -80,7 +80,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_command(tmp_path: Path) -> Non
     assert recovered.state_hash() == replayed.state_hash()
     assert any(p.name.startswith("snapshot-") for p in tmp_path.iterdir()), "recovery used a snapshot"
 
-    direct = Exchange()
+    direct = products.exchange()  # the enabled products, as a new data directory records them
     for command in sent[:seq]:
         direct.apply(command)
     assert direct.state_hash() == recovered.state_hash()
@@ -94,7 +94,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_command(tmp_path: Path) -> Non
     assert seqs == list(range(seq + 1, len(sent) + 1))
     final, final_seq = recovery.recover(tmp_path)
     assert final_seq == len(sent)
-    whole = Exchange()
+    whole = products.exchange()  # the enabled products, as a new data directory records them
     for command in sent:
         whole.apply(command)
     assert final.state_hash() == whole.state_hash()

@@ -19,6 +19,8 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
+from backstop.journal import recovery
+
 REPLAY = ("--feed", "replay", "--speed", "60", "--no-agents")
 
 
@@ -102,7 +104,9 @@ def test_the_async_client_reads_the_same(server: tuple[str, Path]) -> None:
             await ftx.close()
 
     count, ticker, future = asyncio.run(read())
-    assert count == 12 and ticker["symbol"] == "ETH/USD:USD" and float(future["index"]) > 1_000
+    listed = len(recovery.fresh_exchange(server[1]).catalog.markets)  # the directory's, with its products'
+    assert listed == 20  # the packaged 12 and the leveraged tokens' 8 spot markets
+    assert count == listed and ticker["symbol"] == "ETH/USD:USD" and float(future["index"]) > 1_000
 
 
 def test_unknown_routes_and_bad_parameters_get_ftxs_envelope(server: tuple[str, Path]) -> None:

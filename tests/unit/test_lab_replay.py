@@ -163,3 +163,10 @@ def test_a_sweep_on_a_dask_cluster_gives_the_numbers_of_a_sweep_in_series() -> N
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         on_cluster = sweep.run(configs, cluster=cluster.scheduler_address)
     assert on_cluster == sweep.run(configs, workers=1)
+
+
+def test_the_lab_builds_without_products_on_a_catalog_lacking_their_perps() -> None:
+    """Leveraged tokens need BTC-PERP and ETH-PERP; a BTC-only lab builds (without products, the
+    lab's choice) and lists no token."""
+    r = Replay(with_overrides(LabConfig(start="2020-03-12", end="2020-03-13", coins=("BTC",)), traders=10))
+    assert r.ex.products == () and "ETH-PERP" not in r.ex.books and "BULL/USD" not in r.ex.books

@@ -221,7 +221,7 @@ def test_a_state_with_product_sections_needs_those_products() -> None:
 
 
 def test_without_products_the_canonical_form_is_the_core_alone() -> None:
-    ex = products.exchange()
+    ex = products.exchange(products=())
     assert ex.products == ()
     assert len(ex.canonical()) == 12
     ex.apply(PlaceOrder(1, 0, PERP, "buy", 1, 1))  # rejected: no such account
@@ -246,7 +246,7 @@ def test_the_engine_bench_measures_the_engine_with_a_product_registered(
     result = run(2_000, 500, 7, True)
     assert result["engine_with_product_vs_baseline"] > 0
     workload = build(2_000, seed=7)
-    plain, idle = prepare(workload), prepare(workload, (IdleProduct(),))
+    plain, idle = prepare(workload, ()), prepare(workload, (IdleProduct(),))
     for c in workload.commands:
         plain.apply(c)
         idle.apply(c)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from backstop import products
 from backstop.bench.workload import build
-from backstop.engine.exchange import Exchange
 from backstop.journal import recovery, snapshot
 from backstop.server.runtime import Runtime
 
@@ -131,7 +131,7 @@ def test_a_snapshot_that_cannot_be_written_never_stops_the_exchange(tmp_path: Pa
         assert [seq for seq, _ in snapshot.snapshots(tmp_path)] == [215]
         assert runtime.take_snapshot()
     assert not list(tmp_path.glob("*.tmp"))
-    exchange = Exchange()
+    exchange = products.exchange()  # the enabled products, as a new data directory records them
     for command in sent[:215]:
         exchange.apply(command)
     assert recovery.recover(tmp_path)[0].state_hash() == exchange.state_hash()

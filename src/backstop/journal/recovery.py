@@ -1,8 +1,17 @@
 """Recovery = latest verified snapshot + replay of the journal tail; a clean replay starts from
 nothing. Both refuse (raise) rather than start without an acknowledged command.
 
-A data directory holds its own copy of the catalog and the engine seed, written when it is
-created, so that replaying its journal later uses exactly the listing it was recorded with.
+A data directory holds its own copy of the catalog, the engine seed and the products it was made
+with (`SETTINGS`), written when it is created, so that replaying its journal later uses exactly the
+listing and the products it was recorded with. Every exchange built for a directory (recovery,
+replay, the history projections' rebuild, the CLI's read commands) comes from `fresh_exchange`, or
+from a snapshot of one.
+
+Products (ours): `products = [...]` in `SETTINGS` lists the products' names in canonical order, the
+enabled ones (`backstop.products.ENABLED`) when the directory is created. A directory recorded before
+products existed has no entry: it has no products, so its journal replays exactly as it was recorded.
+A recorded product this installation does not have is refused (`UnknownProduct`, naming it) before
+anything is started: its commands and state could not be replayed without it.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import shutil
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from backstop import catalog as catalog_module
 from backstop import products
@@ -19,14 +29,22 @@ from backstop.engine import errors
 from backstop.engine.commands import Command
 from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
+from backstop.engine.product import Product
 from backstop.journal import log, snapshot
 
 SETTINGS = "exchange.toml"
+PRODUCTS = "products"
+"""The key in `SETTINGS` listing the products a directory was made with (absent: none)."""
 logger = logging.getLogger("backstop.journal")
 
 
-def initialize(directory: Path, seed: int = 0, catalog_dir: Path | None = None) -> None:
-    """Create a data directory (idempotent: an existing one is left as it is)."""
+def initialize(
+    directory: Path, seed: int = 0, catalog_dir: Path | None = None, enabled: Sequence[str] | None = None
+) -> None:
+    """Create a data directory (idempotent: an existing one is left as it is), recording the seed and
+    the products `enabled` (by default `backstop.products.ENABLED`)."""
+    names = tuple(products.ENABLED if enabled is None else enabled)
+    products.load(names)  # an unknown name is refused before anything is written
     directory.mkdir(parents=True, exist_ok=True)
     if (directory / SETTINGS).exists():
         return
@@ -39,19 +57,59 @@ def initialize(directory: Path, seed: int = 0, catalog_dir: Path | None = None) 
             shutil.copyfile(catalog_dir / name, target / name)
         else:
             (target / name).write_text((resources.files(catalog_module) / name).read_text())
-    (directory / SETTINGS).write_text(f"# Written when this data directory was created.\nseed = {seed}\n")
-
-
-def fresh_exchange(directory: Path) -> Exchange:
-    settings = catalog_module.read_toml(str(directory / SETTINGS), (directory / SETTINGS).read_text())
-    return products.exchange(catalog_module.load(directory / "catalog"), seed=int(settings["seed"]))
-
-
-REPLAYED = "a replay of the journal"
+    listed = ", ".join(f'"{name}"' for name in names)
+    (directory / SETTINGS).write_text(
+        f"# Written when this data directory was created.\nseed = {seed}\n{PRODUCTS} = [{listed}]\n"
+    )
 
 
 class RecoveryError(Exception):
     """The data directory cannot be started as it is; the message says why."""
+
+
+class UnknownProduct(RecoveryError):
+    """The data directory records a product this installation does not have (one line naming it)."""
+
+
+def settings(directory: Path) -> dict[str, Any]:
+    """The directory's `SETTINGS`, as read."""
+    path = directory / SETTINGS
+    return catalog_module.read_toml(str(path), path.read_text())
+
+
+def product_names(directory: Path) -> tuple[str, ...]:
+    """The products the directory was made with, in canonical order; () when it records none (made
+    before products existed)."""
+    names = settings(directory).get(PRODUCTS, [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise RecoveryError(f"{directory / SETTINGS}: {PRODUCTS} must be a list of names; nothing started")
+    return tuple(names)
+
+
+def directory_products(directory: Path) -> tuple[Product, ...]:
+    """A fresh instance of each product the directory records (their commands registered with the
+    journal); `UnknownProduct` naming one this installation does not have."""
+    chosen: list[Product] = []
+    for name in product_names(directory):
+        try:
+            chosen += products.load([name])
+        except products.UnknownProduct:
+            raise UnknownProduct(
+                f"{directory / SETTINGS} records the product {name!r}, which this installation does not"
+                " have; nothing was started"
+            ) from None
+    products.register(chosen)
+    return tuple(chosen)
+
+
+def fresh_exchange(directory: Path) -> Exchange:
+    """A new exchange with the directory's catalog, seed and products (as recorded)."""
+    chosen = directory_products(directory)
+    seed = int(settings(directory)["seed"])
+    return products.exchange(catalog_module.load(directory / "catalog"), seed=seed, products=chosen)
+
+
+REPLAYED = "a replay of the journal"
 
 
 def apply(exchange: Exchange, first: int, commands: Sequence[Command]) -> list[list[Event]]:
@@ -83,9 +141,17 @@ def apply(exchange: Exchange, first: int, commands: Sequence[Command]) -> list[l
 
 def _recover(directory: Path, journal: log.Scan | None) -> tuple[Exchange, int, str]:
     """(the exchange after every durable command, seq of the last one, where it came from)."""
+    recorded = tuple(product.name for product in directory_products(directory))  # refused first if unknown
     if journal is None:
         journal = log.scan(directory / log.FILE_NAME)
     found = snapshot.latest(directory)
+    if found is not None and tuple(product.name for product in found.exchange.products) != recorded:
+        logger.warning(
+            "%s skipped: its products are not the ones %s records; recovery replays the journal",
+            found.path,
+            SETTINGS,
+        )
+        found = None
     if found is None:
         start, exchange, origin = 0, fresh_exchange(directory), REPLAYED
     else:

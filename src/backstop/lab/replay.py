@@ -169,7 +169,10 @@ class Replay:
         coins = {n: c for n, c in catalog.coins.items() if n in config.coins or c.usd_alias or n == "USD"}
         wanted = [*config.markets, *(c.price_market for c in coins.values() if c.price_market)]
         markets = {name: catalog.markets[name] for name in wanted}
-        self.ex = products.exchange(Catalog(coins, markets, catalog.risk), seed=config.seed)
+        # without products (ours): the lab measures the core's risk engine on a reduced catalog,
+        # which may lack a perp a product lists against (a leveraged token's), and its synthetic
+        # population never trades one; the lab's numbers stay the core's, whatever is enabled
+        self.ex = products.exchange(Catalog(coins, markets, catalog.risk), seed=config.seed, products=())
         self.rng = random.Random(config.seed)
         self.tally = Tally()
         self.paths = {coin: IndexPath(self.bars[coin]) for coin in config.coins}

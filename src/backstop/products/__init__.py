@@ -15,7 +15,8 @@ exchange without products keeps the catalog, books and canonical form it always 
 
 The order of `ENABLED` is the order of the products' state in the canonical form; a product's
 code base (engine/commands.py `PRODUCT_SPAN`) and name never change once a journal holds them.
-A journal recorded with a product must be replayed with it enabled.
+A journal is replayed with the products its data directory recorded when it was made
+(journal/recovery.py), whatever is enabled now; a directory made before products existed has none.
 """
 
 from __future__ import annotations
@@ -30,15 +31,27 @@ from backstop.engine.exchange import Exchange
 from backstop.engine.product import Product
 from backstop.engine.product import codes as product_codes
 
-ENABLED: tuple[str, ...] = ()
-"""The enabled products: modules under backstop.products (or dotted paths), in canonical order."""
+ENABLED: tuple[str, ...] = ("leveraged_tokens",)
+"""The enabled products: modules under backstop.products (or dotted paths), in canonical order. A
+new data directory records them (journal/recovery.py); an existing one keeps the list it recorded."""
+
+
+class UnknownProduct(ValueError):
+    """A product name with no package under backstop.products (nor a module at its dotted path)."""
 
 
 def load(names: Sequence[str] | None = None) -> tuple[Product, ...]:
-    """A fresh instance of each product named (the enabled ones by default)."""
+    """A fresh instance of each product named (the enabled ones by default); `UnknownProduct` for a
+    name that is not installed."""
     out: list[Product] = []
     for name in ENABLED if names is None else names:
-        module = importlib.import_module(name if "." in name else f"{__name__}.{name}")
+        path = name if "." in name else f"{__name__}.{name}"
+        try:
+            module = importlib.import_module(path)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not path.startswith(exc.name):
+                raise  # the product is there but something it imports is not
+            raise UnknownProduct(f"no product named {name!r} is installed") from None
         out.append(module.product())
     return tuple(out)
 

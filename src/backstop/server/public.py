@@ -65,21 +65,24 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
 @router.get("/api/coins")
 @router.get("/api/wallet/coins")
 async def coins(request: Request) -> FTXResponse:
-    catalog = state(request).exchange.catalog
+    """FTX's coin objects. A product's coin (a leveraged token) is `isToken`, and a coin of weight 0
+    (the tokens: FTX gave them none) is no collateral: `collateral` false, weight 0.0."""
+    ex = state(request).exchange
     out = []
-    for name, coin in catalog.coins.items():
+    for name, coin in ex.catalog.coins.items():
+        weight = 1.0 if coin.usd_alias or name == "USD" else coin.weight_total / RATE
         out.append(
             {
                 "id": name,
                 "name": COIN_NAMES.get(name, name),
-                "collateral": True,
-                "collateralWeight": 1.0 if coin.usd_alias or name == "USD" else coin.weight_total / RATE,
+                "collateral": weight > 0,
+                "collateralWeight": weight,
                 "canDeposit": True,
                 "canWithdraw": True,
                 "canConvert": False,
                 "hasTag": False,
                 "fiat": name == "USD",
-                "isToken": False,
+                "isToken": name in ex.product_coins,
                 "usdFungible": coin.usd_alias,
                 "methods": [] if name == "USD" else ["erc20"],
                 "creditTo": "USD" if coin.usd_alias else None,

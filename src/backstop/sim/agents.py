@@ -20,13 +20,17 @@
   takes with small reduce-only orders near the index.
 - An arbitrageur buys a perpetual whose mark is below the index by more than a threshold and sells
   one above it, within a bounded inventory, and unwinds slowly when the gap has closed.
+- Where leveraged tokens are enabled, a token desk (token_desk.py) creates each token so there is
+  a supply, and quotes its spot market around the token's NAV: the arbitrageur between a token's
+  spot price and its NAV.
 
 The agents are ordinary accounts. They read the engine between commands (on the event loop, like
 any REST handler) and change it only with the commands an API user sends: orders (PlaceOrder,
-ModifyOrder, CancelOrder) and, for their wallets, CreateAccount, Deposit, SetLeverage and
-RegisterBackstop. Whatever the engine rejects (margin, price bands, a closed order) is skipped.
-Decisions come from the agents' own seeded generator and the state they read, never the engine's:
-driven by the same commands, two runs with one seed make the same orders.
+ModifyOrder, CancelOrder), for their wallets, CreateAccount, Deposit, SetLeverage and
+RegisterBackstop, and the token desk's CreateLeveragedToken and RedeemLeveragedToken. Whatever the
+engine rejects (margin, price bands, a closed order) is skipped. Decisions come from the agents' own
+seeded generator and the state they read, never the engine's: driven by the same commands, two runs
+with one seed make the same orders.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ import math
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 from backstop.catalog import USD, Market
 from backstop.engine.accounts import Account
@@ -61,6 +66,7 @@ from backstop.engine.margin import unrealized
 from backstop.engine.orders import Order
 from backstop.engine.prices import bounds
 from backstop.server.sequencer import Sequencer
+from backstop.sim.token_desk import DeskStyle, nav_ticks, product_of, sized, supply_commands
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,7 @@ BUY = "buy"
 SELL = "sell"
 SIDES = (BUY, SELL)
 PREFIX = "sim-"  # every agent's owner name starts with this
+DESK = -1  # the token desk's key where makers are keyed by their number
 FUND_EVERY = 10  # seconds between wallet checks (and whenever the set of live markets changes)
 STOP_BEFORE_EXPIRY_US = 60 * SECOND_US  # a dated future is left alone in its last minute
 BEHIND_US = 3 * SECOND_US  # no trading while the exchange's clock is further behind than this
@@ -214,6 +221,7 @@ class Population:
     blp_per_hour: int = 5_000_000
     blp_clip_usd: int = 25_000
     blp_every: int = 3
+    desk: DeskStyle | None = field(default_factory=DeskStyle)  # where leveraged tokens are enabled
 
 
 def _resting(acct: Account) -> dict[str, list[Order]]:
@@ -286,8 +294,13 @@ class Agents:
     def backstops(self) -> list[str]:
         return [f"{PREFIX}blp-1"] if self.population.backstop else []
 
+    def desks(self) -> list[str]:
+        present = self.population.desk is not None and product_of(self.exchange) is not None
+        return [f"{PREFIX}lt-desk-1"] if present else []
+
     def owners(self) -> list[str]:
-        return self.makers() + self.takers() + self.traders() + self.arbitrageurs() + self.backstops()
+        agents = self.makers() + self.takers() + self.traders() + self.arbitrageurs() + self.backstops()
+        return agents + self.desks()
 
     def _wallets(self) -> list[tuple[str, int, int, int]]:
         """(owner, USD it keeps at least half of, USD of each spot coin, leverage) for every
@@ -299,6 +312,8 @@ class Agents:
         terms = self.exchange.catalog.risk
         blp_usd = max(p.blp_wallet, 2 * terms.backstop_min_collateral // ATOM)
         wallets += [(o, blp_usd, 0, 5) for o in self.backstops()]
+        if p.desk is not None:
+            wallets += [(o, p.desk.usd, 0, 10) for o in self.desks()]
         return wallets
 
     # ----------------------------------------------------------------------------- setup
@@ -384,6 +399,7 @@ class Agents:
                     resting = _resting(acct)
                     for book in live:
                         self._left[n, book.market] = _lots(resting.get(book.market, []))
+            await self._desk(ts)
 
     async def _send(self, commands: Sequence[Command]) -> None:
         if not commands:
@@ -549,12 +565,18 @@ class Agents:
         return 0 if pos is None else pos.size * index * info.tick_value
 
     def _quote(
-        self, acct: Account, book: Book, mine: list[Order], wanted: dict[str, list[tuple[int, int]]], ts: int
+        self,
+        acct: Account,
+        book: Book,
+        mine: list[Order],
+        wanted: dict[str, list[tuple[int, int]]],
+        ts: int,
+        draw: bool = True,
     ) -> list[Command]:
         """Move this maker's orders in one market to the wanted ladder: an order already at a
         wanted price with about the wanted size stays (and keeps its place in the queue); the
         others are modified to the prices left over, extra ones cancelled, missing ones placed,
-        each new size drawn between 0.8 and 1.2 times the wanted one."""
+        each new size drawn between 0.8 and 1.2 times the wanted one (`draw`; else the wanted one)."""
         least = max(book.info.min_provide_lots, 1)
         have: dict[str, list[tuple[int, int, int]]] = {BUY: [], SELL: []}  # (price, remaining, id)
         for order in mine:
@@ -576,7 +598,9 @@ class Agents:
                     ),
                     None,
                 )
-                if match is None:
+                if match is None and not draw:
+                    todo.append((price, lots))
+                elif match is None:
                     todo.append((price, max(round_lots(int(lots * self.rng.uniform(0.8, 1.2))), least)))
                 else:
                     kept.add(match[2])
@@ -595,6 +619,49 @@ class Agents:
         rising = bool(wanted[SELL] and best_ask is not None and wanted[SELL][0][0] > best_ask)
         first, second = (SELL, BUY) if rising else (BUY, SELL)
         return cancels + moves[first] + moves[second]
+
+    # ----------------------------------------------------------------------------- token desk
+
+    async def _desk(self, ts: int) -> None:
+        """The token desk's round (token_desk.py), after the makers' (a first creation trades its
+        hedge on the perp's book): creations and redemptions every FUND_EVERY steps, then its ladder
+        on every token's spot market, moved as a maker's is."""
+        ex = self.exchange
+        product = product_of(ex)
+        style = self.population.desk
+        if product is None or style is None or not self.desks():
+            return
+        acct = self._account(self.desks()[0])
+        if acct is None or acct.liquidation:
+            return
+        if self.steps % FUND_EVERY == 1:
+            # product commands are outside the core's Command union; the sequencer takes them as any
+            await self._send(cast(list[Command], supply_commands(ex, product, acct, style, ts)))
+        resting = _resting(acct)
+        commands: list[Command] = []
+        for token in product.tokens.values():
+            book = ex.books[token.spot]
+            center = nav_ticks(ex, product, token)
+            if center is None or book.halted or book.closed:
+                continue
+            allowed = bounds(book)
+            low, high = allowed if allowed is not None else (1, 2 * center)
+            unit = grid_unit(center, style.step_bp)
+            bids, asks = ladder(center, center * style.half_spread_bp / BP, unit, style.levels, low, high)
+            if not bids and not asks:
+                continue
+            wanted = sized(book, bids, asks, acct.balance(token.name), style)
+            mine = resting.get(book.market, [])
+            have = {
+                side: sorted((o.price for o in mine if o.side == side), reverse=side == BUY) for side in SIDES
+            }
+            taken = _lots(mine) != self._left.get((DESK, book.market))
+            if taken or any(have[side] != [price for price, _ in wanted[side]] for side in SIDES):
+                commands += self._quote(acct, book, mine, wanted, ts, draw=False)
+        await self._send(commands)
+        resting = _resting(acct)
+        for token in product.tokens.values():
+            self._left[DESK, token.spot] = _lots(resting.get(token.spot, []))
 
     # ----------------------------------------------------------------------------- arbitrageur
 
