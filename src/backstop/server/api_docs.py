@@ -230,6 +230,12 @@ class SubaccountTransfer(Body):
     destination: str | None = Field(description="Likewise.")
 
 
+class TokenRequest(Body):
+    """A leveraged token creation or redemption, in whole tokens (to 1e-8), settled at once."""
+
+    size: float = Field(examples=[10])
+
+
 class Withdrawal(Body):
     """To an address on the simulated chain (settled at once); only free collateral can leave."""
 
@@ -295,6 +301,8 @@ class FundInsurance(AccountRef):
 
 BODIES: dict[tuple[str, str], type[Body]] = {
     ("POST", "/api/orders"): PlaceOrder,
+    ("POST", "/api/lt/{token_name}/create"): TokenRequest,
+    ("POST", "/api/lt/{token_name}/redeem"): TokenRequest,
     ("POST", "/api/orders/{order_id}/modify"): ModifyOrder,
     ("POST", "/api/orders/by_client_id/{client_id}/modify"): ModifyOrder,
     ("DELETE", "/api/orders"): CancelAll,

@@ -20,7 +20,17 @@ from backstop.engine import errors
 from backstop.engine.exchange import Exchange
 from backstop.projections import HistoryUnavailable, Projection
 from backstop.projections.market import MarketData
-from backstop.server import api_docs, operator, private, public, transparency, triggers, wallet, ws
+from backstop.server import (
+    api_docs,
+    leveraged_tokens,
+    operator,
+    private,
+    public,
+    transparency,
+    triggers,
+    wallet,
+    ws,
+)
 from backstop.server.clock import Clock
 from backstop.server.envelope import NOT_FOUND, ApiError, FTXResponse, fail
 from backstop.server.gateway import OrderGateway
@@ -106,6 +116,8 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     app.include_router(private.router)
     app.include_router(triggers.router)
     app.include_router(wallet.router)
+    app.include_router(leveraged_tokens.router)
+    app.include_router(leveraged_tokens.public_router)
     app.include_router(public.router)
     app.include_router(transparency.router)
     app.include_router(operator.router)
@@ -114,6 +126,8 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
         ("Orders and account", private.router, "ftx"),
         ("Trigger orders", triggers.router, "ftx"),
         ("Subaccounts and wallet", wallet.router, "ftx"),
+        ("Leveraged tokens", leveraged_tokens.router, "ftx"),
+        ("Leveraged tokens, public", leveraged_tokens.public_router, None),
         ("Markets", public.router, None),
         ("Transparency", transparency.router, None),
         ("Operator", operator.router, "operator"),

@@ -1,0 +1,135 @@
+"""Leveraged tokens through the real server with ccxt 2.0.90's `ftx` implicit methods: the public
+/lt/tokens and /lt/{token} figures, an account's /lt/balances, and creations and redemptions whose
+answers are the engine's own events; bad requests are refused in FTX's envelope and change nothing."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import ccxt
+import pytest
+from test_server_trading import PERP, Server
+from test_server_trading import server as trading_server  # noqa: F401  (the module's fixture)
+
+BAD_SIZES = [0, -1, 1e-9, "abc", 1e30, None, True, [1]]
+
+
+@pytest.fixture(scope="module")
+def market(trading_server: Server) -> Iterator[Server]:  # noqa: F811
+    maker = trading_server.client("lt-maker", 10_000_000)
+    maker.create_order(PERP, "limit", "buy", 20, 29990)
+    maker.create_order(PERP, "limit", "sell", 20, 30010)
+    yield trading_server
+
+
+def _public(server: Server, path: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(server.base + path, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _num(value: object) -> object:
+    """ccxt parses JSON floats as strings: back to floats, recursively (ids are ints already)."""
+    if isinstance(value, dict):
+        return {k: _num(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_num(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _result(reply: dict) -> dict:
+    result = _num(reply["result"])
+    assert isinstance(result, dict)
+    return result
+
+
+def _usd(client: ccxt.ftx) -> float:
+    return float(client.fetch_balance()["USD"]["total"])
+
+
+def _held(client: ccxt.ftx) -> dict[str, float]:
+    return {row["token"]: float(row["balance"]) for row in client.privateGetLtBalances()["result"]}
+
+
+def test_tokens_are_listed_with_ftx_fields(market: Server) -> None:
+    client = market.client("lt-reader", 1)
+    tokens = _num(client.publicGetLtTokens()["result"])
+    assert isinstance(tokens, list)
+    names = [t["name"] for t in tokens]
+    assert {"BULL", "BEAR", "HEDGE", "HALF"} <= set(names)
+    bull = _result(client.publicGetLtTokenName({"token_name": "BULL"}))
+    assert bull == next(t for t in tokens if t["name"] == "BULL")
+    assert bull["description"] == "3X Long Bitcoin Token" and bull["underlying"] == "BTC-PERP"
+    assert bull["leverage"] == 3.0
+    fields = ("outstanding", "pricePerShare", "positionPerShare", "positionsPerShare", "basket")
+    fields += (
+        "targetComponents",
+        "underlyingMark",
+        "totalNav",
+        "totalCollateral",
+        "currentLeverage",
+        "change1h",
+    )
+    assert set(fields) <= set(bull)
+
+
+def test_unknown_token_is_refused_in_ftx_envelope(market: Server) -> None:
+    status, body = _public(market, "/api/lt/NOPE")
+    assert status == 404 and body == {"success": False, "error": "No such token: NOPE"}
+    alice = market.client("lt-unknown", 100_000)
+    with pytest.raises(ccxt.ExchangeError, match="No such token"):
+        alice.privatePostLtTokenNameCreate({"token_name": "NOPE", "size": 1})
+    assert _usd(alice) == 100_000 and _held(alice) == {}
+
+
+def test_create_then_redeem_round_trip(market: Server) -> None:
+    alice = market.client("lt-alice", 100_000)
+    created = _result(alice.privatePostLtTokenNameCreate({"token_name": "BULL", "size": 1}))
+    assert created["token"] == "BULL" and created["pending"] is False
+    assert created["requestedSize"] == 1 and created["createdSize"] == 1
+    assert created["requestedAt"] == created["fulfilledAt"] and float(created["id"]).is_integer()
+    # the cost is NAV charged plus the hedge's cost plus the 0.10% fee
+    assert created["cost"] >= created["price"] * created["createdSize"] + created["fee"] - 1e-6
+    assert created["fee"] == pytest.approx(created["price"] * 0.001, rel=0.05)
+    assert _usd(alice) == pytest.approx(100_000 - created["cost"], abs=1e-8)
+    assert _held(alice) == {"BULL": 1}
+
+    bull = _result(alice.publicGetLtTokenName({"token_name": "BULL"}))
+    assert bull["outstanding"] >= 1
+    assert bull["totalNav"] == pytest.approx(bull["pricePerShare"] * bull["outstanding"], rel=1e-9)
+    assert bull["pricePerShare"] == pytest.approx(created["price"], rel=0.01)
+    assert bull["currentLeverage"] == pytest.approx(3, rel=0.05)
+
+    redeemed = _result(alice.privatePostLtTokenNameRedeem({"token_name": "BULL", "size": 0.4}))
+    assert redeemed["token"] == "BULL" and redeemed["size"] == 0.4 and redeemed["pending"] is False
+    assert redeemed["projectedProceeds"] == redeemed["proceeds"]
+    assert redeemed["proceeds"] <= redeemed["price"] * 0.4 - redeemed["fee"] + 1e-6
+    assert redeemed["id"] != created["id"]
+    assert _usd(alice) == pytest.approx(100_000 - created["cost"] + redeemed["proceeds"], abs=1e-8)
+    assert _held(alice) == {"BULL": 0.6}
+
+
+@pytest.mark.parametrize("size", BAD_SIZES, ids=repr)
+def test_bad_sizes_are_refused_and_change_nothing(market: Server, size: object) -> None:
+    bob = market.client(f"lt-bob-{BAD_SIZES.index(size)}", 100_000)
+    for method in (bob.privatePostLtTokenNameCreate, bob.privatePostLtTokenNameRedeem):
+        with pytest.raises(ccxt.ExchangeError, match=r"(?i)invalid|size"):
+            method({"token_name": "BULL", "size": size})
+    assert _usd(bob) == 100_000 and _held(bob) == {}
+
+
+def test_redeeming_more_than_held_is_refused(market: Server) -> None:
+    carol = market.client("lt-carol", 100_000)
+    with pytest.raises(ccxt.ExchangeError):
+        carol.privatePostLtTokenNameRedeem({"token_name": "BULL", "size": 1})
+    assert _usd(carol) == 100_000 and _held(carol) == {}
