@@ -357,6 +357,9 @@ WRITES = [
         {"account": TEXT, "size": NUM},
         operator=True,
     ),
+    # leveraged tokens: the fixture's market maker quotes BTC-PERP for the hedges, eve holds BULL
+    Route("POST", "/api/lt/BULL/create", {"size": 0.01}, {"size": NUM}),
+    Route("POST", "/api/lt/BULL/redeem", {"size": 0.001}, {"size": NUM}),
 ]
 PATH_WRITES = [  # {id} is a hostile id; the body is accepted where a real id stands
     Route("DELETE", "/api/orders/{id}", None, {}),
@@ -496,6 +499,10 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
         "success"
     ]
     h.ok("POST", "/api/subaccounts", {"nickname": "sub1"})
+    maker = h.server.client("lt-maker", 10_000_000)  # liquidity for the leveraged tokens' hedges
+    maker.create_order("BTC/USD:USD", "limit", "sell", 50, 30300)
+    maker.create_order("BTC/USD:USD", "limit", "buy", 50, 29700)
+    h.ok("POST", "/api/lt/BULL/create", {"size": 0.5})
     yield h
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
