@@ -108,6 +108,11 @@ def test_create_then_redeem_round_trip(market: Server) -> None:
     assert bull["outstanding"] >= 1
     assert bull["totalNav"] == pytest.approx(bull["pricePerShare"] * bull["outstanding"], rel=1e-9)
     assert bull["pricePerShare"] == pytest.approx(created["price"], rel=0.01)
+    # NAV per token is the basket marked to market: its USD plus its perp per token at the mark
+    basket = bull["basket"]
+    marked = basket["USD"] + basket["BTC-PERP"] * bull["underlyingMark"]
+    assert bull["pricePerShare"] == pytest.approx(marked, rel=1e-9)
+    assert bull["totalCollateral"] > 0
     assert bull["currentLeverage"] == pytest.approx(3, rel=0.05)
 
     redeemed = _result(alice.privatePostLtTokenNameRedeem({"token_name": "BULL", "size": 0.4}))
