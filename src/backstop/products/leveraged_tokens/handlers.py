@@ -60,6 +60,7 @@ from backstop.products.leveraged_tokens.params import DAY_US
 from backstop.products.leveraged_tokens.state import NO_ACCOUNT, TokenState
 
 if TYPE_CHECKING:
+    from backstop.engine.accounts import Account
     from backstop.engine.book import Book
     from backstop.engine.exchange import Exchange
     from backstop.products.leveraged_tokens.product import LeveragedTokens
@@ -104,18 +105,29 @@ def _failed(rid: int, kind: str, c: CreateLeveragedToken | RedeemLeveragedToken,
     return LeveragedTokenRequestFailed(rid, c.account, c.token, kind, c.size, why, ts)  # type: ignore[return-value]
 
 
-def create_token(lt: LeveragedTokens, ex: Exchange, c: CreateLeveragedToken, ts: int) -> list[Event]:
+def _requester(
+    lt: LeveragedTokens, ex: Exchange, c: CreateLeveragedToken | RedeemLeveragedToken
+) -> tuple[Token | None, Account | None, str]:
+    """(the token, the requesting account, "") or (None, None, why not): the checks creation and
+    redemption share, in this order: the token, the size, the account, its liquidation."""
     token = lt.tokens.get(c.token)
     if token is None:
-        return [Rejected(no_such_token(c.token))]
+        return None, None, no_such_token(c.token)
     err = _size_error(c.size)
     if err:
+        return None, None, err
+    acct = ex.account(c.account)
+    if acct is None:
+        return None, None, errors.NO_SUCH_SUBACCOUNT
+    if acct.liquidation:
+        return None, None, errors.LIQUIDATING
+    return token, acct, ""
+
+
+def create_token(lt: LeveragedTokens, ex: Exchange, c: CreateLeveragedToken, ts: int) -> list[Event]:
+    token, creator, err = _requester(lt, ex, c)
+    if token is None or creator is None:
         return [Rejected(err)]
-    creator = ex.account(c.account)
-    if creator is None:
-        return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
-    if creator.liquidation:
-        return [Rejected(errors.LIQUIDATING)]
     st = lt.state.tokens[token.name]
     if st.account == NO_ACCOUNT:
         if token.owner in ex.owners:  # its subaccounts would share the token's volume and identity
@@ -175,17 +187,9 @@ def create_token(lt: LeveragedTokens, ex: Exchange, c: CreateLeveragedToken, ts:
 
 
 def redeem_token(lt: LeveragedTokens, ex: Exchange, c: RedeemLeveragedToken, ts: int) -> list[Event]:
-    token = lt.tokens.get(c.token)
-    if token is None:
-        return [Rejected(no_such_token(c.token))]
-    err = _size_error(c.size)
-    if err:
+    token, holder, err = _requester(lt, ex, c)
+    if token is None or holder is None:
         return [Rejected(err)]
-    holder = ex.account(c.account)
-    if holder is None:
-        return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
-    if holder.liquidation:
-        return [Rejected(errors.LIQUIDATING)]
     st = lt.state.tokens[token.name]
     if st.account == NO_ACCOUNT or holder.available(token.name) < c.size:
         return [Rejected(errors.NOT_ENOUGH_BALANCES)]
