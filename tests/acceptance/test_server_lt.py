@@ -138,3 +138,96 @@ def test_redeeming_more_than_held_is_refused(market: Server) -> None:
     with pytest.raises(ccxt.ExchangeError):
         carol.privatePostLtTokenNameRedeem({"token_name": "BULL", "size": 1})
     assert _usd(carol) == 100_000 and _held(carol) == {}
+
+
+def test_creations_and_redemptions_are_in_the_history(market: Server) -> None:
+    """/lt/creations and /lt/redemptions list the account's own requests, newest first, each exactly
+    as its create or redeem answer said (both are read off the same event)."""
+    dave = market.client("lt-dave", 100_000)
+    first = _result(dave.privatePostLtTokenNameCreate({"token_name": "BULL", "size": 2}))
+    second = _result(dave.privatePostLtTokenNameCreate({"token_name": "HEDGE", "size": 1}))
+    redeemed = _result(dave.privatePostLtTokenNameRedeem({"token_name": "BULL", "size": 0.5}))
+    assert _num(dave.privateGetLtCreations()["result"]) == [second, first]
+    assert _num(dave.privateGetLtRedemptions()["result"]) == [redeemed]
+    assert _num(dave.privateGetLtCreations({"token": "BULL"})["result"]) == [first]
+    assert _num(dave.privateGetLtCreations({"limit": 1})["result"]) == [second]
+    # another account sees none of them
+    erin = market.client("lt-erin", 1)
+    assert erin.privateGetLtCreations()["result"] == [] and erin.privateGetLtRedemptions()["result"] == []
+    with pytest.raises(ccxt.ExchangeError, match="No such token"):
+        dave.privateGetLtCreations({"token": "NOPE"})
+    with pytest.raises(ccxt.ExchangeError, match="limit"):
+        dave.privateGetLtCreations({"limit": 0})
+
+
+def test_a_hedge_that_cannot_trade_is_refused_and_charges_nothing(market: Server) -> None:
+    """ETH-PERP has an index (so a mark) but no orders: ETHBULL's creation is refused before anything
+    moves. Once it is quoted, $100m of ETHBULL needs $300m of ETH-PERP, past the open-order cap: the
+    engine refuses the hedge order itself, after the token's account was opened and the creator's USD
+    held: the request fails with the engine's reason (FTX's 400), the USD goes back, nothing is
+    created and it is no creation in the history."""
+    frank = market.client("lt-frank", 100_000)
+    status, body = _public(market, "/api/lt/ETHBULL")
+    assert status == 200 and body["result"]["underlyingMark"] == 2000
+    with pytest.raises(ccxt.ExchangeError, match="No liquidity for the token's hedge"):
+        frank.privatePostLtTokenNameCreate({"token_name": "ETHBULL", "size": 1})
+    assert _usd(frank) == 100_000 and _held(frank) == {}
+
+    eth_maker = market.client("lt-eth-maker", 1_000_000)
+    eth_maker.create_order("ETH/USD:USD", "limit", "buy", 10, 1_999)
+    eth_maker.create_order("ETH/USD:USD", "limit", "sell", 10, 2_001)
+    whale = market.client("lt-whale", 200_000_000)
+    with pytest.raises(ccxt.ExchangeError, match="Size too large"):
+        whale.privatePostLtTokenNameCreate({"token_name": "ETHBULL", "size": 10_000})
+    assert _usd(whale) == 200_000_000 and _held(whale) == {}
+    assert whale.privateGetLtCreations()["result"] == []
+    status, body = _public(market, "/api/lt/ETHBULL")
+    assert body["result"]["outstanding"] == 0
+    # the book and the account that could have traded are as they were
+    assert eth_maker.fetch_order_book("ETH/USD:USD")["asks"] == [[2001.0, 10.0]]
+
+
+def _rebalances(server: Server) -> dict:
+    status, body = _public(server, "/api/etfs/rebalance_info")
+    assert status == 200 and body["success"] is True
+    return _num(body["result"])  # type: ignore[return-value]
+
+
+def test_rebalance_info_is_public_and_shows_the_latest_rebalance(market: Server) -> None:
+    """No rebalance yet: an empty answer. Then BTC falls 1% every 30 s, quoted around the index by a
+    trader: BULL (held since the tests above) passes 4x and its intraday de-levering starts, sliced
+    into IOC children 10 s apart (here the deep quotes take it in one); /etfs/rebalance_info shows it,
+    then how it ended."""
+    assert _rebalances(market) == {}
+    reader = market.client("lt-reader2", 1)
+    bull = _result(reader.publicGetLtTokenName({"token_name": "BULL"}))
+    assert bull["outstanding"] > 0 and bull["currentLeverage"] == pytest.approx(3, rel=0.05)
+    mover = market.client("lt-mover", 10_000_000)
+    for _, size in mover.fetch_order_book(PERP)["bids"]:
+        mover.create_order(PERP, "market", "sell", size)  # the makers' bids are gone
+    price, steps = 30_000.0, 0
+    while "BULL" not in _rebalances(market):
+        steps += 1
+        assert steps <= 30, "BULL never passed 4x"
+        price = round(price * 0.99)
+        mover.cancel_all_orders(PERP)
+        assert market.operator("/operator/index_prices", {"prices": {"BTC": price}})["success"]
+        mover.create_order(PERP, "limit", "buy", 10, price - 10)
+        mover.create_order(PERP, "limit", "sell", 10, price + 10)
+        assert market.operator("/operator/clock/advance", {"seconds": 30})["success"]
+    running = _rebalances(market)["BULL"]
+    assert running["kind"] == "intraday" and running["side"] == "sell" and running["leverageBefore"] > 4
+    assert running["time"].startswith("1970-01-01T") and running["size"] > 0
+    assert market.operator("/operator/clock/advance", {"seconds": 300})["success"]
+
+    rebalance = _rebalances(market)["BULL"]
+    assert {k: rebalance[k] for k in ("id", "kind", "side", "time", "size", "leverageBefore")} == {
+        k: running[k] for k in ("id", "kind", "side", "time", "size", "leverageBefore")
+    }
+    assert rebalance["status"] in ("done", "favourable"), rebalance
+    assert rebalance["endedAt"] >= rebalance["time"]
+    sizes = rebalance["orderSizeList"]
+    assert len(sizes) >= 1 and sum(sizes) >= rebalance["filledSize"] - 1e-9
+    assert 0 < rebalance["filledSize"] <= rebalance["size"] + 1e-9
+    after = _result(reader.publicGetLtTokenName({"token_name": "BULL"}))
+    assert after["currentLeverage"] == pytest.approx(3, rel=0.1)

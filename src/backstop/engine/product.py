@@ -31,6 +31,10 @@ The rules a product keeps (those of the engine):
   module is compiled with the engine (listed in setup.py's COMPILED) to subclass it, or its events
   are NamedTuples (as the test product's are).
 - **Determinism**: no clock, no I/O, randomness only from `ex.rng`.
+- **History** (optional, outside the engine): a product with a `history()` method returns the tables
+  of its events the SQL projection keeps (`projections.schema.History`: one row per event, its
+  fields as the columns), created, written, rebuilt and read with the core's; the API's history
+  routes for the product read them (`Projection.product_events`).
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ class Backend:
     name = ""
     errors: tuple[type[Exception], ...] = ()
     """What the database raises when it cannot be reached or used (not for a bad query)."""
+    tables: tuple[Table, ...] = schema.TABLES
+    """The tables it creates and drops: the core's, and the products' the projection was given."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         raise NotImplementedError
@@ -80,7 +82,7 @@ class Backend:
         raise NotImplementedError
 
     def drop(self) -> None:
-        for table in reversed(schema.TABLES):
+        for table in reversed(self.tables):
             self.execute(f"DROP TABLE IF EXISTS {table.name}")
 
     def has_meta(self) -> bool:
@@ -123,6 +125,7 @@ class SQLite(Backend):
         self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
         self.strict = sqlite3.sqlite_version_info >= (3, 37, 0)
         self._fixes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self._bigs: dict[str, tuple[int, ...]] = {}
         if boot is not None:
             _write_durably(self._mark, boot)
         self._checkpoints = Checkpointer(path, synced=not self.unsynced)
@@ -142,7 +145,9 @@ class SQLite(Backend):
     ) -> None:
         conn = self.conn
         for table, rows in inserts:
-            bigs = schema.BIGS[table.name]
+            bigs = self._bigs.get(table.name)
+            if bigs is None:
+                bigs = self._bigs[table.name] = table.of_kind(BIG)
             conn.executemany(schema.insert_sql(table), _sqlite_rows(rows, bigs) if bigs else rows)
         for sql, rows, bigs in updates:
             conn.executemany(sql, _sqlite_rows(rows, bigs) if bigs else rows)
@@ -160,7 +165,7 @@ class SQLite(Backend):
 
     def create(self) -> None:
         types = schema.SQLITE_TYPES if self.strict else schema.SQLITE_LOOSE_TYPES
-        for table in schema.TABLES:
+        for table in self.tables:
             rowid = len(table.key) == 1 and table.columns[table.names.index(table.key[0])].kind == "int"
             options = ["STRICT"] if self.strict else []
             if not rowid:
@@ -362,7 +367,7 @@ class Postgres(Backend):
             yield
 
     def create(self) -> None:
-        for table in schema.TABLES:
+        for table in self.tables:
             options = " WITH (fillfactor = 80)" if table.updated else ""
             for statement in schema.ddl(table, schema.POSTGRES_TYPES, options):
                 self.conn.execute(statement.encode())

@@ -14,6 +14,7 @@ is the engine's own order of events, identical on every rebuild, and needs no co
 
 from __future__ import annotations
 
+import zlib
 from typing import NamedTuple
 
 VERSION = 1
@@ -51,7 +52,7 @@ class Table(NamedTuple):
         return tuple(i for i, c in enumerate(self.columns) if c.kind == kind)
 
 
-def _table(name: str, spec: str, key: str, *indexes: str, updated: bool = False) -> Table:
+def table(name: str, spec: str, key: str, *indexes: str, updated: bool = False) -> Table:
     """`spec`: "name kind[?], ..." (a trailing ? makes the column nullable); `key` and each index:
     comma-separated columns, an index optionally followed by "where <condition>". The indexes
     of a table of events end with its key (seq, n), so newest first needs no sort."""
@@ -73,9 +74,16 @@ def _table(name: str, spec: str, key: str, *indexes: str, updated: bool = False)
 
 EVENT = "seq int, n int, "  # the key of a table of events
 
-META = _table("meta", "key text, value int", "key")
 
-ORDERS = _table(
+def event_table(name: str, spec: str, *indexes: str) -> Table:
+    """A table of one row per event, keyed (seq, n): `spec` the event's fields after those two, named
+    as the event names them (so a row is `(seq, n, *those fields)`)."""
+    return table(name, EVENT + spec, "seq, n", *indexes)
+
+
+META = table("meta", "key text, value int", "key")
+
+ORDERS = table(
     "orders",
     "id int, account int, market text, side text, type text, price int?, size int, filled int, "
     "remaining int, fill_value big, status text, close_reason text?, reduce_only bool, ioc bool, "
@@ -92,7 +100,7 @@ ORDERS = _table(
 "post_only", "reduce_only", "self_trade", "modified", "liquidation", "expired"...). No column
 that changes after the insert is indexed, so PostgreSQL updates rows in place (HOT updates)."""
 
-FILLS = _table(
+FILLS = table(
     "fills",
     "id int, trade_id int, account int, order_id int, market text, side text, price int, size int, "
     "liquidity text, fee int, fee_coin text, realized big, liquidation bool, ts int",
@@ -104,7 +112,7 @@ FILLS = _table(
 """One row per side of each trade: id = trade_id x 2 (+1 for the maker's side). `fee` in atoms of
 `fee_coin` (negative: a rebate); `realized` the futures PnL the fill realized, USD atoms."""
 
-TRADES = _table(
+TRADES = table(
     "trades",
     "trade_id int, market text, price int, size int, side text, liquidation bool, ts int",
     "trade_id",
@@ -112,9 +120,9 @@ TRADES = _table(
 )
 """The public tape: `side` is the taker's; `liquidation` when the taker was a liquidation order."""
 
-ACCOUNTS = _table("accounts", "id int, owner text, subaccount text", "id", "owner, subaccount")
+ACCOUNTS = table("accounts", "id int, owner text, subaccount text", "id", "owner, subaccount")
 
-FUNDING_PAYMENTS = _table(
+FUNDING_PAYMENTS = table(
     "funding_payments",
     EVENT + "account int, market text, size int, payment big, rate int, ts int",
     "seq, n",
@@ -123,7 +131,7 @@ FUNDING_PAYMENTS = _table(
 )
 """`payment` in USD atoms, positive when the account received it; `size` the signed position."""
 
-FUNDING_RATES = _table(
+FUNDING_RATES = table(
     "funding_rates",
     EVENT + "market text, rate int, hour int, ts int",
     "seq, n",
@@ -132,7 +140,7 @@ FUNDING_RATES = _table(
 )
 """`hour` is the start of the hour the rate covers; `ts` when it was paid (the next hour's top)."""
 
-LIQUIDATIONS = _table(
+LIQUIDATIONS = table(
     "liquidations",
     EVENT + "account int, kind text, step int?, reason text?, mf big, mmf int?, acmf int?, "
     "tav big?, notional big?, ts int",
@@ -143,7 +151,7 @@ LIQUIDATIONS = _table(
 """An account entering (kind "started": `step` 1 orderly, 2 auto-close, with MF, MMF, ACMF, total
 account value and notional) or leaving liquidation (kind "ended": `reason` "recovered"/"closed")."""
 
-LIQUIDATION_ORDERS = _table(
+LIQUIDATION_ORDERS = table(
     "liquidation_orders",
     EVENT + "account int, market text, order_id int, side text, size int, price int, mf big, "
     "mmf int, cap_left int, ts int",
@@ -153,7 +161,7 @@ LIQUIDATION_ORDERS = _table(
 )
 """Step-1 orders with the inputs that sized them (the orders themselves are in `orders`)."""
 
-AUTO_CLOSES = _table(
+AUTO_CLOSES = table(
     "auto_closes",
     EVENT + "account int, counterparty int, market text, side text, size int, mark int, "
     "liquidated_value big, counterparty_value big, fund big, mf big, acmf int, via text, ts int",
@@ -165,7 +173,7 @@ AUTO_CLOSES = _table(
 """Positions moved off the book (step 2 and the last resorts): values in USD atoms for `size`
 lots; `fund` what the insurance fund took (negative: paid); `via` "backstop", "top10"..."""
 
-CLAWBACKS = _table(
+CLAWBACKS = table(
     "clawbacks",
     EVENT + "account int, amount big, market text, ts int",
     "seq, n",
@@ -173,7 +181,7 @@ CLAWBACKS = _table(
     "ts",
 )
 
-INSURANCE_FUND = _table(
+INSURANCE_FUND = table(
     "insurance_fund",
     EVENT + "change big, balance big, reason text, account int, ts int",
     "seq, n",
@@ -181,21 +189,21 @@ INSURANCE_FUND = _table(
 )
 """Every movement of the insurance fund with the balance after it."""
 
-DEPOSITS = _table(
+DEPOSITS = table(
     "deposits",
     EVENT + "account int, coin text, credited text, amount int, ts int",
     "seq, n",
     "account, ts",
 )
 
-WITHDRAWALS = _table(
+WITHDRAWALS = table(
     "withdrawals",
     EVENT + "account int, coin text, debited text, amount int, ts int",
     "seq, n",
     "account, ts",
 )
 
-TRANSFERS = _table(
+TRANSFERS = table(
     "transfers",
     EVENT + "source int, destination int, coin text, amount int, ts int",
     "seq, n",
@@ -203,7 +211,7 @@ TRANSFERS = _table(
     "destination, ts",
 )
 
-CONDITIONAL_ORDERS = _table(
+CONDITIONAL_ORDERS = table(
     "conditional_orders",
     "id int, account int, market text, side text, size int, type text, trigger_price int?, "
     "order_price int?, trail_value int?, reduce_only bool, retry_until_filled bool, trigger_by text, "
@@ -217,7 +225,7 @@ CONDITIONAL_ORDERS = _table(
 """Trigger orders: `status` "open", "triggered" (it fired at least once; `order_id` the last order
 it sent, `error` the last rejection) or "cancelled" (`cancel_reason`)."""
 
-CONDITIONAL_TRIGGERS = _table(
+CONDITIONAL_TRIGGERS = table(
     "conditional_triggers",
     EVENT + "trigger_id int, account int, market text, price int, order_id int?, error text?, ts int",
     "seq, n",
@@ -226,17 +234,17 @@ CONDITIONAL_TRIGGERS = _table(
 )
 """Each time a trigger order fired: the price, and the order it sent or the error it met."""
 
-POSITION_SETTLEMENTS = _table(
+POSITION_SETTLEMENTS = table(
     "position_settlements",
     EVENT + "account int, market text, size int, price int, realized big, ts int",
     "seq, n",
     "account, ts",
 )
 
-EXPIRATIONS = _table("expirations", EVENT + "market text, price int, ts int", "seq, n", "market, ts")
+EXPIRATIONS = table("expirations", EVENT + "market text, price int, ts int", "seq, n", "market, ts")
 """Dated futures settled at expiry, at `price` ticks."""
 
-CANDLES = _table(
+CANDLES = table(
     "candles",
     "kind text, name text, resolution int, start int, open big, high big, low big, close big, volume big",
     "kind, name, resolution, start",
@@ -270,7 +278,39 @@ TABLES: tuple[Table, ...] = (
     CANDLES,
 )
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
-BIGS: dict[str, tuple[int, ...]] = {t.name: t.of_kind(BIG) for t in TABLES}
+
+
+class History(NamedTuple):
+    """What a product adds to the projection (its optional `history()`): its own tables, and for each
+    of its event classes the table that keeps one row per event, `(seq, n, *fields)`, the fields
+    named as the table's columns after `seq, n` (`event_table`). A product's tables are created,
+    written, dropped and rebuilt with the core's; their names must not clash with the core's."""
+
+    tables: tuple[Table, ...]
+    logged: dict[type, Table]
+
+
+def all_tables(histories: tuple[History, ...]) -> tuple[Table, ...]:
+    """The core's tables and then each product's, names checked unique."""
+    tables = TABLES + tuple(t for h in histories for t in h.tables)
+    names = [t.name for t in tables]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise ValueError(f"projection tables named twice: {', '.join(clash)}")
+    for h in histories:
+        for kind, t in h.logged.items():
+            if t not in h.tables or t.key != ("seq", "n"):
+                raise ValueError(f"{kind.__name__}: {t.name} is not one of its product's tables of events")
+    return tables
+
+
+def layout(tables: tuple[Table, ...]) -> int:
+    """A checksum of every table's definition (31 bits): a projection whose recorded layout differs
+    (a product's tables added or changed) is dropped and rebuilt from the journal, so no table
+    misses the events written before it existed."""
+    text = "\n".join(s for t in tables for s in ddl(t, POSTGRES_TYPES))
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
 
 POSTGRES_TYPES = {INT: "BIGINT", BIG: "NUMERIC", TEXT: "TEXT", BOOL: "BOOLEAN"}
 SQLITE_TYPES = {INT: "INTEGER", BIG: "ANY", TEXT: "TEXT", BOOL: "INTEGER"}

@@ -54,7 +54,7 @@ from backstop.projections import schema
 from backstop.projections.backends import Backend, Postgres, SQLite
 from backstop.projections.market import MAX_TRADES, MarketData, Trade
 from backstop.projections.schema import Table
-from backstop.projections.writer import OrderRow, Staged, Update
+from backstop.projections.writer import LOGGED, Logged, OrderRow, Staged, Update, logged
 
 FILE_NAME = "history.sqlite"
 SET_SEQ = "UPDATE meta SET value = ? WHERE key = 'seq'"
@@ -101,20 +101,28 @@ class Page(NamedTuple):
 
 
 class Projection:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, histories: Sequence[schema.History] = ()) -> None:
+        """`histories`: the tables and events of the exchange's products (their `history()`), kept
+        beside the core's. A database whose recorded layout of tables differs (a product's tables
+        new or changed) is dropped and rebuilt, like one of another schema version."""
         self.backend = backend
+        self.tables = schema.all_tables(tuple(histories))
+        self.kept: Logged = {**LOGGED, **{k: v for h in histories for k, v in logged(h.logged).items()}}
+        self.layout = schema.layout(self.tables)
+        backend.tables = self.tables
         try:
             with backend.transaction():
-                if backend.has_meta() and self._meta("version") != schema.VERSION:
-                    logger.warning("projection: schema version changed, dropping its tables to rebuild them")
+                if backend.has_meta() and (
+                    self._meta("version") != schema.VERSION or self._meta("layout") != self.layout
+                ):
+                    logger.warning(
+                        "projection: its tables changed; dropping them, to rebuild from the journal"
+                    )
                     backend.drop()
                 fresh = not backend.has_meta()
-                backend.create()  # IF NOT EXISTS: also adds what a same-version database lacks
+                backend.create()  # IF NOT EXISTS
                 if fresh:
-                    backend.execute("INSERT INTO meta (key, value) VALUES ('version', ?)", (schema.VERSION,))
-                    backend.execute("INSERT INTO meta (key, value) VALUES ('seq', 0)")
-                if self._meta("candles") < 0:  # new, or from before candles were kept
-                    backend.execute("INSERT INTO meta (key, value) VALUES ('candles', 0)")
+                    self._init_meta()
             self._seq = self._meta("seq")
             self._candles = self._meta("candles")
         except BaseException:
@@ -123,6 +131,10 @@ class Projection:
         self._open: dict[int, OrderRow] = {}  # filled lazily (writer.py)
         self.follower: Follower | None = None  # set by `listener`: reads answer only when level
 
+    def _init_meta(self) -> None:
+        for key, value in (("version", schema.VERSION), ("layout", self.layout), ("seq", 0), ("candles", 0)):
+            self.backend.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     @classmethod
     def open(
         cls,
@@ -130,16 +142,19 @@ class Projection:
         database: str | None = None,
         *,
         schema_name: str | None = None,
+        histories: Sequence[schema.History] | None = None,
     ) -> Projection:
         """SQLite in `<directory>/history.sqlite`, or `database`: a postgresql:// URL (in
         `schema_name` if given, else the connection's search path) or sqlite:///relative/path,
-        sqlite:////absolute/path."""
+        sqlite:////absolute/path. `histories` by default: those of the products `directory`
+        records, when it is a data directory (`product_histories`)."""
+        chosen = product_histories(directory) if histories is None else histories
         if database is None:
-            return cls(SQLite(directory / FILE_NAME))
+            return cls(SQLite(directory / FILE_NAME), chosen)
         if database.startswith(("postgresql://", "postgres://")):
-            return cls(Postgres(database, schema_name))
+            return cls(Postgres(database, schema_name), chosen)
         if database.startswith("sqlite:///"):
-            return cls(SQLite(Path(database.removeprefix("sqlite:///"))))
+            return cls(SQLite(Path(database.removeprefix("sqlite:///"))), chosen)
         raise ValueError(f"unsupported database {database!r}: a postgresql:// or sqlite:/// URL")
 
     @property
@@ -183,7 +198,7 @@ class Projection:
             return 0
         if first > done + 1:
             raise ProjectionGap(f"projection at seq {done} was given commands {first}..{seq_after}")
-        staged = Staged(self._open, self._load_order)
+        staged = Staged(self._open, self._load_order, self.tables, self.kept)
         backend = self.backend
         try:
             for i in range(done + 1 - first if first <= done else 0, count):
@@ -344,9 +359,7 @@ class Projection:
         with backend.transaction():
             backend.drop()
             backend.create()
-            backend.execute("INSERT INTO meta (key, value) VALUES ('version', ?)", (schema.VERSION,))
-            backend.execute("INSERT INTO meta (key, value) VALUES ('seq', 0)")
-            backend.execute("INSERT INTO meta (key, value) VALUES ('candles', 0)")
+            self._init_meta()
         self._seq = 0
         self._candles = 0
         self._open = {}
@@ -507,6 +520,26 @@ class Projection:
     ) -> Page:
         where, params = _filters(account=account, counterparty=counterparty, market=market, ts=(start, end))
         return self._select(schema.AUTO_CLOSES, where, params, _NEWEST, limit)
+
+    def product_events(
+        self,
+        table_name: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = 100,
+        **equal: Any,
+    ) -> Page:
+        """Rows of a product's table of events (`schema.History`), newest first: those whose
+        columns equal the values given (None: no condition), `ts` within start..end."""
+        table = next((t for t in self.tables[len(schema.TABLES) :] if t.name == table_name), None)
+        if table is None:
+            raise ValueError(f"no product table {table_name!r} in this projection")
+        unknown = set(equal) - set(table.names)
+        if unknown:
+            raise ValueError(f"{table_name} has no column {', '.join(sorted(unknown))}")
+        where, params = _filters(**equal, ts=(start, end))
+        return self._select(table, where, params, _NEWEST, limit)
 
     def clawbacks(
         self,
@@ -854,6 +887,24 @@ def _filters(**conditions: Any) -> tuple[list[str], list[Any]]:
             where.append(f"{column} = ?")
             params.append(value)
     return where, params
+
+
+def product_histories(directory: Path) -> tuple[schema.History, ...]:
+    """The `history()` of each product the data directory records (none when `directory` is not a
+    data directory, or its products keep no history)."""
+    if not (directory / recovery.SETTINGS).exists():
+        return ()
+    return histories(recovery.directory_products(directory))
+
+
+def histories(products: Sequence[Any]) -> tuple[schema.History, ...]:
+    """The histories of those of `products` that keep one (an optional `history()`)."""
+    out = []
+    for product in products:
+        history = getattr(product, "history", None)
+        if history is not None:
+            out.append(history())
+    return tuple(out)
 
 
 def _snapshot_at_or_below(directory: Path, seq: int) -> tuple[int, Exchange | None]:

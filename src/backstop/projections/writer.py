@@ -68,19 +68,46 @@ LOGGED_TABLES: dict[type, Table] = {
     ev.MarketSettled: schema.EXPIRATIONS,
 }
 """Events kept as they are: a row of (seq, n, the event's fields named as the table's columns)."""
-LOGGED: dict[type, tuple[str, Callable[[Any], Row]]] = {
-    kind: (table.name, attrgetter(*table.names[2:])) for kind, table in LOGGED_TABLES.items()
-}
+Logged = dict[type, tuple[str, Callable[[Any], Row]]]
+"""Event class -> (its table, the row's fields after seq and n, read off the event)."""
+
+
+def _one(get: Callable[[Any], Any]) -> Callable[[Any], Row]:
+    return lambda event: (get(event),)
+
+
+def logged(tables: dict[type, Table]) -> Logged:
+    out: Logged = {}
+    for kind, table in tables.items():
+        fields = table.names[2:]
+        get: Callable[[Any], Row] = attrgetter(*fields)
+        if len(fields) == 1:  # attrgetter of one name gives the value, not a tuple
+            get = _one(attrgetter(fields[0]))
+        out[kind] = (table.name, get)
+    return out
+
+
+LOGGED = logged(LOGGED_TABLES)
 
 
 class Staged:
     """One batch's rows, ready to write. `open_orders` is changed in place as events arrive (the
     caller reloads it from the database if the write then fails)."""
 
-    def __init__(self, open_orders: dict[int, OrderRow], load: Callable[[int], OrderRow | None]) -> None:
+    def __init__(
+        self,
+        open_orders: dict[int, OrderRow],
+        load: Callable[[int], OrderRow | None],
+        tables: tuple[Table, ...] = schema.TABLES,
+        kept: Logged = LOGGED,
+    ) -> None:
+        """`tables` every table written (the core's and the products'), `kept` the events kept as
+        rows as they are (the core's `LOGGED` and the products' `History.logged`)."""
         self.open_orders = open_orders
         self.load = load  # an open order's row from the database (open before a restart)
-        self.rows: dict[str, list[Row]] = {t.name: [] for t in schema.TABLES}
+        self.tables = tables
+        self.kept = kept
+        self.rows: dict[str, list[Row]] = {t.name: [] for t in tables}
         self.new_orders: dict[int, OrderRow] = {}
         self.changed_orders: dict[int, OrderRow] = {}
         self.closed_orders: list[int] = []
@@ -93,11 +120,12 @@ class Staged:
         """The events of the command with journal number `seq`. Events the projection does not
         keep (index updates, leverage, halts, backstop registrations...) are skipped."""
         rows = self.rows
+        kept = self.kept
         for n, event in enumerate(events):
             kind = type(event)
-            logged = LOGGED.get(kind)
-            if logged is not None:
-                rows[logged[0]].append((seq, n, *logged[1](event)))
+            found = kept.get(kind)
+            if found is not None:
+                rows[found[0]].append((seq, n, *found[1](event)))
                 continue
             handler = HANDLERS.get(kind)
             if handler is not None:
@@ -224,7 +252,7 @@ class Staged:
         """(inserts per table, updates) in the order they must run."""
         orders = self.rows["orders"]
         orders.extend(tuple(row) for row in self.new_orders.values())
-        inserts = [(t, self.rows[t.name]) for t in schema.TABLES if self.rows[t.name]]
+        inserts = [(t, self.rows[t.name]) for t in self.tables if self.rows[t.name]]
         updates: list[Update] = []
         if self.changed_orders:
             rows = [

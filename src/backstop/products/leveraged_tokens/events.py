@@ -85,7 +85,7 @@ class RebalanceStarted(NamedTuple):
 class RebalanceChild(NamedTuple):
     id: int
     token: str
-    order: int  # the child order's id (0 if refused)
+    order_id: int  # the child order's id (0 if refused)
     lots: int  # signed lots sent
     filled: int  # signed lots filled
     max_child: int  # the child cap then: min(10% of depth within 1%, 10% of recent volume), lots

@@ -8,6 +8,7 @@ any other: nothing in the engine exempts it.
 - Tick: the management fee and the daily and intraday rebalances, sliced (scheduler.py).
 - Liquidation: a token account entering liquidation is noted, its rebalance under way ends, and
   creations and redemptions are refused while it is liquidated (handlers.py checks the account).
+- History: history.py, the SQL projection's tables of its events.
 - State: state.py, hashed and restored with the engine's.
 - Catalog: `listing(catalog)` adds the tokens' coins and spot markets; `backstop.products.exchange`
   calls it, so they exist only where the product is enabled.
@@ -15,7 +16,7 @@ any other: nothing in the engine exempts it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backstop.catalog import Catalog
 from backstop.engine.accounts import Account
@@ -26,6 +27,9 @@ from backstop.products.leveraged_tokens import handlers, listing, scheduler
 from backstop.products.leveraged_tokens.commands import CODE_BASE, CreateLeveragedToken, RedeemLeveragedToken
 from backstop.products.leveraged_tokens.events import TokenAccountLiquidating
 from backstop.products.leveraged_tokens.state import ProductState
+
+if TYPE_CHECKING:
+    from backstop.projections.schema import History
 
 NAME = "leveraged_tokens"
 
@@ -61,6 +65,13 @@ class LeveragedTokens:
                 st.liquidations += 1
                 scheduler.end(st, self.tokens[name], "liquidation", ts, events)
                 events.append(TokenAccountLiquidating(name, account.id, ts))  # type: ignore[arg-type]
+
+    def history(self) -> History:
+        """Its tables in the SQL projection (history.py; imported here, as the projection asks: the
+        engine's own imports never load the projection)."""
+        from backstop.products.leveraged_tokens import history
+
+        return history.history()
 
     def account_of(self, token: str) -> int | None:
         """The token's account id, once opened."""
