@@ -1,6 +1,7 @@
 """`backstop bench products` in a tiny configuration: the output's structure and sane values (no
-timing assertions): every token rebalanced in both runs, the block order filled, slippage finite,
-both exchanges solvent, the engine's workload leaving the same state with and without products."""
+timing assertions): creations, redemptions and IOC orders timed through a real server, every token
+rebalanced in both runs, the block order filled, slippage finite, both exchanges solvent, the
+engine's workload leaving the same state with and without products."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ def test_bench_products_json_in_a_tiny_configuration() -> None:
     assert set(out) == {"engine_build", "requests", "rebalances", "engine"}
 
     req = out["requests"]
-    assert req["api_creations_per_s"] is None and "/lt" in req["api_note"]
+    # through the API: a real server, 10 requests of each kind (20 // 2), none refused (it raises)
+    assert req["api_requests"] == {"creations": 10, "redemptions": 10, "ioc_orders": 20}
+    assert req["api_token_size"] == 0.01 and req["api_hedge_size"] > 0
+    for key in ("api_creations_per_s", "api_redemptions_per_s", "api_baseline_ioc_orders_per_s"):
+        assert req[key] > 0, key
+    assert req["api_creations_vs_ioc"] > 0 and req["api_redemptions_vs_ioc"] > 0
+    assert len(req["api_ratios_creations"]) == len(req["api_ratios_redemptions"]) == 1
+    assert all(v > 0 for v in req["api_wall_per_s"].values())
     assert req["engine_requests"] == 20
     assert req["engine_requests_per_s"] > 0 and req["baseline_ioc_orders_per_s"] > 0
     assert req["requests_vs_ioc"] > 0 and len(req["ratios"]) == 1

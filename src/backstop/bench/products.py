@@ -2,12 +2,22 @@
 
 Three parts, one run:
 
-1. **Creations and redemptions per second.** Through the API this is not possible yet: the `/lt`
-   routes do not exist, and the figure says so (`api_creations_per_s: null`). Measured instead at the
-   engine level: `CreateLeveragedToken` and `RedeemLeveragedToken` of a small size (each trades its
-   hedge through the perp's book) through `Exchange.apply`, against ordinary IOC market orders of the
-   same hedge size (the baseline: what a request costs beyond the hedge's own order), interleaved in
-   chunks on two copies of one exchange, by CPU time (`time.process_time`), `--repeat` times.
+1. **Creations and redemptions per second.** Through the API: `backstop serve` as `bench api` starts
+   it (its `Server`: manual clock and feed, no agents, no order rate limit) on a free port; a maker
+   quotes BTC-PERP and ETH-PERP $10 and $1 from the index (BTC $30,000, ETH $2,000) deep enough for
+   every hedge of the run, re-quoting before each repeat, and a supply account creates 1 of each of
+   the 8 tokens. Then 8 clients (each its own account, API key and keep-alive connection, in this
+   process: api.py's `Http`, requests signed FTX's way) send POST /api/lt/BULL/create {"size": 0.01}
+   (`--requests` / 2 in all, each trading about 0.01 BTC of hedge) and as many .../redeem, against
+   the baseline of POST /api/orders IOC market orders on BTC-PERP of the hedge's size (as many buys,
+   then sells): chunks of API_CHUNK requests of one kind, creations then redemptions and buys then
+   sells, the pairs' order alternating, timed by the server process's CPU time (its threads' schedstat
+   run time), `--repeat` times; creations/s, redemptions/s, IOC orders/s and the ratios per repeat
+   (wall-clock rates beside them). A probe of each kind first checks that it does what it says.
+   And at the engine level: `CreateLeveragedToken` and `RedeemLeveragedToken` of a small size
+   through `Exchange.apply`, against ordinary IOC market orders of the same hedge size (the
+   baseline: what a request costs beyond the hedge's own order), interleaved in chunks on two copies
+   of one exchange, by CPU time (`time.process_time`), `--repeat` times.
 
 2. **A day of rebalances for the 8 tokens on a realistic book.** Three market makers a perpetual
    (tight, middle, deep: about $1.5m a side within 0.5% on BTC-PERP, ETH-PERP by the square root of
@@ -37,6 +47,7 @@ Three parts, one run:
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import gc
 import gzip
@@ -44,16 +55,23 @@ import io
 import json
 import pickle
 import statistics
+import tempfile
 import time
+import urllib.error
+import urllib.request
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import click
 
 from backstop import products
+from backstop.bench.api import Http, Server, _process_cpu_s, _split, _succeeded
 from backstop.bench.baseline import BaselineVenue
 from backstop.bench.engine import build_kind
 from backstop.bench.workload import MARKETS, Workload, build, prepare
@@ -77,6 +95,7 @@ from backstop.products.leveraged_tokens.commands import CreateLeveragedToken, Re
 from backstop.products.leveraged_tokens.events import RebalanceEnded, RebalanceStarted
 from backstop.products.leveraged_tokens.nav import nav_total
 from backstop.products.leveraged_tokens.product import LeveragedTokens
+from backstop.server.auth import sign_request
 from backstop.server.runtime import tune_gc
 
 AnyCommand = Command | tuple[Any, ...]  # the core's commands and the products' (NamedTuples)
@@ -531,14 +550,237 @@ def requests(m: Market, creator: int, count: int, chunk: int, repeat: int) -> di
     lt_rate = statistics.median(r[0] for r in rates)
     io_rate = statistics.median(r[1] for r in rates)
     return {
-        "api_creations_per_s": None,
-        "api_note": "not measurable yet: the /lt routes do not exist; engine-level figures below",
         "engine_requests": count,
         "engine_requests_per_s": round(lt_rate),
         "baseline_ioc_orders_per_s": round(io_rate),
         "requests_vs_ioc": round(lt_rate / io_rate, 3),
         "ratios": [round(a / b, 3) for a, b in rates],
     }
+
+
+# ----------------------------------------------------------------------------- part 1 through the API
+
+API_TOKEN = "BULL"
+API_PERP = "BTC-PERP"
+API_SIZE = "0.01"  # tokens a request: about $100 of NAV, its hedge about 0.01 BTC
+API_CLIENTS = 8  # concurrent clients, each its own account, API key and keep-alive connection
+API_CHUNK = 200  # requests of one kind (creations, redemptions, IOC buys or sells) a timed chunk
+API_INDEX = {"BTC": 30_000, "ETH": 2_000}
+API_QUOTES = {"BTC-PERP": ("BTC", 10), "ETH-PERP": ("ETH", 1)}  # perp: coin, dollars index to quote
+API_MAKER_USD = 50_000_000
+API_SUPPLY_TOKENS = ("BULL", "BEAR", "HEDGE", "HALF", "ETHBULL", "ETHBEAR", "ETHHEDGE", "ETHHALF")
+API_KINDS = ("create", "redeem", "buy", "sell")
+
+
+def _server_cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by process `pid`'s threads: the kernel's schedstat run time (ns)
+    summed over them where it keeps one, else /proc's clock ticks (api.py's)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _process_cpu_s(pid)
+    return total / 1e9
+
+
+def _signed(server: Server, key: str, secret: str, method: str, path: str, payload: Any) -> Any:
+    """One signed request of the setup (urllib); its result, or RuntimeError with FTX's error."""
+    body = b"" if payload is None else json.dumps(payload).encode()
+    ts = str(time.time_ns() // 1_000_000)
+    headers = {"FTX-KEY": key, "FTX-TS": ts, "FTX-SIGN": sign_request(secret, ts, method, path, body)}
+    if body:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(server.base + path, data=body or None, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            answer = json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        answer = json.loads(exc.read())
+    if not answer.get("success"):
+        raise RuntimeError(f"benchmark setup: {method} {path} refused: {answer.get('error')}")
+    return answer["result"]
+
+
+def _public(server: Server, path: str) -> Any:
+    with urllib.request.urlopen(server.base + path, timeout=30) as reply:
+        return json.loads(reply.read())["result"]
+
+
+@dataclass
+class ApiClient:
+    http: Http
+    key: str
+    secret: str
+
+
+@dataclass
+class ApiTally:
+    """One kind's timed chunks: requests answered with success, server CPU and wall seconds."""
+
+    ok: int = 0
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+
+async def _chunk(
+    clients: Sequence[ApiClient], counts: Sequence[int], path: str, body: bytes, failures: Counter[str]
+) -> int:
+    """Each client sends its count of one signed POST, one at a time, all clients at once."""
+
+    async def one(client: ApiClient, n: int) -> int:
+        done = 0
+        http = client.http
+        for _ in range(n):
+            status, reply = await http.request(http.head("POST", path, body, client.key, client.secret), body)
+            succeeded, error = _succeeded(status, reply)
+            if succeeded:
+                done += 1
+            else:
+                failures[error] += 1
+        return done
+
+    results = await asyncio.gather(*(one(c, n) for c, n in zip(clients, counts, strict=True)))
+    return sum(results)
+
+
+def _quote(server: Server, maker: tuple[str, str], depth: dict[str, int]) -> None:
+    """The maker cancels everything and quotes each perp one level a side around the index, of
+    `depth` whole coins."""
+    key, secret = maker
+    _signed(server, key, secret, "DELETE", "/api/orders", {})
+    for perp, (coin, spread) in API_QUOTES.items():
+        index = API_INDEX[coin]
+        for side, price in (("buy", index - spread), ("sell", index + spread)):
+            order = {"market": perp, "side": side, "price": price, "type": "limit", "size": depth[perp]}
+            _signed(server, key, secret, "POST", "/api/orders", order | {"postOnly": True})
+
+
+async def _api_timing(server: Server, count: int, chunk: int, repeat: int, clients_n: int) -> dict[str, Any]:
+    server.operator("/operator/index_prices", {"prices": API_INDEX})
+    server.operator("/operator/clock/advance", {"seconds": 2})
+    keys = server.operator("/operator/accounts", {"name": "bench-maker"})
+    maker = (str(keys["apiKey"]), str(keys["apiSecret"]))
+    server.operator("/operator/deposits", {"account": "bench-maker", "coin": "USD", "size": API_MAKER_USD})
+    server.operator("/operator/leverage", {"account": "bench-maker", "leverage": 10})
+    _quote(server, maker, {"BTC-PERP": 20, "ETH-PERP": 300})
+    # a standing supply of every token, so the timed requests never take one back to none
+    supply_key, supply_secret = server.account("bench-supply")
+    for name in API_SUPPLY_TOKENS:
+        _signed(server, supply_key, supply_secret, "POST", f"/api/lt/{name}/create", {"size": 1})
+    view = _public(server, f"/api/lt/{API_TOKEN}")
+    increment = Decimal(str(_public(server, f"/api/markets/{API_PERP}")["sizeIncrement"]))
+    hedge = (Decimal(str(abs(view["positionPerShare"]))) * Decimal(API_SIZE)).quantize(increment)
+    creations = count // 2  # and as many redemptions, IOC buys and IOC sells
+    per_side = int(2 * creations * hedge * 3 / 2) + 5  # creations' hedges and IOC buys, half again
+    depth = {"BTC-PERP": per_side, "ETH-PERP": 300}
+    size_body = f'{{"size":{API_SIZE}}}'.encode()
+    bodies = {
+        "create": (f"/api/lt/{API_TOKEN}/create", size_body),
+        "redeem": (f"/api/lt/{API_TOKEN}/redeem", size_body),
+    }
+    for side in ("buy", "sell"):
+        order = {"market": API_PERP, "side": side, "price": None, "type": "market", "ioc": True}
+        bodies[side] = ("/api/orders", json.dumps(order | {"size": float(hedge)}).encode())
+    bodies_lt = ("create", "redeem")
+    clients_n = max(1, min(clients_n, creations))
+    clients: list[ApiClient] = []
+    for i in range(clients_n):
+        key, secret = server.account(f"bench-lt-{i}")
+        clients.append(ApiClient(await Http.open("127.0.0.1", server.port), key, secret))
+    # a probe of each kind, untimed: the requests do what they say (a creation creates, an IOC fills)
+    key, secret = clients[0].key, clients[0].secret
+    for kind in API_KINDS:
+        path, body = bodies[kind]
+        got = _signed(server, key, secret, "POST", path, json.loads(body))
+        filled = got.get("createdSize", got.get("size")) if kind in bodies_lt else got.get("filledSize")
+        wanted = float(API_SIZE) if kind in bodies_lt else float(hedge)
+        if filled != wanted:
+            raise RuntimeError(f"benchmark setup: a probe {kind} did {filled} of {wanted}: {got}")
+    failures: Counter[str] = Counter()
+    runs: list[dict[str, ApiTally]] = []
+    snapshots_before = server.snapshots()
+    pid = server.process.pid
+    try:
+        for _ in range(repeat):
+            _quote(server, maker, depth)
+            tally = {kind: ApiTally() for kind in API_KINDS}
+            pairs = (("create", "redeem"), ("buy", "sell"))
+            for n, lo in enumerate(range(0, creations, chunk)):
+                counts = _split(min(creations, lo + chunk) - lo, clients_n)
+                counts += [0] * (clients_n - len(counts))
+                for pair in pairs[n % 2 :] + pairs[: n % 2]:
+                    for kind in pair:
+                        path, body = bodies[kind]
+                        cpu0, t0 = _server_cpu_s(pid), time.perf_counter()
+                        done = await _chunk(clients, counts, path, body, failures)
+                        spent, cpu1 = time.perf_counter() - t0, _server_cpu_s(pid)
+                        if cpu0 is None or cpu1 is None:
+                            raise RuntimeError("the server's CPU time is not readable here (/proc)")
+                        t = tally[kind]
+                        t.ok, t.cpu_s, t.wall_s = t.ok + done, t.cpu_s + cpu1 - cpu0, t.wall_s + spent
+            runs.append(tally)
+    finally:
+        for client in clients:
+            await client.http.close()
+    if failures:
+        raise RuntimeError(f"requests refused during the API timing: {dict(failures)}")
+
+    def rate(t: ApiTally) -> float:
+        return t.ok / t.cpu_s if t.cpu_s > 0 else 0.0
+
+    created = [rate(r["create"]) for r in runs]
+    redeemed = [rate(r["redeem"]) for r in runs]
+    ioc = [(r["buy"].ok + r["sell"].ok) / (r["buy"].cpu_s + r["sell"].cpu_s) for r in runs]
+    wall = {kind: sum(r[kind].ok for r in runs) / sum(r[kind].wall_s for r in runs) for kind in API_KINDS}
+    cpu = sum(t.cpu_s for r in runs for t in r.values())
+    elapsed = sum(t.wall_s for r in runs for t in r.values())
+    return {
+        "api_creations_per_s": round(statistics.median(created)),
+        "api_redemptions_per_s": round(statistics.median(redeemed)),
+        "api_baseline_ioc_orders_per_s": round(statistics.median(ioc)),
+        "api_creations_vs_ioc": round(statistics.median(c / b for c, b in zip(created, ioc, strict=True)), 3),
+        "api_redemptions_vs_ioc": round(
+            statistics.median(c / b for c, b in zip(redeemed, ioc, strict=True)), 3
+        ),
+        "api_ratios_creations": [round(c / b, 3) for c, b in zip(created, ioc, strict=True)],
+        "api_ratios_redemptions": [round(c / b, 3) for c, b in zip(redeemed, ioc, strict=True)],
+        "api_wall_per_s": {
+            "creations": round(wall["create"]),
+            "redemptions": round(wall["redeem"]),
+            "ioc_orders": round((wall["buy"] + wall["sell"]) / 2),
+        },
+        "api_server_cpu_percent": round(100 * cpu / elapsed, 1) if elapsed else None,
+        "api_requests": {"creations": creations, "redemptions": creations, "ioc_orders": 2 * creations},
+        "api_clients": clients_n,
+        "api_chunk": chunk,
+        "api_token_size": float(API_SIZE),
+        "api_hedge_size": float(hedge),
+        "api_snapshots": len(server.snapshots() - snapshots_before),
+    }
+
+
+def api_requests(count: int, chunk: int, repeat: int, clients: int = API_CLIENTS) -> dict[str, Any]:
+    """Part 1 through the API: `backstop serve` (api.py's Server: manual clock and feed, no agents,
+    no order rate limit) on a free port; a maker quotes BTC-PERP and ETH-PERP, a supply account
+    creates 1 of every token; then `clients` signed clients create 0.01 BULL (`count // 2` in all)
+    and redeem as many, against IOC market orders of the same hedge size on BTC-PERP, buys then
+    sells, through POST /api/orders: in chunks of `chunk` requests of one kind, the pairs' order
+    alternating, timed by the server process's CPU time, `repeat` times (the maker re-quoting)."""
+    with tempfile.TemporaryDirectory(prefix="backstop-bench-products-") as tmp:
+        server = Server(Path(tmp))
+        try:
+            result = asyncio.run(_api_timing(server, count, chunk, repeat, clients))
+        except BaseException:
+            code = server.process.poll()
+            server.stop()
+            if code is not None:
+                _note(
+                    f"the server stopped during the run (exit code {code}); its output:\n{server.log_tail()}"
+                )
+            raise
+        server.stop()
+    return result
 
 
 def _runner(
@@ -640,11 +882,17 @@ def run(
 ) -> dict[str, Any]:
     build = build_kind()
     if not as_json:
-        _note(f"rebalances: 8 tokens of ${nav_usd:,} on {DAY}'s move ({build})")
+        _note(f"creations and redemptions through the API: {requests_count:,} x {repeat} ({build})")
+    through_api = api_requests(requests_count, API_CHUNK, repeat)
+    if not as_json:
+        _note(f"rebalances: 8 tokens of ${nav_usd:,} on {DAY}'s move")
     day, market, creator = rebalances(nav_usd, step_s, seed)
     if not as_json:
-        _note(f"creations and redemptions: {requests_count:,} x {repeat}")
-    part1 = requests(market, creator, requests_count, max(1, min(chunk, requests_count // 10 or 1)), repeat)
+        _note(f"creations and redemptions at the engine level: {requests_count:,} x {repeat}")
+    engine_level = requests(
+        market, creator, requests_count, max(1, min(chunk, requests_count // 10 or 1)), repeat
+    )
+    part1 = through_api | engine_level
     del market
     _collect()
     if not as_json:
@@ -660,8 +908,31 @@ def run(
         print(json.dumps(result))
         return result
     print(f"engine build        {build}")
-    print("creations and redemptions")
-    print(f"  through the API     n/a: {part1['api_note']}")
+    p = part1
+    n = p["api_requests"]
+    print(
+        f"creations and redemptions through the API ({p['api_clients']} clients, signed REST, "
+        f"{n['creations']:,} + {n['redemptions']:,} x{repeat}, chunks of {p['api_chunk']}; server CPU time)"
+    )
+    print(
+        f"  creations           {p['api_creations_per_s']:>10,} /s  POST /api/lt/{API_TOKEN}/create "
+        f"{{size: {p['api_token_size']}}}, each trading its hedge"
+    )
+    print(f"  redemptions         {p['api_redemptions_per_s']:>10,} /s  POST /api/lt/{API_TOKEN}/redeem")
+    print(
+        f"  baseline            {p['api_baseline_ioc_orders_per_s']:>10,} /s  POST /api/orders: IOC market "
+        f"{API_PERP} {p['api_hedge_size']}, the hedge's size, buys then sells"
+    )
+    print(f"  creations / IOC     {p['api_creations_vs_ioc']:>10}  per repeat {p['api_ratios_creations']}")
+    print(
+        f"  redemptions / IOC   {p['api_redemptions_vs_ioc']:>10}  per repeat {p['api_ratios_redemptions']}"
+    )
+    w = p["api_wall_per_s"]
+    print(
+        f"  wall clock          {w['creations']:,} creations/s, {w['redemptions']:,} redemptions/s, "
+        f"{w['ioc_orders']:,} IOC orders/s (server at {p['api_server_cpu_percent']}% of a core)"
+    )
+    print("creations and redemptions at the engine level (Exchange.apply, CPU time)")
     print(
         f"  engine-level        {part1['engine_requests_per_s']:>10,} requests/s (0.01 BULL, create/redeem "
         f"alternating, each trading its hedge)"
