@@ -128,16 +128,22 @@ class Context:
         with runtime:
             yield runtime
 
-    def write(self, build: Callable[[Exchange], cmd.Command], operator: Operator | None) -> Written:
+    def write(
+        self,
+        build: Callable[[Exchange], cmd.Command],
+        operator: Operator | None,
+        instead: str = "trade through its API with the account's key ('backstop keys create NAME')",
+    ) -> Written:
         """Make one change: journal and apply the command `build` makes from the current state,
-        or, when a server holds the data directory, send `operator` to it instead (None: refuse)."""
+        or, when a server holds the data directory, send `operator` to it instead (None: refuse,
+        saying what to do `instead`)."""
         try:
             runtime = Runtime(self.data_dir)
         except DataDirectoryBusy as busy:
             if busy.holder.url is None:
                 fail(f"{busy}: try again when it is done")
             if operator is None:
-                fail(f"{busy}: trade through its API with the account's key ('backstop keys create NAME')")
+                fail(f"{busy}: {instead}")
             operator_client.post(busy.holder.url, *operator, self.data_dir)
             return Written(self, [], None)
         with runtime:
@@ -1156,6 +1162,8 @@ def entry() -> None:
 from backstop.lab.cli import lab  # noqa: E402  (the risk lab's group, in its own module)
 
 main.add_command(lab)
+
+import backstop.cli_lt  # noqa: E402, F401  (the leveraged tokens' group: it registers itself on `main`)
 
 if __name__ == "__main__":
     entry()
