@@ -35,14 +35,20 @@ from backstop.engine.commands import (
     SetLeverage,
     Tick,
 )
-from backstop.engine.events import Deposited, Fill, LiquidationEnded, LiquidationStarted
+from backstop.engine.events import Deposited, Fill, LiquidationEnded, LiquidationStarted, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.products.leveraged_tokens.commands import CreateLeveragedToken, RedeemLeveragedToken
+from backstop.products.leveraged_tokens.events import (
+    LeveragedTokenCreated,
+    LeveragedTokenRedeemed,
+    LeveragedTokenRequestFailed,
+)
 from backstop.server.clock import Clock
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
 from backstop.sim.agents import Agents, Population, depth, grid_unit, ladder, retail, round_lots
 from backstop.sim.token_desk import DeskStyle, nav_ticks, product_of
+from backstop.sim.token_traders import holders
 
 START_US = 1_700_000_000 * 1_000_000  # 2023: the catalog's dated futures are live
 SECOND = 1_000_000
@@ -89,6 +95,8 @@ class Run:
         default_factory=list
     )  # per second, after the agents' step: market -> (bid, ask, index, mark)
     sent: list[int] = field(default_factory=list)  # agents' commands sent in each second
+    navs: list[dict[str, int | None]] = field(default_factory=list)  # per second: token -> NAV ticks
+    refused: list[tuple[Any, str]] = field(default_factory=list)  # (command, error) the engine rejected
 
     def owner(self, account: int) -> str:
         return self.exchange.accounts[account].owner
@@ -113,6 +121,11 @@ def drive(
         def record(commands: Any, results: Any) -> None:
             run.commands.extend(commands)
             run.events.extend(e for events in results for e in events)
+            run.refused.extend(
+                (c, events[0].error)
+                for c, events in zip(commands, results, strict=True)
+                if events and isinstance(events[0], Rejected)
+            )
 
         sequencer.listeners.append(record)
         sequencer.start()
@@ -133,6 +146,9 @@ def drive(
                         for name, book in ex.books.items()
                     }
                 )
+                product = product_of(ex)
+                tokens = product.tokens.values() if product is not None else ()
+                run.navs.append({t.name: nav_ticks(ex, product, t) for t in tokens if product is not None})
         finally:
             await sequencer.stop()
             runtime.close()
@@ -267,6 +283,102 @@ def test_the_token_desk_creates_every_token_and_quotes_it_around_its_nav(calm_ru
             if o.market == token.spot and o.side == "sell"
         )
         assert asks * book.info.lot_atoms <= ex.accounts[desk].balance(token.name)
+
+
+def test_token_holders_spread_stake_view_and_boldness() -> None:
+    traders = holders(40, 100, 10_000)
+    stakes = [t.stake for t in traders]
+    assert stakes == sorted(stakes) and stakes[0] == 100 and stakes[-1] == 10_000
+    assert {t.bias for t in traders} == {1, -1}
+    assert sum(t.bold for t in traders) == 27  # two in three on the 3x tokens
+    assert {(t.bias, t.bold) for t in traders} == {(1, True), (1, False), (-1, True), (-1, False)}
+
+
+def test_token_holders_trade_create_and_redeem_and_spot_stays_near_nav(tmp_path: Path) -> None:
+    """Besides the desk: retail buys and sells the tokens' spot markets, bulls and bears, at retail
+    sizes, each holding for at least its shortest time; creators create and redeem directly. None
+    of their commands is refused. Holding times are shortened (20 to 60 s, creators 30 to 90 s) so
+    four minutes show the round trips.
+
+    Spot stays near NAV: at the end of every second both sides of every token's book are quoted
+    and their mid is within 5 bp of NAV (the desk's ladder is NAV +- 10 bp snapped to its 5 bp grid,
+    so the two insides are within one grid step of symmetric: 2.5 bp, doubled for the tick rounding
+    and the NAV's move between quote and record). Every fill the holders take is within 110 bp of
+    NAV (their orders are limited to 100 bp from the NAV they read; the NAV moves by a few bp in
+    the step, mostly through the creations' hedges on the perps), and half of them within 25 bp
+    (the desk's inside level and a few $1,500 levels behind it)."""
+    population = Population(token_hold_s=(20, 60), create_hold_s=(30, 90), create_odds=0.03)
+    seconds = 240
+    run = drive(tmp_path, seed=5, seconds=seconds, path=calm, population=population)
+    ex = run.exchange
+    agents = run.agents
+    product = product_of(ex)
+    assert product is not None
+    traders = {
+        agents.ids[o]: t for o, t in zip(agents.token_traders(), population.token_traders, strict=True)
+    }
+    creators = {agents.ids[o] for o in agents.creators()}
+    assert len(traders) == 40 and len(creators) == 6
+    spots = {t.spot: t for t in product.tokens.values()}
+
+    # nothing they sent was refused, and no creation's or redemption's hedge failed
+    assert not [(c, why) for c, why in run.refused if c.account in traders.keys() | creators]
+    assert not [e for e in run.events if isinstance(e, LeveragedTokenRequestFailed) and e.account in creators]
+
+    # retail bought and sold on the books, bulls and bears, at retail sizes
+    fills = [
+        e for e in run.events if isinstance(e, Fill) and e.market in spots and e.taker_account in traders
+    ]
+    bought = [f for f in fills if f.taker_side == "buy"]
+    sold = [f for f in fills if f.taker_side == "sell"]
+    assert len(bought) >= 20 and len(sold) >= 10, (len(bought), len(sold))
+    targets = {spots[f.market].target > 0 for f in bought}
+    assert targets == {True, False}  # a view both ways
+    orders = [c for c in run.commands if isinstance(c, PlaceOrder) and c.account in traders]
+    spent: list[float] = []  # USD at NAV of each purchase: lots (1e-4 token) x ticks ($0.01)
+    for c in orders:
+        nav = _nav_at(run, c)
+        if c.side == "buy" and nav is not None:
+            spent.append(c.size * nav / 1e6)
+            assert spent[-1] <= 1.06 * traders[c.account].stake  # its stake, rounded to 2 figures
+    spent.sort()
+    assert spent and spent[-1] <= 10_600 and 50 <= spent[len(spent) // 2] <= 5_000, spent
+    # each sale comes at least the shortest holding time after that trader's purchase
+    last_buy: dict[int, int] = {}
+    for c in orders:
+        if c.side == "buy":
+            last_buy[c.account] = c.ts
+        else:
+            assert c.ts - last_buy[c.account] >= population.token_hold_s[0] * SECOND
+    # creators created and redeemed, in both directions' tokens
+    created = [e for e in run.events if isinstance(e, LeveragedTokenCreated) and e.account in creators]
+    redeemed = [e for e in run.events if isinstance(e, LeveragedTokenRedeemed) and e.account in creators]
+    assert len(created) >= 4 and len(redeemed) >= 2, (len(created), len(redeemed))
+    assert {product.tokens[e.token].target > 0 for e in created} == {True, False}
+    for account in creators:  # a creator holds only what it created and has not redeemed
+        for name in product.tokens:
+            mine = sum(e.size for e in created if e.account == account and e.token == name)
+            mine -= sum(e.size for e in redeemed if e.account == account and e.token == name)
+            assert ex.accounts[account].balance(name) == mine
+
+    # spot near NAV
+    for second, (books, navs) in enumerate(zip(run.seconds, run.navs, strict=True)):
+        if second < 3:
+            continue  # the desk's first creations and quotes
+        for token in product.tokens.values():
+            bid, ask, _, _ = books[token.spot]
+            nav = navs[token.name]
+            assert bid is not None and ask is not None and nav is not None, (second, token.name)
+            assert abs((bid + ask) / 2 - nav) <= nav * 5 / 10_000, (second, token.name, bid, ask, nav)
+    off = sorted(abs(f.price - nav) / nav for f in fills if (nav := _nav_at(run, f)) is not None)
+    assert len(off) == len(fills) and off[-1] < 0.011 and off[len(off) // 2] < 0.0025, off
+    assert ex.discrepancies() == {}
+
+
+def _nav_at(run: Run, item: Any) -> int | None:
+    """The NAV (spot ticks) of the token a command or fill is on, recorded at the end of its second."""
+    second = (item.ts - START_US) // SECOND
+    return run.navs[second - 1].get(item.market.split("/")[0])
 
 
 def test_depth_in_size_follows_the_market(calm_run: Run) -> None:

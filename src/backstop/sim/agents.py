@@ -23,14 +23,20 @@
 - Where leveraged tokens are enabled, a token desk (token_desk.py) creates each token so there is
   a supply, and quotes its spot market around the token's NAV: the arbitrageur between a token's
   spot price and its NAV.
+- Token holders (token_traders.py) express a view on BTC or ETH through the tokens: forty retail
+  traders buy a token's spot market (`BULL/USD`...) with a share of a $100 to $10,000 stake, hold
+  it for one to fifteen minutes and sell it all; six creators with $20,000 to $200,000 create a
+  token directly (CreateLeveragedToken) and redeem what they hold two to twenty minutes later
+  (RedeemLeveragedToken). Bulls buy BULL or HALF, bears BEAR or HEDGE; the bold the 3x ones.
 
 The agents are ordinary accounts. They read the engine between commands (on the event loop, like
 any REST handler) and change it only with the commands an API user sends: orders (PlaceOrder,
 ModifyOrder, CancelOrder), for their wallets, CreateAccount, Deposit, SetLeverage and
-RegisterBackstop, and the token desk's CreateLeveragedToken and RedeemLeveragedToken. Whatever the
-engine rejects (margin, price bands, a closed order) is skipped. Decisions come from the agents' own
-seeded generator and the state they read, never the engine's: driven by the same commands, two runs
-with one seed make the same orders.
+RegisterBackstop, and the token desk's and creators' CreateLeveragedToken and RedeemLeveragedToken.
+They send no order they can see would be refused: no sale of a coin they do not hold, no purchase
+or creation beyond their USD. Whatever the engine rejects (margin, price bands, a closed order) is
+skipped. Decisions come from the agents' own seeded generator and the state they read, never the
+engine's: driven by the same commands, two runs with one seed make the same orders.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from backstop.catalog import USD, Market
-from backstop.engine.accounts import Account
+from backstop.engine.accounts import DEFAULT_LEVERAGE, Account
 from backstop.engine.amounts import ATOM
 from backstop.engine.book import Book
 from backstop.engine.commands import (
@@ -65,8 +71,12 @@ from backstop.engine.exchange import OPEN_SIDE_FLOOR, Exchange
 from backstop.engine.margin import unrealized
 from backstop.engine.orders import Order
 from backstop.engine.prices import bounds
+from backstop.products.leveraged_tokens.commands import CreateLeveragedToken, RedeemLeveragedToken
+from backstop.products.leveraged_tokens.listing import Token
+from backstop.products.leveraged_tokens.product import LeveragedTokens
 from backstop.server.sequencer import Sequencer
 from backstop.sim.token_desk import DeskStyle, nav_ticks, product_of, sized, supply_commands
+from backstop.sim.token_traders import TokenTrader, choose, holders, tradable
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +232,17 @@ class Population:
     blp_clip_usd: int = 25_000
     blp_every: int = 3
     desk: DeskStyle | None = field(default_factory=DeskStyle)  # where leveraged tokens are enabled
+    # token holders, where leveraged tokens are enabled (token_traders.py)
+    token_traders: tuple[TokenTrader, ...] = holders(40, 100, 10_000)
+    token_odds: float = 0.01  # chance a flat token trader buys in a given second
+    token_use: tuple[float, float] = (0.25, 1.0)  # share of its stake a purchase spends
+    token_hold_s: tuple[int, int] = (60, 900)
+    token_slip_bp: int = 100  # how far beyond NAV a token trader's order may fill
+    token_chase: float = 0.5  # share of views that follow the underlying's move over the trend window
+    creators: tuple[TokenTrader, ...] = holders(6, 20_000, 200_000)
+    create_odds: float = 0.01  # chance a creator holding nothing creates in a given second
+    create_use: tuple[float, float] = (0.1, 0.5)  # share of its stake a creation is worth
+    create_hold_s: tuple[int, int] = (120, 1_200)
 
 
 def _resting(acct: Account) -> dict[str, list[Order]]:
@@ -264,6 +285,7 @@ class Agents:
         self.rejections: Counter[str] = Counter()  # by the engine's error string
         self._hold: dict[int, int] = {}  # trader account -> the step at which it closes
         self._opened: dict[int, int] = {}  # trader account -> the step at which it opened
+        self._until: dict[int, int] = {}  # token holder account -> the step at which it sells or redeems
         self._left: dict[tuple[int, str], tuple[int, int]] = {}  # (maker, market) -> lots after its quote
         self._variance: dict[str, float] = {}  # coin -> EWMA of squared log index change per second
         self._last_index: dict[str, tuple[int, int]] = {}  # coin -> (ts, index atoms) last seen
@@ -298,9 +320,24 @@ class Agents:
         present = self.population.desk is not None and product_of(self.exchange) is not None
         return [f"{PREFIX}lt-desk-1"] if present else []
 
+    def token_traders(self) -> list[str]:
+        count = len(self.population.token_traders) if product_of(self.exchange) is not None else 0
+        return [f"{PREFIX}lt-trader-{n + 1}" for n in range(count)]
+
+    def creators(self) -> list[str]:
+        count = len(self.population.creators) if product_of(self.exchange) is not None else 0
+        return [f"{PREFIX}lt-creator-{n + 1}" for n in range(count)]
+
     def owners(self) -> list[str]:
         agents = self.makers() + self.takers() + self.traders() + self.arbitrageurs() + self.backstops()
-        return agents + self.desks()
+        return agents + self.desks() + self.token_traders() + self.creators()
+
+    def _holders(self) -> list[tuple[str, TokenTrader]]:
+        """(owner, holder) for every token trader and creator present."""
+        p = self.population
+        if product_of(self.exchange) is None:
+            return []
+        return list(zip(self.token_traders() + self.creators(), p.token_traders + p.creators, strict=True))
 
     def _wallets(self) -> list[tuple[str, int, int, int]]:
         """(owner, USD it keeps at least half of, USD of each spot coin, leverage) for every
@@ -337,6 +374,8 @@ class Agents:
             commands += self._settle_wallet(owner, usd, leverage, ts)
         for owner, trader in zip(self.traders(), self.population.traders, strict=True):
             commands += self._settle_wallet(owner, trader.stake, trader.leverage, ts)
+        for owner, holder in self._holders():
+            commands += self._settle_wallet(owner, holder.stake, DEFAULT_LEVERAGE, ts)
         terms = ex.catalog.risk
         p = self.population
         for owner in self.backstops():
@@ -365,9 +404,9 @@ class Agents:
     # ----------------------------------------------------------------------------- one second
 
     async def step(self) -> None:
-        """One round of every agent's decisions, in two batches: the takers, traders, arbitrageur
-        and BLP first, then the market makers, who see what was just taken. Skipped while the
-        exchange's clock is catching up on missed seconds."""
+        """One round of every agent's decisions, in two batches: the takers, traders, arbitrageur,
+        BLP and token holders first, then the market makers, who see what was just taken, and the
+        token desk. Skipped while the exchange's clock is catching up on missed seconds."""
         async with self._lock:
             if not self.ids:
                 await self.setup()
@@ -386,6 +425,7 @@ class Agents:
             commands += self._take(live, ts)
             commands += self._trade(live, ts)
             commands += self._work_off(live, ts)
+            commands += self._hold_tokens(ts)
             await self._send(commands)
             # the makers last, having seen what was just taken: the book between two steps (and at
             # the next tick's mark) is the one they just quoted
@@ -802,6 +842,144 @@ class Agents:
             commands.append(PlaceOrder(ts, acct.id, book.market, side, lots, type="market"))
             self._hold[acct.id] = self.steps + self.rng.randint(*p.hold_s)
             self._opened[acct.id] = self.steps
+        return commands
+
+    # ----------------------------------------------------------------------------- token holders
+
+    def _hold_tokens(self, ts: int) -> list[Command]:
+        """The token traders' and creators' round (token_traders.py). One holding a token waits for
+        its drawn time, then sells it all on the spot market (a trader) or redeems it all (a creator);
+        one holding none is refunded if it has lost half its stake, else may take a view: a trader
+        buys the token's spot market, a creator creates it. Nothing is drawn while no token is open
+        (none created yet), so a population without tokens draws as it always did."""
+        ex = self.exchange
+        p = self.population
+        product = product_of(ex)
+        commands: list[Command] = []
+        if product is None:
+            return commands
+        navs = tradable(ex, product)
+        if not navs:
+            return commands
+        creators = set(self.creators())
+        for owner, holder in self._holders():
+            acct = self._account(owner)
+            if acct is None or acct.liquidation:
+                continue
+            creator = owner in creators
+            held = [
+                (name, acct.available(name))
+                for name, token in product.tokens.items()
+                if acct.available(name) >= ex.books[token.spot].info.lot_atoms
+            ]
+            if held:
+                hold_s = p.create_hold_s if creator else p.token_hold_s
+                until = self._until.setdefault(acct.id, self.steps + self.rng.randint(*hold_s))
+                if self.steps >= until:
+                    commands += self._let_go(product, acct, held, navs, creator, ts)
+                continue
+            self._until.pop(acct.id, None)
+            if acct.usd < holder.stake * ATOM // 2:
+                # lost half its stake (the spread, fees, a view gone wrong): back with a fresh one
+                commands.append(Deposit(ts, acct.id, USD, holder.stake * ATOM - acct.usd))
+                self.stats["refunds"] += 1
+                continue
+            if self.rng.random() >= (p.create_odds if creator else p.token_odds):
+                continue
+            token = self._view(product, navs, holder)
+            if token is None:
+                continue
+            command = (self._create if creator else self._buy)(acct, holder, token, navs[token.name], ts)
+            if command is not None:
+                commands.append(command)
+                self._until[acct.id] = self.steps + self.rng.randint(
+                    *(p.create_hold_s if creator else p.token_hold_s)
+                )
+        return commands
+
+    def _view(self, product: LeveragedTokens, navs: dict[str, int], holder: TokenTrader) -> Token | None:
+        """The token a holder's view picks: the underlying that moved most over the trend window is
+        the likeliest (a 0.1% floor keeps a quiet one in play), its move followed `token_chase` of the
+        time, else the holder's bias; then the boldest or mildest token on it that way."""
+        perps = sorted({product.tokens[name].perp for name in navs})
+        moves = [self.trend(self.exchange.books[perp].info.base) for perp in perps]
+        pick = self.rng.choices(range(len(perps)), [abs(m) + 0.001 for m in moves])[0]
+        if moves[pick] and self.rng.random() < self.population.token_chase:
+            long = moves[pick] > 0
+        else:
+            long = self.rng.random() < (0.8 if holder.bias > 0 else 0.2)
+        return choose(product, navs, perps[pick], long, holder.bold)
+
+    def _buy(self, acct: Account, holder: TokenTrader, token: Token, nav: int, ts: int) -> Command | None:
+        """An IOC order to buy a drawn share of the trader's stake of the token, limited to
+        `token_slip_bp` above its NAV (the NAV FTX's token page showed beside the price; inside the
+        market's bounds): at most half the asks up to that price and what its USD covers there with
+        the fee (the engine's own check), in lots of two significant figures. None while the touch is
+        beyond the limit: the trader waits for a better price."""
+        book = self.exchange.books[token.spot]
+        info = book.info
+        low, high = self._allowed(book, nav)
+        limit = min(nav * (BP + self.population.token_slip_bp) // BP, high)
+        touch = book.asks.best()
+        if touch is None or touch > limit or limit < low:
+            return None
+        usd = min(holder.stake * self.rng.uniform(*self.population.token_use) * ATOM, acct.available(USD))
+        most = min(
+            acct.available(USD) * 100 // (101 * limit * info.tick_value),
+            sum(lots for price, lots in book.asks.depth() if price <= limit) // 2,
+        )
+        lots = min(round_lots(int(usd) // (nav * info.tick_value)), most)
+        return PlaceOrder(ts, acct.id, book.market, BUY, lots, limit, ioc=True) if lots >= 1 else None
+
+    def _allowed(self, book: Book, nav: int) -> tuple[int, int]:
+        """The prices an order on a token's spot market may have now (its bounds, or any near NAV
+        before it has a mark)."""
+        allowed = bounds(book)
+        return allowed if allowed is not None else (1, 2 * nav)
+
+    def _create(self, acct: Account, holder: TokenTrader, token: Token, nav: int, ts: int) -> Command | None:
+        """A creation worth a drawn share of the creator's stake, at most half its USD (the engine
+        holds about 1.07 x the value of a 3x token's creation before its hedge trades), in lots of
+        the token's spot market (two significant figures), so it could be sold there too."""
+        info = self.exchange.books[token.spot].info
+        share = self.rng.uniform(*self.population.create_use)
+        usd = min(holder.stake * share * ATOM, acct.available(USD) / 2)
+        lots = round_lots(int(usd) // (nav * info.tick_value))
+        lots = min(lots, acct.available(USD) // 2 // (nav * info.tick_value))
+        if lots < 1:
+            return None
+        # product commands are outside the core's Command union; the sequencer takes them as any
+        return cast(Command, CreateLeveragedToken(ts, acct.id, token.name, lots * info.lot_atoms))
+
+    def _let_go(
+        self,
+        product: LeveragedTokens,
+        acct: Account,
+        held: list[tuple[str, int]],
+        navs: dict[str, int],
+        creator: bool,
+        ts: int,
+    ) -> list[Command]:
+        """All the holder holds of each open token: redeemed (a creator) or sold on its spot market
+        (a trader) with an IOC order limited to `token_slip_bp` below NAV, while the best bid is
+        there. A token that is not open now, or whose bid is below that, waits."""
+        ex = self.exchange
+        commands: list[Command] = []
+        for name, atoms in held:
+            if name not in navs:
+                continue
+            if creator:
+                if atoms <= ex.supply.get(name, 0):
+                    commands.append(cast(Command, RedeemLeveragedToken(ts, acct.id, name, atoms)))
+                continue
+            book = ex.books[product.tokens[name].spot]
+            nav = navs[name]
+            low, high = self._allowed(book, nav)
+            limit = max(-(-nav * (BP - self.population.token_slip_bp) // BP), low)
+            touch = book.bids.best()
+            if touch is not None and touch >= limit and limit <= high:
+                lots = atoms // book.info.lot_atoms
+                commands.append(PlaceOrder(ts, acct.id, book.market, SELL, lots, limit, ioc=True))
         return commands
 
     # ----------------------------------------------------------------------------- backstop provider
