@@ -1067,7 +1067,7 @@ def bench_risk(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool
     default=2_000,
     show_default=True,
     type=click.IntRange(10),
-    help="Creations and redemptions timed at the engine level.",
+    help="Creations and redemptions timed at the engine level (half as many through the API).",
 )
 @click.option(
     "--commands",
@@ -1097,9 +1097,10 @@ def bench_products(
     seed: int,
     as_json: bool,
 ) -> None:
-    """Leveraged tokens: creations and redemptions per second (engine level: the /lt routes do not
-    exist yet), a day of rebalances for 8 tokens sliced against one block order at the same second,
-    and the engine's ratio to the bare book with products registered against without."""
+    """Leveraged tokens: creations and redemptions per second through the API and at the engine
+    level, each against IOC orders of the hedge's size; a day of rebalances for 8 tokens sliced
+    against one block order at the same second; and the engine's ratio to the bare book with
+    products registered against without."""
     from backstop.bench.products import run
 
     run(nav_usd, step_s, requests_count, count, chunk, repeat, seed, as_json)
