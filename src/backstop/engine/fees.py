@@ -2,6 +2,13 @@
 
 Volume is counted per owner (main account and subaccounts together, as FTX did), in daily buckets
 keyed by the command time, so the 30-day window moves with the journal, not the wall clock.
+
+The fee seam (for products: FTT's holding discount and staking override): `Volume.adjust` sets an
+owner's discount (ppm of the fee), and caps on its maker and taker rates (a VIP schedule, a staking
+maker override). They are applied where the rates are computed (`retier`), with FTX's floors, so a
+fill reads two plain ints as before and pays nothing for the seam. Order: the tier's rate, capped;
+a positive rate discounted (rounded up, the exchange's favour; a rebate is never reduced); then
+the floors (taker >= 0.015%, maker >= -0.01%). An owner never adjusted hashes as before.
 """
 
 from __future__ import annotations
@@ -25,14 +32,19 @@ TIERS: tuple[tuple[int, int, int], ...] = (
 TAKER_FLOOR = 150  # taker >= 0.015% after all discounts
 MAKER_FLOOR = -100  # maker >= -0.01%
 NO_NEXT_TIER = (1 << 62) - 1  # stays a machine-size int in the compiled engine
+NO_CAP = NO_NEXT_TIER
+"""A rate cap that caps nothing (the default: no product has adjusted the owner)."""
 
 
 VOLUME_FIELDS = (
     "day",
     "days",
+    "discount",
     "first_day",
+    "maker_cap",
     "maker_rate",
     "next_threshold",
+    "taker_cap",
     "taker_rate",
     "tier",
     "today",
@@ -55,6 +67,9 @@ class Volume:
         self.next_threshold = TIERS[1][0]
         self.maker_rate = TIERS[0][1]
         self.taker_rate = TIERS[0][2]
+        self.discount = 0  # ppm of a positive fee rate taken off (a product's, e.g. FTT holdings)
+        self.maker_cap = NO_CAP  # the maker rate is at most this (ppm), before the discount
+        self.taker_cap = NO_CAP
 
     def roll(self, day: int) -> None:
         """Move the window to end on `day`, dropping the days that left it."""
@@ -83,11 +98,33 @@ class Volume:
                 tier = i
         self.tier = tier
         self.next_threshold = TIERS[tier + 1][0] if tier + 1 < len(TIERS) else NO_NEXT_TIER
-        self.maker_rate = max(TIERS[tier][1], MAKER_FLOOR)
-        self.taker_rate = max(TIERS[tier][2], TAKER_FLOOR)
+        self.maker_rate = adjusted_rate(TIERS[tier][1], self.maker_cap, self.discount, MAKER_FLOOR)
+        self.taker_rate = adjusted_rate(TIERS[tier][2], self.taker_cap, self.discount, TAKER_FLOOR)
+
+    def adjust(self, discount: int, maker_cap: int = NO_CAP, taker_cap: int = NO_CAP) -> None:
+        """A product's adjustment of the owner's rates (replacing the previous one): `discount` ppm
+        (0 .. 1,000,000) off positive rates, the rates capped at `maker_cap` / `taker_cap` ppm.
+        The rates are recomputed now, with the floors."""
+        self.discount = discount
+        self.maker_cap = maker_cap
+        self.taker_cap = taker_cap
+        self.retier()
 
     def canonical(self) -> tuple[Any, ...]:
-        return (sorted(self.days.items()), self.day, self.today, self.total, self.tier, self.first_day)
+        form = (sorted(self.days.items()), self.day, self.today, self.total, self.tier, self.first_day)
+        if self.discount != 0 or self.maker_cap != NO_CAP or self.taker_cap != NO_CAP:
+            return (*form, self.discount, self.maker_cap, self.taker_cap)
+        return form  # never adjusted: the form it had before the seam
+
+
+def adjusted_rate(rate: int, cap: int, discount: int, floor: int) -> int:
+    """`rate` (ppm) capped, a positive one discounted by `discount` ppm of itself (rounded up),
+    then raised to `floor`."""
+    if rate > cap:
+        rate = cap
+    if discount and rate > 0:
+        rate = rate - rate * discount // PPM  # the discount rounded down: the rate rounded up
+    return rate if rate > floor else floor
 
 
 def fee(amount: int, rate_ppm: int) -> int:

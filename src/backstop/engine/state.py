@@ -168,14 +168,17 @@ def _volumes(ex: Exchange) -> Any:
 
 
 def _restore_volumes(ex: Exchange, value: Any, r: Restoring) -> None:
-    for owner, (days, day, today, total, _tier, first_day) in value:
+    for owner, fields in value:
+        days, day, today, total, _tier, first_day = fields[:6]
         volume = Volume()
         volume.days = dict(days)
         volume.day = day
         volume.today = today
         volume.total = total
         volume.first_day = first_day
-        volume.retier()  # the tier is derived from the volume
+        if len(fields) > 6:  # a product's fee adjustment (fees.py), present only when set
+            volume.discount, volume.maker_cap, volume.taker_cap = fields[6:9]
+        volume.retier()  # the tier and rates are derived from the volume and the adjustment
         ex.volumes[owner] = volume
 
 
