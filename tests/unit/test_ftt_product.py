@@ -24,9 +24,10 @@ from backstop.engine.commands import PlaceOrder, Tick
 from backstop.engine.integrity import solvency
 from backstop.engine.margin import collateral, free_collateral
 from backstop.journal import log, snapshot
-from backstop.products.ftt import handlers, tiers
+from backstop.products.ftt import burn, handlers, tiers
 from backstop.products.ftt.commands import CancelFttUnstake, RequestFttUnstake, StakeFtt
 from backstop.products.ftt.events import (
+    FttBurnAccrued,
     FttFeeBenefitsChanged,
     FttStaked,
     FttUnstakeCancelled,
@@ -558,3 +559,58 @@ def test_history_tables_are_valid_for_the_projection() -> None:
     for kind, table in history.logged.items():
         columns = [c.name for c in table.columns][2:]  # after seq, n
         assert columns == list(kind._fields), kind
+
+
+# ----------------------------------------------------------------------------- buy-and-burn accrual
+
+
+def test_a_third_of_each_days_fee_revenue_accrues_to_the_burn_pool() -> None:
+    d, x, y = ftt_desk()  # day 10; setting FTT/USD's mark traded: fees on day 10 already
+    d.perp_fill(taker=x, maker=y)  # $10,000: $7 + $2
+    day10 = d.ex.fees.revenue(10)["USD"]
+    assert day10 >= 9 * USD
+    d.at(11 * DAY)  # the first tick of day 11 accrues day 10
+    (accrued,) = d.of(FttBurnAccrued)
+    assert (accrued.day, accrued.coin, accrued.revenue) == (10, "USD", day10)
+    assert accrued.share == day10 // 3 == d.ex.pools[burn.POOL]["USD"]
+    assert d.ex.fees.totals["USD"] == day10 - day10 // 3
+    assert balanced(d)
+    d.perp_fill(taker=x, maker=y, side="sell")  # day 11: $9 of fees exactly (no FTT held)
+    d.at(11 * DAY + MINUTE)  # later ticks the same day accrue nothing more
+    assert len(d.of(FttBurnAccrued)) == 1
+    d.at(14 * DAY)  # days 12 and 13 had no fees: only day 11 accrues
+    later = d.of(FttBurnAccrued)[1:]
+    # day 11's base is what trading earned on it ($9), not less the day-10 share moved out on day 11
+    assert [(e.day, e.coin, e.revenue, e.share) for e in later] == [(11, "USD", 9 * USD, 3 * USD)]
+    assert d.ex.pools[burn.POOL]["USD"] == day10 // 3 + 3 * USD
+    assert balanced(d)
+
+
+def test_spot_fees_in_a_coin_accrue_in_that_coin() -> None:
+    d, x, y = ftt_desk()
+    d.at(11 * DAY)  # day 10's fees (the mark trade) accrued
+    d.deposit(y, "BTC", 1)
+    d.rest(x, "BTC/USD", "buy", "1", "10000")  # x the maker buys: pays 0.020% in BTC
+    d.place(y, "BTC/USD", "sell", "1", "10000", ioc=True)  # y the taker: 0.070% in USD
+    d.at(12 * DAY)
+    day11 = {e.coin: e for e in d.of(FttBurnAccrued) if e.day == 11}
+    assert day11["BTC"].revenue == 20_000 and day11["BTC"].share == 6_666  # 0.0002 BTC; a third, down
+    assert day11["USD"].revenue == 7 * USD and day11["USD"].share == 233_333_333
+    assert d.ex.pools[burn.POOL]["BTC"] == 6_666
+    assert balanced(d)
+
+
+def test_the_burn_replays_and_restores() -> None:
+    d, x, y = ftt_desk()
+    d.perp_fill(taker=x, maker=y)
+    d.at(11 * DAY)
+    d.perp_fill(taker=x, maker=y, side="sell")
+    copy = pickle.loads(pickle.dumps(d.ex))
+    assert copy.state_hash() == d.ex.state_hash()
+    for ex in (d.ex, copy):
+        ex.apply(Tick(12 * DAY))
+    assert copy.state_hash() == d.ex.state_hash()
+    again = products.exchange(products=(Ftt(),))
+    for command in [*d.sent, Tick(12 * DAY)]:
+        again.apply(command)
+    assert again.state_hash() == d.ex.state_hash()

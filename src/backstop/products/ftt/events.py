@@ -58,3 +58,14 @@ class FttFeeBenefitsChanged(NamedTuple):
     maker_rate: int  # ppm after the volume tier, the benefits and the floors
     taker_rate: int
     ts: int
+
+
+class FttBurnAccrued(NamedTuple):
+    """A third of day `day`'s fee revenue in `coin` moved into the burn pool (burn.py)."""
+
+    day: int  # the UTC day (ts // 1 day) whose revenue it is
+    coin: str
+    revenue: int  # the base: that day's net fee revenue in the coin
+    share: int  # moved to the burn pool: revenue x 1/3, rounded down
+    pooled: int  # the burn pool's holding of the coin after it
+    ts: int

@@ -25,7 +25,12 @@ FEE_BENEFITS = event_table(
 )
 """Each change of an owner's FTT fee benefits (fees.NO_CAP in a cap: none)."""
 
-TABLES = (STAKES, UNSTAKE_REQUESTS, UNSTAKE_CANCELS, UNSTAKES, FEE_BENEFITS)
+BURN_ACCRUALS = event_table(
+    "ftt_burn_accruals", "day int, coin text, revenue big, share big, pooled big, ts int", "day", "coin, day"
+)
+"""Each day's fee revenue per coin and the third of it moved to the burn pool."""
+
+TABLES = (STAKES, UNSTAKE_REQUESTS, UNSTAKE_CANCELS, UNSTAKES, FEE_BENEFITS, BURN_ACCRUALS)
 
 
 def history() -> History:
@@ -37,5 +42,6 @@ def history() -> History:
             ev.FttUnstakeCancelled: UNSTAKE_CANCELS,
             ev.FttUnstaked: UNSTAKES,
             ev.FttFeeBenefitsChanged: FEE_BENEFITS,
+            ev.FttBurnAccrued: BURN_ACCRUALS,
         },
     )

@@ -5,8 +5,10 @@ product creates no coin.
 
 - Commands (code base 3000): `StakeFtt` (3000), `RequestFttUnstake` (3001), `CancelFttUnstake`
   (3002), handlers.py.
-- Tick: matured unstake requests released to their wallets, then, on the first Tick of each
-  minute, every owner's fee benefits recomputed (discounts.py says when and why).
+- Tick: matured unstake requests released to their wallets; on the first Tick of a UTC day, a
+  third of each finished day's fee revenue accrued to the burn pool (burn.py; the buying and
+  burning are not built yet); on the first Tick of each minute, every owner's fee benefits
+  recomputed (discounts.py says when and why).
 - Tiers: tiers.toml, as data; tiers.py the pure rules (the better of holding and staking).
 - History: history.py, the SQL projection's tables of its events.
 - State: state.py, hashed and restored with the engine's; the fee adjustments themselves are the
@@ -21,7 +23,7 @@ from backstop.engine.accounts import Account
 from backstop.engine.events import Event
 from backstop.engine.exchange import Exchange
 from backstop.engine.product import Handler
-from backstop.products.ftt import discounts, handlers, tiers
+from backstop.products.ftt import burn, discounts, handlers, tiers
 from backstop.products.ftt.commands import CODE_BASE, CancelFttUnstake, RequestFttUnstake, StakeFtt
 from backstop.products.ftt.state import FttState
 
@@ -60,6 +62,7 @@ class Ftt:
         st = self.state
         if st.requests:
             handlers.release(self, ex, ts, events)
+        burn.on_tick(self.schedule, st, ex, ts, events)
         period = ts // self.schedule.refresh_us
         if period != st.minute:
             st.minute = period

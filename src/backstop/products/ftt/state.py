@@ -2,9 +2,11 @@
 
 Balances are not here: staked FTT and FTT waiting out its unstake lock are in the ledger's pool
 `ftt:staked` (counted by the conservation check and the solvency report, not by any account's
-collateral). The fee adjustment each owner has is the engine's (`fees.Volume`, hashed with it).
-Kept here: each account's stake, the unstake requests waiting, the id counters and the minute the
-holding discounts were last recomputed.
+collateral); fee revenue owed to the burn in the pool `ftt:burn`. The fee adjustment each owner has
+is the engine's (`fees.Volume`, hashed with it). Kept here: each account's stake, the unstake
+requests waiting, the id counters, the minute the holding discounts were last recomputed, and the
+burn's progress (the last day accrued, and what it moved out of the fee ledger on days not yet
+accrued, burn.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class FttState:
         self.next_stake = 1
         self.next_request = 1
         self.minute = -1  # the refresh period (ts // refresh_us) holding discounts were last set in
+        self.burn_day = -1  # the last day whose fee revenue was accrued to the burn
+        self.burn_checked = -1  # the day of the last Tick that looked for days to accrue
+        self.burn_moved: dict[int, dict[str, int]] = {}  # day -> coin -> moved out of the fees that day
 
     def canonical(self) -> list[Any]:
         return [
@@ -35,9 +40,14 @@ class FttState:
             self.minute,
             sorted(self.stakes.items()),
             [list(r) for _, r in sorted(self.requests.items())],
+            self.burn_day,
+            self.burn_checked,
+            [[day, sorted(moved.items())] for day, moved in sorted(self.burn_moved.items())],
         ]
 
     def restore(self, form: list[Any]) -> None:
-        self.next_stake, self.next_request, self.minute, stakes, requests = form
+        self.next_stake, self.next_request, self.minute, stakes, requests = form[:5]
+        self.burn_day, self.burn_checked, moved = form[5:]
+        self.burn_moved = {day: dict(coins) for day, coins in moved}
         self.stakes = dict(stakes)
         self.requests = {r[0]: UnstakeRequest(*r) for r in sorted(requests)}

@@ -89,6 +89,8 @@ class Schedule(NamedTuple):
     refresh_us: int
     holding: tuple[HoldingTier, ...]
     staking: tuple[StakingTier, ...]
+    burn_numerator: int = 1
+    burn_denominator: int = 3
 
     def holding_tier(self, usd: int) -> int:
         """1-based index of the holding tier `usd` reaches, 0 below the first."""
@@ -165,6 +167,8 @@ def parse(data: dict[str, Any]) -> Schedule:
         int(params["refresh_every_seconds"]) * 1_000_000,
         holding,
         staking,
+        int(params["burn_numerator"]),
+        int(params["burn_denominator"]),
     )
 
 
