@@ -457,3 +457,44 @@ def test_the_desk_is_enabled_after_the_leveraged_tokens() -> None:
     assert [name for name, _ in ex.canonical()[-1]] == ["ledger", "leveraged_tokens", "otc"]
     bare = products.exchange(products=())
     assert isinstance(bare.apply(RequestOtcQuote(1, 0, "BTC", "USD", 1))[0], Rejected)
+
+
+def test_the_desks_history_is_written_live_and_rebuilt_the_same(tmp_path: Path) -> None:
+    from backstop.journal import recovery
+    from backstop.products.otc import history
+    from backstop.projections import Projection
+    from backstop.projections.sql import product_histories
+
+    d = busy_desk(seed=3)
+    data = tmp_path / "data"
+    recovery.initialize(data, seed=3)  # a new directory: the enabled products, the desk's included
+    assert recovery.product_names(data) == ("leveraged_tokens", "otc")
+    journal = log.Journal(data)
+    journal.append(d.sent)
+    journal.close()
+    again = products.exchange(seed=3)
+    results = [again.apply(command) for command in d.sent]
+    assert again.state_hash() == d.ex.state_hash()
+    live = Projection.open(tmp_path / "live", histories=product_histories(data))
+    live.on_batch(d.sent, results, len(d.sent))
+
+    def dump(p: Projection) -> dict[str, list[tuple]]:
+        out = {}
+        for table in history.TABLES:
+            rows = p.backend.fetch(f"SELECT {', '.join(table.names)} FROM {table.name} ORDER BY seq, n")
+            out[table.name] = p.backend.fix(table, rows)
+        return out
+
+    rows = dump(live)
+    events = [(seq, n, e) for seq, es in enumerate(results, 1) for n, e in enumerate(es)]
+    for kind, table in history.history().logged.items():
+        fields = table.names[2:]
+        expected = [(seq, n, *(getattr(e, f) for f in fields)) for seq, n, e in events if type(e) is kind]
+        assert rows[table.name] == expected and expected, table.name
+    (fill, *_) = live.product_events("otc_fills", account=d.ex.account_id("alice")).rows
+    assert fill["side"] in ("buy", "sell") and fill["proceeds"] > 0
+    rebuilt = Projection.open(data)
+    assert rebuilt.rebuild(data, batch=50) == len(d.sent)
+    assert dump(rebuilt) == rows
+    live.close()
+    rebuilt.close()

@@ -56,14 +56,14 @@ def balance_coin(ex: Exchange, coin: str) -> str | None:
     return USD if info.usd_alias else coin
 
 
-def can_pay(ex: Exchange, acct: Account, coin: str, amount: int, held: int = 0) -> bool:
-    """Whether `acct` may pay `amount` of `coin` (`held` of it being held for this very payment): it
-    must be free of holds, and the spot rules apply to an account with positions (FTX's
-    availableWithoutBorrow: USD paid must be free collateral; nothing at all below maintenance)."""
-    if acct.available(coin) + held < amount:
+def can_pay(ex: Exchange, acct: Account, coin: str, amount: int) -> bool:
+    """Whether `acct` may pay `amount` of `coin`: it must be free of holds, and the spot rules apply
+    to an account with positions (FTX's availableWithoutBorrow: USD paid must be free collateral;
+    nothing at all below maintenance)."""
+    if acct.available(coin) < amount:
         return False
     if acct.positions:
-        if coin == USD and free_collateral(ex, acct) + held < amount:
+        if coin == USD and free_collateral(ex, acct) < amount:
             return False
         if below_maintenance(ex, acct):
             return False
