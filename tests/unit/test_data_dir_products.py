@@ -24,7 +24,7 @@ def names(ex: object) -> tuple[str, ...]:
 
 
 def test_a_new_directory_records_the_enabled_products_and_is_rebuilt_with_them(tmp_path: Path) -> None:
-    assert products.ENABLED == ("leveraged_tokens", "ftt")
+    assert products.ENABLED == ("leveraged_tokens", "otc", "ftt")
     workload = build(120, accounts=5, seed=2)
     with Runtime(tmp_path) as runtime:
         runtime.submit(workload.setup + workload.commands)
@@ -32,7 +32,7 @@ def test_a_new_directory_records_the_enabled_products_and_is_rebuilt_with_them(t
         assert "BULL/USD" in runtime.exchange.books
         expected = runtime.exchange.state_hash()
     assert recovery.product_names(tmp_path) == products.ENABLED
-    assert 'products = ["leveraged_tokens", "ftt"]' in (tmp_path / recovery.SETTINGS).read_text()
+    assert 'products = ["leveraged_tokens", "otc", "ftt"]' in (tmp_path / recovery.SETTINGS).read_text()
     replayed, _ = recovery.replay(tmp_path)
     recovered, _ = recovery.recover(tmp_path)
     assert names(replayed) == names(recovered) == products.ENABLED

@@ -236,6 +236,27 @@ class TokenRequest(Body):
     size: float = Field(examples=[10])
 
 
+class OtcQuoteRequest(Body):
+    """Convert `size` of `fromCoin` into `toCoin` (FTX's convert): a firm quote, priced against the
+    best provider ladder for the size, to accept before its expiry (12 s)."""
+
+    fromCoin: str = Field(examples=["BTC"])
+    toCoin: str = Field(examples=["USD"])
+    size: float = Field(examples=[0.05], description="In fromCoin.")
+
+
+class OtcLadder(Body):
+    """A registered OTC provider's firm ladder for a pair (ours): a request is priced whole at the
+    first level whose size covers it; both sides empty withdraws the ladder."""
+
+    base: str = Field(examples=["BTC"])
+    quote: str = Field(examples=["USD"], description="USD is always the quote of a pair that has it.")
+    bids: list[tuple[float, float]] = Field(
+        [], description="[[max size in base, price in quote per base], ...], sizes increasing: it buys."
+    )
+    asks: list[tuple[float, float]] = Field([], description="Likewise: it sells.")
+
+
 class Withdrawal(Body):
     """To an address on the simulated chain (settled at once); only free collateral can leave."""
 
@@ -279,6 +300,10 @@ class BackstopProvider(AccountRef):
     perHour: float
 
 
+class OtcProvider(AccountRef):
+    enabled: bool = Field(True, description="false: no longer a provider (its ladders withdrawn).")
+
+
 class MarginFloor(Body):
     imf: float = Field(ge=0, le=1, description="Least initial margin fraction (0: FTX's formula alone).")
     mmf: float = Field(ge=0, le=1, description="Least maintenance margin fraction.")
@@ -303,6 +328,8 @@ BODIES: dict[tuple[str, str], type[Body]] = {
     ("POST", "/api/orders"): PlaceOrder,
     ("POST", "/api/lt/{token_name}/create"): TokenRequest,
     ("POST", "/api/lt/{token_name}/redeem"): TokenRequest,
+    ("POST", "/api/otc/quotes"): OtcQuoteRequest,
+    ("POST", "/api/otc/ladders"): OtcLadder,
     ("POST", "/api/orders/{order_id}/modify"): ModifyOrder,
     ("POST", "/api/orders/by_client_id/{client_id}/modify"): ModifyOrder,
     ("DELETE", "/api/orders"): CancelAll,
@@ -320,6 +347,7 @@ BODIES: dict[tuple[str, str], type[Body]] = {
     ("POST", "/operator/index_prices"): IndexPrices,
     ("POST", "/operator/clock/advance"): ClockAdvance,
     ("POST", "/operator/blps"): BackstopProvider,
+    ("POST", "/operator/otc/providers"): OtcProvider,
     ("POST", "/operator/markets/{market}/margin"): MarginFloor,
     ("POST", "/operator/transfers"): OperatorTransfer,
     ("POST", "/operator/leverage"): OperatorLeverage,

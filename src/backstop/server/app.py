@@ -24,6 +24,7 @@ from backstop.server import (
     api_docs,
     leveraged_tokens,
     operator,
+    otc,
     private,
     public,
     transparency,
@@ -118,6 +119,8 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     app.include_router(wallet.router)
     app.include_router(leveraged_tokens.router)
     app.include_router(leveraged_tokens.public_router)
+    app.include_router(otc.router)
+    app.include_router(otc.operator_router)
     app.include_router(public.router)
     app.include_router(transparency.router)
     app.include_router(operator.router)
@@ -128,6 +131,8 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
         ("Subaccounts and wallet", wallet.router, "ftx"),
         ("Leveraged tokens", leveraged_tokens.router, "ftx"),
         ("Leveraged tokens, public", leveraged_tokens.public_router, None),
+        ("OTC desk (convert)", otc.router, "ftx"),
+        ("OTC desk, operator", otc.operator_router, "operator"),
         ("Markets", public.router, None),
         ("Transparency", transparency.router, None),
         ("Operator", operator.router, "operator"),

@@ -1,0 +1,112 @@
+"""The OTC desk through the real server with ccxt 2.0.90's `ftx` implicit methods
+(`privatePostOtcQuotes`, `privateGetOtcQuotesQuoteId`, `privatePostOtcQuotesQuoteIdAccept`): FTX's
+convert sample (0.05 BTC -> 384.77 USD at 7,695.4) quoted by a provider the operator registered and
+whose ladder it streamed, accepted and settled in both wallets; a quote left to expire on the
+server's clock is refused and moves nothing; bad requests are refused in FTX's envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import ccxt
+import pytest
+from test_server_trading import Server
+from test_server_trading import server as trading_server  # noqa: F401  (the module's fixture)
+
+
+@pytest.fixture(scope="module")
+def desk(trading_server: Server) -> Iterator[tuple[Server, ccxt.ftx, ccxt.ftx]]:  # noqa: F811
+    mm = trading_server.client("otc-mm", 1_000_000)
+    alice = trading_server.client("otc-alice", 10_000)
+    for name, coin, size in (("otc-mm", "BTC", 10), ("otc-alice", "BTC", 1)):
+        assert trading_server.operator("/operator/deposits", {"account": name, "coin": coin, "size": size})[
+            "success"
+        ]
+    reply = trading_server.operator("/operator/otc/providers", {"account": "otc-mm"})
+    assert reply["success"] and reply["result"]["enabled"] is True
+    ladder = {"base": "BTC", "quote": "USD", "bids": [[1, 7695.4], [5, 7600]], "asks": [[1, 7700]]}
+    set_ = mm.request("otc/ladders", "private", "POST", ladder)
+    result = set_["result"]  # ccxt reads JSON numbers as strings
+    assert (result["base"], result["quote"], int(result["bidLevels"]), int(result["askLevels"])) == (
+        "BTC",
+        "USD",
+        2,
+        1,
+    )
+    yield trading_server, mm, alice
+
+
+def _balances(client: ccxt.ftx) -> tuple[float, float]:
+    total = client.fetch_balance()["total"]
+    return float(total.get("USD", 0)), float(total.get("BTC", 0))
+
+
+def _refused(call, *args: object) -> str:
+    with pytest.raises(ccxt.BaseError) as caught:
+        call(*args)
+    return str(caught.value)
+
+
+def test_ftx_convert_sample_through_ccxt(desk: tuple[Server, ccxt.ftx, ccxt.ftx]) -> None:
+    _server, mm, alice = desk
+    mm_before, alice_before = _balances(mm), _balances(alice)
+    reply = alice.privatePostOtcQuotes({"fromCoin": "BTC", "toCoin": "USD", "size": 0.05})
+    assert reply["success"]
+    quote_id = reply["result"]["quoteId"]
+    quote = alice.privateGetOtcQuotesQuoteId({"quoteId": quote_id})["result"]
+    assert int(quote["id"]) == int(quote_id)
+    assert {k: quote[k] for k in ("baseCoin", "quoteCoin", "fromCoin", "toCoin", "side")} == {
+        "baseCoin": "BTC",
+        "quoteCoin": "USD",
+        "fromCoin": "BTC",
+        "toCoin": "USD",
+        "side": "sell",
+    }
+    assert [float(quote[k]) for k in ("price", "cost", "proceeds")] == [7695.4, 0.05, 384.77]
+    assert quote["expired"] is False and quote["filled"] is False
+    assert float(quote["expiry"]) > 0
+    # another account does not see it, nor may accept it
+    assert "No such quote" in _refused(mm.privateGetOtcQuotesQuoteId, {"quoteId": quote_id})
+    assert "No such quote" in _refused(mm.privatePostOtcQuotesQuoteIdAccept, {"quote_id": quote_id})
+    accepted = alice.privatePostOtcQuotesQuoteIdAccept({"quote_id": quote_id})
+    assert accepted == {"success": True, "result": None}
+    quote = alice.privateGetOtcQuotesQuoteId({"quoteId": quote_id})["result"]
+    assert quote["filled"] is True and quote["expired"] is False
+    assert _balances(alice) == pytest.approx((alice_before[0] + 384.77, alice_before[1] - 0.05))
+    assert _balances(mm) == pytest.approx((mm_before[0] - 384.77, mm_before[1] + 0.05))
+    assert "Quote already filled" in _refused(alice.privatePostOtcQuotesQuoteIdAccept, {"quote_id": quote_id})
+
+
+def test_an_expired_quote_is_refused_and_moves_nothing(desk: tuple[Server, ccxt.ftx, ccxt.ftx]) -> None:
+    server, mm, alice = desk
+    reply = alice.privatePostOtcQuotes({"fromCoin": "USD", "toCoin": "BTC", "size": 770})
+    quote_id = reply["result"]["quoteId"]
+    quote = alice.privateGetOtcQuotesQuoteId({"quoteId": quote_id})["result"]
+    assert quote["side"] == "buy" and float(quote["proceeds"]) == 0.1
+    before = _balances(alice), _balances(mm)
+    assert server.operator("/operator/clock/advance", {"seconds": 13})["success"]
+    quote = alice.privateGetOtcQuotesQuoteId({"quoteId": quote_id})["result"]
+    assert quote["expired"] is True and quote["filled"] is False
+    assert "Quote expired" in _refused(alice.privatePostOtcQuotesQuoteIdAccept, {"quote_id": quote_id})
+    assert (_balances(alice), _balances(mm)) == before
+
+
+def test_bad_requests_are_refused_in_ftx_envelope(desk: tuple[Server, ccxt.ftx, ccxt.ftx]) -> None:
+    server, _mm, alice = desk
+    post = alice.privatePostOtcQuotes
+    assert "same coin" in _refused(post, {"fromCoin": "BTC", "toCoin": "BTC", "size": 1})
+    assert "No such coin: DOGE" in _refused(post, {"fromCoin": "DOGE", "toCoin": "USD", "size": 1})
+    for size in (0, -1, 1e-9, "abc", None):
+        assert "Invalid parameter size" in _refused(post, {"fromCoin": "BTC", "toCoin": "USD", "size": size})
+    # $10,000 buys 1.3 BTC at 7,700: beyond the provider's asks (1 BTC)
+    assert "No quote available" in _refused(post, {"fromCoin": "USD", "toCoin": "BTC", "size": 10_000})
+    assert "Not enough balances" in _refused(post, {"fromCoin": "BTC", "toCoin": "USD", "size": 3})
+    assert "No such quote" in _refused(alice.privateGetOtcQuotesQuoteId, {"quoteId": 999_999})
+    assert "No such quote" in _refused(alice.privatePostOtcQuotesQuoteIdAccept, {"quote_id": "x"})
+    # only a registered provider streams a ladder
+    refused = _refused(
+        alice.request, "otc/ladders", "private", "POST", {"base": "BTC", "quote": "USD", "bids": [[1, 1]]}
+    )
+    assert "Not an OTC liquidity provider" in refused
+    bad = server.operator("/operator/otc/providers", {"account": "nobody"})
+    assert bad["success"] is False and bad["error"] == "No such subaccount"
