@@ -80,6 +80,7 @@ def test_the_document_describes_every_body_signing_and_the_websocket(document: d
         ("DELETE", "/api/orders/by_client_id/{client_id}"),
         ("DELETE", "/api/conditional_orders/{order_id}"),
         ("POST", "/api/otc/quotes/{quote_id}/accept"),
+        ("DELETE", "/api/staking/unstake_requests/{request_id}"),
         ("POST", "/operator/markets/{market}/halt"),
         ("POST", "/operator/markets/{market}/resume"),
     }

@@ -257,6 +257,13 @@ class OtcLadder(Body):
     asks: list[tuple[float, float]] = Field([], description="Likewise: it sells.")
 
 
+class StakeRequest(Body):
+    """FTT to stake, or to ask back (released 14 days later), in whole FTT (to 1e-8)."""
+
+    coin: str = Field(examples=["FTT"])
+    size: float = Field(examples=[25])
+
+
 class Withdrawal(Body):
     """To an address on the simulated chain (settled at once); only free collateral can leave."""
 
@@ -328,6 +335,8 @@ BODIES: dict[tuple[str, str], type[Body]] = {
     ("POST", "/api/orders"): PlaceOrder,
     ("POST", "/api/lt/{token_name}/create"): TokenRequest,
     ("POST", "/api/lt/{token_name}/redeem"): TokenRequest,
+    ("POST", "/api/srm_stakes/stakes"): StakeRequest,
+    ("POST", "/api/staking/unstake_requests"): StakeRequest,
     ("POST", "/api/otc/quotes"): OtcQuoteRequest,
     ("POST", "/api/otc/ladders"): OtcLadder,
     ("POST", "/api/orders/{order_id}/modify"): ModifyOrder,

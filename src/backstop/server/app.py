@@ -27,6 +27,7 @@ from backstop.server import (
     otc,
     private,
     public,
+    staking,
     transparency,
     triggers,
     wallet,
@@ -121,6 +122,7 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     app.include_router(leveraged_tokens.public_router)
     app.include_router(otc.router)
     app.include_router(otc.operator_router)
+    app.include_router(staking.router)
     app.include_router(public.router)
     app.include_router(transparency.router)
     app.include_router(operator.router)
@@ -133,6 +135,7 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
         ("Leveraged tokens, public", leveraged_tokens.public_router, None),
         ("OTC desk (convert)", otc.router, "ftx"),
         ("OTC desk, operator", otc.operator_router, "operator"),
+        ("FTT staking", staking.router, "ftx"),
         ("Markets", public.router, None),
         ("Transparency", transparency.router, None),
         ("Operator", operator.router, "operator"),

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 
 from backstop.catalog import Market
-from backstop.engine import errors
-from backstop.engine.amounts import ATOM, MAX_ATOMS, RATE, from_atoms
+from backstop.engine.amounts import RATE, from_atoms
 from backstop.products.leveraged_tokens import history
 from backstop.products.leveraged_tokens.basket import totals
 from backstop.products.leveraged_tokens.commands import CreateLeveragedToken, RedeemLeveragedToken
@@ -78,15 +77,6 @@ def _view(s: ServerState, lt: LeveragedTokens, name: str) -> dict[str, Any]:
     )
 
 
-def _size(value: Any) -> int:
-    """A size in whole tokens from the body, exactly, as token atoms: > 0 and within the engine's bound."""
-    size = params.decimal(value, "size")
-    atoms = size * ATOM
-    if size <= 0 or atoms != atoms.to_integral_value() or atoms > MAX_ATOMS:
-        raise ApiError(errors.INVALID_SIZE)
-    return int(atoms)
-
-
 def _token(lt: LeveragedTokens, name: str) -> str:
     if name not in lt.tokens:
         raise ApiError(no_such_token(name), 404)
@@ -122,7 +112,7 @@ async def _request(request: Request, token_name: str, command: type[Any], answer
     c = await caller(request, write=True)
     s = _state(request)
     name = _token(_product(s), token_name)
-    size = _size(c.body.get("size"))
+    size = params.atoms(c.body.get("size"))
     events: list[Any] = await run(s, command(s.clock.now_us(), c.account, name, size))
     for e in events:
         if isinstance(e, LeveragedTokenRequestFailed):

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from backstop.engine import errors
+from backstop.engine.amounts import ATOM, MAX_ATOMS
 from backstop.engine.commands import INT_MAX, MAX_TEXT
 from backstop.server.envelope import ApiError
 
@@ -153,6 +155,16 @@ def decimal(value: Any, name: str) -> Decimal:
     if len(number.as_tuple().digits) > MAX_DIGITS or not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
         raise refuse(name)
     return number
+
+
+def atoms(value: Any, name: str = "size") -> int:
+    """A coin amount in whole coins from a body, exactly, as atoms (1e-8): > 0, on the atom grid and
+    within the engine's bound; else FTX's "Invalid size"."""
+    size = decimal(value, name)
+    scaled = size * ATOM
+    if size <= 0 or scaled != scaled.to_integral_value() or scaled > MAX_ATOMS:
+        raise ApiError(errors.INVALID_SIZE)
+    return int(scaled)
 
 
 def whole(value: Any, name: str) -> int:
