@@ -537,11 +537,12 @@ def test_owners_never_adjusted_keep_the_canonical_form_of_before() -> None:
     assert len(d.ex.volumes["x"].canonical()) == 6
 
 
-def test_both_products_together() -> None:
-    assert products.ENABLED == ("leveraged_tokens", "ftt")
+def test_every_enabled_product_together() -> None:
+    assert products.ENABLED == ("leveraged_tokens", "otc", "ftt")
     ex = products.exchange()
-    assert [p.name for p in ex.products] == ["leveraged_tokens", "ftt"]
-    assert [p.code_base for p in ex.products] == [1_000, 3_000]
+    assert [p.name for p in ex.products] == list(products.ENABLED)
+    assert [p.code_base for p in ex.products] == [1_000, 2_000, 3_000]
+    assert [name for name, _ in ex.canonical()[-1]] == ["ledger", *products.ENABLED]
 
 
 def test_history_tables_are_valid_for_the_projection() -> None:
