@@ -75,6 +75,25 @@ def test_ftx_convert_sample_through_ccxt(desk: tuple[Server, ccxt.ftx, ccxt.ftx]
     assert _balances(alice) == pytest.approx((alice_before[0] + 384.77, alice_before[1] - 0.05))
     assert _balances(mm) == pytest.approx((mm_before[0] - 384.77, mm_before[1] + 0.05))
     assert "Quote already filled" in _refused(alice.privatePostOtcQuotesQuoteIdAccept, {"quote_id": quote_id})
+    # the convert is a fill of each side, FTX's way: type "otc", no market, base and quote coins
+    (mine,) = [f for f in alice.privateGetFills()["result"] if f["type"] == "otc"]
+    (theirs,) = [f for f in mm.privateGetFills()["result"] if f["type"] == "otc"]
+    assert mine["market"] is None and mine["future"] is None and mine["orderId"] is None
+    assert (mine["baseCurrency"], mine["quoteCurrency"], mine["side"], mine["liquidity"]) == (
+        "BTC",
+        "USD",
+        "sell",
+        "taker",
+    )
+    assert (theirs["side"], theirs["liquidity"]) == ("buy", "maker") and theirs["id"] != mine["id"]
+    for fill in (mine, theirs):
+        assert [float(fill[k]) for k in ("price", "size", "fee")] == [7695.4, 0.05, 0]
+        assert fill["time"] == mine["time"]
+    # ccxt parses it as a trade with no symbol's market but the convert's currencies
+    (trade,) = [t for t in alice.fetch_my_trades() if t["info"]["type"] == "otc"]
+    assert trade["side"] == "sell" and trade["amount"] == 0.05 and trade["price"] == 7695.4
+    # asking for one market's fills leaves the converts out
+    assert all(f["type"] == "order" for f in alice.privateGetFills({"market": "BTC-PERP"})["result"])
 
 
 def test_an_expired_quote_is_refused_and_moves_nothing(desk: tuple[Server, ccxt.ftx, ccxt.ftx]) -> None:

@@ -29,8 +29,8 @@ from backstop.products.otc.handlers import NO_SUCH_QUOTE
 from backstop.products.otc.params import MAX_LEVELS
 from backstop.products.otc.product import NAME, Otc
 from backstop.server import operator, params
-from backstop.server.envelope import ApiError, FTXResponse, ok
-from backstop.server.private import caller, run
+from backstop.server.envelope import ApiError, FTXResponse, iso, ok
+from backstop.server.private import OTHER_FILLS, caller, run
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
@@ -176,3 +176,54 @@ async def register_provider(request: Request) -> FTXResponse:
         raise ApiError("Invalid parameter enabled")
     await _run(s, RegisterOtcProvider(s.clock.now_us(), account, enabled))
     return ok({"account": body["account"], "subaccount": body.get("subaccount"), "enabled": enabled})
+
+
+# ----------------------------------------------------------------------------- fills
+
+OTC_FILL_IDS = 1 << 52
+"""OTC fills' ids in /fills: OTC_FILL_IDS + quote id x 2 (+1 for the provider's side), apart from the
+books' fill ids (trade id x 2 (+1)) and still exact in a JSON double."""
+
+
+def _fill(row: dict[str, Any], provider: bool) -> dict[str, Any]:
+    """One side of a filled quote as FTX showed a convert in /fills: `type` "otc", no market, the base
+    and quote coins, the size in the base coin, no fee (the cost is in the price)."""
+    base_paid = row["from_coin"] == row["base"]  # the requester sold the base coin
+    side = row["side"] if not provider else ("buy" if row["side"] == "sell" else "sell")
+    return {
+        "id": OTC_FILL_IDS + row["id"] * 2 + provider,
+        "market": None,
+        "future": None,
+        "baseCurrency": row["base"],
+        "quoteCurrency": row["quote"],
+        "type": "otc",
+        "side": side,
+        "price": from_atoms(row["price"]),
+        "size": from_atoms(row["cost"] if base_paid else row["proceeds"]),
+        "orderId": None,
+        "tradeId": None,
+        "time": iso(row["ts"]),
+        "liquidity": "maker" if provider else "taker",
+        "fee": 0,
+        "feeCurrency": row["quote"],
+        "feeRate": 0.0,
+    }
+
+
+def otc_fills(
+    s: ServerState, account: int, start: int | None, end: int | None, limit: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """The account's filled quotes, as requester and as provider, newest first (private.OTHER_FILLS)."""
+    if not any(p.name == NAME for p in s.exchange.products):
+        return []
+    out = []
+    for column, provider in (("account", False), ("provider", True)):
+        rows = s.projection.product_events(
+            history.FILLS.name, start=start, end=end, limit=limit, **{column: account}
+        ).rows
+        out += [(row["ts"], _fill(row, provider)) for row in rows]
+    out.sort(key=lambda pair: pair[0], reverse=True)
+    return out
+
+
+OTHER_FILLS.append(otc_fills)

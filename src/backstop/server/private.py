@@ -9,7 +9,7 @@ of the market's increment is refused rather than rounded.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -574,6 +574,13 @@ def fill_view(s: ServerState, f: FillRecord | dict[str, Any]) -> dict[str, Any]:
     }
 
 
+OtherFills = Callable[["ServerState", int, int | None, int | None, int], list[tuple[int, dict[str, Any]]]]
+OTHER_FILLS: list[OtherFills] = []
+"""Fills that are no trade on a book (a product's: the OTC desk's converts, FTX's `type: "otc"`), as
+(ts, the fill in FTX's shape) newest first, given (state, account, start, end, limit): the product's
+server module adds its source here; /fills merges them when no market and no order is asked for."""
+
+
 @router.get("/api/fills")
 async def fills(request: Request) -> FTXResponse:
     c = await caller(request)
@@ -583,5 +590,9 @@ async def fills(request: Request) -> FTXResponse:
     given = params.query_int(f.params, "orderId", -1, 0, cmd.INT_MAX)
     order_id = None if given < 0 else given
     page = s.projection.fills(c.account, market=wanted, order_id=order_id, start=start, end=end, limit=limit)
-    rows = [fill_view(s, row) for row in page.rows]
-    return ok(rows)
+    rows = [(row["ts"], fill_view(s, row)) for row in page.rows]
+    if wanted is None and order_id is None:
+        for source in OTHER_FILLS:
+            rows += source(s, c.account, start, end, limit)
+        rows.sort(key=lambda pair: pair[0], reverse=True)  # stable: each source's own order kept
+    return ok([view for _, view in rows[:limit]])
