@@ -6,6 +6,8 @@ server's clock is refused and moves nothing; bad requests are refused in FTX's e
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 
 import ccxt
@@ -92,6 +94,10 @@ def test_ftx_convert_sample_through_ccxt(desk: tuple[Server, ccxt.ftx, ccxt.ftx]
     # ccxt parses it as a trade with no symbol's market but the convert's currencies
     (trade,) = [t for t in alice.fetch_my_trades() if t["info"]["type"] == "otc"]
     assert trade["side"] == "sell" and trade["amount"] == 0.05 and trade["price"] == 7695.4
+    # the volume monitor counts the desk's day apart from the books
+    with urllib.request.urlopen(_server.base + "/api/volume_monitor", timeout=10) as reply:
+        (otc,) = [row for row in json.loads(reply.read())["result"] if row["market"] == "OTC"]
+    assert otc["fills24h"] >= 1 and otc["volumeUsd24h"] >= 384.77 and otc["openInterest"] is None
     # asking for one market's fills leaves the converts out
     assert all(f["type"] == "order" for f in alice.privateGetFills({"market": "BTC-PERP"})["result"])
 

@@ -31,6 +31,7 @@ from backstop.products.otc.product import NAME, Otc
 from backstop.server import operator, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.private import OTHER_FILLS, caller, run
+from backstop.server.transparency import OTHER_VOLUME
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
@@ -227,3 +228,44 @@ def otc_fills(
 
 
 OTHER_FILLS.append(otc_fills)
+
+DAY_S = 86_400
+
+
+def _usd(s: ServerState, coin: str, atoms: int) -> Decimal | None:
+    """`atoms` of `coin` in USD at the mark of the market that prices it (USD itself: 1); None when
+    the coin has no price now."""
+    if coin == "USD":
+        return from_atoms(atoms)
+    priced = s.exchange.coin_price(coin)
+    if priced is None:
+        return None
+    market, ticks = priced
+    return from_atoms(atoms) * market.price_of(ticks)
+
+
+def otc_volume(s: ServerState, now_s: int) -> list[dict[str, Any]]:
+    """The desk's last 24 hours for the volume monitor (transparency.OTHER_VOLUME), one row named
+    "OTC" (none where the desk is not enabled): the fills' value in USD, each at its quote coin's
+    value (USD: exact; another coin at its mark now), and their count."""
+    if not any(p.name == NAME for p in s.exchange.products):
+        return []
+    rows = s.projection.product_events(history.FILLS.name, start=(now_s - DAY_S) * 1_000_000, limit=None).rows
+    total = Decimal(0)
+    for row in rows:
+        amount = row["proceeds"] if row["to_coin"] == row["quote"] else row["cost"]
+        value = _usd(s, row["quote"], amount)
+        if value is not None:
+            total += value
+    return [
+        {
+            "market": "OTC",
+            "volumeUsd24h": total,
+            "openInterest": None,
+            "openInterestUsd": None,
+            "fills24h": len(rows),
+        }
+    ]
+
+
+OTHER_VOLUME.append(otc_volume)

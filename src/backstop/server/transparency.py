@@ -5,6 +5,7 @@ engine and the history tables, never computed for display."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -90,8 +91,15 @@ async def liquidations(request: Request) -> FTXResponse:
     return ok({"autoClosed": rows, "orderlyOrders": len(orders.rows), "hasMoreData": page.more})
 
 
+OTHER_VOLUME: list[Callable[[ServerState, int], list[dict[str, Any]]]] = []
+"""Rows of volume not traded on a book (a product's: the OTC desk's converts), given (state, now in
+seconds), in the volume monitor's shape; its server module adds its source here."""
+
+
 @router.get("/api/volume_monitor")
 async def volume_monitor(request: Request) -> FTXResponse:
+    """Each market's 24-hour volume and open interest, then each product's off-book volume (the OTC
+    desk's converts: a row named "OTC", with its count of fills)."""
     s = _state(request)
     now = s.now_s()
     rows = []
@@ -107,4 +115,6 @@ async def volume_monitor(request: Request) -> FTXResponse:
                 "openInterestUsd": oi * info.price_of(mark) if oi is not None and mark is not None else None,
             }
         )
+    for source in OTHER_VOLUME:
+        rows += source(s, now)
     return ok(rows)
