@@ -32,7 +32,7 @@ def test_bench_otc_json_in_a_tiny_configuration() -> None:
         assert k["per_s"] > 0 and k["wall_per_s"] > 0 and 0 < k["p50_ms"] <= k["p99_ms"], kind
     for kind in ("quotes", "accepts"):
         assert api[kind]["vs_markets"] > 0 and len(api[kind]["ratios"]) == 1
-    # the provider took both sides: it still holds both coins, none reserved for a live quote
+    # the provider took both sides and still holds both coins
     assert api["provider_wallet"]["BTC"] > 0 and api["provider_wallet"]["USD"] > 0
 
     e = out["discount"]
