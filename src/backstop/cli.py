@@ -1106,6 +1106,65 @@ def bench_products(
     run(nav_usd, step_s, requests_count, count, chunk, repeat, seed, as_json)
 
 
+@bench.command("otc")
+@click.option(
+    "--requests",
+    "requests_count",
+    default=3_200,
+    show_default=True,
+    type=click.IntRange(16),
+    help="Quote requests timed through the API a repeat (each accepted; as many GET /api/markets).",
+)
+@click.option(
+    "--per-client",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 10),
+    help="Requests of one kind a client sends in a round (at most 10: the live quotes one may hold).",
+)
+@click.option(
+    "--clients",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Concurrent REST clients, each its own account and API key.",
+)
+@click.option(
+    "--commands",
+    "count",
+    default=200_000,
+    show_default=True,
+    type=click.IntRange(1_000, 10**8),
+    help="Workload commands for the engine's ratio with the FTT fee discount on and off.",
+)
+@click.option(
+    "--chunk",
+    default=2_000,
+    show_default=True,
+    type=click.IntRange(10),
+    help="Commands per chunk of the interleaved engine timing.",
+)
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--seed", default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_otc(
+    requests_count: int,
+    per_client: int,
+    clients: int,
+    count: int,
+    chunk: int,
+    repeat: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """The OTC desk and FTT: quote requests and accepts per second through the API (a provider's
+    deep ladder, signed clients), each against GET /api/markets in the same run; and the engine's
+    ratio to the bare book with FTT's fee discount on every owner against without."""
+    from backstop.bench.otc import run
+
+    run(requests_count, per_client, count, chunk, repeat, seed, as_json, clients)
+
+
 @bench.command("api")
 @click.option("--seconds", default=30.0, show_default=True, help="Seconds of each REST phase.")
 @click.option("--clients", default=64, show_default=True, help="Concurrent REST clients, one API key each.")
