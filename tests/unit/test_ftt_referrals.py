@@ -423,3 +423,47 @@ def test_referrals_and_switches_are_written_to_the_projection(tmp_path: Path) ->
         fields = table.names[2:]
         expected = [(seq, n, *(getattr(e, f) for f in fields)) for seq, n, e in events if type(e) is kind]
         assert rows == expected and rows, table.name
+
+
+def test_every_settlement_matches_the_fills_since_the_last_one_over_days_of_random_trading() -> None:
+    """The engine's count against the Fill events: each settlement's fees and notional are exactly
+    the referred owner's taker fills since its previous one, across minutes and days (with the burn
+    accruing), and money is conserved throughout."""
+    import random
+
+    from backstop.engine.events import Fill
+
+    rng = random.Random(13)
+    d, x, y = ftt_desk()
+    owners = ["a", "b", "c", "d"]
+    accounts = {o: d.account(o, "", 1_000_000, FTT=rng.choice([0, 100, 40_000])) for o in owners}
+    d.stake(accounts["a"], 25)
+    refer(d, accounts["b"], "a")
+    refer(d, accounts["c"], "b")
+    for _ in range(120):
+        taker = accounts[rng.choice(owners)]
+        side = rng.choice(["buy", "sell"])
+        d.perp_fill(taker=taker, maker=rng.choice([x, y]), size=rng.choice(["0.01", "0.1", "1"]), side=side)
+        if rng.random() < 0.2:
+            d.at(d.ts + rng.choice([MINUTE // 2, MINUTE, 5 * MINUTE, 6 * 3_600 * 1_000_000]))
+        if rng.random() < 0.05 and "d" not in d.ftt.state.referrers:
+            refer(d, accounts["d"], "c")  # a referral made mid-way counts from then on
+    d.next_minute()
+    tick_value = d.markets[PERP].tick_value
+    counting: dict[str, list[int]] = {}
+    settled = 0
+    for e in d.events:
+        if isinstance(e, FttReferrerSet):
+            counting[e.owner] = [0, 0]
+        elif isinstance(e, Fill):
+            owner = d.ex.accounts[e.taker_account].owner
+            if owner in counting:
+                counting[owner][0] += e.taker_fee
+                counting[owner][1] += e.size * e.price * tick_value
+        elif isinstance(e, FttReferralRebate):
+            assert [e.fees, e.value] == counting[e.owner], e
+            counting[e.owner] = [0, 0]
+            settled += 1
+    assert settled > 10 and all(v == [0, 0] for v in counting.values())
+    assert d.ex.pools.get("ftt:burn")  # days passed: the burn accrued beside the rebates
+    assert balanced(d)
