@@ -1,4 +1,10 @@
-"""Accounts (one per subaccount, each its own cross-margin pool), balances and positions."""
+"""Accounts (one per subaccount, each its own cross-margin pool), balances and positions.
+
+An account may exclude coins from its collateral (`Account.excluded`, empty by default; FTX's
+per-account FTT collateral switch sets it through the FTT product): a positive balance of an
+excluded coin then counts 0 wherever collateral is valued (margin.collateral, risk.assess,
+liquidation_price), a debt in it still in full. The coins stay the account's (and can still be
+sold to cover a USD debt). An account that excludes nothing hashes as before."""
 
 from __future__ import annotations
 
@@ -62,6 +68,7 @@ class Account:
     __slots__ = (
         "balances",
         "client_ids",
+        "excluded",
         "id",
         "leverage",
         "liquidation",
@@ -98,6 +105,7 @@ class Account:
         self.liquidation = 0  # 0 none, 1 orderly (step 1), 2 auto-close (step 2): no trading
         self.watch_key = -1  # its entry in the at-risk index (risk.py); a cache, not state
         self.watch_heap: list[int] | None = None  # ... and the heap that entry is in
+        self.excluded: set[str] = set()  # coins whose positive balance is not collateral (above)
 
     def balance(self, coin: str) -> int:
         return self.usd if coin == USD else self.balances.get(coin, 0)
@@ -164,4 +172,5 @@ class Account:
             list(self.recent_closed),
             list(self.small_provides),
             self.liquidation,
+            *((sorted(self.excluded),) if self.excluded else ()),
         )

@@ -763,6 +763,9 @@ class Exchange:
             if maker_pos.reduce_only_orders:
                 self._refit.append((maker_acct, maker_pos))
         ledger.trade(self, day, taker_acct, taker_fee, maker_acct, maker_fee_coin, maker_fee)
+        if taker_volume.taker_counted:  # a product pays a share of it later (fees.Volume.take_taker)
+            taker_volume.taker_fees += taker_fee
+            taker_volume.taker_value += value
         taker_volume.add(value)
         maker_volume.add(value)
         if book.volume_day != day:

@@ -9,6 +9,11 @@ maker override). They are applied where the rates are computed (`retier`), with 
 fill reads two plain ints as before and pays nothing for the seam. Order: the tier's rate, capped;
 a positive rate discounted (rounded up, the exchange's favour; a rebate is never reduced); then
 the floors (taker >= 0.015%, maker >= -0.01%). An owner never adjusted hashes as before.
+
+The taker count (for products: FTT's referral rebates): `Volume.count_taker(True)` makes the
+engine add up the taker fees the owner pays and the notional they are paid on, two additions per
+fill behind one flag read, for the product to collect with `take_taker` (which starts them again
+from zero) and pay a share of, off the hot path. An owner never counted hashes as before.
 """
 
 from __future__ import annotations
@@ -45,7 +50,10 @@ VOLUME_FIELDS = (
     "maker_rate",
     "next_threshold",
     "taker_cap",
+    "taker_counted",
+    "taker_fees",
     "taker_rate",
+    "taker_value",
     "tier",
     "today",
     "total",
@@ -70,6 +78,9 @@ class Volume:
         self.discount = 0  # ppm of a positive fee rate taken off (a product's, e.g. FTT holdings)
         self.maker_cap = NO_CAP  # the maker rate is at most this (ppm), before the discount
         self.taker_cap = NO_CAP
+        self.taker_counted = False  # a product counts the taker fees the owner pays (below)
+        self.taker_fees = 0  # USD atoms of taker fees paid since the product last took the count
+        self.taker_value = 0  # USD atoms of notional those fees were paid on
 
     def roll(self, day: int) -> None:
         """Move the window to end on `day`, dropping the days that left it."""
@@ -110,11 +121,26 @@ class Volume:
         self.taker_cap = taker_cap
         self.retier()
 
+    def count_taker(self, on: bool) -> None:
+        """Start (or stop) counting the taker fees the owner pays, from zero."""
+        self.taker_counted = on
+        self.taker_fees = 0
+        self.taker_value = 0
+
+    def take_taker(self) -> tuple[int, int]:
+        """(taker fees, notional) counted since the last take; the count starts again from zero."""
+        counted = (self.taker_fees, self.taker_value)
+        self.taker_fees = 0
+        self.taker_value = 0
+        return counted
+
     def canonical(self) -> tuple[Any, ...]:
         form = (sorted(self.days.items()), self.day, self.today, self.total, self.tier, self.first_day)
+        if self.taker_counted:  # counted: the adjustment always, then the count (11 fields)
+            return (*form, self.discount, self.maker_cap, self.taker_cap, self.taker_fees, self.taker_value)
         if self.discount != 0 or self.maker_cap != NO_CAP or self.taker_cap != NO_CAP:
             return (*form, self.discount, self.maker_cap, self.taker_cap)
-        return form  # never adjusted: the form it had before the seam
+        return form  # never adjusted nor counted: the form it had before the seam
 
 
 def adjusted_rate(rate: int, cap: int, discount: int, floor: int) -> int:

@@ -61,7 +61,10 @@ class _Room:
             self.coin_book = coin_book
             self.coin_mark = coin_mark
             if self.atoms > 0:
-                self.weight = coin_weight(ex.catalog.coins[info.base], self.atoms, False)
+                if info.base in acct.excluded:  # not collateral for this account (accounts.py)
+                    self.weight = 0
+                else:
+                    self.weight = coin_weight(ex.catalog.coins[info.base], self.atoms, False)
         a = assess(ex, acct)
         self.rest = a.tav - a.requirement - self.moving(mark)
 

@@ -1,6 +1,7 @@
 """FTX's 2021-22 margin formulas, in exact integers.
 
 collateral        = sum of balances x min(weight, 1.1 / (1 + imfFactor x sqrt(coins))) x price
+                    (weight 0 for a coin the account excludes, Account.excluded; debts in full)
 total acct value  = collateral (total weights) + unrealized PnL
 margin fraction   = TAV / total position notional
 position IMF      = max(1 / leverage, imfFactor x sqrt(open size))
@@ -42,6 +43,7 @@ def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
     total = acct.usd
     coins = ex.catalog.coins
     coin_books = ex.coin_books
+    excluded = acct.excluded
     for coin, atoms in acct.balances.items():
         if not atoms:
             continue
@@ -55,7 +57,7 @@ def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
         value = book.info.coin_value(atoms, ticks)
         if atoms < 0:
             total += value  # a debt counts in full, no haircut in its favour
-        else:
+        elif not excluded or coin not in excluded:  # an excluded coin counts 0 (accounts.py)
             total += mul_div(value, coin_weight(info, atoms, initial), RATE)
     return total
 

@@ -83,6 +83,7 @@ def assess(ex: Exchange, acct: Account) -> Assessment:
     gross = 0
     coins = ex.catalog.coins
     coin_books = ex.coin_books
+    excluded = acct.excluded
     for coin, atoms in acct.balances.items():
         if not atoms:
             continue
@@ -97,8 +98,9 @@ def assess(ex: Exchange, acct: Account) -> Assessment:
             tav += value
             gross -= value
         else:
-            tav += mul_div(value, coin_weight(coins[coin], atoms, False), RATE)
-            gross += value
+            if not excluded or coin not in excluded:  # an excluded coin counts 0 (accounts.py)
+                tav += mul_div(value, coin_weight(coins[coin], atoms, False), RATE)
+            gross += value  # still held, still sold to cover a debt
     held = tav
     notional = 0
     requirement = 0

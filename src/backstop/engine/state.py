@@ -107,6 +107,8 @@ def _restore_accounts(ex: Exchange, value: Any, r: Restoring) -> None:
         acct.recent_closed = list(recent)
         acct.small_provides = list(small)
         acct.liquidation = liquidation
+        if len(fields) > 12:  # coins excluded from its collateral (accounts.py), only when some are
+            acct.excluded = set(fields[12])
         ex.accounts.append(acct)
         ex.owners.setdefault(owner, {})[name] = aid
 
@@ -178,6 +180,9 @@ def _restore_volumes(ex: Exchange, value: Any, r: Restoring) -> None:
         volume.first_day = first_day
         if len(fields) > 6:  # a product's fee adjustment (fees.py), present only when set
             volume.discount, volume.maker_cap, volume.taker_cap = fields[6:9]
+        if len(fields) > 9:  # a product counts the owner's taker fees (fees.py), only when it does
+            volume.taker_counted = True
+            volume.taker_fees, volume.taker_value = fields[9:11]
         volume.retier()  # the tier and rates are derived from the volume and the adjustment
         ex.volumes[owner] = volume
 

@@ -35,3 +35,24 @@ class CancelFttUnstake(NamedTuple):
     ts: int
     account: int
     request_id: int
+
+
+# Referrals and the collateral switch: offsets 10 .. 19 (referrals.py, collateral.py).
+
+
+class SetFttReferrer(NamedTuple):
+    """Code 3010: `account`'s owner records `referrer` (an owner's name) as the owner who referred
+    it: once, never itself, never one it referred (directly or not). From then on the referrer
+    earns its share of the owner's taker fees and the owner gets 5% off its fees."""
+
+    ts: int
+    account: int
+    referrer: str
+
+
+class SetFttCollateral(NamedTuple):
+    """Code 3011: `account` counts its FTT as collateral (`on`, the default) or not."""
+
+    ts: int
+    account: int
+    on: bool

@@ -13,7 +13,8 @@ Between two refreshes an owner keeps the benefits last set: FTX also computed ho
 included; a net debt counts as none), valued at FTT/USD's mark, the same price the engine values
 FTT collateral at (rounded down); no mark, no holding discount. Staked = the sum of its accounts'
 stakes, requests waiting to unlock excluded (they no longer earn). tiers.Schedule.benefits turns the
-two into the seam's three ints; the engine's rates change only when they differ.
+two (and whether the owner was referred: 5% more off, referrals.py) into the seam's three ints;
+the engine's rates change only when they differ.
 """
 
 from __future__ import annotations
@@ -84,15 +85,17 @@ def refresh(
     held = held_by(ex, schedule.coin, owners)
     staked = staked_by(ex, st)
     names = sorted(ex.volumes) if owners is None else sorted(owners)
+    referrers = st.referrers
     for owner in names:
         volume = ex.volumes[owner]
         owner_held = held.get(owner, 0)
         owner_staked = staked.get(owner, 0)
         given = volume.discount != 0 or volume.maker_cap != NO_CAP or volume.taker_cap != NO_CAP
-        if owner_held <= 0 and not owner_staked and not given:
+        referred = owner in referrers
+        if owner_held <= 0 and not owner_staked and not given and not referred:
             continue  # nothing to give and nothing given (the common case: a pass costs little)
         held_usd = value_of(ex, schedule.coin, owner_held)
-        b = schedule.benefits(held_usd, owner_staked)
+        b = schedule.benefits(held_usd, owner_staked, referred)
         if (volume.discount, volume.maker_cap, volume.taker_cap) == (b.discount, b.maker_cap, b.taker_cap):
             continue
         volume.adjust(b.discount, b.maker_cap, b.taker_cap)

@@ -69,3 +69,34 @@ class FttBurnAccrued(NamedTuple):
     share: int  # moved to the burn pool: revenue x 1/3, rounded down
     pooled: int  # the burn pool's holding of the coin after it
     ts: int
+
+
+class FttReferrerSet(NamedTuple):
+    """`owner` was referred by `referrer` (referrals.py)."""
+
+    owner: str
+    referrer: str
+    ts: int
+
+
+class FttReferralRebate(NamedTuple):
+    """A settlement of the taker fees `owner` paid since the last one: `rebate` USD atoms of them
+    moved from the fee ledger to `referrer`'s account `account` (referrals.py)."""
+
+    referrer: str
+    account: int  # the referrer's main account (its first, if it has no main account)
+    owner: str  # the referred owner
+    fees: int  # taker fees the owner paid since the last settlement, USD atoms
+    value: int  # the notional they were paid on
+    share: int  # ppm of the fees: the referrer's staking tier's referral share
+    capped: bool  # the non-VIP floor (taker - rebate >= 0.03% of the notional) cut the rebate
+    rebate: int
+    ts: int
+
+
+class FttCollateralSwitched(NamedTuple):
+    """`account` counts its FTT as collateral (`enabled`) or no longer does (collateral.py)."""
+
+    account: int
+    enabled: bool
+    ts: int

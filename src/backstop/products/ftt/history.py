@@ -30,7 +30,31 @@ BURN_ACCRUALS = event_table(
 )
 """Each day's fee revenue per coin and the third of it moved to the burn pool."""
 
-TABLES = (STAKES, UNSTAKE_REQUESTS, UNSTAKE_CANCELS, UNSTAKES, FEE_BENEFITS, BURN_ACCRUALS)
+REFERRERS = event_table("ftt_referrers", "owner text, referrer text, ts int", "owner", "referrer")
+"""Who referred whom (set once)."""
+REFERRAL_REBATES = event_table(
+    "ftt_referral_rebates",
+    "referrer text, account int, owner text, fees big, value big, share int, capped bool, rebate big, ts int",
+    "referrer, ts",
+    "owner, ts",
+)
+"""Each settlement of a referred owner's taker fees: the rebate paid to its referrer."""
+COLLATERAL_SWITCHES = event_table(
+    "ftt_collateral_switches", "account int, enabled bool, ts int", "account, ts"
+)
+"""Each account's FTT collateral switch turned off or on."""
+
+TABLES = (
+    STAKES,
+    UNSTAKE_REQUESTS,
+    UNSTAKE_CANCELS,
+    UNSTAKES,
+    FEE_BENEFITS,
+    BURN_ACCRUALS,
+    REFERRERS,
+    REFERRAL_REBATES,
+    COLLATERAL_SWITCHES,
+)
 
 
 def history() -> History:
@@ -43,5 +67,8 @@ def history() -> History:
             ev.FttUnstaked: UNSTAKES,
             ev.FttFeeBenefitsChanged: FEE_BENEFITS,
             ev.FttBurnAccrued: BURN_ACCRUALS,
+            ev.FttReferrerSet: REFERRERS,
+            ev.FttReferralRebate: REFERRAL_REBATES,
+            ev.FttCollateralSwitched: COLLATERAL_SWITCHES,
         },
     )

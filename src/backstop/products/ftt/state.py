@@ -4,14 +4,20 @@ Balances are not here: staked FTT and FTT waiting out its unstake lock are in th
 `ftt:staked` (counted by the conservation check and the solvency report, not by any account's
 collateral); fee revenue owed to the burn in the pool `ftt:burn`. The fee adjustment each owner has
 is the engine's (`fees.Volume`, hashed with it). Kept here: each account's stake, the unstake
-requests waiting, the id counters, the minute the holding discounts were last recomputed, and the
+requests waiting, the id counters, the minute the holding discounts were last recomputed, the
 burn's progress (the last day accrued, and what it moved out of the fee ledger on days not yet
-accrued, burn.py).
+accrued, burn.py), and each referred owner's referrer (referrals.py; the taker fees it pays are
+counted by the engine, in its `fees.Volume`; the FTT collateral switch is the engine's too,
+`Account.excluded`).
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+REFERRALS = "referrals"
+TAGS = (REFERRALS,)
+"""Names of the optional sections that end the canonical form (FttState._tagged)."""
 
 
 class UnstakeRequest(NamedTuple):
@@ -32,6 +38,7 @@ class FttState:
         self.burn_day = -1  # the last day whose fee revenue was accrued to the burn
         self.burn_checked = -1  # the day of the last Tick that looked for days to accrue
         self.burn_moved: dict[int, dict[str, int]] = {}  # day -> coin -> moved out of the fees that day
+        self.referrers: dict[str, str] = {}  # referred owner -> its referrer (referrals.py), set once
 
     def canonical(self) -> list[Any]:
         return [
@@ -43,9 +50,22 @@ class FttState:
             self.burn_day,
             self.burn_checked,
             [[day, sorted(moved.items())] for day, moved in sorted(self.burn_moved.items())],
+            *self._tagged(),
         ]
 
+    def _tagged(self) -> list[Any]:
+        """Optional sections after the fixed fields, each [name, form], present only when not empty
+        (so a state without them hashes as before): the referrals."""
+        if self.referrers:
+            return [[REFERRALS, sorted(self.referrers.items())]]
+        return []
+
     def restore(self, form: list[Any]) -> None:
+        tagged: dict[str, Any] = {}
+        while form and isinstance(form[-1], list) and form[-1] and form[-1][0] in TAGS:
+            tagged[form[-1][0]] = form[-1][1]
+            form = form[:-1]
+        self.referrers = dict(tagged.get(REFERRALS, ()))
         self.next_stake, self.next_request, self.minute, stakes, requests = form[:5]
         self.burn_day, self.burn_checked, moved = form[5:]
         self.burn_moved = {day: dict(coins) for day, coins in moved}

@@ -5,6 +5,8 @@ FTT it has staked (tiers.toml holds the tables; ftx-mechanics.md 5.3 and 5.4).
   gives a discount in ppm of every positive fee rate, and from $2.5M a VIP level (rate caps).
 - **Staking**: the highest tier whose FTT threshold the stake reaches gives a maker fee override
   (the maker rate is at most it), a referral share and free withdrawals a day.
+- **Referred**: an owner with a referrer gets 5% more off its fees (added to the holding
+  discount; referrals.py says why and how the referrer's share is paid).
 - **The better of the two**, per rate: taker = what holding gives (staking gives no taker benefit);
   maker = the lower of holding's (discounted, VIP-capped) and staking's override. Every override is
   <= 0 (checked here) and a discount never changes a rate <= 0, so capping the maker rate at the
@@ -91,6 +93,8 @@ class Schedule(NamedTuple):
     staking: tuple[StakingTier, ...]
     burn_numerator: int = 1
     burn_denominator: int = 3
+    referred_discount: int = 5 * PERCENT_PPM  # ppm of the fee, added to the holding discount
+    non_vip_floor: int = 300  # ppm of the notional: non-VIP taker fee less referral rebate, at least
 
     def holding_tier(self, usd: int) -> int:
         """1-based index of the holding tier `usd` reaches, 0 below the first."""
@@ -111,8 +115,9 @@ class Schedule(NamedTuple):
         tier = self.staking_tier(staked)
         return self.staking[tier - 1].referral_share if tier else NO_STAKING_REFERRAL_SHARE
 
-    def benefits(self, held_usd: int, staked: int) -> Benefits:
-        """The better of holding `held_usd` (USD atoms) and staking `staked` (FTT atoms)."""
+    def benefits(self, held_usd: int, staked: int, referred: bool = False) -> Benefits:
+        """The better of holding `held_usd` (USD atoms) and staking `staked` (FTT atoms); a
+        `referred` owner's 5% added to the holding discount (at most 100%)."""
         h = self.holding_tier(held_usd)
         s = self.staking_tier(staked)
         discount = 0
@@ -124,6 +129,8 @@ class Schedule(NamedTuple):
                 maker_cap, taker_cap = tier.vip.maker, tier.vip.taker
         if s:
             maker_cap = min(maker_cap, self.staking[s - 1].maker)
+        if referred:
+            discount = min(PPM, discount + self.referred_discount)
         return Benefits(h, s, discount, maker_cap, taker_cap)
 
 
@@ -169,7 +176,17 @@ def parse(data: dict[str, Any]) -> Schedule:
         staking,
         int(params["burn_numerator"]),
         int(params["burn_denominator"]),
+        *_referral(data.get("referral", {})),
     )
+
+
+def _referral(table: dict[str, Any]) -> tuple[int, int]:
+    """(referred discount, non-VIP floor) in ppm, FTX's 5% and 0.03% unless the table says."""
+    discount = percent_ppm(table.get("referred_discount", "5%"))
+    floor = percent_ppm(table.get("non_vip_floor", "0.03%"))
+    if not 0 <= discount <= PPM or floor < 0:
+        raise ValueError("referral discount outside 0 .. 100% or a negative floor")
+    return discount, floor
 
 
 def load() -> Schedule:
