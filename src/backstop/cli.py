@@ -1224,6 +1224,7 @@ from backstop.lab.cli import lab  # noqa: E402  (the risk lab's group, in its ow
 main.add_command(lab)
 
 import backstop.cli_lt  # noqa: E402, F401  (the leveraged tokens' group: it registers itself on `main`)
+from backstop import cli_products  # noqa: E402, F401  (the OTC desk's and FTT's groups, likewise)
 
 if __name__ == "__main__":
     entry()
