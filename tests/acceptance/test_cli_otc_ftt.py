@@ -46,10 +46,19 @@ def held(data: Path, name: str, coin: str) -> tuple[Decimal, Decimal]:
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
+    return desk_directory(tmp_path / "exchange")
+
+
+@pytest.fixture(scope="module")
+def shared_desk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One desk directory for the refusals, which must leave it as it was."""
+    return desk_directory(tmp_path_factory.mktemp("desk") / "exchange")
+
+
+def desk_directory(d: Path) -> Path:
     """lp with $1,000,000 and 10 BTC, registered as a provider quoting BTC/USD: bids 29,900 up to 1
     BTC and 29,800 up to 5; asks 30,100 up to 1 BTC and 30,200 up to 5. alice with $50,000, bob
     with $10."""
-    d = tmp_path / "exchange"
     ok(d, "init")
     for name in ("lp", "alice", "bob"):
         ok(d, "account", "create", name)
@@ -214,9 +223,11 @@ def test_a_ladder_with_no_levels_is_withdrawn(data: Path) -> None:
     ],
 )
 def test_bad_otc_requests_are_one_line_errors_that_change_nothing(
-    data: Path, args: tuple[str, ...], message: str
+    shared_desk: Path, args: tuple[str, ...], message: str
 ) -> None:
-    assert refused(data, *args).startswith(message)
+    before = engine(shared_desk)[0].state_hash()
+    assert refused(shared_desk, *args).startswith(message)
+    assert engine(shared_desk)[0].state_hash() == before
 
 
 def test_another_accounts_quote_is_none_of_its_business(data: Path) -> None:
@@ -232,9 +243,18 @@ def test_another_accounts_quote_is_none_of_its_business(data: Path) -> None:
 
 @pytest.fixture
 def staker(tmp_path: Path) -> Path:
+    return staker_directory(tmp_path / "exchange")
+
+
+@pytest.fixture(scope="module")
+def shared_staker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One staking directory for the refusals, which must leave it as it was."""
+    return staker_directory(tmp_path_factory.mktemp("staker") / "exchange")
+
+
+def staker_directory(d: Path) -> Path:
     """FTT/USD quoted 24.99 / 25.01 (mark $25) by a maker; alice holds 1,000 FTT ($25,000) in her
     main account, and a subaccount alice/sub."""
-    d = tmp_path / "exchange"
     ok(d, "init")
     for name in ("maker", "alice"):
         ok(d, "account", "create", name)
@@ -380,9 +400,11 @@ def test_a_subaccounts_stake_counts_for_its_owner(staker: Path) -> None:
     ],
 )
 def test_bad_ftt_requests_are_one_line_errors_that_change_nothing(
-    staker: Path, args: tuple[str, ...], message: str
+    shared_staker: Path, args: tuple[str, ...], message: str
 ) -> None:
-    assert refused(staker, *args).startswith(message)
+    before = engine(shared_staker)[0].state_hash()
+    assert refused(shared_staker, *args).startswith(message)
+    assert engine(shared_staker)[0].state_hash() == before
 
 
 def test_a_directory_without_the_products_says_so(tmp_path: Path) -> None:
