@@ -251,7 +251,7 @@ def child(
     )
     if err:
         end(schedule, params, st, ex, f"refused: {err}", ts, events)
-    elif not fill.lots:
+    elif not fill.lots or book.asks.best() is None:
         end(schedule, params, st, ex, "no liquidity", ts, events)
     elif not affordable(book, acct.available(USD)):
         end(schedule, params, st, ex, "done", ts, events)
