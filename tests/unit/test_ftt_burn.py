@@ -379,3 +379,48 @@ def test_an_old_state_form_restores_and_starts_the_fund_accounting_from_the_next
     fresh = Ftt()
     fresh.restore(form)
     assert fresh.state.gains.seen == -1 and fresh.state.buying.active is None
+
+
+def test_the_burns_and_payouts_are_written_to_the_projections_tables(tmp_path: Path) -> None:
+    from backstop.products.ftt import history
+    from backstop.projections import Projection
+
+    d = scenario()
+    run_burn(d)
+    again = products.exchange(products=(Ftt(),))
+    results = [again.apply(command) for command in d.sent]
+    tables = history.history()
+    live = Projection.open(tmp_path / "live", histories=(tables,))
+    live.on_batch(d.sent, results, len(d.sent))
+    events = [(seq, n, e) for seq, es in enumerate(results, 1) for n, e in enumerate(es)]
+    names = {"ftt_burns", "ftt_burn_children", "ftt_gain_periods", "ftt_gain_payouts"}
+    for kind, table in tables.logged.items():
+        if table.name not in names:
+            continue
+        names.discard(table.name)
+        rows = live.backend.fetch(f"SELECT {', '.join(table.names)} FROM {table.name} ORDER BY seq, n")
+        expected = [
+            (seq, n, *(getattr(e, f) for f in table.names[2:])) for seq, n, e in events if type(e) is kind
+        ]
+        assert expected and live.backend.fix(table, rows) == expected, table.name
+    assert not names
+    (burn_row,) = live.product_events("ftt_burns").rows
+    assert burn_row["average_price"] == burn_row["spent"] * ATOM // burn_row["bought"]
+    live.close()
+
+
+def test_a_halted_market_ends_the_burn_and_its_usd_waits_for_the_next_day() -> None:
+    from backstop.engine.commands import HaltMarket
+
+    d, _x, _y, s = desk()
+    ask(d, s, "10", "25")
+    d.at(11 * DAY)
+    d.at(d.ftt.state.buying.start)
+    (first,) = d.of(FttBurnChild)
+    d.ok(HaltMarket(d.ts + 1, "FTT/USD", True))
+    d.at(d.ts + PAUSE)
+    (record,) = d.of(FttBurnPeriod)
+    assert (record.reason, record.children, record.burned) == ("halted", 1, first.burned)
+    assert d.ex.pools[burn.POOL]["USD"] == record.carried_out == record.budget - first.spent - first.fee
+    assert d.ftt.state.buying.start == 0  # no second start that day
+    assert balanced(d)
