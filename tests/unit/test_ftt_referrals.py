@@ -237,7 +237,7 @@ def test_refusals_change_nothing() -> None:
 def test_canonical_forms_change_only_for_referred_owners_and_switched_accounts() -> None:
     d, x, y = ftt_desk()
     ftt_before = d.ftt.canonical()
-    assert len(ftt_before) == 8
+    assert len(ftt_before) == 10  # the fixed fields, the burn's and the gains' states
     d.account("a", "")
     b = d.account("b", "", 1_000, FTT=100)
     d.perp_fill(taker=x, maker=y)
@@ -245,7 +245,7 @@ def test_canonical_forms_change_only_for_referred_owners_and_switched_accounts()
     assert len(d.ex.accounts[b].canonical()) == 12
     refer(d, b, "a")
     assert len(d.ex.volumes["b"].canonical()) == 11  # the adjustment, then the count
-    assert d.ftt.canonical()[8] == ["referrals", [("b", "a")]]
+    assert d.ftt.canonical()[10] == ["referrals", [("b", "a")]]
     d.ok(SetFttCollateral(d.tick(), b, False))
     assert d.ex.accounts[b].canonical()[12] == ["FTT"]
     d.ok(SetFttCollateral(d.tick(), b, True))

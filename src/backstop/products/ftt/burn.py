@@ -1,7 +1,8 @@
 """Buy-and-burn, its accrual only: one third of each UTC day's trading-fee revenue (FTX: "one third of
 all fees", later 33% [fttdao.com/burn]) moves out of the fee ledger into the ledger's pool
-`ftt:burn`, per coin, once the day is over. Buying FTT with it on the book and burning it is not
-built yet: the pool holds what is owed to the burn, public through its events and the solvency report.
+`ftt:burn`, per coin, once the day is over. The pool's USD is then spent on FTT through the book
+and the FTT burned (burn_buying.py); the pool holds what is owed to the burn meanwhile, public through
+its events and the solvency report.
 
 **When**: on the first Tick of a new UTC day, every earlier day with fees not yet accrued (days
 without fees have nothing to accrue; a gap in the ticks accrues every day it skipped, oldest first).

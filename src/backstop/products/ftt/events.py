@@ -100,3 +100,76 @@ class FttCollateralSwitched(NamedTuple):
     account: int
     enabled: bool
     ts: int
+
+
+class FttBurnChild(NamedTuple):
+    """One child of a burn (burn_buying.py): an IOC market buy of FTT on FTT/USD by the burn's own
+    account, and the FTT it bought burned at once (the ledger's supply of FTT falls by it)."""
+
+    burn: int  # the burn's id (FttBurnPeriod.id)
+    order_id: int  # the child's order id (0: refused before it was placed)
+    lots: int  # asked for
+    filled: int  # lots bought
+    cap: int  # the largest child the depth and recent volume allowed (lots)
+    spent: int  # USD atoms paid for them (price x size, fees excluded)
+    fee: int  # USD atoms of taker fee paid on them
+    burned: int  # FTT atoms burned (filled x the lot's atoms)
+    ts: int
+
+
+class FttBurnPeriod(NamedTuple):
+    """A day's buy-and-burn, as it ended (burn_buying.py): what it had to spend and where that came
+    from, what it bought and burned, and what it left for the next day (GET /api/ftt/burns)."""
+
+    id: int
+    day: int  # the UTC day it ran on (ts // 1 day)
+    revenue: int  # USD fee revenue whose share it spent (the days' bases, ftt_burn_accruals)
+    share_numerator: int  # the share of fee revenue burned: numerator / denominator (1 / 3)
+    share_denominator: int
+    fee_share: int  # USD atoms of fee revenue moved to the burn pool since the previous burn began
+    fund_share: int  # USD atoms of insurance-fund gains moved to the burn pool (FttGainsPeriod.to_burn)
+    carried_in: int  # USD atoms the earlier burns left unspent
+    budget: int  # fee_share + fund_share + carried_in: the burn pool's USD when it began
+    spent: int  # USD atoms paid for the FTT (fees excluded)
+    fees: int  # USD atoms of taker fees paid (fee revenue again, a third of it burned later)
+    bought: int  # FTT atoms bought
+    average_price: int  # USD atoms per whole FTT: spent x 1e8 // bought, rounded down (0: none)
+    burned: int  # FTT atoms burned (all that was bought)
+    children: int
+    carried_out: int  # budget - spent - fees: back in the burn pool for the next day
+    reason: str  # why it ended: "done", "no liquidity", "expired", "halted", "refused: ..."
+    supply: int  # FTT atoms in existence after it: burn.toml's total supply less everything burned
+    started: int
+    ts: int
+
+
+class FttGainsPeriod(NamedTuple):
+    """A day's insurance-fund net gain and the shares of it paid out (gains.py), recomputable from
+    the fund's published history (InsuranceFundChanged, the insurance-fund table)."""
+
+    day: int
+    balance_start: int  # the fund's USD before the day's first change
+    balance_end: int  # after its last change
+    net_gain: int  # the day's changes other than seeding and the fund's own distributions
+    excluded: int  # the day's seeding and distributions: balance_end - balance_start - net_gain
+    carried_in: int  # earlier losses not yet made good (<= 0)
+    distributable: int  # net_gain + carried_in (a share is paid only when > 0)
+    burn_share: int  # ppm
+    to_burn: int  # USD atoms moved from the fund to the burn pool
+    staker_share: int  # ppm
+    pot: int  # USD atoms for stakers: distributable x staker_share, rounded down
+    stake_time: int  # the day's total stake-time: FTT atoms x microseconds staked
+    paid: int  # USD atoms paid to stakers (each rounded down)
+    kept: int  # pot - paid: the rounding (or, no stakers, the pot) stays in the fund
+    carried_out: int  # the loss carried to the next day (<= 0)
+    ts: int
+
+
+class FttGainPayout(NamedTuple):
+    """One staking account's share of a day's pot: pot x stake_time // the day's total."""
+
+    day: int
+    account: int
+    stake_time: int  # FTT atoms x microseconds staked on the day
+    amount: int  # USD atoms paid to the account
+    ts: int

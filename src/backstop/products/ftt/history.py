@@ -43,6 +43,34 @@ COLLATERAL_SWITCHES = event_table(
     "ftt_collateral_switches", "account int, enabled bool, ts int", "account, ts"
 )
 """Each account's FTT collateral switch turned off or on."""
+BURNS = event_table(
+    "ftt_burns",
+    "id int, day int, revenue big, share_numerator int, share_denominator int, fee_share big, "
+    "fund_share big, carried_in big, budget big, spent big, fees big, bought big, average_price big, "
+    "burned big, children int, carried_out big, reason text, supply big, started int, ts int",
+    "day",
+    "id",
+)
+"""Each day's buy-and-burn (burn_buying.py): its budget and where it came from, USD spent, FTT
+bought and burned, the average price, children, the carry-over and FTT's supply after it."""
+BURN_CHILDREN = event_table(
+    "ftt_burn_children",
+    "burn int, order_id int, lots big, filled big, cap big, spent big, fee big, burned big, ts int",
+    "burn, ts",
+)
+"""Each child order of a burn: asked, filled, the cap from depth and volume, USD, fee, FTT burned."""
+GAIN_PERIODS = event_table(
+    "ftt_gain_periods",
+    "day int, balance_start big, balance_end big, net_gain big, excluded big, carried_in big, "
+    "distributable big, burn_share int, to_burn big, staker_share int, pot big, stake_time big, "
+    "paid big, kept big, carried_out big, ts int",
+    "day",
+)
+"""Each day's insurance-fund net gain and its shares (gains.py), from the fund's public history."""
+GAIN_PAYOUTS = event_table(
+    "ftt_gain_payouts", "day int, account int, stake_time big, amount big, ts int", "day", "account, day"
+)
+"""Each staking account's share of a day's pot, with its stake-time."""
 
 TABLES = (
     STAKES,
@@ -54,6 +82,10 @@ TABLES = (
     REFERRERS,
     REFERRAL_REBATES,
     COLLATERAL_SWITCHES,
+    BURNS,
+    BURN_CHILDREN,
+    GAIN_PERIODS,
+    GAIN_PAYOUTS,
 )
 
 
@@ -70,5 +102,9 @@ def history() -> History:
             ev.FttReferrerSet: REFERRERS,
             ev.FttReferralRebate: REFERRAL_REBATES,
             ev.FttCollateralSwitched: COLLATERAL_SWITCHES,
+            ev.FttBurnPeriod: BURNS,
+            ev.FttBurnChild: BURN_CHILDREN,
+            ev.FttGainsPeriod: GAIN_PERIODS,
+            ev.FttGainPayout: GAIN_PAYOUTS,
         },
     )

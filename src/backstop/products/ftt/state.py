@@ -6,14 +6,18 @@ collateral); fee revenue owed to the burn in the pool `ftt:burn`. The fee adjust
 is the engine's (`fees.Volume`, hashed with it). Kept here: each account's stake, the unstake
 requests waiting, the id counters, the minute the holding discounts were last recomputed, the
 burn's progress (the last day accrued, and what it moved out of the fee ledger on days not yet
-accrued, burn.py), and each referred owner's referrer (referrals.py; the taker fees it pays are
-counted by the engine, in its `fees.Volume`; the FTT collateral switch is the engine's too,
-`Account.excluded`).
+accrued, burn.py); the buying and burning under way (burn_buying.py) and the stake-time and fund
+accounting of the shared insurance-fund gains (gains.py), each with its own canonical form; and
+each referred owner's referrer (referrals.py; the taker fees it pays are counted by the engine, in
+its `fees.Volume`; the FTT collateral switch is the engine's too, `Account.excluded`).
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+from backstop.products.ftt.burn_buying import BuyingState
+from backstop.products.ftt.gains import GainsState
 
 REFERRALS = "referrals"
 TAGS = (REFERRALS,)
@@ -39,6 +43,8 @@ class FttState:
         self.burn_checked = -1  # the day of the last Tick that looked for days to accrue
         self.burn_moved: dict[int, dict[str, int]] = {}  # day -> coin -> moved out of the fees that day
         self.referrers: dict[str, str] = {}  # referred owner -> its referrer (referrals.py), set once
+        self.buying = BuyingState()
+        self.gains = GainsState()
 
     def canonical(self) -> list[Any]:
         return [
@@ -50,6 +56,8 @@ class FttState:
             self.burn_day,
             self.burn_checked,
             [[day, sorted(moved.items())] for day, moved in sorted(self.burn_moved.items())],
+            self.buying.canonical(),
+            self.gains.canonical(),
             *self._tagged(),
         ]
 
@@ -67,7 +75,14 @@ class FttState:
             form = form[:-1]
         self.referrers = dict(tagged.get(REFERRALS, ()))
         self.next_stake, self.next_request, self.minute, stakes, requests = form[:5]
-        self.burn_day, self.burn_checked, moved = form[5:]
+        self.burn_day, self.burn_checked, moved = form[5:8]
+        self.buying = BuyingState()
+        self.gains = GainsState()
+        if len(form) > 8:
+            self.buying.restore(form[8])
+            self.gains.restore(form[9])
+        else:  # a form from before the buying and the gains: the fund's history from the next Tick on
+            self.gains.seen = -1
         self.burn_moved = {day: dict(coins) for day, coins in moved}
         self.stakes = dict(stakes)
         self.requests = {r[0]: UnstakeRequest(*r) for r in sorted(requests)}
