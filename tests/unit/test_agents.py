@@ -43,6 +43,7 @@ from backstop.products.leveraged_tokens.events import (
     LeveragedTokenRedeemed,
     LeveragedTokenRequestFailed,
 )
+from backstop.products.otc.commands import AcceptOtcQuote, RegisterOtcProvider, RequestOtcQuote, SetOtcLadder
 from backstop.server.clock import Clock
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
@@ -446,6 +447,8 @@ def test_agents_send_only_ordinary_commands(calm_run: Run, crash_run: Run) -> No
     ordinary = {CreateAccount, Deposit, SetLeverage, RegisterBackstop, PlaceOrder, ModifyOrder}
     ordinary |= {CancelOrder, CancelAll}
     ordinary |= {CreateLeveragedToken, RedeemLeveragedToken}  # the token desk's, POST /lt/.../create
+    # the OTC provider's enrolment (the operator's, as RegisterBackstop), its ladders, the converters'
+    ordinary |= {RegisterOtcProvider, SetOtcLadder, RequestOtcQuote, AcceptOtcQuote}
     for run in (calm_run, crash_run):
         sent = {type(c) for c in run.commands} - {IndexUpdate, Tick}  # the test's feed and clock
         assert sent <= ordinary, sent

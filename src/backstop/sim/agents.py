@@ -28,11 +28,18 @@
   it for one to fifteen minutes and sell it all; six creators with $20,000 to $200,000 create a
   token directly (CreateLeveragedToken) and redeem what they hold two to twenty minutes later
   (RedeemLeveragedToken). Bulls buy BULL or HALF, bears BEAR or HEDGE; the bold the 3x ones.
+- Where the OTC desk is enabled, an OTC liquidity provider (otc_provider.py) streams firm ladders
+  for BTC, ETH, SOL, FTT and every leveraged token against USD, priced from the spot books' depth
+  with a spread that widens with size and volatility, and hedges each quote it fills on the spot
+  book; seven retail converters convert USD into a coin or token through the desk
+  (RequestOtcQuote, AcceptOtcQuote) and back a few minutes later.
 
 The agents are ordinary accounts. They read the engine between commands (on the event loop, like
 any REST handler) and change it only with the commands an API user sends: orders (PlaceOrder,
 ModifyOrder, CancelOrder), for their wallets, CreateAccount, Deposit, SetLeverage and
-RegisterBackstop, and the token desk's and creators' CreateLeveragedToken and RedeemLeveragedToken.
+RegisterBackstop, the token desk's and creators' CreateLeveragedToken and RedeemLeveragedToken, and
+the OTC desk's RegisterOtcProvider (at setup, as the operator registers a backstop provider),
+SetOtcLadder, RequestOtcQuote and AcceptOtcQuote.
 They send no order they can see would be refused: no sale of a coin they do not hold, no purchase
 or creation beyond their USD. Whatever the engine rejects (margin, price bands, a closed order) is
 skipped. Decisions come from the agents' own seeded generator and the state they read, never the
@@ -74,7 +81,11 @@ from backstop.engine.prices import bounds
 from backstop.products.leveraged_tokens.commands import CreateLeveragedToken, RedeemLeveragedToken
 from backstop.products.leveraged_tokens.listing import Token
 from backstop.products.leveraged_tokens.product import LeveragedTokens
+from backstop.products.otc.commands import AcceptOtcQuote, RegisterOtcProvider, RequestOtcQuote, SetOtcLadder
+from backstop.products.otc.events import OtcQuoted, OtcQuoteFilled
 from backstop.server.sequencer import Sequencer
+from backstop.sim import otc_provider
+from backstop.sim.otc_provider import ConverterStyle, OtcStyle
 from backstop.sim.token_desk import DeskStyle, nav_ticks, product_of, sized, supply_commands
 from backstop.sim.token_traders import TokenTrader, choose, holders, tradable
 
@@ -243,6 +254,9 @@ class Population:
     create_odds: float = 0.01  # chance a creator holding nothing creates in a given second
     create_use: tuple[float, float] = (0.1, 0.5)  # share of its stake a creation is worth
     create_hold_s: tuple[int, int] = (120, 1_200)
+    # the OTC provider and converters, where the OTC desk is enabled (otc_provider.py)
+    otc: OtcStyle | None = field(default_factory=OtcStyle)
+    converters: ConverterStyle = field(default_factory=ConverterStyle)
 
 
 def _resting(acct: Account) -> dict[str, list[Order]]:
@@ -291,6 +305,14 @@ class Agents:
         self._last_index: dict[str, tuple[int, int]] = {}  # coin -> (ts, index atoms) last seen
         self._trend: dict[str, deque[tuple[int, int]]] = {}  # coin -> (ts, index atoms) samples
         self._live: tuple[str, ...] = ()
+        # the OTC provider's and converters' own generator (seeded from the same seed), so the other
+        # agents draw what they drew before the desk existed
+        self.otc_rng = random.Random(f"otc:{seed}")
+        self.otc_stats: Counter[str] = Counter()  # ladders, quotes, fills, declines, hedges
+        self.unhedged: dict[str, int] = {}  # coin -> atoms the provider holds too many (< 0: too few)
+        self._otc_sent: dict[str, tuple[int, float, tuple[int, ...], tuple[int, ...]]] = {}
+        self._otc_seen: set[int] = set()  # filled quote ids already counted
+        self._converting: dict[int, int] = {}  # converter account -> the step at which it converts back
         self._lock = asyncio.Lock()
         self._ticked: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -328,9 +350,18 @@ class Agents:
         count = len(self.population.creators) if product_of(self.exchange) is not None else 0
         return [f"{PREFIX}lt-creator-{n + 1}" for n in range(count)]
 
+    def otc_providers(self) -> list[str]:
+        present = self.population.otc is not None and otc_provider.otc_of(self.exchange) is not None
+        return [f"{PREFIX}otc-1"] if present else []
+
+    def converters(self) -> list[str]:
+        count = len(self.population.converters.stakes) if self.otc_providers() else 0
+        return [f"{PREFIX}otc-user-{n + 1}" for n in range(count)]
+
     def owners(self) -> list[str]:
         agents = self.makers() + self.takers() + self.traders() + self.arbitrageurs() + self.backstops()
-        return agents + self.desks() + self.token_traders() + self.creators()
+        agents += self.desks() + self.token_traders() + self.creators()
+        return agents + self.otc_providers() + self.converters()
 
     def _holders(self) -> list[tuple[str, TokenTrader]]:
         """(owner, holder) for every token trader and creator present."""
@@ -351,6 +382,8 @@ class Agents:
         wallets += [(o, blp_usd, 0, 5) for o in self.backstops()]
         if p.desk is not None:
             wallets += [(o, p.desk.usd, 0, 10) for o in self.desks()]
+        if p.otc is not None:
+            wallets += [(o, p.otc.usd, p.otc.coin_usd, 10) for o in self.otc_providers()]
         return wallets
 
     # ----------------------------------------------------------------------------- setup
@@ -376,6 +409,13 @@ class Agents:
             commands += self._settle_wallet(owner, trader.stake, trader.leverage, ts)
         for owner, holder in self._holders():
             commands += self._settle_wallet(owner, holder.stake, DEFAULT_LEVERAGE, ts)
+        for owner, stake in zip(self.converters(), self.population.converters.stakes, strict=False):
+            commands += self._settle_wallet(owner, stake, DEFAULT_LEVERAGE, ts)
+        desk = otc_provider.otc_of(ex)
+        for owner in self.otc_providers():
+            if desk is not None and self.ids[owner] not in desk.state.providers:
+                # the operator's command, journaled like RegisterBackstop: an ordinary account enrolled
+                commands.append(cast(Command, RegisterOtcProvider(ts, self.ids[owner])))
         terms = ex.catalog.risk
         p = self.population
         for owner in self.backstops():
@@ -426,7 +466,11 @@ class Agents:
             commands += self._trade(live, ts)
             commands += self._work_off(live, ts)
             commands += self._hold_tokens(ts)
-            await self._send(commands)
+            commands += self._convert(ts)
+            results = await self._send(commands)
+            # the converters accept the quotes they were given; the provider hedges what it filled
+            await self._send(self._accept_quotes(results))
+            await self._send(self._hedge(ts))
             # the makers last, having seen what was just taken: the book between two steps (and at
             # the next tick's mark) is the one they just quoted
             commands = []
@@ -440,12 +484,14 @@ class Agents:
                     for book in live:
                         self._left[n, book.market] = _lots(resting.get(book.market, []))
             await self._desk(ts)
+            await self._otc_quote(ts)
 
-    async def _send(self, commands: Sequence[Command]) -> None:
+    async def _send(self, commands: Sequence[Command]) -> list[list[Event]]:
         if not commands:
-            return
+            return []
         results = await self.sequencer.submit_many(commands)
         self._tally(commands, results)
+        return results
 
     def _tally(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
         stats = self.stats
@@ -457,6 +503,7 @@ class Agents:
                 self.rejections[events[0].error] += 1
                 continue
             stats["fills"] += sum(1 for e in events if isinstance(e, Fill))
+            self._otc_events(events, hedges=True)
 
     def _live_books(self, ts: int) -> list[Book]:
         """The markets agents trade now: an index, not halted, not expired or about to."""
@@ -1015,6 +1062,173 @@ class Agents:
                 )
         return commands
 
+    # ----------------------------------------------------------------------------- OTC desk
+
+    def _otc_provider(self) -> Account | None:
+        owners = self.otc_providers()
+        acct = self._account(owners[0]) if owners else None
+        return None if acct is None or acct.liquidation else acct
+
+    def _otc_events(self, events: Sequence[Event], hedges: bool) -> None:
+        """The provider's book-keeping from a batch's events: a quote of its filled adds the base coin
+        it took (or gave) to what it must hedge, once per quote; a fill of its hedge orders (its only
+        orders: `hedges`, from the agents' own batches) takes it off."""
+        owners = self.otc_providers()
+        provider = self.ids.get(owners[0]) if owners else None
+        if provider is None:
+            return
+        for event in events:
+            if isinstance(event, OtcQuoteFilled):
+                if event.provider != provider or event.id in self._otc_seen:
+                    continue
+                self._otc_seen.add(event.id)
+                if len(self._otc_seen) > 20_000:  # ids only grow: keep the recent ones
+                    self._otc_seen = {i for i in self._otc_seen if i > event.id - 10_000}
+                # the requester's side: it sold the base (the provider took it) or bought it
+                taken = event.cost if event.side == SELL else -event.proceeds
+                self.unhedged[event.base] = self.unhedged.get(event.base, 0) + taken
+                self.otc_stats["filled"] += 1
+                self.otc_stats["filled_usd"] += (event.proceeds if event.side == SELL else event.cost) // ATOM
+            elif hedges and isinstance(event, Fill) and event.taker_account == provider:
+                info = self.exchange.books[event.market].info
+                atoms = event.size * info.lot_atoms
+                self.unhedged[info.base] = self.unhedged.get(info.base, 0) + (
+                    -atoms if event.taker_side == SELL else atoms
+                )
+                self.otc_stats["hedge_fills"] += 1
+                self.otc_stats["hedged_usd"] += event.size * event.price * info.tick_value // ATOM
+
+    def _hedge(self, ts: int) -> list[Command]:
+        """The provider's IOC orders that trade what its filled quotes left it with back on the spot
+        books (otc_provider.hedge)."""
+        acct = self._otc_provider()
+        style = self.population.otc
+        commands: list[Command] = []
+        if acct is None or style is None:
+            return commands
+        books = self.exchange.books
+        for coin, pending in sorted(self.unhedged.items()):
+            book = books.get(f"{coin}/{USD}")
+            if book is None or not pending:
+                continue
+            order = otc_provider.hedge(book, acct, pending, style, ts)
+            if order is not None:
+                commands.append(order)
+                self.otc_stats["hedges"] += 1
+        return commands
+
+    async def _otc_quote(self, ts: int) -> None:
+        """The provider's round, after the makers' and the token desk's (the books it prices from
+        are the ones they just quoted): its token holdings created back up every FUND_EVERY steps,
+        then a ladder for every pair whose ladder changed, when `every` seconds have passed since it
+        was last sent or the book's mid moved `moved_bp` since."""
+        acct = self._otc_provider()
+        style = self.population.otc
+        if acct is None or style is None:
+            return
+        ex = self.exchange
+        tokens = product_of(ex)
+        if tokens is not None and self.steps % FUND_EVERY == 1:
+            creations: list[Command] = []
+            for name, nav in tradable(ex, tokens).items():
+                info = ex.books[tokens.tokens[name].spot].info
+                want = style.token_usd * ATOM // (nav * info.tick_value) * info.lot_atoms
+                have = acct.balance(name)
+                if have < want // 4 and not self.unhedged.get(name):
+                    creations.append(cast(Command, CreateLeveragedToken(ts, acct.id, name, want - have)))
+            await self._send(creations)
+        commands: list[Command] = []
+        sent: list[tuple[str, float, tuple[int, ...], tuple[int, ...]]] = []
+        for book in otc_provider.quoted_books(ex, style, tokens):
+            centre = otc_provider.mid(book)
+            last = self._otc_sent.get(book.market)
+            if centre is None:
+                if last is not None and (last[2] or last[3]):  # no book to price from: withdrawn
+                    commands.append(cast(Command, SetOtcLadder(ts, acct.id, book.info.base, USD, (), ())))
+                    sent.append((book.market, 0.0, (), ()))
+                continue
+            coin, scale = otc_provider.token_volatility(ex, tokens, book)
+            bids, asks = otc_provider.ladder(book, acct, style, scale * self.volatility_bp(coin))
+            if last is not None and (bids, asks) == (last[2], last[3]):
+                continue
+            due = last is None or self.steps - last[0] >= style.every
+            if not due and last is not None and abs(centre - last[1]) * BP < style.moved_bp * last[1]:
+                continue
+            commands.append(cast(Command, SetOtcLadder(ts, acct.id, book.info.base, USD, bids, asks)))
+            sent.append((book.market, centre, bids, asks))
+        results = await self._send(commands)
+        for (market, centre, bids, asks), events in zip(sent, results, strict=True):
+            if not (events and isinstance(events[0], Rejected)):
+                self._otc_sent[market] = (self.steps, centre, bids, asks)
+                self.otc_stats["ladders"] += 1
+
+    def _convert(self, ts: int) -> list[Command]:
+        """The converters' requests: one holding a coin or token from a conversion converts all of
+        it back to USD once its drawn time has come; one holding nothing is refunded if it has lost
+        half its stake, else may convert a drawn share of its USD into a pair the provider offers
+        (its deepest level at most)."""
+        ex = self.exchange
+        desk = otc_provider.otc_of(ex)
+        providers = self.otc_providers()
+        style = self.population.otc
+        commands: list[Command] = []
+        if desk is None or not providers or style is None:
+            return commands
+        provider = self.ids[providers[0]]
+        conv = self.population.converters
+        rng = self.otc_rng
+        coins = [book.info.base for book in otc_provider.quoted_books(ex, style, product_of(ex))]
+        for owner, stake in zip(self.converters(), conv.stakes, strict=True):
+            acct = self._account(owner)
+            if acct is None or acct.liquidation:
+                continue
+            held = [(coin, acct.available(coin)) for coin in coins if acct.available(coin) > 0]
+            if held:
+                until = self._converting.setdefault(acct.id, self.steps + rng.randint(*conv.hold_s))
+                if self.steps < until:
+                    continue
+                for coin, atoms in held:
+                    ladder = otc_provider.best_ladder(desk, provider, coin)
+                    if ladder is not None and ladder.bids:
+                        size = min(atoms, ladder.bids[-1][0])
+                        commands.append(cast(Command, RequestOtcQuote(ts, acct.id, coin, USD, size)))
+                continue
+            self._converting.pop(acct.id, None)
+            if acct.usd < stake * ATOM // 2:
+                commands.append(Deposit(ts, acct.id, USD, stake * ATOM - acct.usd))
+                self.stats["refunds"] += 1
+                continue
+            if rng.random() >= conv.odds:
+                continue
+            offered = [
+                (coin, ladder)
+                for coin in coins
+                if (ladder := otc_provider.best_ladder(desk, provider, coin)) is not None and ladder.asks
+            ]
+            if not offered:
+                continue
+            coin, ladder = rng.choice(offered)
+            usd = min(int(stake * ATOM * rng.uniform(*conv.use)), acct.available(USD))
+            usd = min(usd, otc_provider.most_to_pay(ladder))
+            if usd >= ATOM:
+                commands.append(cast(Command, RequestOtcQuote(ts, acct.id, USD, coin, usd)))
+        self.otc_stats["requests"] += len([c for c in commands if isinstance(c, RequestOtcQuote)])
+        return commands
+
+    def _accept_quotes(self, results: list[list[Event]]) -> list[Command]:
+        """The converters accept the quotes they were just given, but for a drawn few they let expire."""
+        converters = {self.ids[o] for o in self.converters() if o in self.ids}
+        commands: list[Command] = []
+        for events in results:
+            for event in events:
+                if isinstance(event, OtcQuoted) and event.account in converters:
+                    self.otc_stats["quoted"] += 1
+                    if self.otc_rng.random() < self.population.converters.decline:
+                        self.otc_stats["declined"] += 1
+                        continue
+                    commands.append(cast(Command, AcceptOtcQuote(event.ts, event.account, event.id)))
+        return commands
+
     # ----------------------------------------------------------------------------- following the clock
 
     def start(self) -> None:
@@ -1035,6 +1249,8 @@ class Agents:
             self._task = None
 
     def _on_batch(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
+        for events in results:  # quotes of the provider's that API users accepted
+            self._otc_events(events, hedges=False)
         if self._ticked is not None and any(type(c) is Tick for c in commands):
             self._ticked.set()
 
