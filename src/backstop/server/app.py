@@ -123,6 +123,7 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     app.include_router(otc.router)
     app.include_router(otc.operator_router)
     app.include_router(staking.router)
+    app.include_router(staking.public_router)
     app.include_router(public.router)
     app.include_router(transparency.router)
     app.include_router(operator.router)
@@ -136,6 +137,7 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
         ("OTC desk (convert)", otc.router, "ftx"),
         ("OTC desk, operator", otc.operator_router, "operator"),
         ("FTT staking", staking.router, "ftx"),
+        ("FTT burns and shared gains, public", staking.public_router, None),
         ("Markets", public.router, None),
         ("Transparency", transparency.router, None),
         ("Operator", operator.router, "operator"),

@@ -8,7 +8,13 @@ Writes are answered from the command's own events; the lists of stakes and reque
 projection's FTT tables (products/ftt/history.py), the balances from the engine's state. Only FTT is
 staked here (FTX also staked SRM and others: "Invalid parameter coin" for any other coin).
 `lifetimeRewards` and `/staking/staking_rewards` are the account's shares of the insurance fund's
-gains paid to stakers, where the product pays them; none yet is an empty list and 0."""
+net gains paid to stakers (products/ftt/gains.py), in USD (FTX's rewards were in the staked coin).
+
+Public, ours (FTX published neither): `GET /api/ftt/burns`, every day's buy-and-burn with its inputs
+(the fee revenue and the fund's share it spent, what it bought at what average price, what it burned,
+FTT's supply after it), and `GET /api/ftt/gains`, every day's insurance-fund net gain with its shares
+and each staker's stake-time and payout, so anyone can recompute both from the published fund
+history (`/api/insurance_fund`) and the order book."""
 
 from __future__ import annotations
 
@@ -16,11 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 
-from backstop.engine.amounts import from_atoms
+from backstop.engine.amounts import PPM, from_atoms
 from backstop.products.ftt.commands import CancelFttUnstake, RequestFttUnstake, StakeFtt
 from backstop.products.ftt.events import FttStaked, FttUnstakeRequested
 from backstop.products.ftt.handlers import NO_SUCH_REQUEST
-from backstop.products.ftt.history import STAKES, UNSTAKE_CANCELS, UNSTAKE_REQUESTS, UNSTAKES
+from backstop.products.ftt.history import (
+    BURNS,
+    GAIN_PAYOUTS,
+    GAIN_PERIODS,
+    STAKES,
+    UNSTAKE_CANCELS,
+    UNSTAKE_REQUESTS,
+    UNSTAKES,
+)
 from backstop.products.ftt.product import NAME, Ftt
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
@@ -30,7 +44,10 @@ if TYPE_CHECKING:
     from backstop.server.app import ServerState
 
 COIN = "FTT"
+DAY_S = 86_400
+MAX_ROWS = 1_000
 router = APIRouter()  # signed
+public_router = APIRouter()
 
 
 def _state(request: Request) -> ServerState:
@@ -135,13 +152,14 @@ async def balances(request: Request) -> FTXResponse:
     s = _state(request)
     ftt = _product(s)
     scheduled = sum(r.size for r in ftt.state.requests.values() if r.account == c.account)
+    rewards = s.projection.product_events(GAIN_PAYOUTS.name, account=c.account, limit=None).rows
     return ok(
         [
             {
                 "coin": COIN,
                 "staked": from_atoms(ftt.staked(c.account)),
                 "scheduledToUnstake": from_atoms(scheduled),
-                "lifetimeRewards": 0,
+                "lifetimeRewards": from_atoms(sum(r["amount"] for r in rewards)),
             }
         ]
     )
@@ -149,6 +167,101 @@ async def balances(request: Request) -> FTXResponse:
 
 @router.get("/api/staking/staking_rewards")
 async def staking_rewards(request: Request) -> FTXResponse:
-    await caller(request)
-    _product(_state(request))
-    return ok([])
+    """The account's payouts, newest first, in FTX's reward shape (the coin paid is USD)."""
+    c = await caller(request)
+    s = _state(request)
+    _product(s)
+    rows = s.projection.product_events(GAIN_PAYOUTS.name, account=c.account, limit=None).rows
+    return ok(
+        [
+            {
+                "coin": "USD",
+                "id": r["seq"] * 1000 + r["n"],
+                "size": from_atoms(r["amount"]),
+                "status": "complete",
+                "time": iso(r["ts"]),
+            }
+            for r in rows
+        ]
+    )
+
+
+def _day(day: int) -> str:
+    return iso(day * DAY_S * 1_000_000)[:10]
+
+
+@public_router.get("/api/ftt/burns")
+async def burns(request: Request) -> FTXResponse:
+    """Every day's buy-and-burn, newest first (`limit`, at most 1,000)."""
+    s = _state(request)
+    _product(s)
+    limit = params.query_int(request.query_params, "limit", 100, 1, MAX_ROWS)
+    rows = s.projection.product_events(BURNS.name, limit=limit).rows
+    return ok(
+        [
+            {
+                "id": r["id"],
+                "day": _day(r["day"]),
+                "revenue": from_atoms(r["revenue"]),
+                "share": f"{r['share_numerator']}/{r['share_denominator']}",
+                "feeShare": from_atoms(r["fee_share"]),
+                "fundShare": from_atoms(r["fund_share"]),
+                "carriedIn": from_atoms(r["carried_in"]),
+                "budget": from_atoms(r["budget"]),
+                "spent": from_atoms(r["spent"]),
+                "fees": from_atoms(r["fees"]),
+                "bought": from_atoms(r["bought"]),
+                "averagePrice": from_atoms(r["average_price"]),
+                "burned": from_atoms(r["burned"]),
+                "children": r["children"],
+                "carriedOut": from_atoms(r["carried_out"]),
+                "reason": r["reason"],
+                "supply": from_atoms(r["supply"]),
+                "startedAt": iso(r["started"]),
+                "endedAt": iso(r["ts"]),
+            }
+            for r in rows
+        ]
+    )
+
+
+@public_router.get("/api/ftt/gains")
+async def gains(request: Request) -> FTXResponse:
+    """Every day's insurance-fund net gain and its shares, newest first (`limit`, at most 1,000),
+    each with its payouts to stakers (account, stake-time in FTT atoms x microseconds as an exact
+    decimal string, USD)."""
+    s = _state(request)
+    _product(s)
+    limit = params.query_int(request.query_params, "limit", 100, 1, MAX_ROWS)
+    out = []
+    for r in s.projection.product_events(GAIN_PERIODS.name, limit=limit).rows:
+        payouts = s.projection.product_events(GAIN_PAYOUTS.name, day=r["day"], limit=None).rows
+        out.append(
+            {
+                "day": _day(r["day"]),
+                "balanceStart": from_atoms(r["balance_start"]),
+                "balanceEnd": from_atoms(r["balance_end"]),
+                "netGain": from_atoms(r["net_gain"]),
+                "excluded": from_atoms(r["excluded"]),
+                "carriedIn": from_atoms(r["carried_in"]),
+                "distributable": from_atoms(r["distributable"]),
+                "burnShare": r["burn_share"] / PPM,
+                "toBurn": from_atoms(r["to_burn"]),
+                "stakerShare": r["staker_share"] / PPM,
+                "pot": from_atoms(r["pot"]),
+                "stakeTime": str(r["stake_time"]),
+                "paid": from_atoms(r["paid"]),
+                "kept": from_atoms(r["kept"]),
+                "carriedOut": from_atoms(r["carried_out"]),
+                "time": iso(r["ts"]),
+                "payouts": [
+                    {
+                        "account": p["account"],
+                        "stakeTime": str(p["stake_time"]),
+                        "amount": from_atoms(p["amount"]),
+                    }
+                    for p in reversed(payouts)
+                ],
+            }
+        )
+    return ok(out)
