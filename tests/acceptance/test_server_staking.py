@@ -103,3 +103,42 @@ def test_unstaking_more_than_staked_or_an_unknown_request_is_refused(market: Ser
         carol.privateDeleteStakingUnstakeRequestsRequestId({"request_id": theirs["id"]})
     assert _balances(carol) == {"staked": 10, "scheduledToUnstake": 0, "lifetimeRewards": 0}
     assert _balances(dave) == {"staked": 9, "scheduledToUnstake": 1, "lifetimeRewards": 0}
+
+
+def _ours(client: ccxt.ftx, path: str, method: str, body: dict) -> dict:
+    """A signed call of one of our routes (ccxt has no implicit method for them)."""
+    return client.request(path, "private", method, body)  # type: ignore[no-any-return]
+
+
+def test_a_referrer_is_named_once_and_the_referred_pays_five_percent_less(market: Server) -> None:
+    referrer = market.client("ref-ann", 1_000)
+    referred = market.client("ref-ben", 1_000)
+    before = float(referred.privateGetAccount()["result"]["takerFee"])
+    done = _ours(referred, "ftt/referrer", "POST", {"referrer": "ref-ann"})["result"]
+    assert (done["owner"], done["referrer"]) == ("ref-ben", "ref-ann")
+    # FTX's 5% off for the referred owner, at once (0.07% -> 0.0665%)
+    assert float(referred.privateGetAccount()["result"]["takerFee"]) == pytest.approx(before * 0.95)
+    with pytest.raises(ccxt.ExchangeError, match="Referrer already set"):
+        _ours(referred, "ftt/referrer", "POST", {"referrer": "ref-ann"})
+    with pytest.raises(ccxt.ExchangeError, match="The referrer was referred by this owner"):
+        _ours(referrer, "ftt/referrer", "POST", {"referrer": "ref-ben"})
+    with pytest.raises(ccxt.ExchangeError, match="An owner cannot refer itself"):
+        _ours(referrer, "ftt/referrer", "POST", {"referrer": "ref-ann"})
+    with pytest.raises(ccxt.ExchangeError, match="No such referrer"):
+        _ours(referrer, "ftt/referrer", "POST", {"referrer": "nobody-at-all"})
+    assert _ours(referrer, "ftt/referral_rebates", "GET", {})["result"] == []
+
+
+def test_the_ftt_collateral_switch(market: Server) -> None:
+    cole = _holder(market, "col-cole", 10)
+    assert market.operator("/operator/index_prices", {"prices": {"FTT": 25}})["success"]
+    free_on = float(cole.privateGetAccount()["result"]["freeCollateral"])
+    off = _ours(cole, "ftt/collateral", "POST", {"enabled": False})["result"]
+    assert off == {"coin": "FTT", "collateral": False}
+    free_off = float(cole.privateGetAccount()["result"]["freeCollateral"])
+    assert free_off < free_on  # its 10 FTT no longer count
+    assert _ours(cole, "ftt/collateral", "POST", {"enabled": True})["result"]["collateral"] is True
+    assert float(cole.privateGetAccount()["result"]["freeCollateral"]) == free_on
+    for bad in ("no", 1, None):
+        with pytest.raises(ccxt.ExchangeError, match="Invalid parameter enabled"):
+            _ours(cole, "ftt/collateral", "POST", {"enabled": bad})

@@ -264,6 +264,18 @@ class StakeRequest(Body):
     size: float = Field(examples=[25])
 
 
+class ReferrerRequest(Body):
+    """The owner who referred the caller's owner (set once)."""
+
+    referrer: str = Field(examples=["alice"])
+
+
+class FttCollateral(Body):
+    """Whether the account's FTT counts as collateral (on by default)."""
+
+    enabled: bool = Field(examples=[False])
+
+
 class Withdrawal(Body):
     """To an address on the simulated chain (settled at once); only free collateral can leave."""
 
@@ -337,6 +349,8 @@ BODIES: dict[tuple[str, str], type[Body]] = {
     ("POST", "/api/lt/{token_name}/redeem"): TokenRequest,
     ("POST", "/api/srm_stakes/stakes"): StakeRequest,
     ("POST", "/api/staking/unstake_requests"): StakeRequest,
+    ("POST", "/api/ftt/referrer"): ReferrerRequest,
+    ("POST", "/api/ftt/collateral"): FttCollateral,
     ("POST", "/api/otc/quotes"): OtcQuoteRequest,
     ("POST", "/api/otc/ladders"): OtcLadder,
     ("POST", "/api/orders/{order_id}/modify"): ModifyOrder,

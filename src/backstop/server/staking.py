@@ -23,13 +23,20 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 
 from backstop.engine.amounts import PPM, from_atoms
-from backstop.products.ftt.commands import CancelFttUnstake, RequestFttUnstake, StakeFtt
-from backstop.products.ftt.events import FttStaked, FttUnstakeRequested
+from backstop.products.ftt.commands import (
+    CancelFttUnstake,
+    RequestFttUnstake,
+    SetFttCollateral,
+    SetFttReferrer,
+    StakeFtt,
+)
+from backstop.products.ftt.events import FttReferrerSet, FttStaked, FttUnstakeRequested
 from backstop.products.ftt.handlers import NO_SUCH_REQUEST
 from backstop.products.ftt.history import (
     BURNS,
     GAIN_PAYOUTS,
     GAIN_PERIODS,
+    REFERRAL_REBATES,
     STAKES,
     UNSTAKE_CANCELS,
     UNSTAKE_REQUESTS,
@@ -265,3 +272,57 @@ async def gains(request: Request) -> FTXResponse:
             }
         )
     return ok(out)
+
+
+# ----------------------------------------------------------------------------- referrals and collateral
+
+
+@router.post("/api/ftt/referrer")
+async def set_referrer(request: Request) -> FTXResponse:
+    """Ours: the caller's owner names the owner who referred it `{"referrer": "<owner>"}`, once
+    (FTX took it at sign-up): from then on it pays 5% less, and its referrer earns its staking tier's
+    share of the taker fees it pays."""
+    c = await caller(request, write=True)
+    s = _state(request)
+    _product(s)
+    referrer = params.text(c.body.get("referrer"), "referrer")
+    events: list[Any] = await run(s, SetFttReferrer(s.clock.now_us(), c.account, referrer))  # type: ignore[arg-type]
+    done = next(e for e in events if isinstance(e, FttReferrerSet))
+    return ok({"owner": done.owner, "referrer": done.referrer, "time": iso(done.ts)})
+
+
+@router.get("/api/ftt/referral_rebates")
+async def referral_rebates(request: Request) -> FTXResponse:
+    """Ours: the rebates the caller earned as a referrer (paid to this account), newest first."""
+    c = await caller(request)
+    s = _state(request)
+    _product(s)
+    limit = params.query_int(request.query_params, "limit", 100, 1, MAX_ROWS)
+    rows = s.projection.product_events(REFERRAL_REBATES.name, account=c.account, limit=limit).rows
+    return ok(
+        [
+            {
+                "referred": r["owner"],
+                "fees": from_atoms(r["fees"]),
+                "share": r["share"] / PPM,
+                "floorApplied": r["capped"],
+                "rebate": from_atoms(r["rebate"]),
+                "time": iso(r["ts"]),
+            }
+            for r in rows
+        ]
+    )
+
+
+@router.post("/api/ftt/collateral")
+async def set_collateral(request: Request) -> FTXResponse:
+    """Ours (FTX's per-account switch): `{"enabled": false}` stops the account's FTT counting as
+    collateral (refused if its free collateral would fall below zero), `true` counts it again."""
+    c = await caller(request, write=True)
+    s = _state(request)
+    _product(s)
+    enabled = c.body.get("enabled")
+    if type(enabled) is not bool:
+        raise params.refuse("enabled")
+    await run(s, SetFttCollateral(s.clock.now_us(), c.account, enabled))  # type: ignore[arg-type]
+    return ok({"coin": COIN, "collateral": "FTT" not in s.exchange.accounts[c.account].excluded})
