@@ -94,6 +94,22 @@ class FttReferralRebate(NamedTuple):
     ts: int
 
 
+class FttOtcRebate(NamedTuple):
+    """An owner's OTC rebate for a minute (otc_rebates.py): `notional` USD atoms of OTC fills as
+    requester since the last settlement, at holding tier `tier`'s `rate`; `owed` = notional x rate
+    // 1,000,000, of which `rebate` was paid from the fee ledger to `account` (less only when the fee
+    ledger's USD fell short: the rest is forgone)."""
+
+    owner: str
+    account: int  # the owner's main account (its first, if it has no main account)
+    notional: int  # USD atoms
+    tier: int  # the owner's holding tier at settlement (1-based)
+    rate: int  # ppm of the notional
+    owed: int
+    rebate: int  # USD atoms paid
+    ts: int
+
+
 class FttCollateralSwitched(NamedTuple):
     """`account` counts its FTT as collateral (`enabled`) or no longer does (collateral.py)."""
 

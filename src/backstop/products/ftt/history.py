@@ -39,6 +39,12 @@ REFERRAL_REBATES = event_table(
     "owner, ts",
 )
 """Each settlement of a referred owner's taker fees: the rebate paid to its referrer."""
+OTC_REBATES = event_table(
+    "ftt_otc_rebates",
+    "owner text, account int, notional big, tier int, rate int, owed big, rebate big, ts int",
+    "owner, ts",
+)
+"""Each minute's OTC rebate to a holder: its OTC notional, holding tier, rate, owed and paid."""
 COLLATERAL_SWITCHES = event_table(
     "ftt_collateral_switches", "account int, enabled bool, ts int", "account, ts"
 )
@@ -81,6 +87,7 @@ TABLES = (
     BURN_ACCRUALS,
     REFERRERS,
     REFERRAL_REBATES,
+    OTC_REBATES,
     COLLATERAL_SWITCHES,
     BURNS,
     BURN_CHILDREN,
@@ -101,6 +108,7 @@ def history() -> History:
             ev.FttBurnAccrued: BURN_ACCRUALS,
             ev.FttReferrerSet: REFERRERS,
             ev.FttReferralRebate: REFERRAL_REBATES,
+            ev.FttOtcRebate: OTC_REBATES,
             ev.FttCollateralSwitched: COLLATERAL_SWITCHES,
             ev.FttBurnPeriod: BURNS,
             ev.FttBurnChild: BURN_CHILDREN,

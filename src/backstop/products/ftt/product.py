@@ -11,8 +11,8 @@ product creates no coin.
   day's insurance-fund net gain shared with the burn pool and the stakers (gains.py); the burn
   pool's USD spent on FTT/USD in slices from a drawn start, every FTT bought burned
   (burn_buying.py); on the first Tick of each minute, referral rebates paid on the taker fees
-  referred owners paid (referrals.py), then every owner's fee benefits recomputed (discounts.py
-  says when and why).
+  referred owners paid (referrals.py), then the OTC rebates of holders on their OTC notional
+  (otc_rebates.py), then every owner's fee benefits recomputed (discounts.py says when and why).
 - Stake-time: every change of an account's stake (stake, unstake request, cancel) advances its
   stake-time accumulator (gains.stake_changed), here around the handlers.
 - Tiers: tiers.toml, as data; tiers.py the pure rules (the better of holding and staking).
@@ -37,6 +37,7 @@ from backstop.products.ftt import (
     discounts,
     gains,
     handlers,
+    otc_rebates,
     referrals,
     tiers,
 )
@@ -113,6 +114,7 @@ class Ftt:
         if period != st.minute:
             st.minute = period
             referrals.settle(self, ex, ts, events)  # the minute's rebates, under the benefits paid at
+            otc_rebates.settle(self, ex, ts, events)  # the holders' OTC rebates (otc_rebates.py)
             discounts.refresh(self.schedule, st, ex, ts, events)
 
     def on_liquidation(self, ex: Exchange, account: Account, ts: int, events: list[Event]) -> None:

@@ -5,6 +5,8 @@ FTT it has staked (tiers.toml holds the tables; ftx-mechanics.md 5.3 and 5.4).
   gives a discount in ppm of every positive fee rate, and from $2.5M a VIP level (rate caps).
 - **Staking**: the highest tier whose FTT threshold the stake reaches gives a maker fee override
   (the maker rate is at most it), a referral share and free withdrawals a day.
+- **OTC rebates**: each holding tier's rebate in ppm of the USD notional of the owner's OTC fills
+  as requester (tiers.toml `[otc_rebate]`, otc_rebates.py); none below the first tier.
 - **Referred**: an owner with a referrer gets 5% more off its fees (added to the holding
   discount; referrals.py says why and how the referrer's share is paid).
 - **The better of the two**, per rate: taker = what holding gives (staking gives no taker benefit);
@@ -95,6 +97,13 @@ class Schedule(NamedTuple):
     burn_denominator: int = 3
     referred_discount: int = 5 * PERCENT_PPM  # ppm of the fee, added to the holding discount
     non_vip_floor: int = 300  # ppm of the notional: non-VIP taker fee less referral rebate, at least
+    otc_rebate: tuple[int, ...] = ()  # ppm of OTC notional, per holding tier (none: no rebates)
+
+    def otc_rebate_rate(self, holding_tier: int) -> int:
+        """ppm of OTC notional rebated at `holding_tier` (1-based; 0 below the first)."""
+        if not holding_tier or not self.otc_rebate:
+            return 0
+        return self.otc_rebate[holding_tier - 1]
 
     def holding_tier(self, usd: int) -> int:
         """1-based index of the holding tier `usd` reaches, 0 below the first."""
@@ -177,7 +186,33 @@ def parse(data: dict[str, Any]) -> Schedule:
         int(params["burn_numerator"]),
         int(params["burn_denominator"]),
         *_referral(data.get("referral", {})),
+        _otc_rebate(data.get("otc_rebate", {}), holding),
     )
+
+
+MAX_OTC_REBATE = 10 * PERCENT_PPM // 100
+"""0.1% (10 bp) of the notional: an OTC rebate above it is refused at load (a typo's guard: OTC is
+fee-free, so the rebate is paid out of other fee revenue)."""
+
+
+def _otc_rebate(table: dict[str, Any], holding: tuple[HoldingTier, ...]) -> tuple[int, ...]:
+    """Per holding tier, the OTC rebate in ppm of the notional: the table names every holding
+    threshold (USD, as a string) and no other, its rates monotone non-decreasing, within 0 .. 0.1%.
+    An absent table: no OTC rebates."""
+    if not table:
+        return ()
+    by_usd = {atoms(usd): percent_ppm(rate) for usd, rate in table.items()}
+    thresholds = [t.usd for t in holding]
+    if sorted(by_usd) != thresholds:
+        raise ValueError("otc_rebate must name exactly the holding tiers' thresholds")
+    rates = tuple(by_usd[usd] for usd in thresholds)
+    for a, b in pairwise(rates):
+        if a > b:
+            raise ValueError(f"otc_rebate not monotone: {b} ppm after {a} ppm")
+    for r in rates:
+        if not 0 <= r <= MAX_OTC_REBATE:
+            raise ValueError(f"otc_rebate {r} ppm outside 0 .. 0.1%")
+    return rates
 
 
 def _referral(table: dict[str, Any]) -> tuple[int, int]:

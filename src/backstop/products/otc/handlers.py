@@ -246,6 +246,11 @@ def accept_quote(desk: DeskState, ex: Exchange, c: AcceptOtcQuote, ts: int) -> l
         provider.reserve(quote.gets, quote.proceeds)
         return [Rejected(err)]
     desk.close(quote, FILLED)
+    if desk.counting:
+        value = usd_notional(ex, quote)
+        if value > 0:
+            owner = requester.owner
+            desk.notional[owner] = desk.notional.get(owner, 0) + value
     events.append(
         OtcQuoteFilled(  # type: ignore[arg-type]
             quote.id,
@@ -263,6 +268,23 @@ def accept_quote(desk: DeskState, ex: Exchange, c: AcceptOtcQuote, ts: int) -> l
         )
     )
     return events
+
+
+def usd_notional(ex: Exchange, quote: Quote) -> int:
+    """The USD value of a fill, for FTT's OTC rebates (counted only when `DeskState.counting`): its
+    USD leg when USD (or a stablecoin the wallet credits as USD) is one side; otherwise its quote
+    coin's leg valued at that coin's mark at fill time (`Exchange.coin_price`, rounded down), and 0
+    when the quote coin has no mark (a coin the catalog does not price earns no rebate)."""
+    if quote.pays == USD:
+        return quote.cost
+    if quote.gets == USD:
+        return quote.proceeds
+    leg = quote.cost if quote.pays == balance_coin(ex, quote.quote) else quote.proceeds
+    priced = ex.coin_price(quote.quote)
+    if priced is None:
+        return 0
+    market, ticks = priced
+    return market.coin_value(leg, ticks)
 
 
 # ----------------------------------------------------------------------------- ends

@@ -11,6 +11,10 @@ the same wallets as everything else.
 - Tick: quotes whose expiry has come end and their holds are released.
 - Liquidation: the live quotes of an account starting liquidation (given or asked for) end.
 - History: history.py, the SQL projection's tables of its events.
+- Counting for FTT's OTC rebates: once `count_notional(True)` is called (by FTT's product), each
+  fill adds its USD notional to its requester owner's count (handlers.usd_notional), which
+  `take_notional` hands over and resets (products/ftt/otc_rebates.py pays on it). Never called
+  (no FTT), nothing is counted and the state hashes as before.
 - State: state.py, hashed and restored with the engine's.
 - Coins: none of its own; any pair of coins the wallet knows, the leveraged tokens' included.
 """
@@ -91,6 +95,21 @@ class Otc:
             if quote.provider == account:
                 out[quote.gets] = out.get(quote.gets, 0) + quote.proceeds
         return out
+
+    @property
+    def counting(self) -> bool:
+        """Whether fills' USD notional is being counted per requester owner."""
+        return self.state.counting
+
+    def count_notional(self, on: bool) -> None:
+        """Count (or stop counting) each requester owner's filled USD notional from now on."""
+        self.state.counting = on
+
+    def take_notional(self) -> dict[str, int]:
+        """Owner -> USD atoms of its fills as requester since the last take; the counts restart."""
+        taken = self.state.notional
+        self.state.notional = {}
+        return taken
 
     def canonical(self) -> Any:
         return self.state.canonical()

@@ -4,6 +4,12 @@ Balances and holds are not here: they are the engine's (a live quote's hold is t
 account's `reserved`, as an open spot order's). Kept here: the quote lifetime, the providers, their
 ladders (with the sequence that orders ties), the live quotes in id order (which is expiry order:
 every quote lives the same time and time never runs backwards), and the recently closed quote ids.
+
+And, only once asked to (`counting`, turned on by FTT's product for its OTC rebates,
+products/ftt/otc_rebates.py), the USD notional of each requester owner's fills since the counts were
+last taken (`notional`, handlers.usd_notional says how a fill is valued). An exchange without FTT
+never counts: its canonical form is the 7 fields as before; with counting on, an 8th,
+[NOTIONAL, sorted counts], ends it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any
 
 from backstop.products.otc.params import QUOTE_LIFETIME_US, RECENT_CLOSED
 
+NOTIONAL = "notional"
 FILLED = "filled"
 EXPIRED = "expired"
 
@@ -144,6 +151,8 @@ class DeskState:
         self.live: dict[int, Quote] = {}  # by id, in id (and expiry) order
         self.closed: dict[int, tuple[int, str]] = {}  # id -> (requester, FILLED | EXPIRED), oldest first
         self.live_count: dict[int, int] = {}
+        self.counting = False  # whether fills' USD notional is counted per requester owner
+        self.notional: dict[str, int] = {}  # owner -> USD atoms filled as requester since the last take
 
     # -- changes kept consistent in one place ------------------------------------------------------
 
@@ -179,10 +188,24 @@ class DeskState:
             ],
             [quote.canonical() for quote in self.live.values()],
             [[qid, account, status] for qid, (account, status) in self.closed.items()],
+            *self._counts(),
         ]
 
+    def _counts(self) -> list[Any]:
+        """The counting section, present only once counting is on (so a desk that never counts
+        hashes as before)."""
+        if not self.counting and not self.notional:
+            return []
+        return [[NOTIONAL, self.counting, sorted(self.notional.items())]]
+
     def restore(self, form: list[Any]) -> None:
-        self.lifetime_us, self.next_quote, self.next_ladder, providers, ladders, live, closed = form
+        self.lifetime_us, self.next_quote, self.next_ladder, providers, ladders, live, closed = form[:7]
+        self.counting = False
+        self.notional = {}
+        if len(form) > 7:
+            _, counting, notional = form[7]
+            self.counting = bool(counting)
+            self.notional = dict(notional)
         self.providers = set(providers)
         self.ladders = {}
         for ladder_form in ladders:
