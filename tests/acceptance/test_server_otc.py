@@ -135,3 +135,30 @@ def test_bad_requests_are_refused_in_ftx_envelope(desk: tuple[Server, ccxt.ftx, 
     assert "Not an OTC liquidity provider" in refused
     bad = server.operator("/operator/otc/providers", {"account": "nobody"})
     assert bad["success"] is False and bad["error"] == "No such subaccount"
+
+
+def test_an_ftt_holder_earns_its_otc_rebate(desk: tuple[Server, ccxt.ftx, ccxt.ftx]) -> None:
+    """A holder of $1.25M of FTT (the $1M tier: 1 bp) converts 0.05 BTC; at the next minute's
+    settlement it is paid 1 bp of the $384.77 it received, out of the fee revenue (a perp trade
+    made some), and /api/ftt/otc_rebates says so."""
+    server, mm, _alice = desk
+    holder = server.client("otc-holder", 10_000)
+    for coin, size in (("BTC", 1), ("FTT", 50_000)):
+        assert server.operator("/operator/deposits", {"account": "otc-holder", "coin": coin, "size": size})[
+            "success"
+        ]
+    assert server.operator("/operator/index_prices", {"prices": {"FTT": 25}})["success"]
+    mm.create_order("BTC/USD:USD", "limit", "sell", 0.1, 30_010)
+    holder.create_order("BTC/USD:USD", "market", "buy", 0.1)  # a taker fee for the fee ledger
+    quote_id = holder.privatePostOtcQuotes({"fromCoin": "BTC", "toCoin": "USD", "size": 0.05})["result"][
+        "quoteId"
+    ]
+    holder.privatePostOtcQuotesQuoteIdAccept({"quote_id": quote_id})
+    usd_before = float(holder.fetch_balance()["total"]["USD"])
+    assert server.operator("/operator/clock/advance", {"seconds": 61})["success"]
+    (rebate,) = holder.request("ftt/otc_rebates", "private", "GET", {})["result"]
+    assert float(rebate["notional"]) == 384.77 and float(rebate["rate"]) == 0.0001
+    assert float(rebate["rebate"]) == float(rebate["owed"]) == 0.038477
+    assert float(holder.fetch_balance()["total"]["USD"]) == pytest.approx(usd_before + 0.038477, abs=1e-8)
+    # the provider earns no rebate on its side
+    assert mm.request("ftt/otc_rebates", "private", "GET", {})["result"] == []

@@ -36,6 +36,7 @@ from backstop.products.ftt.history import (
     BURNS,
     GAIN_PAYOUTS,
     GAIN_PERIODS,
+    OTC_REBATES,
     REFERRAL_REBATES,
     STAKES,
     UNSTAKE_CANCELS,
@@ -306,6 +307,30 @@ async def referral_rebates(request: Request) -> FTXResponse:
                 "fees": from_atoms(r["fees"]),
                 "share": r["share"] / PPM,
                 "floorApplied": r["capped"],
+                "rebate": from_atoms(r["rebate"]),
+                "time": iso(r["ts"]),
+            }
+            for r in rows
+        ]
+    )
+
+
+@router.get("/api/ftt/otc_rebates")
+async def otc_rebates(request: Request) -> FTXResponse:
+    """Ours: the rebates the caller's owner earned on its OTC converts as an FTT holder, paid to this
+    account, newest first: the minute's notional, the holding tier and rate, what was owed and paid."""
+    c = await caller(request)
+    s = _state(request)
+    _product(s)
+    limit = params.query_int(request.query_params, "limit", 100, 1, MAX_ROWS)
+    rows = s.projection.product_events(OTC_REBATES.name, account=c.account, limit=limit).rows
+    return ok(
+        [
+            {
+                "notional": from_atoms(r["notional"]),
+                "tier": r["tier"],
+                "rate": r["rate"] / PPM,
+                "owed": from_atoms(r["owed"]),
                 "rebate": from_atoms(r["rebate"]),
                 "time": iso(r["ts"]),
             }
