@@ -67,7 +67,8 @@ class StakingTier(NamedTuple):
     ftt: int  # FTT atoms staked, at least
     maker: int  # ppm: the maker rate is at most this
     referral_share: int  # ppm of the referred owner's fees
-    free_withdrawals: int  # a day
+    free_withdrawals: int  # a day: FTX's perk, kept as data; ours charges no withdrawal fee at all,
+    # so every withdrawal is free for everyone and the perk has nothing to waive
 
 
 NO_STAKING_REFERRAL_SHARE = 25 * PERCENT_PPM
