@@ -31,7 +31,7 @@ from backstop.server.auth import (
     verify_ws_login,
     ws_login_signature,
 )
-from backstop.server.keys import DB_NAME, KEY_FILE_NAME, KeyRecord, KeyStore, KeyStoreError
+from backstop.server.keys import DB_NAME, KEY_FILE_NAME, KeyRecord, KeyStore, KeyStoreError, token
 from backstop.server.replays import ReplayGuard
 
 TS = 1528394229375
@@ -350,6 +350,17 @@ def test_store_create_get_and_sign(tmp_path: Path):
         p = authenticate(store, signed(key=key, secret=secret), "GET", "/api/account", b"", TS)
         assert p == Principal("alice", "", False, key, False)
         assert store.get("nope") is None and store.get("") is None and store.get("x" * 10_000) is None
+
+
+def test_keys_and_secrets_never_start_with_a_dash(tmp_path: Path):
+    """A key is pasted into command lines (`backstop keys revoke KEY`): a leading "-" would read as
+    an option there (one draw in 64 of a plain token_urlsafe did)."""
+    with KeyStore(tmp_path) as store:
+        made = [store.create("alice") for _ in range(400)]
+    drawn = [token() for _ in range(5_000)] + [k for pair in made for k in pair]
+    assert not [t for t in drawn if t.startswith("-")]
+    assert all(len(t) == 40 for t in drawn) and len(set(drawn)) == len(drawn)
+    assert any("-" in t for t in drawn)  # the alphabet is still URL-safe base64, dash included
 
 
 def test_store_scopes_and_read_only(tmp_path: Path):

@@ -64,6 +64,16 @@ CREATE INDEX IF NOT EXISTS api_keys_owner ON api_keys (owner);
 """
 
 
+def token() -> str:
+    """40 URL-safe characters (240 random bits, less the draws redone) that never start with "-": a
+    key or secret is pasted into command lines (`backstop keys revoke KEY`), where a leading "-"
+    reads as an option."""
+    while True:
+        drawn = secrets.token_urlsafe(30)
+        if not drawn.startswith("-"):
+            return drawn
+
+
 class KeyStoreError(Exception):
     """The key store cannot be opened safely (wrong key file, loose permissions)."""
 
@@ -232,8 +242,8 @@ class KeyStore:
             raise ValueError("owner must be a non-empty name")
         if subaccount == "":
             raise ValueError("subaccount must be None (the whole account) or a subaccount's name")
-        key = secrets.token_urlsafe(30)  # 40 characters, 240 random bits
-        secret = secrets.token_urlsafe(30)
+        key = token()
+        secret = token()
         when = int(time.time() * 1000) if created_ms is None else created_ms
         blob = self._encrypt(secret.encode(), self._aad(key))
         with self._lock:
