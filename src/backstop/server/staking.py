@@ -194,6 +194,15 @@ async def staking_rewards(request: Request) -> FTXResponse:
     )
 
 
+def _page(request: Request, table: str, **equal: Any) -> list[dict[str, Any]]:
+    """The newest rows of one of FTT's history tables matching `equal`, at most the query's `limit`
+    (100 by default, at most 1,000)."""
+    s = _state(request)
+    _product(s)
+    limit = params.query_int(request.query_params, "limit", 100, 1, MAX_ROWS)
+    return s.projection.product_events(table, limit=limit, **equal).rows
+
+
 def _day(day: int) -> str:
     return iso(day * DAY_S * 1_000_000)[:10]
 
@@ -201,10 +210,7 @@ def _day(day: int) -> str:
 @public_router.get("/api/ftt/burns")
 async def burns(request: Request) -> FTXResponse:
     """Every day's buy-and-burn, newest first (`limit`, at most 1,000)."""
-    s = _state(request)
-    _product(s)
-    limit = params.query_int(request.query_params, "limit", 100, 1, MAX_ROWS)
-    rows = s.projection.product_events(BURNS.name, limit=limit).rows
+    rows = _page(request, BURNS.name)
     return ok(
         [
             {
@@ -296,10 +302,7 @@ async def set_referrer(request: Request) -> FTXResponse:
 async def referral_rebates(request: Request) -> FTXResponse:
     """Ours: the rebates the caller earned as a referrer (paid to this account), newest first."""
     c = await caller(request)
-    s = _state(request)
-    _product(s)
-    limit = params.query_int(request.query_params, "limit", 100, 1, MAX_ROWS)
-    rows = s.projection.product_events(REFERRAL_REBATES.name, account=c.account, limit=limit).rows
+    rows = _page(request, REFERRAL_REBATES.name, account=c.account)
     return ok(
         [
             {
@@ -320,10 +323,7 @@ async def otc_rebates(request: Request) -> FTXResponse:
     """Ours: the rebates the caller's owner earned on its OTC converts as an FTT holder, paid to this
     account, newest first: the minute's notional, the holding tier and rate, what was owed and paid."""
     c = await caller(request)
-    s = _state(request)
-    _product(s)
-    limit = params.query_int(request.query_params, "limit", 100, 1, MAX_ROWS)
-    rows = s.projection.product_events(OTC_REBATES.name, account=c.account, limit=limit).rows
+    rows = _page(request, OTC_REBATES.name, account=c.account)
     return ok(
         [
             {
