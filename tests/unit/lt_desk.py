@@ -21,14 +21,13 @@ DAY = 24 * HOUR
 NOON = 12 * HOUR
 
 
-class LtDesk(Desk):
-    """One exchange with the leveraged tokens; `sent` holds every command applied, `events` every
-    event."""
+class RecordingDesk(Desk):
+    """A Desk on an exchange with `chosen` products; `sent` holds every command applied, `events`
+    every event (the desks of the products' tests: lt, otc, ftt)."""
 
-    def __init__(self, start_ts: int = NOON, seed: int = 0) -> None:
+    def __init__(self, start_ts: int, seed: int, chosen: tuple[Any, ...]) -> None:
         super().__init__(start_ts=start_ts)
-        self.lt = LeveragedTokens()
-        self.ex = products.exchange(seed=seed, products=(self.lt,))
+        self.ex = products.exchange(seed=seed, products=chosen)
         self.markets = self.ex.catalog.markets
         self.sent: list[Any] = []
         self.events: list[Any] = []
@@ -55,6 +54,18 @@ class LtDesk(Desk):
         assert events == [Rejected(error)], events
         assert self.ex.state_hash() == before
 
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class LtDesk(RecordingDesk):
+    """One exchange with the leveraged tokens; `sent` holds every command applied, `events` every
+    event."""
+
+    def __init__(self, start_ts: int = NOON, seed: int = 0) -> None:
+        self.lt = LeveragedTokens()
+        super().__init__(start_ts, seed, (self.lt,))
+
     def create(self, account: int, token: str, size: str | int) -> list:
         return self.ok(CreateLeveragedToken(self.tick(), account, token, usd(size)))
 
@@ -79,9 +90,6 @@ class LtDesk(Desk):
     def nav_per_token(self, token: str) -> int:
         t = self.totals(token)
         return self.nav(token) * ATOM // t.supply
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
 
     def quote(self, mm: int, market: str, bid: str | int, ask: str | int, size: str | int) -> None:
         """Replace `mm`'s quotes in `market` by one bid and one ask of `size`."""

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine_kit import Desk, usd
+from engine_kit import usd
+from lt_desk import RecordingDesk
 
-from backstop import products
-from backstop.engine.events import Rejected
 from backstop.products.leveraged_tokens.product import LeveragedTokens
 from backstop.products.otc.commands import AcceptOtcQuote, RegisterOtcProvider, RequestOtcQuote, SetOtcLadder
 from backstop.products.otc.events import OtcQuoted
@@ -23,39 +22,12 @@ def ladder(*levels: tuple[str | int, str | int]) -> tuple[int, ...]:
     return tuple(v for size, price in levels for v in (usd(size), usd(price)))
 
 
-class OtcDesk(Desk):
+class OtcDesk(RecordingDesk):
     """One exchange with the leveraged tokens and the OTC desk (its lifetime `lifetime_us`)."""
 
     def __init__(self, start_ts: int = 1_000 * SECOND, seed: int = 0, **otc: Any) -> None:
-        super().__init__(start_ts=start_ts)
         self.otc = Otc(**otc)
-        self.ex = products.exchange(seed=seed, products=(LeveragedTokens(), self.otc))
-        self.markets = self.ex.catalog.markets
-        self.sent: list[Any] = []
-        self.events: list[Any] = []
-
-    def record(self, command: Any) -> list[Any]:
-        self.sent.append(command)
-        events = self.ex.apply(command)
-        self.events.extend(events)
-        return events
-
-    def apply(self, command: tuple) -> list:
-        return self.record(command)
-
-    def ok(self, command: tuple) -> list:
-        events = self.record(command)
-        assert not (events and isinstance(events[0], Rejected)), events
-        return events
-
-    def reject(self, command: tuple, error: str) -> None:
-        before = self.ex.state_hash()
-        events = self.record(command)
-        assert events == [Rejected(error)], events
-        assert self.ex.state_hash() == before
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
+        RecordingDesk.__init__(self, start_ts, seed, (LeveragedTokens(), self.otc))
 
     # -- the desk's commands ------------------------------------------------------------------------
 
