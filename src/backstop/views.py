@@ -59,7 +59,8 @@ def balances_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
     if acct.positions:  # an account that has traded futures shows its settlement coin, even at zero
         held[USD] = acct.usd
     for coin in sorted(held):
-        total = held[coin]
+        total = ex.atoms_of(coin, held[coin])  # a coin held in shares shows its atoms
+        free = ex.atoms_of(coin, acct.available(coin))
         if coin == USD:
             usd = total
         else:
@@ -69,8 +70,8 @@ def balances_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
             {
                 "coin": coin,
                 "total": from_atoms(total),
-                "free": from_atoms(acct.available(coin)),
-                "availableWithoutBorrow": from_atoms(max(acct.available(coin), 0)),
+                "free": from_atoms(free),
+                "availableWithoutBorrow": from_atoms(max(free, 0)),
                 "usdValue": from_atoms(usd),
             }
         )

@@ -24,7 +24,7 @@ def names(ex: object) -> tuple[str, ...]:
 
 
 def test_a_new_directory_records_the_enabled_products_and_is_rebuilt_with_them(tmp_path: Path) -> None:
-    assert products.ENABLED == ("leveraged_tokens", "otc", "ftt")
+    assert products.ENABLED == ("leveraged_tokens", "otc", "ftt", "volume_token")
     workload = build(120, accounts=5, seed=2)
     with Runtime(tmp_path) as runtime:
         runtime.submit(workload.setup + workload.commands)
@@ -32,7 +32,8 @@ def test_a_new_directory_records_the_enabled_products_and_is_rebuilt_with_them(t
         assert "BULL/USD" in runtime.exchange.books
         expected = runtime.exchange.state_hash()
     assert recovery.product_names(tmp_path) == products.ENABLED
-    assert 'products = ["leveraged_tokens", "otc", "ftt"]' in (tmp_path / recovery.SETTINGS).read_text()
+    recorded = (tmp_path / recovery.SETTINGS).read_text()
+    assert 'products = ["leveraged_tokens", "otc", "ftt", "volume_token"]' in recorded
     replayed, _ = recovery.replay(tmp_path)
     recovered, _ = recovery.recover(tmp_path)
     assert names(replayed) == names(recovered) == products.ENABLED
@@ -73,17 +74,17 @@ def test_a_snapshot_with_other_products_than_recorded_is_not_used(tmp_path: Path
 def test_an_unknown_recorded_product_is_refused_with_its_name(tmp_path: Path) -> None:
     recovery.initialize(tmp_path)
     settings = tmp_path / recovery.SETTINGS
-    settings.write_text(settings.read_text().replace('"leveraged_tokens"', '"volume_token"'))
-    with pytest.raises(recovery.UnknownProduct, match="'volume_token'"):
+    settings.write_text(settings.read_text().replace('"leveraged_tokens"', '"margin_lending"'))
+    with pytest.raises(recovery.UnknownProduct, match="'margin_lending'"):
         recovery.recover(tmp_path)
-    with pytest.raises(recovery.UnknownProduct, match="'volume_token'"):
+    with pytest.raises(recovery.UnknownProduct, match="'margin_lending'"):
         Runtime(tmp_path)
     assert not (tmp_path / "journal.log").exists() or not (tmp_path / "journal.log").read_bytes()
     result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "state"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "volume_token" in lines[0] and lines[0].startswith("error: "), result.output
+    assert len(lines) == 1 and "margin_lending" in lines[0] and lines[0].startswith("error: "), result.output
     # and a directory is never made with one
-    with pytest.raises(products.UnknownProduct, match="'volume_token'"):
-        recovery.initialize(tmp_path / "new", enabled=("volume_token",))
+    with pytest.raises(products.UnknownProduct, match="'margin_lending'"):
+        recovery.initialize(tmp_path / "new", enabled=("margin_lending",))
     assert not (tmp_path / "new").exists()

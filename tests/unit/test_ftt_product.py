@@ -538,10 +538,10 @@ def test_owners_never_adjusted_keep_the_canonical_form_of_before() -> None:
 
 
 def test_every_enabled_product_together() -> None:
-    assert products.ENABLED == ("leveraged_tokens", "otc", "ftt")
+    assert products.ENABLED == ("leveraged_tokens", "otc", "ftt", "volume_token")
     ex = products.exchange()
     assert [p.name for p in ex.products] == list(products.ENABLED)
-    assert [p.code_base for p in ex.products] == [1_000, 2_000, 3_000]
+    assert [p.code_base for p in ex.products] == [1_000, 2_000, 3_000, 4_000]
     assert [name for name, _ in ex.canonical()[-1]] == ["ledger", *products.ENABLED]
 
 

@@ -107,6 +107,10 @@ class Book:
     def __init__(self, info: Market) -> None:
         self.info = info
         self.market = info.name
+        # ledger units of the base coin per atom, and per lot: 1 and `lot_atoms` but for a coin held
+        # in shares of its supply (Exchange.set_units); a spot fill, hold or check moves `lot_units`
+        self.units = 1
+        self.lot_units = info.lot_atoms
         self.bids = Side(-1, self)
         self.asks = Side(+1, self)
         self.last: int | None = None  # price of the last trade, ticks

@@ -42,3 +42,9 @@ def no_such_market(name: object) -> str:
 
 def no_such_coin(name: object) -> str:
     return f"No such coin: {name}"
+
+
+def not_withdrawn(coin: str) -> str:
+    """A deposit of a coin held in shares (VOL) beyond what was withdrawn of it: the exchange issues
+    it, so none exists outside but what left (and none at all before it is issued)."""
+    return f"Deposit refused: more {coin} than was ever withdrawn from the exchange"

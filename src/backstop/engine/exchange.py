@@ -93,6 +93,8 @@ HOUR_US = 3_600 * 1_000_000
 SMALL_PROVIDES_PER_HOUR = 10
 """FTX enforced minProvideSize only on an account's 11th resting order below it within an hour."""
 SECOND_US = 1_000_000
+REBASE_CANCEL = "rebase"
+"""The reason an order resting on a book of a coin held in shares closes when its units change."""
 OPEN_SIDE_FLOOR = 1_000_000 * 10**8  # $1m: open orders per side below this are never too large
 
 
@@ -152,6 +154,8 @@ class Exchange:
         self.supply: dict[str, int] = {}  # product coin -> atoms outstanding (minted - burned)
         self.pools: dict[str, dict[str, int]] = {}  # named pools (product reserves) -> coin -> atoms
         self.product_coins: set[str] = set()  # coins the products create, known to the ledger
+        self.units: dict[str, int] = {}  # coin held in shares -> shares per atom (set_units)
+        self.share_coins: set[str] = set()  # coins a product holds in shares (its `held_in_shares`)
         self.products: tuple[Product, ...] = tuple(products)
         self.handlers: dict[type[Any], Callable[[Any, int], list[Event]]] = self._core_handlers()
         self._register_products()
@@ -204,6 +208,7 @@ class Exchange:
                 raise ValueError(f"two products named {product.name}")
             names.add(product.name)
             self.product_coins.update(product.coins)
+            self.share_coins.update(getattr(product, "held_in_shares", ()))
             for code, (cls, handler) in product_codes(product).items():
                 register_command(code, cls)
                 if cls in self.handlers:
@@ -284,26 +289,33 @@ class Exchange:
         subs[c.subaccount] = acct.id
         return [AccountCreated(acct.id, c.owner, c.subaccount)]
 
-    def _balance_of(self, coin: str, amount: int) -> tuple[str, str]:
-        """(the balance `coin` moves, error or ""): USD stablecoins move the USD balance."""
+    def _balance_of(self, coin: str, amount: int) -> tuple[str, int, str]:
+        """(the balance `coin` moves, the ledger units `amount` atoms of it are, error or ""): USD
+        stablecoins move the USD balance; a coin held in shares (`units`) moves its shares."""
         info = self.catalog.coins.get(coin)
         if info is None:
-            return "", errors.no_such_coin(coin)
+            return "", 0, errors.no_such_coin(coin)
         if amount <= 0 or amount > MAX_ATOMS:
-            return "", errors.INVALID_SIZE
-        return (USD if info.usd_alias else coin), ""
+            return "", 0, errors.INVALID_SIZE
+        if info.usd_alias:
+            return USD, amount, ""
+        return coin, amount * self.units.get(coin, 1), ""
 
     def _deposit(self, c: Deposit, ts: int) -> list[Event]:
         acct = self.account(c.account)
         if acct is None:
             return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
-        credited, err = self._balance_of(c.coin, c.amount)
+        credited, held, err = self._balance_of(c.coin, c.amount)
         if err:
             return [Rejected(err)]
+        if credited in self.share_coins and self.deposits.get(credited, 0) + held > self.withdrawals.get(
+            credited, 0
+        ):
+            # a coin held in shares exists only as its product issues it (none before): what comes
+            # in is what went out, in shares
+            return [Rejected(errors.not_withdrawn(c.coin))]
         events: list[Event] = [Deposited(acct.id, c.coin, credited, c.amount, ts)]
-        err = ledger.apply(
-            self, Moves().pay(acct.id, credited, c.amount).deposit(credited, c.amount), ts, events
-        )
+        err = ledger.apply(self, Moves().pay(acct.id, credited, held).deposit(credited, held), ts, events)
         return [Rejected(err)] if err else events
 
     def _can_release(self, acct: Account, coin: str, amount: int) -> bool:
@@ -322,13 +334,13 @@ class Exchange:
         acct = self.account(c.account)
         if acct is None:
             return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
-        debited, err = self._balance_of(c.coin, c.amount)
+        debited, held, err = self._balance_of(c.coin, c.amount)
         if err:
             return [Rejected(err)]
-        if not self._can_release(acct, debited, c.amount):
+        if not self._can_release(acct, debited, held):
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
         events: list[Event] = [Withdrawn(acct.id, c.coin, debited, c.amount, ts)]
-        moves = Moves().pay(acct.id, debited, -c.amount).withdraw(debited, c.amount)
+        moves = Moves().pay(acct.id, debited, -held).withdraw(debited, held)
         err = ledger.apply(self, moves, ts, events)
         return [Rejected(err)] if err else events
 
@@ -341,13 +353,13 @@ class Exchange:
             return [Rejected(errors.NOT_AUTHORIZED_SUBACCOUNT)]
         if source is destination:
             return [Rejected("Invalid parameter destination")]
-        moved, err = self._balance_of(c.coin, c.amount)
+        moved, held, err = self._balance_of(c.coin, c.amount)
         if err:
             return [Rejected(err)]
-        if not self._can_release(source, moved, c.amount):
+        if not self._can_release(source, moved, held):
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
         events: list[Event] = [Transferred(source.id, destination.id, moved, c.amount, ts)]
-        moves = Moves().pay(source.id, moved, -c.amount).pay(destination.id, moved, c.amount)
+        moves = Moves().pay(source.id, moved, -held).pay(destination.id, moved, held)
         err = ledger.apply(self, moves, ts, events)
         return [Rejected(err)] if err else events
 
@@ -452,9 +464,9 @@ class Exchange:
             else:
                 if acct.positions and below_maintenance(self, acct):
                     return errors.NOT_ENOUGH_MARGIN, 0
-                need = lots * market.lot_atoms
+                need = lots * book.lot_units
                 if replacing is not None and replacing.side == SELL:
-                    need -= replacing.remaining * market.lot_atoms
+                    need -= replacing.remaining * book.lot_units
                 if need > acct.available(market.base):
                     return errors.NOT_ENOUGH_BALANCES, 0
             return "", limit
@@ -610,7 +622,7 @@ class Exchange:
             if order.side == BUY:
                 acct.reserve(USD, order.remaining * order.price * market.tick_value)
             else:
-                acct.reserve(market.base, order.remaining * market.lot_atoms)
+                acct.reserve(market.base, order.remaining * book.lot_units)
         else:
             pos = acct.position(book)
             if order.side == BUY:
@@ -635,7 +647,7 @@ class Exchange:
             if order.side == BUY:
                 acct.reserve(USD, -(left * order.price * market.tick_value))
             else:
-                acct.reserve(market.base, -(left * market.lot_atoms))
+                acct.reserve(market.base, -(left * order.book.lot_units))
         else:
             pos = acct.positions[order.market]
             if order.side == BUY:
@@ -735,7 +747,7 @@ class Exchange:
         taker_realized = maker_realized = 0
         if market.is_spot:
             base = market.base
-            atoms = lots * market.lot_atoms
+            atoms = lots * book.lot_units  # ledger units (shares, for a coin held in shares)
             if taker_is_buy:
                 ledger.spot(taker_acct, maker_acct, base, atoms, value)
             else:
@@ -746,8 +758,12 @@ class Exchange:
                 maker_fee = fee(value, maker_volume.maker_rate)
             else:  # the maker bought: its USD was held; it receives (and pays fees in) the coin
                 maker_acct.reserve(USD, -value)
-                maker_fee_coin = base
-                maker_fee = fee(atoms, maker_volume.maker_rate)
+                if book.units == 1:
+                    maker_fee_coin = base
+                    maker_fee = fee(atoms, maker_volume.maker_rate)
+                else:  # a coin held in shares: the fee in USD, so fee revenue never rebases (ours)
+                    maker_fee_coin = USD
+                    maker_fee = fee(value, maker_volume.maker_rate)
         else:
             maker_fee_coin = USD
             maker_fee = fee(value, maker_volume.maker_rate)
@@ -1007,6 +1023,58 @@ class Exchange:
     def cancel_account_orders(self, acct: Account, reason: str, ts: int, events: list[Event]) -> None:
         for order in list(acct.orders.values()):
             self.cancel_order(acct, order, reason, ts, events)
+
+    # ----------------------------------------------------------------------------- coins held in shares
+
+    def set_units(self, coin: str, units: int, ts: int, events: list[Event]) -> None:
+        """Hold `coin` in shares of its supply, `units` shares per atom (a rebasing coin: its
+        product changes this one number to rebase every holder at once, Ampleforth's "gons").
+
+        The ledger then holds the coin in shares everywhere (balances, holds of open orders, pools,
+        fee revenue, supply, deposits and withdrawals), so no holder's share of supply moves, and
+        converts where an amount of the coin meets it: a spot book's lots (`Book.lot_units`), a
+        deposit, withdrawal or transfer, and valuation (margin, risk, liquidation divide by
+        `Book.units`). A balance shown to a person is `shares // units`: what the rounding leaves
+        (under one atom) stays the holder's, as with Ampleforth.
+
+        A maker buying the coin on its book pays its fee in USD, not in the coin (FTX's rule for
+        spot makers), so fee revenue is never held in a coin that rebases (ours).
+
+        When the value changes, every order resting on the coin's spot books is cancelled first
+        (reason REBASE_CANCEL): its size and price are in coin atoms, whose value the change just
+        moved, and what it holds was reckoned in the old units (exchanges cancel open orders on a
+        corporate action for the same reason). Its cost grows with those orders, never with holders."""
+        if units <= 0:
+            raise ValueError(f"{coin}: units must be positive, not {units}")
+        before = self.units.get(coin)
+        if before == units:
+            return
+        if before is not None:
+            for book in self.books_on.get(coin, ()):
+                if book.info.is_spot:
+                    for side in (book.bids, book.asks):
+                        for order in list(side.orders()):
+                            self.cancel_order(self.accounts[order.account], order, REBASE_CANCEL, ts, events)
+        self.apply_units(coin, units)
+
+    def atoms_of(self, coin: str, held: int) -> int:
+        """The atoms of `coin` a ledger amount is: itself, but shares // units for a coin held in
+        shares (rounded down; what a holder sees and can move)."""
+        units = self.units.get(coin)
+        return held if units is None else held // units
+
+    def apply_units(self, coin: str, units: int) -> None:
+        """Record `units` for `coin` and give its spot books their lot size in shares (no orders
+        touched: `set_units` for a change, this on restore)."""
+        priced = self.coin_books.get(coin)
+        if priced is not None and not priced.info.is_spot:
+            raise ValueError(f"{coin} is priced by {priced.market}: a coin held in shares needs a spot book")
+        self.units[coin] = units
+        for book in self.books_on.get(coin, ()):
+            if book.info.is_spot:
+                book.units = units
+                book.lot_units = book.info.lot_atoms * units
+                book.stale = True
 
     def place_liquidation_order(
         self,

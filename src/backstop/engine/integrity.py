@@ -106,6 +106,8 @@ def solvency(ex: Exchange) -> dict[str, Any]:
             "withdrawals": ex.withdrawals.get(coin, 0),
             "difference": difference,
         }
+        if coin in ex.units:  # held in shares (Exchange.set_units): every figure above is in shares
+            report["coins"][coin]["sharesPerAtom"] = ex.units[coin]
     report["balanced"] = balanced
     report["difference"] = report["coins"][USD]["difference"]
     return report

@@ -511,11 +511,11 @@ def _sellable(ex: Exchange, acct: Account) -> list[tuple[int, str]]:
     for coin in sorted(acct.balances):
         atoms = acct.balances[coin]
         book = ex.coin_books.get(coin)
-        if book is None or atoms < book.info.lot_atoms:
+        if book is None or atoms < book.lot_units:
             continue
         mark = book.mark()
         if mark is not None:
-            out.append((book.info.coin_value(atoms, mark), coin))
+            out.append((book.info.coin_value(atoms // book.units, mark), coin))
     out.sort(key=lambda vc: (-vc[0], vc[1]))
     return out
 
@@ -544,7 +544,7 @@ def _sell_collateral(ex: Exchange, acct: Account, a: Assessment, ts: int, events
         if touch < floor:
             continue  # no bid worth selling into: try the next coin, or wait
         unit = price * info.tick_value
-        lots = acct.balances[coin] // info.lot_atoms
+        lots = acct.balances[coin] // book.lot_units
         q = lots * STEP1_SHARE // 100
         least = ceil_div(MIN_CLOSE, unit)
         if q < least:

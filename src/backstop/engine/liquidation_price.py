@@ -53,6 +53,8 @@ class _Room:
         self.mmf = position_mmf(info, pos.size, book.mmf_floor)
         self.atoms = acct.balances.get(info.base, 0)
         self.coin_book: Book | None = None
+        if info.base in ex.units:  # a coin held in shares (Exchange.set_units): its atoms
+            self.atoms //= ex.units[info.base]
         self.coin_mark = 0
         self.weight = RATE
         coin_book = ex.coin_books.get(info.base)

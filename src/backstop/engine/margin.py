@@ -54,6 +54,8 @@ def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
         ticks = book.mark()
         if ticks is None:
             continue
+        if book.units != 1:  # a coin held in shares (Exchange.set_units): its atoms
+            atoms //= book.units
         value = book.info.coin_value(atoms, ticks)
         if atoms < 0:
             total += value  # a debt counts in full, no haircut in its favour

@@ -31,6 +31,10 @@ The rules a product keeps (those of the engine):
   module is compiled with the engine (listed in setup.py's COMPILED) to subclass it, or its events
   are NamedTuples (as the test product's are).
 - **Determinism**: no clock, no I/O, randomness only from `ex.rng`.
+- **Coins held in shares** (optional): a product whose coin rebases lists it in `held_in_shares`;
+  the ledger then holds it in shares of its supply once the product sets its units
+  (`Exchange.set_units`, which says how every amount converts), and refuses deposits of it beyond
+  what was withdrawn (none exist outside before the product issues it).
 - **History** (optional, outside the engine): a product with a `history()` method returns the tables
   of its events the SQL projection keeps (`projections.schema.History`: one row per event, its
   fields as the columns), created, written, rebuilt and read with the core's; the API's history

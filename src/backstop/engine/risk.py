@@ -93,6 +93,8 @@ def assess(ex: Exchange, acct: Account) -> Assessment:
         ticks = book.mark()
         if ticks is None:
             continue
+        if book.units != 1:  # a coin held in shares (Exchange.set_units): its atoms
+            atoms //= book.units
         value = book.info.coin_value(atoms, ticks)
         if atoms < 0:
             tav += value

@@ -368,16 +368,24 @@ snapshots depend on it; a new part goes at the end, before the sections)."""
 
 
 def _ledger(ex: Exchange) -> Any:
-    return [
+    """Supplies and pools; then the coins held in shares with their units, only when there are
+    any (Exchange.set_units), so a ledger without them keeps the form it always had."""
+    form = [
         sorted(ex.supply.items()),
         sorted((name, sorted(held.items())) for name, held in ex.pools.items()),
     ]
+    if ex.units:
+        form.append(sorted(ex.units.items()))
+    return form
 
 
 def _restore_ledger(ex: Exchange, value: Any) -> None:
-    supply, pools = value
+    supply, pools, *held_in_shares = value
     ex.supply = dict(supply)
     ex.pools = {name: dict(held) for name, held in pools}
+    for units in held_in_shares:
+        for coin, per_atom in units:
+            ex.apply_units(coin, per_atom)
 
 
 def sections(ex: Exchange) -> list[Any]:
@@ -391,7 +399,7 @@ def sections(ex: Exchange) -> list[Any]:
 def canonical(ex: Exchange) -> list[Any]:
     """The whole logical state in a canonical form: no heap layout, no caches."""
     form = [part.canonical(ex) for part in PARTS]
-    if ex.products or ex.supply or ex.pools:
+    if ex.products or ex.supply or ex.pools or ex.units:
         form.append(sections(ex))
     return form
 

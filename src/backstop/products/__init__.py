@@ -31,7 +31,7 @@ from backstop.engine.exchange import Exchange
 from backstop.engine.product import Product
 from backstop.engine.product import codes as product_codes
 
-ENABLED: tuple[str, ...] = ("leveraged_tokens", "otc", "ftt")
+ENABLED: tuple[str, ...] = ("leveraged_tokens", "otc", "ftt", "volume_token")
 """The enabled products: modules under backstop.products (or dotted paths), in canonical order. A
 new data directory records them (journal/recovery.py); an existing one keeps the list it recorded."""
 

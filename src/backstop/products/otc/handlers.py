@@ -49,7 +49,11 @@ QUOTE_FILLED = "Quote already filled"
 
 def balance_coin(ex: Exchange, coin: str) -> str | None:
     """The balance `coin` moves (a USD stablecoin the catalog credits as USD moves USD), or None for
-    a coin the wallet does not know (the catalog's, a product's)."""
+    a coin the wallet does not know (the catalog's, a product's). A coin the ledger holds in shares
+    (a rebasing coin, Exchange.set_units) is not one the desk converts: its ladders would be quoted
+    in amounts a rebase can change between quote and accept (ours)."""
+    if coin in ex.units:
+        return None
     info = ex.catalog.coins.get(coin)
     if info is None:
         return coin if coin in ex.product_coins else None
