@@ -33,6 +33,7 @@ COMPILED = [
     "src/backstop/engine/exchange.py",
     "src/backstop/engine/state.py",
     "src/backstop/engine/restore.py",
+    "src/backstop/engine/volume.py",
     "src/backstop/lab/replay.py",  # the risk lab's driver: a year of minutes through the engine
 ]
 

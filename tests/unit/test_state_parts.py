@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from test_projections import Scenario
 
-from backstop.engine import state
+from backstop.engine import state, volume
 from backstop.engine.book import MARKET_STATE
 from backstop.engine.commands import HaltMarket, PlaceConditional, SetMarginFloor, Tick
 from backstop.engine.events import Fill
@@ -75,17 +75,22 @@ def test_every_market_field_is_exercised_and_restored(ex: Exchange) -> None:
     for book in ex.book_list:
         for name in MARKET_STATE:
             assert getattr(again.books[book.market], name) == getattr(book, name), (book.market, name)
+    # and the 24-hour volume's window (volume.py), in the form only while it holds a trade
+    windows = {b.market: volume.canonical(b, ex.now) for b in ex.book_list}
+    assert any(windows.values())
+    assert {b.market: volume.canonical(b, again.now) for b in again.book_list} == windows
 
 
 def test_a_field_left_out_of_restore_is_caught(ex: Exchange) -> None:
-    """The check above can fail: a restore that forgets a market field, an account's leverage or
-    the fund's history shows up as that part."""
-    broken: dict[str, Any] = {
-        "markets": lambda e: setattr(e.books["BTC-PERP"], "funding_rates", []),
-        "accounts": lambda e: setattr(e.accounts[0], "leverage", 1),
-        "insurance_fund": lambda e: setattr(e.insurance, "history", []),
-    }
-    for part, forget in broken.items():
+    """The check above can fail: a restore that forgets a market field or its 24-hour volume, an
+    account's leverage or the fund's history shows up as that part."""
+    broken: list[tuple[str, Any]] = [
+        ("markets", lambda e: setattr(e.books["BTC-PERP"], "funding_rates", [])),
+        ("markets", lambda e: setattr(e.books["BTC/USD"], "volume_minute_atoms", 0)),  # its window
+        ("accounts", lambda e: setattr(e.accounts[0], "leverage", 1)),
+        ("insurance_fund", lambda e: setattr(e.insurance, "history", [])),
+    ]
+    for part, forget in broken:
         again = restore(ex.catalog, ex.canonical())
         forget(again)
         assert mismatches(ex, again) == [part]

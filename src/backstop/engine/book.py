@@ -8,6 +8,7 @@ heap entry whose level emptied is dropped lazily when it reaches the top.
 
 from __future__ import annotations
 
+from collections import deque
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
@@ -139,6 +140,13 @@ class Book:
         self.volume_day = 0  # day number of volume_today
         self.volume_today = 0  # USD atoms traded today
         self.volume_days: dict[int, int] = {}  # earlier days' volume, the last 30 kept
+        # the rolling 24-hour volume (volume.py; state, in the canonical form only when not empty):
+        # the current minute and its USD atoms, the window's earlier minutes with trades (minute,
+        # USD atoms), oldest first, and their sum (derived from them)
+        self.volume_minute = 0
+        self.volume_minute_atoms = 0
+        self.volume_minutes: deque[tuple[int, int]] = deque()
+        self.volume_window = 0
         self.funding_hour = -1  # the hour whose premium is being averaged
         self.funding_sum = 0  # sum of premium rate x microseconds this hour
         self.funding_time = 0

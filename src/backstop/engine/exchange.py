@@ -86,6 +86,7 @@ from backstop.engine.product import Handler, Product
 from backstop.engine.product import codes as product_codes
 from backstop.engine.risk import below_maintenance
 from backstop.engine.settlement import reducible, settle
+from backstop.engine.volume import MINUTE_US, roll_minute
 
 BUY = "buy"
 SELL = "sell"
@@ -787,6 +788,10 @@ class Exchange:
         if book.volume_day != day:
             _roll_volume(book, day)
         book.volume_today += value
+        minute = ts // MINUTE_US  # the rolling 24-hour volume (volume.py), by the fill's minute
+        if book.volume_minute != minute:
+            roll_minute(book, minute)
+        book.volume_minute_atoms += value
         taker.filled += lots
         taker.remaining -= lots
         taker.fill_value += lots * price

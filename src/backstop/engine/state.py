@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from backstop.engine import conditional
+from backstop.engine import conditional, volume
 from backstop.engine.accounts import Account, Position
 from backstop.engine.backstop import Backstop
 from backstop.engine.book import MARKET_STATE
@@ -256,13 +256,27 @@ def _plain(value: Any) -> Any:
 
 
 def _markets(ex: Exchange) -> Any:
-    return [[book.market, *(_plain(getattr(book, name)) for name in MARKET_STATE)] for book in ex.book_list]
+    """Per market its MARKET_STATE fields, then its 24-hour volume window (volume.py) only when the
+    window at `now` holds a trade: a form written before the window existed reads as empty windows,
+    and a market that has not traded for a day hashes as it did then."""
+    out = []
+    now = ex.now
+    for book in ex.book_list:
+        fields = [book.market, *(_plain(getattr(book, name)) for name in MARKET_STATE)]
+        minutes = volume.canonical(book, now)
+        if minutes:
+            fields.append(minutes)
+        out.append(fields)
+    return out
 
 
 def _restore_markets(ex: Exchange, value: Any, r: Restoring) -> None:
+    end = 1 + len(MARKET_STATE)
     for fields in value:
         book = ex.books[fields[0]]
-        for name, field in zip(MARKET_STATE, fields[1:], strict=True):
+        if len(fields) > end:
+            volume.restore(book, fields[end])
+        for name, field in zip(MARKET_STATE, fields[1:end], strict=True):
             if name == "volume_days":
                 field = dict(field)
             elif name == "funding_rates":

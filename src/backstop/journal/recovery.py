@@ -1,5 +1,8 @@
 """Recovery = latest verified snapshot + replay of the journal tail; a clean replay starts from
-nothing. Both refuse (raise) rather than start without an acknowledged command.
+nothing. Both refuse (raise) rather than start without an acknowledged command. Both reach the same
+state: a snapshot written before the rolling 24-hour volume was state (engine/volume.py) is used
+only when every trade before it is out of the window at the journal's end, else the journal is
+replayed whole.
 
 A data directory holds its own copy of the catalog, the engine seed and the products it was made
 with (`SETTINGS`), written when it is created, so that replaying its journal later uses exactly the
@@ -25,7 +28,7 @@ from typing import Any
 
 from backstop import catalog as catalog_module
 from backstop import products
-from backstop.engine import errors
+from backstop.engine import errors, volume
 from backstop.engine.commands import Command
 from backstop.engine.events import Event, Rejected
 from backstop.engine.exchange import Exchange
@@ -161,8 +164,19 @@ def _recover(directory: Path, journal: log.Scan | None) -> tuple[Exchange, int, 
                 f"{found.path} is at seq {start} but {journal.path} ends at seq {journal.last_seq}: "
                 "acknowledged commands are missing from the journal; nothing was started"
             )
+    taken = exchange.now  # the snapshot's time
     for first, commands in journal.commands(after=start):
         apply(exchange, first, commands)
+    if found is not None and not found.volume and not volume.out_of_window(taken, exchange.now):
+        # a snapshot from before the 24-hour volume was state: its windows lack the trades before
+        # it, and some of those are still inside the window at the journal's end
+        logger.warning(
+            "%s holds no 24-hour volume and trades before it are still in the window: recovery replays"
+            " the journal",
+            found.path,
+        )
+        exchange, _ = replay(directory, journal)
+        origin = REPLAYED
     return exchange, journal.last_seq, origin
 
 

@@ -7,6 +7,11 @@ failed write removes its temporary file. Loading checks the checksum before unpi
 directory is the exchange's own, so an intact pickle is trusted) and the state hash after: a
 snapshot that fails either, or that predates checksums (no `MAGIC`), is skipped with a warning and
 recovery falls back to an older snapshot or a replay of the whole journal.
+
+Format 3 (`MAGIC`) is the state with the markets' rolling 24-hour volume (engine/volume.py). A
+format 2 snapshot (`MAGIC_2`, written before) is still read: its windows restore empty and
+`Loaded.volume` is false, so recovery knows the trades before it are missing from them (see
+`recovery`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from backstop.engine.exchange import Exchange
 from backstop.journal.log import fsync_dir
 
 KEEP = 2
-MAGIC = b"backstop snapshot 2\n"
+MAGIC = b"backstop snapshot 3\n"
+MAGIC_2 = b"backstop snapshot 2\n"  # before the 24-hour volume was part of the state: still read
 DIGEST = 32  # bytes of sha256
 logger = logging.getLogger("backstop.journal")
 
@@ -31,6 +37,7 @@ class Loaded(NamedTuple):
     seq: int
     exchange: Exchange
     path: Path
+    volume: bool = True  # whether it holds the 24-hour volume (format 3); format 2 restores it empty
 
 
 class BadSnapshot(Exception):
@@ -78,10 +85,17 @@ def write(directory: Path, seq: int, exchange: Exchange) -> Path:
 
 def load(path: Path) -> tuple[int, Exchange]:
     """(seq, exchange) of a snapshot that passes its checks; raises `BadSnapshot` or OSError."""
+    seq, exchange, _ = _load(path)
+    return seq, exchange
+
+
+def _load(path: Path) -> tuple[int, Exchange, bool]:
+    """`load`, and whether the snapshot holds the 24-hour volume (format 3)."""
     data = path.read_bytes()
-    if not data.startswith(MAGIC):
+    volume = data.startswith(MAGIC)
+    if not volume and not data.startswith(MAGIC_2):
         raise BadSnapshot("it has no checksum (an older format)")
-    start = len(MAGIC) + DIGEST
+    start = len(MAGIC) + DIGEST  # both formats' magic have the same length
     body = memoryview(data)[start:]
     if hashlib.sha256(body).digest() != data[len(MAGIC) : start]:
         raise BadSnapshot("its bytes do not match its checksum")
@@ -93,7 +107,7 @@ def load(path: Path) -> tuple[int, Exchange]:
         raise BadSnapshot("it holds something other than its name says")
     if exchange.state_hash() != state_hash:
         raise BadSnapshot("the state it holds does not match its state hash")
-    return seq, exchange
+    return seq, exchange, volume
 
 
 def latest(directory: Path, at_most: int | None = None) -> Loaded | None:
@@ -103,11 +117,11 @@ def latest(directory: Path, at_most: int | None = None) -> Loaded | None:
         if at_most is not None and seq > at_most:
             continue
         try:
-            found, exchange = load(path)
+            found, exchange, volume = _load(path)
         except (OSError, BadSnapshot) as exc:
             logger.warning(
                 "%s skipped: %s; recovery uses an older snapshot or a replay of the journal", path, exc
             )
             continue
-        return Loaded(found, exchange, path)
+        return Loaded(found, exchange, path, volume)
     return None

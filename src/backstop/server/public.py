@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 
 from backstop.catalog import Market
-from backstop.engine import funding, prices
+from backstop.engine import funding, prices, volume
 from backstop.engine.amounts import RATE, from_atoms
 from backstop.engine.book import Book
 from backstop.projections.market import MarketData, Trade
@@ -104,10 +104,12 @@ def _change(data: MarketData, name: str, now: int, since: int, current: int | No
     return 0.0
 
 
-def _volume_24h(data: MarketData, name: str, now: int) -> Decimal:
-    since = now - 24 * HOUR_S
-    atoms = sum(c.volume for c in data.candles[(name, 60)] if c.start >= since)
-    return from_atoms(atoms)
+def volume_24h(s: ServerState, book: Book) -> Decimal:
+    """The market's 24-hour USD volume: the engine's own figure (engine/volume.py: the trades of
+    the current minute and the 1,439 before it), read at the present (the clock's, or the
+    engine's time if that is later), never from a derived store."""
+    ts = max(s.clock.now_us(), s.exchange.now)
+    return from_atoms(volume.rolling_24h(book, ts))
 
 
 def market_view(s: ServerState, book: Book) -> dict[str, Any]:
@@ -117,7 +119,7 @@ def market_view(s: ServerState, book: Book) -> dict[str, Any]:
     ask = book.asks.best()
     mark = book.mark()
     last = book.last
-    volume = _volume_24h(s.market_data, info.name, now)
+    volume_usd = volume_24h(s, book)
     day_start = now - now % 86_400
     return {
         "name": info.name,
@@ -140,8 +142,8 @@ def market_view(s: ServerState, book: Book) -> dict[str, Any]:
         "change1h": _change(s.market_data, info.name, now, now - HOUR_S, mark),
         "change24h": _change(s.market_data, info.name, now, now - 24 * HOUR_S, mark),
         "changeBod": _change(s.market_data, info.name, now, day_start, mark),
-        "quoteVolume24h": float(volume),
-        "volumeUsd24h": float(volume),
+        "quoteVolume24h": float(volume_usd),
+        "volumeUsd24h": float(volume_usd),
         "tokenizedEquity": False,
         "time": s.now_s(),
         "halted": book.halted,

@@ -1,7 +1,7 @@
 """What anyone may read without a key (the lesson of FTX's fabricated fund figure): the insurance
 fund's balance and ledger, backstop providers' capacity in use, the liquidation history, and per
-market the day's volume and open interest (FTX's "volume monitor"). Everything is read from the
-engine and the history tables, never computed for display."""
+market the 24-hour volume (the engine's own, engine/volume.py) and open interest (FTX's "volume
+monitor"). Everything is read from the engine and the history tables, never computed for display."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 
 from backstop.engine.amounts import RATE, from_atoms
 from backstop.server.envelope import FTXResponse, iso, ok
-from backstop.server.public import _int, _open_interest, _volume_24h
+from backstop.server.public import _int, _open_interest, volume_24h
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
@@ -110,7 +110,7 @@ async def volume_monitor(request: Request) -> FTXResponse:
         rows.append(
             {
                 "market": info.name,
-                "volumeUsd24h": _volume_24h(s.market_data, info.name, now),
+                "volumeUsd24h": volume_24h(s, book),
                 "openInterest": oi,
                 "openInterestUsd": oi * info.price_of(mark) if oi is not None and mark is not None else None,
             }
