@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from backstop.engine import volume as engine_volume
 from backstop.engine.events import Event
 from backstop.products.volume_token import oracle, pool, rebase
 from backstop.products.volume_token.events import VolumeRebased, VolumeRebaseSkipped
@@ -96,7 +97,6 @@ def twap_start(vt: VolumeToken, ts: int) -> tuple[int, int] | None:
 def volume_window(ex: Exchange, ts: int) -> tuple[int, int, int]:
     """(USD atoms, from, to): the exchange's 24-hour volume at `ts` (engine/volume.py, by fill time)
     over [from, to) in microseconds, the window's first minute's start to its last minute's end."""
-    from backstop.engine import volume as engine_volume
 
     total, _ = engine_volume.exchange_24h(ex, ts)
     first, last = engine_volume.window(ts)
