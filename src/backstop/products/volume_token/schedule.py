@@ -21,6 +21,7 @@ on VOL's spot book are cancelled, as the engine's rule says).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from backstop.engine import volume as engine_volume
@@ -88,10 +89,9 @@ def twap_start(vt: VolumeToken, ts: int) -> tuple[int, int] | None:
     start = ts - vt.params.policy.twap_window_us
     if st.pool_since < 0 or st.pool_since > start:
         return None
-    for obs in st.observations:
-        if obs[0] >= start:
-            return obs
-    return None
+    obs = st.observations
+    at = bisect_left(obs, (start,))  # the first observation at or after `start` (oldest first)
+    return obs[at] if at < len(obs) else None
 
 
 def volume_window(ex: Exchange, ts: int) -> tuple[int, int, int]:
