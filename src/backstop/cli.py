@@ -1165,6 +1165,68 @@ def bench_otc(
     run(requests_count, per_client, count, chunk, repeat, seed, as_json, clients)
 
 
+@bench.command("volume-token")
+@click.option(
+    "--requests",
+    "requests_count",
+    default=3_200,
+    show_default=True,
+    type=click.IntRange(16),
+    help="Swaps timed through the API a repeat (and as many GET /api/markets).",
+)
+@click.option(
+    "--per-client",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1_000),
+    help="Requests of one kind a client sends in a chunk of the timing.",
+)
+@click.option(
+    "--clients",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Concurrent REST clients, each its own account and API key.",
+)
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--holders",
+    "sizes",
+    default="1000,1000000",
+    show_default=True,
+    callback=_account_counts,
+    help="VOL holders of the exchanges whose rebase is timed (comma-separated; first and last compared).",
+)
+@click.option(
+    "--rebases",
+    "rebase_count",
+    default=15,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Rebases timed on each exchange (one a simulated day).",
+)
+@click.option(
+    "--api/--no-api", "with_api", default=True, show_default=True, help="Time the swaps through the API."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_volume_token(
+    requests_count: int,
+    per_client: int,
+    clients: int,
+    repeat: int,
+    sizes: list[int],
+    rebase_count: int,
+    with_api: bool,
+    as_json: bool,
+) -> None:
+    """The volume token: swaps per second through the API (signed clients, the pool seeded) against
+    GET /api/markets in the same run; and the time of one rebase with 1,000 and with 1,000,000 VOL
+    holders, which must not grow with holders."""
+    from backstop.bench.volume_token import run
+
+    run(requests_count, per_client, repeat, sizes, rebase_count, as_json, clients, with_api)
+
+
 @bench.command("api")
 @click.option("--seconds", default=30.0, show_default=True, help="Seconds of each REST phase.")
 @click.option("--clients", default=64, show_default=True, help="Concurrent REST clients, one API key each.")

@@ -195,7 +195,8 @@ def test_a_newcomer_sees_every_market_quoted_a_seeded_fund_and_a_liquidation(tmp
     try:
         demo.advance(60)
         markets = demo.get("/api/markets")
-        assert len(markets) == len(recovery.fresh_exchange(data).catalog.markets) == 20  # 8 token spots
+        # 8 token spots and VOL/USD (the volume token's, made by its treasury around its pool's price)
+        assert len(markets) == len(recovery.fresh_exchange(data).catalog.markets) == 21
         for market in markets:
             assert market["price"] is not None and market["bid"] < market["ask"], market["name"]
             book = demo.get(f"/api/markets/{market['name']}/orderbook?depth=100")
@@ -203,6 +204,9 @@ def test_a_newcomer_sees_every_market_quoted_a_seeded_fund_and_a_liquidation(tmp
         for future in demo.get("/api/futures"):
             assert future["index"] is not None and future["mark"] is not None, future["name"]
         assert "insurance fund $5,250,000" in demo.banner
+        assert "volume token VOL: target = 24h volume / 250,000,000" in demo.banner
+        token = demo.get("/api/volume_token")
+        assert token["divisor"] == 250_000_000 and token["supply"] == 500_000
         fund = demo.get("/api/insurance_fund")
         seeded = [r for r in fund["history"] if r["reason"] == "seed"]
         assert [r["change"] for r in seeded] == [5_250_000] and fund["balance"] > 0  # it may have paid since

@@ -34,6 +34,7 @@ from backstop.engine.commands import (
     RegisterBackstop,
     SetLeverage,
     Tick,
+    Withdraw,
 )
 from backstop.engine.events import Deposited, Fill, LiquidationEnded, LiquidationStarted, Rejected
 from backstop.engine.exchange import Exchange
@@ -44,12 +45,14 @@ from backstop.products.leveraged_tokens.events import (
     LeveragedTokenRequestFailed,
 )
 from backstop.products.otc.commands import AcceptOtcQuote, RegisterOtcProvider, RequestOtcQuote, SetOtcLadder
+from backstop.products.volume_token.commands import AddVolumeLiquidity, IssueVolumeToken, SwapVolumeToken
 from backstop.server.clock import Clock
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
 from backstop.sim.agents import Agents, Population, depth, grid_unit, ladder, retail, round_lots
 from backstop.sim.token_desk import DeskStyle, nav_ticks, product_of
 from backstop.sim.token_traders import holders
+from backstop.sim.volume_token import pool_price, volume_of
 
 START_US = 1_700_000_000 * 1_000_000  # 2023: the catalog's dated futures are live
 SECOND = 1_000_000
@@ -98,6 +101,8 @@ class Run:
     sent: list[int] = field(default_factory=list)  # agents' commands sent in each second
     navs: list[dict[str, int | None]] = field(default_factory=list)  # per second: token -> NAV ticks
     refused: list[tuple[Any, str]] = field(default_factory=list)  # (command, error) the engine rejected
+    pools: list[int] = field(default_factory=list)  # per second: the VOL pool's price (0: none)
+    depths: list[tuple[int, int]] = field(default_factory=list)  # per second: VOL/USD's levels a side
 
     def owner(self, account: int) -> str:
         return self.exchange.accounts[account].owner
@@ -109,11 +114,18 @@ def drive(
     seconds: int,
     path: Callable[[str, int], int],
     population: Population | None = None,
+    prepare: Callable[[Runtime], None] | None = None,
+    outside: Callable[[Exchange, int, int], list[Any]] | None = None,
 ) -> Run:
-    """Run `seconds` seconds on a fresh (or existing) data directory and close it."""
+    """Run `seconds` seconds on a fresh (or existing) data directory and close it. `prepare` may
+    change the runtime before anything runs (a test's product parameters); `outside(exchange,
+    second, ts)` gives commands an outside user sends in a second, after its Tick and before the
+    agents' step."""
 
     async def main() -> Run:
         runtime = Runtime(directory, seed=seed)
+        if prepare is not None:
+            prepare(runtime)
         sequencer = Sequencer(runtime)
         now = [max(START_US, runtime.exchange.clock)]
         agents = Agents(sequencer, lambda: now[0], seed, population)
@@ -137,6 +149,10 @@ def drive(
                 now[0] = first + second * SECOND
                 quotes = [IndexUpdate(now[0], c, (path(c, second),)) for c in BASE]
                 await sequencer.submit_many([*quotes, Tick(now[0])])
+                if outside is not None:
+                    extra = outside(runtime.exchange, second, now[0])
+                    if extra:
+                        await sequencer.submit_many(extra)
                 before = agents.stats["commands"]
                 await agents.step()
                 run.sent.append(agents.stats["commands"] - before)
@@ -150,6 +166,10 @@ def drive(
                 product = product_of(ex)
                 tokens = product.tokens.values() if product is not None else ()
                 run.navs.append({t.name: nav_ticks(ex, product, t) for t in tokens if product is not None})
+                token = volume_of(ex)
+                run.pools.append(pool_price(token, ex) if token is not None else 0)
+                spot = ex.books.get("VOL/USD")
+                run.depths.append((len(spot.bids.depth()), len(spot.asks.depth())) if spot else (0, 0))
         finally:
             await sequencer.stop()
             runtime.close()
@@ -449,6 +469,9 @@ def test_agents_send_only_ordinary_commands(calm_run: Run, crash_run: Run) -> No
     ordinary |= {CreateLeveragedToken, RedeemLeveragedToken}  # the token desk's, POST /lt/.../create
     # the OTC provider's enrolment (the operator's, as RegisterBackstop), its ladders, the converters'
     ordinary |= {RegisterOtcProvider, SetOtcLadder, RequestOtcQuote, AcceptOtcQuote}
+    # the volume token's launch (the issuance, the operator's, once; the treasury's VOL handed out by a
+    # withdrawal and deposits), its pool's liquidity, and swaps
+    ordinary |= {IssueVolumeToken, AddVolumeLiquidity, SwapVolumeToken, Withdraw}
     for run in (calm_run, crash_run):
         sent = {type(c) for c in run.commands} - {IndexUpdate, Tick}  # the test's feed and clock
         assert sent <= ordinary, sent

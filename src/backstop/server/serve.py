@@ -32,6 +32,7 @@ from backstop.server.operator import load_token
 from backstop.server.ratelimit import DEFAULT_PER_200MS
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
+from backstop.sim import volume_token
 from backstop.sim.agents import Agents
 
 FEED_FILE = "feed.json"
@@ -209,6 +210,9 @@ def serve(
                 click.echo(
                     f"  insurance fund ${fund // ATOM:,} (seeded by '{OPERATOR}': /api/insurance_fund)"
                 )
+                token = volume_token.announcement(server.exchange)  # the agents' setup issues it
+                if token is not None:
+                    click.echo(f"  {token}")
             key, secret = await demo_account(server)
         except (NotNow, OSError, sqlite3.Error) as exc:  # the exchange serves on; the next start tries again
             click.echo(

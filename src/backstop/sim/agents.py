@@ -33,13 +33,22 @@
   with a spread that widens with size and volatility, and hedges each quote it fills on the spot
   book; seven retail converters convert USD into a coin or token through the desk
   (RequestOtcQuote, AcceptOtcQuote) and back a few minutes later.
+- Where the volume token is enabled (volume_token.py), the setup launches it: VOL issued to an
+  ordinary treasury account with a divisor that fits this exchange's measured volume (about $250m
+  a day: target = 24-hour volume / 250,000,000), most of it and $400,000 into its AMM pool at $1.
+  The treasury makes the VOL/USD book around the pool's price (re-quoting after a rebase cancels it);
+  an arbitrageur buys the book's asks below the pool's price and sells into the pool, or sells the
+  bids above it and buys back from the pool, when the gap beats both fees; twelve retail holders
+  keep more VOL as the exchange's 24-hour volume rises and less as it falls, through the pool or
+  the book, whichever gives more.
 
 The agents are ordinary accounts. They read the engine between commands (on the event loop, like
 any REST handler) and change it only with the commands an API user sends: orders (PlaceOrder,
 ModifyOrder, CancelOrder), for their wallets, CreateAccount, Deposit, SetLeverage and
 RegisterBackstop, the token desk's and creators' CreateLeveragedToken and RedeemLeveragedToken, and
 the OTC desk's RegisterOtcProvider (at setup, as the operator registers a backstop provider),
-SetOtcLadder, RequestOtcQuote and AcceptOtcQuote.
+SetOtcLadder, RequestOtcQuote and AcceptOtcQuote, and the volume token's IssueVolumeToken (at setup,
+as the operator), AddVolumeLiquidity, SwapVolumeToken and Withdraw (the treasury's VOL handed out).
 They send no order they can see would be refused: no sale of a coin they do not hold, no purchase
 or creation beyond their USD. Whatever the engine rejects (margin, price bands, a closed order) is
 skipped. Decisions come from the agents' own seeded generator and the state they read, never the
@@ -78,16 +87,20 @@ from backstop.engine.exchange import OPEN_SIDE_FLOOR, Exchange
 from backstop.engine.margin import unrealized
 from backstop.engine.orders import Order
 from backstop.engine.prices import bounds
+from backstop.engine.volume import exchange_24h
 from backstop.products.leveraged_tokens.commands import CreateLeveragedToken, RedeemLeveragedToken
 from backstop.products.leveraged_tokens.listing import Token
 from backstop.products.leveraged_tokens.product import LeveragedTokens
 from backstop.products.otc.commands import AcceptOtcQuote, RegisterOtcProvider, RequestOtcQuote, SetOtcLadder
 from backstop.products.otc.events import OtcQuoted, OtcQuoteFilled
+from backstop.products.volume_token.params import TOTAL_SHARES
 from backstop.server.sequencer import Sequencer
 from backstop.sim import otc_provider
+from backstop.sim import volume_token as vol
 from backstop.sim.otc_provider import ConverterStyle, OtcStyle
 from backstop.sim.token_desk import DeskStyle, nav_ticks, product_of, sized, supply_commands
 from backstop.sim.token_traders import TokenTrader, choose, holders, tradable
+from backstop.sim.volume_token import VolumeStyle
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +111,7 @@ SELL = "sell"
 SIDES = (BUY, SELL)
 PREFIX = "sim-"  # every agent's owner name starts with this
 DESK = -1  # the token desk's key where makers are keyed by their number
+VOL_MAKER = -2  # the volume token's treasury's key, likewise
 FUND_EVERY = 10  # seconds between wallet checks (and whenever the set of live markets changes)
 STOP_BEFORE_EXPIRY_US = 60 * SECOND_US  # a dated future is left alone in its last minute
 BEHIND_US = 3 * SECOND_US  # no trading while the exchange's clock is further behind than this
@@ -257,6 +271,8 @@ class Population:
     # the OTC provider and converters, where the OTC desk is enabled (otc_provider.py)
     otc: OtcStyle | None = field(default_factory=OtcStyle)
     converters: ConverterStyle = field(default_factory=ConverterStyle)
+    # the volume token's treasury (its maker), arbitrageur and holders, where it is enabled
+    volume: VolumeStyle | None = field(default_factory=VolumeStyle)
 
 
 def _resting(acct: Account) -> dict[str, list[Order]]:
@@ -313,6 +329,11 @@ class Agents:
         self._otc_sent: dict[str, tuple[int, float, tuple[int, ...], tuple[int, ...]]] = {}
         self._otc_seen: set[int] = set()  # filled quote ids already counted
         self._converting: dict[int, int] = {}  # converter account -> the step at which it converts back
+        # the volume token's agents' own generator, likewise, and the holders' readings of the volume
+        self.vol_rng = random.Random(f"vol:{seed}")
+        self.vol_stats: Counter[str] = Counter()  # swaps, arbitrage round trips, holders' trades
+        self._vol_read_at = 0  # when the holders last read the volume
+        self._vol_momentum: dict[int, float | None] = {}  # lookback -> the volume's momentum then
         self._lock = asyncio.Lock()
         self._ticked: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -358,10 +379,23 @@ class Agents:
         count = len(self.population.converters.stakes) if self.otc_providers() else 0
         return [f"{PREFIX}otc-user-{n + 1}" for n in range(count)]
 
+    def vol_treasuries(self) -> list[str]:
+        present = self.population.volume is not None and vol.volume_of(self.exchange) is not None
+        return [f"{PREFIX}vol-treasury"] if present else []
+
+    def vol_arbitrageurs(self) -> list[str]:
+        return [f"{PREFIX}vol-arb-1"] if self.vol_treasuries() else []
+
+    def vol_holders(self) -> list[str]:
+        style = self.population.volume
+        count = len(style.stakes) if style is not None and self.vol_treasuries() else 0
+        return [f"{PREFIX}vol-holder-{n + 1}" for n in range(count)]
+
     def owners(self) -> list[str]:
         agents = self.makers() + self.takers() + self.traders() + self.arbitrageurs() + self.backstops()
         agents += self.desks() + self.token_traders() + self.creators()
-        return agents + self.otc_providers() + self.converters()
+        agents += self.otc_providers() + self.converters()
+        return agents + self.vol_treasuries() + self.vol_arbitrageurs() + self.vol_holders()
 
     def _holders(self) -> list[tuple[str, TokenTrader]]:
         """(owner, holder) for every token trader and creator present."""
@@ -384,6 +418,9 @@ class Agents:
             wallets += [(o, p.desk.usd, 0, 10) for o in self.desks()]
         if p.otc is not None:
             wallets += [(o, p.otc.usd, p.otc.coin_usd, 10) for o in self.otc_providers()]
+        if p.volume is not None:
+            wallets += [(o, p.volume.treasury_usd, 0, 10) for o in self.vol_treasuries()]
+            wallets += [(o, p.volume.arb_usd, 0, 10) for o in self.vol_arbitrageurs()]
         return wallets
 
     # ----------------------------------------------------------------------------- setup
@@ -411,6 +448,10 @@ class Agents:
             commands += self._settle_wallet(owner, holder.stake, DEFAULT_LEVERAGE, ts)
         for owner, stake in zip(self.converters(), self.population.converters.stakes, strict=False):
             commands += self._settle_wallet(owner, stake, DEFAULT_LEVERAGE, ts)
+        style = self.population.volume
+        if style is not None:
+            for owner, stake in zip(self.vol_holders(), style.stakes, strict=False):
+                commands += self._settle_wallet(owner, style.holder_usd(stake), DEFAULT_LEVERAGE, ts)
         desk = otc_provider.otc_of(ex)
         for owner in self.otc_providers():
             if desk is not None and self.ids[owner] not in desk.state.providers:
@@ -424,6 +465,7 @@ class Agents:
                 per_hour = max(p.blp_per_hour * ATOM, terms.backstop_min_per_hour, per_minute)
                 commands.append(RegisterBackstop(ts, self.ids[owner], per_minute, per_hour))
         await self._send(commands)
+        await self._vol_launch(ts)
 
     def _settle_wallet(self, owner: str, usd: int, leverage: int, ts: int) -> list[Command]:
         acct = self._account(owner)
@@ -467,10 +509,13 @@ class Agents:
             commands += self._work_off(live, ts)
             commands += self._hold_tokens(ts)
             commands += self._convert(ts)
+            commands += self._vol_hold(ts)
             results = await self._send(commands)
             # the converters accept the quotes they were given; the provider hedges what it filled
             await self._send(self._accept_quotes(results))
             await self._send(self._hedge(ts))
+            # the volume token's arbitrageur, having seen the holders' trades, before its maker quotes
+            await self._vol_arbitrage(ts)
             # the makers last, having seen what was just taken: the book between two steps (and at
             # the next tick's mark) is the one they just quoted
             commands = []
@@ -485,6 +530,7 @@ class Agents:
                         self._left[n, book.market] = _lots(resting.get(book.market, []))
             await self._desk(ts)
             await self._otc_quote(ts)
+            await self._vol_quote(ts)
 
     async def _send(self, commands: Sequence[Command]) -> list[list[Event]]:
         if not commands:
@@ -1228,6 +1274,186 @@ class Agents:
                         continue
                     commands.append(cast(Command, AcceptOtcQuote(event.ts, event.account, event.id)))
         return commands
+
+    # ----------------------------------------------------------------------------- volume token
+
+    def _vol_account(self, owners: list[str]) -> Account | None:
+        acct = self._account(owners[0]) if owners else None
+        return None if acct is None or acct.liquidation else acct
+
+    async def _vol_launch(self, ts: int) -> None:
+        """The volume token's launch (volume_token.launch), whichever part of it is still to do: the
+        issuance to the treasury, the pool seeded, the arbitrageur's and holders' VOL handed out."""
+        ex = self.exchange
+        vt = vol.volume_of(ex)
+        style = self.population.volume
+        if vt is None or style is None or not self.vol_treasuries():
+            return
+        handed = [(self.ids[o], style.arb_vol) for o in self.vol_arbitrageurs()]
+        handed += [
+            (self.ids[o], style.holder_vol(s)) for o, s in zip(self.vol_holders(), style.stakes, strict=True)
+        ]
+        # product commands are outside the core's Command union; the sequencer takes them as any
+        commands = vol.launch(vt, ex, self.ids[self.vol_treasuries()[0]], handed, ts)
+        await self._send(cast(list[Command], commands))
+
+    def _vol_read(self, ts: int) -> None:
+        """Every `sample_s` seconds: the 24-hour volume and its momentum over each holder's lookback."""
+        style = self.population.volume
+        if style is None or (self._vol_read_at and ts - self._vol_read_at < style.sample_s * SECOND_US):
+            return
+        ex = self.exchange
+        self._vol_read_at = ts
+        volume, _ = exchange_24h(ex, ts)
+        minutes = vol.by_minute(ex, ts)
+        self._vol_momentum = {
+            h.lookback_us: vol.momentum(minutes, ts, volume, h.lookback_us) for h in vol.holders(style)
+        }
+
+    def _vol_hold(self, ts: int) -> list[Command]:
+        """The holders' round (volume_token.py): each off its target share of VOL by more than the band
+        trades a drawn part of the gap, with the style's odds; one whose stake has fallen under a
+        quarter is given half of it again in USD."""
+        ex = self.exchange
+        vt = vol.volume_of(ex)
+        style = self.population.volume
+        commands: list[Command] = []
+        if vt is None or style is None or not vt.state.issued or not self.vol_holders():
+            return commands
+        self._vol_read(ts)
+        coin = vt.params.coin
+        price = vol.pool_price(vt, ex)
+        units = ex.units.get(coin, 0)
+        if not price or not units:
+            return commands
+        rng = self.vol_rng
+        for owner, holder in zip(self.vol_holders(), vol.holders(style), strict=True):
+            acct = self._account(owner)
+            if acct is None or acct.liquidation:
+                continue
+            held = acct.available(coin) // units
+            usd = acct.available(USD)
+            total = held * price // ATOM + max(usd, 0)
+            if total < holder.stake * ATOM // 4:
+                commands.append(Deposit(ts, acct.id, USD, style.holder_usd(holder.stake) * ATOM))
+                self.stats["refunds"] += 1
+                continue
+            moved = self._vol_momentum.get(holder.lookback_us)
+            if moved is None or total <= 0:
+                continue
+            target = vol.target_share(moved, holder.sensitivity)
+            share = held * price // ATOM / total
+            if abs(share - target) <= style.band or rng.random() >= style.odds:
+                continue
+            gap = abs(target - share) * total * rng.uniform(*style.use)
+            buying = target > share
+            amount = min(int(gap), usd) if buying else min(int(gap) * ATOM // price, held)
+            command = vol.retail_trade(vt, ex, acct, buying, amount, style.slip_bp, ts)
+            if command is not None:
+                commands.append(cast(Command, command))
+                self.vol_stats["holder_buys" if buying else "holder_sells"] += 1
+        return commands
+
+    async def _vol_arbitrage(self, ts: int) -> None:
+        """The arbitrageur's round trip (volume_token.arbitrage): the book leg (one IOC order), then the
+        pool leg for what filled, limited so the two cannot lose together."""
+        ex = self.exchange
+        vt = vol.volume_of(ex)
+        style = self.population.volume
+        acct = self._vol_account(self.vol_arbitrageurs())
+        if vt is None or style is None or acct is None or not vt.state.issued:
+            return
+        coin = vt.params.coin
+        book = ex.books[vt.params.spot]
+        units = ex.units.get(coin, 0)
+        price = vol.pool_price(vt, ex)
+        if book.halted or book.closed or not units or not price:
+            return
+        info = book.info
+        start = style.arb_vol * ATOM * (TOTAL_SHARES // vt.params.initial_supply)  # shares
+        held = acct.available(coin)
+        clip = style.arb_clip_usd * ATOM * ATOM // price // info.lot_atoms
+        most_buy = 0 if held > start * (1 + style.arb_band) else clip
+        most_buy = min(
+            most_buy,
+            acct.available(USD) * 100 // (101 * max(price // info.tick_atoms, 1) * info.tick_value) // 2,
+        )
+        most_sell = 0 if held < start * (1 - style.arb_band) else min(clip, held // units // info.lot_atoms)
+        vol_atoms, usd_atoms = vol.reserves(vt, ex)
+        plan = vol.arbitrage(
+            book,
+            vol_atoms,
+            usd_atoms,
+            vt.params.fee,
+            acct.volume.taker_rate,
+            style.arb_margin_bp,
+            most_buy,
+            most_sell,
+        )
+        if plan is None:
+            return
+        results = await self._send(
+            [PlaceOrder(ts, acct.id, book.market, plan.side, plan.lots, plan.limit, ioc=True)]
+        )
+        lots = value = fees = 0
+        for event in results[0] if results else []:
+            if isinstance(event, Fill) and event.taker_account == acct.id:
+                lots += event.size
+                value += event.size * event.price * info.tick_value
+                fees += event.taker_fee
+        if not lots:
+            return
+        usd = value + fees if plan.side == BUY else value - fees
+        leg = vol.pool_leg(vt, ex, acct.id, plan.side, lots * info.lot_atoms, usd, ts)
+        if leg is not None:
+            await self._send([cast(Command, leg)])
+        self.vol_stats["arbitrage"] += 1
+        self.vol_stats["arbitrage_usd"] += value // ATOM
+
+    async def _vol_quote(self, ts: int) -> None:
+        """The treasury's round as VOL/USD's maker (volume_token.py): every FUND_EVERY steps a hedge
+        in the pool when its VOL is far off where it started, then its ladder around the pool's price
+        skewed against its inventory, moved as a maker's is (after a rebase cancelled it, quoted
+        again)."""
+        ex = self.exchange
+        vt = vol.volume_of(ex)
+        style = self.population.volume
+        acct = self._vol_account(self.vol_treasuries())
+        if vt is None or style is None or acct is None or not vt.state.issued:
+            return
+        coin = vt.params.coin
+        zero = vol.kept_shares(vt, style)
+        if self.steps % FUND_EVERY == 1:
+            swap = vol.hedge(vt, ex, acct, zero, style, ts)
+            if swap is not None:
+                await self._send([cast(Command, swap)])
+                self.vol_stats["hedges"] += 1
+        book = ex.books[vt.params.spot]
+        price = vol.pool_price(vt, ex)
+        units = ex.units.get(coin, 0)
+        if book.halted or book.closed or not price or not units:
+            return
+        centre = vol.centre_ticks(book, price, acct.balance(coin), zero, style)
+        allowed = bounds(book)
+        low, high = allowed if allowed is not None else (1, 2 * int(centre) + 2)
+        unit = grid_unit(int(centre), style.step_bp)
+        bids, asks = ladder(centre, centre * style.half_spread_bp / BP, unit, style.levels, low, high)
+        mine = _resting(acct).get(book.market, [])
+        # what it may quote: its free balances plus what its own orders there hold now
+        held_vol = (
+            acct.available(coin) + sum(o.remaining for o in mine if o.side == SELL) * book.lot_units
+        ) // units
+        held_usd = acct.available(USD) + sum(
+            o.remaining * o.price * book.info.tick_value for o in mine if o.side == BUY
+        )
+        wanted = vol.sized(book, bids, asks, held_vol, held_usd, style)
+        have = {
+            side: sorted((o.price for o in mine if o.side == side), reverse=side == BUY) for side in SIDES
+        }
+        taken = _lots(mine) != self._left.get((VOL_MAKER, book.market))
+        if taken or any(have[side] != [p for p, _ in wanted[side]] for side in SIDES):
+            await self._send(self._quote(acct, book, mine, wanted, ts, draw=False))
+        self._left[VOL_MAKER, book.market] = _lots(_resting(acct).get(book.market, []))
 
     # ----------------------------------------------------------------------------- following the clock
 
