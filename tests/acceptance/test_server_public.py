@@ -105,7 +105,7 @@ def test_the_async_client_reads_the_same(server: tuple[str, Path]) -> None:
 
     count, ticker, future = asyncio.run(read())
     listed = len(recovery.fresh_exchange(server[1]).catalog.markets)  # the directory's, with its products'
-    assert listed == 20  # the packaged 12 and the leveraged tokens' 8 spot markets
+    assert listed == 21  # the packaged 12, the leveraged tokens' 8 spot markets and VOL/USD
     assert count == listed and ticker["symbol"] == "ETH/USD:USD" and float(future["index"]) > 1_000
 
 

@@ -333,3 +333,28 @@ def test_property_conservation_and_k(ops: list[tuple[str, int]]) -> None:
         held_shares = sum(acct.balance(VOL) for acct in d.ex.accounts) + d.ex.pools[POOL][VOL]
         assert held_shares == TOTAL_SHARES == d.ex.supply[VOL]
         assert sum(d.vt.state.lp.values()) + d.vt.params.minimum_liquidity == d.vt.state.lp_total
+
+
+def test_vol_is_valued_in_atoms_wherever_the_risk_engine_looks() -> None:
+    """The ledger holds shares; margin, the risk sweep and liquidation's collateral sale must see
+    VOL atoms at the VOL/USD mark (weight 0: worth its value gross, nothing as collateral)."""
+    from backstop.engine import liquidation, risk
+    from backstop.engine.margin import collateral
+
+    d, *_ = launched()
+    a = d.account("holder", usd_amount=10_000)
+    d.swap(a, "USD", 10_000)
+    d.until(DAY0 + 2 * HOUR)  # a rebase: units moved off their issuance value
+    mm = d.account("mm", usd_amount=100_000)
+    d.swap(mm, "USD", 20_000)
+    d.rest(mm, "VOL/USD", "buy", 100, "1")
+    d.rest(mm, "VOL/USD", "sell", 100, "1.2")
+    book = d.ex.books["VOL/USD"]
+    mark = book.mark()
+    assert mark is not None
+    held = d.vol(a)
+    worth = book.info.coin_value(held, mark)
+    acct = d.ex.accounts[a]
+    assert risk.assess(d.ex, acct).gross == worth
+    assert collateral(d.ex, acct, True) == acct.usd  # weight 0
+    assert liquidation._sellable(d.ex, acct) == [(worth, VOL)]

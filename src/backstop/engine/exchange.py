@@ -1036,7 +1036,7 @@ class Exchange:
         product changes this one number to rebase every holder at once, Ampleforth's "gons").
 
         The ledger then holds the coin in shares everywhere (balances, holds of open orders, pools,
-        fee revenue, supply, deposits and withdrawals), so no holder's share of supply moves, and
+        supply, deposits and withdrawals), so no holder's share of supply moves, and
         converts where an amount of the coin meets it: a spot book's lots (`Book.lot_units`), a
         deposit, withdrawal or transfer, and valuation (margin, risk, liquidation divide by
         `Book.units`). A balance shown to a person is `shares // units`: what the rounding leaves
@@ -1079,7 +1079,6 @@ class Exchange:
             if book.info.is_spot:
                 book.units = units
                 book.lot_units = book.info.lot_atoms * units
-                book.stale = True
 
     def place_liquidation_order(
         self,

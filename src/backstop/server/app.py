@@ -30,6 +30,7 @@ from backstop.server import (
     staking,
     transparency,
     triggers,
+    ui,
     wallet,
     ws,
 )
@@ -65,6 +66,7 @@ class ServerState:
         self.market_data = market_data or MarketData(sequencer.exchange)
         self.trigger_fills = triggers.TriggerFills(sequencer.exchange)
         self.agents: Agents | None = None  # the simulated market's participants (serve --agents)
+        self.demo: tuple[str, str] | None = None  # the demo key and secret, for ui.py (loopback only)
         self.hub = Hub(self)
         runtime = sequencer.runtime
         sequencer.listeners.append(self.market_data.on_batch)  # first: the history saves its candles
@@ -128,6 +130,7 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     app.include_router(transparency.router)
     app.include_router(operator.router)
     app.include_router(ws.router)
+    app.include_router(ui.router)
     sections: list[api_docs.Section] = [
         ("Orders and account", private.router, "ftx"),
         ("Trigger orders", triggers.router, "ftx"),

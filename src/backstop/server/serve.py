@@ -32,6 +32,7 @@ from backstop.server.operator import load_token
 from backstop.server.ratelimit import DEFAULT_PER_200MS
 from backstop.server.runtime import Runtime
 from backstop.server.sequencer import Sequencer
+from backstop.server.ui import loopback
 from backstop.sim import volume_token
 from backstop.sim.agents import Agents
 
@@ -220,6 +221,8 @@ def serve(
             )
             return
         click.echo(f"  demo account '{DEMO}' (${DEMO_USD:,} to trade with): apiKey {key}  apiSecret {secret}")
+        if loopback(listener.getsockname()[0]):
+            server.demo = (key, secret)  # the browser UI's one-click login (ui.py says when it answers)
 
     app = create_app(server, on_start=announce)
     history = "SQLite in the data directory" if database is None else "PostgreSQL"
@@ -229,6 +232,7 @@ def serve(
     )
     click.echo(f"  REST      {base}/api/markets")
     click.echo(f"  operator  {base}/operator  (Authorization: Bearer <token>)")
+    click.echo(f"  browser   {base}/")
     click.echo(f"  docs      {base}/docs")
     if new_token:
         click.echo(f"  operator token (stored in {data_dir / 'operator_token'}): {server.operator_token}")

@@ -23,6 +23,7 @@ from fastapi import APIRouter, WebSocket
 
 from backstop.engine.commands import Command
 from backstop.engine.events import Event, Fill, OrderAccepted, OrderClosed, OrderResized
+from backstop.projections.market import Trade
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, _default
 from backstop.server.order_updates import OrderUpdates
@@ -152,8 +153,8 @@ class Hub:
                 if isinstance(e, Fill):
                     touched.add(e.market)
                     info = s.exchange.catalog.markets[e.market]
-                    trade = s.market_data.trades[e.market][-1] if s.market_data.trades[e.market] else None
-                    if trade is not None and trade.id == e.trade_id:
+                    trade = _recent_trade(s.market_data.trades[e.market], e.trade_id)
+                    if trade is not None:
                         trades.setdefault(e.market, []).append(trade_view(info, trade))
                     fills.append(e)
                 elif isinstance(e, (OrderAccepted, OrderClosed, OrderResized)):
@@ -186,6 +187,18 @@ class Hub:
                         record = FillRecord(fill, taker)
                         if record.account == account:
                             c.send({"channel": "fills", "type": "update", "data": fill_view(s, record)})
+
+
+def _recent_trade(recent: Sequence[Trade], trade_id: int) -> Trade | None:
+    """The trade `trade_id` among a market's recent trades, looked for from the newest: each of a
+    batch's fills is one trade (a market order sweeping five levels makes five), all near the end."""
+    for i in range(len(recent) - 1, max(-1, len(recent) - 1 - TRADE_LOOKBACK), -1):
+        if recent[i].id == trade_id:
+            return recent[i]
+    return None
+
+
+TRADE_LOOKBACK = 100_000  # a batch's trades are within its last this many
 
 
 async def _sender(connection: Connection) -> None:

@@ -1,0 +1,300 @@
+"""The browser UI in a real browser: Debian's Chromium driven by Playwright against the real server
+(manual clock and feed, no agents), every request to another host refused. A newcomer logs in with
+the demo account; a limit order placed from the form shows in open orders and in the websocket
+ladder and is cancelled; the ladder equals GET /api/markets/{m}/orderbook after a burst of orders;
+the exchange's own error message is shown; a market order opens a position whose liquidation price
+is the API's; every page renders (also at a phone's width) without a console error. Screenshots of
+every page are saved under artifacts/ui/ (or $BACKSTOP_UI_ARTIFACTS), printed at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from test_server_trading import Server
+from test_server_trading import server as server  # the running server fixture (manual clock and feed)
+
+from backstop.server.auth import sign_request
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's (apt-get install chromium); Playwright's own is never fetched
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+MARKET = "BTC-PERP"
+PERP = "BTC/USD:USD"  # the same market in ccxt's words
+ARTIFACTS = Path(os.environ.get("BACKSTOP_UI_ARTIFACTS", Path(__file__).parents[2] / "artifacts" / "ui"))
+LADDER = 15  # levels per side the page shows
+
+
+def fetch(server: Server, path: str, secret_key: tuple[str, str] | None = None) -> Any:
+    headers = {}
+    if secret_key is not None:
+        key, secret = secret_key
+        ts = str(int(time.time() * 1000))
+        headers = {"FTX-KEY": key, "FTX-TS": ts, "FTX-SIGN": sign_request(secret, ts, "GET", path)}
+    request = urllib.request.Request(server.base + path, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return json.loads(reply.read())["result"]
+
+
+def signed_post(
+    server: Server, path: str, body: dict[str, Any], secret_key: tuple[str, str]
+) -> dict[str, Any]:
+    key, secret = secret_key
+    ts = str(int(time.time() * 1000))
+    data = json.dumps(body).encode()
+    headers = {
+        "FTX-KEY": key,
+        "FTX-TS": ts,
+        "FTX-SIGN": sign_request(secret, ts, "POST", path, data),
+        "Content-Type": "application/json",
+    }
+    request = urllib.request.Request(server.base + path, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+
+
+class UI:
+    """One browser page on the server, with what went wrong in it so far."""
+
+    def __init__(self, page: Page, base: str) -> None:
+        self.page = page
+        self.base = base
+        self.errors: list[str] = []  # console errors and uncaught exceptions
+        self.elsewhere: list[str] = []  # requests to any other host (refused)
+        self.refusals: list[str] = []  # URLs the exchange was meant to refuse (Chromium logs each)
+
+        def console(message: Any) -> None:
+            if message.type != "error":
+                return
+            url = message.location.get("url", "")
+            if message.text.startswith("Failed to load resource") and url in self.refusals:
+                self.refusals.remove(url)
+            else:
+                self.errors.append(f"{message.text} ({url})")
+
+        page.on("console", console)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+        def route(request_route: Any) -> None:
+            url = request_route.request.url
+            if url.startswith(base + "/") or url.startswith(base.replace("http", "ws") + "/"):
+                request_route.continue_()
+            else:
+                self.elsewhere.append(url)
+                request_route.abort()
+
+        page.route("**/*", route)
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), "the browser tests need Debian's Chromium: apt-get install chromium"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+    print(f"UI screenshots: {ARTIFACTS}")
+
+
+@pytest.fixture(scope="module")
+def demo(server: Server) -> tuple[str, str]:
+    found = fetch(server, "/ui/demo")
+    return found["apiKey"], found["apiSecret"]
+
+
+@pytest.fixture(scope="module")
+def ui(server: Server, browser: Browser, demo: tuple[str, str]) -> Iterator[UI]:
+    """The trade page, logged in with the demo account from the login dialog."""
+    page = browser.new_page(viewport={"width": 1360, "height": 960})
+    page.set_default_timeout(10_000)
+    view = UI(page, server.base)
+    page.goto(server.base + f"/#/trade/{MARKET}")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.get_by_role("button", name="Use the demo account").click()
+    expect(page.locator("#who")).to_have_text("demo account")
+    expect(page.locator("#o-submit")).to_have_text(f"Buy {MARKET}")
+    expect(page.locator("#figures")).to_contain_text("$100,000.00")
+    yield view
+    page.close()
+    assert view.errors == [], view.errors
+    assert view.elsewhere == [], view.elsewhere
+
+
+def ladder(page: Page) -> dict[str, list[list[float]]]:
+    """The ladder's levels as shown, best first per side."""
+    rows: list[dict[str, Any]] = page.eval_on_selector_all(
+        "#ladder tbody tr[data-price]",
+        "rows => rows.map(r => ({side: r.className, price: +r.dataset.price, size: +r.dataset.size}))",
+    )
+    asks = [[r["price"], r["size"]] for r in rows if r["side"] == "ask"][::-1]
+    bids = [[r["price"], r["size"]] for r in rows if r["side"] == "bid"]
+    return {"bids": bids, "asks": asks}
+
+
+def wait_until(check: Any, timeout: float = 10.0) -> Any:
+    deadline = time.time() + timeout
+    while True:
+        got = check()
+        if got or time.time() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_the_demo_key_is_offered_on_loopback_only(server: Server) -> None:
+    request = urllib.request.Request(server.base + "/ui/demo", headers={"Host": "evil.example:80"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    forwarded = urllib.request.Request(server.base + "/ui/demo", headers={"X-Forwarded-For": "203.0.113.9"})
+    with pytest.raises(urllib.error.HTTPError) as proxied:
+        urllib.request.urlopen(forwarded, timeout=10)
+    assert proxied.value.code == 403
+    with urllib.request.urlopen(server.base + "/", timeout=10) as page:
+        assert page.headers["Content-Type"].startswith("text/html") and b"/static/ui/app.js" in page.read()
+    assert fetch(server, "/api/markets")  # the API is where it was
+
+
+def test_a_limit_order_from_the_form_shows_in_open_orders_and_the_ladder_then_cancels(ui: UI) -> None:
+    page = ui.page
+    page.get_by_label("Order type").select_option("limit")
+    page.locator("#o-price").fill("29,000")
+    page.locator("#o-size").fill("0.0123")
+    page.locator("#o-post").check()
+    page.locator("#o-submit").click()
+    expect(page.locator("#order-ok")).to_contain_text("open")
+    expect(page.locator("#order-error")).to_have_text("")
+    page.get_by_role("tab", name="Open orders").click()
+    row = page.locator("#orders tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("29,000")
+    expect(row).to_contain_text("post-only")
+    bid = page.locator('#ladder tr.bid[data-price="29000"]')
+    expect(bid).to_have_attribute("data-size", "0.0123")
+    assert page.locator("#ladder").get_attribute("data-checksum") == "ok"
+    ui.shot("trade-open-order")
+    row.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#orders")).to_contain_text("No open orders")
+    expect(bid).to_have_count(0)
+
+
+def test_the_ladder_equals_the_rest_book_after_a_burst(ui: UI, server: Server) -> None:
+    maker = server.client("burst-maker", 10_000_000)
+    ids = []
+    for i in range(24):
+        ids.append(
+            maker.create_order("BTC/USD:USD", "limit", "sell", 0.01 * (i % 5 + 1), 30_050 + 5 * i)["id"]
+        )
+        maker.create_order("BTC/USD:USD", "limit", "buy", 0.02 * (i % 3 + 1), 29_950 - 5 * i)
+    for order_id in ids[::3]:
+        maker.cancel_order(order_id, PERP)
+
+    def same() -> bool:
+        rest = fetch(server, f"/api/markets/{MARKET}/orderbook?depth={LADDER}")
+        return ladder(ui.page) == rest
+
+    assert wait_until(same), (
+        ladder(ui.page),
+        fetch(server, f"/api/markets/{MARKET}/orderbook?depth={LADDER}"),
+    )
+    assert ui.page.locator("#ladder").get_attribute("data-checksum") == "ok"
+    assert ui.page.evaluate("window.backstopTrade.mismatches || 0") == 0
+
+
+def test_the_exchanges_own_error_is_shown(ui: UI, server: Server, demo: tuple[str, str]) -> None:
+    body = {"market": MARKET, "side": "buy", "type": "limit", "price": 29_000, "size": 500}
+    expected = signed_post(server, "/api/orders", body, demo)
+    assert expected["success"] is False
+    page = ui.page
+    page.get_by_label("Order type").select_option("limit")
+    page.locator("#o-price").fill("29000")
+    page.locator("#o-size").fill("500")
+    page.locator("#o-post").uncheck()
+    ui.refusals.append(server.base + "/api/orders")  # Chromium logs the refusal's 400 on the console
+    page.locator("#o-submit").click()
+    expect(page.locator("#order-error")).to_have_text(expected["error"])
+    ui.shot("trade-error")
+
+
+def test_a_market_order_opens_a_position_with_the_apis_liquidation_price(
+    ui: UI, server: Server, demo: tuple[str, str]
+) -> None:
+    # most of the demo money moves to a subaccount, so the position has a liquidation price above 0
+    assert signed_post(server, "/api/subaccounts", {"nickname": "reserve"}, demo)["success"]
+    move = {"coin": "USD", "size": 95_000, "source": None, "destination": "reserve"}
+    assert signed_post(server, "/api/subaccounts/transfer", move, demo)["success"]
+    page = ui.page
+    page.get_by_role("button", name="Buy", exact=True).click()
+    page.get_by_label("Order type").select_option("market")
+    page.locator("#o-unit").select_option("usd")
+    page.locator("#o-size").fill("15,000")  # about half a bitcoin at the best ask
+    page.locator("#o-submit").click()
+    expect(page.locator("#order-ok")).to_contain_text("closed")
+    page.get_by_role("tab", name="Positions").click()
+    liq = page.locator(f'#positions tr[data-market="{MARKET}"] td.liq')
+    expect(liq).not_to_have_attribute("data-liq", "")
+    (position,) = [p for p in fetch(server, "/api/positions", demo) if p["netSize"]]
+    assert position["size"] == pytest.approx(0.49, abs=0.011) and position["side"] == "buy"
+    api = position["estimatedLiquidationPrice"]
+    expect(liq).to_have_attribute("data-liq", str(api) if api != int(api) else str(int(api)))
+    assert api > 10_000 and liq.inner_text() == f"{api:,.0f}"  # BTC-PERP's price increment is $1
+    expect(page.locator("#figures")).to_contain_text("Maintenance margin")
+    # every fill of the sweep is a trade on the websocket, as in GET /trades
+    rest = [t["id"] for t in fetch(server, f"/api/markets/{MARKET}/trades?limit=8")]
+
+    def shown() -> list[int]:
+        ids = page.eval_on_selector_all("#trades tbody tr", "rows => rows.map(r => r.dataset.id)")
+        return [int(i) for i in ids]
+
+    assert wait_until(lambda: shown()[:8] == rest), (shown(), rest)
+    ui.shot("trade")
+    page.locator(f'#positions tr[data-market="{MARKET}"]').get_by_role("button", name="Close").click()
+    expect(page.locator("#positions")).to_contain_text("No open positions")
+
+
+def test_every_page_renders_without_console_errors(ui: UI, browser: Browser, server: Server) -> None:
+    page = ui.page
+    page.get_by_role("link", name="Wallet").click()
+    expect(page.locator("#balances")).to_contain_text("USD")
+    expect(page.locator("#deposits")).to_contain_text("100,000")
+    ui.shot("wallet")
+    page.get_by_role("link", name="Risk & transparency").click()
+    expect(page.locator("#volume")).to_contain_text(MARKET)
+    expect(page.locator("#liquidations")).to_be_visible()
+    ui.shot("risk")
+    # the dashboard needs no key; the trade page fits a phone
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    other = UI(phone, server.base)
+    phone.goto(server.base + "/#/risk")
+    expect(phone.locator("#volume")).to_contain_text(MARKET)
+    phone.goto(server.base + f"/#/trade/{MARKET}")
+    expect(phone.locator("#ladder tbody tr.bid").first).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    other.shot("trade-phone")
+    phone.close()
+    assert other.errors == [] and other.elsewhere == []
+    page.get_by_role("link", name="Trade").click()
+    expect(page.locator("#o-submit")).to_be_visible()
+
+
+def test_the_pages_checksum_formats_numbers_as_python_does(ui: UI) -> None:
+    """FTX's checksum writes each number as Python's repr(float); the page's JavaScript must agree."""
+    values = [0.0, 5.0, 39132.0, 0.0962, 5e-05, 2.5e-07, 1e-08, 0.0001, 123456.789, 1e16, 29950.5, 1e-4 * 3]
+    got = ui.page.evaluate("vs => import('/static/ui/book.js').then(m => vs.map(m.pyFloat))", values)
+    assert got == [repr(v) for v in values]
+    crc = ui.page.evaluate("import('/static/ui/book.js').then(m => m.crc32('5000.5:10.0:5001.0:6.0'))")
+    assert crc == zlib.crc32(b"5000.5:10.0:5001.0:6.0")
