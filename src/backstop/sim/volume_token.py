@@ -112,7 +112,7 @@ class VolumeStyle:
         16_000,
         20_000,
     )
-    lookback_s: tuple[int, int] = (600, 3_600)  # spread over the holders, shortest first
+    lookback_s: tuple[int, int] = (600, 3_600)  # the shortest and the longest (holders)
     sensitivity: tuple[float, float] = (1.0, 3.0)  # target share of VOL per unit of the volume's momentum
     odds: float = 0.02  # chance a holder off its target trades in a given second
     band: float = 0.05  # how far off its target share a holder lets itself be
@@ -142,8 +142,9 @@ class Holder(NamedTuple):
 
 def holders(style: VolumeStyle) -> tuple[Holder, ...]:
     """One holder per stake, lookbacks spaced evenly in log and sensitivities evenly between the
-    style's bounds, in turn so that stakes, lookbacks and sensitivities mix (7 and 5 are coprime to
-    each other, and the positions wrap)."""
+    style's bounds, the holder i taking the (7 i mod n)-th lookback and the (5 i mod n)-th
+    sensitivity (n = 12 stakes: both multipliers coprime with it, so each is taken once) so that
+    stakes, lookbacks and sensitivities mix."""
     n = len(style.stakes)
     out = []
     for i, stake in enumerate(style.stakes):
