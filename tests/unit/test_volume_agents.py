@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from test_agents import SECOND, START_US, Run, calm, drive
 
+from backstop import products
 from backstop.catalog import USD
 from backstop.engine.amounts import ATOM
 from backstop.engine.commands import CreateAccount, Deposit, PlaceOrder
@@ -155,20 +156,27 @@ def test_holders_mix_stakes_lookbacks_and_sensitivities() -> None:
     assert kept > style.levels * style.level_usd * ATOM
 
 
-def test_the_divisor_fits_the_simulated_volume() -> None:
-    """FTX's 1e9 would put the target at a quarter of a dollar here: the measured $239m to $288m a
-    day over 250,000,000 puts it between $0.95 and $1.15, and the pool opens at $1."""
+def test_the_divisor_fits_the_simulated_volume_and_serve_says_so() -> None:
+    """FTX's 1e9 would put the target near a quarter of a dollar here: the measured $239m to $288m a
+    day over 250,000,000 puts it between $0.95 and $1.15, where the pool opens ($1). The line
+    `backstop serve` prints names the divisor and why; a token issued by hand with another divisor
+    is announced with its own, without the claim."""
     assert vol.DIVISOR == 250_000_000 and vol.LAUNCH_PRICE == ATOM
     for daily in (239_000_000, 288_000_000):
         assert 0.9 < daily / vol.DIVISOR < 1.2
-    line = vol.announcement(vol_exchange())
-    assert line is not None and "24h volume / 250,000,000" in line and "1e9" in line and "$250m" in line
-
-
-def vol_exchange() -> Exchange:
-    from backstop import products
-
-    return products.exchange()
+    ex = products.exchange()
+    line = vol.announcement(ex)
+    assert line == (
+        "volume token VOL: target = 24h volume / 250,000,000 (FTX's scale was 1e9; this simulated"
+        " exchange trades about $250m a day): /api/volume_token"
+    )
+    ex.apply(CreateAccount(START_US, "operator"))
+    ex.apply(IssueVolumeToken(START_US, 0, 1_000 * ATOM, 10**9))  # type: ignore[arg-type]
+    assert (
+        vol.announcement(ex)
+        == "volume token VOL: target = 24h volume / 1,000,000,000 (FTX's scale was 1e9): /api/volume_token"
+    )
+    assert vol.announcement(products.exchange(products=())) is None
 
 
 # ----------------------------------------------------------------------------- the launch
