@@ -6,17 +6,18 @@ Two parts, one run:
 1. **Swaps per second through the API.** `backstop serve` as `bench api` starts it (api.py's
    `Server`: manual clock and feed, no agents, no order rate limit) on a free port. Over the operator
    API a treasury account is created and funded, the token issued to it (`POST
-   /operator/volume_token/issue`, POOL_VOL VOL, divisor 1e9) and the pool seeded at $1 (`POST
+   /operator/volume_token/issue`, API_POOL_VOL VOL, divisor 1e9) and the pool seeded at $1 (`POST
    /api/volume_token/liquidity`, signed by the treasury). 16 clients (`--clients`), each its own
    account (funded with USD), API key and keep-alive connection (api.py's `Http`, requests signed
    FTX's way), first buy CLIENT_VOL_USD of VOL (untimed), then send `POST /api/volume_token/swaps
-   {coinIn, size, minOut}` (each must answer success, or the run fails), alternating buying VOL with
-   USD and selling VOL over SIZES, against the baseline of unauthenticated `GET /api/markets` from
-   the same clients and connections: chunks of `--per-client` requests of one kind a client (swaps,
-   then the baseline, the order alternating each round), each timed by the server process's CPU
-   time (its threads' schedstat run time); swaps/s and markets/s are requests answered with success
-   over that CPU time, with the ratio, `--repeat` times; latency p50/p99 per kind is from writing a
-   request to having read its reply (16 clients in flight: it includes the server's queue).
+   {coinIn, size, minOut}` (each must answer success, or the run fails), alternating buying VOL
+   with USD and selling as much VOL over SIZES ($10, $300, $5,000), against the baseline of
+   unauthenticated `GET /api/markets` from the same clients and connections: chunks of
+   `--per-client` requests of one kind a client (swaps, then the baseline, the order alternating
+   each round), each timed by the server process's CPU time (its threads' schedstat run time);
+   swaps/s and markets/s are requests answered with success over that CPU time, with the ratio,
+   `--repeat` times; latency p50/p99 per kind is from writing a request to having read its reply
+   (16 clients in flight: it includes the server's queue).
 
 2. **The time of one rebase with 1,000 and with 1,000,000 holders.** For each holder count, an
    exchange with the volume token (and only it), built through `Exchange.apply` with ordinary
@@ -75,16 +76,18 @@ HOUR_US = 3_600 * SECOND_US
 KINDS = ("swap", "markets")
 
 # part 1
-API_POOL_VOL = 10_000_000
-"""VOL issued to the API run's treasury, all of it into the pool with as many dollars ($1)."""
+API_POOL_VOL = 50_000_000
+"""VOL issued to the API run's treasury, all of it into the pool with as many dollars ($1): deep
+enough that the clients' purchases before the timing move its price about 1%."""
 API_DIVISOR = 1_000_000_000  # FTX's scale: the API run never rebases (its clock does not move)
-TREASURY_USD = 20_000_000
+TREASURY_USD = 60_000_000
 CLIENT_USD = 1_000_000
-CLIENT_VOL_USD = 100_000
+CLIENT_VOL_USD = 20_000
 """USD each client turns into VOL before the timing, so it has VOL to sell."""
 SIZES = ((USD, 10), (VOL, 10), (USD, 300), (VOL, 300), (USD, 5_000), (VOL, 5_000))
-"""(coinIn, size) in turn: buys of VOL with USD and sales of as much VOL, small to large, so each
-client's wallet stays level."""
+"""(coinIn, size in USD) in turn: buys of VOL with USD and sales of as much VOL (the size over the
+pool's price when the timing starts), small to large, so each client's wallet stays level but for
+the pool's fee."""
 
 # part 2
 HOLDER_VOL = 1
@@ -119,6 +122,7 @@ class Client:
     key: str
     secret: str
     sent: int = 0  # swaps so far: which of SIZES comes next
+    price: float = 1.0  # the pool's price when the timing started: VOL sizes are USD sizes over it
 
 
 @dataclass
@@ -135,8 +139,9 @@ class Tally:
 async def _swaps(client: Client, n: int, tally: Tally, failures: Counter[str]) -> int:
     http, clock, done = client.http, time.perf_counter, 0
     for _ in range(n):
-        coin, size = SIZES[client.sent % len(SIZES)]
+        coin, usd = SIZES[client.sent % len(SIZES)]
         client.sent += 1
+        size = usd if coin == USD else round(usd / client.price, 2)
         body = f'{{"coinIn":"{coin}","size":{size},"minOut":0}}'.encode()
         head = http.head("POST", SWAPS_PATH, body, client.key, client.secret)
         t0 = clock()
@@ -202,7 +207,11 @@ async def _api_timing(
     if not (paid == CLIENT_VOL_USD and CLIENT_VOL_USD * 0.98 < bought < CLIENT_VOL_USD):
         raise RuntimeError(f"benchmark setup: the probe swap paid {paid} USD for {bought} VOL")
 
-    clients = [Client(await Http.open("127.0.0.1", server.port), key, secret) for key, secret in keys]
+    pool = _public(server, "/api/volume_token/pool") or {}
+    price = float(pool.get("price") or 1.0)
+    clients = [
+        Client(await Http.open("127.0.0.1", server.port), key, secret, price=price) for key, secret in keys
+    ]
     chunk = per_client * clients_n
     failures: Counter[str] = Counter()
     runs: list[dict[str, Tally]] = []
