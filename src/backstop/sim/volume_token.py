@@ -113,10 +113,10 @@ class VolumeStyle:
         20_000,
     )
     lookback_s: tuple[int, int] = (600, 3_600)  # the shortest and the longest (holders)
-    sensitivity: tuple[float, float] = (1.0, 3.0)  # target share of VOL per unit of the volume's momentum
+    sensitivity: tuple[float, float] = (0.5, 2.0)  # target share of VOL per unit of the volume's momentum
     odds: float = 0.02  # chance a holder off its target trades in a given second
     band: float = 0.05  # how far off its target share a holder lets itself be
-    use: tuple[float, float] = (0.3, 1.0)  # share of the gap to its target one trade closes
+    use: tuple[float, float] = (0.2, 0.6)  # share of the gap to its target one trade closes
     slip_bp: int = 100  # a holder's book order's limit beyond the pool's price
     sample_s: int = 10  # seconds between the holders' readings of the volume
 
