@@ -1285,7 +1285,8 @@ from backstop.lab.cli import lab  # noqa: E402  (the risk lab's group, in its ow
 
 main.add_command(lab)
 
-import backstop.cli_lt  # noqa: E402, F401  (the leveraged tokens' group: it registers itself on `main`)
+import backstop.cli_lt  # noqa: E402  (the leveraged tokens' group: it registers itself on `main`)
+import backstop.cli_volume_token  # noqa: E402, F401  (the volume token's group, likewise)
 from backstop import cli_products  # noqa: E402, F401  (the OTC desk's and FTT's groups, likewise)
 
 if __name__ == "__main__":

@@ -125,3 +125,21 @@ def test_query_parameters() -> None:
     for value in ("101", "0", "abc", "1e400", "5.5"):
         refused(params.query_int, {"limit": value}, "limit", 100, 1, 100, match="limit")
     refused(params.query_text, {"side": "\x00"}, "side", match="side")
+
+
+def test_time_bounds_to_the_microsecond() -> None:
+    """Whole seconds keep FTX's meaning (an end covers its whole second); a fraction is exact to the
+    microsecond, inclusive (a start rounded up, an end down)."""
+    q = {"s": "100", "f": "100.000001", "g": "100.0000015", "z": "100.0"}
+    assert params.query_time_us(q, "s") == 100_000_000
+    assert params.query_time_us(q, "s", end=True) == 100_999_999
+    assert params.query_time_us(q, "f") == params.query_time_us(q, "f", end=True) == 100_000_001
+    assert (params.query_time_us(q, "g"), params.query_time_us(q, "g", end=True)) == (
+        100_000_002,
+        100_000_001,
+    )
+    assert params.query_time_us(q, "z", end=True) == 100_000_000
+    assert params.query_time_us(q, "absent") is None
+    for bad in ("-1", "abc", "1e12", "nan"):
+        with pytest.raises(ApiError):
+            params.query_time_us({"t": bad}, "t")

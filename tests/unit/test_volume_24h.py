@@ -262,9 +262,10 @@ def test_replaying_the_same_commands_reaches_the_same_hash_and_figures() -> None
 
 
 async def _get(app: Any, path: str) -> Any:
-    """GET `path` through the server's application itself (ASGI, in this process); the result in
-    its FTX envelope."""
+    """GET `path` (with its query string, if any) through the server's application itself (ASGI, in
+    this process); the result in its FTX envelope."""
     sent: list[dict[str, Any]] = []
+    path, _, query = path.partition("?")
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -281,7 +282,7 @@ async def _get(app: Any, path: str) -> Any:
         "path": path,
         "raw_path": path.encode(),
         "root_path": "",
-        "query_string": b"",
+        "query_string": query.encode(),
         "headers": [(b"host", b"testserver")],
         "client": ("127.0.0.1", 1),
         "server": ("testserver", 80),

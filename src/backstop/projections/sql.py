@@ -456,9 +456,19 @@ class Projection:
         return self._select(schema.FILLS, where, params, "ts DESC, id DESC", limit)
 
     def trades(
-        self, market: str, *, start: int | None = None, end: int | None = None, limit: int | None = 100
+        self,
+        market: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        before: int | None = None,
+        limit: int | None = 100,
     ) -> Page:
+        """The market's public trades, newest first, `ts` within start..end, ids below `before`."""
         where, params = _filters(market=market, ts=(start, end))
+        if before is not None:
+            where.append("trade_id < ?")
+            params.append(before)
         return self._select(schema.TRADES, where, params, "ts DESC, trade_id DESC", limit)
 
     def funding_payments(
@@ -528,10 +538,12 @@ class Projection:
         start: int | None = None,
         end: int | None = None,
         limit: int | None = 100,
+        before_seq: int | None = None,
         **equal: Any,
     ) -> Page:
         """Rows of a product's table of events (`schema.History`), newest first: those whose
-        columns equal the values given (None: no condition), `ts` within start..end."""
+        columns equal the values given (None: no condition), `ts` within start..end, made by a
+        command before journal number `before_seq` (a cursor: pages back exactly)."""
         table = next((t for t in self.tables[len(schema.TABLES) :] if t.name == table_name), None)
         if table is None:
             raise ValueError(f"no product table {table_name!r} in this projection")
@@ -539,6 +551,9 @@ class Projection:
         if unknown:
             raise ValueError(f"{table_name} has no column {', '.join(sorted(unknown))}")
         where, params = _filters(**equal, ts=(start, end))
+        if before_seq is not None:
+            where.append("seq < ?")
+            params.append(before_seq)
         return self._select(table, where, params, _NEWEST, limit)
 
     def clawbacks(

@@ -276,6 +276,47 @@ class FttCollateral(Body):
     enabled: bool = Field(examples=[False])
 
 
+class VolumeSwap(Body):
+    """Pay `size` of `coinIn` into the VOL/USD pool for the other coin (Uniswap v2's constant
+    product, 0.3% of the input to the liquidity providers)."""
+
+    coinIn: Literal["USD", "VOL"] = Field(examples=["USD"])
+    size: float = Field(examples=[100], description="In coinIn.")
+    minOut: float | None = Field(None, description="Refused if the pool would give less (default: any).")
+
+
+class VolumeLiquidity(Body):
+    """Deposit up to `vol` VOL and `usd` USD into the pool (taken at its ratio) for LP shares."""
+
+    vol: float = Field(examples=[100])
+    usd: float = Field(examples=[110])
+    minLp: int | None = Field(None, description="Refused if fewer LP shares would be minted.")
+
+
+class VolumeLiquidityRemove(Body):
+    """Burn `lp` LP shares for their part of both reserves."""
+
+    lp: int = Field(examples=[1000])
+    minVol: float | None = None
+    minUsd: float | None = None
+
+
+class VolumeIssue(Body):
+    """Issue the volume token, once: its whole supply minted to the account."""
+
+    account: str = Field(examples=["issuer"])
+    subaccount: str | None = None
+    supply: float = Field(examples=[500_000], description="VOL.")
+    divisor: int = Field(examples=[1_000_000_000], description="target price = 24-hour USD volume / divisor.")
+
+
+class VolumePolicy(Body):
+    """The rebase policy's rates, only ever faster: the threshold may not rise, nor the lag."""
+
+    threshold: float = Field(examples=[0.05], description="The deviation inside which no rebase happens.")
+    lag: int = Field(examples=[4])
+
+
 class Withdrawal(Body):
     """To an address on the simulated chain (settled at once); only free collateral can leave."""
 
@@ -353,6 +394,9 @@ BODIES: dict[tuple[str, str], type[Body]] = {
     ("POST", "/api/ftt/collateral"): FttCollateral,
     ("POST", "/api/otc/quotes"): OtcQuoteRequest,
     ("POST", "/api/otc/ladders"): OtcLadder,
+    ("POST", "/api/volume_token/swaps"): VolumeSwap,
+    ("POST", "/api/volume_token/liquidity"): VolumeLiquidity,
+    ("POST", "/api/volume_token/liquidity/remove"): VolumeLiquidityRemove,
     ("POST", "/api/orders/{order_id}/modify"): ModifyOrder,
     ("POST", "/api/orders/by_client_id/{client_id}/modify"): ModifyOrder,
     ("DELETE", "/api/orders"): CancelAll,
@@ -371,6 +415,8 @@ BODIES: dict[tuple[str, str], type[Body]] = {
     ("POST", "/operator/clock/advance"): ClockAdvance,
     ("POST", "/operator/blps"): BackstopProvider,
     ("POST", "/operator/otc/providers"): OtcProvider,
+    ("POST", "/operator/volume_token/issue"): VolumeIssue,
+    ("POST", "/operator/volume_token/policy"): VolumePolicy,
     ("POST", "/operator/markets/{market}/margin"): MarginFloor,
     ("POST", "/operator/transfers"): OperatorTransfer,
     ("POST", "/operator/leverage"): OperatorLeverage,

@@ -31,6 +31,7 @@ from backstop.server import (
     transparency,
     triggers,
     ui,
+    volume_token,
     wallet,
     ws,
 )
@@ -126,6 +127,9 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
     app.include_router(otc.operator_router)
     app.include_router(staking.router)
     app.include_router(staking.public_router)
+    app.include_router(volume_token.router)
+    app.include_router(volume_token.public_router)
+    app.include_router(volume_token.operator_router)
     app.include_router(public.router)
     app.include_router(transparency.router)
     app.include_router(operator.router)
@@ -141,6 +145,9 @@ def create_app(server: ServerState, on_start: Callable[[], Awaitable[None]] | No
         ("OTC desk, operator", otc.operator_router, "operator"),
         ("FTT staking", staking.router, "ftx"),
         ("FTT burns and shared gains, public", staking.public_router, None),
+        ("Volume token", volume_token.router, "ftx"),
+        ("Volume token, public", volume_token.public_router, None),
+        ("Volume token, operator", volume_token.operator_router, "operator"),
         ("Markets", public.router, None),
         ("Transparency", transparency.router, None),
         ("Operator", operator.router, "operator"),

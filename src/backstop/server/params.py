@@ -242,6 +242,28 @@ def query_seconds(params: Mapping[str, str], name: str) -> int | None:
     return seconds
 
 
+SECOND_US = 1_000_000
+
+
+def query_time_us(params: Mapping[str, str], name: str, end: bool = False) -> int | None:
+    """start_time/end_time as an inclusive bound in microseconds, at the precision given: whole
+    seconds as FTX's clients send them (an `end` covers its whole second, as FTX's did), and ours,
+    a fraction, exact to the microsecond (a start rounded up, an end down), so a client can page
+    through trades that share a second. None when absent."""
+    raw = params.get(name)
+    if not raw:
+        return None
+    number = decimal(raw, name)
+    if not 0 <= number <= MAX_SECONDS:
+        raise refuse(name)
+    micros = number * SECOND_US
+    whole = number == number.to_integral_value() and "." not in raw
+    if whole:
+        return int(micros) + (SECOND_US - 1 if end else 0)
+    floor = int(micros.to_integral_value(rounding="ROUND_FLOOR"))
+    return floor if end or floor == micros else floor + 1
+
+
 def query_text(params: Mapping[str, str], name: str) -> str | None:
     """A string query parameter (a side, an order type) checked as `text`; None when absent."""
     raw = params.get(name)

@@ -14,7 +14,8 @@ from backstop.catalog import Market
 from backstop.engine import funding, prices, volume
 from backstop.engine.amounts import RATE, from_atoms
 from backstop.engine.book import Book
-from backstop.projections.market import MarketData, Trade
+from backstop.engine.commands import INT_MAX
+from backstop.projections.market import MAX_TRADES, MarketData, Trade
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 
@@ -37,6 +38,8 @@ COIN_NAMES = {
     "BNB": "Binance Coin",
 }
 SUFFIXES = ("orderbook", "trades", "candles")
+TRADE_COLUMNS = ("trade_id", "price", "size", "side", "liquidation", "ts")
+"""A row of the `trades` table as `Trade`'s arguments."""
 
 
 def state(request: Request) -> ServerState:
@@ -205,20 +208,33 @@ def trade_view(info: Market, trade: Trade) -> dict[str, Any]:
 
 
 def _trades(s: ServerState, book: Book, request: Request) -> list[dict[str, Any]]:
+    """Newest first, at most `limit` (5,000), within start_time..end_time: whole seconds as FTX's
+    clients send them, or ours, to the microsecond (params.query_time_us). Ours too: `before_id`,
+    only trades with a smaller id: ids rise with time, so a client pages back through any number of
+    trades exactly, even many in one microsecond (one order taking many makers, or a manual clock),
+    the next page's `before_id` being the last page's oldest id. The newest MAX_TRADES of a market
+    are in memory; older ones come from the SQL history's `trades` table."""
     info = book.info
-    start = _seconds(request, "start_time")
-    end = _seconds(request, "end_time")
+    q = request.query_params
+    start = params.query_time_us(q, "start_time")
+    end = params.query_time_us(q, "end_time", end=True)
+    before = params.query_int(q, "before_id", INT_MAX, 1, INT_MAX)
     limit = _int(request, "limit", 20, 1, 5000)
-    out = []
-    for trade in reversed(s.market_data.trades[info.name]):  # newest first, as FTX
-        second = trade.ts // 1_000_000
-        if end is not None and second > end:
+    out: list[dict[str, Any]] = []
+    memory = s.market_data.trades[info.name]
+    for trade in reversed(memory):
+        if (end is not None and trade.ts > end) or trade.id >= before:
             continue
-        if start is not None and second < start:
-            break
+        if start is not None and trade.ts < start:
+            return out
         out.append(trade_view(info, trade))
         if len(out) >= limit:
-            break
+            return out
+    if len(memory) < MAX_TRADES:  # the memory holds every trade there was
+        return out
+    older = min(before, memory[0].id)
+    rows = s.projection.trades(info.name, start=start, end=end, before=older, limit=limit - len(out)).rows
+    out += [trade_view(info, Trade(*(row[k] for k in TRADE_COLUMNS))) for row in rows]
     return out
 
 

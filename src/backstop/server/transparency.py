@@ -92,14 +92,16 @@ async def liquidations(request: Request) -> FTXResponse:
 
 
 OTHER_VOLUME: list[Callable[[ServerState, int], list[dict[str, Any]]]] = []
-"""Rows of volume not traded on a book (a product's: the OTC desk's converts), given (state, now in
-seconds), in the volume monitor's shape; its server module adds its source here."""
+"""Rows of volume not traded on a book (a product's: the OTC desk's converts, the volume token's pool
+swaps), given (state, now in seconds), in the volume monitor's shape; its server module adds its
+source here."""
 
 
 @router.get("/api/volume_monitor")
 async def volume_monitor(request: Request) -> FTXResponse:
     """Each market's 24-hour volume and open interest, then each product's off-book volume (the OTC
-    desk's converts: a row named "OTC", with its count of fills)."""
+    desk's converts: a row named "OTC"; the volume token pool's swaps: "VOL pool"; each with its
+    count of fills)."""
     s = _state(request)
     now = s.now_s()
     rows = []

@@ -71,7 +71,14 @@ class VolumeLiquidityRemoved(NamedTuple):
 class VolumeRebased(NamedTuple):
     """A rebase, with every input: the volume over [volume_from, volume_to) (by fill time), the
     pool's TWAP over [twap_from, twap_to] from its cumulative prices at both ends, the target, the
-    deviation and the supply before and after (delta 0 inside the band: still a rebase epoch)."""
+    deviation and the supply before and after (delta 0 inside the band: still a rebase epoch).
+
+    `next_trade_id` is the id the exchange's next trade gets (trade ids rise in journal order on
+    every book): the trades the volume counts are exactly those of the window with a smaller id,
+    and a fill on VOL's book happened before the rebase (in the old units) exactly when its trade
+    id is smaller. The volume window ends at the end of the rebase's minute; trades later in that
+    minute, even at the rebase's own microsecond, came after it, and this tells them apart from the
+    public trades alone (`backstop volume-token verify`, the wallet's line per rebase)."""
 
     epoch: int
     volume_from: int
@@ -92,6 +99,7 @@ class VolumeRebased(NamedTuple):
     delta: int  # supply_after - supply_before
     units_before: int
     units_after: int
+    next_trade_id: int  # every trade before the rebase has a smaller id
     ts: int
 
 

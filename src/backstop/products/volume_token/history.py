@@ -13,7 +13,8 @@ REBASES = event_table(
     "vol_rebases",
     "epoch int, volume_from int, volume_to int, volume big, twap_from int, twap_to int, cum_from big, "
     "cum_to big, twap int, divisor int, target int, deviation int, threshold int, lag int, "
-    "supply_before int, supply_after int, delta int, units_before int, units_after int, ts int",
+    "supply_before int, supply_after int, delta int, units_before int, units_after int, next_trade_id int, "
+    "ts int",
     "epoch",
     "ts",
 )

@@ -147,6 +147,7 @@ def rebase_now(vt: VolumeToken, ex: Exchange, ts: int, events: list[Event]) -> N
             after - st.supply,
             units_before,
             units_after,
+            ex.next_trade_id,
             ts,
         )
     )
