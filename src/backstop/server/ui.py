@@ -11,11 +11,7 @@ trading. It answers only when all of these hold, and refuses with 403 otherwise:
   site whose name was rebound to 127.0.0.1 (DNS rebinding) gets nothing;
 - it carries no Forwarded / X-Forwarded-For header (a reverse proxy on this machine would otherwise
   make a remote browser look local).
-A browser on another machine pastes a key and secret instead; they stay in its session storage.
-
-And one public read any client may use: `GET /api/time`, the exchange clock's time (ISO and epoch
-seconds) and mode ("manual" or "wall"). A quote's expiry and a manual clock are the exchange's time,
-not the browser's, so the convert countdown and the operator console read it from here."""
+A browser on another machine pastes a key and secret instead; they stay in its session storage."""
 
 from __future__ import annotations
 
@@ -26,7 +22,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from backstop.server.envelope import fail, iso, ok
+from backstop.server.envelope import fail, ok
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
@@ -88,10 +84,3 @@ async def demo(request: Request) -> Response:
     reply = ok({"apiKey": key, "apiSecret": secret, "account": "demo"})
     reply.headers["Cache-Control"] = "no-store"
     return reply
-
-
-@router.get("/api/time")
-async def time(request: Request) -> Response:
-    s: ServerState = request.app.state.server
-    now = s.clock.now_us()
-    return ok({"time": iso(now), "epoch": now / 1_000_000, "mode": s.clock.mode})
