@@ -1,6 +1,10 @@
 """Public REST: coins, markets (names with `/` routed), order books, trades, candles, futures,
 futures stats, funding rates, index candles: the shapes and fields ccxt 2.0.90 reads
-(../shared/research/ftx-api.md section 3.1-3.2), with FTX's other fields kept for `info`."""
+(../shared/research/ftx-api.md section 3.1-3.2), with FTX's other fields kept for `info`.
+
+Ours: `GET /api/time`, the exchange clock's time (ISO and epoch seconds) and mode ("manual" or
+"wall"). A quote's expiry and a manual clock are the exchange's time, not the client's, so a client
+counting down to an expiry (the browser UI's convert page) or showing the clock reads it here."""
 
 from __future__ import annotations
 
@@ -158,6 +162,13 @@ def _market(s: ServerState, name: str) -> Book:
     if book is None:
         raise ApiError(f"No such market: {name}")
     return book
+
+
+@router.get("/api/time")
+async def exchange_time(request: Request) -> FTXResponse:
+    s: ServerState = request.app.state.server
+    now = s.clock.now_us()
+    return ok({"time": iso(now), "epoch": now / 1_000_000, "mode": s.clock.mode})
 
 
 @router.get("/api/markets")

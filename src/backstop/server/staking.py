@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 
 from backstop.engine.amounts import PPM, from_atoms
+from backstop.engine.fees import NO_CAP
+from backstop.products.ftt import discounts
 from backstop.products.ftt.commands import (
     CancelFttUnstake,
     RequestFttUnstake,
@@ -191,6 +193,47 @@ async def staking_rewards(request: Request) -> FTXResponse:
             }
             for r in rows
         ]
+    )
+
+
+def _rate(ppm: int) -> float | None:
+    return None if ppm == NO_CAP else ppm / PPM
+
+
+@router.get("/api/ftt/tiers")
+async def tiers(request: Request) -> FTXResponse:
+    """Ours: the caller's owner's FTT fee benefits now (FTX showed them on its fees page): FTT held
+    across its subaccounts and its USD value at FTT/USD's mark, FTT staked, the holding and staking
+    tiers reached (0: none, n: the n-th row of the tables, which are included), the fee discount and
+    the maker and taker caps (null: none). Computed as the next minute's refresh will set them."""
+    c = await caller(request)
+    s = _state(request)
+    ftt = _product(s)
+    schedule = ftt.schedule
+    owner = c.principal.owner
+    held = discounts.held_by(s.exchange, schedule.coin, [owner]).get(owner, 0)
+    staked = discounts.staked_by(s.exchange, ftt.state).get(owner, 0)
+    held_usd = discounts.value_of(s.exchange, schedule.coin, held)
+    b = schedule.benefits(held_usd, staked, owner in ftt.state.referrers)
+    return ok(
+        {
+            "held": from_atoms(held),
+            "heldUsd": from_atoms(held_usd),
+            "staked": from_atoms(staked),
+            "holdingTier": b.holding_tier,
+            "stakingTier": b.staking_tier,
+            "discount": b.discount / PPM,
+            "makerCap": _rate(b.maker_cap),
+            "takerCap": _rate(b.taker_cap),
+            "holding": [
+                {"usd": from_atoms(t.usd), "discount": t.discount / PPM, "vip": t.vip.name if t.vip else None}
+                for t in schedule.holding
+            ],
+            "staking": [
+                {"ftt": from_atoms(t.ftt), "maker": t.maker / PPM, "referralShare": t.referral_share / PPM}
+                for t in schedule.staking
+            ],
+        }
     )
 
 

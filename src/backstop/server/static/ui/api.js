@@ -59,3 +59,23 @@ export function query(params) {
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
   return parts.length ? `?${parts.join("&")}` : "";
 }
+
+// The operator API (/operator/..., Authorization: Bearer <token>): the token is pasted by the
+// operator and kept in this tab's session storage, as the keys are.
+const OPERATOR = "backstop.operator";
+const operatorListeners = new Set();
+export function operatorToken() { return sessionStorage.getItem(OPERATOR) || ""; }
+export function onOperator(fn) { operatorListeners.add(fn); }
+export function setOperatorToken(token) {
+  if (token) sessionStorage.setItem(OPERATOR, token);
+  else sessionStorage.removeItem(OPERATOR);
+  for (const fn of operatorListeners) fn(token);
+}
+
+export async function operator(method, path, body) {
+  const token = operatorToken();
+  if (!token) throw new ApiError("No operator token", 401);
+  const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  return reply(await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
+}

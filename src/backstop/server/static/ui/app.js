@@ -1,13 +1,15 @@
-// The shell: pages by URL hash (#/trade, #/wallet, #/risk), the login dialog (the local demo
+// The shell: pages by URL hash (#/trade, #/wallet, #/products/..., #/risk, #/operator), the login dialog (the local demo
 // account in one click, or a pasted key), the subaccount switcher.
-import { ApiError, credentials, get, onCredentials, privGet, setCredentials, setSubaccount } from "./api.js";
+import { ApiError, credentials, get, onCredentials, onOperator, privGet, setCredentials, setSubaccount } from "./api.js";
 import { esc } from "./format.js";
 import { ws } from "./ws.js";
 import * as trade from "./trade.js";
 import * as wallet from "./wallet.js";
 import * as risk from "./risk.js";
+import * as products from "./products.js";
+import * as operator from "./operator.js";
 
-const PAGES = { trade, wallet, risk };
+const PAGES = { trade, wallet, products, risk, operator };
 const $ = (id) => document.getElementById(id);
 let unmount = null;
 
@@ -87,6 +89,7 @@ function init() {
     ? "The demo account is the one `backstop serve` prints at start-up, offered to this machine only."
     : "From another machine, paste an API key (make one with `backstop keys` or the operator API).";
   onCredentials(() => { showSession(); ws.relogin(); route(); });
+  onOperator(() => { if (location.hash.startsWith("#/risk")) route(); });
   window.addEventListener("hashchange", route);
   showSession();
   ws.connect();

@@ -1,12 +1,26 @@
 // The public risk and transparency dashboard (no key): the insurance fund over time with its
-// ledger, backstop providers' capacity, the liquidation feed, funding rates and the volume monitor.
-import { get } from "./api.js";
+// ledger, backstop providers' capacity, the liquidation feed, funding rates and the volume monitor;
+// with the operator token in this tab, also the solvency report and every liquidation step with
+// its accounts and thresholds (the operator's view).
+import { get, operator, operatorToken } from "./api.js";
 import { esc, num, pct, usd, utc } from "./format.js";
 
 const REFRESH_MS = 5000;
 
+const RATE = 1e8; // the engine's fixed-point unit for fractions (the operator's raw rows)
+const ATOM = 1e8;
+
+const OPERATOR_PANELS = `
+  <section class="panel solvency" aria-labelledby="sv-h"><h2 id="sv-h">Solvency report <span id="sv-status"></span></h2>
+    <p class="muted small">Per coin: what is held (wallets, unrealized PnL, fee revenue, the insurance fund, product pools) against what is owed (deposits − withdrawals + tokens minted). Every difference must be exactly zero.</p>
+    <div id="solvency" class="scroll"></div></section>
+  <section class="panel" aria-labelledby="steps-h"><h2 id="steps-h">Liquidation steps (operator view)</h2>
+    <p class="muted small">Each account entering liquidation: step 1 when its margin fraction fell below maintenance (MMF), step 2 below the auto-close level (ACMF); and how it left.</p>
+    <div id="liq-steps" class="scroll" style="max-height:360px"></div></section>`;
+
 const TEMPLATE = `
-<div class="grid2">
+<div class="grid2">`;
+const PUBLIC_PANELS = `
   <section class="panel" aria-labelledby="if-h"><h2 id="if-h">Insurance fund <span id="if-balance"></span></h2>
     <div id="if-chart" class="linechart" role="img" aria-label="Insurance fund balance over time"></div>
     <h3>Ledger</h3><div id="if-ledger" class="scroll" style="max-height:260px"></div></section>
@@ -20,7 +34,8 @@ const TEMPLATE = `
 </div>`;
 
 export function mount(main) {
-  main.innerHTML = TEMPLATE;
+  const op = !!operatorToken();
+  main.innerHTML = TEMPLATE + (op ? OPERATOR_PANELS : "") + PUBLIC_PANELS;
   const $ = (id) => main.querySelector(`#${id}`);
   let closed = false;
   const LW = window.LightweightCharts;
@@ -62,6 +77,26 @@ export function mount(main) {
       $("funding").innerHTML = table(["Time (UTC)", "Future", "Rate (1 h)", "Annualised"], funding.slice(0, 100).map((f) =>
         `<tr><td>${utc(f.time)}</td><td>${esc(f.future)}</td><td class="${f.rate >= 0 ? "up" : "down"}">${pct(f.rate, 4)}</td><td>${pct(f.rate * 24 * 365, 1)}</td></tr>`), "No funding payments yet");
     } catch (e) { console.warn("dashboard:", e.message); }
+    if (op) loadOperator();
+  }
+
+  async function loadOperator() {
+    try {
+      const [report, steps] = await Promise.all([operator("GET", "/operator/solvency"), operator("GET", "/operator/liquidations")]);
+      if (closed) return;
+      $("sv-status").className = report.balanced ? "balanced" : "unbalanced";
+      $("sv-status").textContent = report.balanced ? "✓ balanced" : `✗ off by ${usd(report.difference)}`;
+      const amount = (v) => num(v, 8).replace(/\.?0+$/, "");
+      $("solvency").innerHTML = table(["Coin", "Wallets", "Unrealized PnL", "Fee revenue", "Insurance fund", "Pools", "Deposits", "Withdrawals", "Minted", "Difference"],
+        Object.entries(report.coins).map(([coin, c]) => `<tr data-coin="${esc(coin)}"><td>${esc(coin)}</td><td>${amount(c.balances)}</td><td>${amount(c.unrealizedPnl)}</td>
+          <td>${amount(c.feeRevenue)}</td><td>${amount(c.insuranceFund)}</td><td>${amount(c.pools)}</td><td>${amount(c.deposits)}</td><td>${amount(c.withdrawals)}</td>
+          <td>${amount(c.supply)}</td><td class="${Number(c.difference) === 0 ? "" : "down"}">${amount(c.difference)}</td></tr>`), "No coins");
+      const frac = (v) => (v == null ? "–" : pct(v / RATE, 2, false));
+      $("liq-steps").innerHTML = table(["Time (UTC)", "Account", "Event", "Margin fraction", "Maintenance", "Auto-close", "Account value", "Notional", "Why"],
+        steps.steps.slice(0, 200).map((r) => `<tr><td>${utc(r.ts / 1e6)}</td><td>#${r.account}</td><td class="l">${r.kind === "started" ? `step ${r.step}` : "ended"}</td>
+          <td>${frac(r.mf)}</td><td>${frac(r.mmf)}</td><td>${frac(r.acmf)}</td><td>${r.tav == null ? "–" : usd(r.tav / ATOM)}</td><td>${r.notional == null ? "–" : usd(r.notional / ATOM)}</td>
+          <td class="l">${esc(r.kind === "started" ? (r.step === 2 ? "below the auto-close margin fraction" : "below the maintenance margin fraction") : r.reason || "")}</td></tr>`), "No liquidations");
+    } catch (e) { console.warn("operator panels:", e.message); }
   }
   load();
   const timer = setInterval(load, REFRESH_MS);
