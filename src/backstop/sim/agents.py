@@ -418,9 +418,6 @@ class Agents:
             wallets += [(o, p.desk.usd, 0, 10) for o in self.desks()]
         if p.otc is not None:
             wallets += [(o, p.otc.usd, p.otc.coin_usd, 10) for o in self.otc_providers()]
-        if p.volume is not None:
-            wallets += [(o, p.volume.treasury_usd, 0, 10) for o in self.vol_treasuries()]
-            wallets += [(o, p.volume.arb_usd, 0, 10) for o in self.vol_arbitrageurs()]
         return wallets
 
     # ----------------------------------------------------------------------------- setup
@@ -452,6 +449,12 @@ class Agents:
         if style is not None:
             for owner, stake in zip(self.vol_holders(), style.stakes, strict=False):
                 commands += self._settle_wallet(owner, style.holder_usd(stake), DEFAULT_LEVERAGE, ts)
+            # funded once, never topped up (volume_token.py: closed wallets)
+            if not ex.supply.get("VOL"):
+                for owner in self.vol_treasuries():
+                    commands += self._settle_wallet(owner, style.treasury_usd, DEFAULT_LEVERAGE, ts)
+                for owner in self.vol_arbitrageurs():
+                    commands += self._settle_wallet(owner, style.arb_usd, DEFAULT_LEVERAGE, ts)
         desk = otc_provider.otc_of(ex)
         for owner in self.otc_providers():
             if desk is not None and self.ids[owner] not in desk.state.providers:
@@ -1411,10 +1414,9 @@ class Agents:
         self.vol_stats["arbitrage_usd"] += value // ATOM
 
     async def _vol_quote(self, ts: int) -> None:
-        """The treasury's round as VOL/USD's maker (volume_token.py): every FUND_EVERY steps a hedge
-        in the pool when its VOL is far off where it started, then its ladder around the pool's price
-        skewed against its inventory, moved as a maker's is (after a rebase cancelled it, quoted
-        again)."""
+        """The treasury's round as VOL/USD's maker (volume_token.py): its ladder around the pool's
+        price skewed against its inventory, moved as a maker's is (after a rebase cancelled it,
+        quoted again)."""
         ex = self.exchange
         vt = vol.volume_of(ex)
         style = self.population.volume
@@ -1423,11 +1425,6 @@ class Agents:
             return
         coin = vt.params.coin
         zero = vol.kept_shares(vt, style)
-        if self.steps % FUND_EVERY == 1:
-            swap = vol.hedge(vt, ex, acct, zero, style, ts)
-            if swap is not None:
-                await self._send([cast(Command, swap)])
-                self.vol_stats["hedges"] += 1
         book = ex.books[vt.params.spot]
         price = vol.pool_price(vt, ex)
         units = ex.units.get(coin, 0)

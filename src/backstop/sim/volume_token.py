@@ -16,9 +16,12 @@ the arguments, the draws being the agents' own generator's):
   makers' grid (agents.py `ladder`), each level `level_usd`, its centre moved against its inventory
   (counted in shares, which no rebase moves) by up to `skew_bp`; asks up to the VOL it holds, bids
   up to its USD (`sized`). A rebase cancels every VOL/USD order (the engine's rule): the next step
-  finds its orders gone and quotes again. The pool is its hedge: every FUND_EVERY steps, while its
-  VOL is more than `skew_at` off where it started, it swaps up to `hedge_usd` there towards it
-  (`hedge`), a clip at a time so that the pool (and its own quotes with it) moves a little.
+  finds its orders gone and quotes again. It keeps five times what its asks show, more than the
+  holders and the arbitrageur together can take from it, so it never needs to restock.
+- **Closed wallets** (ours): the treasury and the arbitrageur are funded once, at setup, and never
+  topped up, so what they do is paid for by what they have: a loop that loses money cannot run on
+  deposits (a maker restocking in the pool with fresh USD each time it is short can drive the pool
+  far from the book; a day's run did, to three times the target).
 - **The arbitrageur**: after the step's retail trades and before the maker quotes again, it compares
   the book's touch with the pool's marginal price (`arbitrage`): asks below what the pool pays for
   VOL by more than the pool's fee, its taker fee and `arb_margin_bp` are bought (one IOC order) and
@@ -78,7 +81,12 @@ LAUNCH_PRICE = ATOM
 POOL_VOL = 400_000
 """Whole VOL the treasury puts into the pool at launch (with $400,000 at LAUNCH_PRICE); of the
 500,000 issued, the arbitrageur and the holders are handed theirs and the treasury keeps the rest
-for the book (about 37,000 VOL, three times the 12,500 its asks show)."""
+for the book (about 61,000 VOL, five times the 12,500 its asks show)."""
+
+
+HOLDER_STAKES = (250, 350, 500, 700, 1_000, 1_500, 2_000, 3_000, 4_000, 6_000, 8_000, 10_000)
+"""The holders' stakes, USD ($37,300 in all, a tenth of the pool's USD: their view, which they share,
+moves the pool's price by a few percent, not by half)."""
 
 
 @dataclass(frozen=True)
@@ -91,27 +99,13 @@ class VolumeStyle:
     half_spread_bp: float = 15.0
     step_bp: float = 5.0
     skew_bp: float = 30.0  # the centre's move against a full inventory (under the arbitrage's edge)
-    skew_at: float = 0.5  # inventory off its start by this share: a full skew, and a hedge in the pool
-    hedge_usd: int = 2_000  # the most one hedge swaps
+    skew_at: float = 0.5  # inventory off its start by this share: a full skew
     arb_vol: int = 20_000
     arb_usd: int = 100_000
     arb_margin_bp: float = 10.0  # beyond the pool's fee and its taker fee
     arb_clip_usd: int = 20_000  # the most one round trip trades
     arb_band: float = 0.5  # its VOL may be off its start by this share before it stops adding to that
-    stakes: tuple[int, ...] = (
-        500,
-        700,
-        1_000,
-        1_500,
-        2_000,
-        3_000,
-        4_000,
-        6_000,
-        8_000,
-        12_000,
-        16_000,
-        20_000,
-    )
+    stakes: tuple[int, ...] = HOLDER_STAKES
     lookback_s: tuple[int, int] = (600, 3_600)  # the shortest and the longest (holders)
     sensitivity: tuple[float, float] = (0.5, 2.0)  # target share of VOL per unit of the volume's momentum
     odds: float = 0.02  # chance a holder off its target trades in a given second
@@ -266,31 +260,6 @@ def sized(
             levels.append((price, lots))
         wanted[side] = levels
     return wanted
-
-
-def hedge(
-    vt: VolumeToken, ex: Exchange, acct: Account, zero_shares: int, style: VolumeStyle, ts: int
-) -> SwapVolumeToken | None:
-    """The maker's swap in the pool towards the VOL it started with (its balance, what its asks hold
-    included), while that is more than `skew_at` off: at most `hedge_usd` of USD in when short, of
-    VOL in when long, its output at least 99% of what the pool quotes now. None within that band,
-    or with an empty pool."""
-    coin = vt.params.coin
-    units = ex.units.get(coin, 0)
-    price = pool.price(ex, coin)
-    shares, usd = pool.reserves(ex, coin)
-    held = acct.balance(coin)
-    off = held - zero_shares
-    if not units or not price or zero_shares <= 0 or abs(off) <= zero_shares * style.skew_at:
-        return None
-    clip = style.hedge_usd * ATOM
-    if off < 0:
-        pay = min(-off // units * price // ATOM, clip, acct.available(USD) // 2)
-        out = amm.amount_out(pay, usd, shares, vt.params.fee) // units
-        return SwapVolumeToken(ts, acct.id, USD, pay, out * 99 // 100) if pay > 0 and out > 0 else None
-    atoms = min(off // units, clip * ATOM // price, acct.available(coin) // units)
-    out = amm.amount_out(atoms * units, shares, usd, vt.params.fee)
-    return SwapVolumeToken(ts, acct.id, coin, atoms, out * 99 // 100) if atoms > 0 and out > 0 else None
 
 
 # ----------------------------------------------------------------------------- the arbitrageur
