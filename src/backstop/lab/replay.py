@@ -27,6 +27,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from backstop import products
@@ -198,6 +199,13 @@ class Replay:
         self.after_decision: Callable[[int, Trader], None] | None = None
         self.scenario_month = ""
         self.scenarios: list[Any] = []
+        # the guaranty sizing's members: owner -> the group it is affiliated with, as fnmatch
+        # patterns (e.g. {"maker-*": "makers"}: the makers of all markets are one firm); owners
+        # no pattern matches are their own member
+        self.affiliates: dict[str, str] = {}
+        self.affiliate_of: dict[str, str] = {}
+        # funds the daily reverse stress test tries to exhaust, besides the day's own sized fund
+        self.reverse_funds: dict[str, float] = {"250m": 250_000_000.0}
 
     # ------------------------------------------------------------------ commands
 
@@ -555,20 +563,54 @@ class Replay:
     def _guaranty_summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
         if not self.config.guaranty:
             return {}
+        moves = [
+            float(v)
+            for row in daily
+            for k, v in row.items()
+            if k.startswith("reverse_250m_") and v is not None
+        ]
         return {
             "guaranty_cover1_max": _peak(daily, "cover1"),
             "guaranty_cover2_max": _peak(daily, "cover2"),
             "guaranty_cover3_max": _peak(daily, "cover3"),
+            "guaranty_cover2_equity_max": _peak(daily, "cover2_equity"),
             "guaranty_im_rule_max": _peak(daily, "im_rule"),
             "guaranty_fund_max": _peak(daily, "guaranty_fund"),
+            "guaranty_maker_in_cover2_days": sum(1 for row in daily if row.get("cover2_maker")),
+            "guaranty_reverse_250m_min": min(moves, default=None),
             "fusd_fund_covers": _peak(daily, "guaranty_fund") <= 250_000_000,
         }
 
+    def _affiliate(self, owner: str) -> str:
+        """The member an owner's accounts count under: the group of the first matching pattern."""
+        group = self.affiliate_of.get(owner)
+        if group is None:
+            group = next((g for pat, g in self.affiliates.items() if fnmatchcase(owner, pat)), owner)
+            self.affiliate_of[owner] = group
+        return group
+
+    def _role(self, ids: list[int]) -> str:
+        """What a member is in the population: maker, blp (backstop provider), operator or trader."""
+        if any(i in self.maker_ids for i in ids):
+            return "maker"
+        if any(i in self.blps for i in ids):
+            return "blp"
+        return "operator" if any(self.ex.accounts[i].owner == "operator" for i in ids) else "trader"
+
     def _guaranty(self, ts: int) -> dict[str, Any]:
         """The guaranty fund each rule asks for on today's positions (`lab.guaranty`): stress
-        losses beyond equity of the largest 1, 2, 3 members under historical scenarios (refitted
-        monthly from the history before that month: no look-ahead) and hypothetical ones, and
-        FUSD's 10% of total initial margin."""
+        losses of the largest 1, 2, 3 members beyond the initial margin they posted (the CCP
+        convention, `cover1`..) and beyond their whole equity (`cover1_equity`..) under historical
+        scenarios (refitted monthly from the history before that month: no look-ahead) and
+        hypothetical ones; FUSD's 10% of total initial margin and the fund we adopt, max(10% of
+        IM, Cover-2 beyond IM) (`guaranty_fund`; `guaranty_fund_equity` beyond equity). Members
+        are owners with their affiliates (`affiliates`), each account's positions netted into its
+        owner's. Cover-2's two members are named with their role, loss, IM and equity
+        (`cover2_member1`..), `cover2_maker` says whether a market maker is one of them. The
+        reverse stress test gives, per direction, the smallest move whose losses beyond IM across
+        all members exhaust $250M (`reverse_250m_<direction>`), any `reverse_funds`, and the
+        day's own fund (`reverse_lab_<direction>`); None when no move up to -100% / +1,000% does,
+        and `stress_bound_<direction>` the losses beyond IM at that bound."""
         from backstop.lab import guaranty
         from backstop.lab.exposure import account_exposures
 
@@ -579,23 +621,50 @@ class Replay:
                 self.config.coins, f"{month}-01"
             ) + guaranty.hypothetical_scenarios(self.config.coins)
         prices = {coin: price / ATOM for coin, price in self.index.items()}
-        # One row per account with a position (each its own member, named owner/subaccount), as
-        # arrays read in one sweep of the engine's position index: a Member with an assess per
-        # account made this ~6x slower at 10,000 accounts, for the same floats.
+        # One row per account with a position, as arrays read in one sweep of the engine's position
+        # index (a Member with an assess per account made this ~6x slower at 10,000 accounts, for
+        # the same floats), then merged by owner and affiliate.
         x = account_exposures(self.ex)
-        names = ("cover1", "cover2", "cover3")
+        directions = guaranty.default_directions(self.config.coins)
         if not len(x.ids) or not self.scenarios:
-            empty = {f"{n}{kind}": 0.0 for n in names for kind in ("", "_hist", "_hypo")}
-            return empty | {"im_rule": 0.0, "guaranty_fund": 0.0}
-        sized = guaranty.fund_size_arrays(
-            x.name, x.coins, x.holdings, x.collateral, x.initial_margin, self.scenarios, prices
+            return _empty_guaranty(directions, ["lab", *self.reverse_funds])
+        agg = guaranty.aggregate_rows(
+            [self._affiliate(owner) for owner in x.owners()], x.holdings, x.collateral, x.initial_margin
         )
+        arrays = (agg.keys, x.coins, agg.holdings, agg.collateral, agg.initial_margin, self.scenarios, prices)
+        sized = guaranty.fund_size_arrays(*arrays, "margin")
+        seized = guaranty.fund_size_arrays(*arrays, "equity")
         row: dict[str, Any] = {}
-        for i, name in enumerate(names):
+        for i, name in enumerate(COVER_NAMES):
             row[name] = sized.combined[i].loss
             row[f"{name}_hist"] = sized.historical[i].loss
             row[f"{name}_hypo"] = sized.hypothetical[i].loss
-        return row | {"im_rule": sized.im_rule, "guaranty_fund": sized.fund}
+            row[f"{name}_equity"] = seized.combined[i].loss
+        cover2 = sized.combined[1]
+        position = {key: k for k, key in enumerate(agg.keys) if key in cover2.members}
+        roles = [self._role([int(x.ids[r]) for r in agg.rows[position[m]]]) for m in cover2.members]
+        for k in range(2):
+            named = k < len(cover2.members)
+            row[f"cover2_member{k + 1}"] = cover2.members[k] if named else ""
+            row[f"cover2_member{k + 1}_role"] = roles[k] if named else ""
+            row[f"cover2_member{k + 1}_loss"] = cover2.member_losses[k] if named else 0.0
+            row[f"cover2_member{k + 1}_im"] = cover2.member_im[k] if named else 0.0
+            row[f"cover2_member{k + 1}_equity"] = cover2.member_equity[k] if named else 0.0
+        row["cover2_maker"] = "maker" in roles
+        row["emir_default_fund"] = sized.emir_default_fund
+        row |= {
+            "total_im": sized.total_initial_margin,
+            "im_rule": sized.im_rule,
+            "guaranty_fund": sized.fund,
+            "guaranty_fund_equity": seized.fund,
+        }
+        for label, fund in {"lab": sized.fund, **self.reverse_funds}.items():
+            for test in guaranty.reverse_stress_arrays(
+                x.coins, agg.holdings, agg.collateral, agg.initial_margin, prices, fund, "margin", directions
+            ):
+                row[f"reverse_{label}_{_slug(test.direction)}"] = test.move
+                row[f"stress_bound_{_slug(test.direction)}"] = test.bound_loss
+        return row
 
     def _summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
         ex = self.ex
@@ -674,6 +743,32 @@ def pd_timestamp(ts: int) -> Any:
     import pandas as pd  # type: ignore[import-untyped]
 
     return pd.Timestamp(ts, unit="us", tz="UTC")
+
+
+COVER_NAMES = ("cover1", "cover2", "cover3")
+
+
+def _slug(direction: str) -> str:
+    """'all coins down' -> 'all_down', 'BTC up' -> 'BTC_up': a column name."""
+    return direction.replace("all coins", "all").replace(" ", "_")
+
+
+def _empty_guaranty(directions: list[tuple[str, dict[str, float]]], funds: list[str]) -> dict[str, Any]:
+    """A day with no position (or no scenario): nothing at risk, no move exhausts any fund."""
+    row: dict[str, Any] = {}
+    for name in COVER_NAMES:
+        row |= {name: 0.0, f"{name}_hist": 0.0, f"{name}_hypo": 0.0, f"{name}_equity": 0.0}
+    for k in (1, 2):
+        row |= {f"cover2_member{k}": "", f"cover2_member{k}_role": ""}
+        row |= {f"cover2_member{k}_{v}": 0.0 for v in ("loss", "im", "equity")}
+    row |= {"cover2_maker": False, "emir_default_fund": 0.0}
+    row |= {"total_im": 0.0, "im_rule": 0.0, "guaranty_fund": 0.0, "guaranty_fund_equity": 0.0}
+    for label in funds:
+        for direction, _ in directions:
+            row[f"reverse_{label}_{_slug(direction)}"] = None
+    for direction, _ in directions:
+        row[f"stress_bound_{_slug(direction)}"] = 0.0
+    return row
 
 
 def _peak(daily: list[dict[str, Any]], key: str) -> float:
