@@ -937,7 +937,9 @@ def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "--start",
     callback=instant,
     help="Replay: the history instant a new exchange opens on, ISO-8601 UTC [default: 2021-05-19T11:30:00Z,"
-    " the morning of that day's crash, in the shipped minute candles].",
+    " the morning of that day's crash, in the shipped minute candles]. With --clock manual, also the"
+    " instant a new exchange's clock starts at, whatever the feed [default with a synthetic or manual"
+    " feed: 1970-01-01T00:00:00Z].",
 )
 @click.option("--clock", type=click.Choice(["wall", "manual"]), default="wall", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic feed and the agents.")
@@ -978,8 +980,10 @@ def serve(
     from backstop.server.serve import serve as run_server
 
     _replay_only(feed, speed)
-    if start is not None and feed != "replay":
-        fail(f"--start applies to a replay, not to a {feed} feed")
+    if start is not None and feed != "replay" and clock != "manual":
+        fail(f"--start applies to a replay (or to a manual clock), not to a {feed} feed on the wall clock")
+    if start is not None and start < 0:
+        fail("--start must be 1970-01-01T00:00:00Z or later")
     directory = serve_dir or obj.location
     try:
         run_server(directory, host, port, feed, speed, clock, seed, agents, database, order_rate, start)
