@@ -1255,6 +1255,63 @@ def bench_api(
     run(seconds, clients, subscribers, events, workers, as_json)
 
 
+@bench.command("ui")
+@click.option(
+    "--orders", default=1_000, show_default=True, type=click.IntRange(1, 100_000), help="Orders a burst."
+)
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Bursts, between quiet windows.",
+)
+@click.option(
+    "--loads",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1_000),
+    help="First-render loads of the trade page (and as many of the baseline page).",
+)
+@click.option(
+    "--quiet",
+    "quiet_s",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(1.0, 600.0),
+    help="Seconds of each quiet window (the agents alone).",
+)
+@click.option(
+    "--clients", default=8, show_default=True, type=click.IntRange(1, 256), help="Concurrent burst clients."
+)
+@click.option("--market", default=None, help="The market [default: the largest 24-hour volume].")
+@click.option(
+    "--chromium",
+    default="/usr/bin/chromium",
+    show_default=True,
+    help="The Chromium Playwright launches (never downloaded).",
+)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_ui(
+    orders: int,
+    repeats: int,
+    loads: int,
+    quiet_s: float,
+    clients: int,
+    market: str | None,
+    chromium: str,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """The browser UI in Chromium, through the performance API: the trade page's first render
+    against a minimal page, and the order book ladder's delay behind the websocket under the agents'
+    load plus bursts of orders, against the agents alone, against one real server on loopback."""
+    from backstop.bench.ui import run
+
+    run(orders, repeats, loads, quiet_s, clients, market, chromium, seed, as_json)
+
+
 @bench.command("lab")
 @click.option("--days", type=click.IntRange(1, 3_650), default=365, show_default=True, help="Simulated days.")
 @click.option("--traders", type=click.IntRange(0), default=10_000, show_default=True)
