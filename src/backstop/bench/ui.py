@@ -915,7 +915,9 @@ def _report(r: dict[str, Any]) -> None:
         tail(b, "frame_delay_ms"),
         "",
     )
-    t.add_row("apply + checksum, ms p50 / p99 / max", tail(q, "apply_ms"), tail(b, "apply_ms"), "")
+    t.add_row(
+        "arrival -> applied, verified, ms p50 / p99 / max", tail(q, "apply_ms"), tail(b, "apply_ms"), ""
+    )
     mpr_q, mpr_b = q["messages_per_render"], b["messages_per_render"]
     t.add_row(
         "ladder renders; messages per render mean / max",

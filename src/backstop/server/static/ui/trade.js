@@ -269,7 +269,10 @@ export function mount(main, args) {
       }
       $("ladder").tBodies[0].innerHTML = rows.join("");
       s.renders++;
-      if (bids.length || asks.length) afterPaint(() => markOnce("backstop:ladder-first"));
+      if (!s.ladderMarked && (bids.length || asks.length)) {
+        s.ladderMarked = true;
+        afterPaint(() => markOnce("backstop:ladder-first"));
+      }
       if (s.lagPending.length) {
         const batch = s.lagPending;
         const rendered = performance.now();
