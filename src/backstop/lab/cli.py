@@ -16,7 +16,7 @@ import click
 from backstop.catalog import MODELS
 from backstop.cli_input import Group, decimal
 from backstop.lab.population import PopulationConfig
-from backstop.lab.spec import REGIMES, LabConfig, with_overrides
+from backstop.lab.spec import IMPACTS, REGIMES, LabConfig, with_overrides
 
 
 def _clean(value: Any) -> Any:
@@ -152,6 +152,15 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--data", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Candle files."
         ),
+        click.option(
+            "--impact",
+            type=click.Choice(IMPACTS),
+            default=defaults.impact,
+            show_default=True,
+            help="How the market reacts to the lab's flow: on (makers' book thins and refills, the "
+            "index moves by the square-root law), book (the book only), off (fixed ladder, "
+            "historical index).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -171,6 +180,7 @@ def build(margin: str, kw: dict[str, Any]) -> LabConfig:
             step_s=kw["step"],
             fund_start_usd=kw["fund_start"],
             data=tuple(kw["data"]),
+            impact=kw["impact"],
         )
         return with_overrides(
             base,
@@ -245,6 +255,12 @@ def _print_summary(s: dict[str, Any]) -> None:
         f" BLP PnL {s['blp_pnl']:+,.0f}",
         f"  {s['commands']:,} commands; solvency {'balanced' if s['solvent'] else 'NOT BALANCED'}",
     ]
+    if "index_impact_max" in s:
+        lines.insert(
+            -1,
+            f"  market impact {s['impact']}: the index moved up to {s['index_impact_max']:+.3%} from"
+            f" the historical path ({s['index_impact_max_coin']}, {s['index_impact_max_at']})",
+        )
     for line in lines:
         click.echo(line)
 

@@ -5,9 +5,10 @@ mean of 2x capped at 20x (SBF: average leverage on FTX was about 2x and more tha
 volume; ftx-mechanics.md section 4), each trader deciding at exponential intervals (mean
 `holding_hours`) to close and reopen on a random side at its leverage. Market makers quote a
 ladder around the index that widens and thins as realised volatility rises, skewed against their
-inventory. Backstop liquidity providers stand behind the book with per-minute and per-hour
-capacities and work off what they take. Everything is drawn from one `random.Random(seed)`, in a
-fixed order, so a population is a pure function of its configuration.
+inventory (with `impact` on, the sourced book of `lab.makers`: depth sized to the market, refilling
+after being hit, bounded by capital). Backstop liquidity providers stand behind the book with
+per-minute and per-hour capacities and work off what they take. Everything is drawn from one
+`random.Random(seed)`, in a fixed order, so a population is a pure function of its configuration.
 """
 
 from __future__ import annotations
@@ -28,11 +29,21 @@ class PopulationConfig:
     holding_hours: float = 48.0  # mean time between a trader's decisions (turnover)
     long_share: float = 0.5  # chance a decision opens a long
     makers: int = 1  # market makers per market
-    maker_capital_usd: int = 200_000_000
-    maker_depth_usd: float = 2_000_000.0  # per side in calm, spread over the levels
-    maker_levels: int = 5
+    maker_capital_usd: int = 200_000_000  # with impact off (on: maker_capital_depths)
+    maker_depth_usd: float = 2_000_000.0  # impact off: per side in calm, spread over the levels
+    maker_levels: int = 5  # impact off
     maker_spread_bp: float = 4.0  # nearest level's distance from the index in calm, basis points
-    maker_skew_bp_per_million: float = 2.0  # quotes shift this much per $1m of inventory
+    maker_skew_bp_per_million: float = 2.0  # impact off: quotes shift this much per $1m of inventory
+    # the book when the market reacts (impact on or book; lab.makers has the rules and sources):
+    market_volume_usd: float = 0.0  # a perpetual's daily volume the book is sized on; 0: expected
+    book_depth_ratio: float = 0.01  # depth within 1% per side in calm, as a share of that volume
+    book_shape_alpha: float = 0.674  # depth within x grows as x^alpha (Amberdata, Binance 2025)
+    book_levels: int = 6
+    book_reach_pct: float = 2.0  # the outermost level's distance in calm, percent
+    book_refill_half_life_s: float = 20.0  # consumed depth comes back halfway in calm (Large 2007)
+    maker_capital_depths: float = 20.0  # a maker's capital in units of its calm 1% depth
+    maker_max_leverage: float = 3.0  # no more quotes adding to inventory beyond this x equity
+    order_slice_depths: float = 0.25  # book on: a trader's order a minute, at most, in calm 1% depths
     blps: int = 2
     blp_capital_usd: int = 20_000_000
     blp_per_minute_usd: int = 1_000_000

@@ -60,7 +60,9 @@ from backstop.engine.integrity import solvency
 from backstop.engine.risk import assess
 from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, utc_us
 from backstop.feeds.replay import Bars, intrabar_price, read_bars
+from backstop.lab import impact, makers
 from backstop.lab import population as pop
+from backstop.lab.impact import DailyInputs, ImpactState
 from backstop.lab.population import Trader
 from backstop.lab.spec import REGIMES, LabConfig, Result, iso_day
 from backstop.server.runtime import tune_gc
@@ -77,6 +79,9 @@ _TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
 _UNMEASURED = frozenset((MassQuote, IndexUpdate))  # post-only orders and prices: nothing measured
 TRADER_BITS = 32
 TRADER_MASK = (1 << TRADER_BITS) - 1
+REFILL_STEP_US = 5 * SECOND_US
+"""While a book refills during a liquidation's per-second rounds, its maker reposts every 5 s (at
+once when hit): the refill's 20-second half-life seen at that grain, at a twelfth of the commands."""
 
 
 def default_data() -> list[Any]:
@@ -206,6 +211,22 @@ class Replay:
         self.affiliate_of: dict[str, str] = {}
         # funds the daily reverse stress test tries to exhaust, besides the day's own sized fund
         self.reverse_funds: dict[str, float] = {"250m": 250_000_000.0}
+        # the reacting market (impact "on" or "book"): the makers' book of lab.makers, and with
+        # "on" the index moved by the lab's flow (lab.impact)
+        self.book_on = config.impact != "off"
+        self.impact_on = config.impact == "on"
+        self.depth: dict[str, float] = {}  # market -> its maker's calm depth within 1% per side, USD
+        self.maker_capital: dict[str, float] = {}  # market -> its maker's capital, USD
+        self.depleted: dict[str, tuple[float, float, int]] = {}  # market -> consumed (bid, ask) USD, when
+        self.posted: dict[str, tuple[int, int]] = {}  # market -> its maker's resting (bid, ask) lots
+        self.inventory: dict[str, int] = {}  # market -> its maker's position (lots) at the last index step
+        self.history: dict[str, int] = {}  # coin -> the historical index before the impact
+        self.impacts: dict[str, ImpactState] = {}
+        self.impact_inputs: dict[str, DailyInputs] = {}
+        self.targets: dict[int, tuple[str, int]] = {}  # trader account -> (market, position it works to)
+        if self.book_on:
+            sources = tuple(config.data) if config.data else tuple(default_data())
+            self.impact_inputs = {coin: impact.daily_inputs(sources, coin) for coin in config.coins}
 
     # ------------------------------------------------------------------ commands
 
@@ -238,7 +259,12 @@ class Replay:
             self.send(FundInsurance(ts, operator, c.fund_start_usd * ATOM))
         for market in c.markets:
             maker = self.account(ts, f"maker-{market}")
-            self.deposit(ts, maker, p.maker_capital_usd * ATOM)
+            capital = p.maker_capital_usd * ATOM
+            if self.book_on:  # capital in proportion to the book it quotes (lab.makers)
+                self.depth[market] = makers.depth_usd(p, len(c.markets))
+                self.maker_capital[market] = p.maker_capital_depths * self.depth[market]
+                capital = int(self.maker_capital[market] * 100) * (ATOM // 100)
+            self.deposit(ts, maker, capital)
             self.makers[market] = maker
             self.maker_ids.add(maker)
         for n in range(p.blps):
@@ -251,6 +277,8 @@ class Replay:
                 raise ValueError(f"the backstop providers' terms were refused: {joined[0].error}")
             self.blps.append(blp)
         self.set_regime(ts)
+        if self.book_on:
+            self.seed_volatility(ts)
         for market in c.markets:
             self.quote(ts, market)
         for n in range(p.traders):
@@ -279,12 +307,71 @@ class Replay:
     # ------------------------------------------------------------------ the market
 
     def move_index(self, ts: int) -> None:
+        if self.impact_on:
+            self.move_impacted(ts)
+            return
         for coin, path in self.paths.items():
             price = path.at(ts)
             if price is None or price == self.index.get(coin):
                 continue
             self.index[coin] = price
             self.send(IndexUpdate(ts, coin, (price,)))
+
+    def move_impacted(self, ts: int) -> None:
+        """The index as the historical path times one plus the impact of the flow the makers
+        absorbed since the last step (`lab.impact`)."""
+        c = self.config
+        for market, coin in self.markets:
+            history = self.paths[coin].at(ts)
+            if history is None:
+                continue
+            self.history[coin] = history
+            flow = self.maker_flow(market, history)
+            state = self.impacts.get(coin)
+            if state is None:
+                state = ImpactState()
+                self.impacts[coin] = state
+            inputs = self.impact_inputs.get(coin)
+            measured = None if inputs is None else inputs.at(ts)
+            move = 0.0
+            if measured is not None:
+                sigma, volume = measured
+                move = state.step(
+                    ts, flow, sigma, volume * c.impact_volume_multiple, c.impact_y, c.impact_half_life_h
+                )
+            price = impact.impacted(history, move)
+            if price == self.index.get(coin):
+                continue
+            self.index[coin] = price
+            self.send(IndexUpdate(ts, coin, (price,)))
+
+    def maker_flow(self, market: str, price: int) -> float:
+        """USD the market's maker sold (+) or bought (-) since the last call: the flow it lays off
+        in the real market, at `price`."""
+        maker = self.makers.get(market)
+        if maker is None:
+            return 0.0
+        pos = self.ex.accounts[maker].positions.get(market)
+        size = 0 if pos is None else pos.size
+        before = self.inventory.get(market, 0)
+        self.inventory[market] = size
+        if size == before:
+            return 0.0
+        lot_atoms = self.ex.catalog.markets[market].lot_atoms
+        return -(size - before) * lot_atoms / ATOM * price / ATOM
+
+    def seed_volatility(self, ts: int) -> None:
+        """The makers' calm and current volatility start from the coin's realised volatility over
+        the 30 days before the start (`lab.impact.daily_inputs`), not from the first minute's
+        return: a replay that opens on a calm day does not open with its makers stressed."""
+        step = self.config.step_s / 60
+        for market, coin in self.markets:
+            inputs = self.impact_inputs.get(coin)
+            measured = None if inputs is None else inputs.at(ts)
+            if measured is not None:
+                variance = measured[0] ** 2 * step / 1_440  # a day's variance over its steps
+                self.fast_var[market] = variance
+                self.slow_var[market] = variance
 
     def observe_volatility(self, market: str, price: int) -> None:
         last = self.last_price.get(market)
@@ -299,6 +386,9 @@ class Replay:
 
     def quote(self, ts: int, market: str) -> None:
         """The maker's ladder: wider and thinner as volatility rises, skewed against inventory."""
+        if self.book_on:
+            self.quote_book(ts, market)
+            return
         p = self.config.population
         coin = market.removesuffix("-PERP")
         mid = self.index.get(coin)
@@ -325,7 +415,85 @@ class Replay:
         self.send(MassQuote(ts, maker, market, tuple(bids), tuple(asks)))  # the old ladder goes
         self.quoted[market] = (mid, ts)
 
-    def requote(self, ts: int) -> None:
+    def quote_book(self, ts: int, market: str) -> None:
+        """The maker's book when the market reacts (`lab.makers`): the sourced shape around the
+        index, thinned by stress, less the depth takers consumed and has not refilled yet,
+        scaled by the capital it has left and skewed against its inventory."""
+        p = self.config.population
+        coin = market.removesuffix("-PERP")
+        mid = self.index.get(coin)
+        if mid is None:
+            return
+        maker = self.makers[market]
+        acct = self.ex.accounts[maker]
+        info = self.ex.catalog.markets[market]
+        lot_usd = info.lot_atoms / ATOM * (mid / ATOM)
+        s = pop.stress(math.sqrt(self.fast_var.get(market, 0.0)), math.sqrt(self.slow_var.get(market, 0.0)))
+        bid_gone, ask_gone = self.consumed(ts, market, lot_usd, s)
+        pos = acct.positions.get(market)
+        inventory_usd = 0.0 if pos is None else pos.size * lot_usd
+        equity_usd = assess(self.ex, acct).tav / ATOM
+        # within the exchange's premium band around the index (prices.bounds), with a margin
+        max_away = info.premium_band / 100 * 0.9
+        q = makers.quotes(
+            p,
+            self.depth[market],
+            self.maker_capital[market],
+            equity_usd,
+            inventory_usd,
+            s,
+            bid_gone,
+            ask_gone,
+            max_away,
+        )
+        centre = mid * (1 + q.shift)
+        bids: list[int] = []
+        asks: list[int] = []
+        for away, usd in q.bids.levels:
+            lots = int(usd / lot_usd)
+            bid = int(centre * (1 - away)) // info.tick_atoms
+            if bid > 0 and lots >= info.min_provide_lots:
+                bids += (bid, lots)
+        for away, usd in q.asks.levels:
+            lots = int(usd / lot_usd)
+            if lots >= info.min_provide_lots:
+                asks += (-(-int(centre * (1 + away)) // info.tick_atoms), lots)
+        self.send(MassQuote(ts, maker, market, tuple(bids), tuple(asks)))  # the old ladder goes
+        self.quoted[market] = (mid, ts)
+        self.posted[market] = self.resting(maker, market)
+
+    def resting(self, maker: int, market: str) -> tuple[int, int]:
+        """The lots the maker has resting in `market`: (bids, asks)."""
+        bids = asks = 0
+        for order in self.ex.accounts[maker].orders.values():
+            if order.market == market:
+                if order.side == "buy":
+                    bids += order.remaining
+                else:
+                    asks += order.remaining
+        return bids, asks
+
+    def consumed(self, ts: int, market: str, lot_usd: float, stress: float) -> tuple[float, float]:
+        """Depth taken from the maker's book and not yet refilled, per side (USD): what was
+        consumed before, refilled over the time since (`lab.makers`), plus what takers consumed
+        from the last posting."""
+        p = self.config.population
+        bid_left, ask_left = self.resting(self.makers[market], market)
+        bid_posted, ask_posted = self.posted.get(market, (0, 0))
+        bid_gone, ask_gone, since = self.depleted.get(market, (0.0, 0.0, ts))
+        left = makers.refill_left((ts - since) / SECOND_US, makers.refill_half_life(p, stress))
+        bid_gone = bid_gone * left + max(0, bid_posted - bid_left) * lot_usd
+        ask_gone = ask_gone * left + max(0, ask_posted - ask_left) * lot_usd
+        floor = 0.01 * self.depth[market]  # a hundredth of the depth missing: refilled
+        bid_gone = 0.0 if bid_gone < floor else bid_gone
+        ask_gone = 0.0 if ask_gone < floor else ask_gone
+        self.depleted[market] = (bid_gone, ask_gone, ts)
+        return bid_gone, ask_gone
+
+    def requote(self, ts: int, ticks_only: bool = False) -> None:
+        if self.book_on:
+            self.requote_book(ts, ticks_only)
+            return
         p = self.config.population
         for market, coin in self.markets:
             mid = self.index.get(coin)
@@ -334,6 +502,27 @@ class Replay:
             last_mid, last_ts = self.quoted.get(market, (0, 0))
             moved = abs(mid - last_mid) * 1e4 > p.maker_spread_bp / 2 * last_mid
             if moved or market in self.maker_hit or ts - last_ts >= 15 * MINUTE_US:
+                self.quote(ts, market)
+        self.maker_hit.clear()
+
+    def requote_book(self, ts: int, ticks_only: bool) -> None:
+        """Makers repost when the index moved, when hit, while their book refills, and every 15
+        minutes; during a liquidation's per-second rounds, when hit and every 5 s of refill."""
+        p = self.config.population
+        for market, coin in self.markets:
+            mid = self.index.get(coin)
+            if mid is None:
+                continue
+            last_mid, last_ts = self.quoted.get(market, (0, 0))
+            gone = self.depleted.get(market)
+            refilling = gone is not None and (gone[0] > 0 or gone[1] > 0)
+            hit = market in self.maker_hit
+            if ticks_only:
+                due = hit or (refilling and ts - last_ts >= REFILL_STEP_US)
+            else:
+                moved = abs(mid - last_mid) * 1e4 > p.maker_spread_bp / 2 * last_mid
+                due = moved or hit or refilling or ts - last_ts >= 15 * MINUTE_US
+            if due:
                 self.quote(ts, market)
         self.maker_hit.clear()
 
@@ -359,7 +548,7 @@ class Replay:
         market = t.market
         info = self.ex.catalog.markets[market]
         pos = acct.positions.get(market)
-        if pos is not None and pos.size:
+        if pos is not None and pos.size and not self.book_on:  # book on: worked towards the target
             side = "sell" if pos.size > 0 else "buy"
             self.send(
                 PlaceOrder(ts, t.account, market, side, abs(pos.size), None, "market", True, False, True)
@@ -374,15 +563,59 @@ class Replay:
             equity = assess(self.ex, acct).tav
         mid = self.index.get(market.removesuffix("-PERP"))
         if mid is None or equity <= 0:
+            if self.book_on:
+                self.aim(ts, t.account, market, 0)
             return
         book = self.ex.books[market]
         floor = book.imf_floor / RATE
         leverage = min(t.leverage, 0.9 / floor) if floor else t.leverage
         lots = int(equity * leverage / mid * ATOM / info.lot_atoms)
         if lots < info.min_provide_lots:
+            if self.book_on:
+                self.aim(ts, t.account, market, 0)
             return
         side = "buy" if self.rng.random() < p.long_share else "sell"
+        if self.book_on:
+            self.aim(ts, t.account, market, lots if side == "buy" else -lots)
+            return
         self.send(PlaceOrder(ts, t.account, market, side, lots, None, "market"))
+
+    def aim(self, ts: int, account: int, market: str, target: int) -> None:
+        """A trader's new position (lots, signed), reached through the book in slices (`work`)."""
+        self.targets[account] = (market, target)
+        self.work_one(ts, account)
+
+    def work(self, ts: int) -> None:
+        """Each trader still short of its target sends its next slice."""
+        for account in list(self.targets):
+            self.work_one(ts, account)
+
+    def work_one(self, ts: int, account: int) -> None:
+        """One slice towards the trader's target: a market order for what is missing, at most
+        `order_slice_depths` of the book's calm 1% depth. A trader is a cohort of the real
+        market's traders when the population is scaled down, and a large order is a metaorder
+        that has to be fragmented to be digested by the book (Toth et al. 2011): a single market
+        order would sweep the thin book to the exchange's 2% cap and leave the rest unfilled."""
+        market, target = self.targets[account]
+        acct = self.ex.accounts[account]
+        pos = acct.positions.get(market)
+        size = 0 if pos is None else pos.size
+        mid = self.index.get(market.removesuffix("-PERP"))
+        if acct.liquidation or size == target or mid is None:
+            del self.targets[account]
+            return
+        info = self.ex.catalog.markets[market]
+        lot_usd = info.lot_atoms / ATOM * (mid / ATOM)
+        slice_usd = self.config.population.order_slice_depths * self.depth[market]
+        cap = max(info.min_provide_lots, int(slice_usd / lot_usd))
+        diff = target - size
+        lots = min(abs(diff), cap)
+        side = "buy" if diff > 0 else "sell"
+        # closing or shrinking without crossing zero: reduce-only, as a close is
+        reduce = target == 0 or ((target > 0) == (size > 0) and abs(target) < abs(size))
+        events = self.send(PlaceOrder(ts, account, market, side, lots, None, "market", True, False, reduce))
+        if events and isinstance(events[0], Rejected):  # e.g. no margin for it: the trader gives up
+            del self.targets[account]
 
     def unwind_blps(self, ts: int) -> None:
         """Backstop providers work off what they took, a slice a minute, through the book."""
@@ -406,6 +639,9 @@ class Replay:
                         / info.lot_atoms
                     ),
                 )
+                if self.book_on:  # no faster than the book digests (a trader's slice, `work_one`)
+                    slice_usd = p.order_slice_depths * self.depth[market]
+                    cap = max(1, min(cap, int(slice_usd / (mid / ATOM) * ATOM / info.lot_atoms)))
                 lots = min(abs(pos.size), cap)
                 side = "sell" if pos.size > 0 else "buy"
                 self.send(PlaceOrder(ts, blp, market, side, lots, None, "market", True, False, True))
@@ -513,9 +749,13 @@ class Replay:
                 price = self.index.get(coin)
                 if price is not None:
                     self.observe_volatility(market, price)
+            if self.book_on:
+                self.work(ts)
             self.trade(ts)
             self.unwind_blps(ts)
             self.requote(ts)
+        elif self.book_on:
+            self.requote(ts, True)
         self.send(Tick(ts))
 
     def _fit_fhs(self, ts: int) -> None:
@@ -579,6 +819,25 @@ class Replay:
             "guaranty_maker_in_cover2_days": sum(1 for row in daily if row.get("cover2_maker")),
             "guaranty_reverse_250m_min": min(moves, default=None),
             "fusd_fund_covers": _peak(daily, "guaranty_fund") <= 250_000_000,
+        }
+
+    def _impact_summary(self) -> dict[str, Any]:
+        """How far the index moved from the historical path: the largest impact per coin (signed,
+        a fraction of the path) and overall, with the coin and the time it peaked."""
+        out: dict[str, Any] = {"impact": self.config.impact}
+        if not self.impacts:
+            return out
+        worst = ""
+        for coin, state in self.impacts.items():
+            out[f"index_impact_max_{coin}"] = state.worst
+            if not worst or abs(state.worst) > abs(self.impacts[worst].worst):
+                worst = coin
+        peak = self.impacts[worst]
+        at = datetime.fromtimestamp(peak.worst_ts / 1e6, tz=UTC).isoformat().replace("+00:00", "Z")
+        return out | {
+            "index_impact_max": peak.worst,
+            "index_impact_max_coin": worst,
+            "index_impact_max_at": at,
         }
 
     def _affiliate(self, owner: str) -> str:
@@ -714,6 +973,7 @@ class Replay:
             "blp_pnl": blp_pnl,
             "trader_busts": sum(tr.busts for tr in self.traders),
             **self._guaranty_summary(daily),
+            **self._impact_summary(),
             "commands": self.commands,
             "solvent": report["balanced"],
             "days": len(daily),

@@ -12,6 +12,7 @@ from backstop.feeds.base import MINUTE_US, SECOND_US, utc_us
 from backstop.lab.population import PopulationConfig
 
 REGIMES = {"ftx5": 5, "ftx15": 15, "fhs": 0}  # IMF floor percent (fhs: set daily by the model)
+IMPACTS = ("on", "book", "off")  # how the market reacts to the lab's flow (LabConfig.impact)
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,22 @@ class LabConfig:
     fund_start_usd: int = 250_000_000  # FUSD's guaranty fund: draws are measured, not capped
     data: tuple[str, ...] = ()  # candle files; empty: the hourly BTC/ETH history in the package
     guaranty: bool = True  # size the guaranty fund (Cover-1/2/3, 10% of IM) at every day's end
+    # how the market reacts to the lab's flow (lab.impact, lab.makers): "on", the makers' sourced
+    # book that thins and refills and the index moved by the square-root law; "book", the book
+    # only (the index follows history); "off", the fixed ladder and the historical index as before
+    impact: str = "on"
+    impact_y: float = 0.7  # the square-root law's prefactor Y
+    impact_half_life_h: float = 8.0  # hours for the index impact to halve once the flow stops
+    impact_volume_multiple: float = 2.6  # the real spot market's volume over the candles' venue's
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
         if self.margin not in REGIMES:
             raise ValueError(f"margin must be one of {', '.join(REGIMES)}, not {self.margin!r}")
+        if self.impact not in IMPACTS:
+            raise ValueError(f"impact must be one of {', '.join(IMPACTS)}, not {self.impact!r}")
+        if self.impact_y < 0 or self.impact_half_life_h <= 0 or self.impact_volume_multiple <= 0:
+            raise ValueError("impact_y must be >= 0, the half-life and the volume multiple > 0")
         if self.model not in MODELS:
             raise ValueError(f"model must be ftx, bitmex or okex, not {self.model!r}")
         if self.step_s <= 0 or MINUTE_US * 60 % (self.step_s * SECOND_US):
