@@ -6,6 +6,15 @@ same `Exchange` that runs live, driven by the same commands; time arrives in the
 engine ticks once a simulated minute, and once a second for the whole minute while any account
 is being liquidated, so FTX's per-second liquidation rounds keep their pace in a crash.
 
+How the market reacts to the lab's own flow (`LabConfig.impact`): with "on" (the default), the
+makers quote the sourced book of `lab.makers` (depth sized to the market's volume, a power-law
+shape, thinner and wider in stress, consumed depth refilling with a 20-second half-life, quotes
+bounded by the maker's capital), traders work their orders through it in slices, and the index is
+the historical path times one plus the square-root impact of the flow the makers absorbed
+(`lab.impact`: Y sigma sqrt(Q/V), decaying with an 8-hour half-life); "book" keeps the book and
+lets the index follow history; "off" is the fixed ladder requoted every minute around the
+historical index, the lab's numbers before, bit for bit.
+
 Margin regimes (`SetMarginFloor` on every perpetual): `ftx5` is FTX's formulas (IMF at least 5%
 at the 20x cap, MMF 3%); `ftx15` raises IMF to at least 15% and MMF to 9% (FUSD's proposal,
 MMF = 0.6 IMF as FTX's own ratio); `fhs` sets each day's floor from the filtered-historical-
