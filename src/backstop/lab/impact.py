@@ -28,9 +28,10 @@ Sources and our choices
   Quotes and Prices", 2018, ch. 12). It holds on Bitcoin over four decades of Q/V (Donier and
   Bonart, "A million metaorder analysis of market impact on the Bitcoin", Market Microstructure
   and Liquidity, 2015; arXiv:1412.4503), during the whole trajectory of a metaorder and not only
-  at its end, which is why the law is applied to the running flow E(t) at every step. Recent
-  estimates of Y: 0.69 for AAPL metaorders rebuilt from Nasdaq ITCH (cited on pith.science,
-  2026). Our choice: Y = 0.7 (`Y`), inside the 0.5-1 range the reviews report.
+  at its end, which is why the law is applied to the running flow E(t) at every step. A recent
+  estimate of Y: 0.69 for AAPL metaorders rebuilt from Nasdaq ITCH ("Empirical confirmation of
+  the square-root law of market impact in a U.S. large-cap equity", as indexed by pith.science).
+  Our choice: Y = 0.7 (`Y`), inside the 0.5-1 range the reviews report.
 - The state form: a book whose latent depth grows linearly away from the price (the V-shaped
   latent book of Toth et al. 2011, Donier, Bonart, Mastromatteo, Bouchaud 2015) has a price gap
   D = sqrt(2E/L) after volume E was consumed, and the consumed volume recovers exponentially
@@ -57,6 +58,26 @@ Sources and our choices
   impact smaller.
 - sigma_D: the realised daily volatility, the square root of the mean over the window's days of
   each day's sum of squared candle log returns (realised variance).
+
+Sources
+-------
+- B. Toth, Y. Lemperiere, C. Deremble, J. de Lataillade, J. Kockelkoren, J.-P. Bouchaud, "Anomalous
+  price impact and the critical nature of liquidity in financial markets", Phys. Rev. X 1, 021006
+  (2011), doi:10.1103/PhysRevX.1.021006, arXiv:1105.1694.
+- R. Almgren, C. Thum, E. Hauptmann, H. Li, "Direct estimation of equity market impact", Risk 18(7),
+  2005.
+- J. Donier, J. Bonart, "A million metaorder analysis of market impact on the Bitcoin", Market
+  Microstructure and Liquidity 1(2), 2015, arXiv:1412.4503.
+- F. Bucci, M. Benzaquen, F. Lillo, J.-P. Bouchaud, "Slow decay of impact in equity markets:
+  insights from the ANcerno database", Market Microstructure and Liquidity, 2019, arXiv:1901.05332.
+- C. Gomes, H. Waelbroeck, "Is market impact a measure of the information value of trades? Market
+  response to liquidity vs. informed metaorders", Quantitative Finance 15(5), 2015, SSRN 2291720.
+- A. Obizhaeva, J. Wang, "Optimal trading strategy and supply/demand dynamics", Journal of
+  Financial Markets 16(1), 2013; A. Alfonsi, A. Fruth, A. Schied, "Optimal execution strategies in
+  limit order books with general shape functions", Quantitative Finance 10(2), 2010.
+- J.-P. Bouchaud, J. Bonart, J. Donier, M. Gould, "Trades, Quotes and Prices", Cambridge, 2018.
+- Kaiko, "The crypto liquidity concentration report" (2023); Kaiko cited by AMBCrypto, "How Binance
+  edged out rivals to establish dominance in spot trading" (2023): exchange shares of spot volume.
 
 Units: flows and volumes in USD (floats: a statistical model, not money); the index stays an
 integer of USD atoms, rounded half-even from the float product. A replay remains a pure function

@@ -24,7 +24,7 @@ The rules
 3. **Thinning in stress.** With stress s (realised over calm volatility, `population.stress`),
    every distance is multiplied by s and depth divided by min(s, 10), as the lab's makers did
    before: depth within a fixed 1% then falls as s^-(1+alpha) (a third at s = 2; Kaiko: BTC's 1%
-   depth halved on Binance and Coinbase within two hours of the 2023-08-17 drop), and the price
+   depth halved on Binance and Coinbase within two hours of a sharp drop in 2023), and the price
    of sweeping a fixed size rises as s^(1 + 1/alpha) (55 times at s = 5, 127 at s = 7; B2C2's
    March 2020 report: the spread to trade 25 BTC rose from single-digit basis points to 200 on
    2020-03-12 and over 700 on three exchanges, as cited by CoinDesk/Blocking).
@@ -43,6 +43,30 @@ The rules
    inventory, an Avellaneda-Stoikov reservation price), and stops quoting the side that would add
    to an inventory beyond `maker_max_leverage` x its equity (our choice: 3). The engine's own
    margin check on the mass quote still refuses orders its free collateral cannot carry.
+
+Sources
+-------
+- Amberdata, "How liquidity really works in crypto markets" (2025),
+  blog.amberdata.io/how-liquidity-really-works-in-crypto-markets: depth at 5-100 bp, Binance BTC/FDUSD.
+- Kaiko, "The crypto liquidity concentration report" (2023), marketing.kaiko.com: shares of 1% depth
+  and of volume by exchange, 2021-2023.
+- Kaiko via CryptoSlate, "Market depth reveals Bitcoin's underlying strength at $70k" (June 2024):
+  BTC 2% depth across CEXs, bids and asks.
+- CCData via Bitcoinist, "Bitcoin liquidity shrinks: only 462 BTC needed to move price by 1%" (2023).
+- Kaiko on X, relayed on Binance Square (post 992355): BTC 1% depth halved within two hours.
+- B2C2's March 2020 spread report, via CoinDesk and Blocking.net (blocking.net/37797): spreads for
+  25 BTC from single-digit bp to 200 bp (12 March) and over 700 bp (13 March).
+- Kaiko Research factsheet, 18 January 2021: after March 2020 wide spreads persisted for weeks, after
+  the January 2021 crash depth recovered within days (why refill slows with stress).
+- J. Large, "Measuring the resiliency of an electronic limit order book", Journal of Financial
+  Markets 10(1), 2007, doi:10.1016/j.finmar.2006.09.001: 20 s half-life when it replenishes.
+- A. Obizhaeva, J. Wang, "Optimal trading strategy and supply/demand dynamics", Journal of
+  Financial Markets 16(1), 2013: exponential recovery of consumed depth.
+- B. Toth et al., "Anomalous price impact and the critical nature of liquidity in financial
+  markets", Phys. Rev. X 1, 021006 (2011): metaorders fragmented to be digested by the book (why
+  traders work their orders in slices, `Replay.work_one`).
+- M. Avellaneda, S. Stoikov, "High-frequency trading in a limit order book", Quantitative Finance
+  8(3), 2008: the reservation price shifted against inventory.
 """
 
 from __future__ import annotations
