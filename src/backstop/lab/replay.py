@@ -232,7 +232,8 @@ class Replay:
         self.history: dict[str, int] = {}  # coin -> the historical index before the impact
         self.impacts: dict[str, ImpactState] = {}
         self.impact_inputs: dict[str, DailyInputs] = {}
-        self.targets: dict[int, tuple[str, int]] = {}  # trader account -> (market, position it works to)
+        # trader account -> (market, position it works to now, the position it wants in the end)
+        self.targets: dict[int, tuple[str, int, int]] = {}
         if self.book_on:
             sources = tuple(config.data) if config.data else tuple(default_data())
             self.impact_inputs = {coin: impact.daily_inputs(sources, coin) for coin in config.coins}
@@ -590,8 +591,12 @@ class Replay:
         self.send(PlaceOrder(ts, t.account, market, side, lots, None, "market"))
 
     def aim(self, ts: int, account: int, market: str, target: int) -> None:
-        """A trader's new position (lots, signed), reached through the book in slices (`work`)."""
-        self.targets[account] = (market, target)
+        """A trader's new position (lots, signed), reached through the book in slices (`work`):
+        what it holds is closed first, then the new position opened, two trades as with the
+        fixed ladder (the population's turnover is the same with the market reacting or not)."""
+        pos = self.ex.accounts[account].positions.get(market)
+        held = 0 if pos is None else pos.size
+        self.targets[account] = (market, 0 if held and target else target, target)
         self.work_one(ts, account)
 
     def work(self, ts: int) -> None:
@@ -601,15 +606,19 @@ class Replay:
 
     def work_one(self, ts: int, account: int) -> None:
         """One slice towards the trader's target: a market order for what is missing, at most
-        `order_slice_depths` of the book's calm 1% depth. A trader is a cohort of the real
-        market's traders when the population is scaled down, and a large order is a metaorder
-        that has to be fragmented to be digested by the book (Toth et al. 2011): a single market
-        order would sweep the thin book to the exchange's 2% cap and leave the rest unfilled."""
-        market, target = self.targets[account]
+        `order_slice_depths` of the book's calm 1% depth (once the close is done, the opening's
+        first slice follows at once). A trader is a cohort of the real market's traders when the
+        population is scaled down, and a large order is a metaorder that has to be fragmented to
+        be digested by the book (Toth et al. 2011): a single market order would sweep the thin
+        book to the exchange's 2% cap and leave the rest unfilled."""
+        market, target, then = self.targets[account]
         acct = self.ex.accounts[account]
         pos = acct.positions.get(market)
         size = 0 if pos is None else pos.size
         mid = self.index.get(market.removesuffix("-PERP"))
+        if size == target and target != then:  # closed: now the new position
+            target = then
+            self.targets[account] = (market, target, then)
         if acct.liquidation or size == target or mid is None:
             del self.targets[account]
             return
@@ -625,6 +634,11 @@ class Replay:
         events = self.send(PlaceOrder(ts, account, market, side, lots, None, "market", True, False, reduce))
         if events and isinstance(events[0], Rejected):  # e.g. no margin for it: the trader gives up
             del self.targets[account]
+            return
+        if target != then and lots == abs(diff):  # the close filled whole: open in the same minute
+            pos = acct.positions.get(market)
+            if pos is None or pos.size == 0:
+                self.work_one(ts, account)
 
     def unwind_blps(self, ts: int) -> None:
         """Backstop providers work off what they took, a slice a minute, through the book."""
