@@ -203,49 +203,62 @@ Candles = list[tuple[int, float, float]]  # (open time us, close, USD volume), s
 
 
 @functools.cache
-def _series(sources: tuple[Any, ...]) -> dict[str, tuple[int, Candles]]:
-    """Per coin, its coarsest candle series with a volume column, and that series' interval
-    (the longest history, the least microstructure noise). Volume is in the base coin (Binance's
-    convention) unless the file's venue is FTX, whose files carry it in USD."""
+def _file_candles(source: Any) -> dict[str, Candles]:
+    """A candle file's series with volume, per coin (one symbol per coin kept: the longest).
+    Volume is in the base coin (Binance's convention) unless the file's venue is FTX, whose files
+    carry it in USD. A file without a volume column gives nothing."""
     from backstop.feeds.base import utc_us
     from backstop.feeds.replay import coin_of, describe_file
 
-    best: dict[str, tuple[int, Candles]] = {}
-    for source in sources:
-        venue, _ = describe_file(source)
-        in_usd = venue.lower().startswith("ftx")
-        reader = csv.reader(io.StringIO(_text(source), newline=""))
-        header = [h.strip() for h in next(reader, [])]
-        if not {"open_time_utc", "symbol", "close", "volume"} <= set(header):
+    venue, _ = describe_file(source)
+    in_usd = venue.lower().startswith("ftx")
+    reader = csv.reader(io.StringIO(_text(source), newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    if not {"open_time_utc", "symbol", "close", "volume"} <= set(header):
+        return {}
+    it, isym = header.index("open_time_utc"), header.index("symbol")
+    ic, iv = header.index("close"), header.index("volume")
+    width = max(it, isym, ic, iv)
+    coins: dict[str, str | None] = {}
+    rows: dict[str, Candles] = {}
+    for row in reader:
+        if len(row) <= width or not row[iv]:
             continue
-        it, isym = header.index("open_time_utc"), header.index("symbol")
-        ic, iv = header.index("close"), header.index("volume")
-        width = max(it, isym, ic, iv)
-        coins: dict[str, str | None] = {}
-        rows: dict[str, Candles] = {}
-        for row in reader:
-            if len(row) <= width or not row[iv]:
-                continue
-            symbol = row[isym]
-            if symbol not in coins:
-                try:
-                    coins[symbol] = coin_of(symbol)
-                except ValueError:
-                    coins[symbol] = None
-            if coins[symbol] is None:
-                continue
-            close, vol = float(row[ic]), float(row[iv])
-            rows.setdefault(symbol, []).append((utc_us(row[it]), close, vol if in_usd else vol * close))
-        for symbol, candles in rows.items():
-            coin = coins[symbol]
-            if coin is None or len(candles) < 2:
-                continue
+        symbol = row[isym]
+        if symbol not in coins:
+            try:
+                coins[symbol] = coin_of(symbol)
+            except ValueError:
+                coins[symbol] = None
+        if coins[symbol] is None:
+            continue
+        close, vol = float(row[ic]), float(row[iv])
+        rows.setdefault(symbol, []).append((utc_us(row[it]), close, vol if in_usd else vol * close))
+    out: dict[str, Candles] = {}
+    for symbol, candles in rows.items():
+        coin = coins[symbol]
+        if coin is not None and len(candles) >= 2 and len(candles) > len(out.get(coin, [])):
             candles.sort()
+            out[coin] = candles
+    return out
+
+
+def _series(sources: tuple[Any, ...], coin: str) -> tuple[int, Candles] | None:
+    """The coin's coarsest candle series with volume, and its interval (the longest history, the
+    least microstructure noise). Files are read coarsest first, by the interval their names give,
+    and no further than the first that has the coin."""
+    from backstop.feeds.replay import describe_file
+
+    def coarseness(source: Any) -> int:
+        interval = describe_file(source)[1]
+        return -(interval or 0)
+
+    for source in sorted(sources, key=coarseness):
+        candles = _file_candles(source).get(coin)
+        if candles is not None:
             interval = min(b[0] - a[0] for a, b in pairwise(candles))
-            held = best.get(coin)
-            if held is None or (interval, len(candles)) > (held[0], len(held[1])):
-                best[coin] = (interval, candles)
-    return best
+            return interval, candles
+    return None
 
 
 def daily_series(sources: tuple[Any, ...], coin: str) -> tuple[dict[int, float], dict[int, float], int]:
@@ -254,7 +267,7 @@ def daily_series(sources: tuple[Any, ...], coin: str) -> tuple[dict[int, float],
     dictionaries and 0 without volume data for the coin."""
     variance: dict[int, float] = {}
     volume: dict[int, float] = {}
-    found = _series(sources).get(coin)
+    found = _series(sources, coin)
     if found is None:
         return variance, volume, 0
     interval, candles = found

@@ -25,7 +25,8 @@ class LabConfig:
     seed: int = 1
     step_s: int = 60  # index step and tick in calm, seconds (60: minute resolution)
     fund_start_usd: int = 250_000_000  # FUSD's guaranty fund: draws are measured, not capped
-    data: tuple[str, ...] = ()  # candle files; empty: the hourly BTC/ETH history in the package
+    data: tuple[str, ...] = ()  # candle files; empty: the history in the package (lab/data)
+    intrabar: str = "model"  # inside coarse candles: "model" (lab.intrabar) or "linear" (the old walk)
     guaranty: bool = True  # size the guaranty fund (Cover-1/2/3, 10% of IM) at every day's end
     # how the market reacts to the lab's flow (lab.impact, lab.makers): "on", the makers' sourced
     # book that thins and refills and the index moved by the square-root law; "book", the book
@@ -45,6 +46,8 @@ class LabConfig:
             raise ValueError("impact_y must be >= 0, the half-life and the volume multiple > 0")
         if self.model not in MODELS:
             raise ValueError(f"model must be ftx, bitmex or okex, not {self.model!r}")
+        if self.intrabar not in ("model", "linear"):
+            raise ValueError(f"intrabar must be model or linear, not {self.intrabar!r}")
         if self.step_s <= 0 or MINUTE_US * 60 % (self.step_s * SECOND_US):
             raise ValueError("step must divide an hour into whole seconds")
         if utc_us(iso_day(self.start)) >= utc_us(iso_day(self.end)):
