@@ -157,7 +157,7 @@ def with_pop(p: PopulationConfig, **changes: float) -> PopulationConfig:
 
 
 def test_impact_off_reproduces_the_labs_earlier_numbers_bit_for_bit() -> None:
-    """The state hash recorded from main at 675182e, before the market reacted (one day of March
+    """The state hash recorded from main at cc0a218, before the market reacted (one day of March
     2020, BTC, 100 traders). Re-record only for an intended change of the engine, the data, the
     index path or the fixed ladder."""
     config = with_overrides(
@@ -165,7 +165,7 @@ def test_impact_off_reproduces_the_labs_earlier_numbers_bit_for_bit() -> None:
         traders=100,
     )
     result = replay(config)
-    assert result.state_hash == "616ab3cc86e10266e73cc6d21073a8bdceee882a0374217f22dabcf494d11dcc"
+    assert result.state_hash == "177cf33f4e7abe234649f2adf63084aa566b320c712050ee9e6f8a8ab3026a3c"
     assert "index_impact_max" not in result.summary and result.summary["impact"] == "off"
 
 
