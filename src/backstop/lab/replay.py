@@ -57,10 +57,14 @@ from backstop.engine.events import (
     Rejected,
 )
 from backstop.engine.integrity import solvency
+from backstop.engine.margin import mark_of
 from backstop.engine.risk import assess
+from backstop.engine.volume import exchange_24h
 from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, utc_us
 from backstop.feeds.replay import Bars, intrabar_price, read_bars
 from backstop.lab import population as pop
+from backstop.lab import regime as ftx
+from backstop.lab import scale
 from backstop.lab.population import Trader
 from backstop.lab.spec import REGIMES, LabConfig, Result, iso_day
 from backstop.server.runtime import tune_gc
@@ -76,6 +80,7 @@ _MEASURED = frozenset(
 _TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
 _UNMEASURED = frozenset((MassQuote, IndexUpdate))  # post-only orders and prices: nothing measured
 TRADER_BITS = 32
+SPOT_SHARE = 0.25  # spot makers' depth and capital, of the perpetual makers' (our choice)
 TRADER_MASK = (1 << TRADER_BITS) - 1
 
 
@@ -100,7 +105,9 @@ def load_bars(config: LabConfig) -> dict[str, tuple[Bars, ...]]:
     for source in config.data or default_data():
         for bars in read_bars(source, coins=config.coins, since_us=since, until_us=until):
             found.setdefault(bars.coin, []).append(bars)
-    missing = [c for c in config.coins if c not in found]
+    # FTX's regime lists a perpetual at its first candle: one that starts after the span is not listed
+    later = ("SOL", "FTT") if config.regime == "ftx" else ()
+    missing = [c for c in config.coins if c not in found and c not in later]
     if missing:
         raise ValueError(f"no candles for {', '.join(missing)} between {config.start} and {config.end}")
     return {coin: tuple(sorted(series, key=lambda b: b.interval_us)) for coin, series in found.items()}
@@ -164,7 +171,21 @@ class Replay:
         self.bars = bars if bars is not None else load_bars(config)
         self.start_us = utc_us(iso_day(config.start))
         self.end_us = utc_us(iso_day(config.end))
-        catalog = load(model=config.model)
+        # --scale-to: k real traders per synthetic account (lab.scale), margined as one each
+        self.plan: scale.Plan | None = None
+        if config.scale_to:
+            self.plan = scale.plan(
+                scale.targets(scale.read_points(config.scale_to)),
+                config.population,
+                self.start_us // DAY_US,
+                (self.end_us + DAY_US - 1) // DAY_US,
+                float(config.population.max_leverage),
+                config.population.traders,
+            )
+        self.k = self.plan.k if self.plan is not None else 1
+        catalog = ftx.lab_catalog(
+            load(model=config.model), config.coins, config.population.max_leverage, self.k
+        )
         # the replayed perpetuals and their coins' spot markets (which price them as collateral;
         # nobody trades there): fewer books, a faster tick
         coins = {n: c for n, c in catalog.coins.items() if n in config.coins or c.usd_alias or n == "USD"}
@@ -176,7 +197,7 @@ class Replay:
         self.ex = products.exchange(Catalog(coins, markets, catalog.risk), seed=config.seed, products=())
         self.rng = random.Random(config.seed)
         self.tally = Tally()
-        self.paths = {coin: IndexPath(self.bars[coin]) for coin in config.coins}
+        self.paths = {coin: IndexPath(self.bars[coin]) for coin in config.coins if coin in self.bars}
         self.markets = [(market, market.removesuffix("-PERP")) for market in config.markets]
         self.index: dict[str, int] = {}
         self.commands = 0
@@ -206,6 +227,17 @@ class Replay:
         self.affiliate_of: dict[str, str] = {}
         # funds the daily reverse stress test tries to exhaust, besides the day's own sized fund
         self.reverse_funds: dict[str, float] = {"250m": 250_000_000.0}
+        # the population's day and hour (lab.scale growth, FTX's leverage dates, top-ups, herding)
+        self.book_scale = 1.0  # makers' depth and the BLPs' unwinding, over the unscaled lab's
+        self.hold_hours = 0.0  # the day's mean hours between decisions (0: the configured)
+        self.leverage_cap = config.population.max_leverage
+        self.pop_day = self.start_us // DAY_US
+        self.pop_hour = self.start_us // HOUR_US
+        self.hourly: dict[str, list[int]] = {}  # coin -> index at the last 25 hour starts
+        self.active = 0  # traders [0, active) trade; the rest are dormant (the target fell)
+        # spot makers (with coin collateral): bids for FTX's collateral sales, asks from inventory
+        self.spot_makers: dict[str, tuple[int, str]] = {}  # spot market -> (account, coin)
+        self.spot_quoted: dict[str, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ commands
 
@@ -230,41 +262,86 @@ class Replay:
         c = self.config
         p = c.population
         ts = self.start_us
-        rng = self.rng
         self.move_index(ts)
         operator = self.account(ts, "operator")
         self.deposit(ts, operator, c.fund_start_usd * ATOM)
         if c.fund_start_usd:
             self.send(FundInsurance(ts, operator, c.fund_start_usd * ATOM))
+        # makers' and backstop providers' capital and capacities at the run's largest scale
+        peak = self.plan.peak_book_scale() if self.plan is not None else 1.0
+        if self.plan is not None:
+            self.book_scale = self.plan.on(self.pop_day).book_scale
+            self.hold_hours = self.plan.on(self.pop_day).holding_hours
+        if c.regime == "ftx":
+            self.leverage_cap = min(p.max_leverage, ftx.max_leverage_on(ts))
         for market in c.markets:
             maker = self.account(ts, f"maker-{market}")
-            self.deposit(ts, maker, p.maker_capital_usd * ATOM)
+            self.deposit(ts, maker, int(p.maker_capital_usd * peak) * ATOM)
             self.makers[market] = maker
             self.maker_ids.add(maker)
         for n in range(p.blps):
             blp = self.account(ts, f"blp-{n}")
-            self.deposit(ts, blp, p.blp_capital_usd * ATOM)
-            joined = self.send(
-                RegisterBackstop(ts, blp, p.blp_per_minute_usd * ATOM, p.blp_per_hour_usd * ATOM)
-            )
+            self.deposit(ts, blp, int(p.blp_capital_usd * peak) * ATOM)
+            per_minute, per_hour = int(p.blp_per_minute_usd * peak), int(p.blp_per_hour_usd * peak)
+            joined = self.send(RegisterBackstop(ts, blp, per_minute * ATOM, per_hour * ATOM))
             if joined and isinstance(joined[0], Rejected):
                 raise ValueError(f"the backstop providers' terms were refused: {joined[0].error}")
             self.blps.append(blp)
         self.set_regime(ts)
         for market in c.markets:
             self.quote(ts, market)
-        for n in range(p.traders):
-            market = c.markets[n % len(c.markets)]
-            collateral = pop.draw_collateral(rng, p)
-            leverage = pop.draw_leverage(rng, p)
-            account = self.account(ts, f"trader-{n}")
-            self.deposit(ts, account, int(collateral * 100) * (ATOM // 100))
-            self.send(SetLeverage(ts, account, pop.leverage_setting(leverage, p.max_leverage)))
-            first = ts + int(rng.random() * p.holding_hours * HOUR_US)
-            self.traders.append(Trader(account, market, collateral, leverage, first))
-            self.queue.append(first << TRADER_BITS | n)
+        if p.collateral_mix:
+            for coin in c.coins:
+                spot = self.ex.catalog.coins[coin].price_market
+                if spot is None or spot not in self.ex.catalog.markets:
+                    continue
+                maker = self.account(ts, f"maker-{spot}")
+                self.deposit(ts, maker, int(p.maker_capital_usd * peak * SPOT_SHARE) * ATOM)
+                self.spot_makers[spot] = (maker, coin)
+                self.maker_ids.add(maker)
+        self.join(ts, self.plan.initial_traders() if self.plan is not None else p.traders)
         heapq.heapify(self.queue)
         self.ready = True
+
+    def join(self, ts: int, count: int) -> None:
+        """`count` new traders open accounts, deposit and set their leverage; each is k real traders
+        (`lab.scale`): k times one draw of collateral. Their markets are drawn among all the
+        perpetuals listed now (with an index): a market FTX lists later (SOL from 2020-07-27) gets
+        the traders who join after its first candle."""
+        p = self.config.population
+        rng = self.rng
+        priced = frozenset(coin for coin in self.index if coin != "USD")
+        # first decisions: spread over a holding time (the unscaled lab), or within the hour (a
+        # scaled population's traders open at once, so the day's open interest meets its target)
+        hours = 1.0 if self.plan is not None else p.holding_hours
+        listed = tuple(m for m in self.config.markets if m.removesuffix("-PERP") in self.index)
+        for _ in range(count):
+            n = len(self.traders)
+            markets = pop.draw_markets(rng, listed or self.config.markets, n, p)
+            coin = pop.draw_coin(rng, p, priced)
+            collateral = pop.draw_collateral(rng, p) * self.k
+            leverage = min(pop.draw_leverage(rng, p), float(self.leverage_cap))
+            account = self.account(ts, f"trader-{n}")
+            t = Trader(account, markets[0], collateral, leverage, 0, markets=markets, coin=coin)
+            self.fund(ts, t, collateral)
+            self.send(SetLeverage(ts, account, pop.leverage_setting(leverage, self.leverage_cap)))
+            t.next_decision_us = ts + int(rng.random() * hours * HOUR_US)
+            self.traders.append(t)
+            if self.ready:
+                heapq.heappush(self.queue, t.next_decision_us << TRADER_BITS | n)
+            else:
+                self.queue.append(t.next_decision_us << TRADER_BITS | n)
+        self.active = len(self.traders)
+
+    def fund(self, ts: int, t: Trader, usd: float) -> None:
+        """Deposit `usd` of new money in the trader's coin at the index (USD when it has none),
+        as whole cents of USD or whole atoms of the coin."""
+        cents = int(usd * 100)
+        price = self.index.get(t.coin, 0) if t.coin != "USD" else 0
+        if price > 0:
+            self.send(Deposit(ts, t.account, t.coin, cents * (ATOM // 100) * ATOM // price))
+        else:
+            self.deposit(ts, t.account, cents * (ATOM // 100))
 
     def set_regime(self, ts: int) -> None:
         floor = REGIMES[self.config.margin]
@@ -311,7 +388,15 @@ class Replay:
         inventory_usd = 0.0 if pos is None else pos.size * info.lot_atoms / ATOM * mid / ATOM
         skew = -p.maker_skew_bp_per_million * inventory_usd / 1e6
         centre = mid * (1 + skew / 1e4)
-        depth_lots = p.maker_depth_usd / min(s, 10.0) / p.maker_levels / (mid / ATOM) * ATOM / info.lot_atoms
+        depth_lots = (
+            p.maker_depth_usd
+            * self.book_scale
+            / min(s, 10.0)
+            / p.maker_levels
+            / (mid / ATOM)
+            * ATOM
+            / info.lot_atoms
+        )
         lots = max(info.min_provide_lots, int(depth_lots))
         bids: list[int] = []
         asks: list[int] = []
@@ -338,51 +423,197 @@ class Replay:
         self.maker_hit.clear()
 
     def trade(self, ts: int) -> None:
-        """Traders whose decision time has come close their position and open a new one."""
+        """Traders whose decision time has come close their positions and open new ones; the
+        population's hour (top-ups, herding's prices) and day (growth, leverage dates) first."""
         p = self.config.population
+        if ts // HOUR_US != self.pop_hour:
+            self.pop_hour = ts // HOUR_US
+            self.population_hour(ts)
+        for spot in self.spot_makers:
+            self.requote_spot(ts, spot)
         queue = self.queue
         due = (ts + 1) << TRADER_BITS
         while queue and queue[0] < due:
             n = heapq.heappop(queue) & TRADER_MASK
             t = self.traders[n]
-            t.next_decision_us = pop.next_decision(self.rng, ts, p)
+            hours = self.hold_hours
+            if p.volume_elasticity > 0:
+                market = t.market
+                speed = ftx.activity(
+                    self.fast_var.get(market, 0.0), self.slow_var.get(market, 0.0), p.volume_elasticity
+                )
+                hours = (hours or p.holding_hours) / speed
+            t.next_decision_us = pop.next_decision(self.rng, ts, p, hours)
             heapq.heappush(queue, t.next_decision_us << TRADER_BITS | n)
             self.decide(ts, t)
             if self.after_decision is not None:
                 self.after_decision(ts, t)
 
     def decide(self, ts: int, t: Trader) -> None:
+        """Close every position of the trader's, then (if active) open each of its listed markets
+        again on a drawn side, its equity x leverage split evenly across them."""
         p = self.config.population
-        acct = self.ex.accounts[t.account]
+        ex = self.ex
+        acct = ex.accounts[t.account]
         if acct.liquidation:
             return
-        market = t.market
-        info = self.ex.catalog.markets[market]
-        pos = acct.positions.get(market)
-        if pos is not None and pos.size:
-            side = "sell" if pos.size > 0 else "buy"
-            self.send(
-                PlaceOrder(ts, t.account, market, side, abs(pos.size), None, "market", True, False, True)
-            )
-        equity = assess(self.ex, acct).tav
+        for market in t.held():
+            pos = acct.positions.get(market)
+            if pos is not None and pos.size:
+                side = "sell" if pos.size > 0 else "buy"
+                self.send(
+                    PlaceOrder(ts, t.account, market, side, abs(pos.size), None, "market", True, False, True)
+                )
+        if not t.active:
+            return
+        equity = assess(ex, acct).tav
         if equity * 10 < int(t.collateral_usd * ATOM):  # lost nearly everything: new money, a new draw
             t.busts += 1
-            t.collateral_usd = pop.draw_collateral(self.rng, p)
-            t.leverage = pop.draw_leverage(self.rng, p)
-            self.deposit(ts, t.account, int(t.collateral_usd * 100) * (ATOM // 100))
-            self.send(SetLeverage(ts, t.account, pop.leverage_setting(t.leverage, p.max_leverage)))
-            equity = assess(self.ex, acct).tav
-        mid = self.index.get(market.removesuffix("-PERP"))
-        if mid is None or equity <= 0:
+            t.collateral_usd = pop.draw_collateral(self.rng, p) * self.k
+            t.leverage = min(pop.draw_leverage(self.rng, p), float(self.leverage_cap))
+            self.fund(ts, t, t.collateral_usd)
+            self.send(SetLeverage(ts, t.account, pop.leverage_setting(t.leverage, self.leverage_cap)))
+            equity = assess(ex, acct).tav
+        listed = [m for m in t.held() if m.removesuffix("-PERP") in self.index]
+        if not listed or equity <= 0:
             return
-        book = self.ex.books[market]
-        floor = book.imf_floor / RATE
-        leverage = min(t.leverage, 0.9 / floor) if floor else t.leverage
-        lots = int(equity * leverage / mid * ATOM / info.lot_atoms)
-        if lots < info.min_provide_lots:
+        for market in listed:
+            info = ex.catalog.markets[market]
+            mid = self.index[market.removesuffix("-PERP")]
+            book = ex.books[market]
+            floor = book.imf_floor / RATE
+            if floor:
+                leverage = min(t.leverage, 0.9 / floor)
+            elif acct.leverage > 20:  # FTX's 101x era: 1/setting, and the ~$2.5M cap per real account
+                leverage = min(t.leverage, 0.95 * acct.leverage)
+            else:
+                leverage = t.leverage
+            notional = equity * leverage / len(listed)
+            if acct.leverage > 20:
+                notional = min(notional, ftx.HIGH_LEVERAGE_POSITION_USD * self.k * ATOM)
+            lots = int(notional / mid * ATOM / info.lot_atoms)
+            if lots < info.min_provide_lots:
+                continue
+            share = p.long_share
+            if p.herding:
+                share = self.herd_share(market.removesuffix("-PERP"), share)
+            side = "buy" if self.rng.random() < share else "sell"
+            self.send(PlaceOrder(ts, t.account, market, side, lots, None, "market"))
+        t.decided = True
+
+    def requote_spot(self, ts: int, spot: str) -> None:
+        """A spot maker's ladder around its coin's index, as the perpetual makers' geometry (levels
+        `maker_spread_bp` x (1 + 2 level) away) with `SPOT_SHARE` of their depth: bids always (FTX
+        sells a trader's coin collateral into them when its USD runs negative), asks only from the
+        coins it has bought. Requoted when the index moved half a spread, a quote was hit, or every
+        15 minutes."""
+        p = self.config.population
+        maker, coin = self.spot_makers[spot]
+        mid = self.index.get(coin)
+        if mid is None:
             return
-        side = "buy" if self.rng.random() < p.long_share else "sell"
-        self.send(PlaceOrder(ts, t.account, market, side, lots, None, "market"))
+        last_mid, last_ts = self.spot_quoted.get(spot, (0, 0))
+        moved = abs(mid - last_mid) * 1e4 > p.maker_spread_bp / 2 * max(1, last_mid)
+        if not (moved or spot in self.maker_hit or ts - last_ts >= 15 * MINUTE_US):
+            return
+        info = self.ex.catalog.markets[spot]
+        per_level = p.maker_depth_usd * self.book_scale * SPOT_SHARE / p.maker_levels
+        lots = max(info.min_provide_lots, int(per_level / (mid / ATOM) * ATOM / info.lot_atoms))
+        held = self.ex.accounts[maker].balances.get(coin, 0) // info.lot_atoms
+        bids: list[int] = []
+        asks: list[int] = []
+        for level in range(p.maker_levels):
+            away = p.maker_spread_bp * (1 + 2 * level) / 1e4
+            bid = int(mid * (1 - away)) // info.tick_atoms
+            if bid > 0:
+                bids += (bid, lots)
+            ask_lots = min(lots, held)
+            if ask_lots >= info.min_provide_lots:
+                asks += (-(-int(mid * (1 + away)) // info.tick_atoms), ask_lots)
+                held -= ask_lots
+        self.send(MassQuote(ts, maker, spot, tuple(bids), tuple(asks)))
+        self.spot_quoted[spot] = (mid, ts)
+
+    def herd_share(self, coin: str, base: float) -> float:
+        """P(long) after the coin's last 24 hours (`regime.long_probability`)."""
+        prices = self.hourly.get(coin, [])
+        var = self.slow_var.get(f"{coin}-PERP", 0.0)
+        if len(prices) < 2 or var <= 0:
+            return base
+        day_return = math.log(prices[-1] / prices[0])
+        day_sigma = math.sqrt(var * 86_400 / self.config.step_s)
+        return ftx.long_probability(base, day_return, day_sigma, self.config.population.herding)
+
+    def population_hour(self, ts: int) -> None:
+        """Once an hour: the day's growth and leverage cap when the day turns, the coins' hourly
+        prices (herding looks 24 hours back), and margin top-ups near maintenance."""
+        if ts // DAY_US != self.pop_day:
+            self.pop_day = ts // DAY_US
+            self.population_day(ts)
+        for coin, price in self.index.items():
+            kept = self.hourly.setdefault(coin, [])
+            kept.append(price)
+            if len(kept) > 25:
+                del kept[0]
+        p = self.config.population
+        if p.top_up_trigger <= 0 or p.top_up_probability <= 0:
+            return
+        ex = self.ex
+        for t in self.traders[: self.active]:
+            if ts - t.topped_us < DAY_US:
+                continue
+            acct = ex.accounts[t.account]
+            if not acct.positions:
+                continue
+            a = assess(ex, acct)
+            if (
+                ftx.wants_top_up(a.tav, a.requirement, p.top_up_trigger)
+                and self.rng.random() < p.top_up_probability
+            ):
+                t.topped_us = ts
+                self.deposit(ts, t.account, int(t.collateral_usd * p.top_up_share * 100) * (ATOM // 100))
+
+    def population_day(self, ts: int) -> None:
+        """A new UTC day: FTX's leverage cap for the date (settings above it lowered to it), and
+        with a scale plan the day's targets: turnover, book depth, and traders joining (or going
+        dormant) until the held open interest meets the target (`lab.scale`)."""
+        c = self.config
+        if c.regime == "ftx":
+            cap = min(c.population.max_leverage, ftx.max_leverage_on(ts))
+            if cap < self.leverage_cap:
+                for t in self.traders:
+                    t.leverage = min(t.leverage, float(cap))
+                    if self.ex.accounts[t.account].leverage > cap:
+                        self.send(SetLeverage(ts, t.account, cap))
+            self.leverage_cap = cap
+        if self.plan is None:
+            return
+        d = self.plan.on(ts // DAY_US)
+        self.book_scale = d.book_scale
+        self.hold_hours = d.holding_hours
+        per = self.plan.per_trader_oi
+        held = [self.held_oi(t) if t.decided else per for t in self.traders]
+        total = sum(held[: self.active])
+        if d.open_interest > total:
+            while self.active < len(self.traders) and total < d.open_interest:  # the dormant first
+                total += held[self.active] if held[self.active] > 0 else per
+                self.traders[self.active].active = True
+                self.active += 1
+            limit = 2 * max(1, c.population.traders) - len(self.traders)  # runtime guard: 2x budget
+            self.join(ts, min(max(0, limit), scale.joiners(d.open_interest, total, per)))
+        elif total > 1.25 * d.open_interest:  # a band against flapping: 25% over the target
+            keep = scale.active_for(d.open_interest, held[: self.active])
+            for t in self.traders[keep : self.active]:
+                t.active = False
+            self.active = keep
+
+    def held_oi(self, t: Trader) -> float:
+        """The trader's share of open interest, USD: half its positions' notional at the mark."""
+        total = 0
+        for pos in self.ex.accounts[t.account].positions.values():
+            if pos.size:
+                total += abs(pos.size) * mark_of(pos.book) * pos.book.info.tick_value
+        return total / ATOM / 2
 
     def unwind_blps(self, ts: int) -> None:
         """Backstop providers work off what they took, a slice a minute, through the book."""
@@ -399,6 +630,7 @@ class Replay:
                     1,
                     int(
                         p.blp_unwind_usd_per_minute
+                        * self.book_scale
                         * self.config.step_s
                         / 60
                         / (mid / ATOM)
@@ -549,16 +781,43 @@ class Replay:
         now = self._day_state()
         t = self.tally
         sizing = self._guaranty(ts) if self.config.guaranty else {}
-        return sizing | {
-            "date": datetime.fromtimestamp(day * 86_400, tz=UTC).date().isoformat(),
-            "fund": now["fund"] / ATOM,
-            "fund_change": (now["fund"] - opened["fund"]) / ATOM,
-            "fund_draw": t.day_draw.get(day, 0) / ATOM,
-            "fund_in": t.day_in.get(day, 0) / ATOM,
-            "fees": (now["fees"] - opened["fees"]) / ATOM,
-            "liquidations": now["liquidations"] - opened["liquidations"],
-            "clawback": (now["clawback"] - opened["clawback"]) / ATOM,
+        return (
+            sizing
+            | {
+                "date": datetime.fromtimestamp(day * 86_400, tz=UTC).date().isoformat(),
+                "fund": now["fund"] / ATOM,
+                "fund_change": (now["fund"] - opened["fund"]) / ATOM,
+                "fund_draw": t.day_draw.get(day, 0) / ATOM,
+                "fund_in": t.day_in.get(day, 0) / ATOM,
+                "fees": (now["fees"] - opened["fees"]) / ATOM,
+                "liquidations": now["liquidations"] - opened["liquidations"],
+                "clawback": (now["clawback"] - opened["clawback"]) / ATOM,
+            }
+            | self._population_columns(day, ts)
+        )
+
+    def _population_columns(self, day: int, ts: int) -> dict[str, Any]:
+        """The day's open interest (one side, USD at the mark, at the day's end) and volume (USD
+        traded on the books that UTC day, `engine.volume`), the active synthetic traders and the
+        real traders they stand for (x k); with `--scale-to`, FTX's figures for the day from the
+        growth path (`ftx_open_interest`, `ftx_volume`)."""
+        ex = self.ex
+        longs = 0
+        for acct in ex.accounts:
+            for pos in acct.positions.values():
+                if pos.size > 0:
+                    longs += pos.size * mark_of(pos.book) * pos.book.info.tick_value
+        volume = exchange_24h(ex, ts - 1)[0] if ts > self.start_us else 0
+        row: dict[str, Any] = {
+            "open_interest": longs / ATOM,
+            "volume": volume / ATOM,
+            "traders": self.active,
+            "represented_traders": self.active * self.k,
         }
+        if self.plan is not None:
+            target = self.plan.on(day)
+            row |= {"ftx_open_interest": target.open_interest, "ftx_volume": target.volume}
+        return row
 
     def _guaranty_summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
         if not self.config.guaranty:
@@ -580,6 +839,32 @@ class Replay:
             "guaranty_reverse_250m_min": min(moves, default=None),
             "fusd_fund_covers": _peak(daily, "guaranty_fund") <= 250_000_000,
         }
+
+    def _scale_summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
+        """The population's scale beside FTX's: mean open interest and volume, k, and the largest
+        daily fund draw normalised by that day's open interest, volume and fees (`scale.normalised`),
+        with FTX's own figures normalised the same way (`scale.reference`) under --scale-to."""
+        out: dict[str, Any] = {
+            "regime": self.config.regime,
+            "scale_to": self.config.scale_to,
+            "scale_k": self.k,
+            "traders_end": self.active,
+            "represented_traders_end": self.active * self.k,
+            "open_interest_mean": sum(r["open_interest"] for r in daily) / max(1, len(daily)),
+            "volume_mean": sum(r["volume"] for r in daily) / max(1, len(daily)),
+        }
+        worst = max(daily, key=lambda r: r["fund_draw"], default=None)
+        if worst is not None:
+            out["worst_day"] = worst["date"]
+            for key, value in scale.normalised(
+                worst["fund_draw"], worst["open_interest"], worst["volume"], worst["fees"]
+            ).items():
+                out[f"worst_day_{key}"] = value
+        if self.plan is not None:
+            out["ftx_open_interest_mean"] = sum(r["ftx_open_interest"] for r in daily) / max(1, len(daily))
+            out["ftx_volume_mean"] = sum(r["ftx_volume"] for r in daily) / max(1, len(daily))
+            out |= scale.reference(scale.read_points(self.config.scale_to))
+        return out
 
     def _affiliate(self, owner: str) -> str:
         """The member an owner's accounts count under: the group of the first matching pattern."""
@@ -714,6 +999,7 @@ class Replay:
             "blp_pnl": blp_pnl,
             "trader_busts": sum(tr.busts for tr in self.traders),
             **self._guaranty_summary(daily),
+            **self._scale_summary(daily),
             "commands": self.commands,
             "solvent": report["balanced"],
             "days": len(daily),
