@@ -341,6 +341,16 @@ def _print_summary(s: dict[str, Any]) -> None:
         f" BLP PnL {s['blp_pnl']:+,.0f}",
         f"  {s['commands']:,} commands; solvency {'balanced' if s['solvent'] else 'NOT BALANCED'}",
     ]
+    if "open_interest_mean" in s:  # the population's scale (lab.scale), FTX's beside it when scaled
+        line = (
+            f"  open interest mean {s['open_interest_mean']:,.0f}, volume mean {s['volume_mean']:,.0f} a day"
+        )
+        if s.get("scale_to"):
+            line += (
+                f" (FTX {s['ftx_open_interest_mean']:,.0f} and {s['ftx_volume_mean']:,.0f};"
+                f" k = {s['scale_k']}, {s['represented_traders_end']:,} traders represented)"
+            )
+        lines.append(line)
     for line in lines:
         click.echo(line)
 
