@@ -36,7 +36,10 @@ position exactly (the makers and backstop providers, real single firms, then pay
 concentration margin than FTX would have charged them). Fee tiers are not preserved: a k-fold
 account's 30-day volume reaches FTX's top tiers (4-4.5 bp taker) where one real trader would pay
 7 bp; FTX's own realised revenue per volume was lower still (about $1.02B on about $4T in 2021,
-~2.5 bp), so the lab's fees per unit of volume sit between the two.
+~2.5 bp), so the lab's fees per unit of volume sit between the two. Fixed dollar thresholds apply
+per synthetic account, not per real trader: FTX's collateral sale when USD is below -$30,000 (a
+k-fold account's coins are sold at 1/k of a real trader's debt) and the $1,000 least liquidation
+order; the $2.5M position cap above 20x the lab applies as k x $2.5M.
 
 **Growth.** New traders join when the target rises (`joiners`): each day the held open interest
 of the active traders (their equity x leverage / 2, from the engine) is compared with the day's
