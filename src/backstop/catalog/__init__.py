@@ -69,11 +69,12 @@ class Market:
     band_percent: int  # how far through the touch an order may trade: 2 (futures), 25 (spot)
     imf_floor_lots: tuple[int, ...] = ()  # by leverage: largest open size whose IMF is 1/leverage
     mmf_floor_lots: int = 0  # largest size whose MMF is the 3% floor
-    mmf_floor_lots_high: int = 0  # the same for the 0.6% floor of an account above 20x
     tick_atoms: int = 0  # USD atoms per whole coin in one tick (to and from index prices)
     position_limit: int = 0  # largest position plus open orders per account, in lots (0 = none)
     price_band: int = 20  # percent an order price may stray from the 5-minute mean mark
     premium_band: int = 20  # percent |premium| may exceed its 5-minute mean (futures)
+    # last, so that a market pickled before it existed restores field by field (__reduce__)
+    mmf_floor_lots_high: int = 0  # the largest size whose MMF is the 0.6% floor above 20x
 
     @property
     def is_perpetual(self) -> bool:
@@ -118,10 +119,10 @@ class RiskConfig:
     entry terms. FTX's own documented numbers live beside the code that uses them."""
 
     model: str = "ftx"  # "ftx" | "bitmex" | "okex": what happens after maintenance margin is lost
-    max_leverage: int = MAX_LEVERAGE  # the highest leverage setting an account may choose
     backstop_min_collateral: int = 500_000 * ATOM  # USD atoms (FTX: $500k balance)
     backstop_min_per_minute: int = 100_000 * ATOM  # FTX: at least $0.1m per minute
     backstop_min_per_hour: int = 300_000 * ATOM  # and $0.3m per hour
+    max_leverage: int = MAX_LEVERAGE  # the highest leverage setting (last: older pickles restore)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RiskConfig, tuple(getattr(self, f.name) for f in fields(self)))

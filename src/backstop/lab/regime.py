@@ -16,10 +16,11 @@ What it turns on (`ftx_population`, `PARAMETERS` for the table):
   notional in proportion to leverage, E[L; L > 20] / E[L] = 0.66% of positions' notional and of
   volume (`share_above`): both under 1%. (The old docstring's "1% above 10x" is the count share
   above 10x, 0.8%, not SBF's statement.) SBF, 24 May 2021: the liquidations of May 19 were "mostly
-  users with 3x-20x leverage": 19% of traders and 47% of notional sit there.
-- **SOL and FTT perpetuals**, priced by FTX's own hourly SOL/USD and FTT/USD candles (shipped,
-  `data/ftx_spot_1h_FTT_SOL_USD_2019-07_2022-07.csv.gz`): a market lists at its first candle
-  (FTT 2019-07-29, SOL 2020-07-27) and traders start trading it from then. FTT-PERP's contract
+  users with 3x-20x leverage": 18% of traders and 45% of notional sit there.
+- **SOL and FTT perpetuals**, priced by the lab's hourly candles (Binance's FTTUSDT from 2019-12-20
+  and SOLUSDT from 2020-08-11; FTX's own FTT/USD and SOL/USD before those, shipped in
+  `data/ftx_spot_1h_FTT_SOL_USD_2019-07_2020-08.csv.gz`): a market lists at its first candle
+  (FTT 2019-07-29, SOL 2020-07-27) and the traders who join from then trade it. FTT-PERP's contract
   (`FTT_PERP`): FTX's FTT/USD increments (0.001 price, 0.1 size) and FTT's collateral IMF factor
   0.0005 (help.ftx.com 360031149632), FTX's futures factor for FTT not having been found.
 - **Coin collateral with FTX's haircuts** (`COLLATERAL_MIX`): a trader deposits its collateral in
