@@ -107,8 +107,9 @@ def test_the_index_follows_the_candle_path_through_its_low() -> None:
 
 
 def test_the_finest_candle_covering_an_instant_prices_it() -> None:
-    """Binance's five-minute BTC bars end at 2020-03-12 21:10: before, they price the index (their
-    own low on the minute); after, the hourly bars take over without a gap."""
+    """Binance's five-minute BTC bars end at 2020-03-12 21:15: before, they price the index (their
+    own low on the minute); after, the hourly candle's path carries on from their last close, inside
+    the hour's low and high, to the next hour's open, without a jump at the seam."""
     five, hourly = load_bars(CRASH)["BTC"]
     path = IndexPath((five, hourly))
     j = five.open_us.index(
@@ -116,10 +117,12 @@ def test_the_finest_candle_covering_an_instant_prices_it() -> None:
     )
     prices = [path.at(five.open_us[j] + s * 1_000_000) for s in range(0, 300, 20)]
     assert min(prices) == five.lows[j]
-    after = five.end_us + 30 * 60_000_000
-    h = max(k for k, t in enumerate(hourly.open_us) if t <= after)
-    assert path.at(after) == IndexPath((hourly,)).at(after) is not None
-    assert hourly.lows[h] <= path.at(after) <= hourly.highs[h]  # type: ignore[operator]
+    h = max(k for k, t in enumerate(hourly.open_us) if t <= five.end_us)
+    assert hourly.open_us[h] < five.end_us < hourly.open_us[h] + hourly.interval_us  # inside the hour
+    assert path.at(five.end_us) == five.closes[-1]  # the seam: the rest starts where the bars stopped
+    rest = [path.at(t) for t in range(five.end_us, hourly.open_us[h + 1], 60_000_000)]
+    assert all(hourly.lows[h] <= p <= hourly.highs[h] for p in rest if p is not None)
+    assert path.at(hourly.open_us[h + 1]) == hourly.opens[h + 1]
 
 
 def test_the_leverage_distribution_has_ftxs_mean_and_a_thin_tail_to_the_cap() -> None:

@@ -1,7 +1,9 @@
 """`backstop lab replay`: real price history through the live engine, with a synthetic population.
 
-The index follows the real hourly candles, minute by minute along each candle's path through its
-low and high (`feeds.replay.intrabar_price`), so liquidations see the lows. The engine is the
+The index follows the finest real candle covering each instant (minute bars on the stress days,
+hourly bars elsewhere), minute by minute along a path through the candle's low and high: inside a
+candle longer than a minute a seeded jump-diffusion bridge calibrated on minute bars
+(`lab.intrabar`), so liquidations see the lows the way real crash minutes reach them. The engine is the
 same `Exchange` that runs live, driven by the same commands; time arrives in them. The risk
 engine ticks once a simulated minute, and once a second for the whole minute while any account
 is being liquidated, so FTX's per-second liquidation rounds keep their pace in a crash.
@@ -24,6 +26,7 @@ import gc
 import heapq
 import math
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +68,7 @@ from backstop.feeds.replay import Bars, intrabar_price, read_bars
 from backstop.lab import population as pop
 from backstop.lab import regime as ftx
 from backstop.lab import scale
+from backstop.lab.intrabar import CALIBRATED, IntrabarParams, candle_seed, segment
 from backstop.lab.population import Trader
 from backstop.lab.spec import REGIMES, LabConfig, Result, iso_day
 from backstop.server.runtime import tune_gc
@@ -85,21 +89,19 @@ TRADER_MASK = (1 << TRADER_BITS) - 1
 
 
 def default_data() -> list[Any]:
-    """The lab's packaged history, and the minute bars around 2021-05-19 that ship for the live
-    market's replay feed."""
+    """The lab's packaged history (`backstop/lab/data`, its README gives every file's source): hourly
+    Binance spot candles for BTC, ETH, SOL and FTT, and finer bars on the stress days (minute bars
+    where any could be found, five- and fifteen-minute bars where not)."""
     from importlib.resources import files
 
-    from backstop.feeds.replay import sample_paths
-
     folder = files("backstop.lab").joinpath("data")
-    lab = sorted((f for f in folder.iterdir() if f.name.endswith(".csv.gz")), key=lambda f: f.name)
-    return lab + [p for p in sample_paths() if p.name.startswith("binance_spot_1m_")]
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".csv.gz")), key=lambda f: f.name)
 
 
 def load_bars(config: LabConfig) -> dict[str, tuple[Bars, ...]]:
     """Every candle series per coin over the configured span, finest first: at each instant the
-    finest candle covering it prices the index (five-minute bars around 2020-03-12, minute bars
-    around 2021-05-19, hourly bars elsewhere)."""
+    finest candle covering it prices the index (minute bars on the stress days, five-minute bars
+    around 2020-03-12, hourly bars elsewhere)."""
     since, until = utc_us(iso_day(config.start)), utc_us(iso_day(config.end))
     found: dict[str, list[Bars]] = {}
     for source in config.data or default_data():
@@ -113,14 +115,73 @@ def load_bars(config: LabConfig) -> dict[str, tuple[Bars, ...]]:
     return {coin: tuple(sorted(series, key=lambda b: b.interval_us)) for coin, series in found.items()}
 
 
-class IndexPath:
-    """A coin's index at any instant of the replay: the path of the finest candle covering it,
-    held through data gaps."""
+def _interpolate(a: int, b: int, t: int, span: int) -> int:
+    """a + (b - a) * t / span in whole atoms, rounded half-even (integer arithmetic)."""
+    q, r = divmod((b - a) * t, span)
+    if 2 * r > span or (2 * r == span and q & 1):
+        q += 1
+    return a + q
 
-    def __init__(self, series: tuple[Bars, ...]) -> None:
+
+@dataclass(frozen=True)
+class Stretch:
+    """A drawn piece of one candle's path: prices in atoms at `times` (one a minute), from where the
+    finer candles left off (or the candle's open) to where they resume (or its close)."""
+
+    candle: int
+    times: tuple[int, ...]
+    prices: tuple[int, ...]
+
+    def covers(self, candle: int, ts: int) -> bool:
+        return candle == self.candle and self.times[0] <= ts < self.times[-1]
+
+    def at(self, ts: int) -> int:
+        m = bisect_right(self.times, ts) - 1
+        if m >= len(self.times) - 1:
+            return self.prices[-1]
+        t0, t1 = self.times[m], self.times[m + 1]
+        return _interpolate(self.prices[m], self.prices[m + 1], ts - t0, t1 - t0)
+
+
+INTRABAR = ("model", "linear")
+"""How the index moves inside a candle longer than a minute: `model` is `lab.intrabar`'s calibrated
+jump-diffusion bridge (the default); `linear` the straight walk open -> nearer extreme -> other
+extreme -> close at thirds of the candle (`feeds.replay.intrabar_price`, the lab's walk before
+issue 16), kept for comparison. Minute candles always walk straight (extremes at 20 and 40 s)."""
+
+
+class IndexPath:
+    """A coin's index at any instant of the replay: the path of the finest candle covering it, held
+    through data gaps.
+
+    Inside a candle longer than a minute (`intrabar="model"`) the path is drawn once per candle by
+    `lab.intrabar` from a generator seeded by (seed, coin, candle length, start): one point a minute,
+    straight lines between. Where finer candles cover part of a coarser one (BTC's five-minute bars
+    stop at 2020-03-12 21:15, inside an hourly candle), the rest is drawn from the last finer close to
+    the candle's close, or to the open of the finer bar where they resume, and visits the candle's
+    high or low only if no finer bar inside it reaches them: the index never jumps at the seam."""
+
+    def __init__(
+        self,
+        series: tuple[Bars, ...],
+        *,
+        intrabar: str = "model",
+        seed: int = 0,
+        coin: str | None = None,
+        params: IntrabarParams = CALIBRATED,
+    ) -> None:
+        if intrabar not in INTRABAR:
+            raise ValueError(f"intrabar must be one of {', '.join(INTRABAR)}, not {intrabar!r}")
         self.series = series
         self.next = [0] * len(series)
         self.last: int | None = None
+        self.intrabar = intrabar
+        self.seed = seed
+        self.coin = coin if coin is not None else (series[0].coin if series else "")
+        self.params = params
+        self.drawn: list[Stretch | None] = [None] * len(series)
+        # per series: (candle, its high already visited, its low already visited)
+        self.visited: list[tuple[int, bool, bool]] = [(-1, False, False)] * len(series)
 
     def at(self, ts: int) -> int | None:
         """Price in USD atoms at `ts` (calls must come in time order)."""
@@ -132,12 +193,59 @@ class IndexPath:
                 i += 1
             self.next[k] = i
             if i < n and times[i] <= ts:
-                offset = ts - times[i]
-                self.last = intrabar_price(
-                    b.opens[i], b.highs[i], b.lows[i], b.closes[i], b.interval_us, offset
-                )
+                if self.intrabar == "linear" or b.interval_us <= MINUTE_US:
+                    self.last = intrabar_price(
+                        b.opens[i], b.highs[i], b.lows[i], b.closes[i], b.interval_us, ts - times[i]
+                    )
+                else:
+                    drawn = self.drawn[k]
+                    if drawn is None or not drawn.covers(i, ts):
+                        drawn = self.drawn[k] = self._draw(k, i, ts)
+                    self.last = drawn.at(ts)
                 return self.last
         return self.last
+
+    def _draw(self, k: int, i: int, ts: int) -> Stretch:
+        """The stretch of candle i of series k that contains `ts`, which no finer candle covers."""
+        b = self.series[k]
+        t0 = b.open_us[i]
+        t1 = t0 + b.interval_us
+        start, first = t0, b.opens[i]
+        end, last = t1, b.closes[i]
+        for j in range(k):  # their `next` is already past every bar that ended by ts
+            f = self.series[j]
+            m = self.next[j]
+            if m > 0:
+                ended = f.open_us[m - 1] + f.interval_us
+                if start < ended <= ts:
+                    start, first = ended, f.closes[m - 1]
+            if m < len(f.open_us) and ts < f.open_us[m] < end:
+                end, last = f.open_us[m], f.opens[m]
+        candle, high_seen, low_seen = self.visited[k]
+        if candle != i:  # which extremes finer bars inside this candle reach
+            high_seen = low_seen = False
+            for f in self.series[:k]:
+                lo, hi = bisect_left(f.open_us, t0), bisect_left(f.open_us, t1)
+                if lo < hi:
+                    high_seen = high_seen or max(f.highs[lo:hi]) >= b.highs[i]
+                    low_seen = low_seen or min(f.lows[lo:hi]) <= b.lows[i]
+        rng = candle_seed(self.seed, self.coin, b.interval_us, start)
+        prices = segment(
+            rng,
+            first,
+            last,
+            b.highs[i],
+            b.lows[i],
+            (end - start) / MINUTE_US,
+            b.interval_us / MINUTE_US,
+            hit_high=not high_seen,
+            hit_low=not low_seen,
+            params=self.params,
+        )
+        self.visited[k] = (i, True, True)  # this stretch visits whichever the finer bars did not
+        steps = len(prices) - 1
+        times = tuple(start + m * (end - start) // steps for m in range(steps + 1))
+        return Stretch(i, times, tuple(prices))
 
 
 @dataclass
@@ -197,7 +305,11 @@ class Replay:
         self.ex = products.exchange(Catalog(coins, markets, catalog.risk), seed=config.seed, products=())
         self.rng = random.Random(config.seed)
         self.tally = Tally()
-        self.paths = {coin: IndexPath(self.bars[coin]) for coin in config.coins if coin in self.bars}
+        self.paths = {
+            coin: IndexPath(self.bars[coin], intrabar=config.intrabar, seed=config.seed, coin=coin)
+            for coin in config.coins
+            if coin in self.bars  # FTX's regime: a perpetual listed after the span has no path
+        }
         self.markets = [(market, market.removesuffix("-PERP")) for market in config.markets]
         self.index: dict[str, int] = {}
         self.commands = 0
