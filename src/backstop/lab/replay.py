@@ -704,7 +704,9 @@ class Replay:
         self.book_scale = d.book_scale
         self.hold_hours = d.holding_hours
         per = self.plan.per_trader_oi
-        held = [self.held_oi(t) if t.decided else per for t in self.traders]
+        # a trader not yet in the market (new, or closed out by a liquidation) is counted at its
+        # expected share: it opens at its next decision, so the day adds traders only for lost equity
+        held = [(self.held_oi(t) if t.decided else 0.0) or per for t in self.traders]
         total = sum(held[: self.active])
         if d.open_interest > total:
             while self.active < len(self.traders) and total < d.open_interest:  # the dormant first
