@@ -148,3 +148,29 @@ def test_the_same_seed_gives_the_same_state_in_ftxs_regime_at_scale() -> None:
     assert a.state_hash == b.state_hash and a.summary == b.summary and a.daily == b.daily
     assert a.summary["scale_k"] > 1 and a.summary["regime"] == "ftx"
     assert replay(with_overrides(config, seed=2)).state_hash != a.state_hash
+
+
+def test_the_command_line_turns_on_ftxs_regime_and_keeps_explicit_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    import backstop.lab.replay as driver
+    from backstop.lab.cli import lab
+
+    seen: list[LabConfig] = []
+
+    def capture(config: LabConfig, *args: object, **kwargs: object) -> None:
+        seen.append(config)
+        raise ValueError("captured")
+
+    monkeypatch.setattr(driver, "replay", capture)
+    args = ["replay", "--regime", "ftx", "--scale-to", "ftx", "--leverage", "3", "--json"]
+    done = CliRunner().invoke(lab, args)
+    assert "captured" in done.output
+    c = seen[0]
+    assert c.regime == "ftx" and c.scale_to == "ftx" and c.margin == "ftx" and c.coins == regime.FTX_COINS
+    assert c.population.mean_leverage == 3.0  # given: kept over the regime's 2x
+    assert c.population.max_leverage == 101 and c.population.herding == regime.HERDING  # the regime's
+    CliRunner().invoke(lab, ["replay", "--json"])
+    assert seen[1].regime == "lab" and seen[1].population.max_leverage == 20 and not seen[1].scale_to

@@ -95,7 +95,13 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--model", type=click.Choice(MODELS), default=defaults.model, show_default=True),
         click.option("--seed", type=int, default=defaults.seed, show_default=True),
-        click.option("--traders", type=click.IntRange(0), default=p.traders, show_default=True),
+        click.option(
+            "--traders",
+            type=click.IntRange(0),
+            default=p.traders,
+            show_default=True,
+            help="Leveraged traders; with --scale-to, the synthetic accounts at the peak target.",
+        ),
         click.option(
             "--leverage",
             type=click.FloatRange(0.1, 101),
