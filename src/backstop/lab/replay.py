@@ -341,6 +341,7 @@ class Replay:
         self.reverse_funds: dict[str, float] = {"250m": 250_000_000.0}
         # the population's day and hour (lab.scale growth, FTX's leverage dates, top-ups, herding)
         self.book_scale = 1.0  # makers' depth and the BLPs' unwinding, over the unscaled lab's
+        self.depth_scale: dict[str, float] = {}  # market -> its makers' depth multiplier
         self.hold_hours = 0.0  # the day's mean hours between decisions (0: the configured)
         self.leverage_cap = config.population.max_leverage
         self.pop_day = self.start_us // DAY_US
@@ -386,14 +387,17 @@ class Replay:
             self.hold_hours = self.plan.on(self.pop_day).holding_hours
         if c.regime == "ftx":
             self.leverage_cap = min(p.max_leverage, ftx.max_leverage_on(ts))
+        shares = self.market_shares()
+        self.set_depths()
         for market in c.markets:
             maker = self.account(ts, f"maker-{market}")
-            self.deposit(ts, maker, int(p.maker_capital_usd * peak) * ATOM)
+            depth = p.maker_depth_usd * scale.market_depth_scale(peak, shares[market])
+            self.deposit(ts, maker, int(scale.maker_capital_usd(p.maker_capital_usd, depth)) * ATOM)
             self.makers[market] = maker
             self.maker_ids.add(maker)
         for n in range(p.blps):
             blp = self.account(ts, f"blp-{n}")
-            self.deposit(ts, blp, int(p.blp_capital_usd * peak) * ATOM)
+            self.deposit(ts, blp, int(min(scale.MAX_DEPOSIT_USD, p.blp_capital_usd * peak)) * ATOM)
             per_minute, per_hour = int(p.blp_per_minute_usd * peak), int(p.blp_per_hour_usd * peak)
             joined = self.send(RegisterBackstop(ts, blp, per_minute * ATOM, per_hour * ATOM))
             if joined and isinstance(joined[0], Rejected):
@@ -498,11 +502,12 @@ class Replay:
         s = pop.stress(math.sqrt(self.fast_var.get(market, 0.0)), math.sqrt(self.slow_var.get(market, 0.0)))
         pos = self.ex.accounts[maker].positions.get(market)
         inventory_usd = 0.0 if pos is None else pos.size * info.lot_atoms / ATOM * mid / ATOM
-        skew = -p.maker_skew_bp_per_million * inventory_usd / 1e6
+        # the skew per $1M of inventory falls as the book scales (the same skew per unit of depth)
+        skew = -p.maker_skew_bp_per_million * inventory_usd / 1e6 / self.depth_scale.get(market, 1.0)
         centre = mid * (1 + skew / 1e4)
         depth_lots = (
             p.maker_depth_usd
-            * self.book_scale
+            * self.depth_scale.get(market, self.book_scale)
             / min(s, 10.0)
             / p.maker_levels
             / (mid / ATOM)
@@ -594,14 +599,11 @@ class Replay:
             mid = self.index[market.removesuffix("-PERP")]
             book = ex.books[market]
             floor = book.imf_floor / RATE
-            if floor:
-                leverage = min(t.leverage, 0.9 / floor)
-            elif acct.leverage > 20:  # FTX's 101x era: 1/setting, and the ~$2.5M cap per real account
-                leverage = min(t.leverage, 0.95 * acct.leverage)
-            else:
-                leverage = t.leverage
+            # under a floor 90% of what it allows; under FTX's own IMF (1 / setting) 90% of the
+            # setting: room for the initial weights of coin collateral and the order's price band
+            leverage = min(t.leverage, 0.9 / floor if floor else 0.9 * acct.leverage)
             notional = equity * leverage / len(listed)
-            if acct.leverage > 20:
+            if acct.leverage > 20:  # FTX's 101x era: about $2.5M a position per real account
                 notional = min(notional, ftx.HIGH_LEVERAGE_POSITION_USD * self.k * ATOM)
             lots = int(notional / mid * ATOM / info.lot_atoms)
             if lots < info.min_provide_lots:
@@ -610,7 +612,14 @@ class Replay:
             if p.herding:
                 share = self.herd_share(market.removesuffix("-PERP"), share)
             side = "buy" if self.rng.random() < share else "sell"
-            self.send(PlaceOrder(ts, t.account, market, side, lots, None, "market"))
+            # a k-fold account's order in pieces within FTX's per-account limit (the k real
+            # traders' orders are separate); one piece unless scaled
+            piece = lots
+            if self.k > 1:
+                piece = max(1, int(0.9 * self.order_cap_usd(market) / (mid / ATOM) * ATOM / info.lot_atoms))
+            while lots > 0:
+                self.send(PlaceOrder(ts, t.account, market, side, min(lots, piece), None, "market"))
+                lots -= piece
         t.decided = True
 
     def requote_spot(self, ts: int, spot: str) -> None:
@@ -629,7 +638,8 @@ class Replay:
         if not (moved or spot in self.maker_hit or ts - last_ts >= 15 * MINUTE_US):
             return
         info = self.ex.catalog.markets[spot]
-        per_level = p.maker_depth_usd * self.book_scale * SPOT_SHARE / p.maker_levels
+        per_side = min(p.maker_depth_usd * self.book_scale * SPOT_SHARE, 0.9 * self.order_cap_usd(spot))
+        per_level = per_side / p.maker_levels
         lots = max(info.min_provide_lots, int(per_level / (mid / ATOM) * ATOM / info.lot_atoms))
         held = self.ex.accounts[maker].balances.get(coin, 0) // info.lot_atoms
         bids: list[int] = []
@@ -703,6 +713,7 @@ class Replay:
         d = self.plan.on(ts // DAY_US)
         self.book_scale = d.book_scale
         self.hold_hours = d.holding_hours
+        self.set_depths()
         per = self.plan.per_trader_oi
         # a trader not yet in the market (new, or closed out by a liquidation) is counted at its
         # expected share: it opens at its next decision, so the day adds traders only for lost equity
@@ -720,6 +731,31 @@ class Replay:
             for t in self.traders[keep : self.active]:
                 t.active = False
             self.active = keep
+
+    def market_shares(self) -> dict[str, float]:
+        """Each perpetual's share of the traders' markets: `market_weights` over the replayed
+        markets, or equal shares."""
+        markets = self.config.markets
+        weights = dict(self.config.population.market_weights)
+        total = sum(weights.get(m, 0.0) for m in markets)
+        return {m: weights.get(m, 0.0) / total if total else 1.0 / len(markets) for m in markets}
+
+    def order_cap_usd(self, market: str) -> float:
+        """The engine's open-order limit per side for a maker in `market` today, USD."""
+        book = self.ex.books[market]
+        coin = self.ex.catalog.coins[book.info.base]
+        return scale.open_order_cap_usd(book.adv() / ATOM, coin.adv_floor / ATOM, book.info.is_perpetual)
+
+    def set_depths(self) -> None:
+        """The makers' depth multiplier per perpetual: the book scale by its share of the traders'
+        markets, within FTX's open-order limit (a ladder it would refuse is cut to 90% of it)."""
+        p = self.config.population
+        for market, share in self.market_shares().items():
+            wanted = (
+                scale.market_depth_scale(self.book_scale, share) if self.plan is not None else self.book_scale
+            )
+            cap = 0.9 * self.order_cap_usd(market) / p.maker_depth_usd if p.maker_depth_usd > 0 else wanted
+            self.depth_scale[market] = min(wanted, cap)
 
     def held_oi(self, t: Trader) -> float:
         """The trader's share of open interest, USD: half its positions' notional at the mark."""

@@ -256,6 +256,30 @@ def book_scale(volume: float, base_volume: float) -> float:
     return max(1.0, volume / base_volume)
 
 
+MAX_DEPOSIT_USD = 9_000_000_000.0  # under the engine's largest amount, 1e18 atoms ($10B)
+BASE_MARKETS = 2  # the unscaled population's perpetuals (BTC, ETH), which share its volume
+
+
+def market_depth_scale(book: float, share: float) -> float:
+    """A market's depth multiplier: the book scale split by the market's share of the traders'
+    markets (1 / 2 each for the unscaled BTC and ETH, so the unscaled book is unchanged)."""
+    return book * share * BASE_MARKETS
+
+
+def open_order_cap_usd(adv_usd: float, adv_floor_usd: float, perpetual: bool) -> float:
+    """FTX's limit on an account's open orders per side (help.ftx.com, order limits): max($1M, 1%
+    of the coin's average daily volume), x5 on perpetuals; the engine's ADV is at least the coin's
+    floor (catalog adv_floor). A maker's ladder stays within it."""
+    return max(1e6, max(adv_usd, adv_floor_usd) / 100) * (5 if perpetual else 1)
+
+
+def maker_capital_usd(base: float, peak_depth_usd: float) -> float:
+    """A maker's deposit: the configured capital, or ten times its ladder's largest one-sided depth
+    over the run if that is more (our choice: the unscaled maker holds 100x its $2M depth), within
+    the engine's largest deposit."""
+    return min(MAX_DEPOSIT_USD, max(base, 10 * peak_depth_usd))
+
+
 def base_volume_usd(p: PopulationConfig, cap: float) -> float:
     """The unscaled population's expected daily volume: N traders x n x 2 x 24 / holding hours."""
     return p.traders * trader_notional_usd(p, cap) * 48.0 / p.holding_hours
