@@ -11,7 +11,13 @@ is being liquidated, so FTX's per-second liquidation rounds keep their pace in a
 Margin regimes (`SetMarginFloor` on every perpetual): `ftx5` is FTX's formulas (IMF at least 5%
 at the 20x cap, MMF 3%); `ftx15` raises IMF to at least 15% and MMF to 9% (FUSD's proposal,
 MMF = 0.6 IMF as FTX's own ratio); `fhs` sets each day's floor from the filtered-historical-
-simulation model (`lab.fhs`) fitted on the data up to the day before, MMF 0.6 of it.
+simulation model (`lab.fhs`) fitted on the data up to the day before, MMF 0.6 of it; `ftx` sets no
+floor (FTX's own formulas: IMF 1 / leverage setting, MMF 3%, or 0.6% above 20x in the 101x era).
+
+The population (`lab.population`): `--regime ftx` is FTX's as it was (`lab.regime`: 101x until
+2021-07-25, SOL and FTT perpetuals, coin collateral, several markets on one account, volume that
+follows volatility, top-ups, herding); `--scale-to ftx` sizes it to FTX's open interest and volume
+by date with representative accounts (`lab.scale`), the day's rows carrying both.
 
 Measured, from the engine's own events and ledgers: the insurance fund's path and daily draws,
 its largest daily draw and drawdown, clawbacks and auto-deleveraging, accounts liquidated at each
