@@ -95,9 +95,10 @@ TRADER_MASK = (1 << TRADER_BITS) - 1
 
 
 def default_data() -> list[Any]:
-    """The lab's packaged history (`backstop/lab/data`, its README gives every file's source): hourly
-    Binance spot candles for BTC, ETH, SOL and FTT, and finer bars on the stress days (minute bars
-    where any could be found, five- and fifteen-minute bars where not)."""
+    """The lab's packaged history (`backstop/lab/data`, copies of the shared data folder's files; its
+    README gives every file's source): hourly Binance spot candles for BTC, ETH, SOL and FTT, and
+    finer bars on some stress days (Binance minute bars in May 2021, five-minute bars around
+    2020-03-12, FTX's own five-minute BTC and ETH bars in the LUNA week of May 2022)."""
     from importlib.resources import files
 
     folder = files("backstop.lab").joinpath("data")
