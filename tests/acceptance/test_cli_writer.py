@@ -74,7 +74,7 @@ def up(proc: subprocess.Popen[str], port: int) -> Server:
             if proc.poll() is not None or time.time() >= deadline:
                 proc.kill()  # a server still starting would hold communicate() open for ever
                 out, err = proc.communicate(timeout=30)
-                raise AssertionError(f"the server did not come up on port {port}:\n{out}\n{err}")
+                raise AssertionError(f"the server did not come up on port {port}:\n{out}\n{err}") from None
             time.sleep(0.2)
 
 
