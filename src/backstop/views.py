@@ -135,7 +135,7 @@ def positions_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
                 "realizedPnl": from_atoms(pos.realized),
                 "initialMarginRequirement": _rate(imf),
                 "maintenanceMarginRequirement": _rate(
-                    margin.position_mmf(market, pos.size, pos.book.mmf_floor)
+                    margin.position_mmf(market, pos.size, pos.book.mmf_floor, acct.leverage)
                 ),
                 "collateralUsed": from_atoms(mul_div_up(value, imf, RATE)),
                 "estimatedLiquidationPrice": None if liquidation is None else market.price_of(liquidation),

@@ -65,13 +65,16 @@ def serve(
 
 
 def up(proc: subprocess.Popen[str], port: int) -> Server:
-    deadline = time.time() + 30
+    deadline = time.time() + 120  # a busy machine rebuilds history slowly
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/markets", timeout=1).close()
             return Server(f"http://127.0.0.1:{port}")
         except OSError:
-            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            if proc.poll() is not None or time.time() >= deadline:
+                proc.kill()  # a server still starting would hold communicate() open for ever
+                out, err = proc.communicate(timeout=30)
+                raise AssertionError(f"the server did not come up on port {port}:\n{out}\n{err}") from None
             time.sleep(0.2)
 
 

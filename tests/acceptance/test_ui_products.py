@@ -257,7 +257,13 @@ def test_wide_tables_scroll_inside_their_panels_on_a_laptop_and_a_phone(
 def test_the_products_pages_fit_a_phone_without_a_key(market: Server, browser: Browser) -> None:
     phone = browser.new_page(viewport={"width": 390, "height": 844})
     view = UI(phone, market.base)
-    for name, ready in (("lt", "#lt-tokens tr"), ("convert", ".needs-login"), ("ftt", "#ftt-burns")):
+    pages = (
+        ("lt", "#lt-tokens tr"),
+        ("convert", ".needs-login"),
+        ("ftt", "#ftt-burns"),
+        ("vol", "#vol-status:has-text('not been issued')"),  # VOL issued: test_ui_volume_token.py
+    )
+    for name, ready in pages:
         phone.goto(market.base + f"/#/products/{name}")
         expect(phone.locator(ready).first).to_be_visible()
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390, name

@@ -14,7 +14,7 @@ import pytest
 from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.commands import SetLeverage, SetMarginFloor
 from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, utc_us
-from backstop.lab import impact, makers
+from backstop.lab import impact, makers, scale
 from backstop.lab.impact import ImpactState, daily_inputs, impacted, square_root_impact
 from backstop.lab.population import PopulationConfig
 from backstop.lab.replay import IndexPath, Replay, replay
@@ -132,11 +132,18 @@ def test_depth_refills_with_the_resilience_half_life() -> None:
 
 def test_depth_follows_the_markets_size_and_makers_capital() -> None:
     p = PopulationConfig()
-    # 1,000 traders a market, each closing and reopening collateral x 2 every 48 hours
-    per_trader = 2 * 5_000 * math.exp(1.5**2 / 2) * 2.0 * 24 / 48
-    assert makers.expected_daily_volume(p, 2) == pytest.approx(1_000 * per_trader)
-    assert makers.depth_usd(p, 2) == pytest.approx(0.01 * 1_000 * per_trader)
-    assert makers.depth_usd(with_pop(p, market_volume_usd=2e9), 2) == pytest.approx(2e7)
+    assert makers.depth_usd(p, 2e9) == pytest.approx(2e7)  # 1% of a $2B day within 1% a side
+    assert makers.ladder_depths(p) == pytest.approx(2**0.674)  # the whole ladder: D(2%) / D1
+    # the unscaled population: 2,000 traders each closing and reopening its notional every 48 hours
+    volume = scale.base_volume_usd(p, p.max_leverage)
+    assert volume == pytest.approx(2_000 * scale.trader_notional_usd(p, p.max_leverage) * 48 / 48)
+    r = Replay(with_overrides(LabConfig(start="2020-03-12", end="2020-03-13", guaranty=False), traders=2_000))
+    r.setup()
+    for market in ("BTC-PERP", "ETH-PERP"):  # half the traders' markets each
+        assert r.depth[market] == pytest.approx(
+            min(0.01 * volume / 2, 0.9 * r.order_cap_usd(market) / 2**0.674)
+        )
+        assert r.maker_capital[market] == pytest.approx(20 * 0.01 * volume / 2, rel=1e-9)
     # half its capital lost: half the depth; beyond its inventory limit: that side is not quoted
     full = makers.quotes(p, 1e6, 2e7, 2e7, 0.0, 1.0, 0.0, 0.0)
     half = makers.quotes(p, 1e6, 2e7, 1e7, 0.0, 1.0, 0.0, 0.0)
@@ -218,6 +225,7 @@ def whale_liquidated() -> tuple[Replay, int, int]:
     r.send(SetLeverage(ts, whale, 10))
     info = r.ex.catalog.markets["BTC-PERP"]
     r.aim(ts, whale, "BTC-PERP", int(100e6 / (r.index["BTC"] / ATOM) * ATOM / info.lot_atoms))
+    assert r.depth["BTC-PERP"] == pytest.approx(2e7)
     run_minutes(r, ts, ts + DAY_US)
     forced = ts + DAY_US
     r.send(SetMarginFloor(forced, "BTC-PERP", RATE // 2, RATE // 2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -16,10 +16,25 @@ from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div, sqrt_term_bel
 USD = "USD"
 T = TypeVar("T")
 MAX_LEVERAGE = 20
+"""The highest account leverage setting by default (FTX from 25 Jul 2021); risk.toml's
+`max_leverage` may allow up to LEVERAGE_LIMIT."""
+LEVERAGE_LIMIT = 101
+"""FTX's highest setting until 25 Jul 2021 ("up to 101x"; SBF, twitter.com/SBF_FTX/status/
+1419720609383141397): the size of the leverage tables, and the most risk.toml may allow."""
 HAIRCUT_NUMERATOR = 110 * RATE * RATE // 100  # 1.1, scaled so that dividing by a rate gives a rate
 MMF_FLOOR = 3 * RATE // 100
-BASE_IMF: tuple[int, ...] = (RATE, *(ceil_div(RATE, lev) for lev in range(1, MAX_LEVERAGE + 1)))
+HIGH_LEVERAGE_MMF = 6 * RATE // 1000
+"""The MMF floor of an account set above 20x: FTX's backstop page of the 101x era gave the
+auto-close margin fraction as 1.5% at 20x or below and 0.3% at 50x or above (help.ftx.com
+360024479392); ACMF = MMF / 2 there, so MMF 3% and 0.6%. Our reading: every setting above 20x
+takes the 0.6% floor (FTX's choices above 20x were the 50x and 101x of its leverage menu)."""
+BASE_IMF: tuple[int, ...] = (RATE, *(ceil_div(RATE, lev) for lev in range(1, LEVERAGE_LIMIT + 1)))
 """1 / leverage as a rate, rounded up, indexed by the leverage setting."""
+
+
+def mmf_base(leverage: int) -> int:
+    """The MMF floor of an account with this leverage setting: 3%, or 0.6% above 20x."""
+    return MMF_FLOOR if leverage <= MAX_LEVERAGE else HIGH_LEVERAGE_MMF
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +73,8 @@ class Market:
     position_limit: int = 0  # largest position plus open orders per account, in lots (0 = none)
     price_band: int = 20  # percent an order price may stray from the 5-minute mean mark
     premium_band: int = 20  # percent |premium| may exceed its 5-minute mean (futures)
+    # last, so that a market pickled before it existed restores field by field (__reduce__)
+    mmf_floor_lots_high: int = 0  # the largest size whose MMF is the 0.6% floor above 20x
 
     @property
     def is_perpetual(self) -> bool:
@@ -105,6 +122,7 @@ class RiskConfig:
     backstop_min_collateral: int = 500_000 * ATOM  # USD atoms (FTX: $500k balance)
     backstop_min_per_minute: int = 100_000 * ATOM  # FTX: at least $0.1m per minute
     backstop_min_per_hour: int = 300_000 * ATOM  # and $0.3m per hour
+    max_leverage: int = MAX_LEVERAGE  # the highest leverage setting (last: older pickles restore)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RiskConfig, tuple(getattr(self, f.name) for f in fields(self)))
@@ -158,12 +176,43 @@ def _market(name: str, spec: dict[str, Any]) -> Market:
         tick_value=int(tick_value),
         lot_atoms=lot,
         band_percent=25 if spot else 2,
-        imf_floor_lots=tuple(sqrt_term_below(imf_factor, base) // lot for base in BASE_IMF),
-        mmf_floor_lots=sqrt_term_below(imf_factor, MMF_FLOOR * 10 // 6) // lot,
+        **_size_thresholds(imf_factor, lot),
         tick_atoms=int(tick_atoms),
         position_limit=int(Decimal(spec.get("positionLimit", "0")) / sinc),
         price_band=int(Decimal(spec.get("priceBand", 20))),
         premium_band=int(Decimal(spec.get("premiumBand", 20))),
+    )
+
+
+def make_market(name: str, spec: dict[str, Any]) -> Market:
+    """A market from its markets.toml table (a listing outside the packaged catalog, e.g. the
+    risk lab's FTT-PERP)."""
+    return _market(name, spec)
+
+
+def _size_thresholds(imf_factor: int, lot: int) -> dict[str, Any]:
+    """The sizes (lots) below which the square-root terms cannot bind, for a market's factor."""
+    return {
+        "imf_floor_lots": tuple(sqrt_term_below(imf_factor, base) // lot for base in BASE_IMF),
+        "mmf_floor_lots": sqrt_term_below(imf_factor, MMF_FLOOR * 10 // 6) // lot,
+        "mmf_floor_lots_high": sqrt_term_below(imf_factor, HIGH_LEVERAGE_MMF * 10 // 6) // lot,
+    }
+
+
+def with_imf_factor(market: Market, imf_factor: int) -> Market:
+    """The market with another IMF factor (rate units), its size thresholds recomputed."""
+    return replace(market, imf_factor=imf_factor, **_size_thresholds(imf_factor, market.lot_atoms))
+
+
+def coin_with_imf_factor(coin: Coin, imf_factor: int) -> Coin:
+    """The coin with another collateral IMF factor (rate units), its haircut thresholds recomputed."""
+    if coin.usd_alias or coin.weight_initial == 0 or coin.weight_total == 0:
+        return coin
+    return replace(
+        coin,
+        imf_factor=imf_factor,
+        no_haircut_initial=sqrt_term_below(imf_factor, HAIRCUT_NUMERATOR // coin.weight_initial - RATE),
+        no_haircut_total=sqrt_term_below(imf_factor, HAIRCUT_NUMERATOR // coin.weight_total - RATE),
     )
 
 
@@ -197,8 +246,12 @@ def _risk(spec: dict[str, Any]) -> RiskConfig:
         value = spec.get(key)
         return int(getattr(default, key)) if value is None else to_atoms(value)
 
+    max_leverage = int(spec.get("max_leverage", MAX_LEVERAGE))
+    if not 1 <= max_leverage <= LEVERAGE_LIMIT:
+        raise ValueError(f"max_leverage must be 1..{LEVERAGE_LIMIT}, not {max_leverage}")
     return RiskConfig(
         model=model,
+        max_leverage=max_leverage,
         backstop_min_collateral=usd("backstop_min_collateral"),
         backstop_min_per_minute=usd("backstop_min_per_minute"),
         backstop_min_per_hour=usd("backstop_min_per_hour"),

@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from backstop.catalog import MAX_LEVERAGE, USD, Catalog, Market, load
+from backstop.catalog import USD, Catalog, Market, load
 from backstop.engine import (
     backstop,
     conditional,
@@ -368,7 +368,7 @@ class Exchange:
         acct = self.account(c.account)
         if acct is None:
             return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
-        if not 1 <= c.leverage <= MAX_LEVERAGE:
+        if not 1 <= c.leverage <= self.catalog.risk.max_leverage:
             return [Rejected(errors.INVALID_LEVERAGE)]
         acct.leverage = c.leverage
         return [LeverageSet(acct.id, c.leverage)]

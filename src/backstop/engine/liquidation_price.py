@@ -50,7 +50,7 @@ class _Room:
         self.size = pos.size
         self.cost = pos.cost
         self.tick_value = info.tick_value
-        self.mmf = position_mmf(info, pos.size, book.mmf_floor)
+        self.mmf = position_mmf(info, pos.size, book.mmf_floor, acct.leverage)
         self.atoms = acct.balances.get(info.base, 0)
         self.coin_book: Book | None = None
         if info.base in ex.units:  # a coin held in shares (Exchange.set_units): its atoms

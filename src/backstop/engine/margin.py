@@ -5,7 +5,7 @@ collateral        = sum of balances x min(weight, 1.1 / (1 + imfFactor x sqrt(co
 total acct value  = collateral (total weights) + unrealized PnL
 margin fraction   = TAV / total position notional
 position IMF      = max(1 / leverage, imfFactor x sqrt(open size))
-position MMF      = max(3%, 0.6 x imfFactor x sqrt(size))
+position MMF      = max(3%, 0.6 x imfFactor x sqrt(size)); 0.6% in place of 3% above 20x (101x era)
 free collateral   = min(C, C + uPnL) - spot buys held - sum(IMF x open size x mark), C with initial weights
 
 An order that raises an account's open size is accepted only if free collateral stays >= 0 after it
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backstop.catalog import BASE_IMF, HAIRCUT_NUMERATOR, MMF_FLOOR, USD, Coin, Market
+from backstop.catalog import BASE_IMF, HAIRCUT_NUMERATOR, MAX_LEVERAGE, MMF_FLOOR, USD, Coin, Market, mmf_base
 from backstop.engine.amounts import RATE, ceil_div, mul_div, mul_div_up, sqrt_term
 from backstop.engine.book import Book
 
@@ -79,10 +79,16 @@ def position_imf(market: Market, open_lots: int, leverage: int, floor: int = 0) 
     return imf if imf > floor else floor
 
 
-def position_mmf(market: Market, lots: int, floor: int = 0) -> int:
-    """FTX's MMF, raised to the market's floor (the book's `mmf_floor`)."""
+def position_mmf(market: Market, lots: int, floor: int = 0, leverage: int = MAX_LEVERAGE) -> int:
+    """FTX's MMF, raised to the market's floor (the book's `mmf_floor`); an account set above 20x
+    (`leverage`, FTX's 101x era) has the 0.6% base instead of 3% (catalog.mmf_base)."""
     lots = abs(lots)
-    if lots <= market.mmf_floor_lots:
+    if leverage > MAX_LEVERAGE:
+        if lots <= market.mmf_floor_lots_high:
+            mmf = mmf_base(leverage)
+        else:
+            mmf = ceil_div(6 * sqrt_term(market.imf_factor, lots * market.lot_atoms), 10)
+    elif lots <= market.mmf_floor_lots:
         mmf = MMF_FLOOR
     else:
         mmf = ceil_div(6 * sqrt_term(market.imf_factor, lots * market.lot_atoms), 10)
@@ -161,7 +167,7 @@ def maintenance_requirement(acct: Account) -> int | None:
             info = pos.book.info
             n = abs(pos.size) * mark_of(pos.book) * info.tick_value
             notional += n
-            weighted += n * position_mmf(info, pos.size, pos.book.mmf_floor)
+            weighted += n * position_mmf(info, pos.size, pos.book.mmf_floor, acct.leverage)
     if not notional:
         return None
     return ceil_div(weighted, notional)

@@ -106,6 +106,7 @@ def assess(ex: Exchange, acct: Account) -> Assessment:
     held = tav
     notional = 0
     requirement = 0
+    leverage = acct.leverage
     for pos in acct.positions.values():
         size = pos.size
         if size:
@@ -114,7 +115,7 @@ def assess(ex: Exchange, acct: Account) -> Assessment:
             value = (size if size > 0 else -size) * mark_of(book) * info.tick_value
             tav += (value if size > 0 else -value) - pos.cost
             notional += value
-            requirement += mul_div_up(value, position_mmf(info, size, book.mmf_floor), RATE)
+            requirement += mul_div_up(value, position_mmf(info, size, book.mmf_floor, leverage), RATE)
     return Assessment(tav, notional, requirement, gross, held, usd)
 
 

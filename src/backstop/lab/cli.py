@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -16,7 +17,7 @@ import click
 from backstop.catalog import MODELS
 from backstop.cli_input import Group, decimal
 from backstop.lab.population import PopulationConfig
-from backstop.lab.spec import IMPACTS, REGIMES, LabConfig, with_overrides
+from backstop.lab.spec import IMPACTS, POPULATIONS, REGIMES, LabConfig, with_overrides, with_regime
 
 
 def _clean(value: Any) -> Any:
@@ -94,10 +95,16 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--model", type=click.Choice(MODELS), default=defaults.model, show_default=True),
         click.option("--seed", type=int, default=defaults.seed, show_default=True),
-        click.option("--traders", type=click.IntRange(0), default=p.traders, show_default=True),
+        click.option(
+            "--traders",
+            type=click.IntRange(0),
+            default=p.traders,
+            show_default=True,
+            help="Leveraged traders; with --scale-to, the synthetic accounts at the peak target.",
+        ),
         click.option(
             "--leverage",
-            type=click.FloatRange(0.1, 20),
+            type=click.FloatRange(0.1, 101),
             default=p.mean_leverage,
             show_default=True,
             help="Mean leverage.",
@@ -110,7 +117,13 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Spread of the (lognormal) leverage: the tail.",
         ),
         click.option("--long-share", type=click.FloatRange(0, 1), default=p.long_share, show_default=True),
-        click.option("--max-leverage", type=click.IntRange(1, 20), default=p.max_leverage, show_default=True),
+        click.option(
+            "--max-leverage",
+            type=click.IntRange(1, 101),
+            default=p.max_leverage,
+            show_default=True,
+            help="Highest leverage setting (above 20x: 50x or this; FTX allowed 101x until 2021-07-25).",
+        ),
         click.option(
             "--holding-hours",
             type=click.FloatRange(0.02),
@@ -161,14 +174,76 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "index moves by the square-root law), book (the book only), off (fixed ladder, "
             "historical index).",
         ),
+        click.option(
+            "--regime",
+            type=click.Choice(POPULATIONS),
+            default=defaults.regime,
+            show_default=True,
+            help="ftx: FTX's regime (101x until 2021-07-25, BTC/ETH/SOL/FTT, coin collateral, several"
+            " markets a trader, volume with volatility, top-ups, herding; lab.regime). The options below"
+            " given explicitly still apply.",
+        ),
+        click.option(
+            "--scale-to",
+            default=defaults.scale_to,
+            metavar="ftx|CSV",
+            help="Size the population to FTX's open interest and volume by date (ftx: the packaged"
+            " sourced growth path; or a CSV of the same form); --traders is then the synthetic accounts"
+            " at the peak, each standing for k real traders.",
+        ),
+        click.option(
+            "--markets-per-trader",
+            default=None,
+            metavar="P1,P2,..",
+            help="Chance a trader holds 1, 2, ... markets on its one account [1].",
+        ),
+        click.option(
+            "--coin-collateral/--usd-collateral",
+            default=None,
+            help="Deposit collateral in BTC/ETH/FTT/SOL with FTX's customer-balance shares [USD only].",
+        ),
+        click.option(
+            "--volume-elasticity",
+            type=click.FloatRange(0),
+            default=p.volume_elasticity,
+            show_default=True,
+            help="Decisions faster by (fast / slow volatility) ** this (FTX regime: 0.8).",
+        ),
+        click.option(
+            "--herding",
+            type=click.FloatRange(-0.45, 0.45),
+            default=p.herding,
+            show_default=True,
+            help="P(long) = long share + this x tanh(24 h return / daily sigma).",
+        ),
+        click.option(
+            "--top-up",
+            type=click.FloatRange(0, 1),
+            default=p.top_up_probability,
+            show_default=True,
+            help="Chance a trader near maintenance (MF < 2 MMF) tops up half its collateral, hourly.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
+def _explicit(name: str) -> bool:
+    """Whether an option was given on the command line (not its default)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True
+    source = ctx.get_parameter_source(name)
+    return source is not None and source != click.core.ParameterSource.DEFAULT
+
+
 def build(margin: str, kw: dict[str, Any]) -> LabConfig:
+    """The configuration of a command line: with `--regime ftx`, FTX's regime (`with_regime`:
+    its population, four perpetuals and margin formulas) and then only the options given
+    explicitly on top of it."""
     coins = tuple(c.strip().upper() for c in kw["coins"].split(",") if c.strip())
+    regime = kw.get("regime", "lab")
     try:
         base = LabConfig(
             start=kw["start"],
@@ -180,21 +255,48 @@ def build(margin: str, kw: dict[str, Any]) -> LabConfig:
             step_s=kw["step"],
             fund_start_usd=kw["fund_start"],
             data=tuple(kw["data"]),
-            impact=kw["impact"],
+            impact=kw.get("impact", LabConfig.impact),
+            scale_to=kw.get("scale_to") or "",
         )
-        return with_overrides(
-            base,
-            traders=kw["traders"],
-            mean_leverage=kw["leverage"],
-            max_leverage=kw["max_leverage"],
-            holding_hours=kw["holding_hours"],
-            collateral_median_usd=kw["collateral"],
-            leverage_sigma=kw["leverage_sigma"],
-            collateral_sigma=kw["collateral_sigma"],
-            long_share=kw["long_share"],
-            blp_per_minute_usd=kw["blp_per_minute"],
-            blp_per_hour_usd=kw["blp_per_minute"] * 10,
-        )
+        changes: dict[str, Any] = {
+            "traders": kw["traders"],
+            "mean_leverage": kw["leverage"],
+            "max_leverage": kw["max_leverage"],
+            "holding_hours": kw["holding_hours"],
+            "collateral_median_usd": kw["collateral"],
+            "leverage_sigma": kw["leverage_sigma"],
+            "collateral_sigma": kw["collateral_sigma"],
+            "long_share": kw["long_share"],
+            "blp_per_minute_usd": kw["blp_per_minute"],
+            "blp_per_hour_usd": kw["blp_per_minute"] * 10,
+            "volume_elasticity": kw.get("volume_elasticity", 0.0),
+            "herding": kw.get("herding", 0.0),
+            "top_up_probability": kw.get("top_up", 0.0),
+        }
+        names = {
+            "mean_leverage": "leverage",
+            "collateral_median_usd": "collateral",
+            "blp_per_minute_usd": "blp_per_minute",
+            "blp_per_hour_usd": "blp_per_minute",
+            "top_up_probability": "top_up",
+        }
+        if kw.get("top_up"):
+            changes["top_up_trigger"] = 2.0
+        if kw.get("markets_per_trader"):
+            changes["markets_per_trader"] = tuple(float(x) for x in kw["markets_per_trader"].split(","))
+        if kw.get("coin_collateral") is not None:
+            from backstop.lab.regime import COLLATERAL_MIX
+
+            changes["collateral_mix"] = COLLATERAL_MIX if kw["coin_collateral"] else ()
+        if regime != "lab":
+            base = with_regime(base, regime)
+            if _explicit("coins"):
+                base = replace(base, coins=coins)
+            if _explicit("margin"):
+                base = replace(base, margin=margin)
+            explicit = {"markets_per_trader", "collateral_mix", "top_up_trigger"}
+            changes = {k: v for k, v in changes.items() if k in explicit or _explicit(names.get(k, k))}
+        return with_overrides(base, **changes)
     except ValueError as exc:
         raise failure(exc) from None
 
@@ -261,6 +363,16 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"  market impact {s['impact']}: the index moved up to {s['index_impact_max']:+.3%} from"
             f" the historical path ({s['index_impact_max_coin']}, {s['index_impact_max_at']})",
         )
+    if "open_interest_mean" in s:  # the population's scale (lab.scale), FTX's beside it when scaled
+        line = (
+            f"  open interest mean {s['open_interest_mean']:,.0f}, volume mean {s['volume_mean']:,.0f} a day"
+        )
+        if s.get("scale_to"):
+            line += (
+                f" (FTX {s['ftx_open_interest_mean']:,.0f} and {s['ftx_volume_mean']:,.0f};"
+                f" k = {s['scale_k']}, {s['represented_traders_end']:,} traders represented)"
+            )
+        lines.append(line)
     for line in lines:
         click.echo(line)
 

@@ -5,8 +5,11 @@ The rules
 ---------
 1. **Depth follows the market's size.** Depth within 1% of the mid, per side, in calm, is a share
    of the market's daily volume: D1 = `book_depth_ratio` x V, where V is the lab market's daily
-   volume (`market_volume_usd`, or, when 0, what the population is expected to trade:
-   `expected_daily_volume`). Scaling the population (or setting V) scales the book. Our choice:
+   volume: `market_volume_usd`, or, when 0, what the population is expected to trade in it (the
+   unscaled population's volume, `scale.base_volume_usd`, times the market's share of the
+   traders' markets), both times the day's book scale when `--scale-to` sizes the population
+   (`Replay.book_depth`). Scaling the population scales the book, and the maker's whole ladder
+   stays within FTX's open-order limit as the fixed ladder does. Our choice:
    1% of a day's volume within 1% per side. Published figures bound it without pinning it:
    BTC's 2% depth across the exchanges Kaiko tracks was $412M on 2024-06-02, bids $202M and asks
    $209M (Kaiko, cited by CryptoSlate); 462 BTC (~$13M) moved BTC-USDT by 1% at the end of April
@@ -81,21 +84,16 @@ STRESS_CAP = 10.0
 makers did before)."""
 
 
-def expected_daily_volume(p: PopulationConfig, markets: int) -> float:
-    """What the population is expected to trade a day in one market (USD): each trader closes and
-    reopens (two trades of its notional) every `holding_hours` on average, its notional its
-    collateral (lognormal: mean = median x exp(sigma^2 / 2)) times its mean leverage."""
-    if markets <= 0:
-        return 0.0
-    collateral = p.collateral_median_usd * math.exp(p.collateral_sigma**2 / 2)
-    per_trader = 2 * collateral * p.mean_leverage * 24 / p.holding_hours
-    return p.traders / markets * per_trader
+def depth_usd(p: PopulationConfig, volume_usd: float) -> float:
+    """D1: depth within 1% of the mid, per side, in calm (USD), for a market trading
+    `volume_usd` a day."""
+    return p.book_depth_ratio * volume_usd
 
 
-def depth_usd(p: PopulationConfig, markets: int) -> float:
-    """D1: depth within 1% of the mid, per side, in calm (USD)."""
-    volume = p.market_volume_usd if p.market_volume_usd > 0 else expected_daily_volume(p, markets)
-    return p.book_depth_ratio * volume
+def ladder_depths(p: PopulationConfig) -> float:
+    """A side's whole calm ladder in units of D1: the shape's depth at the reach, (reach / 1%)^alpha
+    (stress only thins it)."""
+    return math.pow(p.book_reach_pct, p.book_shape_alpha)
 
 
 def cumulative_depth(distance: float, depth_1pct: float, alpha: float) -> float:

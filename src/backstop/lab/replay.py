@@ -20,7 +20,13 @@ historical index, the lab's numbers before, bit for bit.
 Margin regimes (`SetMarginFloor` on every perpetual): `ftx5` is FTX's formulas (IMF at least 5%
 at the 20x cap, MMF 3%); `ftx15` raises IMF to at least 15% and MMF to 9% (FUSD's proposal,
 MMF = 0.6 IMF as FTX's own ratio); `fhs` sets each day's floor from the filtered-historical-
-simulation model (`lab.fhs`) fitted on the data up to the day before, MMF 0.6 of it.
+simulation model (`lab.fhs`) fitted on the data up to the day before, MMF 0.6 of it; `ftx` sets no
+floor (FTX's own formulas: IMF 1 / leverage setting, MMF 3%, or 0.6% above 20x in the 101x era).
+
+The population (`lab.population`): `--regime ftx` is FTX's as it was (`lab.regime`: 101x until
+2021-07-25, SOL and FTT perpetuals, coin collateral, several markets on one account, volume that
+follows volatility, top-ups, herding); `--scale-to ftx` sizes it to FTX's open interest and volume
+by date with representative accounts (`lab.scale`), the day's rows carrying both.
 
 Measured, from the engine's own events and ledgers: the insurance fund's path and daily draws,
 its largest daily draw and drawdown, clawbacks and auto-deleveraging, accounts liquidated at each
@@ -69,11 +75,14 @@ from backstop.engine.events import (
     Rejected,
 )
 from backstop.engine.integrity import solvency
+from backstop.engine.margin import mark_of
 from backstop.engine.risk import assess
+from backstop.engine.volume import exchange_24h
 from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, utc_us
 from backstop.feeds.replay import Bars, intrabar_price, read_bars
-from backstop.lab import impact, makers
+from backstop.lab import impact, makers, scale
 from backstop.lab import population as pop
+from backstop.lab import regime as ftx
 from backstop.lab.impact import DailyInputs, ImpactState
 from backstop.lab.intrabar import CALIBRATED, IntrabarParams, candle_seed, segment
 from backstop.lab.population import Trader
@@ -91,6 +100,7 @@ _MEASURED = frozenset(
 _TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
 _UNMEASURED = frozenset((MassQuote, IndexUpdate))  # post-only orders and prices: nothing measured
 TRADER_BITS = 32
+SPOT_SHARE = 0.25  # spot makers' depth and capital, of the perpetual makers' (our choice)
 TRADER_MASK = (1 << TRADER_BITS) - 1
 REFILL_STEP_US = 5 * SECOND_US
 """While a book refills during a liquidation's per-second rounds, its maker reposts every 5 s (at
@@ -117,7 +127,9 @@ def load_bars(config: LabConfig) -> dict[str, tuple[Bars, ...]]:
     for source in config.data or default_data():
         for bars in read_bars(source, coins=config.coins, since_us=since, until_us=until):
             found.setdefault(bars.coin, []).append(bars)
-    missing = [c for c in config.coins if c not in found]
+    # FTX's regime lists a perpetual at its first candle: one that starts after the span is not listed
+    later = ("SOL", "FTT") if config.regime == "ftx" else ()
+    missing = [c for c in config.coins if c not in found and c not in later]
     if missing:
         raise ValueError(f"no candles for {', '.join(missing)} between {config.start} and {config.end}")
     return {coin: tuple(sorted(series, key=lambda b: b.interval_us)) for coin, series in found.items()}
@@ -287,7 +299,21 @@ class Replay:
         self.bars = bars if bars is not None else load_bars(config)
         self.start_us = utc_us(iso_day(config.start))
         self.end_us = utc_us(iso_day(config.end))
-        catalog = load(model=config.model)
+        # --scale-to: k real traders per synthetic account (lab.scale), margined as one each
+        self.plan: scale.Plan | None = None
+        if config.scale_to:
+            self.plan = scale.plan(
+                scale.targets(scale.read_points(config.scale_to)),
+                config.population,
+                self.start_us // DAY_US,
+                (self.end_us + DAY_US - 1) // DAY_US,
+                float(config.population.max_leverage),
+                config.population.traders,
+            )
+        self.k = self.plan.k if self.plan is not None else 1
+        catalog = ftx.lab_catalog(
+            load(model=config.model), config.coins, config.population.max_leverage, self.k
+        )
         # the replayed perpetuals and their coins' spot markets (which price them as collateral;
         # nobody trades there): fewer books, a faster tick
         coins = {n: c for n, c in catalog.coins.items() if n in config.coins or c.usd_alias or n == "USD"}
@@ -302,6 +328,7 @@ class Replay:
         self.paths = {
             coin: IndexPath(self.bars[coin], intrabar=config.intrabar, seed=config.seed, coin=coin)
             for coin in config.coins
+            if coin in self.bars  # FTX's regime: a perpetual listed after the span has no path
         }
         self.markets = [(market, market.removesuffix("-PERP")) for market in config.markets]
         self.index: dict[str, int] = {}
@@ -332,6 +359,18 @@ class Replay:
         self.affiliate_of: dict[str, str] = {}
         # funds the daily reverse stress test tries to exhaust, besides the day's own sized fund
         self.reverse_funds: dict[str, float] = {"250m": 250_000_000.0}
+        # the population's day and hour (lab.scale growth, FTX's leverage dates, top-ups, herding)
+        self.book_scale = 1.0  # makers' depth and the BLPs' unwinding, over the unscaled lab's
+        self.depth_scale: dict[str, float] = {}  # market -> its makers' depth multiplier
+        self.hold_hours = 0.0  # the day's mean hours between decisions (0: the configured)
+        self.leverage_cap = config.population.max_leverage
+        self.pop_day = self.start_us // DAY_US
+        self.pop_hour = self.start_us // HOUR_US
+        self.hourly: dict[str, list[int]] = {}  # coin -> index at the last 25 hour starts
+        self.active = 0  # traders [0, active) trade; the rest are dormant (the target fell)
+        # spot makers (with coin collateral): bids for FTX's collateral sales, asks from inventory
+        self.spot_makers: dict[str, tuple[int, str]] = {}  # spot market -> (account, coin)
+        self.spot_quoted: dict[str, tuple[int, int]] = {}
         # the reacting market (impact "on" or "book"): the makers' book of lab.makers, and with
         # "on" the index moved by the lab's flow (lab.impact)
         self.book_on = config.impact != "off"
@@ -344,8 +383,8 @@ class Replay:
         self.history: dict[str, int] = {}  # coin -> the historical index before the impact
         self.impacts: dict[str, ImpactState] = {}
         self.impact_inputs: dict[str, DailyInputs] = {}
-        # trader account -> (market, position it works to now, the position it wants in the end)
-        self.targets: dict[int, tuple[str, int, int]] = {}
+        # (trader account, market) -> (position it works to now, the position it wants in the end)
+        self.targets: dict[tuple[int, str], tuple[int, int]] = {}
         if self.book_on:
             sources = tuple(config.data) if config.data else tuple(default_data())
             self.impact_inputs = {coin: impact.daily_inputs(sources, coin) for coin in config.coins}
@@ -373,28 +412,38 @@ class Replay:
         c = self.config
         p = c.population
         ts = self.start_us
-        rng = self.rng
         self.move_index(ts)
         operator = self.account(ts, "operator")
         self.deposit(ts, operator, c.fund_start_usd * ATOM)
         if c.fund_start_usd:
             self.send(FundInsurance(ts, operator, c.fund_start_usd * ATOM))
+        # makers' and backstop providers' capital and capacities at the run's largest scale
+        peak = self.plan.peak_book_scale() if self.plan is not None else 1.0
+        if self.plan is not None:
+            self.book_scale = self.plan.on(self.pop_day).book_scale
+            self.hold_hours = self.plan.on(self.pop_day).holding_hours
+        if c.regime == "ftx":
+            self.leverage_cap = min(p.max_leverage, ftx.max_leverage_on(ts))
+        shares = self.market_shares()
+        self.set_depths()
+        if self.book_on:
+            self.set_book_depths()
         for market in c.markets:
             maker = self.account(ts, f"maker-{market}")
-            capital = p.maker_capital_usd * ATOM
-            if self.book_on:  # capital in proportion to the book it quotes (lab.makers)
-                self.depth[market] = makers.depth_usd(p, len(c.markets))
-                self.maker_capital[market] = p.maker_capital_depths * self.depth[market]
-                capital = int(self.maker_capital[market] * 100) * (ATOM // 100)
-            self.deposit(ts, maker, capital)
+            if self.book_on:  # capital in proportion to the book it quotes at its largest (lab.makers)
+                peak_depth = self.book_depth(market, shares[market], peak, capped=False)
+                self.maker_capital[market] = min(scale.MAX_DEPOSIT_USD, p.maker_capital_depths * peak_depth)
+                self.deposit(ts, maker, int(self.maker_capital[market] * 100) * (ATOM // 100))
+            else:
+                depth = p.maker_depth_usd * scale.market_depth_scale(peak, shares[market])
+                self.deposit(ts, maker, int(scale.maker_capital_usd(p.maker_capital_usd, depth)) * ATOM)
             self.makers[market] = maker
             self.maker_ids.add(maker)
         for n in range(p.blps):
             blp = self.account(ts, f"blp-{n}")
-            self.deposit(ts, blp, p.blp_capital_usd * ATOM)
-            joined = self.send(
-                RegisterBackstop(ts, blp, p.blp_per_minute_usd * ATOM, p.blp_per_hour_usd * ATOM)
-            )
+            self.deposit(ts, blp, int(min(scale.MAX_DEPOSIT_USD, p.blp_capital_usd * peak)) * ATOM)
+            per_minute, per_hour = int(p.blp_per_minute_usd * peak), int(p.blp_per_hour_usd * peak)
+            joined = self.send(RegisterBackstop(ts, blp, per_minute * ATOM, per_hour * ATOM))
             if joined and isinstance(joined[0], Rejected):
                 raise ValueError(f"the backstop providers' terms were refused: {joined[0].error}")
             self.blps.append(blp)
@@ -403,18 +452,58 @@ class Replay:
             self.seed_volatility(ts)
         for market in c.markets:
             self.quote(ts, market)
-        for n in range(p.traders):
-            market = c.markets[n % len(c.markets)]
-            collateral = pop.draw_collateral(rng, p)
-            leverage = pop.draw_leverage(rng, p)
-            account = self.account(ts, f"trader-{n}")
-            self.deposit(ts, account, int(collateral * 100) * (ATOM // 100))
-            self.send(SetLeverage(ts, account, pop.leverage_setting(leverage, p.max_leverage)))
-            first = ts + int(rng.random() * p.holding_hours * HOUR_US)
-            self.traders.append(Trader(account, market, collateral, leverage, first))
-            self.queue.append(first << TRADER_BITS | n)
+        if p.collateral_mix:
+            for coin in c.coins:
+                spot = self.ex.catalog.coins[coin].price_market
+                if spot is None or spot not in self.ex.catalog.markets:
+                    continue
+                maker = self.account(ts, f"maker-{spot}")
+                self.deposit(ts, maker, int(p.maker_capital_usd * peak * SPOT_SHARE) * ATOM)
+                self.spot_makers[spot] = (maker, coin)
+                self.maker_ids.add(maker)
+        self.join(ts, self.plan.initial_traders() if self.plan is not None else p.traders)
         heapq.heapify(self.queue)
         self.ready = True
+
+    def join(self, ts: int, count: int) -> None:
+        """`count` new traders open accounts, deposit and set their leverage; each is k real traders
+        (`lab.scale`): k times one draw of collateral. Their markets are drawn among all the
+        perpetuals listed now (with an index): a market FTX lists later (SOL from 2020-07-27) gets
+        the traders who join after its first candle."""
+        p = self.config.population
+        rng = self.rng
+        priced = frozenset(coin for coin in self.index if coin != "USD")
+        # first decisions: spread over a holding time (the unscaled lab), or within the hour (a
+        # scaled population's traders open at once, so the day's open interest meets its target)
+        hours = 1.0 if self.plan is not None else p.holding_hours
+        listed = tuple(m for m in self.config.markets if m.removesuffix("-PERP") in self.index)
+        for _ in range(count):
+            n = len(self.traders)
+            markets = pop.draw_markets(rng, listed or self.config.markets, n, p)
+            coin = pop.draw_coin(rng, p, priced)
+            collateral = pop.draw_collateral(rng, p) * self.k
+            leverage = min(pop.draw_leverage(rng, p), float(self.leverage_cap))
+            account = self.account(ts, f"trader-{n}")
+            t = Trader(account, markets[0], collateral, leverage, 0, markets=markets, coin=coin)
+            self.fund(ts, t, collateral)
+            self.send(SetLeverage(ts, account, pop.leverage_setting(leverage, self.leverage_cap)))
+            t.next_decision_us = ts + int(rng.random() * hours * HOUR_US)
+            self.traders.append(t)
+            if self.ready:
+                heapq.heappush(self.queue, t.next_decision_us << TRADER_BITS | n)
+            else:
+                self.queue.append(t.next_decision_us << TRADER_BITS | n)
+        self.active = len(self.traders)
+
+    def fund(self, ts: int, t: Trader, usd: float) -> None:
+        """Deposit `usd` of new money in the trader's coin at the index (USD when it has none),
+        as whole cents of USD or whole atoms of the coin."""
+        cents = int(usd * 100)
+        price = self.index.get(t.coin, 0) if t.coin != "USD" else 0
+        if price > 0:
+            self.send(Deposit(ts, t.account, t.coin, cents * (ATOM // 100) * ATOM // price))
+        else:
+            self.deposit(ts, t.account, cents * (ATOM // 100))
 
     def set_regime(self, ts: int) -> None:
         floor = REGIMES[self.config.margin]
@@ -521,9 +610,18 @@ class Replay:
         s = pop.stress(math.sqrt(self.fast_var.get(market, 0.0)), math.sqrt(self.slow_var.get(market, 0.0)))
         pos = self.ex.accounts[maker].positions.get(market)
         inventory_usd = 0.0 if pos is None else pos.size * info.lot_atoms / ATOM * mid / ATOM
-        skew = -p.maker_skew_bp_per_million * inventory_usd / 1e6
+        # the skew per $1M of inventory falls as the book scales (the same skew per unit of depth)
+        skew = -p.maker_skew_bp_per_million * inventory_usd / 1e6 / self.depth_scale.get(market, 1.0)
         centre = mid * (1 + skew / 1e4)
-        depth_lots = p.maker_depth_usd / min(s, 10.0) / p.maker_levels / (mid / ATOM) * ATOM / info.lot_atoms
+        depth_lots = (
+            p.maker_depth_usd
+            * self.depth_scale.get(market, self.book_scale)
+            / min(s, 10.0)
+            / p.maker_levels
+            / (mid / ATOM)
+            * ATOM
+            / info.lot_atoms
+        )
         lots = max(info.min_provide_lots, int(depth_lots))
         bids: list[int] = []
         asks: list[int] = []
@@ -649,94 +747,291 @@ class Replay:
         self.maker_hit.clear()
 
     def trade(self, ts: int) -> None:
-        """Traders whose decision time has come close their position and open a new one."""
+        """Traders whose decision time has come close their positions and open new ones; the
+        population's hour (top-ups, herding's prices) and day (growth, leverage dates) first."""
         p = self.config.population
+        if ts // HOUR_US != self.pop_hour:
+            self.pop_hour = ts // HOUR_US
+            self.population_hour(ts)
+        for spot in self.spot_makers:
+            self.requote_spot(ts, spot)
         queue = self.queue
         due = (ts + 1) << TRADER_BITS
         while queue and queue[0] < due:
             n = heapq.heappop(queue) & TRADER_MASK
             t = self.traders[n]
-            t.next_decision_us = pop.next_decision(self.rng, ts, p)
+            hours = self.hold_hours
+            if p.volume_elasticity > 0:
+                market = t.market
+                speed = ftx.activity(
+                    self.fast_var.get(market, 0.0), self.slow_var.get(market, 0.0), p.volume_elasticity
+                )
+                hours = (hours or p.holding_hours) / speed
+            t.next_decision_us = pop.next_decision(self.rng, ts, p, hours)
             heapq.heappush(queue, t.next_decision_us << TRADER_BITS | n)
             self.decide(ts, t)
             if self.after_decision is not None:
                 self.after_decision(ts, t)
 
     def decide(self, ts: int, t: Trader) -> None:
+        """Close every position of the trader's, then (if active) open each of its listed markets
+        again on a drawn side, its equity x leverage split evenly across them."""
         p = self.config.population
-        acct = self.ex.accounts[t.account]
+        ex = self.ex
+        acct = ex.accounts[t.account]
         if acct.liquidation:
             return
-        market = t.market
-        info = self.ex.catalog.markets[market]
-        pos = acct.positions.get(market)
-        if pos is not None and pos.size and not self.book_on:  # book on: worked towards the target
-            side = "sell" if pos.size > 0 else "buy"
-            self.send(
-                PlaceOrder(ts, t.account, market, side, abs(pos.size), None, "market", True, False, True)
-            )
-        equity = assess(self.ex, acct).tav
+        for market in t.held():
+            pos = acct.positions.get(market)
+            if pos is not None and pos.size:
+                if self.book_on:  # worked through the book: closed (pending), reopened by `aim`
+                    self.targets[(t.account, market)] = (0, 0)
+                    continue
+                side = "sell" if pos.size > 0 else "buy"
+                self.send(
+                    PlaceOrder(ts, t.account, market, side, abs(pos.size), None, "market", True, False, True)
+                )
+        if not t.active:
+            self.work_closes(ts, t.account)
+            return
+        equity = assess(ex, acct).tav
         if equity * 10 < int(t.collateral_usd * ATOM):  # lost nearly everything: new money, a new draw
             t.busts += 1
-            t.collateral_usd = pop.draw_collateral(self.rng, p)
-            t.leverage = pop.draw_leverage(self.rng, p)
-            self.deposit(ts, t.account, int(t.collateral_usd * 100) * (ATOM // 100))
-            self.send(SetLeverage(ts, t.account, pop.leverage_setting(t.leverage, p.max_leverage)))
-            equity = assess(self.ex, acct).tav
-        mid = self.index.get(market.removesuffix("-PERP"))
-        if mid is None or equity <= 0:
-            if self.book_on:
-                self.aim(ts, t.account, market, 0)
+            t.collateral_usd = pop.draw_collateral(self.rng, p) * self.k
+            t.leverage = min(pop.draw_leverage(self.rng, p), float(self.leverage_cap))
+            self.fund(ts, t, t.collateral_usd)
+            self.send(SetLeverage(ts, t.account, pop.leverage_setting(t.leverage, self.leverage_cap)))
+            equity = assess(ex, acct).tav
+        listed = [m for m in t.held() if m.removesuffix("-PERP") in self.index]
+        if not listed or equity <= 0:
+            self.work_closes(ts, t.account)
             return
-        book = self.ex.books[market]
-        floor = book.imf_floor / RATE
-        leverage = min(t.leverage, 0.9 / floor) if floor else t.leverage
-        lots = int(equity * leverage / mid * ATOM / info.lot_atoms)
-        if lots < info.min_provide_lots:
+        for market in listed:
+            info = ex.catalog.markets[market]
+            mid = self.index[market.removesuffix("-PERP")]
+            book = ex.books[market]
+            floor = book.imf_floor / RATE
+            # under a floor 90% of what it allows; under FTX's own IMF (1 / setting) 90% of the
+            # setting: room for the initial weights of coin collateral and the order's price band
+            leverage = min(t.leverage, 0.9 / floor if floor else 0.9 * acct.leverage)
+            notional = equity * leverage / len(listed)
+            if acct.leverage > 20:  # FTX's 101x era: about $2.5M a position per real account
+                notional = min(notional, ftx.HIGH_LEVERAGE_POSITION_USD * self.k * ATOM)
+            lots = int(notional / mid * ATOM / info.lot_atoms)
+            if lots < info.min_provide_lots:
+                continue
+            share = p.long_share
+            if p.herding:
+                share = self.herd_share(market.removesuffix("-PERP"), share)
+            side = "buy" if self.rng.random() < share else "sell"
             if self.book_on:
-                self.aim(ts, t.account, market, 0)
-            return
-        side = "buy" if self.rng.random() < p.long_share else "sell"
+                self.aim(ts, t.account, market, lots if side == "buy" else -lots)
+                continue
+            # a k-fold account's order in pieces within FTX's per-account limit (the k real
+            # traders' orders are separate); one piece unless scaled
+            piece = lots
+            if self.k > 1:
+                piece = max(1, int(0.9 * self.order_cap_usd(market) / (mid / ATOM) * ATOM / info.lot_atoms))
+            while lots > 0:
+                self.send(PlaceOrder(ts, t.account, market, side, min(lots, piece), None, "market"))
+                lots -= piece
         if self.book_on:
-            self.aim(ts, t.account, market, lots if side == "buy" else -lots)
+            self.work_closes(ts, t.account)
+        t.decided = True
+
+    def requote_spot(self, ts: int, spot: str) -> None:
+        """A spot maker's ladder around its coin's index, as the perpetual makers' geometry (levels
+        `maker_spread_bp` x (1 + 2 level) away) with `SPOT_SHARE` of their depth: bids always (FTX
+        sells a trader's coin collateral into them when its USD runs negative), asks only from the
+        coins it has bought. Requoted when the index moved half a spread, a quote was hit, or every
+        15 minutes."""
+        p = self.config.population
+        maker, coin = self.spot_makers[spot]
+        mid = self.index.get(coin)
+        if mid is None:
             return
-        self.send(PlaceOrder(ts, t.account, market, side, lots, None, "market"))
+        last_mid, last_ts = self.spot_quoted.get(spot, (0, 0))
+        moved = abs(mid - last_mid) * 1e4 > p.maker_spread_bp / 2 * max(1, last_mid)
+        if not (moved or spot in self.maker_hit or ts - last_ts >= 15 * MINUTE_US):
+            return
+        info = self.ex.catalog.markets[spot]
+        per_side = min(p.maker_depth_usd * self.book_scale * SPOT_SHARE, 0.9 * self.order_cap_usd(spot))
+        per_level = per_side / p.maker_levels
+        lots = max(info.min_provide_lots, int(per_level / (mid / ATOM) * ATOM / info.lot_atoms))
+        held = self.ex.accounts[maker].balances.get(coin, 0) // info.lot_atoms
+        bids: list[int] = []
+        asks: list[int] = []
+        for level in range(p.maker_levels):
+            away = p.maker_spread_bp * (1 + 2 * level) / 1e4
+            bid = int(mid * (1 - away)) // info.tick_atoms
+            if bid > 0:
+                bids += (bid, lots)
+            ask_lots = min(lots, held)
+            if ask_lots >= info.min_provide_lots:
+                asks += (-(-int(mid * (1 + away)) // info.tick_atoms), ask_lots)
+                held -= ask_lots
+        self.send(MassQuote(ts, maker, spot, tuple(bids), tuple(asks)))
+        self.spot_quoted[spot] = (mid, ts)
+
+    def herd_share(self, coin: str, base: float) -> float:
+        """P(long) after the coin's last 24 hours (`regime.long_probability`)."""
+        prices = self.hourly.get(coin, [])
+        var = self.slow_var.get(f"{coin}-PERP", 0.0)
+        if len(prices) < 2 or var <= 0:
+            return base
+        day_return = math.log(prices[-1] / prices[0])
+        day_sigma = math.sqrt(var * 86_400 / self.config.step_s)
+        return ftx.long_probability(base, day_return, day_sigma, self.config.population.herding)
+
+    def population_hour(self, ts: int) -> None:
+        """Once an hour: the day's growth and leverage cap when the day turns, the coins' hourly
+        prices (herding looks 24 hours back), and margin top-ups near maintenance."""
+        if ts // DAY_US != self.pop_day:
+            self.pop_day = ts // DAY_US
+            self.population_day(ts)
+        for coin, price in self.index.items():
+            kept = self.hourly.setdefault(coin, [])
+            kept.append(price)
+            if len(kept) > 25:
+                del kept[0]
+        p = self.config.population
+        if p.top_up_trigger <= 0 or p.top_up_probability <= 0:
+            return
+        ex = self.ex
+        for t in self.traders[: self.active]:
+            if ts - t.topped_us < DAY_US:
+                continue
+            acct = ex.accounts[t.account]
+            if not acct.positions:
+                continue
+            a = assess(ex, acct)
+            if (
+                ftx.wants_top_up(a.tav, a.requirement, p.top_up_trigger)
+                and self.rng.random() < p.top_up_probability
+            ):
+                t.topped_us = ts
+                self.deposit(ts, t.account, int(t.collateral_usd * p.top_up_share * 100) * (ATOM // 100))
+
+    def population_day(self, ts: int) -> None:
+        """A new UTC day: FTX's leverage cap for the date (settings above it lowered to it), and
+        with a scale plan the day's targets: turnover, book depth, and traders joining (or going
+        dormant) until the held open interest meets the target (`lab.scale`)."""
+        c = self.config
+        if c.regime == "ftx":
+            cap = min(c.population.max_leverage, ftx.max_leverage_on(ts))
+            if cap < self.leverage_cap:
+                for t in self.traders:
+                    t.leverage = min(t.leverage, float(cap))
+                    if self.ex.accounts[t.account].leverage > cap:
+                        self.send(SetLeverage(ts, t.account, cap))
+            self.leverage_cap = cap
+        if self.plan is None:
+            return
+        d = self.plan.on(ts // DAY_US)
+        self.book_scale = d.book_scale
+        self.hold_hours = d.holding_hours
+        self.set_depths()
+        if self.book_on:
+            self.set_book_depths()
+        per = self.plan.per_trader_oi
+        # a trader not yet in the market (new, or closed out by a liquidation) is counted at its
+        # expected share: it opens at its next decision, so the day adds traders only for lost equity
+        held = [(self.held_oi(t) if t.decided else 0.0) or per for t in self.traders]
+        total = sum(held[: self.active])
+        if d.open_interest > total:
+            while self.active < len(self.traders) and total < d.open_interest:  # the dormant first
+                total += held[self.active] if held[self.active] > 0 else per
+                self.traders[self.active].active = True
+                self.active += 1
+            limit = 2 * max(1, c.population.traders) - len(self.traders)  # runtime guard: 2x budget
+            self.join(ts, min(max(0, limit), scale.joiners(d.open_interest, total, per)))
+        elif total > 1.25 * d.open_interest:  # a band against flapping: 25% over the target
+            keep = scale.active_for(d.open_interest, held[: self.active])
+            for t in self.traders[keep : self.active]:
+                t.active = False
+            self.active = keep
+
+    def market_shares(self) -> dict[str, float]:
+        """Each perpetual's share of the traders' markets: `market_weights` over the replayed
+        markets, or equal shares."""
+        markets = self.config.markets
+        weights = dict(self.config.population.market_weights)
+        total = sum(weights.get(m, 0.0) for m in markets)
+        return {m: weights.get(m, 0.0) / total if total else 1.0 / len(markets) for m in markets}
+
+    def order_cap_usd(self, market: str) -> float:
+        """The engine's open-order limit per side for a maker in `market` today, USD."""
+        book = self.ex.books[market]
+        coin = self.ex.catalog.coins[book.info.base]
+        return scale.open_order_cap_usd(book.adv() / ATOM, coin.adv_floor / ATOM, book.info.is_perpetual)
+
+    def set_depths(self) -> None:
+        """The makers' depth multiplier per perpetual: the book scale by its share of the traders'
+        markets, within FTX's open-order limit (a ladder it would refuse is cut to 90% of it)."""
+        p = self.config.population
+        for market, share in self.market_shares().items():
+            wanted = (
+                scale.market_depth_scale(self.book_scale, share) if self.plan is not None else self.book_scale
+            )
+            cap = 0.9 * self.order_cap_usd(market) / p.maker_depth_usd if p.maker_depth_usd > 0 else wanted
+            self.depth_scale[market] = min(wanted, cap)
+
+    def held_oi(self, t: Trader) -> float:
+        """The trader's share of open interest, USD: half its positions' notional at the mark."""
+        total = 0
+        for pos in self.ex.accounts[t.account].positions.values():
+            if pos.size:
+                total += abs(pos.size) * mark_of(pos.book) * pos.book.info.tick_value
+        return total / ATOM / 2
 
     def aim(self, ts: int, account: int, market: str, target: int) -> None:
-        """A trader's new position (lots, signed), reached through the book in slices (`work`):
-        what it holds is closed first, then the new position opened, two trades as with the
-        fixed ladder (the population's turnover is the same with the market reacting or not)."""
+        """A trader's new position in a market (lots, signed), reached through the book in slices
+        (`work`): what it holds is closed first, then the new position opened, two trades as with
+        the fixed ladder (the population's turnover is the same with the market reacting or not)."""
         pos = self.ex.accounts[account].positions.get(market)
         held = 0 if pos is None else pos.size
-        self.targets[account] = (market, 0 if held and target else target, target)
-        self.work_one(ts, account)
+        key = (account, market)
+        self.targets[key] = (0 if held and target else target, target)
+        self.work_one(ts, key)
+
+    def work_closes(self, ts: int, account: int) -> None:
+        """The first slice of each close `decide` left pending (markets not reopened)."""
+        for key, goal in list(self.targets.items()):
+            if key[0] == account and goal == (0, 0):
+                self.work_one(ts, key)
 
     def work(self, ts: int) -> None:
-        """Each trader still short of its target sends its next slice."""
-        for account in list(self.targets):
-            self.work_one(ts, account)
+        """Each trader still short of its targets sends its next slices."""
+        for key in list(self.targets):
+            if key in self.targets:
+                self.work_one(ts, key)
 
-    def work_one(self, ts: int, account: int) -> None:
-        """One slice towards the trader's target: a market order for what is missing, at most
-        `order_slice_depths` of the book's calm 1% depth (once the close is done, the opening's
-        first slice follows at once). A trader is a cohort of the real market's traders when the
-        population is scaled down, and a large order is a metaorder that has to be fragmented to
-        be digested by the book (Toth et al. 2011): a single market order would sweep the thin
-        book to the exchange's 2% cap and leave the rest unfilled."""
-        market, target, then = self.targets[account]
+    def work_one(self, ts: int, key: tuple[int, str]) -> None:
+        """One slice towards a trader's target in a market: a market order for what is missing,
+        at most `order_slice_depths` of the book's calm 1% depth and within the exchange's
+        open-order limit (once the close is done, the opening's first slice follows at once). A
+        synthetic trader stands for many real ones (a cohort, or k of them when scaled), and a
+        large order is a metaorder that has to be fragmented to be digested by the book (Toth et
+        al. 2011): one market order would sweep the book to the exchange's 2% cap and leave the
+        rest unfilled."""
+        account, market = key
+        target, then = self.targets[key]
         acct = self.ex.accounts[account]
         pos = acct.positions.get(market)
         size = 0 if pos is None else pos.size
         mid = self.index.get(market.removesuffix("-PERP"))
         if size == target and target != then:  # closed: now the new position
             target = then
-            self.targets[account] = (market, target, then)
+            self.targets[key] = (target, then)
         if acct.liquidation or size == target or mid is None:
-            del self.targets[account]
+            del self.targets[key]
             return
         info = self.ex.catalog.markets[market]
         lot_usd = info.lot_atoms / ATOM * (mid / ATOM)
-        slice_usd = self.config.population.order_slice_depths * self.depth[market]
+        slice_usd = min(
+            self.config.population.order_slice_depths * self.depth.get(market, 0.0),
+            0.9 * self.order_cap_usd(market),
+        )
         cap = max(info.min_provide_lots, int(slice_usd / lot_usd))
         diff = target - size
         lots = min(abs(diff), cap)
@@ -745,12 +1040,33 @@ class Replay:
         reduce = target == 0 or ((target > 0) == (size > 0) and abs(target) < abs(size))
         events = self.send(PlaceOrder(ts, account, market, side, lots, None, "market", True, False, reduce))
         if events and isinstance(events[0], Rejected):  # e.g. no margin for it: the trader gives up
-            del self.targets[account]
+            del self.targets[key]
             return
         if target != then and lots == abs(diff):  # the close filled whole: open in the same minute
             pos = acct.positions.get(market)
             if pos is None or pos.size == 0:
-                self.work_one(ts, account)
+                self.work_one(ts, key)
+
+    def book_depth(self, market: str, share: float, book_scale: float, capped: bool = True) -> float:
+        """A market's calm depth within 1% per side (USD) when the market reacts (`lab.makers`):
+        `book_depth_ratio` of its daily volume, the population's expected volume (the unscaled
+        population's, `scale.base_volume_usd`, times the book scale and the market's share of
+        the traders' markets) or `market_volume_usd`; its whole ladder within 90% of FTX's
+        open-order limit, as the fixed ladder's (`set_depths`)."""
+        p = self.config.population
+        if p.market_volume_usd > 0:
+            volume = p.market_volume_usd * book_scale
+        else:
+            volume = scale.base_volume_usd(p, float(self.leverage_cap)) * share * book_scale
+        wanted = makers.depth_usd(p, volume)
+        if not capped:
+            return wanted
+        return min(wanted, 0.9 * self.order_cap_usd(market) / makers.ladder_depths(p))
+
+    def set_book_depths(self) -> None:
+        """Each perpetual's calm 1% depth today (`book_depth`), at the day's book scale."""
+        for market, share in self.market_shares().items():
+            self.depth[market] = self.book_depth(market, share, self.book_scale)
 
     def unwind_blps(self, ts: int) -> None:
         """Backstop providers work off what they took, a slice a minute, through the book."""
@@ -767,6 +1083,7 @@ class Replay:
                     1,
                     int(
                         p.blp_unwind_usd_per_minute
+                        * self.book_scale
                         * self.config.step_s
                         / 60
                         / (mid / ATOM)
@@ -924,16 +1241,43 @@ class Replay:
         now = self._day_state()
         t = self.tally
         sizing = self._guaranty(ts) if self.config.guaranty else {}
-        return sizing | {
-            "date": datetime.fromtimestamp(day * 86_400, tz=UTC).date().isoformat(),
-            "fund": now["fund"] / ATOM,
-            "fund_change": (now["fund"] - opened["fund"]) / ATOM,
-            "fund_draw": t.day_draw.get(day, 0) / ATOM,
-            "fund_in": t.day_in.get(day, 0) / ATOM,
-            "fees": (now["fees"] - opened["fees"]) / ATOM,
-            "liquidations": now["liquidations"] - opened["liquidations"],
-            "clawback": (now["clawback"] - opened["clawback"]) / ATOM,
+        return (
+            sizing
+            | {
+                "date": datetime.fromtimestamp(day * 86_400, tz=UTC).date().isoformat(),
+                "fund": now["fund"] / ATOM,
+                "fund_change": (now["fund"] - opened["fund"]) / ATOM,
+                "fund_draw": t.day_draw.get(day, 0) / ATOM,
+                "fund_in": t.day_in.get(day, 0) / ATOM,
+                "fees": (now["fees"] - opened["fees"]) / ATOM,
+                "liquidations": now["liquidations"] - opened["liquidations"],
+                "clawback": (now["clawback"] - opened["clawback"]) / ATOM,
+            }
+            | self._population_columns(day, ts)
+        )
+
+    def _population_columns(self, day: int, ts: int) -> dict[str, Any]:
+        """The day's open interest (one side, USD at the mark, at the day's end) and volume (USD
+        traded on the books that UTC day, `engine.volume`), the active synthetic traders and the
+        real traders they stand for (x k); with `--scale-to`, FTX's figures for the day from the
+        growth path (`ftx_open_interest`, `ftx_volume`)."""
+        ex = self.ex
+        longs = 0
+        for acct in ex.accounts:
+            for pos in acct.positions.values():
+                if pos.size > 0:
+                    longs += pos.size * mark_of(pos.book) * pos.book.info.tick_value
+        volume = exchange_24h(ex, ts - 1)[0] if ts > self.start_us else 0
+        row: dict[str, Any] = {
+            "open_interest": longs / ATOM,
+            "volume": volume / ATOM,
+            "traders": self.active,
+            "represented_traders": self.active * self.k,
         }
+        if self.plan is not None:
+            target = self.plan.on(day)
+            row |= {"ftx_open_interest": target.open_interest, "ftx_volume": target.volume}
+        return row
 
     def _guaranty_summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
         if not self.config.guaranty:
@@ -974,6 +1318,32 @@ class Replay:
             "index_impact_max_coin": worst,
             "index_impact_max_at": at,
         }
+
+    def _scale_summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
+        """The population's scale beside FTX's: mean open interest and volume, k, and the largest
+        daily fund draw normalised by that day's open interest, volume and fees (`scale.normalised`),
+        with FTX's own figures normalised the same way (`scale.reference`) under --scale-to."""
+        out: dict[str, Any] = {
+            "regime": self.config.regime,
+            "scale_to": self.config.scale_to,
+            "scale_k": self.k,
+            "traders_end": self.active,
+            "represented_traders_end": self.active * self.k,
+            "open_interest_mean": sum(r["open_interest"] for r in daily) / max(1, len(daily)),
+            "volume_mean": sum(r["volume"] for r in daily) / max(1, len(daily)),
+        }
+        worst = max(daily, key=lambda r: r["fund_draw"], default=None)
+        if worst is not None:
+            out["worst_day"] = worst["date"]
+            for key, value in scale.normalised(
+                worst["fund_draw"], worst["open_interest"], worst["volume"], worst["fees"]
+            ).items():
+                out[f"worst_day_{key}"] = value
+        if self.plan is not None:
+            out["ftx_open_interest_mean"] = sum(r["ftx_open_interest"] for r in daily) / max(1, len(daily))
+            out["ftx_volume_mean"] = sum(r["ftx_volume"] for r in daily) / max(1, len(daily))
+            out |= scale.reference(scale.read_points(self.config.scale_to))
+        return out
 
     def _affiliate(self, owner: str) -> str:
         """The member an owner's accounts count under: the group of the first matching pattern."""
@@ -1108,6 +1478,7 @@ class Replay:
             "blp_pnl": blp_pnl,
             "trader_busts": sum(tr.busts for tr in self.traders),
             **self._guaranty_summary(daily),
+            **self._scale_summary(daily),
             **self._impact_summary(),
             "commands": self.commands,
             "solvent": report["balanced"],

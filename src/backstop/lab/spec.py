@@ -11,7 +11,10 @@ from backstop.catalog import MODELS
 from backstop.feeds.base import MINUTE_US, SECOND_US, utc_us
 from backstop.lab.population import PopulationConfig
 
-REGIMES = {"ftx5": 5, "ftx15": 15, "fhs": 0}  # IMF floor percent (fhs: set daily by the model)
+REGIMES = {"ftx5": 5, "ftx15": 15, "fhs": 0, "ftx": 0}
+"""Margin regimes: the IMF floor percent on every perpetual (fhs: set daily by the model; ftx: no
+floor, FTX's own formulas, so its 101x-era settings work: IMF 1 / leverage, MMF 3% or 0.6%)."""
+POPULATIONS = ("lab", "ftx")  # --regime: the plain population, or FTX's regime (lab.regime)
 IMPACTS = ("on", "book", "off")  # how the market reacts to the lab's flow (LabConfig.impact)
 
 
@@ -36,6 +39,8 @@ class LabConfig:
     impact_half_life_h: float = 8.0  # hours for the index impact to halve once the flow stops
     impact_volume_multiple: float = 2.6  # the real spot market's volume over the candles' venue's
     population: PopulationConfig = field(default_factory=PopulationConfig)
+    regime: str = "lab"  # "ftx": FTX's dated leverage cap (101x to 2021-07-24), lab.regime
+    scale_to: str = ""  # "ftx" or a growth CSV: size the population to its targets (lab.scale)
 
     def __post_init__(self) -> None:
         if self.margin not in REGIMES:
@@ -52,6 +57,8 @@ class LabConfig:
             raise ValueError("step must divide an hour into whole seconds")
         if utc_us(iso_day(self.start)) >= utc_us(iso_day(self.end)):
             raise ValueError("start must be before end")
+        if self.regime not in POPULATIONS:
+            raise ValueError(f"regime must be one of {', '.join(POPULATIONS)}, not {self.regime!r}")
 
     @property
     def markets(self) -> tuple[str, ...]:
@@ -70,6 +77,20 @@ class Result:
     daily: list[dict[str, Any]]  # one row per simulated UTC day
     fund_path: list[tuple[int, float]]  # (hour start us, fund balance USD)
     state_hash: str
+
+
+def with_regime(config: LabConfig, regime: str) -> LabConfig:
+    """The configuration under a population regime: `ftx` sets FTX's population (lab.regime:
+    leverage to 101x, several markets a trader, coin collateral, volume with volatility, top-ups,
+    herding), its four perpetuals (BTC, ETH, SOL, FTT) and FTX's own margin formulas (`ftx`, no
+    floor: a 5% floor would forbid the 101x era); `lab` leaves it as it is."""
+    if regime == "lab":
+        return replace(config, regime="lab")
+    from backstop.lab.regime import FTX_COINS, ftx_population
+
+    return replace(
+        config, regime=regime, population=ftx_population(config.population), coins=FTX_COINS, margin="ftx"
+    )
 
 
 def with_overrides(config: LabConfig, **changes: Any) -> LabConfig:

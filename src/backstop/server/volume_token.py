@@ -285,7 +285,8 @@ async def remove_liquidity(request: Request) -> FTXResponse:
 @router.get("/api/volume_token/liquidity")
 async def my_liquidity(request: Request) -> FTXResponse:
     """The account's LP shares, its share of the pool, its part of both reserves and their value at
-    the pool's price (USD atoms + VOL atoms x price, rounded down), and its changes, newest first."""
+    the pool's price (USD atoms + VOL atoms x price, rounded down), and its changes, newest first;
+    `exact`: the LP counts (past 2**53 in a large pool) and its atoms, as strings."""
     c = await caller(request)
     s = _state(request)
     vt = _product(s)
@@ -314,6 +315,7 @@ async def my_liquidity(request: Request) -> FTXResponse:
             "price": from_atoms(price),
             "value": from_atoms(mine_usd + mine_vol * price // ATOM),
             "history": [rows.liquidity(r, kind) for r, kind in changes[: _span(request)[2]]],
+            "exact": {"lp": str(lp), "lpTotal": str(st.lp_total), "usd": str(mine_usd), "vol": str(mine_vol)},
         }
     )
 

@@ -124,7 +124,12 @@ def pool(v: PoolView) -> dict[str, Any]:
         "cumulativeTime": iso(v.cumulative_ts),
         "observations": v.observations,
         "since": None if v.since < 0 else iso(v.since),
-        "exact": {"usd": str(v.usd), "price": str(v.price), "volShares": str(v.vol_shares)},
+        "exact": {
+            "usd": str(v.usd),
+            "price": str(v.price),
+            "volShares": str(v.vol_shares),
+            "lpTotal": str(v.lp_total),
+        },
     }
 
 
@@ -180,7 +185,8 @@ def swap(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def liquidity(row: Mapping[str, Any], kind: str) -> dict[str, Any]:
     """A deposit ("add") or withdrawal ("remove") of liquidity: both coins moved, LP shares minted or
-    burned, the pool's price after."""
+    burned, the pool's price after. LP counts pass 2**53 (a double's exact integers) in a pool of
+    any size: `exact` has them as strings too."""
     return {
         "id": row["id"],
         "kind": kind,
@@ -192,6 +198,7 @@ def liquidity(row: Mapping[str, Any], kind: str) -> dict[str, Any]:
         "price": from_atoms(row["price"]),
         "time": iso(row["ts"]),
         "ts": row["ts"],
+        "exact": exact(row, ("shares", "lp", "lp_total")),
     }
 
 

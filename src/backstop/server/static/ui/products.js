@@ -1,10 +1,11 @@
-// The products pages under #/products/...: leveraged tokens, convert (the OTC desk) and FTT, each
+// The products pages under #/products/...: leveraged tokens, convert (the OTC desk), FTT and the volume token, each
 // its own module, switched by links (so each has its own address and works with the keyboard).
 import * as lt from "./lt.js";
 import * as convert from "./convert.js";
 import * as ftt from "./ftt.js";
+import * as vol from "./vol.js";
 
-const TABS = [["lt", "Leveraged tokens", lt], ["convert", "Convert", convert], ["ftt", "FTT", ftt]];
+const TABS = [["lt", "Leveraged tokens", lt], ["convert", "Convert", convert], ["ftt", "FTT", ftt], ["vol", "Volume token", vol]];
 
 export function mount(main, args) {
   const found = TABS.find(([name]) => name === args[0]) || TABS[0];
