@@ -77,7 +77,7 @@ _MEASURED = frozenset(
 _TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
 FUND_TIER = TIERS.index("fund")
 CLAWBACK_TIER = TIERS.index("clawback")
-_DAY_MONEY = ("fund", "fund_change", "fund_draw", "fund_in", "fees", "clawback")
+DAY_MONEY = ("fund", "fund_change", "fund_draw", "fund_in", "fees", "clawback")
 """The daily row's engine money: USD atoms in `Result.daily_atoms`, float USD in `Result.daily`."""
 _UNMEASURED = frozenset((MassQuote, IndexUpdate))  # post-only orders and prices: nothing measured
 TRADER_BITS = 32

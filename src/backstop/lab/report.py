@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from backstop.catalog import MODELS
 from backstop.engine.amounts import ATOM
 from backstop.lab import sweep
-from backstop.lab.replay import TIERS
+from backstop.lab.replay import DAY_MONEY, TIERS
 from backstop.lab.spec import LabConfig, Result, rounded, with_overrides
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ _PUBLISHED_ROWS = (  # (FTX's key, what it is, our summary key and regime for th
 )
 _LOSSES = ("fund_max_daily_net_draw", "fund_max_drawdown")  # positive in the summary, losses to FTX
 
-ATOM_COLUMNS = ("fund", "fund_change", "fund_draw", "fund_in", "fees", "clawback")
+ATOM_COLUMNS = DAY_MONEY
 """Daily columns of engine money: written exactly from the integer atoms (USD, 8 decimals)."""
 CENT_PREFIXES = ("cover", "im_rule", "guaranty")
 """Daily columns of guaranty-fund sizing (float USD from scenario arithmetic): to the cent."""
