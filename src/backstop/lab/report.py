@@ -161,6 +161,10 @@ def signed(value: float) -> str:
     return f"+{usd(value)}" if value > 0 else usd(value)
 
 
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n:,} days"
+
+
 def _frames(results: Mapping[str, Result]) -> dict[str, Any]:
     import pandas as pd  # type: ignore[import-untyped]
 
@@ -172,10 +176,20 @@ def _frames(results: Mapping[str, Result]) -> dict[str, Any]:
     return frames
 
 
-def _dates(ax: Axes) -> None:
+def _dates(ax: Axes, frames: Mapping[str, Any]) -> None:
+    """Whole UTC days on the date axis, labelled concisely (no overlapping labels): the span runs
+    from the first day's start to the last day's end, and ticks are never finer than a day (the
+    rows are days)."""
     import matplotlib.dates as mdates
 
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=9)  # type: ignore[no-untyped-call]
+    first = min(frame["date"].iloc[0] for frame in frames.values())
+    last = max(frame["date"].iloc[-1] for frame in frames.values()) + timedelta(days=1)
+    ax.set_xlim(first, last)
+    locator: Any
+    if (last - first).days <= 12:
+        locator = mdates.DayLocator()  # type: ignore[no-untyped-call]
+    else:
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=9)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
 
@@ -264,7 +278,7 @@ def fund_figure(results: Mapping[str, Result], fund_start: float = FUSD_FUND) ->
     for ax in (net_ax, draw_ax, fee_ax):
         _money_axis(ax)
         ax.grid(alpha=0.3)
-    _dates(fee_ax)
+    _dates(fee_ax, frames)
     fee_ax.set_xlabel("date (UTC)")
     return fig
 
@@ -308,7 +322,7 @@ def draws_figure(results: Mapping[str, Result], annotate: int = 3) -> Figure:
                 "o",
                 color=color,
                 markersize=4,
-                label=f"fund paid out, {name} ({int(days.sum())} days)",
+                label=f"fund paid out, {name} ({_days(int(days.sum()))})",
             )
             for i in np.argsort(-paid, kind="stable")[:annotate]:
                 if paid[i] <= 0:
@@ -335,7 +349,7 @@ def draws_figure(results: Mapping[str, Result], annotate: int = 3) -> Figure:
     _money_axis(ax)
     ax.grid(alpha=0.3, which="major")
     fig.legend(loc="outside lower center", fontsize=8, ncols=max(2, count))
-    _dates(ax)
+    _dates(ax, frames)
     return fig
 
 
