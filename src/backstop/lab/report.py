@@ -436,7 +436,7 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("equity_at_liquidation", "Equity of liquidated accounts when liquidation began (USD)"),
     ("equity_returned", "Equity they kept when it ended (USD)"),
     ("blp_pnl", "Backstop providers' PnL (USD)"),
-    ("guaranty_fund_max", "Largest guaranty fund asked: max(10% of IM, Cover-2) (USD)"),
+    ("guaranty_fund_max", "Largest guaranty fund the daily sizing asked for (USD)"),
 )
 
 
