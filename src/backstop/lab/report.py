@@ -246,12 +246,14 @@ def fund_figure(results: Mapping[str, Result], fund_start: float = FUSD_FUND) ->
         label = (
             f"{name}: deepest {usd(deepest)} ({share:.2g}% of the fund)" if deepest >= 1 else f"{name}: none"
         )
-        draw_ax.plot(ends, shown, color=color, marker=".", markersize=4, label=label)
+        draw_ax.plot(
+            ends, shown, color=color, marker="." if len(frame) < 60 else None, markersize=4, label=label
+        )
         if deepest >= 1:
             lowest = min(lowest, float(np.nanmin(shown)))
         fee_ax.plot([start, *ends], [0.0, *frame["fees"].cumsum()], color=color, label=f"fees, {name}")
     net_ax.axhline(0, color="black", linewidth=0.8)
-    net_ax.margins(y=0.25)  # room for the annotation under the lowest point
+    net_ax.margins(y=0.3)  # room for the annotation under the lowest point
     net_ax.set_title(
         f"Insurance fund: cumulative net (income \u2212 payouts), against its {usd(fund_start)} seed"
     )
@@ -271,7 +273,7 @@ def fund_figure(results: Mapping[str, Result], fund_start: float = FUSD_FUND) ->
     draw_ax.set_ylim(max(floor, 1.0), fund_start * 3)
     draw_ax.set_title("Fund drawdown from its peak, against the whole fund (log scale; gaps: no drawdown)")
     draw_ax.set_ylabel("USD below the peak (log)")
-    draw_ax.legend(loc="center left", fontsize=8)
+    draw_ax.legend(loc="best", fontsize=8)
     fee_ax.set_title("Exchange fee revenue, cumulative")
     fee_ax.set_ylabel("USD, cumulative")
     fee_ax.legend(loc="upper left", fontsize=8)
@@ -474,7 +476,7 @@ def _published(summaries: Mapping[str, Mapping[str, Any]]) -> str:
         mine = "not run"
         if regime in summaries and ours in summaries[regime]:
             value = float(summaries[regime][ours])
-            mine = usd(-value if ours in _LOSSES else value)
+            mine = usd(-value) if ours in _LOSSES else signed(value)
         rows.append(f"<tr><td>{html.escape(label)}</td><td>{html.escape(theirs)}</td><td>{mine}</td></tr>")
     return "<table><tr><th></th><th>FTX (claimed)</th><th>this replay</th></tr>" + "".join(rows) + "</table>"
 
@@ -486,7 +488,7 @@ def _headline(config: LabConfig, s: Mapping[str, Any], daily_days: int) -> str:
         f"Under margin <b>{html.escape(config.margin)}</b> and liquidation model <b>"
         f"{html.escape(config.model)}</b>, over {daily_days:,} days, the insurance fund paid out "
         f"<b>{usd(paid)}</b> and received {usd(float(s['fund_received']))} "
-        f"(net {usd(float(s['fund_net']))}); "
+        f"(net {signed(float(s['fund_net']))}); "
         f"its largest day's payouts were {usd(float(s['fund_max_daily_draw']))} and its deepest drawdown "
         f"{usd(float(s['fund_max_drawdown']))}, {share:.2g}% of the {usd(config.fund_start_usd)} fund. "
         f"{s['accounts_liquidated']:,} accounts were liquidated ({s['liquidations']:,} episodes); "
@@ -515,7 +517,7 @@ def _page(config: LabConfig, summaries: dict[str, dict[str, Any]], models: dict[
 <style>
 body{{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}}
 table{{border-collapse:collapse}} td:first-child{{text-align:left}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}} td+td{{white-space:nowrap}}
 .note{{color:#555;font-size:90%}}
 </style></head>
 <body>
