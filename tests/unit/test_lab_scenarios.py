@@ -104,10 +104,10 @@ def test_a_coin_the_packaged_history_lacks_is_read_from_the_replays_candles() ->
     frame = scenarios.hourly_closes(("BTC", "ETH", "SOL"), tuple(default_data()))
     sol = frame["SOL"].dropna()
     assert len(sol) >= 48 and frame["BTC"].count() > 40_000
-    minute = next(b for p in default_data() for b in read_bars(p, coins=["SOL"]) if b.coin == "SOL")
-    i = next(k for k, t in enumerate(minute.open_us) if (t + minute.interval_us) % 3_600_000_000 == 0)
-    at = pd.Timestamp(minute.open_us[i] + minute.interval_us, unit="us", tz="UTC")
-    assert at.minute == 0 and sol[at] == minute.closes[i] / 1e8  # the close at the whole hour
+    first = next(b for p in default_data() for b in read_bars(p, coins=["SOL"]) if b.coin == "SOL")
+    i = next(k for k, t in enumerate(first.open_us) if (t + first.interval_us) % 3_600_000_000 == 0)
+    at = pd.Timestamp(first.open_us[i] + first.interval_us, unit="us", tz="UTC")
+    assert at.minute == 0 and sol[at] == first.closes[i] / 1e8  # the first file's close at the whole hour
 
 
 def test_a_replay_with_sol_keeps_its_historical_stress_scenarios() -> None:

@@ -1,9 +1,10 @@
 """Historical stress scenarios for every listed coin, also the coins whose own history is shorter.
 
 `guaranty.historical_scenarios` builds joint scenarios only from windows where *every* coin has a
-price. Asked for BTC, ETH and SOL, with SOL's history starting on 2020-08-11 (and absent from the
-packaged file altogether), it found no window at all, and the replay's guaranty-fund sizing
-silently lost its historical scenarios. This module keeps them, by this rule:
+price. Asked for BTC, ETH and SOL, with SOL's history starting on 2020-08-11 (and then absent from
+the packaged hourly file the scenarios were read from), it found no window at all, and the
+replay's guaranty-fund sizing silently lost its historical scenarios. This module keeps them, by
+this rule:
 
 - The *base* coins are those with the long history (their first price within `LATE_AFTER` of the
   earliest coin's): their worst and best 24 h moves are chosen exactly as before, jointly.
@@ -56,11 +57,12 @@ DEFAULT_SCALES: dict[str, dict[str, float]] = {
     "FTT": {"ETH": 0.93, "BTC": 1.22},
 }
 """Volatility ratios of daily (00:00 UTC) log returns, measured on Binance spot hourly closes
-(the lab's packaged BTCUSDT/ETHUSDT file and the shared `binance_spot_1h_FTTUSDT_SOLUSDT_2019-12_
-2023-03` file): SOL 2020-08-13..2022-04-01 (597 days; correlation 0.56 with ETH, 0.41 with BTC),
-FTT 2019-12-22..2022-04-01 (832 days; 0.75, 0.72). The default span ends with the lab's (FTX's
-backtest), so a month before that span borrows a scale measured later: a stated look-ahead, used
-only when no overlap exists yet. ETH is the preferred proxy when listed."""
+(the lab's packaged `binance_spot_1h_BTCUSDT_ETHUSDT_2017-08_2023-03` and
+`binance_spot_1h_FTTUSDT_SOLUSDT_2019-12_2023-03` files): SOL 2020-08-13..2022-04-01 (597 days;
+correlation 0.56 with ETH, 0.41 with BTC), FTT 2019-12-22..2022-04-01 (832 days; 0.75, 0.72).
+The span ends with the lab's default (FTX's backtest), so a month before it borrows a scale
+measured later: a stated look-ahead, used only while no overlap of `MIN_OVERLAP_DAYS` exists.
+ETH is the preferred proxy when listed."""
 
 _WINDOW = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d) \.\. (\d{4}-\d\d-\d\d \d\d:\d\d) UTC")
 
@@ -177,23 +179,28 @@ def _proxy(history: pd.DataFrame, coin: str, base: list[str], before: pd.Timesta
 
 @functools.cache
 def hourly_closes(coins: tuple[str, ...], sources: tuple[Any, ...]) -> pd.DataFrame:
-    """Hourly closes per coin: the packaged Binance history (`fhs.load_closes`), and for a coin
-    it lacks, the hourly closes of the replay's candle files (`sources`; a finer file gives its
-    close at each whole hour), the first file that has a price winning."""
+    """Hourly closes per coin: the packaged Binance BTC/ETH history (`fhs.load_closes`), and for a
+    coin it lacks, the hourly closes of the replay's candle files (`sources`): the hourly (or
+    coarser) files first, finer ones (each bar closing on a whole hour) only for a coin none of
+    those has; the first file with a price for an hour wins, and missing hours stay missing."""
     closes = fhs.load_closes(symbols=tuple(f"{c}USDT" for c in coins))
     lacking = [c for c in coins if not closes[c].notna().any()]
     if not lacking:
         return closes
-    from backstop.feeds.replay import read_bars
+    from backstop.feeds.replay import describe_file, read_bars
 
     found: dict[str, dict[int, float]] = {c: {} for c in lacking}
-    for source in sources:
-        for bars in read_bars(source, coins=lacking):
-            points = found[bars.coin]
-            for open_us, close in zip(bars.open_us, bars.closes, strict=True):
-                ts = open_us + bars.interval_us
-                if ts % HOUR_US == 0 and ts not in points:
-                    points[ts] = close / ATOM
+    hourly = [s for s in sources if (describe_file(s)[1] or 0) >= HOUR_US]
+    finer = [s for s in sources if s not in hourly]
+    for group in (hourly, finer):
+        wanted = [c for c in lacking if not found[c]]
+        for source in group if wanted else ():
+            for bars in read_bars(source, coins=wanted):
+                points = found[bars.coin]
+                for open_us, close in zip(bars.open_us, bars.closes, strict=True):
+                    ts = open_us + bars.interval_us
+                    if ts % HOUR_US == 0 and ts not in points:
+                        points[ts] = close / ATOM
     extra = pd.DataFrame(
         {
             c: pd.Series(
