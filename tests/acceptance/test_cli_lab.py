@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 SCRIPT = Path(sys.executable).with_name("backstop")
@@ -40,19 +42,25 @@ def test_the_report_has_the_charts_the_tables_and_the_data(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     page = (out / "index.html").read_text()
     assert "fund.png" in page and "draws.png" in page and "ftx15" in page and "ftx5" in page
-    for name in ("fund.png", "draws.png"):
+    assert "Accounts liquidated (distinct)" in page and "Liquidation episodes" in page
+    for name in ("fund.png", "draws.png", "tiers.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads((out / "summary.json").read_text())
     runs = written["runs"]
     assert set(runs) == {"ftx5", "ftx15"}
     assert set(written["models"]) == {"ftx", "bitmex", "okex"}
     assert written["models"]["ftx"] == runs["ftx5"]  # the configured run is the FTX column
-    assert "Liquidation models" in page and "Winners hit" in page
+    assert "Liquidation models" in page and "Winners clawed back (accounts)" in page
     assert (out / "daily-ftx5-okex.csv").exists()
     with open(out / "daily-ftx15.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["date"] for r in rows] == ["2020-03-11", "2020-03-12", "2020-03-13"]
     assert abs(sum(float(r["fund_change"]) for r in rows) - runs["ftx15"]["fund_net"]) < 0.01
+    for row in rows:  # the ledger's money exactly (8 decimals), the sizing to the cent: no float noise
+        assert all(re.fullmatch(r"-?\d+\.\d{8}", row[k]) for k in ("fund", "fund_change", "fees"))
+        assert re.fullmatch(r"-?\d+\.\d{2}", row["guaranty_fund"])
+    start = Decimal(rows[0]["fund"]) - Decimal(rows[0]["fund_change"])
+    assert Decimal(rows[-1]["fund"]) - start == sum(Decimal(r["fund_change"]) for r in rows)
 
 
 def test_compare_and_sweep() -> None:

@@ -15,7 +15,7 @@ from backstop.engine.margin import mark_of, position_imf
 from backstop.engine.risk import assess
 from backstop.lab import sweep
 from backstop.lab.population import PopulationConfig, Trader, draw_leverage, leverage_setting
-from backstop.lab.replay import TIERS, IndexPath, Replay, load_bars, replay
+from backstop.lab.replay import TIERS, IndexPath, Replay, hours_in, load_bars, replay
 from backstop.lab.spec import LabConfig, Result, with_overrides
 
 CRASH = with_overrides(LabConfig(start="2020-03-11", end="2020-03-14"), traders=300)
@@ -244,3 +244,75 @@ def test_affiliated_owners_default_together() -> None:
         j = 1 if last["cover2_member1"] == "makers" else 2
         assert last[f"cover2_member{j}_equity"] == pytest.approx(equity, rel=1e-12)
         assert last[f"cover2_member{j}_role"] == "maker" and last["cover2_maker"]
+
+
+# ------------------------------------------------------------------ tiers, days and progress
+
+SHORT = with_overrides(LabConfig(start="2020-03-12", end="2020-03-14", guaranty=False), traders=300)
+
+
+def _payees(r: Replay) -> tuple[set[int], set[int]]:
+    """From the fund's own ledger: the accounts it paid for, and those it paid beyond its balance."""
+    history = r.ex.insurance.history  # (ts, change, balance, reason, account)
+    paid = {account for _, change, _, _, account in history if change < 0}
+    beyond = {account for _, change, balance, _, account in history if change < 0 and balance < 0}
+    return paid, beyond
+
+
+@pytest.mark.parametrize("model", ["ftx", "bitmex", "okex"])
+@pytest.mark.parametrize("fund", [250_000_000, 0])
+def test_every_model_counts_the_accounts_the_fund_paid_for_at_the_fund_tiers(model: str, fund: int) -> None:
+    """BitMEX's takeover and OKEx's dump end with the fund paying a bankrupt account's deficit
+    without any auto-close: those accounts were counted at the book tier, and the fund tier read 0
+    while the fund paid. The tiers now follow the fund's ledger under every model; with an empty
+    fund, an account paid for beyond its balance is at the clawback tier (and no other is)."""
+    r = Replay(with_overrides(SHORT, model=model, fund_start_usd=fund))
+    s = r.run().summary
+    paid, beyond = _payees(r)
+    assert s["fund_paid"] > 0 and paid
+    deepest = r.tally.deepest
+    assert {a for a, tier in deepest.items() if tier >= TIERS.index("fund")} == paid
+    assert {a for a, tier in deepest.items() if tier == TIERS.index("clawback")} == beyond
+    tiers = s["liquidations_by_tier"]
+    assert tiers["fund"] + tiers["clawback"] == len(paid)
+    assert sum(tiers.values()) == s["accounts_liquidated"] == len(deepest)
+    assert sum(s["episodes_by_tier"].values()) == s["liquidations"] >= s["accounts_liquidated"]
+    assert tiers["clawback"] == len(beyond)
+    if fund == 0 and model == "ftx":  # with no fund, this crash is paid for beyond it: the tier is reached
+        assert beyond
+
+
+def test_the_days_count_accounts_and_episodes_apart_and_keep_the_money_exact(crash: Run) -> None:
+    result = crash.result
+    daily, atoms = result.daily, result.daily_atoms
+    assert len(atoms) == len(daily) == 3
+    for row, exact in zip(daily, atoms, strict=True):
+        assert {k: row[k] for k in exact} == {k: v / ATOM for k, v in exact.items()}
+        assert 0 <= row["accounts_liquidated"] <= row["liquidation_episodes"]
+    s = result.summary
+    assert sum(row["liquidation_episodes"] for row in daily) == s["liquidations"]
+    assert sum(row["accounts_liquidated"] for row in daily) >= s["accounts_liquidated"]
+    assert atoms[-1]["fund"] - CRASH.fund_start_usd * ATOM == sum(day["fund_change"] for day in atoms)
+
+
+def test_progress_counts_every_simulated_hour_against_the_right_total() -> None:
+    """The bar counted 0/1 .. 456/1: the command gave 1 as the total and the replay's total was
+    off by one hour when the start is not on the hour."""
+    config = with_overrides(
+        LabConfig(start="2020-03-12T00:30:00Z", end="2020-03-12T03:15:00Z", guaranty=False), traders=20
+    )
+    seen: list[tuple[int, int]] = []
+    replay(config, lambda done, total: seen.append((done, total)))
+    assert hours_in(config) == 4  # 00:00 (from 00:30), 01:00, 02:00, 03:00 (to 03:15)
+    assert seen == [(n, 4) for n in range(1, 5)]
+
+
+def test_a_sweep_in_processes_reports_the_hours_of_all_its_replays_and_the_same_numbers() -> None:
+    short = with_overrides(LabConfig(start="2020-03-12", end="2020-03-13", guaranty=False), traders=40)
+    configs = sweep.grid(short, {"seed": [1, 2, 3]})
+    seen: list[tuple[int, int]] = []
+    parallel = sweep.run(configs, workers=2, progress=lambda done, total: seen.append((done, total)))
+    assert parallel == sweep.run(configs, workers=1)
+    assert {total for _, total in seen} == {72}
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)  # never backwards
+    assert seen[-1] == (72, 72) and len(seen) > 3  # hour by hour, not only per replay

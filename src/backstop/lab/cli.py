@@ -17,42 +17,38 @@ import click
 from backstop.catalog import MODELS
 from backstop.cli_input import Group, decimal
 from backstop.lab.population import PopulationConfig
-from backstop.lab.spec import IMPACTS, POPULATIONS, REGIMES, LabConfig, with_overrides, with_regime
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: floats rounded to cents (and NaN/inf as null), recursively."""
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else round(value, 2)
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+from backstop.lab.spec import IMPACTS, POPULATIONS, REGIMES, LabConfig, rounded, with_overrides, with_regime
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(_clean(value), indent=2))
+    click.echo(json.dumps(rounded(value), indent=2))
 
 
 @contextmanager
-def progress(label: str, total: int, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr (nothing when quiet or not a terminal)."""
-    if quiet or not sys.stderr.isatty():
+def progress(
+    label: str, total: int, quiet: bool, unit: str = "h", console: Any = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr, nothing when quiet (--json) or stderr is not a terminal.
+    Yields `tick(done, total)`: `done` of `total` (`unit`: "h", simulated hours, by default; the
+    total the work reports replaces the estimate given here). `console`: where to draw (tests)."""
+    if console is None and (quiet or not sys.stderr.isatty()):
         yield lambda done, total: None
         return
-    from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
-        "{task.completed}/{task.total}",
+        MofNCompleteColumn(),
+        unit,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        console=console if console is not None else Console(stderr=True),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda done, _total: bar.update(task, completed=done)
+        yield lambda done, of: bar.update(task, completed=done, total=of)
 
 
 def iso_date(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -318,16 +314,19 @@ def lab() -> None:
 )
 def replay_command(margin: str, as_json: bool, report: Path | None, workers: int | None, **kw: Any) -> None:
     """Replay price history through the engine with a seeded population."""
-    from backstop.lab.replay import replay
+    from backstop.lab.replay import hours_in, replay
 
     config = build(margin, kw)
     try:
         if report is not None:
-            from backstop.lab.report import write_report
+            from backstop.lab.report import runs, write_report
 
-            summary = write_report(config, report, workers=workers, quiet=as_json)
+            todo = runs(config)
+            label = f"report {config.start}..{config.end}, {len(todo)} runs"
+            with progress(label, sum(map(hours_in, todo)), as_json) as tick:
+                summary = write_report(config, report, workers=workers, progress=tick)
         else:
-            with progress(f"replay {config.start}..{config.end}", 1, as_json) as tick:
+            with progress(f"replay {config.start}..{config.end}", hours_in(config), as_json) as tick:
                 summary = replay(config, tick).summary
     except (ValueError, OSError) as exc:
         raise failure(exc) from None
@@ -352,7 +351,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         f" days the fund paid more than that day's fees: {s['days_draw_above_fees']}",
         f"  socialized loss {s['socialized_loss']:,.0f} ({s['clawed_back_accounts']} accounts),"
         f" deleveraged {s['deleveraged_notional']:,.0f}",
-        f"  accounts liquidated {s['accounts_liquidated']} ({s['liquidations']} episodes): {tiers}",
+        f"  accounts liquidated {s['accounts_liquidated']:,} ({s['liquidations']:,} episodes);"
+        f" accounts by deepest tier: {tiers}",
         f"  equity at liquidation {s['equity_at_liquidation']:,.0f}, returned {s['equity_returned']:,.0f};"
         f" BLP PnL {s['blp_pnl']:+,.0f}",
         f"  {s['commands']:,} commands; solvency {'balanced' if s['solvent'] else 'NOT BALANCED'}",
@@ -373,6 +373,11 @@ def _print_summary(s: dict[str, Any]) -> None:
                 f" k = {s['scale_k']}, {s['represented_traders_end']:,} traders represented)"
             )
         lines.append(line)
+    for coin, p in s.get("stress_proxies", {}).items():
+        lines.append(
+            f"  stress scenarios: {coin}'s move is {p['scale']:.2f} x {p['proxy']}'s where it has no"
+            f" history ({p['source']}; {p['months']} month(s))"
+        )
     for line in lines:
         click.echo(line)
 
@@ -385,18 +390,13 @@ def _print_summary(s: dict[str, Any]) -> None:
 def compare_command(margin: str, workers: int | None, as_json: bool, **kw: Any) -> None:
     """FTX tiered vs BitMEX vs OKEx liquidation: same history, population and seed."""
     from backstop.lab import sweep
+    from backstop.lab.replay import hours_in
 
     base = build(margin, kw)
     configs = [with_overrides(base, model=m) for m in MODELS]
     try:
-        with progress("models", len(configs), as_json) as tick:
-            count = [0]
-
-            def done(n: int) -> None:
-                count[0] += n
-                tick(count[0], len(configs))
-
-            rows = sweep.run(configs, workers=workers, done=done)
+        with progress(f"{len(configs)} models", sum(map(hours_in, configs)), as_json) as tick:
+            rows = sweep.run(configs, workers=workers, progress=tick)
     except (ValueError, OSError) as exc:
         raise failure(exc) from None
     table = {row["model"]: row for row in rows}
@@ -404,17 +404,22 @@ def compare_command(margin: str, workers: int | None, as_json: bool, **kw: Any) 
         emit_json(table)
         return
     keys = (
-        "fund_net",
-        "fund_max_daily_draw",
-        "socialized_loss",
-        "clawed_back_accounts",
-        "deleveraged_notional",
-        "equity_returned",
-        "liquidations",
+        ("fund_net", "fund net, USD"),
+        ("fund_paid", "fund paid out, USD"),
+        ("fund_max_daily_draw", "largest day paid, USD"),
+        ("socialized_loss", "socialized loss, USD"),
+        ("clawed_back_accounts", "winners clawed back"),
+        ("deleveraged_notional", "deleveraged, USD"),
+        ("equity_returned", "equity returned, USD"),
+        ("accounts_liquidated", "accounts liquidated"),
+        ("liquidations", "liquidation episodes"),
     )
-    click.echo(f"{'':24}" + "".join(f"{m:>16}" for m in MODELS))
-    for key in keys:
-        click.echo(f"{key:24}" + "".join(f"{table[m][key]:>16,.0f}" for m in MODELS))
+    click.echo(f"{'':28}" + "".join(f"{m:>16}" for m in MODELS))
+    for key, label in keys:
+        click.echo(f"{label:28}" + "".join(f"{table[m][key]:>16,.0f}" for m in MODELS))
+    click.echo("accounts by deepest tier")
+    for tier in table[MODELS[0]]["liquidations_by_tier"]:
+        click.echo(f"  {tier:26}" + "".join(f"{table[m]['liquidations_by_tier'][tier]:>16,}" for m in MODELS))
 
 
 @lab.command("sweep")
@@ -431,19 +436,14 @@ def sweep_command(
 ) -> None:
     """Replays over a grid of parameters, in parallel; the same numbers as in series."""
     from backstop.lab import sweep
+    from backstop.lab.replay import hours_in
 
     base = build(margin, kw)
     grid = dict(_axis(base, axis) for axis in axes)
     try:
         configs = sweep.grid(base, grid)
-        with progress("replays", len(configs), as_json) as tick:
-            count = [0]
-
-            def done(n: int) -> None:
-                count[0] += n
-                tick(count[0], len(configs))
-
-            rows = sweep.run(configs, workers=workers, cluster=cluster, done=done)
+        with progress(f"{len(configs)} replays", sum(map(hours_in, configs)), as_json) as tick:
+            rows = sweep.run(configs, workers=workers, cluster=cluster, progress=tick)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         raise failure(exc) from None
     out = [
@@ -844,14 +844,14 @@ def guaranty_command(
     (or equity) under historical and hypothetical scenarios, the members named, FUSD's 10% of
     initial margin and the fund each implies, and a reverse stress test: the smallest move that
     exhausts $250M and the day's own fund."""
-    from backstop.lab.replay import Replay
+    from backstop.lab.replay import Replay, hours_in
 
     config = build(margin, kw)
     try:
         run = Replay(config)
         run.affiliates = affiliates
         run.reverse_funds = {"250m": 250_000_000.0} | {_fund_label(f): f for f in funds}
-        with progress("replay", 1, as_json) as tick:
+        with progress(f"replay {config.start}..{config.end}", hours_in(config), as_json) as tick:
             result = run.run(tick)
     except (ValueError, OSError) as exc:
         raise failure(exc) from None

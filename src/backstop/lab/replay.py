@@ -90,14 +90,20 @@ from backstop.lab.spec import REGIMES, LabConfig, Result, iso_day
 from backstop.server.runtime import tune_gc
 
 TIERS = ("orderly", "backstop", "top10", "fund", "clawback")
-"""How far down FTX's waterfall an account's liquidation went: step-1 orders on the book only,
-a backstop provider took some of it, the largest opposing positions did (auto-deleveraging, or
-BitMEX's takeover and ADL, or OKEx's book dump), the insurance fund paid its negative equity, or
-the fund was empty and winners were clawed back."""
+"""How far down the waterfall an account's liquidation went, the same five rungs under every
+liquidation model: orders on the book only (FTX's step 1; BitMEX's takeover order and OKEx's dump
+are book orders too), a backstop provider took some of it (FTX only), the largest opposing
+positions did (FTX's top-10 auto-close, BitMEX's auto-deleveraging), the insurance fund paid
+part of its loss (any model: read from the fund's own ledger events, which name the account),
+or the fund paid it beyond its balance, so winners were clawed back."""
 _MEASURED = frozenset(
     (Fill, InsuranceFundChanged, LiquidationStarted, AutoClosed, ClawedBack, LiquidationEnded)
 )
 _TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
+FUND_TIER = TIERS.index("fund")
+CLAWBACK_TIER = TIERS.index("clawback")
+DAY_MONEY = ("fund", "fund_change", "fund_draw", "fund_in", "fees", "clawback")
+"""The daily row's engine money: USD atoms in `Result.daily_atoms`, float USD in `Result.daily`."""
 _UNMEASURED = frozenset((MassQuote, IndexUpdate))  # post-only orders and prices: nothing measured
 TRADER_BITS = 32
 SPOT_SHARE = 0.25  # spot makers' depth and capital, of the perpetual makers' (our choice)
@@ -282,6 +288,8 @@ class Tally:
     episodes: dict[int, Episode] = field(default_factory=dict)
     deepest: dict[int, int] = field(default_factory=dict)  # account -> deepest tier it ever reached
     liquidations: int = 0  # episodes: an account may be liquidated, recover, and be again
+    episodes_by_tier: list[int] = field(default_factory=lambda: [0] * len(TIERS))  # ended episodes
+    day_accounts: set[int] = field(default_factory=set)  # accounts whose liquidation began today
     equity_returned: int = 0  # USD atoms liquidated users kept after their liquidation ended
     equity_at_start: int = 0  # what they had when it began
     clawback: int = 0
@@ -352,6 +360,7 @@ class Replay:
         self.after_decision: Callable[[int, Trader], None] | None = None
         self.scenario_month = ""
         self.scenarios: list[Any] = []
+        self.stress_proxied: dict[str, tuple[Any, list[str]]] = {}  # coin -> (last Proxy, months)
         # the guaranty sizing's members: owner -> the group it is affiliated with, as fnmatch
         # patterns (e.g. {"maker-*": "makers"}: the makers of all markets are one firm); owners
         # no pattern matches are their own member
@@ -1113,33 +1122,42 @@ class Replay:
                 if e.change < 0:
                     t.fund_out -= e.change
                     t.day_draw[day] = t.day_draw.get(day, 0) - e.change
+                    # whatever the model's path to it (FTX's auto-close below zero, a bankrupt
+                    # account's residual deficit after BitMEX's takeover or OKEx's dump, a
+                    # collateral sale's dust), the fund's own event names whose loss it paid;
+                    # paid beyond its balance, the rest is clawed back from winners
+                    self._reach(e.account, CLAWBACK_TIER if e.balance < 0 else FUND_TIER)
                 elif e.reason != "seed":  # the operator's seeding is not income
                     t.fund_in += e.change
                     t.day_in[day] = t.day_in.get(day, 0) + e.change
             elif isinstance(e, LiquidationStarted):
                 if e.account not in t.episodes:
                     t.liquidations += 1
+                    t.day_accounts.add(e.account)
                     t.episodes[e.account] = Episode(e.account, 0, e.tav)
             elif isinstance(e, AutoClosed):
-                episode = t.episodes.get(e.account)
-                if episode is not None:
-                    tier = _TIER_OF_VIA.get(e.via, 1)
-                    if e.fund < 0:
-                        tier = max(tier, 3)
-                    episode.tier = max(episode.tier, tier)
+                self._reach(e.account, _TIER_OF_VIA.get(e.via, 1))
                 if e.via in ("top10", "adl", "takeover"):
                     t.deleveraged_notional += e.size * e.mark * self.ex.catalog.markets[e.market].tick_value
-            elif isinstance(e, ClawedBack):
+            elif isinstance(e, ClawedBack):  # a winner paying: its liquidated peer's tier is set above
                 t.clawback += e.amount
                 t.clawed_accounts.add(e.account)
-                for episode in t.episodes.values():
-                    episode.tier = max(episode.tier, 4)
             elif isinstance(e, LiquidationEnded):
                 ended = t.episodes.pop(e.account, None)
                 if ended is not None:
+                    t.episodes_by_tier[ended.tier] += 1
                     t.deepest[ended.account] = max(ended.tier, t.deepest.get(ended.account, 0))
                     t.equity_at_start += max(0, ended.tav_at_start)
                     t.equity_returned += max(0, assess(self.ex, self.ex.accounts[ended.account]).tav)
+
+    def _reach(self, account: int, tier: int) -> None:
+        """`account`'s liquidation went at least as far down as `tier`."""
+        t = self.tally
+        episode = t.episodes.get(account)
+        if episode is not None:
+            episode.tier = max(episode.tier, tier)
+        elif account in t.deepest:  # settled just after its episode ended
+            t.deepest[account] = max(tier, t.deepest[account])
 
     # ------------------------------------------------------------------ the run
 
@@ -1167,16 +1185,17 @@ class Replay:
         step = c.step_s * SECOND_US
         ex = self.ex
         daily: list[dict[str, Any]] = []
+        atoms: list[dict[str, int]] = []
         fund_path: list[tuple[int, float]] = []
         day = self.start_us // DAY_US
         day_open = self._day_state()
-        total_hours = (self.end_us - self.start_us + HOUR_US - 1) // HOUR_US
+        total_hours = hours_in(c)
         if c.margin == "fhs":
             self._fit_fhs(self.start_us)
             self.set_regime(self.start_us)
         for done, hour in enumerate(self.hours()):
             if hour // DAY_US != day:
-                daily.append(self._day_row(day, day_open, hour))
+                daily.append(self._day_row(day, day_open, hour, atoms))
                 day = hour // DAY_US
                 day_open = self._day_state()
                 if c.margin == "fhs":
@@ -1191,8 +1210,8 @@ class Replay:
                     self._minute(ts)
             if progress is not None:
                 progress(done + 1, total_hours)
-        daily.append(self._day_row(day, day_open, self.end_us))
-        return Result(c, self._summary(daily), daily, fund_path, ex.state_hash())
+        daily.append(self._day_row(day, day_open, self.end_us, atoms))
+        return Result(c, self._summary(daily), daily, fund_path, ex.state_hash(), atoms)
 
     def _minute(self, ts: int, ticks_only: bool = False) -> None:
         self.move_index(ts)
@@ -1237,24 +1256,29 @@ class Replay:
             "clawback": self.tally.clawback,
         }
 
-    def _day_row(self, day: int, opened: dict[str, int], ts: int) -> dict[str, Any]:
+    def _day_row(
+        self, day: int, opened: dict[str, int], ts: int, atoms: list[dict[str, int]]
+    ) -> dict[str, Any]:
+        """The day's row (money as float USD), its engine money appended to `atoms` exactly (USD
+        atoms: the report writes those, not the floats); the guaranty sizing after them."""
         now = self._day_state()
         t = self.tally
+        money = {
+            "fund": now["fund"],
+            "fund_change": now["fund"] - opened["fund"],
+            "fund_draw": t.day_draw.get(day, 0),
+            "fund_in": t.day_in.get(day, 0),
+            "fees": now["fees"] - opened["fees"],
+            "clawback": now["clawback"] - opened["clawback"],
+        }
+        atoms.append(money)
+        row: dict[str, Any] = {"date": datetime.fromtimestamp(day * 86_400, tz=UTC).date().isoformat()}
+        row |= {k: v / ATOM for k, v in money.items()}
+        row["accounts_liquidated"] = len(t.day_accounts)  # distinct accounts whose liquidation began
+        row["liquidation_episodes"] = now["liquidations"] - opened["liquidations"]
+        t.day_accounts.clear()
         sizing = self._guaranty(ts) if self.config.guaranty else {}
-        return (
-            sizing
-            | {
-                "date": datetime.fromtimestamp(day * 86_400, tz=UTC).date().isoformat(),
-                "fund": now["fund"] / ATOM,
-                "fund_change": (now["fund"] - opened["fund"]) / ATOM,
-                "fund_draw": t.day_draw.get(day, 0) / ATOM,
-                "fund_in": t.day_in.get(day, 0) / ATOM,
-                "fees": (now["fees"] - opened["fees"]) / ATOM,
-                "liquidations": now["liquidations"] - opened["liquidations"],
-                "clawback": (now["clawback"] - opened["clawback"]) / ATOM,
-            }
-            | self._population_columns(day, ts)
-        )
+        return row | sizing | self._population_columns(day, ts)
 
     def _population_columns(self, day: int, ts: int) -> dict[str, Any]:
         """The day's open interest (one side, USD at the mark, at the day's end) and volume (USD
@@ -1381,9 +1405,9 @@ class Replay:
         month = datetime.fromtimestamp(ts / 1e6, tz=UTC).strftime("%Y-%m")
         if self.scenario_month != month:
             self.scenario_month = month
-            self.scenarios = _historical_scenarios(
-                self.config.coins, f"{month}-01"
-            ) + guaranty.hypothetical_scenarios(self.config.coins)
+            self.scenarios = self._stress_history(f"{month}-01") + guaranty.hypothetical_scenarios(
+                self.config.coins
+            )
         prices = {coin: price / ATOM for coin, price in self.index.items()}
         # One row per account with a position, as arrays read in one sweep of the engine's position
         # index (a Member with an assess per account made this ~6x slower at 10,000 accounts, for
@@ -1430,12 +1454,37 @@ class Replay:
                 row[f"stress_bound_{_slug(test.direction)}"] = test.bound_loss
         return row
 
+    def _stress_history(self, month_start: str) -> list[Any]:
+        """The month's historical stress scenarios (`lab.scenarios`: every coin kept, a coin
+        without history proxied), noting which coins were proxied in which months."""
+        built = _historical_scenarios(self.config.coins, month_start, self.config.data)
+        for coin, proxy in built.proxies.items():
+            months = self.stress_proxied.get(coin, (proxy, []))[1]
+            months.append(month_start[:7])
+            self.stress_proxied[coin] = (proxy, months)
+        return list(built.scenarios)
+
+    def _stress_proxies(self) -> dict[str, dict[str, Any]]:
+        return {
+            coin: {
+                "proxy": proxy.proxy,
+                "scale": round(proxy.scale, 4),
+                "source": proxy.source,
+                "months": len(months),
+                "first_month": months[0],
+                "last_month": months[-1],
+            }
+            for coin, (proxy, months) in sorted(self.stress_proxied.items())
+        }
+
     def _summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
         ex = self.ex
         t = self.tally
         c = self.config
+        episodes_by_tier = list(t.episodes_by_tier)
         for episode in t.episodes.values():  # still in liquidation at the end
             t.deepest[episode.account] = max(episode.tier, t.deepest.get(episode.account, 0))
+            episodes_by_tier[episode.tier] += 1
         by_tier = [0] * len(TIERS)
         for tier in t.deepest.values():
             by_tier[tier] += 1
@@ -1470,9 +1519,10 @@ class Replay:
             "clawed_back_accounts": len(t.clawed_accounts),
             "deleveraged_notional": t.deleveraged_notional / ATOM,
             "fee_revenue": fees,
-            "liquidations": t.liquidations,
-            "accounts_liquidated": len(t.deepest),
-            "liquidations_by_tier": dict(zip(TIERS, by_tier, strict=True)),
+            "liquidations": t.liquidations,  # episodes (an account may be liquidated again)
+            "accounts_liquidated": len(t.deepest),  # distinct accounts
+            "liquidations_by_tier": dict(zip(TIERS, by_tier, strict=True)),  # accounts, deepest tier
+            "episodes_by_tier": dict(zip(TIERS, episodes_by_tier, strict=True)),
             "equity_at_liquidation": t.equity_at_start / ATOM,
             "equity_returned": t.equity_returned / ATOM,
             "blp_pnl": blp_pnl,
@@ -1480,6 +1530,7 @@ class Replay:
             **self._guaranty_summary(daily),
             **self._scale_summary(daily),
             **self._impact_summary(),
+            **({"stress_proxies": self._stress_proxies()} if self.stress_proxied else {}),
             "commands": self.commands,
             "solvent": report["balanced"],
             "days": len(daily),
@@ -1487,15 +1538,20 @@ class Replay:
 
 
 @functools.cache
-def _historical_scenarios(coins: tuple[str, ...], before: str) -> list[Any]:
-    """The worst and best 24 h moves of the packaged history up to `before` (a date)."""
-    from backstop.lab import fhs, guaranty
+def _historical_scenarios(coins: tuple[str, ...], before: str, data: tuple[str, ...] = ()) -> Any:
+    """The worst and best 24 h moves of the history up to `before` (a date), for every coin
+    (`lab.scenarios.StressHistory`): the packaged history, a coin it lacks from the candle files."""
+    from backstop.lab import scenarios
 
-    closes = fhs.load_closes(symbols=tuple(f"{coin}USDT" for coin in coins))
-    closes = closes[closes.index < pd_timestamp(utc_us(iso_day(before)))].dropna(how="any")
-    if len(closes) < 48:
-        return []
-    return guaranty.historical_scenarios(closes)
+    closes = scenarios.hourly_closes(coins, tuple(data or default_data()))
+    return scenarios.historical(closes, coins, pd_timestamp(utc_us(iso_day(before))))
+
+
+def hours_in(config: LabConfig) -> int:
+    """The hours a replay of `config` steps through (its progress total): each hour that starts
+    before the end, from the one the start falls in."""
+    start, end = utc_us(iso_day(config.start)), utc_us(iso_day(config.end))
+    return (end - (start - start % HOUR_US) + HOUR_US - 1) // HOUR_US
 
 
 @functools.cache

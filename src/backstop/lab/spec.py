@@ -4,6 +4,7 @@ boundaries in sweeps as ordinary pickles."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,6 +78,21 @@ class Result:
     daily: list[dict[str, Any]]  # one row per simulated UTC day
     fund_path: list[tuple[int, float]]  # (hour start us, fund balance USD)
     state_hash: str
+    # the engine money of each daily row exactly, in USD atoms (1e-8): fund, fund_change,
+    # fund_draw, fund_in, fees, clawback; the floats in `daily` are these divided by 1e8
+    daily_atoms: list[dict[str, int]] = field(default_factory=list)
+
+
+def rounded(value: Any) -> Any:
+    """JSON-ready: floats (the lab's are USD) rounded to the cent, NaN and infinities as None,
+    recursively through dicts, lists and tuples; everything else as it is."""
+    if isinstance(value, float):
+        return round(value, 2) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v) for v in value]
+    return value
 
 
 def with_regime(config: LabConfig, regime: str) -> LabConfig:
