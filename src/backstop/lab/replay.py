@@ -542,7 +542,8 @@ class Replay:
         absorbed since the last step (`lab.impact`)."""
         c = self.config
         for market, coin in self.markets:
-            history = self.paths[coin].at(ts)
+            path = self.paths.get(coin)  # FTX's regime: a perpetual listed after the span has none
+            history = None if path is None else path.at(ts)
             if history is None:
                 continue
             self.history[coin] = history
