@@ -324,9 +324,10 @@ def summarise(
                 "usd": size.usd,
                 "exhausted": k,
                 "runs": len(runs),
-                "percent": 100 * k / len(runs),  # percent: the JSON keeps two decimals
+                "percent": 100 * k / len(runs),  # in percent: the JSON keeps two decimals
+                "ci_lo_pct": 100 * lo,
+                "ci_hi_pct": 100 * hi,
             }
-            | {"ci_lo_pct": 100 * lo, "ci_hi_pct": 100 * hi}
         )
     out: dict[str, Any] = {
         "runs": len(runs),
