@@ -937,7 +937,9 @@ def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "--start",
     callback=instant,
     help="Replay: the history instant a new exchange opens on, ISO-8601 UTC [default: 2021-05-19T11:30:00Z,"
-    " the morning of that day's crash, in the shipped minute candles].",
+    " the morning of that day's crash, in the shipped minute candles]. With --clock manual, also the"
+    " instant a new exchange's clock starts at, whatever the feed [default with a synthetic or manual"
+    " feed: 1970-01-01T00:00:00Z].",
 )
 @click.option("--clock", type=click.Choice(["wall", "manual"]), default="wall", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic feed and the agents.")
@@ -978,8 +980,10 @@ def serve(
     from backstop.server.serve import serve as run_server
 
     _replay_only(feed, speed)
-    if start is not None and feed != "replay":
-        fail(f"--start applies to a replay, not to a {feed} feed")
+    if start is not None and feed != "replay" and clock != "manual":
+        fail(f"--start applies to a replay (or to a manual clock), not to a {feed} feed on the wall clock")
+    if start is not None and start < 0:
+        fail("--start must be 1970-01-01T00:00:00Z or later")
     directory = serve_dir or obj.location
     try:
         run_server(directory, host, port, feed, speed, clock, seed, agents, database, order_rate, start)
@@ -1249,6 +1253,63 @@ def bench_api(
     if workers < 0:
         raise click.BadParameter("must not be negative", param_hint="--workers")
     run(seconds, clients, subscribers, events, workers, as_json)
+
+
+@bench.command("ui")
+@click.option(
+    "--orders", default=1_000, show_default=True, type=click.IntRange(1, 100_000), help="Orders a burst."
+)
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Bursts, between quiet windows.",
+)
+@click.option(
+    "--loads",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1_000),
+    help="First-render loads of the trade page (and as many of the baseline page).",
+)
+@click.option(
+    "--quiet",
+    "quiet_s",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(1.0, 600.0),
+    help="Seconds of each quiet window (the agents alone).",
+)
+@click.option(
+    "--clients", default=8, show_default=True, type=click.IntRange(1, 256), help="Concurrent burst clients."
+)
+@click.option("--market", default=None, help="The market [default: the largest 24-hour volume].")
+@click.option(
+    "--chromium",
+    default="/usr/bin/chromium",
+    show_default=True,
+    help="The Chromium Playwright launches (never downloaded).",
+)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_ui(
+    orders: int,
+    repeats: int,
+    loads: int,
+    quiet_s: float,
+    clients: int,
+    market: str | None,
+    chromium: str,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """The browser UI in Chromium, through the performance API: the trade page's first render
+    against a minimal page, and the order book ladder's delay behind the websocket under the agents'
+    load plus bursts of orders, against the agents alone, against one real server on loopback."""
+    from backstop.bench.ui import run
+
+    run(orders, repeats, loads, quiet_s, clients, market, chromium, seed, as_json)
 
 
 @bench.command("lab")

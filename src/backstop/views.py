@@ -53,7 +53,22 @@ def order_view(ex: Exchange, order: Order) -> dict[str, Any]:
     }
 
 
+def collateral_weight(ex: Exchange, acct: Account, coin: str, atoms: int) -> int:
+    """The weight (rate units) `atoms` of `coin` count at in the account's collateral at the total
+    weights, as margin.collateral takes it: 1 for USD and for a debt (counted in full), 0 for a
+    coin with no mark yet or one the account excludes, else the coin's listed weight, cut for a
+    large balance (FTX's 1.1 / (1 + imfFactor x sqrt(coins)))."""
+    if coin == USD or atoms < 0:
+        return RATE
+    book = ex.coin_books.get(coin)
+    if book is None or book.mark() is None or coin in acct.excluded:
+        return 0
+    return margin.coin_weight(ex.catalog.coins[coin], atoms, initial=False)
+
+
 def balances_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
+    """FTX's balance rows (GET /wallet/balances), with, ours, each one's `collateralWeight`: its
+    USD value times that weight is what it adds to the account's collateral (GET /account)."""
     rows = []
     held = acct.wallet()
     if acct.positions:  # an account that has traded futures shows its settlement coin, even at zero
@@ -73,6 +88,7 @@ def balances_view(ex: Exchange, acct: Account) -> list[dict[str, Any]]:
                 "free": from_atoms(free),
                 "availableWithoutBorrow": from_atoms(max(free, 0)),
                 "usdValue": from_atoms(usd),
+                "collateralWeight": Decimal(collateral_weight(ex, acct, coin, total)) / RATE,
             }
         )
     return rows

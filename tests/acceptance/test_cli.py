@@ -217,6 +217,10 @@ def test_serve_checks_every_option_before_making_anything(tmp_path: Path) -> Non
             (("--feed", "synthetic", "--speed", "3"), "--speed applies to a replay"),
             (("--start", "19 May"), "Invalid value for '--start'"),
             (("--feed", "synthetic", "--start", "2021-05-19T12:00:00Z"), "--start applies to a replay"),
+            (
+                ("--feed", "manual", "--clock", "manual", "--start", "1969-12-31T00:00:00Z"),
+                "--start must be 1970-01-01T00:00:00Z or later",
+            ),
             (("--port", port), f"cannot listen on 127.0.0.1:{port}: Address already in use"),
             (("--host", "no.such.host.invalid"), "cannot listen on no.such.host.invalid"),
         ):

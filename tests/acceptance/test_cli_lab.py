@@ -98,19 +98,55 @@ def test_bench_lab_prints_its_figures_as_json() -> None:
 
 
 def test_fhs_and_guaranty_commands() -> None:
-    done = lab("fhs", "--json")
+    done = lab("fhs", "--json", "--sims", "200")
     assert done.returncode == 0, done.stderr
-    coins = json.loads(done.stdout)["coins"]
+    result = json.loads(done.stdout)
+    coins = result["coins"]
     assert set(coins) == {"BTC", "ETH"}
     flat = coins["BTC"]["flat_15"]["long"]["hourly"]["coverage_pct"]
     assert abs(flat - 99.77) < 0.05  # risk-model.md section 5: a flat 15% covers 99.77% of BTC down-days
-    plain = lab("fhs")
-    assert plain.returncode == 0 and "fhs_apc" in plain.stdout and "Kupiec" in plain.stdout
-    done = lab("guaranty", *SPAN, "--json")
+    assert result["apc"]["tool"] == "c" and result["apc"]["stress_floor"] is None
+    for side in ("long", "short"):
+        daily = coins["BTC"]["fhs_apc"][side]["daily"]
+        # 0-1 breaches in 1,310 days against 13.1 expected: rejected, and said to be conservative;
+        # the p-value is printed, not rounded to 0 (it is about 1e-5 or less)
+        assert daily["breaches"] <= 1 and 0.0 < daily["kupiec_p"] < 0.001
+        assert daily["direction"] == "too few breaches: conservative"
+        assert coins["BTC"]["var_backtest"]["fhs"][side]["alpha"] == 0.99
+        assert coins["BTC"]["es_backtest"]["fhs"][side]["sims"] == 200
+    plain = lab("fhs", "--apc", "max", "--sims", "200")
+    assert plain.returncode == 0, plain.stderr
+    for words in (
+        "fhs_apc",
+        "Kupiec",
+        "Christoffersen",
+        "Z2",
+        "the largest of (a), (b) and (c)",
+        "5.3 years",
+    ):
+        assert words in plain.stdout, words
+    done = lab("guaranty", *SPAN, "--json", "--fund", "1e6")
     assert done.returncode == 0, done.stderr
     sized = json.loads(done.stdout)
     peaks = sized["peaks"]
     assert peaks["cover1"] <= peaks["cover2"] <= peaks["cover3"]
     assert peaks["guaranty_fund"] >= max(peaks["im_rule"], peaks["cover2"]) * 0.999
     assert peaks["cover2"] >= max(peaks["cover2_hist"], peaks["cover2_hypo"]) * 0.999
+    assert peaks["cover2"] >= peaks["cover2_equity"]  # beyond the margin posted: never less
+    assert sized["config"]["beyond"] == "margin"
+    assert set(sized["reverse_stress"]) == {"lab", "250m", "1m"}
+    assert set(sized["reverse_stress"]["250m"]) == {
+        "all_down",
+        "all_up",
+        "BTC_down",
+        "BTC_up",
+        "ETH_down",
+        "ETH_up",
+    }
+    assert len(sized["days"]) == 3 and all(day["cover2_members"] for day in sized["days"])
+    assert sized["makers"]["days"] == 3
+    plain = lab("guaranty", *SPAN, "--beyond", "equity", "--affiliate", "maker-*=makers")
+    assert plain.returncode == 0, plain.stderr
+    assert "whole equity" in plain.stdout and "Reverse stress" in plain.stdout
+    assert lab("guaranty", *SPAN, "--affiliate", "nogroup").returncode != 0
     assert lab("fhs", "--lam", "2").returncode != 0  # out of range: click's one line

@@ -5,6 +5,7 @@ clients place, read, fill, cancel and modify orders; errors arrive as ccxt's exc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import ccxt
 import ccxt.async_support as ccxt_async
@@ -55,33 +57,43 @@ class Server:
         return exchange
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("trading") / "data"
+@contextlib.contextmanager
+def running(data: Path, *options: str) -> Iterator[Server]:
+    """`backstop serve` on `data` with a manual clock and feed and no agents (and `options`) on a
+    free port, with the test operator token; stopped with Ctrl-C at the end."""
     port = free_port()
     env = dict(os.environ, BACKSTOP_OPERATOR_TOKEN=TOKEN)
+    args = ("--port", str(port), "--data-dir", str(data), *MANUAL, *options)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backstop", "serve", "--port", str(port), "--data-dir", str(data), *MANUAL],
+        [sys.executable, "-m", "backstop", "serve", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/api/markets", timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, proc.communicate()
-            time.sleep(0.2)
-    s = Server(base)
-    assert s.operator("/operator/index_prices", {"prices": {"BTC": 30000, "ETH": 2000}})["success"]
-    assert s.operator("/operator/clock/advance", {"seconds": 2})["result"]["time"] == 2.0
-    yield s
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/api/markets", timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, proc.communicate()
+                time.sleep(0.2)
+        yield Server(base)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A new exchange whose manual clock starts at the epoch (the tests here count its seconds)."""
+    with running(tmp_path_factory.mktemp("trading") / "data") as s:
+        assert s.operator("/operator/index_prices", {"prices": {"BTC": 30000, "ETH": 2000}})["success"]
+        assert s.operator("/operator/clock/advance", {"seconds": 2})["result"]["time"] == 2.0
+        yield s
 
 
 def test_orders_fill_cancel_and_read_back_through_ccxt(server: Server) -> None:
@@ -395,3 +407,106 @@ def test_an_hour_of_funding_shows_in_ccxts_funding_histories(server: Server) -> 
     paid = longer.fetch_funding_history(usdt)
     received = shorter.fetch_funding_history(usdt)
     assert paid[0]["amount"] > 0 and paid[0]["amount"] == pytest.approx(-received[0]["amount"], abs=1e-7)
+
+
+def test_the_operator_lists_every_account_with_its_keys_and_figures(server: Server) -> None:
+    refused = server.operator("/operator/accounts", method="GET", token="nope")
+    assert refused == {"success": False, "error": "Not logged in: Invalid operator token", "status": 401}
+    maker = server.client("hana-maker", 1_000_000)
+    hana = server.client("hana", 50_000)
+    bot = server.operator("/operator/accounts", {"name": "hana", "subaccount": "bot"})["result"]
+    deposit = {"account": "hana", "subaccount": "bot", "coin": "USD", "size": 700}
+    assert server.operator("/operator/deposits", deposit)["success"]
+    maker.create_order(PERP, "limit", "sell", 1, 30_010)
+    hana.create_order(PERP, "market", "buy", 0.1)
+    hana.create_order(PERP, "limit", "buy", 0.1, 29_000)
+    listed = server.operator("/operator/accounts?search=HANA", method="GET")
+    assert listed["success"] is True
+    page = listed["result"]
+    assert [a["name"] for a in page["accounts"]] == ["hana-maker", "hana"]  # oldest first, any case
+    assert (page["total"], page["limit"], page["offset"]) == (2, 100, 0)
+    (owner,) = [a for a in page["accounts"] if a["name"] == "hana"]
+    main, sub = owner["subaccounts"]
+    account = hana.private_get_account()["result"]
+    assert (main["nickname"], sub["nickname"], sub["id"]) == (None, "bot", bot["id"]) and main["id"] < sub[
+        "id"
+    ]
+    assert main["collateral"] == float(account["collateral"])
+    assert main["totalAccountValue"] == float(account["totalAccountValue"])
+    balances = hana.private_get_wallet_balances()["result"]  # ccxt hands back FTX's numbers as strings
+    assert main["usdValue"] == pytest.approx(sum(float(b["usdValue"]) for b in balances))
+    assert (main["openPositions"], main["openOrders"], sub["openPositions"], sub["openOrders"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
+    assert (sub["collateral"], sub["usdValue"]) == (700, 700)
+    assert owner["collateral"] == pytest.approx(main["collateral"] + 700)
+    assert owner["openPositions"] == 1
+    assert [(k["apiKey"], k["label"], k["subaccount"], k["readOnly"]) for k in owner["keys"]] == [
+        (hana.apiKey, "operator", None, False),
+        (bot["apiKey"], "operator", "bot", False),
+    ]
+    text = json.dumps(listed)
+    assert hana.secret not in text and bot["apiSecret"] not in text and "ecret" not in text
+    # a key finds its owner; the figures are the engine's as they are now
+    by_key = server.operator(f"/operator/accounts?search={bot['apiKey']}", method="GET")["result"]
+    assert [a["name"] for a in by_key["accounts"]] == ["hana"]
+    assert server.operator("/operator/deposits", deposit)["success"]
+    again = server.operator(f"/operator/accounts?search={bot['apiKey']}", method="GET")["result"]
+    assert again["accounts"][0]["subaccounts"][1]["collateral"] == 1_400
+    # pages: every owner once, in the same order
+    everyone = server.operator("/operator/accounts?limit=1000", method="GET")["result"]
+    names = [a["name"] for a in everyone["accounts"]]
+    assert everyone["total"] == len(names) == len(set(names)) and {"hana", "hana-maker", "alice"} <= set(
+        names
+    )
+    pages = [
+        server.operator(f"/operator/accounts?limit=2&offset={start}", method="GET")["result"]
+        for start in range(0, len(names), 2)
+    ]
+    assert [a["name"] for p in pages for a in p["accounts"]] == names
+    none = server.operator("/operator/accounts?search=no-such-owner", method="GET")["result"]
+    assert (none["accounts"], none["total"]) == ([], 0)
+    for query, name in (
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=1.5", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=1e12", "offset"),
+    ):
+        bad = server.operator(f"/operator/accounts?{query}", method="GET")
+        assert bad == {"success": False, "error": f"Invalid parameter {name}", "status": 400}, query
+    hana.cancel_all_orders()
+    maker.cancel_all_orders()
+    maker.create_order(PERP, "limit", "buy", 0.1, 29_990)
+    hana.create_order(PERP, "market", "sell", 0.1, None, {"reduceOnly": True})  # closed again
+    maker.cancel_all_orders()
+
+
+def test_each_balance_shows_the_collateral_weight_the_margin_takes(server: Server) -> None:
+    maker = server.client("ivan-maker", 1_000_000)
+    assert server.operator("/operator/deposits", {"account": "ivan-maker", "coin": "BTC", "size": 10})[
+        "success"
+    ]
+    maker.create_order("BTC/USD", "limit", "buy", 1, 29_990)
+    maker.create_order("BTC/USD", "limit", "sell", 1, 30_010)  # BTC's mark: between the two
+    listed = {c["id"]: c["collateralWeight"] for c in maker.public_get_coins()["result"]}
+    for name, btc in (("ivan", 1), ("whale", 10_000)):
+        client = server.client(name, 1_000)
+        assert server.operator("/operator/deposits", {"account": name, "coin": "BTC", "size": btc})["success"]
+        rows = {
+            b["coin"]: {k: float(b[k]) for k in ("usdValue", "collateralWeight")}
+            for b in client.private_get_wallet_balances()["result"]  # ccxt: FTX's numbers as strings
+        }
+        assert rows["USD"]["collateralWeight"] == 1
+        assert 29_990 <= rows["BTC"]["usdValue"] / btc <= 30_010  # at BTC/USD's mark
+        collateral = float(client.private_get_account()["result"]["collateral"])
+        assert collateral == pytest.approx(sum(r["usdValue"] * r["collateralWeight"] for r in rows.values()))
+        if btc == 1:  # the listed weight
+            assert rows["BTC"]["collateralWeight"] == float(listed["BTC"]) == 0.975
+        else:  # FTX's haircut for a large balance: 1.1 / (1 + imfFactor 0.002 x sqrt(10,000 BTC))
+            assert rows["BTC"]["collateralWeight"] == pytest.approx(1.1 / 1.2, abs=1e-8)
+    maker.cancel_all_orders()

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 from test_server_trading import PERP, TOKEN, Server
-from test_server_trading import server as server  # the running server fixture (manual clock and feed)
-from test_ui_trade import UI, fetch
+from test_ui_trade import UI, clipped, fetch
 from test_ui_trade import browser as browser  # the module's fixtures
 from test_ui_trade import demo as demo
+from test_ui_trade import server as server  # the running server (manual clock and feed, 19 May 2021)
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,26 @@ def test_the_operator_console_and_the_solvency_report(ui: UI, market: Server) ->
     deposit.get_by_label("Size").fill("600,000")
     deposit.get_by_role("button", name="Deposit").click()
     expect(page.locator("#op-ok")).to_have_text("Deposited 600,000 USD to ui-op")
+    # the account made here is in the list, with its key and its collateral as the engine has it now
+    key = page.locator("#op-key").inner_text()
+    row = page.locator('#op-accounts tr[data-owner="ui-op"]')
+    expect(row.locator(f'[data-key="{key}"]')).to_have_count(1)
+    expect(row).to_contain_text("$600,000.00")
+    expect(page.locator("#op-accounts tr[data-owner]")).not_to_have_count(1)  # the others too
+    page.get_by_label("Filter").fill("UI-OP")
+    expect(page.locator("#op-accounts tr[data-owner]")).to_have_count(1)
+    expect(page.locator("#op-count")).to_have_text("1–1 of 1 accounts")
+    row.get_by_role("button", name="New key").click()  # for an account that exists: a key only
+    expect(page.locator("#op-ok")).to_have_text("New API key for ui-op")
+    expect(page.locator("#op-key")).not_to_have_text(key)
+    second, secret = page.locator("#op-key").inner_text(), page.locator("#op-secret").inner_text()
+    expect(row.locator(".opkey")).to_have_count(2)
+    (listed,) = market.operator("/operator/accounts?search=ui-op", method="GET")["result"]["accounts"]
+    assert [k["apiKey"] for k in listed["keys"]] == [key, second]
+    assert [a["nickname"] for a in listed["subaccounts"]] == [None]
+    assert fetch(market, "/api/account", (second, secret))["username"] == "ui-op"  # the new key works
+    page.get_by_label("Filter").fill("")
+    expect(page.locator("#op-accounts tr[data-owner]")).not_to_have_count(1)
     before = fetch(market, "/api/time")["epoch"]
     page.get_by_role("button", name="+1 min").click()
     expect(page.locator("#op-ok")).to_contain_text("Clock at")
@@ -188,6 +208,50 @@ def test_the_operator_console_and_the_solvency_report(ui: UI, market: Server) ->
     page.get_by_role("link", name="Risk & transparency").click()
     expect(page.locator("#volume")).to_contain_text("BTC-PERP")
     expect(page.locator("#solvency")).to_have_count(0)
+
+
+PAGES = (  # (name, address, what shows once the page has its data)
+    ("trade", "/#/trade/BTC-PERP", "#ladder tbody tr.bid"),
+    ("wallet", "/#/wallet", "#balances table"),
+    ("products-lt", "/#/products/lt", "#lt-tokens table"),
+    ("products-convert", "/#/products/convert", "#cv-balances table"),
+    ("products-ftt", "/#/products/ftt", "#ftt-burns"),
+    ("risk-operator", "/#/risk", "#solvency table"),
+    ("operator", "/#/operator", "#op-accounts table"),
+)
+
+
+def test_wide_tables_scroll_inside_their_panels_on_a_laptop_and_a_phone(
+    market: Server, browser: Browser, demo: tuple[str, str]
+) -> None:
+    for width, height in ((1280, 800), (390, 844)):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.set_default_timeout(10_000)
+        view = UI(page, market.base)
+        page.goto(market.base + "/#/risk")
+        login = {"key": demo[0], "secret": demo[1], "sub": "", "label": "demo account"}
+        page.evaluate(
+            "([login, token]) => { sessionStorage.setItem('backstop.credentials', JSON.stringify(login));"
+            " sessionStorage.setItem('backstop.operator', token); }",
+            [login, TOKEN],
+        )
+        page.reload()  # the page reads the key it keeps in the tab
+        for name, path, ready in PAGES:
+            page.goto(market.base + path)
+            expect(page.locator(ready).first).to_be_visible()
+            if name == "risk-operator":
+                expect(page.locator("#blps table")).to_be_visible()  # the provider registered above
+                # the solvency report's last column is reached by scrolling its box sideways
+                box, last = page.locator("#solvency"), page.locator("#solvency th").last
+                assert last.inner_text() == "Difference"
+                box.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+                edge = box.evaluate("el => el.getBoundingClientRect().right")
+                assert last.evaluate("th => th.getBoundingClientRect().right") <= edge + 1, width
+            assert clipped(page) == [], (name, width)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+            view.shot(f"{name}-{width}")
+        page.close()
+        assert view.errors == [] and view.elsewhere == [], (view.errors, view.elsewhere)
 
 
 def test_the_products_pages_fit_a_phone_without_a_key(market: Server, browser: Browser) -> None:

@@ -1,10 +1,11 @@
 """The browser UI in a real browser: Debian's Chromium driven by Playwright against the real server
-(manual clock and feed, no agents), every request to another host refused. A newcomer logs in with
-the demo account; a limit order placed from the form shows in open orders and in the websocket
-ladder and is cancelled; the ladder equals GET /api/markets/{m}/orderbook after a burst of orders;
-the exchange's own error message is shown; a market order opens a position whose liquidation price
-is the API's; every page renders (also at a phone's width) without a console error. Screenshots of
-every page are saved under artifacts/ui/ (or $BACKSTOP_UI_ARTIFACTS), printed at the end."""
+(manual clock and feed, no agents; its clock opens on 19 May 2021), every request to another host
+refused. A newcomer logs in with the demo account; a limit order placed from the form shows in
+open orders and in the websocket ladder and is cancelled; the ladder equals GET
+/api/markets/{m}/orderbook after a burst of orders; the exchange's own error message is shown; a
+market order opens a position whose liquidation price is the API's; every page renders (also at a
+phone's width) without a console error. Screenshots of every page are saved under artifacts/ui/
+(or $BACKSTOP_UI_ARTIFACTS), printed at the end."""
 
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from test_server_trading import Server
-from test_server_trading import server as server  # the running server fixture (manual clock and feed)
+from test_server_trading import Server, running
 
 from backstop.server.auth import sign_request
 
@@ -31,6 +31,8 @@ MARKET = "BTC-PERP"
 PERP = "BTC/USD:USD"  # the same market in ccxt's words
 ARTIFACTS = Path(os.environ.get("BACKSTOP_UI_ARTIFACTS", Path(__file__).parents[2] / "artifacts" / "ui"))
 LADDER = 15  # levels per side the page shows
+START = "2021-05-19T11:30:00Z"  # where the exchange's manual clock opens: pages show real dates
+START_EPOCH = 1_621_423_800
 
 
 def fetch(server: Server, path: str, secret_key: tuple[str, str] | None = None) -> Any:
@@ -102,6 +104,17 @@ class UI:
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A new exchange (manual clock and feed, no agents) whose clock opens on the morning of
+    19 May 2021 (`serve --start`), so times on the pages and in the screenshots are real dates."""
+    with running(tmp_path_factory.mktemp("ui") / "data", "--start", START) as s:
+        assert fetch(s, "/api/time")["epoch"] == START_EPOCH
+        assert s.operator("/operator/index_prices", {"prices": {"BTC": 30000, "ETH": 2000}})["success"]
+        assert s.operator("/operator/clock/advance", {"seconds": 2})["result"]["time"] == START_EPOCH + 2
+        yield s
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "the browser tests need Debian's Chromium: apt-get install chromium"
     with sync_playwright() as playwright:
@@ -153,6 +166,30 @@ def wait_until(check: Any, timeout: float = 10.0) -> Any:
         if got or time.time() > deadline:
             return got
         time.sleep(0.05)
+
+
+CLIPPED = """() => {
+  const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const out = [];
+  for (const panel of document.querySelectorAll(".panel")) {
+    const edge = panel.getBoundingClientRect().right + 1;
+    for (const table of panel.querySelectorAll("table")) {
+      let box = table.parentElement;
+      while (box !== panel && !scrolls(box)) box = box.parentElement;
+      if ((scrolls(box) ? box : table).getBoundingClientRect().right > edge) {
+        out.push(`${panel.querySelector("h2")?.textContent}: ${table.id || table.parentElement.id}`);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def clipped(page: Page) -> list[str]:
+    """The tables that run past their panel's edge (under the next panel, or off the screen) instead
+    of scrolling sideways inside it."""
+    found: list[str] = page.evaluate(CLIPPED)
+    return found
 
 
 def test_the_demo_key_is_offered_on_loopback_only(server: Server) -> None:
@@ -264,6 +301,68 @@ def test_a_market_order_opens_a_position_with_the_apis_liquidation_price(
     ui.shot("trade")
     page.locator(f'#positions tr[data-market="{MARKET}"]').get_by_role("button", name="Close").click()
     expect(page.locator("#positions")).to_contain_text("No open positions")
+
+
+def test_the_wallet_gives_a_deposit_address_withdraws_and_values_collateral(
+    ui: UI, server: Server, demo: tuple[str, str]
+) -> None:
+    maker = server.client("wallet-maker", 1_000_000)  # a BTC/USD book, whose mark values BTC
+    assert server.operator("/operator/deposits", {"account": "wallet-maker", "coin": "BTC", "size": 1})[
+        "success"
+    ]
+    maker.create_order("BTC/USD", "limit", "buy", 0.1, 29_990)
+    maker.create_order("BTC/USD", "limit", "sell", 0.1, 30_010)
+    assert server.operator("/operator/deposits", {"account": "demo", "coin": "BTC", "size": 0.5})["success"]
+    page = ui.page
+    page.get_by_role("link", name="Wallet").click()
+    # the address the API gives this account for the coin and network, to copy
+    expect(page.locator("#d-coin")).to_have_value("BTC")
+    address = fetch(server, "/api/wallet/deposit_address/BTC?method=erc20", demo)
+    expect(page.locator("#d-address")).to_have_value(address["address"])
+    expect(page.locator("#d-tag")).to_have_text("No tag or memo needed.")
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator("#deposit-ok")).to_have_text("Copied the BTC (ERC20) address")
+    page.locator("#d-coin").select_option("USD")
+    expect(page.locator("#d-fiat")).to_contain_text("USD has no deposit address")
+    expect(page.locator("#d-address-box")).to_be_hidden()
+    # each balance's collateral value: its USD value times the weight the margin takes
+    btc = page.locator('#balances tr[data-coin="BTC"]')
+    expect(btc.locator("td.usd")).not_to_have_text("$0.00")
+    (row,) = [b for b in fetch(server, "/api/wallet/balances", demo) if b["coin"] == "BTC"]
+    assert row["collateralWeight"] == 0.975 and row["usdValue"] > 14_000
+    expect(btc.locator("td.usd")).to_have_text(f"${row['usdValue']:,.2f}")
+    expect(btc.locator("td.weight")).to_have_text("0.975")
+    expect(btc.locator("td.collateral")).to_have_text(f"${row['usdValue'] * 0.975:,.2f}")
+    account = fetch(server, "/api/account", demo)
+    expect(page.locator("#bal-total")).to_contain_text(f"collateral ${account['collateral']:,.2f}")
+    # a withdrawal the exchange refuses shows its own message; one it accepts shows in the history
+    target = "0x" + "ab" * 20
+    body = {"coin": "BTC", "size": 2, "address": target}
+    expected = signed_post(server, "/api/wallet/withdrawals", body, demo)
+    assert expected["success"] is False
+    form = page.locator("#withdraw-form")
+    form.locator("#w-coin").select_option("BTC")
+    expect(page.locator("#w-free")).to_have_text("Available: 0.5 BTC")
+    page.locator("#w-size").fill("2")
+    page.locator("#w-address").fill(target)
+    ui.refusals.append(server.base + "/api/wallet/withdrawals")
+    form.get_by_role("button", name="Withdraw").click()
+    expect(page.locator("#withdraw-error")).to_have_text(expected["error"])
+    page.get_by_role("button", name="Max").click()
+    expect(page.locator("#w-size")).to_have_value("0.5")
+    page.locator("#w-size").fill("0.2")
+    page.get_by_label("Tag or memo (optional)").fill("memo-1")
+    form.get_by_role("button", name="Withdraw").click()
+    expect(page.locator("#withdraw-ok")).to_have_text(f"Withdrew 0.2 BTC to {target} (tag memo-1): complete")
+    expect(page.locator("#withdraw-error")).to_have_text("")
+    (done,) = fetch(server, "/api/wallet/withdrawals", demo)
+    assert (done["coin"], done["size"]) == ("BTC", 0.2) and done["time"].startswith("2021-05-19T11:30:02")
+    shown = page.locator(f'#withdrawals tr[data-id="{done["id"]}"]')
+    expect(shown).to_contain_text("2021-05-19 11:30:02")
+    expect(shown).to_contain_text("0.2")
+    expect(page.locator("#w-free")).to_have_text("Available: 0.3 BTC")
+    ui.shot("wallet-withdrawal")
+    maker.cancel_all_orders()
 
 
 def test_every_page_renders_without_console_errors(ui: UI, browser: Browser, server: Server) -> None:

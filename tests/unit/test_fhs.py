@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -112,7 +113,7 @@ def _toy() -> tuple[pd.Series, pd.Series, fhs.FhsParams]:
 
 def test_fhs_and_apc_components_on_a_toy_series() -> None:
     daily, r24, params = _toy()
-    out = fhs.fhs_margin(daily, params, r24)
+    out = fhs.fhs_margin(daily, replace(params, stress_floor_conf=0.99, apc="max"), r24)
     # seed var = 0.02^2; every |r| = 0.02 keeps it there: sigma 0.02, residuals +-1.
     assert out["sigma"].to_numpy() == pytest.approx([0.02] * 6)
     # long: worst scenario -1 * 0.02 -> 1 - e^-0.02 = 0.0198013 every day (ES99 of <100 points = worst)
@@ -130,14 +131,66 @@ def test_fhs_and_apc_components_on_a_toy_series() -> None:
     # ES99 and VaR99 of 3 points = the worst = 0.393469; short: the +0.2 move, 0.221403.
     assert out["long_stress_floor"].to_numpy() == pytest.approx([0, 0, 0, 0, 0.393469, 0.393469], rel=1e-5)
     assert out["short_stress_floor"].to_numpy() == pytest.approx([0, 0, 0, 0, 0.221403, 0.221403], rel=1e-5)
-    # (b) 0.75 x current ES + 0.25 x stressed ES: long 0.75 * 0.0198013 + 0.25 * 0.393469 = 0.1132183,
-    # short 0.75 * 0.0202013 + 0.25 * 0.221403 = 0.0705018; before the window is over: current ES only
-    assert out["long_stressed"].to_numpy() == pytest.approx([0.0198013] * 4 + [0.1132183] * 2, rel=1e-5)
-    assert out["short_stressed"].to_numpy()[4:] == pytest.approx([0.0705018] * 2, rel=1e-5)
-    # max of all: t0 buffer, t1 long-run floor, t2 t3 buffer, t4 t5 stress floor
+    # (b) the stressed observations hold 25% of the probability, 1/12 each: the worst, 0.393469,
+    # alone outweighs the 1% tail (long), as does the +0.2 move's 0.221403 (short). Before the
+    # window is over: the plain ES.
+    assert out["long_stressed"].to_numpy() == pytest.approx([0.0198013] * 4 + [0.393469] * 2, rel=1e-5)
+    assert out["short_stressed"].to_numpy()[4:] == pytest.approx([0.221403] * 2, rel=1e-5)
+    # max of all: t0 buffer, t1 long-run floor, t2 t3 buffer, t4 t5 (b) and the stress floor
     assert out["long_apc"].to_numpy() == pytest.approx(
         [0.0247516, 0.0278880, 0.0247516, 0.0247516, 0.393469, 0.393469], rel=1e-5
     )
+    # With the stress floor on, every tool is floored by it on days 4 and 5: (c) = max(plain,
+    # long-run floor) before (t0 has no floor yet: one return has no std), (a) the buffer
+    assert out["long_apc_c"].to_numpy() == pytest.approx(
+        [0.0198013, 0.0278880, 0.0228294, 0.0228294, 0.393469, 0.393469], rel=1e-5
+    )
+    assert out["long_apc_a"].to_numpy() == pytest.approx([0.0247516] * 4 + [0.393469] * 2, rel=1e-5)
+    assert out["long_apc_none"].to_numpy() == pytest.approx([0.0198013] * 4 + [0.393469] * 2, rel=1e-5)
+
+
+def test_each_apc_tool_alone_and_the_stress_floor_off_by_default() -> None:
+    daily, r24, params = _toy()
+    out = fhs.fhs_margin(daily, params, r24)  # defaults: tool (c), no stress floor
+    assert fhs.FhsParams().apc == "c" and fhs.FhsParams().stress_floor_conf is None
+    assert (out["long_stress_floor"] == 0.0).all()
+    # (c) alone, as in the toy above; (a) alone keeps its 0.0247516 on the stressed days too
+    assert out["long_apc"].to_numpy() == pytest.approx(
+        [0.0198013, 0.0278880, 0.0228294, 0.0228294, 0.0216706, 0.0216706], rel=1e-5
+    )
+    assert out["long_apc_a"].to_numpy() == pytest.approx([0.0247516] * 6, rel=1e-5)
+    # max without the floor: t4, t5 set by (b), 0.393469
+    assert out["long_apc_max"].to_numpy()[4:] == pytest.approx([0.393469] * 2, rel=1e-5)
+    for tool in ("a", "b", "c"):
+        assert (out["long_apc_max"] >= out[f"long_apc_{tool}"] - 1e-15).all()
+    with pytest.raises(ValueError, match="apc must be one of"):
+        fhs.FhsParams(apc="d")  # type: ignore[arg-type]
+
+
+def test_apc_b_weights_the_stressed_observations_by_hand() -> None:
+    # At 90% the toy's day 4 (long): FHS losses 0.0198013 x3 and -0.0202013 x2 at 0.75 / 5 = 0.15
+    # each; stressed 0.393469, 0.095163, -0.221403 at 0.25 / 3 = 0.083333 each. Worst first:
+    # 0.393469 (cum 0.083333), 0.095163 (cum 0.166667 > 0.1): VaR90 = 0.095163,
+    # ES90 = (0.083333 x 0.393469 + (0.1 - 0.083333) x 0.095163) / 0.1 = 0.343752.
+    daily, r24, params = _toy()
+    out = fhs.fhs_margin(daily, replace(params, es_conf=0.9, backtest_var_conf=0.9), r24)
+    assert out["long_stressed"].iloc[4] == pytest.approx(0.343752, rel=1e-5)
+    assert out["long_stressed_var99"].iloc[4] == pytest.approx(0.095163, rel=1e-5)
+
+
+def test_weighted_es_and_var_by_hand() -> None:
+    # losses 10, 5, 1, 0 with probabilities 0.01, 0.04, 0.45, 0.5:
+    # at 95% the tail 0.05 is 10 (0.01) and 5 (0.04): ES = (0.1 + 0.2) / 0.05 = 6, VaR = 1 (the
+    # next loss); at 97%, 10 and 0.02 of 5: ES = (0.1 + 0.1) / 0.03 = 6.6667, VaR = 5.
+    losses, weights = [0.0, 5.0, 1.0, 10.0], [0.5, 0.04, 0.45, 0.01]
+    assert fhs.weighted_es_var(losses, weights, 0.95) == pytest.approx((6.0, 1.0))
+    assert fhs.weighted_es_var(losses, weights, 0.97) == pytest.approx((0.2 / 0.03, 5.0))
+    # weights need not sum to one; equal weights give the plain ES and VaR
+    assert fhs.weighted_es_var(losses, [2 * w for w in weights], 0.97) == pytest.approx((0.2 / 0.03, 5.0))
+    for alpha in (0.75, 0.8, 0.95):
+        assert fhs.weighted_es_var(LOSSES, [1.0] * len(LOSSES), alpha) == pytest.approx(
+            (fhs.expected_shortfall(LOSSES, alpha), fhs.value_at_risk(LOSSES, alpha))
+        )
 
 
 def test_residuals_use_the_forecast_made_before_the_return() -> None:
@@ -239,10 +292,39 @@ def test_summary_on_real_data(real_summary: dict[str, object]) -> None:
                 fig = coins[coin][model][side]
                 # 2019-05-01 .. 2022-11-30: 1,310 days (risk-model.md 5), 24 hourly windows a day
                 assert fig["daily"]["n"] == 1310
+                assert fig["daily"]["expected"] == pytest.approx(13.1)
+                assert len(fig["daily"]["dates"]) == fig["daily"]["breaches"]
                 assert 1310 * 24 - 200 < fig["hourly"]["n"] <= 1310 * 24
                 assert 90.0 <= fig["hourly"]["coverage_pct"] <= 100.0
                 assert 0.0 <= fig["daily"]["kupiec_p"] <= 1.0
                 assert 0.0 < fig["margin"]["median"] <= fig["margin"]["peak"] <= 1.0
+        # The 2020-03-12 crash breaches the plain FHS long margin (risk-model.md 5: it asked 13%
+        # before a -39.5% day) on both coins.
+        assert "2020-03-12" in {d["date"] for d in coins[coin]["fhs"]["long"]["daily"]["dates"]}
+        # (c)'s volatility: returns from 2017-08-19 on; 2019-05-01 is 621 days later (1.70 years),
+        # 2022-11-30 1,930 (5.28 years), less the odd day without a 00:00 close
+        years = coins[coin]["lookback_years"]
+        assert years["first"] == pytest.approx(621 / 365.25, abs=0.01)
+        assert years["last"] == pytest.approx(1930 / 365.25, abs=0.01)
+        for side in fhs.SIDES:
+            # the VaR backtest is at the VaR's own 99%, on the same 1,310 days
+            var = coins[coin]["var_backtest"]["fhs"][side]
+            assert (var["n"], var["alpha"]) == (1310, 0.99)
+            assert var["direction"] in (
+                "consistent",
+                "too few breaches: conservative",
+                "too many breaches: under-margined",
+            )
+            z2 = coins[coin]["es_backtest"]["fhs"][side]
+            assert z2["critical_5pct"] < 0.0 < z2["upper_95pct"]
+            assert z2["days"] == 1310 and z2["sims"] == 2000
+            # the chosen tool's margin is the one reported as fhs_apc
+            assert coins[coin]["apc_tools"]["c"][side]["margin"] == coins[coin]["fhs_apc"][side]["margin"]
+            # (max) is at least every single tool, every day, so never breached more
+            breaches = {t: coins[coin]["apc_tools"][t][side]["daily"]["breaches"] for t in fhs.APC_TOOLS}
+            assert breaches["max"] <= min(breaches[t] for t in ("a", "b", "c"))
+            assert breaches["none"] == coins[coin]["fhs"][side]["daily"]["breaches"]
+            assert sum(coins[coin]["apc_binding"][side].values()) == pytest.approx(1.0)
 
 
 def test_margin_series_shape() -> None:

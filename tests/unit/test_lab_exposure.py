@@ -78,6 +78,9 @@ def test_every_kind_of_account_matches_the_engine_to_the_bit() -> None:
     assert list(x.ids) == sorted(x.ids)  # rows in account order, as ex.accounts lists them
     assert idle not in set(x.ids.tolist())
     assert array_view(x)["spread/desk"][0] == {"BTC": 2.0 - 0.5, "ETH": -30.0}
+    # each row's owner, the key the guaranty sizing aggregates subaccounts under
+    assert x.owners() == [x.name(row).split("/")[0] for row in range(len(x.ids))]
+    assert "spread" in x.owners() and "idle" not in x.owners()
 
 
 def test_no_open_position_gives_no_rows() -> None:

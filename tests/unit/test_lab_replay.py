@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from backstop.engine.amounts import ATOM
+from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.exchange import Exchange
+from backstop.engine.margin import mark_of, position_imf
 from backstop.engine.risk import assess
 from backstop.lab import sweep
 from backstop.lab.population import PopulationConfig, Trader, draw_leverage, leverage_setting
@@ -66,6 +67,7 @@ def test_the_same_seed_gives_the_same_state_and_another_seed_does_not(crash: Run
     again = replay(CRASH)
     assert again.state_hash == crash.result.state_hash
     assert again.summary == crash.result.summary
+    assert again.daily == crash.result.daily  # the guaranty sizing and reverse stress columns too
     other = replay(with_overrides(CRASH, seed=2))
     assert other.state_hash != again.state_hash
 
@@ -105,8 +107,9 @@ def test_the_index_follows_the_candle_path_through_its_low() -> None:
 
 
 def test_the_finest_candle_covering_an_instant_prices_it() -> None:
-    """Binance's five-minute BTC bars end at 2020-03-12 21:10: before, they price the index (their
-    own low on the minute); after, the hourly bars take over without a gap."""
+    """Binance's five-minute BTC bars end at 2020-03-12 21:15: before, they price the index (their
+    own low on the minute); after, the hourly candle's path carries on from their last close, inside
+    the hour's low and high, to the next hour's open, without a jump at the seam."""
     five, hourly = load_bars(CRASH)["BTC"]
     path = IndexPath((five, hourly))
     j = five.open_us.index(
@@ -114,10 +117,12 @@ def test_the_finest_candle_covering_an_instant_prices_it() -> None:
     )
     prices = [path.at(five.open_us[j] + s * 1_000_000) for s in range(0, 300, 20)]
     assert min(prices) == five.lows[j]
-    after = five.end_us + 30 * 60_000_000
-    h = max(k for k, t in enumerate(hourly.open_us) if t <= after)
-    assert path.at(after) == IndexPath((hourly,)).at(after) is not None
-    assert hourly.lows[h] <= path.at(after) <= hourly.highs[h]  # type: ignore[operator]
+    h = max(k for k, t in enumerate(hourly.open_us) if t <= five.end_us)
+    assert hourly.open_us[h] < five.end_us < hourly.open_us[h] + hourly.interval_us  # inside the hour
+    assert path.at(five.end_us) == five.closes[-1]  # the seam: the rest starts where the bars stopped
+    rest = [path.at(t) for t in range(five.end_us, hourly.open_us[h + 1], 60_000_000)]
+    assert all(hourly.lows[h] <= p <= hourly.highs[h] for p in rest if p is not None)
+    assert path.at(hourly.open_us[h + 1]) == hourly.opens[h + 1]
 
 
 def test_the_leverage_distribution_has_ftxs_mean_and_a_thin_tail_to_the_cap() -> None:
@@ -170,3 +175,60 @@ def test_the_lab_builds_without_products_on_a_catalog_lacking_their_perps() -> N
     lab's choice) and lists no token."""
     r = Replay(with_overrides(LabConfig(start="2020-03-12", end="2020-03-13", coins=("BTC",)), traders=10))
     assert r.ex.products == () and "ETH-PERP" not in r.ex.books and "BULL/USD" not in r.ex.books
+
+
+def test_the_daily_guaranty_columns_count_losses_beyond_margin_and_name_the_members(crash: Run) -> None:
+    for row in crash.result.daily:
+        # a member's margin posted, min(equity, IM), is at most its equity: beyond IM every loss
+        # is at least the loss beyond equity, so is the sum of the n largest
+        for n in (1, 2, 3):
+            assert row[f"cover{n}"] >= row[f"cover{n}_equity"] - 1e-6
+        assert row["cover1"] <= row["cover2"] <= row["cover3"]
+        assert row["im_rule"] == pytest.approx(0.1 * row["total_im"])
+        assert row["guaranty_fund"] == max(row["im_rule"], row["cover2"])
+        assert row["guaranty_fund_equity"] == max(row["im_rule"], row["cover2_equity"])
+        # EMIR 42(3) lies between Cover-1 and Cover-3 (max(L1, L2 + L3) in the worst scenario)
+        assert row["cover1"] - 1e-6 <= row["emir_default_fund"] <= row["cover3"] + 1e-6
+        named = [row[f"cover2_member{k}"] for k in (1, 2) if row[f"cover2_member{k}"]]
+        assert named and len(set(named)) == len(named)
+        assert sum(row[f"cover2_member{k}_loss"] for k in (1, 2)) == pytest.approx(row["cover2"])
+        roles = [row[f"cover2_member{k}_role"] for k in (1, 2) if row[f"cover2_member{k}"]]
+        assert set(roles) <= {"maker", "trader", "blp", "operator"}
+        assert row["cover2_maker"] == ("maker" in roles)
+        for k in (1, 2):
+            if row[f"cover2_member{k}_role"] == "maker":  # makers are owned as maker-<market>
+                assert row[f"cover2_member{k}"].startswith("maker-")
+        # the day's own fund is exhausted by some move no larger than 100% down (it covers Cover-2)
+        moves = [v for key, v in row.items() if key.startswith("reverse_lab_") and v is not None]
+        assert moves and min(moves) <= 1.0
+    s = crash.result.summary
+    assert s["guaranty_cover2_equity_max"] <= s["guaranty_cover2_max"]
+    assert s["guaranty_maker_in_cover2_days"] == sum(row["cover2_maker"] for row in crash.result.daily)
+
+
+def test_affiliated_owners_default_together() -> None:
+    """The makers of both markets as one firm: one member of Cover-n, named as the group, with the
+    equity and initial margin of both accounts as the engine has them. (Their positions net, so the
+    group may lose less than its parts: a loss on one coin offsets a gain on the other.)"""
+    linked = Replay(with_overrides(CRASH, end="2020-03-13"))
+    linked.affiliates = {"maker-*": "makers"}
+    last = linked.run().daily[-1]  # sized at the end of 2020-03-12: the engine's final state
+    assert last["date"] == "2020-03-12"
+    k = next(k for k in (1, 2) if last[f"cover2_member{k}"] == "makers")
+    makers = [linked.ex.accounts[i] for i in sorted(linked.maker_ids)]
+    assert [m.owner for m in makers] == ["maker-BTC-PERP", "maker-ETH-PERP"]
+    equity = sum(assess(linked.ex, m).tav for m in makers) / ATOM
+    im = 0
+    for m in makers:
+        for pos in m.positions.values():
+            if pos.size:
+                notional = abs(pos.size) * mark_of(pos.book) * pos.book.info.tick_value
+                im += (
+                    notional
+                    * position_imf(pos.book.info, abs(pos.size), m.leverage, pos.book.imf_floor)
+                    // RATE
+                )
+    assert last[f"cover2_member{k}_equity"] == pytest.approx(equity, rel=1e-12)
+    assert last[f"cover2_member{k}_im"] == pytest.approx(im / ATOM, rel=1e-12)
+    assert last[f"cover2_member{k}_role"] == "maker" and last["cover2_maker"]
+    assert not any(last[f"cover2_member{j}"].startswith("maker-") for j in (1, 2))

@@ -489,10 +489,16 @@ def _split(count: int, parts: int) -> list[int]:
 # ----------------------------------------------------------------------------- the server
 
 
-class Server:
-    """`backstop serve` in its own process, with this interpreter (so the same build)."""
+MANUAL = ("--clock", "manual", "--feed", "manual", "--no-agents")
+"""How the API benchmarks run `backstop serve`: a manual clock and feed, no agents."""
 
-    def __init__(self, data: Path) -> None:
+
+class Server:
+    """`backstop serve` in its own process, with this interpreter (so the same build): by default
+    with a manual clock and feed and no agents (`serve_args`; () runs it as a user would, with the
+    wall clock, the replayed feed and the agents), the order rate limit off where the build has one."""
+
+    def __init__(self, data: Path, serve_args: Sequence[str] = MANUAL) -> None:
         self.data = data
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -505,11 +511,7 @@ class Server:
             str(self.port),
             "--data-dir",
             str(data / "exchange"),
-            "--clock",
-            "manual",
-            "--feed",
-            "manual",
-            "--no-agents",
+            *serve_args,
         ]
         self.rate_limit = _has_order_rate_option()
         if self.rate_limit:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -388,9 +388,89 @@ def _axis(base: LabConfig, axis: str) -> tuple[str, list[Any]]:
 FHS_MODELS = ("fhs", "fhs_apc", "fhs_apc_addons", "ftx_imf", "flat_15")
 
 
+def _clean_fine(value: Any) -> Any:
+    """JSON-safe for the risk figures: amounts of 100 and more to the cent, smaller numbers
+    (fractions of notional, p-values, moves) to six significant digits, NaN/inf as null."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return round(value, 2) if abs(value) >= 100 else float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: _clean_fine(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_fine(v) for v in value]
+    return value
+
+
+def _console() -> Any:
+    """A rich console on stdout, wide enough for the tables when piped (no wrapping at 80)."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 220, highlight=False, soft_wrap=False)
+
+
+TEXT_COLUMNS = frozenset(
+    (
+        "coin",
+        "model",
+        "side",
+        "tool",
+        "date",
+        "direction",
+        "verdict",
+        "dates",
+        "binding",
+        "members named",
+        "fund",
+        "on",
+    )
+)
+
+
+def _table(title: str, *columns: str) -> Any:
+    """A rich table: words to the left, numbers to the right."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for name in columns:
+        table.add_column(name, justify="left" if name in TEXT_COLUMNS else "right")
+    return table
+
+
+def _p(value: float | None) -> str:
+    """A p-value as a reader needs it: 4 decimals, or scientific below 0.0001, never 0.000."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.1e}" if value < 1e-4 else f"{value:.4f}"
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value * 100:.{digits}f}"
+
+
+def _dates(found: list[dict[str, Any]], most: int = 4) -> str:
+    days = [d["date"] for d in found]
+    return ", ".join(days[:most]) + (f" +{len(days) - most}" if len(days) > most else "")
+
+
 @lab.command("fhs")
 @click.option(
     "--lam", "lam", type=click.FloatRange(0.5, 0.9999), default=0.97, show_default=True, help="EWMA lambda."
+)
+@click.option(
+    "--apc",
+    type=click.Choice(["a", "b", "c", "max", "none"]),
+    default="c",
+    show_default=True,
+    help="EMIR RTS 153/2013 art. 28(1) tool: (a) 25% buffer, (b) 25% weight on stressed"
+    " observations, (c) lookback floor, their max, or none.",
+)
+@click.option(
+    "--stress-floor/--no-stress-floor",
+    default=False,
+    show_default=True,
+    help="Also floor the margin at the stress windows' 99% VaR (Eurex's stress-period VaR; not an"
+    " EMIR tool).",
 )
 @click.option(
     "--start", default="2019-05-01", show_default=True, callback=iso_date, help="First day of the backtest."
@@ -398,69 +478,449 @@ FHS_MODELS = ("fhs", "fhs_apc", "fhs_apc_addons", "ftx_imf", "flat_15")
 @click.option(
     "--end", default="2022-11-30", show_default=True, callback=iso_date, help="Last day of the backtest."
 )
+@click.option(
+    "--sims", type=click.IntRange(100), default=2000, show_default=True, help="Null paths for the Z2 test."
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the Z2 null simulation.")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), help="Hourly candles [packaged].")
 @click.option("--json", "as_json", is_flag=True)
-def fhs_command(lam: float, start: str, end: str, data: str | None, as_json: bool) -> None:
-    """FHS initial margin against FTX's IMF and a flat 15%: coverage of 24 h moves, Kupiec, cost."""
+def fhs_command(
+    lam: float,
+    apc: str,
+    stress_floor: bool,
+    start: str,
+    end: str,
+    sims: int,
+    seed: int,
+    data: str | None,
+    as_json: bool,
+) -> None:
+    """FHS initial margin against FTX's IMF and a flat 15%: coverage of 24 h moves, breaches by side
+    and date, the APC tools side by side, Kupiec and Christoffersen on the 99% VaR, Acerbi-Szekely
+    Z2 on the 99% ES."""
     from backstop.lab import fhs
 
     try:
-        result = fhs.summary(data, params=fhs.FhsParams(lam=lam), start=start, end=end)
+        tool = cast("fhs.ApcTool", apc)  # click's Choice admits only the tools
+        params = fhs.FhsParams(lam=lam, apc=tool, stress_floor_conf=0.99 if stress_floor else None)
+        result = fhs.summary(data, params=params, start=start, end=end, sims=sims, seed=seed)
     except (ValueError, OSError, KeyError) as exc:
         raise failure(exc) from None
     if as_json:
-        emit_json(result)
+        click.echo(json.dumps(_clean_fine(result), indent=2))
         return
-    click.echo(
-        f"24 h moves {start}..{end}, lambda {lam}: coverage (hourly windows), daily Kupiec p, margin %"
+    _print_fhs(result, lam)
+
+
+def _print_fhs(result: dict[str, Any], lam: float) -> None:
+    console = _console()
+    window = f"{result['window']['start']}..{result['window']['end']}"
+    tool = result["apc"]
+    floor = " + stress-period floor (99% VaR)" if tool["stress_floor"] else ", no stress-period floor"
+    console.print(
+        f"24 h moves {window}, lambda {lam}; fhs_apc = FHS with APC {tool['name']}{floor}. Margins in % of"
+        " notional; breaches on daily 00:00 UTC windows, Kupiec against 99% (a 99% ES margin should"
+        " be breached less often: 'conservative' is the expected direction)."
     )
-    click.echo(
-        f"{'':20}{'side':>6}{'coverage':>10}{'Kupiec p':>10}"
-        f"{'average':>9}{'median':>8}{'peak':>7}{'pk/med':>8}"
+    models = _table(
+        "Margin models",
+        "coin",
+        "model",
+        "side",
+        "coverage (hourly)",
+        "breaches",
+        "expected",
+        "Kupiec p",
+        "direction",
+        "average",
+        "median",
+        "peak",
+        "peak/median",
     )
-    for coin, models in result["coins"].items():
+    for coin, figures in result["coins"].items():
         for model in FHS_MODELS:
             for side in ("long", "short"):
-                row = models[model][side]
+                row = figures[model][side]
                 m = row["margin"]
-                click.echo(
-                    f"{coin + ' ' + model:20}{side:>6}{row['hourly']['coverage_pct']:>9.2f}%"
-                    f"{row['daily']['kupiec_p']:>10.3f}{m['average'] * 100:>9.1f}{m['median'] * 100:>8.1f}"
-                    f"{m['peak'] * 100:>7.1f}{m['peak_to_median']:>8.2f}"
+                d = row["daily"]
+                models.add_row(
+                    coin,
+                    model,
+                    side,
+                    f"{row['hourly']['coverage_pct']:.2f}%",
+                    str(d["breaches"]),
+                    f"{d['expected']:.1f}",
+                    _p(d["kupiec_p"]),
+                    d["direction"],
+                    _pct(m["average"]),
+                    _pct(m["median"]),
+                    _pct(m["peak"]),
+                    f"{m['peak_to_median']:.2f}",
                 )
+    console.print(models)
+
+    tools = _table(
+        "APC tools (EMIR RTS 153/2013 art. 28(1)); * the one fhs_apc uses",
+        "coin",
+        "tool",
+        "side",
+        "average",
+        "median",
+        "peak",
+        "peak/median",
+        "largest 1-day rise",
+        "margin breaches",
+        "VaR99 breaches",
+        "VaR99 Kupiec p",
+        "direction",
+    )
+    for coin, figures in result["coins"].items():
+        for name, sides in figures["apc_tools"].items():
+            for side in ("long", "short"):
+                row = sides[side]
+                m = row["margin"]
+                v = row["var99"]
+                tools.add_row(
+                    coin,
+                    name + (" *" if name == tool["tool"] else ""),
+                    side,
+                    _pct(m["average"]),
+                    _pct(m["median"]),
+                    _pct(m["peak"]),
+                    f"{m['peak_to_median']:.2f}",
+                    _pct(m["max_1d_increase"]),
+                    str(row["daily"]["breaches"]),
+                    f"{v['breaches']} / {v['expected']:.1f}",
+                    _p(v["kupiec_p"]),
+                    v["direction"],
+                )
+    console.print(tools)
+
+    var = _table(
+        "VaR 99% of the same FHS distribution: Kupiec (POF) at 99%, Christoffersen (independence)",
+        "coin",
+        "model",
+        "side",
+        "breaches",
+        "expected",
+        "Kupiec LR",
+        "Kupiec p",
+        "direction",
+        "Christoffersen p",
+        "dates",
+    )
+    for coin, figures in result["coins"].items():
+        for model, sides in figures["var_backtest"].items():
+            for side in ("long", "short"):
+                v = sides[side]
+                var.add_row(
+                    coin,
+                    model,
+                    side,
+                    str(v["breaches"]),
+                    f"{v['expected']:.1f}",
+                    f"{v['kupiec_lr']:.2f}",
+                    _p(v["kupiec_p"]),
+                    v["direction"],
+                    _p(v["christoffersen_p"]),
+                    _dates(v["dates"]),
+                )
+    console.print(var)
+
+    es = _table(
+        "ES 99%: Acerbi-Szekely (2014) Z2, critical values from the FHS null (seeded simulation)",
+        "coin",
+        "model",
+        "side",
+        "Z2",
+        "5% critical",
+        "95% of null",
+        "p (lower)",
+        "verdict",
+        "breaches",
+        "null paths",
+    )
+    for coin, figures in result["coins"].items():
+        for side in ("long", "short"):
+            z = figures["es_backtest"]["fhs"][side]
+            es.add_row(
+                coin,
+                "fhs",
+                side,
+                f"{z['z2']:.3f}",
+                f"{z['critical_5pct']:.3f}",
+                f"{z['upper_95pct']:.3f}",
+                _p(z["p_value"]),
+                z["verdict"],
+                str(z["breaches"]),
+                f"{z['sims']} (seed {z['seed']})",
+            )
+            a = figures["es_backtest"]["fhs_apc"][side]
+            es.add_row(
+                coin, "fhs_apc", side, f"{a['z2']:.3f}", f"{a['critical_5pct']:.3f}", "", "", "", "", ""
+            )
+    console.print(es)
+
+    dated = _table("fhs_apc breaches", "coin", "side", "date", "loss", "margin")
+    for coin, figures in result["coins"].items():
+        for side in ("long", "short"):
+            for d in figures["fhs_apc"][side]["daily"]["dates"]:
+                dated.add_row(coin, side, d["date"], _pct(d["loss"]), _pct(d["margin"]))
+    console.print(dated)
+    for coin, figures in result["coins"].items():
+        years = figures["lookback_years"]
+        binding = ", ".join(
+            f"{side} " + " / ".join(f"{k} {v * 100:.0f}%" for k, v in figures["apc_binding"][side].items())
+            for side in ("long", "short")
+        )
+        console.print(
+            f"{coin}: (c)'s lookback floor is over the available {years['first']:.1f}-{years['last']:.1f}"
+            f" years of history (EMIR asks for 10); days each part sets the margin: {binding}"
+        )
+
+
+def _affiliate_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in value:
+        pattern, sep, group = item.partition("=")
+        if not sep or not pattern.strip() or not group.strip():
+            raise click.BadParameter(f"{item!r}: expected OWNER_PATTERN=GROUP, e.g. 'maker-*=makers'")
+        out[pattern.strip()] = group.strip()
+    return out
 
 
 @lab.command("guaranty")
 @config_options
 @click.option("--margin", type=click.Choice(list(REGIMES)), default="ftx5", show_default=True)
+@click.option(
+    "--beyond",
+    type=click.Choice(["margin", "equity"]),
+    default="margin",
+    show_default=True,
+    help="Count each member's stress loss beyond the initial margin it posted (the CCP convention) or"
+    " beyond its whole equity.",
+)
+@click.option(
+    "--affiliate",
+    "affiliates",
+    multiple=True,
+    callback=_affiliate_option,
+    metavar="PATTERN=GROUP",
+    help="Owners matching PATTERN default together as GROUP, e.g. 'maker-*=makers'.",
+)
+@click.option(
+    "--fund",
+    "funds",
+    multiple=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="More fund sizes (USD) for the reverse stress test, besides $250M and the day's own fund.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def guaranty_command(margin: str, as_json: bool, **kw: Any) -> None:
-    """Guaranty fund sizing on the replay's positions, every day: Cover-1/2/3 under historical and
-    hypothetical scenarios beside FUSD's 10% of initial margin, and the fund each implies."""
-    from backstop.lab.replay import replay
+def guaranty_command(
+    margin: str,
+    beyond: str,
+    affiliates: dict[str, str],
+    funds: tuple[float, ...],
+    as_json: bool,
+    **kw: Any,
+) -> None:
+    """Guaranty fund sizing on the replay's positions, every day: Cover-1/2/3 beyond initial margin
+    (or equity) under historical and hypothetical scenarios, the members named, FUSD's 10% of
+    initial margin and the fund each implies, and a reverse stress test: the smallest move that
+    exhausts $250M and the day's own fund."""
+    from backstop.lab.replay import Replay
 
     config = build(margin, kw)
     try:
+        run = Replay(config)
+        run.affiliates = affiliates
+        run.reverse_funds = {"250m": 250_000_000.0} | {_fund_label(f): f for f in funds}
         with progress("replay", 1, as_json) as tick:
-            result = replay(config, tick)
+            result = run.run(tick)
     except (ValueError, OSError) as exc:
         raise failure(exc) from None
-    keys = (
-        [k for k in result.daily[0] if k.startswith(("cover", "im_rule", "guaranty"))] if result.daily else []
-    )
-    peaks = {k: max(float(row[k]) for row in result.daily) for k in keys}
-    worst = max(result.daily, key=lambda row: float(row.get("guaranty_fund", 0.0))) if result.daily else {}
-    out = {"peaks": peaks, "worst_day": worst, "fusd_fund": 250_000_000}
+    out = guaranty_figures(result.daily, beyond, config)
     if as_json:
-        emit_json(out)
+        click.echo(json.dumps(_clean_fine(out), indent=2))
         return
-    click.echo(
-        f"guaranty fund asked, {config.start}..{config.end}, margin {config.margin} (USD, peak over the days)"
+    _print_guaranty(out)
+
+
+def _fund_label(usd: float) -> str:
+    return f"{usd / 1e6:g}m"
+
+
+def guaranty_figures(daily: list[dict[str, Any]], beyond: str, config: Any) -> dict[str, Any]:
+    """The guaranty command's figures from the replay's daily rows: peaks, the worst day, Cover-2
+    beyond IM against beyond equity, who Cover-2's members are, and the reverse stress moves."""
+    import statistics
+
+    suffix = "" if beyond == "margin" else "_equity"
+    keys = [k for k in (daily[0] if daily else {}) if k.startswith(("cover", "im_rule", "guaranty", "emir"))]
+    keys = [k for k in keys if not k.startswith("cover2_member") and k != "cover2_maker"]
+    peaks = {k: max(float(row[k]) for row in daily) for k in keys}
+    funds = [max(float(row["im_rule"]), float(row[f"cover2{suffix}"])) for row in daily]
+    worst = daily[funds.index(max(funds))] if daily else {}
+    ratios = [row["cover2"] / row["cover2_equity"] for row in daily if row.get("cover2_equity", 0.0) > 0.0]
+    moves: dict[str, dict[str, Any]] = {}
+    for key in (k for k in (daily[0] if daily else {}) if k.startswith("reverse_")):
+        label, _, direction = key.removeprefix("reverse_").partition("_")
+        found = [(float(row[key]), row["date"]) for row in daily if row.get(key) is not None]
+        smallest = min(found, default=None)
+        bound = max((float(row.get(f"stress_bound_{direction}", 0.0)), row["date"]) for row in daily)
+        moves.setdefault(label, {})[direction] = {
+            "smallest": smallest[0] if smallest else None,
+            "date": smallest[1] if smallest else None,
+            "days_exhaustible": len(found),
+            "bound_loss_max": bound[0],
+            "bound_loss_date": bound[1],
+        }
+    days = [
+        {
+            "date": row["date"],
+            "total_im": row.get("total_im", 0.0),
+            "im_rule": row["im_rule"],
+            "cover2": row[f"cover2{suffix}"],
+            "cover2_margin": row["cover2"],
+            "cover2_equity": row["cover2_equity"],
+            "emir_default_fund": row.get("emir_default_fund", 0.0),
+            "fund": max(row["im_rule"], row[f"cover2{suffix}"]),
+            "binding": "cover2" if row[f"cover2{suffix}"] > row["im_rule"] else "im",
+            "cover2_members": [
+                {
+                    "member": row[f"cover2_member{k}"],
+                    "role": row[f"cover2_member{k}_role"],
+                    "loss": row[f"cover2_member{k}_loss"],
+                    "initial_margin": row[f"cover2_member{k}_im"],
+                    "equity": row[f"cover2_member{k}_equity"],
+                }
+                for k in (1, 2)
+                if row.get(f"cover2_member{k}")
+            ],
+            "maker_in_cover2": bool(row.get("cover2_maker")),
+            "reverse": {k.removeprefix("reverse_"): v for k, v in row.items() if k.startswith("reverse_")},
+        }
+        for row in daily
+    ]
+    return {
+        "config": {
+            "start": config.start,
+            "end": config.end,
+            "coins": list(config.coins),
+            "margin": config.margin,
+            "seed": config.seed,
+            "beyond": beyond,
+        },
+        "peaks": peaks,
+        "worst_day": worst,
+        "largest_fund": {"date": worst.get("date"), "fund": max(funds, default=0.0)},
+        "fusd_fund": 250_000_000,
+        "margin_vs_equity": {
+            "days": len(daily),
+            "days_both_positive": len(ratios),
+            "ratio_min": min(ratios, default=None),
+            "ratio_median": statistics.median(ratios) if ratios else None,
+            "ratio_max": max(ratios, default=None),
+            "cover2_margin_range": [min((r["cover2"] for r in daily), default=0.0), peaks.get("cover2", 0.0)],
+            "cover2_equity_range": [
+                min((r["cover2_equity"] for r in daily), default=0.0),
+                peaks.get("cover2_equity", 0.0),
+            ],
+            "days_cover2_above_im_rule": sum(1 for r in daily if r["cover2"] > r["im_rule"]),
+            "days_cover2_equity_above_im_rule": sum(1 for r in daily if r["cover2_equity"] > r["im_rule"]),
+        },
+        "makers": {
+            "days_in_cover2": sum(1 for r in daily if r.get("cover2_maker")),
+            "days": len(daily),
+        },
+        "reverse_stress": moves,
+        "days": days,
+    }
+
+
+def _usd(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _print_guaranty(out: dict[str, Any]) -> None:
+    console = _console()
+    c = out["config"]
+    console.print(
+        f"guaranty fund, {c['start']}..{c['end']}, margin {c['margin']}, seed {c['seed']}: Cover-2 counts"
+        f" losses beyond each member's {'initial margin' if c['beyond'] == 'margin' else 'whole equity'};"
+        " fund = max(10% of IM, Cover-2); USD"
     )
-    for key, value in peaks.items():
-        click.echo(f"  {key:24}{value:>16,.0f}")
-    if worst:
-        click.echo(
-            f"  the largest on {worst['date']}: {float(worst['guaranty_fund']):,.0f}"
-            " against FUSD's $250,000,000"
+    daily = _table(
+        "Sizing per day",
+        "date",
+        "binding",
+        "members named",
+        "total IM",
+        "10% of IM",
+        "Cover-2 > IM",
+        "Cover-2 > equity",
+        "ratio",
+        "EMIR 42(3)",
+        "fund",
+    )
+    for day in out["days"]:
+        named = "; ".join(
+            f"{m['member']} ({m['role']}) loss {_usd(m['loss'])} IM {_usd(m['initial_margin'])}"
+            f" equity {_usd(m['equity'])}"
+            for m in day["cover2_members"]
+        )
+        eq = day["cover2_equity"]
+        daily.add_row(
+            day["date"],
+            day["binding"],
+            named or "-",
+            _usd(day["total_im"]),
+            _usd(day["im_rule"]),
+            _usd(day["cover2_margin"]),
+            _usd(eq),
+            f"{day['cover2_margin'] / eq:.1f}x" if eq > 0 else "-",
+            _usd(day["emir_default_fund"]),
+            _usd(day["fund"]),
+        )
+    console.print(daily)
+    reverse = _table(
+        "Reverse stress: the smallest move whose losses beyond IM, all members, exhaust the fund",
+        "fund",
+        "direction",
+        "smallest move",
+        "on",
+        "days a move within -100%..+1000% does",
+        "largest loss at the bound",
+        "on ",
+    )
+    for label, directions in out["reverse_stress"].items():
+        name = "the day's own fund" if label == "lab" else f"${label.removesuffix('m')}M"
+        for direction, r in directions.items():
+            move = r["smallest"]
+            reverse.add_row(
+                name,
+                direction.replace("_", " "),
+                "-" if move is None else f"{move * 100:.1f}%",
+                r["date"] or "-",
+                str(r["days_exhaustible"]),
+                _usd(r["bound_loss_max"]),
+                r["bound_loss_date"],
+            )
+    console.print(reverse)
+    m = out["margin_vs_equity"]
+    if m["ratio_median"] is not None:
+        console.print(
+            f"Cover-2 beyond IM / beyond equity: {m['ratio_min']:.2f}-{m['ratio_max']:.2f}x, median"
+            f" {m['ratio_median']:.2f}x over {m['days_both_positive']} of {m['days']} days; Cover-2 above"
+            f" 10% of IM on {m['days_cover2_above_im_rule']} days beyond IM,"
+            f" {m['days_cover2_equity_above_im_rule']} beyond equity"
+        )
+    console.print(
+        f"a market maker is one of Cover-2's two members on {out['makers']['days_in_cover2']} of"
+        f" {out['makers']['days']} days"
+    )
+    largest = out["largest_fund"]
+    if largest["date"]:
+        console.print(
+            f"the largest fund asked: {largest['date']}, {_usd(largest['fund'])} against FUSD's $250,000,000"
         )

@@ -60,6 +60,11 @@ class Exposures:
         acct = self.accounts[int(self.ids[row])]
         return f"{acct.owner}/{acct.name}"
 
+    def owners(self) -> list[str]:
+        """Each row's owner: the key its subaccounts are aggregated under (`guaranty.aggregate_rows`)."""
+        accounts = self.accounts
+        return [accounts[i].owner for i in self.ids.tolist()]
+
 
 def account_exposures(ex: Exchange) -> Exposures:
     """The exposures of every account with an open position, at the books' current marks."""

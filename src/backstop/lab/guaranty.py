@@ -2,10 +2,21 @@
 in extreme but plausible conditions, with every rule we are measured against side by side.
 
 Rules (shared/research/risk-model.md sections 0, 1, 4, 6):
-- Cover-1 (PFMI, CFTC 39.11: the member, affiliates aggregated, creating the largest exposure),
-  Cover-2 (PFMI, CFTC 39.33 for systemic CCPs), Cover-3 (what FTX US Derivatives said it sized to);
+- Cover-1 (PFMI Principle 4 key consideration 4.3, CFTC 39.11: the member, affiliates aggregated,
+  creating the largest exposure), Cover-2 (PFMI 4.4, CFTC 39.33, EMIR art. 43(2): the two), Cover-3
+  (what FTX US Derivatives said it sized to), and EMIR art. 42(3)'s default fund rule: the largest
+  member or the second and third together, whichever is larger;
+- the loss a member's default puts on the fund is its stress loss *beyond the initial margin it
+  posted* (EMIR art. 42(1): the default fund covers "losses that exceed the losses to be covered
+  by margin requirements"; PFMI 4.4 counts credit exposure, what margin does not cover) by
+  default, or beyond its whole equity (`beyond="equity"`: what an FTX-style exchange seizes on
+  liquidation, excess collateral included). Margin posted is min(equity, IM): an account below
+  its IM has posted only its equity;
 - FUSD's "10% of total outstanding initial margin";
-- the fund we adopt: max(10% of IM, Cover-2), compared with FUSD's $250 M.
+- the fund we adopt: max(10% of IM, Cover-2), compared with FUSD's $250 M;
+- a reverse stress test (PFMI Principle 4's explanatory notes; CPMI-IOSCO 2017 further guidance on
+  CCP resilience): the smallest move of prices in a given direction after which the losses beyond
+  margin of all members exceed a given fund.
 
 Inputs are plain data (members, scenarios, prices) so this module never depends on the engine: the
 replay driver builds them from engine state, tests build them by hand. Money is float USD: this is
@@ -24,7 +35,7 @@ import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type information
 
 ScenarioKind = Literal["historical", "hypothetical"]
-Beyond = Literal["equity", "margin"]
+Beyond = Literal["margin", "equity"]
 
 FUSD_FUND_USD = 250_000_000.0
 """FTX US Derivatives' proposed guaranty fund (unencumbered USD cash), the figure to compare with."""
@@ -44,7 +55,8 @@ class Member:
     positions: coin -> signed size in coins (+ long, - short).
     collateral: the account value in USD at the snapshot (equity, IM included), i.e. everything the
         exchange can seize before the fund pays.
-    initial_margin: the USD IM the exchange holds against the positions (part of `collateral`).
+    initial_margin: the USD IM required against the positions; the member has posted
+        min(collateral, initial_margin) of it.
     """
 
     name: str
@@ -73,7 +85,8 @@ class Scenario:
 @dataclass(frozen=True)
 class CoverResult:
     """Cover-n: the worst scenario's sum of the n largest members' stress losses, and who they are
-    (the names are what a risk committee acts on: margin calls, concentration limits)."""
+    (the names are what a risk committee acts on: margin calls, concentration limits), each with
+    its loss, initial margin and equity."""
 
     n: int
     loss: float
@@ -81,6 +94,8 @@ class CoverResult:
     kind: ScenarioKind | None
     members: tuple[str, ...] = ()  # the n largest losers in that scenario with a loss > 0
     member_losses: tuple[float, ...] = ()
+    member_im: tuple[float, ...] = ()
+    member_equity: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,8 +103,12 @@ class CoverResult:
             "loss": self.loss,
             "scenario": self.scenario,
             "kind": self.kind,
-            "members": list(self.members),
-            "member_losses": list(self.member_losses),
+            "members": [
+                {"member": name, "loss": loss, "initial_margin": im, "equity": equity}
+                for name, loss, im, equity in zip(
+                    self.members, self.member_losses, self.member_im, self.member_equity, strict=True
+                )
+            ],
         }
 
 
@@ -106,7 +125,8 @@ class Sizing:
     fund: float  # max(im_rule, combined Cover-2): the size we adopt
     binding: Literal["im", "cover2"]
     fusd_fund: float = FUSD_FUND_USD
-    beyond: Beyond = "equity"
+    beyond: Beyond = "margin"
+    emir_default_fund: float = 0.0  # EMIR art. 42(3): max(largest, second + third), worst scenario
     fund_over_fusd: float = field(init=False)
     fusd_covers: bool = field(init=False)  # would FUSD's $250 M have met our requirement?
 
@@ -132,6 +152,7 @@ class Sizing:
             "fund_over_fusd": self.fund_over_fusd,
             "fusd_covers": self.fusd_covers,
             "beyond": self.beyond,
+            "emir_default_fund": self.emir_default_fund,
         }
 
 
@@ -198,24 +219,37 @@ def scenario_pnl(member: Member, scenario: Scenario, prices: Mapping[str, float]
 
 
 def stress_loss(
-    member: Member, scenario: Scenario, prices: Mapping[str, float], beyond: Beyond = "equity"
+    member: Member, scenario: Scenario, prices: Mapping[str, float], beyond: Beyond = "margin"
 ) -> float:
     """What the scenario costs the exchange's default waterfall if this member defaults: the loss
     the member's own resources cannot absorb.
 
-    beyond="equity" (default): max(0, -PnL - collateral). The collateral is the member's whole
-        equity (IM included), all of which the exchange seizes on default; only what the shock takes
-        beyond it falls on the insurance / guaranty fund.
-    beyond="margin": max(0, -PnL - initial_margin). Counts only the IM as the member's resource, as
-        a CCP stress test does when excess collateral may be withdrawn at any moment.
+    beyond="margin" (default, the CCP convention: EMIR art. 42(1), PFMI 4.4):
+        max(0, -PnL - min(collateral, initial_margin)). Only the margin posted counts as the member's
+        resource, as in a CCP's stress test, where excess collateral may be withdrawn at any moment;
+        an account below its IM has posted only its equity.
+    beyond="equity": max(0, -PnL - collateral). The collateral is the member's whole equity (IM
+        included), all of which an FTX-style exchange seizes on liquidation; only what the shock
+        takes beyond it falls on the insurance / guaranty fund.
     """
-    resources = member.collateral if beyond == "equity" else member.initial_margin
+    resources = member.collateral if beyond == "equity" else min(member.collateral, member.initial_margin)
     return max(0.0, -scenario_pnl(member, scenario, prices) - resources)
 
 
+def resources(
+    collateral: npt.ArrayLike, initial_margin: npt.ArrayLike, beyond: Beyond = "margin"
+) -> npt.NDArray[np.float64]:
+    """Each member's own resources before the fund pays (see `stress_loss`): the margin posted,
+    min(equity, IM), or the whole equity."""
+    own = np.asarray(collateral, dtype=np.float64)
+    if beyond == "equity":
+        return own
+    return np.minimum(own, np.asarray(initial_margin, dtype=np.float64))
+
+
 def _check_beyond(beyond: str) -> None:
-    if beyond not in ("equity", "margin"):
-        raise ValueError(f"beyond must be 'equity' or 'margin', not {beyond!r}")
+    if beyond not in ("margin", "equity"):
+        raise ValueError(f"beyond must be 'margin' or 'equity', not {beyond!r}")
 
 
 MemberNames = Sequence[str] | Callable[[int], str]
@@ -286,6 +320,8 @@ def _cover(
     columns: Sequence[int],
     name_of: Callable[[int], str],
     n: int,
+    initial_margin: npt.NDArray[np.float64],
+    collateral: npt.NDArray[np.float64],
 ) -> CoverResult:
     """Cover-n over the scenarios `columns` (a kind, or all), from `_largest(losses, >= n)`."""
     members = losses.shape[0]
@@ -303,16 +339,18 @@ def _cover(
         kth = np.partition(column[named], len(named) - top)[len(named) - top]
         named = named[column[named] >= kth]
     ranked = sorted(
-        ((float(column[i]), name_of(int(i))) for i in named),
-        key=lambda pair: (-pair[0], pair[1]),
+        ((float(column[i]), name_of(int(i)), int(i)) for i in named),
+        key=lambda entry: (-entry[0], entry[1]),
     )[:top]
     return CoverResult(
         n=n,
         loss=loss,
         scenario=scenarios[worst].name,
         kind=scenarios[worst].kind,
-        members=tuple(name for _, name in ranked),
-        member_losses=tuple(value for value, _ in ranked),
+        members=tuple(name for _, name, _ in ranked),
+        member_losses=tuple(value for value, _, _ in ranked),
+        member_im=tuple(float(initial_margin[row]) for _, _, row in ranked),
+        member_equity=tuple(float(collateral[row]) for _, _, row in ranked),
     )
 
 
@@ -328,21 +366,65 @@ def cover_n(
     scenarios: Sequence[Scenario],
     prices: Mapping[str, float],
     n: int,
-    beyond: Beyond = "equity",
+    beyond: Beyond = "margin",
 ) -> CoverResult:
-    """Cover-n: in each scenario add up the n largest members' stress losses; the fund must cover
-    the worst scenario. The n largest are chosen per scenario, so Cover-2's scenario (and members)
-    may differ from Cover-1's."""
+    """Cover-n: in each scenario add up the n largest members' stress losses (beyond their margin
+    by default, see `stress_loss`); the fund must cover the worst scenario. The n largest are chosen
+    per scenario, so Cover-2's scenario (and members) may differ from Cover-1's."""
     if n < 1:
         raise ValueError(f"Cover-n needs n >= 1, not {n}")
     names = [m.name for m in members]
     _check_names(names)
     _check_beyond(beyond)
     coins, holdings, collateral, initial_margin = _member_arrays(members)
-    resources = collateral if beyond == "equity" else initial_margin
-    losses = _loss_matrix(coins, holdings, resources, scenarios, prices)
+    own = resources(collateral, initial_margin, beyond)
+    losses = _loss_matrix(coins, holdings, own, scenarios, prices)
     columns = list(range(len(scenarios)))
-    return _cover(losses, _largest(losses, n), scenarios, columns, names.__getitem__, n)
+    largest = _largest(losses, n)
+    return _cover(losses, largest, scenarios, columns, names.__getitem__, n, initial_margin, collateral)
+
+
+# --- affiliates, arrays --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Aggregated:
+    """Rows of accounts merged into members (`aggregate_rows`): `rows[k]` are the input rows of
+    member k, `keys[k]` its name."""
+
+    keys: list[str]
+    holdings: npt.NDArray[np.float64]
+    collateral: npt.NDArray[np.float64]
+    initial_margin: npt.NDArray[np.float64]
+    rows: list[list[int]]
+
+
+def aggregate_rows(
+    keys: Sequence[str],
+    holdings: npt.ArrayLike,
+    collateral: npt.ArrayLike,
+    initial_margin: npt.ArrayLike,
+) -> Aggregated:
+    """`aggregate_by_owner` on arrays: rows with the same key (an owner, or the group its owner is
+    linked to) become one member, positions netted, collateral and IM added, in order of first row.
+    CFTC 39.11 and PFMI 4.4 count "the participant and its affiliates" as one default."""
+    held = np.asarray(holdings, dtype=np.float64)
+    own = np.asarray(collateral, dtype=np.float64)
+    margin = np.asarray(initial_margin, dtype=np.float64)
+    if len(set(keys)) == len(keys):  # nobody to merge (the replay's usual day): the same floats
+        return Aggregated(list(keys), held, own, margin, [[row] for row in range(len(keys))])
+    index: dict[str, int] = {}
+    group = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
+    rows: list[list[int]] = [[] for _ in index]
+    for row, g in enumerate(group.tolist()):
+        rows[g].append(row)
+    out_held = np.zeros((len(index), held.shape[1]))
+    np.add.at(out_held, group, held)
+    out_own = np.zeros(len(index))
+    np.add.at(out_own, group, own)
+    out_margin = np.zeros(len(index))
+    np.add.at(out_margin, group, margin)
+    return Aggregated(list(index), out_held, out_own, out_margin, rows)
 
 
 # --- scenarios -----------------------------------------------------------------------------------
@@ -431,7 +513,7 @@ def fund_size(
     members: Sequence[Member],
     scenarios: Sequence[Scenario],
     prices: Mapping[str, float],
-    beyond: Beyond = "equity",
+    beyond: Beyond = "margin",
     im_fraction: float = IM_FRACTION,
     fusd_fund: float = FUSD_FUND_USD,
 ) -> Sizing:
@@ -453,7 +535,7 @@ def fund_size_arrays(
     initial_margin: npt.ArrayLike,
     scenarios: Sequence[Scenario],
     prices: Mapping[str, float],
-    beyond: Beyond = "equity",
+    beyond: Beyond = "margin",
     im_fraction: float = IM_FRACTION,
     fusd_fund: float = FUSD_FUND_USD,
 ) -> Sizing:
@@ -476,12 +558,17 @@ def fund_size_arrays(
             f"holdings {held.shape}, collateral {own.shape} and initial_margin {margin.shape} do not"
             f" describe the same {rows} members and {len(coins)} coins"
         )
-    losses = _loss_matrix(coins, held, own if beyond == "equity" else margin, scenarios, prices)
+    losses = _loss_matrix(coins, held, resources(own, margin, beyond), scenarios, prices)
     largest = _largest(losses, max(COVER_NS))
 
     def covers(kind: ScenarioKind | None) -> tuple[CoverResult, ...]:
         columns = [i for i, s in enumerate(scenarios) if kind is None or s.kind == kind]
-        return tuple(_cover(losses, largest, scenarios, columns, name_of, n) for n in COVER_NS)
+        return tuple(_cover(losses, largest, scenarios, columns, name_of, n, margin, own) for n in COVER_NS)
+
+    emir = 0.0
+    if rows and scenarios:  # EMIR art. 42(3): the largest, or the second and third together
+        second_third = largest[1:3].sum(axis=0) if largest.shape[0] > 1 else np.zeros(len(scenarios))
+        emir = float(np.maximum(largest[0], second_third).max())
 
     combined = covers(None)
     total_im = math.fsum(margin.tolist())
@@ -498,6 +585,158 @@ def fund_size_arrays(
         binding="cover2" if cover2 > im_rule else "im",
         fusd_fund=fusd_fund,
         beyond=beyond,
+        emir_default_fund=emir,
+    )
+
+
+# --- reverse stress ------------------------------------------------------------------------------
+
+MAX_RISE = 10.0
+"""The largest up move a reverse stress test looks at: +1,000% (a fall stops at -100%)."""
+
+
+@dataclass(frozen=True)
+class ReverseStress:
+    """The smallest move in one direction after which the members' losses beyond their own
+    resources (all members who cannot cover theirs default) add up to the fund."""
+
+    direction: str  # "all coins down", "BTC up", ...
+    shocks: Mapping[str, float]  # the direction: coin -> its relative move per unit of `move`
+    fund: float
+    move: float | None  # the size of the move, a fraction (0.25: prices 25% down or up); None:
+    # no move up to the bound (-100%, or +MAX_RISE) exhausts the fund
+    defaulters: int  # members losing beyond their resources at that move
+    loss: float  # their losses beyond resources at that move (the fund, when it is exhausted)
+    bound: float  # the largest move looked at: 1.0 down (prices at zero), MAX_RISE up
+    bound_loss: float  # the losses beyond resources at the bound: how close an unexhausted fund came
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "fund": self.fund,
+            "move": self.move,
+            "defaulters": self.defaulters,
+            "loss": self.loss,
+            "bound": self.bound,
+            "bound_loss": self.bound_loss,
+        }
+
+
+def _first_crossing(
+    rate: npt.NDArray[np.float64], own: npt.NDArray[np.float64], fund: float, limit: float
+) -> float | None:
+    """The smallest t in [0, limit] with sum_i max(0, rate_i t - own_i) >= fund, exactly.
+
+    The sum is piecewise linear in t: a member with rate > 0 and own > 0 starts losing at
+    own / rate; one already short of its resources (own < 0) that gains from the move (rate < 0)
+    stops at own / rate. Between those breakpoints the sum is S t + C; the first segment whose end
+    reaches the fund holds the answer, (fund - C) / S."""
+    on = (own < 0.0) | ((own == 0.0) & (rate > 0.0))  # losing from the first step of the move
+    slope = float(rate[on].sum())
+    const = float(-own[on].sum())
+    if const >= fund:
+        return 0.0
+    start = (rate > 0.0) & (own > 0.0)
+    stop = (rate < 0.0) & (own < 0.0)
+    with np.errstate(over="ignore"):  # a tiny rate: a breakpoint at infinity, past any limit
+        when = np.concatenate([own[start] / rate[start], own[stop] / rate[stop]])
+    d_slope = np.concatenate([rate[start], -rate[stop]])
+    d_const = np.concatenate([-own[start], own[stop]])
+    order = np.argsort(when, kind="stable")
+    when, d_slope, d_const = when[order], d_slope[order], d_const[order]
+    keep = when < limit
+    when, d_slope, d_const = when[keep], d_slope[keep], d_const[keep]
+    # segment k runs from when[k - 1] (0 for k = 0) to when[k] (limit for the last)
+    slopes = slope + np.concatenate([[0.0], np.cumsum(d_slope)])
+    consts = const + np.concatenate([[0.0], np.cumsum(d_const)])
+    ends = np.concatenate([when, [limit]])
+    starts = np.concatenate([[0.0], when])
+    reached = np.flatnonzero(slopes * ends + consts >= fund)
+    if not reached.size:
+        return None
+    k = int(reached[0])
+    if slopes[k] <= 0.0:  # reached only by rounding at the segment's start
+        return float(starts[k])
+    return float(min(ends[k], max(starts[k], (fund - consts[k]) / slopes[k])))
+
+
+def reverse_stress_arrays(
+    coins: Sequence[str],
+    holdings: npt.ArrayLike,
+    collateral: npt.ArrayLike,
+    initial_margin: npt.ArrayLike,
+    prices: Mapping[str, float],
+    fund: float,
+    beyond: Beyond = "margin",
+    directions: Sequence[tuple[str, Mapping[str, float]]] | None = None,
+    max_rise: float = MAX_RISE,
+) -> list[ReverseStress]:
+    """Reverse stress test on one day's positions: for each direction (default: all coins down,
+    all coins up, then each coin alone down and up, the others unmoved), the smallest move that
+    makes the members' losses beyond their resources (`stress_loss`, summed over every member
+    whose loss exceeds them: all such members default) reach `fund`. A direction maps coins to
+    their move per unit (-1: down as far as the move, 0.5: half as far); coins it leaves out stay.
+    A fall is bounded by prices reaching zero, a rise by `max_rise`."""
+    _check_beyond(beyond)
+    held = np.asarray(holdings, dtype=np.float64)
+    own = resources(collateral, initial_margin, beyond)
+    used = [j for j in range(len(coins)) if (held[:, j] != 0.0).any()] if held.size else []
+    notional = held[:, used] * np.array([_price(prices, coins[j]) for j in used], dtype=np.float64)
+    if directions is None:
+        directions = default_directions(coins)
+    out: list[ReverseStress] = []
+    for label, shocks in directions:
+        d = np.array([shocks.get(coins[j], 0.0) for j in used], dtype=np.float64)
+        falls = [-x for x in shocks.values() if x < 0.0]
+        rises = [x for x in shocks.values() if x > 0.0]
+        limit = 1.0 / max(falls) if falls else (max_rise / max(rises) if rises else 0.0)
+        rate = -(notional @ d) if used else np.zeros(len(own))
+        move = _first_crossing(rate, own, fund, limit) if len(own) else None
+        losses = np.maximum(0.0, rate * (0.0 if move is None else move) - own)
+        out.append(
+            ReverseStress(
+                direction=label,
+                shocks=dict(shocks),
+                fund=fund,
+                move=move,
+                defaulters=int(np.count_nonzero(losses > 0.0)) if move is not None else 0,
+                loss=math.fsum(losses.tolist()) if move is not None else 0.0,
+                bound=limit,
+                bound_loss=math.fsum(np.maximum(0.0, rate * limit - own).tolist()),
+            )
+        )
+    return out
+
+
+def default_directions(coins: Sequence[str]) -> list[tuple[str, dict[str, float]]]:
+    """All coins down, all coins up, then each coin alone down and up (if there are several)."""
+    names = list(dict.fromkeys(coins))
+    out: list[tuple[str, dict[str, float]]] = [
+        ("all coins down", dict.fromkeys(names, -1.0)),
+        ("all coins up", dict.fromkeys(names, 1.0)),
+    ]
+    if len(names) > 1:
+        for coin in names:
+            out += [(f"{coin} down", {coin: -1.0}), (f"{coin} up", {coin: 1.0})]
+    return out
+
+
+def reverse_stress(
+    members: Sequence[Member],
+    prices: Mapping[str, float],
+    fund: float,
+    beyond: Beyond = "margin",
+    directions: Sequence[tuple[str, Mapping[str, float]]] | None = None,
+    max_rise: float = MAX_RISE,
+) -> list[ReverseStress]:
+    """`reverse_stress_arrays` for Members (affiliates aggregated first, as for Cover-n)."""
+    names = [m.name for m in members]
+    _check_names(names)
+    coins, holdings, collateral, initial_margin = _member_arrays(members)
+    if directions is None:
+        directions = default_directions(coins or sorted(prices))
+    return reverse_stress_arrays(
+        coins, holdings, collateral, initial_margin, prices, fund, beyond, directions, max_rise
     )
 
 
@@ -507,7 +746,7 @@ ScenarioSource = Sequence[Scenario] | Callable[[Any, Mapping[str, float]], Seque
 def daily_sizing(
     snapshots: Iterable[tuple[Any, Sequence[Member], Mapping[str, float]]],
     scenarios: ScenarioSource = None,
-    beyond: Beyond = "equity",
+    beyond: Beyond = "margin",
     im_fraction: float = IM_FRACTION,
     fusd_fund: float = FUSD_FUND_USD,
 ) -> pd.DataFrame:
@@ -543,6 +782,7 @@ def daily_sizing(
         row |= {
             "cover2_scenario": cover2.scenario,
             "cover2_members": ", ".join(cover2.members),
+            "emir_default_fund": sizing.emir_default_fund,
             "fund": sizing.fund,
             "binding": sizing.binding,
             "fund_over_fusd": sizing.fund_over_fusd,

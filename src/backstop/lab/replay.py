@@ -1,7 +1,9 @@
 """`backstop lab replay`: real price history through the live engine, with a synthetic population.
 
-The index follows the real hourly candles, minute by minute along each candle's path through its
-low and high (`feeds.replay.intrabar_price`), so liquidations see the lows. The engine is the
+The index follows the finest real candle covering each instant (minute bars on the stress days,
+hourly bars elsewhere), minute by minute along a path through the candle's low and high: inside a
+candle longer than a minute a seeded jump-diffusion bridge calibrated on minute bars
+(`lab.intrabar`), so liquidations see the lows the way real crash minutes reach them. The engine is the
 same `Exchange` that runs live, driven by the same commands; time arrives in them. The risk
 engine ticks once a simulated minute, and once a second for the whole minute while any account
 is being liquidated, so FTX's per-second liquidation rounds keep their pace in a crash.
@@ -24,9 +26,11 @@ import gc
 import heapq
 import math
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from backstop import products
@@ -60,6 +64,7 @@ from backstop.engine.risk import assess
 from backstop.feeds.base import DAY_US, HOUR_US, MINUTE_US, SECOND_US, utc_us
 from backstop.feeds.replay import Bars, intrabar_price, read_bars
 from backstop.lab import population as pop
+from backstop.lab.intrabar import CALIBRATED, IntrabarParams, candle_seed, segment
 from backstop.lab.population import Trader
 from backstop.lab.spec import REGIMES, LabConfig, Result, iso_day
 from backstop.server.runtime import tune_gc
@@ -79,21 +84,19 @@ TRADER_MASK = (1 << TRADER_BITS) - 1
 
 
 def default_data() -> list[Any]:
-    """The lab's packaged history, and the minute bars around 2021-05-19 that ship for the live
-    market's replay feed."""
+    """The lab's packaged history (`backstop/lab/data`, its README gives every file's source): hourly
+    Binance spot candles for BTC, ETH, SOL and FTT, and finer bars on the stress days (minute bars
+    where any could be found, five- and fifteen-minute bars where not)."""
     from importlib.resources import files
 
-    from backstop.feeds.replay import sample_paths
-
     folder = files("backstop.lab").joinpath("data")
-    lab = sorted((f for f in folder.iterdir() if f.name.endswith(".csv.gz")), key=lambda f: f.name)
-    return lab + [p for p in sample_paths() if p.name.startswith("binance_spot_1m_")]
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".csv.gz")), key=lambda f: f.name)
 
 
 def load_bars(config: LabConfig) -> dict[str, tuple[Bars, ...]]:
     """Every candle series per coin over the configured span, finest first: at each instant the
-    finest candle covering it prices the index (five-minute bars around 2020-03-12, minute bars
-    around 2021-05-19, hourly bars elsewhere)."""
+    finest candle covering it prices the index (minute bars on the stress days, five-minute bars
+    around 2020-03-12, hourly bars elsewhere)."""
     since, until = utc_us(iso_day(config.start)), utc_us(iso_day(config.end))
     found: dict[str, list[Bars]] = {}
     for source in config.data or default_data():
@@ -105,14 +108,73 @@ def load_bars(config: LabConfig) -> dict[str, tuple[Bars, ...]]:
     return {coin: tuple(sorted(series, key=lambda b: b.interval_us)) for coin, series in found.items()}
 
 
-class IndexPath:
-    """A coin's index at any instant of the replay: the path of the finest candle covering it,
-    held through data gaps."""
+def _interpolate(a: int, b: int, t: int, span: int) -> int:
+    """a + (b - a) * t / span in whole atoms, rounded half-even (integer arithmetic)."""
+    q, r = divmod((b - a) * t, span)
+    if 2 * r > span or (2 * r == span and q & 1):
+        q += 1
+    return a + q
 
-    def __init__(self, series: tuple[Bars, ...]) -> None:
+
+@dataclass(frozen=True)
+class Stretch:
+    """A drawn piece of one candle's path: prices in atoms at `times` (one a minute), from where the
+    finer candles left off (or the candle's open) to where they resume (or its close)."""
+
+    candle: int
+    times: tuple[int, ...]
+    prices: tuple[int, ...]
+
+    def covers(self, candle: int, ts: int) -> bool:
+        return candle == self.candle and self.times[0] <= ts < self.times[-1]
+
+    def at(self, ts: int) -> int:
+        m = bisect_right(self.times, ts) - 1
+        if m >= len(self.times) - 1:
+            return self.prices[-1]
+        t0, t1 = self.times[m], self.times[m + 1]
+        return _interpolate(self.prices[m], self.prices[m + 1], ts - t0, t1 - t0)
+
+
+INTRABAR = ("model", "linear")
+"""How the index moves inside a candle longer than a minute: `model` is `lab.intrabar`'s calibrated
+jump-diffusion bridge (the default); `linear` the straight walk open -> nearer extreme -> other
+extreme -> close at thirds of the candle (`feeds.replay.intrabar_price`, the lab's walk before
+issue 16), kept for comparison. Minute candles always walk straight (extremes at 20 and 40 s)."""
+
+
+class IndexPath:
+    """A coin's index at any instant of the replay: the path of the finest candle covering it, held
+    through data gaps.
+
+    Inside a candle longer than a minute (`intrabar="model"`) the path is drawn once per candle by
+    `lab.intrabar` from a generator seeded by (seed, coin, candle length, start): one point a minute,
+    straight lines between. Where finer candles cover part of a coarser one (BTC's five-minute bars
+    stop at 2020-03-12 21:15, inside an hourly candle), the rest is drawn from the last finer close to
+    the candle's close, or to the open of the finer bar where they resume, and visits the candle's
+    high or low only if no finer bar inside it reaches them: the index never jumps at the seam."""
+
+    def __init__(
+        self,
+        series: tuple[Bars, ...],
+        *,
+        intrabar: str = "model",
+        seed: int = 0,
+        coin: str | None = None,
+        params: IntrabarParams = CALIBRATED,
+    ) -> None:
+        if intrabar not in INTRABAR:
+            raise ValueError(f"intrabar must be one of {', '.join(INTRABAR)}, not {intrabar!r}")
         self.series = series
         self.next = [0] * len(series)
         self.last: int | None = None
+        self.intrabar = intrabar
+        self.seed = seed
+        self.coin = coin if coin is not None else (series[0].coin if series else "")
+        self.params = params
+        self.drawn: list[Stretch | None] = [None] * len(series)
+        # per series: (candle, its high already visited, its low already visited)
+        self.visited: list[tuple[int, bool, bool]] = [(-1, False, False)] * len(series)
 
     def at(self, ts: int) -> int | None:
         """Price in USD atoms at `ts` (calls must come in time order)."""
@@ -124,12 +186,59 @@ class IndexPath:
                 i += 1
             self.next[k] = i
             if i < n and times[i] <= ts:
-                offset = ts - times[i]
-                self.last = intrabar_price(
-                    b.opens[i], b.highs[i], b.lows[i], b.closes[i], b.interval_us, offset
-                )
+                if self.intrabar == "linear" or b.interval_us <= MINUTE_US:
+                    self.last = intrabar_price(
+                        b.opens[i], b.highs[i], b.lows[i], b.closes[i], b.interval_us, ts - times[i]
+                    )
+                else:
+                    drawn = self.drawn[k]
+                    if drawn is None or not drawn.covers(i, ts):
+                        drawn = self.drawn[k] = self._draw(k, i, ts)
+                    self.last = drawn.at(ts)
                 return self.last
         return self.last
+
+    def _draw(self, k: int, i: int, ts: int) -> Stretch:
+        """The stretch of candle i of series k that contains `ts`, which no finer candle covers."""
+        b = self.series[k]
+        t0 = b.open_us[i]
+        t1 = t0 + b.interval_us
+        start, first = t0, b.opens[i]
+        end, last = t1, b.closes[i]
+        for j in range(k):  # their `next` is already past every bar that ended by ts
+            f = self.series[j]
+            m = self.next[j]
+            if m > 0:
+                ended = f.open_us[m - 1] + f.interval_us
+                if start < ended <= ts:
+                    start, first = ended, f.closes[m - 1]
+            if m < len(f.open_us) and ts < f.open_us[m] < end:
+                end, last = f.open_us[m], f.opens[m]
+        candle, high_seen, low_seen = self.visited[k]
+        if candle != i:  # which extremes finer bars inside this candle reach
+            high_seen = low_seen = False
+            for f in self.series[:k]:
+                lo, hi = bisect_left(f.open_us, t0), bisect_left(f.open_us, t1)
+                if lo < hi:
+                    high_seen = high_seen or max(f.highs[lo:hi]) >= b.highs[i]
+                    low_seen = low_seen or min(f.lows[lo:hi]) <= b.lows[i]
+        rng = candle_seed(self.seed, self.coin, b.interval_us, start)
+        prices = segment(
+            rng,
+            first,
+            last,
+            b.highs[i],
+            b.lows[i],
+            (end - start) / MINUTE_US,
+            b.interval_us / MINUTE_US,
+            hit_high=not high_seen,
+            hit_low=not low_seen,
+            params=self.params,
+        )
+        self.visited[k] = (i, True, True)  # this stretch visits whichever the finer bars did not
+        steps = len(prices) - 1
+        times = tuple(start + m * (end - start) // steps for m in range(steps + 1))
+        return Stretch(i, times, tuple(prices))
 
 
 @dataclass
@@ -175,7 +284,10 @@ class Replay:
         self.ex = products.exchange(Catalog(coins, markets, catalog.risk), seed=config.seed, products=())
         self.rng = random.Random(config.seed)
         self.tally = Tally()
-        self.paths = {coin: IndexPath(self.bars[coin]) for coin in config.coins}
+        self.paths = {
+            coin: IndexPath(self.bars[coin], intrabar=config.intrabar, seed=config.seed, coin=coin)
+            for coin in config.coins
+        }
         self.markets = [(market, market.removesuffix("-PERP")) for market in config.markets]
         self.index: dict[str, int] = {}
         self.commands = 0
@@ -198,6 +310,13 @@ class Replay:
         self.after_decision: Callable[[int, Trader], None] | None = None
         self.scenario_month = ""
         self.scenarios: list[Any] = []
+        # the guaranty sizing's members: owner -> the group it is affiliated with, as fnmatch
+        # patterns (e.g. {"maker-*": "makers"}: the makers of all markets are one firm); owners
+        # no pattern matches are their own member
+        self.affiliates: dict[str, str] = {}
+        self.affiliate_of: dict[str, str] = {}
+        # funds the daily reverse stress test tries to exhaust, besides the day's own sized fund
+        self.reverse_funds: dict[str, float] = {"250m": 250_000_000.0}
 
     # ------------------------------------------------------------------ commands
 
@@ -555,20 +674,54 @@ class Replay:
     def _guaranty_summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
         if not self.config.guaranty:
             return {}
+        moves = [
+            float(v)
+            for row in daily
+            for k, v in row.items()
+            if k.startswith("reverse_250m_") and v is not None
+        ]
         return {
             "guaranty_cover1_max": _peak(daily, "cover1"),
             "guaranty_cover2_max": _peak(daily, "cover2"),
             "guaranty_cover3_max": _peak(daily, "cover3"),
+            "guaranty_cover2_equity_max": _peak(daily, "cover2_equity"),
             "guaranty_im_rule_max": _peak(daily, "im_rule"),
             "guaranty_fund_max": _peak(daily, "guaranty_fund"),
+            "guaranty_maker_in_cover2_days": sum(1 for row in daily if row.get("cover2_maker")),
+            "guaranty_reverse_250m_min": min(moves, default=None),
             "fusd_fund_covers": _peak(daily, "guaranty_fund") <= 250_000_000,
         }
 
+    def _affiliate(self, owner: str) -> str:
+        """The member an owner's accounts count under: the group of the first matching pattern."""
+        group = self.affiliate_of.get(owner)
+        if group is None:
+            group = next((g for pat, g in self.affiliates.items() if fnmatchcase(owner, pat)), owner)
+            self.affiliate_of[owner] = group
+        return group
+
+    def _role(self, ids: list[int]) -> str:
+        """What a member is in the population: maker, blp (backstop provider), operator or trader."""
+        if any(i in self.maker_ids for i in ids):
+            return "maker"
+        if any(i in self.blps for i in ids):
+            return "blp"
+        return "operator" if any(self.ex.accounts[i].owner == "operator" for i in ids) else "trader"
+
     def _guaranty(self, ts: int) -> dict[str, Any]:
         """The guaranty fund each rule asks for on today's positions (`lab.guaranty`): stress
-        losses beyond equity of the largest 1, 2, 3 members under historical scenarios (refitted
-        monthly from the history before that month: no look-ahead) and hypothetical ones, and
-        FUSD's 10% of total initial margin."""
+        losses of the largest 1, 2, 3 members beyond the initial margin they posted (the CCP
+        convention, `cover1`..) and beyond their whole equity (`cover1_equity`..) under historical
+        scenarios (refitted monthly from the history before that month: no look-ahead) and
+        hypothetical ones; FUSD's 10% of total initial margin and the fund we adopt, max(10% of
+        IM, Cover-2 beyond IM) (`guaranty_fund`; `guaranty_fund_equity` beyond equity). Members
+        are owners with their affiliates (`affiliates`), each account's positions netted into its
+        owner's. Cover-2's two members are named with their role, loss, IM and equity
+        (`cover2_member1`..), `cover2_maker` says whether a market maker is one of them. The
+        reverse stress test gives, per direction, the smallest move whose losses beyond IM across
+        all members exhaust $250M (`reverse_250m_<direction>`), any `reverse_funds`, and the
+        day's own fund (`reverse_lab_<direction>`); None when no move up to -100% / +1,000% does,
+        and `stress_bound_<direction>` the losses beyond IM at that bound."""
         from backstop.lab import guaranty
         from backstop.lab.exposure import account_exposures
 
@@ -579,23 +732,50 @@ class Replay:
                 self.config.coins, f"{month}-01"
             ) + guaranty.hypothetical_scenarios(self.config.coins)
         prices = {coin: price / ATOM for coin, price in self.index.items()}
-        # One row per account with a position (each its own member, named owner/subaccount), as
-        # arrays read in one sweep of the engine's position index: a Member with an assess per
-        # account made this ~6x slower at 10,000 accounts, for the same floats.
+        # One row per account with a position, as arrays read in one sweep of the engine's position
+        # index (a Member with an assess per account made this ~6x slower at 10,000 accounts, for
+        # the same floats), then merged by owner and affiliate.
         x = account_exposures(self.ex)
-        names = ("cover1", "cover2", "cover3")
+        directions = guaranty.default_directions(self.config.coins)
         if not len(x.ids) or not self.scenarios:
-            empty = {f"{n}{kind}": 0.0 for n in names for kind in ("", "_hist", "_hypo")}
-            return empty | {"im_rule": 0.0, "guaranty_fund": 0.0}
-        sized = guaranty.fund_size_arrays(
-            x.name, x.coins, x.holdings, x.collateral, x.initial_margin, self.scenarios, prices
+            return _empty_guaranty(directions, ["lab", *self.reverse_funds])
+        agg = guaranty.aggregate_rows(
+            [self._affiliate(owner) for owner in x.owners()], x.holdings, x.collateral, x.initial_margin
         )
+        arrays = (agg.keys, x.coins, agg.holdings, agg.collateral, agg.initial_margin, self.scenarios, prices)
+        sized = guaranty.fund_size_arrays(*arrays, "margin")
+        seized = guaranty.fund_size_arrays(*arrays, "equity")
         row: dict[str, Any] = {}
-        for i, name in enumerate(names):
+        for i, name in enumerate(COVER_NAMES):
             row[name] = sized.combined[i].loss
             row[f"{name}_hist"] = sized.historical[i].loss
             row[f"{name}_hypo"] = sized.hypothetical[i].loss
-        return row | {"im_rule": sized.im_rule, "guaranty_fund": sized.fund}
+            row[f"{name}_equity"] = seized.combined[i].loss
+        cover2 = sized.combined[1]
+        position = {key: k for k, key in enumerate(agg.keys) if key in cover2.members}
+        roles = [self._role([int(x.ids[r]) for r in agg.rows[position[m]]]) for m in cover2.members]
+        for k in range(2):
+            named = k < len(cover2.members)
+            row[f"cover2_member{k + 1}"] = cover2.members[k] if named else ""
+            row[f"cover2_member{k + 1}_role"] = roles[k] if named else ""
+            row[f"cover2_member{k + 1}_loss"] = cover2.member_losses[k] if named else 0.0
+            row[f"cover2_member{k + 1}_im"] = cover2.member_im[k] if named else 0.0
+            row[f"cover2_member{k + 1}_equity"] = cover2.member_equity[k] if named else 0.0
+        row["cover2_maker"] = "maker" in roles
+        row["emir_default_fund"] = sized.emir_default_fund
+        row |= {
+            "total_im": sized.total_initial_margin,
+            "im_rule": sized.im_rule,
+            "guaranty_fund": sized.fund,
+            "guaranty_fund_equity": seized.fund,
+        }
+        for label, fund in {"lab": sized.fund, **self.reverse_funds}.items():
+            for test in guaranty.reverse_stress_arrays(
+                x.coins, agg.holdings, agg.collateral, agg.initial_margin, prices, fund, "margin", directions
+            ):
+                row[f"reverse_{label}_{_slug(test.direction)}"] = test.move
+                row[f"stress_bound_{_slug(test.direction)}"] = test.bound_loss
+        return row
 
     def _summary(self, daily: list[dict[str, Any]]) -> dict[str, Any]:
         ex = self.ex
@@ -674,6 +854,32 @@ def pd_timestamp(ts: int) -> Any:
     import pandas as pd  # type: ignore[import-untyped]
 
     return pd.Timestamp(ts, unit="us", tz="UTC")
+
+
+COVER_NAMES = ("cover1", "cover2", "cover3")
+
+
+def _slug(direction: str) -> str:
+    """'all coins down' -> 'all_down', 'BTC up' -> 'BTC_up': a column name."""
+    return direction.replace("all coins", "all").replace(" ", "_")
+
+
+def _empty_guaranty(directions: list[tuple[str, dict[str, float]]], funds: list[str]) -> dict[str, Any]:
+    """A day with no position (or no scenario): nothing at risk, no move exhausts any fund."""
+    row: dict[str, Any] = {}
+    for name in COVER_NAMES:
+        row |= {name: 0.0, f"{name}_hist": 0.0, f"{name}_hypo": 0.0, f"{name}_equity": 0.0}
+    for k in (1, 2):
+        row |= {f"cover2_member{k}": "", f"cover2_member{k}_role": ""}
+        row |= {f"cover2_member{k}_{v}": 0.0 for v in ("loss", "im", "equity")}
+    row |= {"cover2_maker": False, "emir_default_fund": 0.0}
+    row |= {"total_im": 0.0, "im_rule": 0.0, "guaranty_fund": 0.0, "guaranty_fund_equity": 0.0}
+    for label in funds:
+        for direction, _ in directions:
+            row[f"reverse_{label}_{_slug(direction)}"] = None
+    for direction, _ in directions:
+        row[f"stress_bound_{_slug(direction)}"] = 0.0
+    return row
 
 
 def _peak(daily: list[dict[str, Any]], key: str) -> float:

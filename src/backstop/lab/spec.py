@@ -24,7 +24,8 @@ class LabConfig:
     seed: int = 1
     step_s: int = 60  # index step and tick in calm, seconds (60: minute resolution)
     fund_start_usd: int = 250_000_000  # FUSD's guaranty fund: draws are measured, not capped
-    data: tuple[str, ...] = ()  # candle files; empty: the hourly BTC/ETH history in the package
+    data: tuple[str, ...] = ()  # candle files; empty: the history in the package (lab/data)
+    intrabar: str = "model"  # inside coarse candles: "model" (lab.intrabar) or "linear" (the old walk)
     guaranty: bool = True  # size the guaranty fund (Cover-1/2/3, 10% of IM) at every day's end
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
@@ -33,6 +34,8 @@ class LabConfig:
             raise ValueError(f"margin must be one of {', '.join(REGIMES)}, not {self.margin!r}")
         if self.model not in MODELS:
             raise ValueError(f"model must be ftx, bitmex or okex, not {self.model!r}")
+        if self.intrabar not in ("model", "linear"):
+            raise ValueError(f"intrabar must be model or linear, not {self.intrabar!r}")
         if self.step_s <= 0 or MINUTE_US * 60 % (self.step_s * SECOND_US):
             raise ValueError("step must divide an hour into whole seconds")
         if utc_us(iso_day(self.start)) >= utc_us(iso_day(self.end)):

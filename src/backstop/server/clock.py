@@ -3,7 +3,8 @@ sequencer like any command, so the journal records exactly what the risk engine 
 
 `wall`: ticks follow the machine's clock (a late tick catches up one second at a time, so every
 second passed gets its sweep, funding sample and expiry check). `manual`: time moves only when the
-operator advances it, for deterministic tests.
+operator advances it, for deterministic tests; a new exchange's manual clock stands at `start_us`
+(`backstop serve --clock manual --start ...`), by default the epoch.
 """
 
 from __future__ import annotations
@@ -23,14 +24,20 @@ MAX_CATCH_UP = 3_600  # after a long stop, resume at most an hour of seconds beh
 
 
 class Clock:
-    def __init__(self, sequencer: Sequencer, feed: Feed | None, mode: str = "wall") -> None:
+    def __init__(
+        self, sequencer: Sequencer, feed: Feed | None, mode: str = "wall", start_us: int = 0
+    ) -> None:
         if mode not in ("wall", "manual"):
             raise ValueError(f"unknown clock {mode!r}: choose wall or manual")
+        if start_us < 0:
+            raise ValueError("a clock cannot start before 1970-01-01T00:00:00Z")
         self.sequencer = sequencer
         self.feed = feed
         self.mode = mode
         ex = sequencer.exchange
         start = max(ex.now, ex.clock)
+        if mode == "manual" and not start:  # a new exchange: where it was asked to start
+            start = start_us
         if mode == "wall":  # a new exchange starts now; one that was stopped catches up (at most an hour)
             now = time.time_ns() // 1000
             start = now if not start else max(start, now - MAX_CATCH_UP * SECOND_US)

@@ -1,8 +1,9 @@
 """The operator API under /operator (Authorization: Bearer <token>): accounts and subaccounts with
-API keys or without, deposits, withdrawals and transfers, leverage, the manual index feed, the
-manual clock, backstop providers, halts, margin floors, and the insurance fund (its ledger, and
-seeding it), state hash and solvency report. JSON bodies, FTX's envelope. While a server runs, the
-`backstop` command line makes its changes through these (it may not write the journal itself)."""
+API keys or without (and the list of them with their keys and figures), deposits, withdrawals and
+transfers, leverage, the manual index feed, the manual clock, backstop providers, halts, margin
+floors, and the insurance fund (its ledger, and seeding it), state hash and solvency report. JSON
+bodies, FTX's envelope. While a server runs, the `backstop` command line makes its changes through
+these (it may not write the journal itself)."""
 
 from __future__ import annotations
 
@@ -15,18 +16,24 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 
 from backstop.engine import commands as cmd
-from backstop.engine import errors
+from backstop.engine import errors, margin
 from backstop.engine.amounts import from_atoms, to_atoms
 from backstop.engine.integrity import solvency
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
+from backstop.server.keys import KeyInfo
 from backstop.server.private import run
+from backstop.views import balances_view
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
 
 router = APIRouter()
 TOKEN_FILE = "operator_token"
+ACCOUNTS_PAGE = 100
+"""Owners per page of GET /operator/accounts unless `limit` says otherwise (at most MAX_ACCOUNTS_PAGE)."""
+MAX_ACCOUNTS_PAGE = 1000
+MAX_OFFSET = 10**9
 
 
 def load_token(directory: Path) -> tuple[str, bool]:
@@ -108,6 +115,99 @@ async def create_account(request: Request) -> FTXResponse:
         key, secret = s.keys.create(name, sub or None, label="operator")
         result |= {"apiKey": key, "apiSecret": secret}
     return ok(result)
+
+
+def _owners(s: ServerState, search: str | None) -> list[str]:
+    """The account owners, oldest first (by the id of their first account), those matching `search`
+    only when given: a part of the owner's or a subaccount's name (any case), or one of its API keys."""
+    ex = s.exchange
+    owners = list(dict.fromkeys(acct.owner for acct in ex.accounts))
+    if not search:
+        return owners
+    wanted = search.casefold()
+    key = s.keys.get(search)
+    return [
+        owner
+        for owner in owners
+        if (key is not None and key.owner == owner)
+        or wanted in owner.casefold()
+        or any(wanted in sub.casefold() for sub in ex.owners[owner] if sub)
+    ]
+
+
+def _key_view(key: KeyInfo) -> dict[str, Any]:
+    """What may be shown of a key: never its secret."""
+    return {
+        "apiKey": key.key,
+        "label": key.label,
+        "subaccount": key.subaccount,
+        "readOnly": key.read_only,
+        "createdAt": iso(key.created_ms * 1000),
+    }
+
+
+def _owner_view(s: ServerState, owner: str) -> dict[str, Any]:
+    ex = s.exchange
+    subs = []
+    totals = {"collateral": 0, "totalAccountValue": 0, "usdValue": 0, "openPositions": 0}
+    for name, aid in sorted(ex.owners[owner].items(), key=lambda item: item[1]):
+        acct = ex.accounts[aid]
+        collateral = margin.collateral(ex, acct, initial=False)
+        figures = {
+            "collateral": collateral,
+            "totalAccountValue": collateral + margin.unrealized(acct),
+            "usdValue": sum(to_atoms(row["usdValue"]) for row in balances_view(ex, acct)),
+            "openPositions": sum(1 for pos in acct.positions.values() if pos.size),
+        }
+        for field, value in figures.items():
+            totals[field] += value
+        subs.append(
+            {
+                "nickname": name or None,
+                "id": aid,
+                **_money(figures),
+                "openOrders": len(acct.orders),
+                "liquidating": bool(acct.liquidation),
+            }
+        )
+    return {
+        "name": owner,
+        **_money(totals),
+        "subaccounts": subs,
+        "keys": [_key_view(key) for key in s.keys.list(owner)],
+    }
+
+
+def _money(figures: dict[str, int]) -> dict[str, Any]:
+    """The figures in USD (from atoms), but the count of open positions."""
+    return {k: v if k == "openPositions" else from_atoms(v) for k, v in figures.items()}
+
+
+@router.get("/operator/accounts")
+async def list_accounts(request: Request) -> FTXResponse:
+    """Every account owner, oldest first, a page at a time (`limit`, 1 to 1,000, default 100, from
+    `offset`; `search` keeps those whose name or a subaccount's contains it, any case, or that own
+    the API key it is): each subaccount ("nickname" null: the main account) with its collateral at
+    the total weights, total account value, the USD value of its balances, its open positions and
+    orders, read from the engine's state as it is now; the owner's totals; and its API keys from the
+    key store (the key, its label, its scope and whether it is read-only: never the secret).
+    `total` counts the owners matching, on every page."""
+    s = _state(request)
+    await _body(request)
+    query = request.query_params
+    limit = params.query_int(query, "limit", ACCOUNTS_PAGE, 1, MAX_ACCOUNTS_PAGE)
+    offset = params.query_int(query, "offset", 0, 0, MAX_OFFSET)
+    search = params.query_text(query, "search")
+    owners = _owners(s, search)
+    page = owners[offset : offset + limit]
+    return ok(
+        {
+            "accounts": [_owner_view(s, owner) for owner in page],
+            "total": len(owners),
+            "limit": limit,
+            "offset": offset,
+        }
+    )
 
 
 async def _move(request: Request, kind: type[cmd.Deposit] | type[cmd.Withdraw]) -> FTXResponse:

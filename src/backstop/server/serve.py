@@ -95,7 +95,8 @@ def build(
     start_us: int | None = None,
 ) -> tuple[Runtime, ServerState, bool]:
     """(the runtime, the server's state, whether the operator token was just created). A replay
-    feed shows `history` (by default the shipped one) from `start_us` (see `opening`)."""
+    feed shows `history` (by default the shipped one) from `start_us` (see `opening`); with another
+    feed and a manual clock, a new exchange's clock starts at `start_us` (by default the epoch)."""
     if feed == "replay":
         history = history if history is not None else load_history()
         start_us = opening(history, start_us)
@@ -109,7 +110,10 @@ def build(
         projection.load_candles(market)
     projection.load_trades(market)
     sequencer = Sequencer(runtime)
-    ticking = Clock(sequencer, None, clock)
+    # a replay opens a new exchange's manual clock where it opens the history (_feed); with another
+    # feed, a manual clock opens at `start_us` when given (the epoch otherwise)
+    opens = start_us if feed != "replay" and clock == "manual" and start_us is not None else 0
+    ticking = Clock(sequencer, None, clock, start_us=opens)
     ticking.feed = _feed(data_dir, feed, speed, seed, ticking, history, start_us or 0)
     token, new = load_token(data_dir)
     state = ServerState(

@@ -9,10 +9,18 @@ export function decimals(increment) {
   return Math.max(0, fraction - Number(exponent));
 }
 
+// One formatter per number of decimals: Number.toLocaleString with options builds a new one on
+// every call, which made it most of the order book ladder's render time under a burst of orders.
+const FORMATS = new Map();
+
 export function num(value, dp = 2) {
   if (value === null || value === undefined || value === "" || Number.isNaN(Number(value))) return "–";
-  const text = Number(value).toLocaleString("en-US", { minimumFractionDigits: dp, maximumFractionDigits: dp });
-  return text.replace("-", MINUS);
+  let format = FORMATS.get(dp);
+  if (!format) {
+    format = new Intl.NumberFormat("en-US", { minimumFractionDigits: dp, maximumFractionDigits: dp });
+    FORMATS.set(dp, format);
+  }
+  return format.format(Number(value)).replace("-", MINUS);
 }
 
 export function signed(value, dp = 2) {

@@ -1,10 +1,12 @@
 // The operator console (#/operator), behind the operator token (`backstop serve` prints where it
-// is; pasted here, kept in this tab's session storage): accounts and keys, deposits, index prices
-// for the manual feed, the manual clock, halting and resuming markets, backstop providers.
-import { get, operator, operatorToken, setCredentials, setOperatorToken } from "./api.js";
+// is; pasted here, kept in this tab's session storage): accounts and keys (every account with its
+// figures and keys, filtered and paged, and a new key for any of them), deposits, index prices for
+// the manual feed, the manual clock, halting and resuming markets, backstop providers.
+import { get, operator, operatorToken, query, setCredentials, setOperatorToken } from "./api.js";
 import { esc, num, usd, utc } from "./format.js";
 
 const REFRESH_MS = 5000;
+const PAGE = 50; // owners per page of the accounts list
 
 const GATE = `
 <section class="panel narrow" aria-labelledby="op-h"><h2 id="op-h">Operator console</h2>
@@ -18,13 +20,23 @@ const TEMPLATE = `
   <button type="button" id="op-logout" style="margin-left:auto">Forget the operator token</button></div>
 <p id="op-error" class="error" role="alert"></p><p id="op-ok" class="ok" role="status"></p>
 <div class="grid2">
-  <section class="panel" aria-labelledby="op-acct-h"><h2 id="op-acct-h">Accounts and keys</h2>
-    <form id="op-account" class="form" data-action="account">
-      <label>Account <input name="name" required autocomplete="off"></label>
-      <label>Subaccount (optional) <input name="subaccount" autocomplete="off"></label>
-      <div class="checks"><label><input type="checkbox" name="createKey" checked> Make an API key</label></div>
-      <button type="submit">Create</button></form>
-    <div id="op-keys"></div></section>
+  <section class="panel wide" aria-labelledby="op-acct-h"><h2 id="op-acct-h">Accounts and keys</h2>
+    <div class="op-accounts">
+      <div><form id="op-account" class="form" data-action="account">
+        <label>Account <input name="name" required autocomplete="off"></label>
+        <label>Subaccount (optional) <input name="subaccount" autocomplete="off"></label>
+        <div class="checks"><label><input type="checkbox" name="createKey" checked> Make an API key</label></div>
+        <button type="submit">Create</button></form>
+        <div id="op-keys"></div></div>
+      <div>
+        <div class="row"><label class="muted" for="op-filter">Filter</label>
+          <input id="op-filter" type="search" placeholder="name or API key" autocomplete="off" spellcheck="false">
+          <button type="button" id="op-refresh">Refresh</button>
+          <span id="op-count" class="muted small" aria-live="polite"></span>
+          <button type="button" id="op-prev" disabled>Previous</button><button type="button" id="op-next" disabled>Next</button></div>
+        <div id="op-accounts" class="scroll" style="max-height:420px"></div>
+        <p class="muted small">Figures from the exchange's state now: collateral at the total weights, account value with unrealized PnL, the balances' USD value. Keys show their start and label, never the secret (a main account's keys act for every subaccount); a new key's secret is shown once.</p></div>
+    </div></section>
   <section class="panel" aria-labelledby="op-dep-h"><h2 id="op-dep-h">Deposits and withdrawals</h2>
     <form id="op-deposit" class="form" data-action="deposit">
       <label>Account <input name="account" required autocomplete="off"></label>
@@ -81,7 +93,56 @@ export function mount(main) {
   const indexes = new Map(); // coins set from here this session, as the exchange answered
   const say = (ok, error = "") => { if (!closed) { $("op-ok").textContent = ok; $("op-error").textContent = error; } };
 
+  const list = { offset: 0, search: "", asked: 0 };
+  const keyCell = (keys) => keys.length
+    ? keys.map((k) => `<span class="opkey" data-key="${esc(k.apiKey)}" title="${k.subaccount === null ? "the whole account (main and every subaccount)" : `subaccount ${esc(k.subaccount)} only`}"><code title="${esc(k.apiKey)}">${esc(k.apiKey.slice(0, 8))}…</code> ${esc(k.label || "no label")}${k.readOnly ? " (read-only)" : ""}</span>`).join("<br>")
+    : `<span class="muted">none</span>`;
+
+  function ownerRows(o) {
+    const rows = o.subaccounts.map((a, i) => {
+      const keys = o.keys.filter((k) => (i === 0 && k.subaccount === null) || (a.nickname !== null && k.subaccount === a.nickname));
+      return `<tr data-owner="${esc(o.name)}" data-sub="${esc(a.nickname ?? "")}"${i === 0 ? ' class="first"' : ""}>
+        <td>${i === 0 ? esc(o.name) : ""}</td><td class="l">${a.nickname === null ? '<span class="muted">main</span>' : esc(a.nickname)}</td><td>#${a.id}</td>
+        <td>${usd(a.collateral)}</td><td>${usd(a.totalAccountValue)}</td><td>${usd(a.usdValue)}</td><td class="positions" title="${num(a.openOrders, 0)} open orders">${num(a.openPositions, 0)}</td>
+        <td class="l keys">${keyCell(keys)}</td><td><button type="button" data-new-key>New key</button></td></tr>`;
+    });
+    if (o.subaccounts.length > 1) {
+      rows.push(`<tr class="subtotal" data-owner-total="${esc(o.name)}"><td></td><td class="l muted">all</td><td></td><td>${usd(o.collateral)}</td><td>${usd(o.totalAccountValue)}</td>
+        <td>${usd(o.usdValue)}</td><td>${num(o.openPositions, 0)}</td><td></td><td></td></tr>`);
+    }
+    return rows.join("");
+  }
+
+  async function loadAccounts() {
+    const ticket = ++list.asked;
+    try {
+      const page = await operator("GET", `/operator/accounts${query({ limit: PAGE, offset: list.offset, search: list.search || undefined })}`);
+      if (closed || ticket !== list.asked) return;
+      const shown = page.accounts.length;
+      if (!shown && page.total && list.offset) { list.offset = 0; loadAccounts(); return; } // past the end now: the first page
+      $("op-count").textContent = page.total ? `${num(page.offset + 1, 0)}–${num(page.offset + shown, 0)} of ${num(page.total, 0)} accounts` : "";
+      $("op-prev").disabled = page.offset === 0;
+      $("op-next").disabled = page.offset + shown >= page.total;
+      $("op-accounts").innerHTML = shown
+        ? `<table><thead><tr><th>Account</th><th class="l">Subaccount</th><th>Id</th><th>Collateral</th><th>Account value</th><th>USD value</th><th>Positions</th><th class="l">API keys</th><th></th></tr></thead>
+          <tbody>${page.accounts.map(ownerRows).join("")}</tbody></table>`
+        : `<p class="muted">${list.search ? `No account matches “${esc(list.search)}”` : "No accounts yet"}</p>`;
+    } catch (e) {
+      if (!closed && ticket === list.asked && e.status !== 401) say("", e.message);
+    }
+  }
+
+  function showKey(r) {
+    const who = r.subaccount ? `${r.name}/${r.subaccount}` : r.name;
+    $("op-keys").innerHTML = `<dl class="figures"><dt>Account</dt><dd>${esc(who)} (#${r.id})</dd><dt>API key</dt><dd><code id="op-key">${esc(r.apiKey)}</code></dd>
+      <dt>API secret</dt><dd><code id="op-secret">${esc(r.apiSecret)}</code></dd></dl>
+      <p class="muted small">The secret is shown once. <button type="button" id="op-use">Trade with this key in this tab</button></p>`;
+    $("op-use").addEventListener("click", () => setCredentials({ key: r.apiKey, secret: r.apiSecret, sub: r.subaccount || "", label: who }));
+    return who;
+  }
+
   async function load() {
+    loadAccounts();
     try {
       const [time, markets, futures, blps, hash] = await Promise.all([get("/api/time"), get("/api/markets"), get("/api/futures"), get("/api/backstop_providers"),
         operator("GET", "/operator/state_hash")]);
@@ -116,13 +177,7 @@ export function mount(main) {
       const body = { name: f.name.value.trim(), createKey: f.createKey.checked };
       if (f.subaccount.value.trim()) body.subaccount = f.subaccount.value.trim();
       const r = await operator("POST", "/operator/accounts", body);
-      const who = r.subaccount ? `${r.name}/${r.subaccount}` : r.name;
-      if (r.apiKey) {
-        $("op-keys").innerHTML = `<dl class="figures"><dt>Account</dt><dd>${esc(who)} (#${r.id})</dd><dt>API key</dt><dd><code>${esc(r.apiKey)}</code></dd>
-          <dt>API secret</dt><dd><code id="op-secret">${esc(r.apiSecret)}</code></dd></dl>
-          <p class="muted small">The secret is shown once. <button type="button" id="op-use">Trade with this key in this tab</button></p>`;
-        $("op-use").addEventListener("click", () => setCredentials({ key: r.apiKey, secret: r.apiSecret, sub: r.subaccount || "", label: who }));
-      }
+      const who = r.apiKey ? showKey(r) : r.subaccount ? `${r.name}/${r.subaccount}` : r.name;
       return `Account ${who} ready${r.apiKey ? " with a new API key" : ""}`;
     },
     async deposit(f, kind) {
@@ -170,8 +225,29 @@ export function mount(main) {
       load();
     } catch (e) { say("", e.message); }
   });
+  $("op-accounts").addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-new-key]");
+    if (!button) return;
+    const row = button.closest("tr");
+    const body = { name: row.dataset.owner }; // an account that exists: POST /operator/accounts makes a key only
+    if (row.dataset.sub) body.subaccount = row.dataset.sub;
+    say("");
+    try {
+      const who = showKey(await operator("POST", "/operator/accounts", body));
+      say(`New API key for ${who}`);
+      loadAccounts();
+    } catch (e) { say("", e.message); }
+  });
+  let typing = 0;
+  $("op-filter").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { list.search = $("op-filter").value.trim(); list.offset = 0; loadAccounts(); }, 250);
+  });
+  $("op-refresh").addEventListener("click", () => loadAccounts());
+  $("op-prev").addEventListener("click", () => { list.offset = Math.max(0, list.offset - PAGE); loadAccounts(); });
+  $("op-next").addEventListener("click", () => { list.offset += PAGE; loadAccounts(); });
   $("op-logout").addEventListener("click", () => { setOperatorToken(""); window.dispatchEvent(new HashChangeEvent("hashchange")); });
   load();
   const timer = setInterval(load, REFRESH_MS);
-  return () => { closed = true; clearInterval(timer); };
+  return () => { closed = true; clearInterval(timer); clearTimeout(typing); };
 }

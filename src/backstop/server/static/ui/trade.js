@@ -10,6 +10,21 @@ const TRADES = 40;
 const REFRESH_MS = 5000; // market list and account figures; fills and orders also refresh them at once
 const RESOLUTIONS = [["1m", 60], ["5m", 300], ["1h", 3600], ["1d", 86400]];
 
+// `fn` once the frame being rendered now has been painted: a task queued from a requestAnimationFrame
+// callback runs after that frame's style, layout and paint. For the performance marks the page sets
+// (backstop:ladder-first, backstop:chart-first) and the ladder's delay behind the socket, which
+// `backstop bench ui` reads.
+const afterPaintQueue = [];
+const afterPaintChannel = new MessageChannel();
+afterPaintChannel.port1.onmessage = () => { for (const fn of afterPaintQueue.splice(0)) fn(); };
+function afterPaint(fn) {
+  afterPaintQueue.push(fn);
+  if (afterPaintQueue.length === 1) afterPaintChannel.port2.postMessage(0);
+}
+function markOnce(name) {
+  if (!performance.getEntriesByName(name, "mark").length) performance.mark(name);
+}
+
 const TEMPLATE = `
 <div class="trade">
   <section class="panel markets" aria-labelledby="markets-h">
@@ -102,6 +117,10 @@ export function mount(main, args) {
     side: "buy", book: new Book(), bookDirty: false, trades: [], tradesDirty: false, frame: 0,
     resolution: 60, series: null, chart: null, lastBar: null, unsubs: [], timers: [], closed: false,
     positions: [], orders: [],
+    // book messages applied, ladder renders, checksum mismatches; `measure` is off (null) unless the
+    // benchmark sets it to an array: then each book message adds [arrived, applied, its data.time,
+    // rendered, painted, messages in that render] (ms on performance.now()'s clock, data.time in s)
+    bookMessages: 0, renders: 0, mismatches: 0, measure: null, lagPending: [],
   };
   const info = () => s.markets.get(s.market) || { priceIncrement: 0.01, sizeIncrement: 0.0001 };
   const pdp = () => decimals(info().priceIncrement);
@@ -175,6 +194,8 @@ export function mount(main, args) {
       const bars = rows.map((c) => ({ time: Math.floor(c.time / 1000), open: c.open, high: c.high, low: c.low, close: c.close }));
       s.series.setData(bars);
       s.lastBar = bars.length ? { ...bars[bars.length - 1] } : null;
+      // the chart draws in its own animation frame, queued by setData: this one runs after it
+      if (bars.length) requestAnimationFrame(() => afterPaint(() => markOnce("backstop:chart-first")));
     } catch (e) { console.warn("candles:", e.message); }
   }
 
@@ -196,18 +217,20 @@ export function mount(main, args) {
     if (!s.frame && !s.closed) s.frame = requestAnimationFrame(render);
   }
 
-  function onBook(message) {
+  function onBook(message, arrived) {
     if (message.market !== s.market) return;
+    s.bookMessages++;
     s.book.apply(message.data);
     const ours = s.book.checksum();
     if (ours !== message.data.checksum) {
       $("ladder").dataset.checksum = "mismatch";
-      s.mismatches = (s.mismatches || 0) + 1;
+      s.mismatches++;
       console.warn(`order book checksum mismatch on ${s.market}: resubscribing`);
       ws.restart("orderbook", s.market);
       return;
     }
     $("ladder").dataset.checksum = "ok";
+    if (s.measure) s.lagPending.push([arrived ?? performance.now(), performance.now(), message.data.time]);
     s.bookDirty = true;
     schedule();
   }
@@ -245,7 +268,20 @@ export function mount(main, args) {
         rows.push(`<tr class="bid" data-price="${price}" data-size="${size}"><td class="l up">${num(price, pd)}</td><td>${num(size, sd)}</td><td>${num(total, sd)}<span class="bar" style="width:${(100 * total / max).toFixed(1)}%"></span></td></tr>`);
       }
       $("ladder").tBodies[0].innerHTML = rows.join("");
-      s.renders = (s.renders || 0) + 1;
+      s.renders++;
+      if (!s.ladderMarked && (bids.length || asks.length)) {
+        s.ladderMarked = true;
+        afterPaint(() => markOnce("backstop:ladder-first"));
+      }
+      if (s.lagPending.length) {
+        const batch = s.lagPending;
+        const rendered = performance.now();
+        s.lagPending = [];
+        afterPaint(() => {
+          const painted = performance.now();
+          if (s.measure) for (const m of batch) s.measure.push([...m, rendered, painted, batch.length]);
+        });
+      }
     }
     if (s.tradesDirty) {
       s.tradesDirty = false;
@@ -261,6 +297,7 @@ export function mount(main, args) {
     sessionStorage.setItem("backstop.market", name);
     history.replaceState(null, "", `#/trade/${encodeURIComponent(name)}`);
     s.book = new Book();
+    s.lagPending = [];
     s.trades = [];
     s.bookDirty = s.tradesDirty = true;
     schedule();

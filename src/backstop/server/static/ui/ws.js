@@ -24,7 +24,9 @@ class Socket {
       for (const key of this.handlers.keys()) this.send(this.frame("subscribe", key));
       this.timer = setInterval(() => this.send({ op: "ping" }), 15000);
     };
-    socket.onmessage = (event) => this.dispatch(JSON.parse(event.data));
+    // event.timeStamp: when the message reached this page (performance.now()'s clock), for the
+    // ladder's delay behind the socket (`backstop bench ui`)
+    socket.onmessage = (event) => this.dispatch(JSON.parse(event.data), event.timeStamp || performance.now());
     socket.onclose = () => {
       this.open = false;
       this.socket = null;
@@ -92,14 +94,14 @@ class Socket {
     this.send(this.frame("subscribe", key));
   }
 
-  dispatch(message) {
+  dispatch(message, arrived) {
     if (message.type === "error") {
       if (message.msg !== "Not subscribed" && message.msg !== "Already subscribed") console.warn("websocket:", message.msg);
       return;
     }
     if (!message.channel || (message.type !== "partial" && message.type !== "update")) return;
     const set = this.handlers.get(this.key(message.channel, message.market));
-    if (set) for (const fn of set) fn(message);
+    if (set) for (const fn of set) fn(message, arrived);
   }
 }
 
