@@ -17,7 +17,9 @@ five-minute bars around 2020-03-12, minute bars around 2021-05-19), the row carr
 log levels against the hour's open; a synthetic hour built from that row has the same finer
 candles, so a path keeps the real resolution of the hours it reuses and the replay sees their
 lows at the speed they came (at each instant the finest candle covering it prices the index, as
-for the real history). Hours without finer data are priced by the hourly candle's path.
+for the real history). Inside hours without finer data the replay draws the path as it does for
+any coarse candle (`lab.intrabar`, seeded by the replay's seed, the coin and the candle's start:
+paths of one seed share those draws hour by hour, applied to different candles).
 
 **bootstrap**: the stationary bootstrap of Politis & Romano (1994), "The stationary bootstrap",
 JASA 89(428):1303-1313. Rows are drawn in blocks that start at a uniformly chosen row and run on
@@ -487,7 +489,7 @@ def build_model(
     calibration = sample(bars, coins, since, until)
     starts: list[int] = []
     for coin in coins:
-        price = IndexPath(bars[coin]).at(start)
+        price = IndexPath(bars[coin], intrabar=config.intrabar, seed=config.seed, coin=coin).at(start)
         if price is None:
             raise ValueError(f"no {coin} price at the start, {iso_utc(start)}")
         starts.append(price)
