@@ -1319,14 +1319,53 @@ def bench_ui(
 @click.option("--sweep-runs", type=click.IntRange(2), default=4, show_default=True, help="Replays to sweep.")
 @click.option("--sweep-days", type=click.IntRange(1, 3_650), default=30, show_default=True)
 @click.option("--sweep-traders", type=click.IntRange(0), default=1_000, show_default=True)
+@click.option(
+    "--mc-paths",
+    type=click.IntRange(0),
+    default=32,
+    show_default=True,
+    help="Monte Carlo paths of March 2020 on all cores (0: skip).",
+)
+@click.option("--mc-model", type=click.Choice(["bootstrap", "garch"]), default="garch", show_default=True)
+@click.option("--mc-traders", type=click.IntRange(0), default=2_000, show_default=True)
+@click.option(
+    "--mc-baselines",
+    type=click.IntRange(0),
+    default=4,
+    show_default=True,
+    help="Real-history replays interleaved among the paths.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def bench_lab(
-    days: int, traders: int, start: str, sweep_runs: int, sweep_days: int, sweep_traders: int, as_json: bool
+    days: int,
+    traders: int,
+    start: str,
+    sweep_runs: int,
+    sweep_days: int,
+    sweep_traders: int,
+    mc_paths: int,
+    mc_model: str,
+    mc_traders: int,
+    mc_baselines: int,
+    as_json: bool,
 ) -> None:
-    """Risk lab replay speed (simulated minutes per second) and the sweep's speed-up on all cores."""
+    """Risk lab replay speed (simulated minutes per second), the sweep's speed-up on all cores, and
+    the time for Monte Carlo paths of March 2020 on all cores."""
     from backstop.bench.lab import run
 
-    run(days, traders, start, sweep_runs, as_json, sweep_days, sweep_traders)
+    run(
+        days,
+        traders,
+        start,
+        sweep_runs,
+        as_json,
+        sweep_days,
+        sweep_traders,
+        mc_paths=mc_paths,
+        mc_traders=mc_traders,
+        mc_model=mc_model,
+        mc_baselines=mc_baselines,
+    )
 
 
 def entry() -> None:

@@ -91,9 +91,24 @@ def test_bad_input_gets_one_clear_line() -> None:
         assert "Traceback" not in done.stderr
 
 
+SMALL_MC = ("--mc-paths", "2", "--mc-traders", "10", "--mc-baselines", "1")
+
+
 def test_bench_lab_prints_its_figures_as_json() -> None:
     done = subprocess.run(
-        [str(SCRIPT), "bench", "lab", "--days", "1", "--traders", "50", "--sweep-runs", "2", *SMALL_SWEEP],
+        [
+            str(SCRIPT),
+            "bench",
+            "lab",
+            "--days",
+            "1",
+            "--traders",
+            "50",
+            "--sweep-runs",
+            "2",
+            *SMALL_SWEEP,
+            *SMALL_MC,
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -103,6 +118,9 @@ def test_bench_lab_prints_its_figures_as_json() -> None:
     assert result["sim_minutes_per_s"] > 0 and result["baseline_sim_minutes_per_s"] > 0
     assert result["year_seconds"] > 0 and result["sweep_same_numbers"] is True
     assert result["solvent"] is True
+    mc = result["monte_carlo"]  # March 2020's paths on every core, a real-history replay among them
+    assert (mc["paths"], mc["baselines"], mc["start"], mc["end"]) == (2, 1, "2020-03-01", "2020-04-01")
+    assert mc["wall_s"] > 0 and mc["cpu_per_path_s"] > 0 and mc["cpu_per_baseline_s"] > 0
 
 
 def test_fhs_and_guaranty_commands() -> None:

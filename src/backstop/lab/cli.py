@@ -16,6 +16,7 @@ import click
 
 from backstop.catalog import MODELS
 from backstop.cli_input import Group, decimal
+from backstop.lab.cli_distribution import distribution_options
 from backstop.lab.population import PopulationConfig
 from backstop.lab.spec import IMPACTS, POPULATIONS, REGIMES, LabConfig, rounded, with_overrides, with_regime
 
@@ -312,11 +313,18 @@ def lab() -> None:
 @click.option(
     "--workers", type=click.IntRange(1), default=None, help="Processes for the report's runs [all cores]."
 )
+@distribution_options
 def replay_command(margin: str, as_json: bool, report: Path | None, workers: int | None, **kw: Any) -> None:
     """Replay price history through the engine with a seeded population."""
+    from backstop.lab import cli_distribution
     from backstop.lab.replay import hours_in, replay
 
     config = build(margin, kw)
+    if cli_distribution.wanted(kw):  # --seeds, --seed-list or --paths: a distribution of replays
+        if report is not None:
+            raise click.UsageError("--report draws one replay: leave out --seeds, --seed-list and --paths")
+        cli_distribution.run_distribution(config, kw, workers, as_json)
+        return
     try:
         if report is not None:
             from backstop.lab.report import runs, write_report
@@ -387,12 +395,16 @@ def _print_summary(s: dict[str, Any]) -> None:
 @click.option("--margin", type=click.Choice(list(REGIMES)), default="ftx5", show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=None, help="Processes [all cores].")
 @click.option("--json", "as_json", is_flag=True)
+@distribution_options
 def compare_command(margin: str, workers: int | None, as_json: bool, **kw: Any) -> None:
     """FTX tiered vs BitMEX vs OKEx liquidation: same history, population and seed."""
-    from backstop.lab import sweep
+    from backstop.lab import cli_distribution, sweep
     from backstop.lab.replay import hours_in
 
     base = build(margin, kw)
+    if cli_distribution.wanted(kw):  # the three models on the same seeds and paths
+        cli_distribution.run_distribution(base, kw, workers, as_json, variants=MODELS)
+        return
     configs = [with_overrides(base, model=m) for m in MODELS]
     try:
         with progress(f"{len(configs)} models", sum(map(hours_in, configs)), as_json) as tick:

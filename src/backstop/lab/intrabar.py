@@ -76,11 +76,12 @@ import zlib
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
+FloatArray: TypeAlias = NDArray[np.float64]
 
 JUMP_SIGMAS = 4.0
 """A minute is a jump when its return exceeds this many bipower standard deviations of its hour."""
