@@ -187,3 +187,35 @@ def test_a_second_login_moves_the_orders_channel_to_the_new_account(server: Serv
     updates = asyncio.run(run())
     sizes = [u["data"]["size"] for u in updates if u.get("channel") == "orders"]
     assert sizes == [0.02], updates
+
+
+def test_a_returning_subscriber_gets_its_partial_first(server: Server) -> None:
+    """A market's book feed outlives its last subscriber: the book moves while nobody watches, and
+    the next subscriber's first orderbook frame must be the partial of the book as it now is (an
+    update catching the shared feed up is for those already subscribed, and there are none)."""
+    market, symbol = "ETH-PERP", "ETH/USD:USD"
+    maker = server.client("ws-return", 1_000_000)
+    url = server.base.replace("http", "ws") + "/ws"
+
+    async def frames(ws: websockets.ClientConnection, n: int) -> list[dict]:
+        return [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(n)]
+
+    async def run() -> tuple[list[dict], list[dict]]:
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "channel": "orderbook", "market": market}))
+            first = await frames(ws, 2)  # subscribed, partial
+            await ws.send(json.dumps({"op": "unsubscribe", "channel": "orderbook", "market": market}))
+            await frames(ws, 1)  # unsubscribed
+            price = 2_040 + len(first[1]["data"]["asks"])  # a level the asks did not have
+            await asyncio.to_thread(maker.create_order, symbol, "limit", "sell", 0.1, price)
+            await ws.send(json.dumps({"op": "subscribe", "channel": "orderbook", "market": market}))
+            again = await frames(ws, 2)
+        return first, again
+
+    first, again = asyncio.run(run())
+    assert first[0]["type"] == "subscribed" and first[1]["type"] == "partial"
+    assert again[0] == {"type": "subscribed", "channel": "orderbook", "market": market}
+    assert again[1]["type"] == "partial", again[1]
+    book = maker.fetch_order_book(symbol, 100)
+    assert again[1]["data"]["asks"] == [level[:2] for level in book["asks"]]
+    assert again[1]["data"]["bids"] == [level[:2] for level in book["bids"]]

@@ -117,8 +117,12 @@ class Hub:
             self.broadcast(frame, self.subscribers("orderbook", market))
 
     def subscribe_book(self, connection: Connection, market: str) -> None:
+        """Add `connection` to the market's book: the shared feed is brought up to date for those
+        already subscribed (the update goes to them only), then the newcomer joins and gets the
+        feed's snapshot, so its first frame is the partial the next updates apply to."""
         now = time.time()
-        self._book_frame(market, now)  # bring the shared feed up to date for everyone else
+        self._book_frame(market, now)
+        self.add(connection, ("orderbook", market))
         connection.send(self.books[market].snapshot(now))
 
     def ticker(self, market: str, now: float) -> dict[str, Any]:
@@ -282,11 +286,12 @@ async def _handle(hub: Hub, connection: Connection, message: Any) -> None:
     if key in connection.subscriptions:
         _error(connection, 400, "Already subscribed")
         return
-    hub.add(connection, key)
     connection.send(ack)
     if channel == "orderbook":
         hub.subscribe_book(connection, key[1])
-    elif channel == "markets":
+        return
+    hub.add(connection, key)
+    if channel == "markets":
         from backstop.server.public import future_view, market_view
 
         data = {}

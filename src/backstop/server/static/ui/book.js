@@ -33,10 +33,11 @@ export function pyFloat(x) {
 }
 
 export class Book {
-  constructor() { this.bids = new Map(); this.asks = new Map(); this._sorted = null; }
+  // `stale` until a partial arrives, and again after a checksum mismatch: updates are then ignored
+  constructor() { this.bids = new Map(); this.asks = new Map(); this._sorted = null; this.stale = true; }
 
   apply(data) {
-    if (data.action === "partial") { this.bids.clear(); this.asks.clear(); }
+    if (data.action === "partial") { this.bids.clear(); this.asks.clear(); this.stale = false; }
     for (const [price, size] of data.bids || []) size ? this.bids.set(price, size) : this.bids.delete(price);
     for (const [price, size] of data.asks || []) size ? this.asks.set(price, size) : this.asks.delete(price);
     this._sorted = null;

@@ -220,11 +220,14 @@ export function mount(main, args) {
   function onBook(message, arrived) {
     if (message.market !== s.market) return;
     s.bookMessages++;
+    // after a mismatch the updates already on the wire belong to the broken book: wait for the partial
+    if (s.book.stale && message.data.action !== "partial") return;
     s.book.apply(message.data);
     const ours = s.book.checksum();
     if (ours !== message.data.checksum) {
       $("ladder").dataset.checksum = "mismatch";
       s.mismatches++;
+      s.book.stale = true;
       console.warn(`order book checksum mismatch on ${s.market}: resubscribing`);
       ws.restart("orderbook", s.market);
       return;
