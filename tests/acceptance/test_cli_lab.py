@@ -176,3 +176,27 @@ def test_fhs_and_guaranty_commands() -> None:
     assert "whole equity" in plain.stdout and "Reverse stress" in plain.stdout
     assert lab("guaranty", *SPAN, "--affiliate", "nogroup").returncode != 0
     assert lab("fhs", "--lam", "2").returncode != 0  # out of range: click's one line
+
+
+def test_ftx_regime_under_the_fhs_margin_with_straight_intrabar_lines() -> None:
+    """`--margin fhs` under FTX's regime margins all four perpetuals (SOL and FTT from their own
+    Binance history), and `--intrabar linear` is the old straight walk inside coarse candles: a
+    different path, so different liquidations, from the calibrated model on the same seed."""
+    span = ("--regime", "ftx", "--margin", "fhs", "--start", "2021-05-18", "--end", "2021-05-20")
+    runs = {}
+    for intrabar in ("linear", "model"):
+        done = lab("replay", *span, "--traders", "60", "--intrabar", intrabar, "--json")
+        assert done.returncode == 0, done.stderr
+        runs[intrabar] = json.loads(done.stdout)
+    linear = runs["linear"]
+    assert linear["coins"] == ["BTC", "ETH", "SOL", "FTT"] and linear["margin"] == "fhs"
+    assert linear["intrabar"] == "linear" and runs["model"]["intrabar"] == "model"
+    assert linear["solvent"] is True and runs["model"]["solvent"] is True
+    # the 1-minute data covers May 2021 for BTC, ETH and SOL; FTT's hours are walked inside, and
+    # the two walks trade differently
+    assert (linear["commands"], linear["fee_revenue"]) != (
+        runs["model"]["commands"],
+        runs["model"]["fee_revenue"],
+    )
+    done = lab("replay", *span, "--intrabar", "bezier")
+    assert done.returncode != 0 and "'bezier' is not one of 'model', 'linear'" in done.stderr

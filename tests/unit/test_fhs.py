@@ -333,3 +333,29 @@ def test_margin_series_shape() -> None:
     flat = frame[("BTC", "flat_15", "long")].dropna()
     assert (flat == 0.15).all()
     assert frame.index.hour.unique().tolist() == [0]
+
+
+def test_sol_and_ftt_warm_up_from_their_own_listing() -> None:
+    """FTX's regime margins SOL and FTT too: each coin's EWMA starts at its own first Binance close
+    (FTT 2019-12-20, SOL 2020-08-11), its first margin the warm-up's 30 days later, and BTC's
+    figures are the same whichever coins share the grid."""
+    closes, volumes = fhs.packaged_history(("BTC", "ETH", "FTT", "SOL"))
+    assert list(closes.columns) == ["BTC", "ETH", "FTT", "SOL"]
+    assert closes["SOL"].first_valid_index() == pd.Timestamp("2020-08-11 07:00", tz="UTC")
+    assert closes["FTT"].first_valid_index() == pd.Timestamp("2019-12-20 04:00", tz="UTC")
+    frame = fhs.margin_series(closes=closes, volumes=volumes)
+    sol = frame[("SOL", "fhs_apc", "long")]
+    ftt = frame[("FTT", "fhs_apc", "short")]
+    # SOL's first 00:00 closes are 2020-08-12's and 08-13's, so its first daily return ends 08-13;
+    # the EWMA's seed is the first 30 rows (that return's leading NaN among them), and the first
+    # margin the seed's last day, 2020-09-10: the same rule as BTC's (first close 2017-08-17 05:00,
+    # first margin 2017-09-17)
+    assert sol.first_valid_index() == pd.Timestamp("2020-09-10", tz="UTC")
+    assert frame[("BTC", "fhs_apc", "long")].first_valid_index() == pd.Timestamp("2017-09-17", tz="UTC")
+    assert ftt.first_valid_index() < sol.first_valid_index()
+    assert sol.dropna().min() > 0.0 and sol.dropna().max() <= 1.0
+    alone = fhs.margin_series()
+    shared = frame["BTC"].reindex(alone["BTC"].index)
+    assert (shared.fillna(-1.0) == alone["BTC"].fillna(-1.0)).all().all()
+    with pytest.raises(ValueError, match="no history for DOGE"):
+        fhs.packaged_history(("BTC", "DOGE"))

@@ -5,6 +5,7 @@ cluster."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -124,7 +125,27 @@ def test_replay_seeds_on_the_command_line_reports_intervals_and_every_run(tmp_pa
     assert values[0] <= paid["ci_lo"] <= paid["mean"] <= paid["ci_hi"] <= values[1]
     assert "80% percentile bootstrap" in out["method"]["ci"]
     assert [e["fund"] for e in out["exhaust"]] == ["lab", "ftx"]
+    # FTX's $9.5M scaled by the runs' mean open interest over FTX's mean on its growth path
+    ftx = out["exhaust"][1]
+    mean_oi = out["figures"]["open_interest_mean"]["mean"]
+    assert ftx["usd"] == pytest.approx(9_500_000 * mean_oi / dist.ftx_mean_open_interest(), abs=0.01)
     refused = CliRunner().invoke(lab, ["replay", *args, "--seeds", "2", "--report", str(tmp_path)])
     assert refused.exit_code == 2 and "--report draws one replay" in refused.output
     bad = CliRunner().invoke(lab, ["replay", *args, "--paths", "1", "--fund-size", "lots"])
     assert bad.exit_code == 2 and "is not a fund size" in bad.output
+
+
+def test_ftx_open_interest_on_its_growth_path_by_hand() -> None:
+    """The reference the `ftx` fund size is scaled by: data/ftx_growth.csv's open interest (each
+    figure times its `to_ftx`), flat before the first, log-linear between two."""
+    first = 114e6 * 2  # 2020-05-19, BTC futures x2
+    arcane = 2.4e9 * 2  # 2021-08-10
+    bitcoin_com = 3.84e9 * 2  # 2021-11-05, 87 days later
+    assert dist.ftx_mean_open_interest("2020-03-01", "2020-04-01") == pytest.approx(first)
+    assert dist.ftx_mean_open_interest("2021-08-10", "2021-08-11") == pytest.approx(arcane)
+    day44 = math.exp(math.log(arcane) + 44 / 87 * (math.log(bitcoin_com) - math.log(arcane)))
+    day45 = math.exp(math.log(arcane) + 45 / 87 * (math.log(bitcoin_com) - math.log(arcane)))
+    assert dist.ftx_mean_open_interest("2021-09-23", "2021-09-25") == pytest.approx((day44 + day45) / 2)
+    assert 2e9 < dist.ftx_mean_open_interest() < 3e9  # the $9.5M's span
+    with pytest.raises(ValueError, match="must end after it starts"):
+        dist.ftx_mean_open_interest("2021-01-02", "2021-01-01")

@@ -18,7 +18,16 @@ from backstop.catalog import MODELS
 from backstop.cli_input import Group, decimal
 from backstop.lab.cli_distribution import distribution_options
 from backstop.lab.population import PopulationConfig
-from backstop.lab.spec import IMPACTS, POPULATIONS, REGIMES, LabConfig, rounded, with_overrides, with_regime
+from backstop.lab.spec import (
+    IMPACTS,
+    INTRABARS,
+    POPULATIONS,
+    REGIMES,
+    LabConfig,
+    rounded,
+    with_overrides,
+    with_regime,
+)
 
 
 def emit_json(value: Any) -> None:
@@ -172,6 +181,15 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "historical index).",
         ),
         click.option(
+            "--intrabar",
+            type=click.Choice(INTRABARS),
+            default=defaults.intrabar,
+            show_default=True,
+            help="The index inside candles longer than a minute: model (jumps and gaps calibrated on "
+            "real minute bars, lab.intrabar) or linear (straight lines open -> extreme -> extreme -> "
+            "close, the old walk).",
+        ),
+        click.option(
             "--regime",
             type=click.Choice(POPULATIONS),
             default=defaults.regime,
@@ -253,6 +271,7 @@ def build(margin: str, kw: dict[str, Any]) -> LabConfig:
             fund_start_usd=kw["fund_start"],
             data=tuple(kw["data"]),
             impact=kw.get("impact", LabConfig.impact),
+            intrabar=kw.get("intrabar", LabConfig.intrabar),
             scale_to=kw.get("scale_to") or "",
         )
         changes: dict[str, Any] = {
@@ -350,7 +369,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     coins = ",".join(s["coins"])
     tiers = ", ".join(f"{k} {v}" for k, v in s["liquidations_by_tier"].items())
     lines = [
-        f"{s['start']}..{s['end']}  {coins}  margin {s['margin']}  model {s['model']}  seed {s['seed']}",
+        f"{s['start']}..{s['end']}  {coins}  margin {s['margin']}  model {s['model']}  seed {s['seed']}"
+        f"  intrabar {s.get('intrabar', 'model')}",
         f"  insurance fund: net {s['fund_net']:+,.0f} USD"
         f" (paid {s['fund_paid']:,.0f}, received {s['fund_received']:,.0f})",
         f"  largest daily draw {s['fund_max_daily_draw']:,.0f},"

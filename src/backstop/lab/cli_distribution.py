@@ -114,9 +114,9 @@ def distribution_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--ftx-open-interest",
             type=click.FloatRange(min=1, min_open=False),
-            default=11e9,
-            show_default=True,
-            help="FTX's open interest, USD, that the ftx fund size is scaled by.",
+            default=None,
+            help="FTX's open interest, USD, that the ftx fund size is scaled by [FTX's mean over"
+            " 2019-07-21..2022-04-01 on the sourced growth path, lab/data/ftx_growth.csv: $2.4B].",
         ),
         click.option(
             "--level",

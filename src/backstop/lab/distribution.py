@@ -22,10 +22,11 @@ size F is exhausted in a run when `fund_need` > F (the replay's own fund is meas
 capped, so the run itself does not change when F would have run dry). The probability over runs
 comes with its Wilson score interval. Sizes: the replay's own fund (`lab`, $250M by default) and
 FTX's published backtest figure, $9.5M net paid out over about three years (FTX's 2022-04-02
-guaranty-fund post), scaled by the runs' mean open interest over FTX's (`ftx`; FTX's reference
-open interest is `--ftx-open-interest`, by default $11B, the peak issue 16 quotes, which scales
-the fund down the most: FTX's open interest in 2020 was a fraction of it, so treat the scaled
-figure as a lower bound on the comparable fund).
+guaranty-fund post), scaled by the runs' mean open interest over FTX's (`ftx`). FTX's reference
+open interest is `--ftx-open-interest`, by default FTX's mean over the span the $9.5M was paid in
+(2019-07-21..2022-04-01) on the sourced growth path of `lab.scale` (data/ftx_growth.csv, log-linear
+between its dated figures): about $2.4B, where the $11B peak issue 16 quotes would scale the fund
+down 4.6 times more.
 """
 
 from __future__ import annotations
@@ -48,8 +49,21 @@ from backstop.lab.stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, describe, wilso
 FTX_NET_PAID_USD = 9_500_000
 """FTX's backtest: the FTX.com insurance fund paid out $9.5M net over about three years (the
 2022-04-02 post "Understanding FTX's Guaranty Fund Sizing", as research/risk-model.md quotes it)."""
-FTX_OPEN_INTEREST_USD = 11_000_000_000
-"""FTX's open interest to scale that by: its peak, as issue 16 quotes it (unsourced here)."""
+FTX_FUND_SPAN = ("2019-07-21", "2022-04-01")
+"""The span FTX's $9.5M was paid out in (the post's backtest, and the lab's default span)."""
+
+
+def ftx_mean_open_interest(start: str = FTX_FUND_SPAN[0], end: str = FTX_FUND_SPAN[1]) -> float:
+    """FTX's mean open interest, USD, over the days from `start` to before `end` on the packaged
+    growth path (`lab.scale.targets` of data/ftx_growth.csv: every dated figure is sourced there)."""
+    from backstop.lab.scale import day_number, read_points, targets
+
+    path = targets(read_points("ftx"))
+    first, last = day_number(start), day_number(end)
+    if last <= first:
+        raise ValueError("the open interest span must end after it starts")
+    return sum(path.oi(day) for day in range(first, last)) / (last - first)
+
 
 COUNTS = frozenset(("days_draw_above_fees", "accounts_liquidated", "clawed_back_accounts")) | {
     f"liquidated_{tier}" for tier in ("orderly", "backstop", "top10", "fund", "clawback")
@@ -298,7 +312,7 @@ def summarise(
     level: float = DEFAULT_LEVEL,
     resamples: int = DEFAULT_RESAMPLES,
     ci_seed: int = 0,
-    ftx_open_interest_usd: float = FTX_OPEN_INTEREST_USD,
+    ftx_open_interest_usd: float | None = None,
 ) -> dict[str, Any]:
     """The distribution's statistics. Over synthetic paths when there are any (the real history
     then reported beside them), else over the seeds on the real history."""
@@ -313,7 +327,8 @@ def summarise(
         for n, key in enumerate(keys)
     }
     mean_oi = stats["open_interest_mean"]["mean"] if "open_interest_mean" in stats else 0.0
-    sizes = resolve_fund_sizes(fund_sizes, config, mean_oi, ftx_open_interest_usd)
+    reference_oi = ftx_open_interest_usd if ftx_open_interest_usd is not None else ftx_mean_open_interest()
+    sizes = resolve_fund_sizes(fund_sizes, config, mean_oi, reference_oi)
     exhaust = []
     for size in sizes:
         k = sum(1 for o in runs if o["figures"]["fund_need"] > size.usd)

@@ -57,6 +57,8 @@ Side = Literal["long", "short"]
 SIDES: tuple[Side, Side] = ("long", "short")
 
 DATA_FILE = "binance_spot_1h_BTCUSDT_ETHUSDT_2017-08_2023-03.csv.gz"
+ALT_DATA_FILE = "binance_spot_1h_FTTUSDT_SOLUSDT_2019-12_2023-03.csv.gz"
+"""Binance's hourly FTT and SOL (from 2019-12 and 2020-08), packaged beside BTC and ETH's."""
 EVAL_START = "2019-05-01"
 EVAL_END = "2022-11-30"
 """The evaluation window of risk-model.md section 5 (first and last margin day, inclusive)."""
@@ -69,15 +71,16 @@ STRESS_WINDOWS: tuple[tuple[date, date], ...] = (
 )
 """Fixed stress windows (first and last day, inclusive) of risk-model.md section 0."""
 
-FTX_IMF_FACTOR: dict[str, float] = {"BTC": 0.002, "ETH": 0.001}
-"""FTX's imfFactor for BTC-PERP and ETH-PERP, as catalog/markets.toml uses."""
+FTX_IMF_FACTOR: dict[str, float] = {"BTC": 0.002, "ETH": 0.001, "SOL": 0.002, "FTT": 0.0005}
+"""FTX's imfFactor for BTC-, ETH- and SOL-PERP as catalog/markets.toml uses, and FTT-PERP's as the
+lab's FTX regime lists it (lab.regime.FTT_PERP)."""
 FTX_BASE_IMF = 0.05
 """FTX.com base IMF at its 20x maximum leverage (ftx-mechanics.md 1.2)."""
 FLAT_MARGIN = 0.15
 """FUSD-style flat 15% on BTC/ETH (the guaranty-fund post's backtest)."""
-DEFAULT_POSITION_COINS: dict[str, float] = {"BTC": 2500.0, "ETH": 10000.0}
-"""Position sizes for the size-dependent models: FTX's worked example (2,500 BTC -> 10% IMF) and the
-ETH size at which ETH's factor gives the same 10%."""
+DEFAULT_POSITION_COINS: dict[str, float] = {"BTC": 2500.0, "ETH": 10000.0, "SOL": 2500.0, "FTT": 40000.0}
+"""Position sizes for the size-dependent models: FTX's worked example (2,500 BTC -> 10% IMF) and, for
+every other coin, the size at which its factor gives the same 10%: (0.1 / imfFactor) ** 2."""
 
 MODELS = ("fhs", "fhs_apc", "fhs_apc_addons", "ftx_imf", "flat_15")
 
@@ -105,6 +108,27 @@ def _load_column(
     wide = wide.reindex(grid)
     wide.index.name = "ts"
     return wide
+
+
+def packaged_history(coins: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hourly closes and volumes of `coins` from the packaged Binance files (BTC and ETH in one,
+    FTT and SOL in the other), on one hourly grid: a coin before its listing is NaN there, and has
+    no margin until its EWMA warm-up is in."""
+    files_ = {DATA_FILE: ("BTC", "ETH"), ALT_DATA_FILE: ("FTT", "SOL")}
+    unknown = [c for c in coins if not any(c in held for held in files_.values())]
+    if unknown:
+        raise ValueError(f"the FHS model has no history for {', '.join(unknown)}")
+    closes, volumes = [], []
+    for name, held in files_.items():
+        symbols = [f"{c}USDT" for c in coins if c in held]
+        if symbols:
+            path = files("backstop.lab") / "data" / name
+            closes.append(load_closes(path, symbols))
+            volumes.append(load_volumes(path, symbols))
+    c = pd.concat(closes, axis=1).sort_index()
+    v = pd.concat(volumes, axis=1).sort_index()
+    grid = pd.date_range(c.index.min(), c.index.max(), freq="h")
+    return c.reindex(grid)[list(coins)], v.reindex(grid)[list(coins)]
 
 
 def _coin(symbol: str) -> str:
@@ -690,7 +714,13 @@ def _all_margins(
     cols: dict[tuple[str, str, str], pd.Series] = {}
     details: dict[str, pd.DataFrame] = {}
     for coin in closes.columns:
-        fhs = fhs_margin(daily[coin], params, r24[coin])
+        valid = daily[coin].notna().to_numpy()
+        if not valid.any():
+            continue  # no return at all: no margin
+        first = int(np.argmax(valid))
+        # a coin listed after the grid starts (SOL, FTT) warms up from its own first return, with
+        # the one leading NaN every coin has (the first close has no return)
+        fhs = fhs_margin(daily[coin].iloc[max(0, first - 1) :], params, r24[coin])
         details[str(coin)] = fhs
         models = _model_margins(str(coin), fhs, adv[coin], sizes[str(coin)], ks[str(coin)])
         for (model, side), series in models.items():

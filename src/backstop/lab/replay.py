@@ -1234,7 +1234,7 @@ class Replay:
         """Today's floor per market: the FHS model with anti-procyclicality (`lab.fhs`, the
         `fhs_apc` margin, the larger of long and short) as set at 00:00 UTC from the packaged
         history up to that instant; no look-ahead. The engine's own sqrt-size IMF stays on top."""
-        frame = _fhs_margins()
+        frame = _fhs_margins(tuple(sorted(self.config.coins)))
         when = pd_timestamp(ts)
         for coin in self.config.coins:
             sides = [
@@ -1328,7 +1328,7 @@ class Replay:
     def _impact_summary(self) -> dict[str, Any]:
         """How far the index moved from the historical path: the largest impact per coin (signed,
         a fraction of the path) and overall, with the coin and the time it peaked."""
-        out: dict[str, Any] = {"impact": self.config.impact}
+        out: dict[str, Any] = {"impact": self.config.impact, "intrabar": self.config.intrabar}
         if not self.impacts:
             return out
         worst = ""
@@ -1556,10 +1556,11 @@ def hours_in(config: LabConfig) -> int:
 
 
 @functools.cache
-def _fhs_margins() -> Any:
+def _fhs_margins(coins: tuple[str, ...]) -> Any:
     from backstop.lab import fhs
 
-    return fhs.margin_series()
+    closes, volumes = fhs.packaged_history(coins)
+    return fhs.margin_series(closes=closes, volumes=volumes)
 
 
 def pd_timestamp(ts: int) -> Any:

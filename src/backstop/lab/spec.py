@@ -17,6 +17,7 @@ REGIMES = {"ftx5": 5, "ftx15": 15, "fhs": 0, "ftx": 0}
 floor, FTX's own formulas, so its 101x-era settings work: IMF 1 / leverage, MMF 3% or 0.6%)."""
 POPULATIONS = ("lab", "ftx")  # --regime: the plain population, or FTX's regime (lab.regime)
 IMPACTS = ("on", "book", "off")  # how the market reacts to the lab's flow (LabConfig.impact)
+INTRABARS = ("model", "linear")  # the index inside a coarse candle (LabConfig.intrabar)
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ class LabConfig:
             raise ValueError("impact_y must be >= 0, the half-life and the volume multiple > 0")
         if self.model not in MODELS:
             raise ValueError(f"model must be ftx, bitmex or okex, not {self.model!r}")
-        if self.intrabar not in ("model", "linear"):
-            raise ValueError(f"intrabar must be model or linear, not {self.intrabar!r}")
+        if self.intrabar not in INTRABARS:
+            raise ValueError(f"intrabar must be one of {', '.join(INTRABARS)}, not {self.intrabar!r}")
         if self.step_s <= 0 or MINUTE_US * 60 % (self.step_s * SECOND_US):
             raise ValueError("step must divide an hour into whole seconds")
         if utc_us(iso_day(self.start)) >= utc_us(iso_day(self.end)):
