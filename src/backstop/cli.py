@@ -1070,16 +1070,23 @@ def _account_counts(ctx: click.Context, param: click.Parameter, value: str) -> l
     help="Accounts with positions, one sweep per count (comma-separated).",
 )
 @click.option("--cascade", "cascade_accounts", default=2000, show_default=True, help="Accounts liquidated.")
+@click.option(
+    "--repeat",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Sweeps and full scans timed, each pair on a fresh copy of the exchange.",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_risk(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool) -> None:
+def bench_risk(sizes: list[int], cascade_accounts: int, repeat: int, seed: int, as_json: bool) -> None:
     """Risk sweep after a 1% mark move against a full scan of every account, and liquidation
     throughput in a cascade against closing the same positions with ordinary orders."""
     from backstop.bench.risk import run
 
     if cascade_accounts <= 0:
         raise click.BadParameter("must be positive", param_hint="--cascade")
-    run(sizes, cascade_accounts, seed, as_json)
+    run(sizes, cascade_accounts, seed, as_json, repeat)
 
 
 @bench.command("products")
