@@ -389,7 +389,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         lines.insert(
             -1,
             f"  market impact {s['impact']}: the index moved up to"
-            f" {s['index_impact_max_bp'] / 100:+.3f}% from the historical path ({s['index_impact_max_coin']}, {s['index_impact_max_at']})",
+            f" {s['index_impact_max_bp'] / 100:+.3f}% from the historical path"
+            f" ({s['index_impact_max_coin']}, {s['index_impact_max_at']})",
         )
     if "open_interest_mean" in s:  # the population's scale (lab.scale), FTX's beside it when scaled
         line = (
