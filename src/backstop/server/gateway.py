@@ -83,7 +83,7 @@ def capped(receive: Receive) -> Receive:
 
 
 async def _place(s: ServerState, c: private.Caller, _: str) -> str:
-    row = await private.place_row(s, c)
+    row = private.placed_row(await private.run(s, private.order_command(s, c)))
     text = wire.order_json(s.exchange.catalog.markets[row[2]], row)
     return render_text(private.order_row_view(s, row)) if text is None else text
 

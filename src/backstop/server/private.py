@@ -327,6 +327,11 @@ async def place(s: ServerState, c: Caller) -> dict[str, Any]:
 
 async def place_row(s: ServerState, c: Caller) -> OrderRow:
     """Place `c`'s order from its body; its row (`order_row_view`'s input) once durable and applied."""
+    return placed_row(await run(s, order_command(s, c)))
+
+
+def order_command(s: ServerState, c: Caller) -> cmd.PlaceOrder:
+    """The order `c`'s body asks for, checked at the edge (FTX's errors)."""
     b = c.body
     market = _market(s, b.get("market"))
     side = b.get("side")
@@ -339,7 +344,7 @@ async def place_row(s: ServerState, c: Caller) -> OrderRow:
     if kind == "limit" and price_field is None:
         raise ApiError(errors.MISSING_PRICE)
     price = None if kind == "market" or price_field is None else ticks(market, price_field)
-    command = cmd.PlaceOrder(
+    return cmd.PlaceOrder(
         s.clock.now_us(),
         c.account,
         market.name,
@@ -352,7 +357,6 @@ async def place_row(s: ServerState, c: Caller) -> OrderRow:
         _flag(b, "reduceOnly"),
         _client_id(b.get("clientId")),
     )
-    return placed_row(await run(s, command))
 
 
 @router.get("/api/orders")
