@@ -8,15 +8,15 @@ sold to cover a USD debt). An account that excludes nothing hashes as before."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from backstop.catalog import USD
 from backstop.engine.book import Book
 from backstop.engine.fees import Volume
 from backstop.engine.orders import Order
 
-DEFAULT_LEVERAGE = 10
-RECENT_CLOSED = 1000
+DEFAULT_LEVERAGE: Final = 10
+RECENT_CLOSED: Final = 1000
 """An account remembers at least this many closed order ids, to answer "Order already closed"."""
 
 
@@ -49,8 +49,13 @@ class Position:
 
     def open_size(self) -> int:
         """FTX's position open size: the largest size if all buys or all sells fill."""
-        size = self.size
-        return max(abs(size + self.open_buy), abs(size - self.open_sell))
+        longest = self.size + self.open_buy
+        if longest < 0:
+            longest = -longest
+        shortest = self.size - self.open_sell
+        if shortest < 0:
+            shortest = -shortest
+        return longest if longest > shortest else shortest
 
     def canonical(self) -> tuple[Any, ...]:
         return (

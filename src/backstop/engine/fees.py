@@ -18,15 +18,15 @@ from zero) and pay a share of, off the hot path. An owner never counted hashes a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from backstop.engine.amounts import ATOM, PPM, mul_div, mul_div_up
 
-DAY_US = 86_400 * 1_000_000
-WINDOW_DAYS = 30
+DAY_US: Final = 86_400 * 1_000_000
+WINDOW_DAYS: Final = 30
 
 # (30-day volume in USD atoms, maker ppm, taker ppm): 0.020%/0.070% down to 0.000%/0.040%.
-TIERS: tuple[tuple[int, int, int], ...] = (
+TIERS: Final[tuple[tuple[int, int, int], ...]] = (
     (0, 200, 700),
     (2_000_000 * ATOM, 150, 600),
     (5_000_000 * ATOM, 100, 550),
@@ -34,10 +34,10 @@ TIERS: tuple[tuple[int, int, int], ...] = (
     (25_000_000 * ATOM, 0, 450),
     (50_000_000 * ATOM, 0, 400),
 )
-TAKER_FLOOR = 150  # taker >= 0.015% after all discounts
-MAKER_FLOOR = -100  # maker >= -0.01%
-NO_NEXT_TIER = (1 << 62) - 1  # stays a machine-size int in the compiled engine
-NO_CAP = NO_NEXT_TIER
+TAKER_FLOOR: Final = 150  # taker >= 0.015% after all discounts
+MAKER_FLOOR: Final = -100  # maker >= -0.01%
+NO_NEXT_TIER: Final = (1 << 62) - 1  # stays a machine-size int in the compiled engine
+NO_CAP: Final = NO_NEXT_TIER
 """A rate cap that caps nothing (the default: no product has adjusted the owner)."""
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import mul_div
 from backstop.engine.book import Book
 
-BUY = "buy"
+BUY: Final = "buy"
 
 
 def reducible(size: int, side: str) -> int:
