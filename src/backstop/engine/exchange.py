@@ -628,9 +628,7 @@ class Exchange:
             book.bids.add(order)
         else:
             book.asks.add(order)
-        acct.orders[order.id] = order
-        if order.client_id is not None:
-            acct.client_ids[order.client_id] = order
+        acct.add_order(order)
         if market.is_spot:
             if order.side == BUY:
                 acct.reserve(USD, order.remaining * order.price * market.tick_value)

@@ -39,6 +39,8 @@ MAKER_FLOOR: Final = -100  # maker >= -0.01%
 NO_NEXT_TIER: Final = (1 << 62) - 1  # stays a machine-size int in the compiled engine
 NO_CAP: Final = NO_NEXT_TIER
 """A rate cap that caps nothing (the default: no product has adjusted the owner)."""
+NO_DAYS: Final[dict[int, int]] = {}
+"""The past days of an owner that has none (`Volume.days`): shared, never written to."""
 
 
 VOLUME_FIELDS = (
@@ -66,7 +68,9 @@ class Volume:
     __slots__ = VOLUME_FIELDS
 
     def __init__(self) -> None:
-        self.days: dict[int, int] = {}  # day number -> USD atoms traded that day, before today
+        # day number -> USD atoms traded that day, before today; the shared empty NO_DAYS (never
+        # written to) until the owner's first past day with volume, as most owners have none
+        self.days: dict[int, int] = NO_DAYS
         self.today = 0  # traded on `day` so far
         self.total = 0  # the window's volume, today included
         self.first_day = 0  # oldest day still inside the window
@@ -85,6 +89,8 @@ class Volume:
     def roll(self, day: int) -> None:
         """Move the window to end on `day`, dropping the days that left it."""
         if self.today:
+            if self.days is NO_DAYS:
+                self.days = {}
             self.days[self.day] = self.today
             self.today = 0
         self.day = day
