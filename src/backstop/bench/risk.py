@@ -5,8 +5,12 @@ book is left empty, so the mark is the index). 99% are 1-3x long or short; 1% ar
 at 15-19.5x just before the index fell 1.25%, so some of them sit within 1% of maintenance. One
 Tick assesses everyone and fills the at-risk index (the first sweep, printed, not the figure);
 then the index falls 1% and exactly one `Tick` is timed: that is `sweep_ms`. The baseline, timed
-on the same exchange just before, is the sweep without the at-risk index: `risk.assess` on
-every account.
+on the same exchange right after it, is the sweep without the at-risk index: `risk.assess` on
+every account. Both by CPU time (`time.process_time`), `--repeat` times: the exchange as it stood
+once built is pickled and each further repeat runs the same Ticks, move, sweep and scan on a fresh
+copy of it (the sweep then the scan, so the scan cannot warm the sweep's caches; each copy must end
+in the same state); per repeat the sweep's time over the scan's, and min/median/max (the medians
+are `sweep_ms` and `full_scan_ms`).
 
 Cascade: accounts long BTC-PERP at 18-19x (their counterparty a market maker), backstop
 liquidity providers with ample capacity, an insurance fund seeded with $100M. The index gaps down
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import gc
 import json
+import pickle
 import random
+import statistics
 import time
 from collections import Counter
 from typing import Any
@@ -30,6 +36,7 @@ import click
 
 from backstop import products
 from backstop.bench.engine import build_kind
+from backstop.bench.measure import spread
 from backstop.catalog import USD
 from backstop.engine.amounts import MAX_ATOMS
 from backstop.engine.commands import (
@@ -213,15 +220,21 @@ def populate(count: int, seed: int) -> tuple[Exchange, int]:
 
 
 def _full_scan(ex: Exchange) -> tuple[float, set[int]]:
-    """The sweep without the at-risk index: assess every account (ms, ids below maintenance)."""
+    """The sweep without the at-risk index: assess every account (CPU ms, ids below maintenance)."""
     accounts = ex.accounts
     below: set[int] = set()
-    start = time.perf_counter()
+    start = time.process_time()
     for acct in accounts:
         a = assess(ex, acct)
         if a.notional and a.tav < a.requirement:
             below.add(acct.id)
-    return (time.perf_counter() - start) * 1000, below
+    return (time.process_time() - start) * 1000, below
+
+
+def _cpu_tick(ex: Exchange, ts: int) -> tuple[float, list[Event]]:
+    start = time.process_time()
+    events = ex.apply(Tick(ts))
+    return (time.process_time() - start) * 1000, events
 
 
 def _timed_tick(ex: Exchange, ts: int) -> tuple[float, list[Event]]:
@@ -230,41 +243,79 @@ def _timed_tick(ex: Exchange, ts: int) -> tuple[float, list[Event]]:
     return (time.perf_counter() - start) * 1000, events
 
 
-def sweep(count: int, seed: int) -> dict[str, Any]:
+def _copy(frozen: bytes) -> Exchange:
+    gc.disable()
+    try:
+        ex: Exchange = pickle.loads(frozen)
+    finally:
+        gc.enable()
+    tune_gc()
+    return ex
+
+
+def sweep(count: int, seed: int, repeat: int = 1) -> dict[str, Any]:
     gc.disable()
     started = time.perf_counter()
     ex, price = populate(count, seed)
     build_s = time.perf_counter() - started
     gc.enable()
+    # a pickle restores the canonical state, not the at-risk index: a copy is taken before the
+    # first Tick, which builds the index on each copy as it did on the original
+    frozen = pickle.dumps(ex, protocol=pickle.HIGHEST_PROTOCOL) if repeat > 1 else b""
     tune_gc()
-    ts = START_US + SECOND_US
-    first_ms, first_events = _timed_tick(ex, ts)
-    first_started = sum(1 for e in first_events if isinstance(e, LiquidationStarted))
-    ts += SECOND_US
-    _set_index(ex, ts, price * (1000 - MOVE_PERMILLE) // 1000)
-    _, below = _full_scan(ex)  # untimed: who the sweep must find
-    keys = [a.watch_key for a in ex.accounts]
-    touched = set(ex.dirty)
-    sweep_ms, events = _timed_tick(ex, ts)
-    drift = ex.drift
-    assessed = len(touched) + sum(1 for i, k in enumerate(keys) if 0 <= k <= drift and i not in touched)
-    started_now = {e.account for e in events if isinstance(e, LiquidationStarted)}
+    firsts: list[float] = []
+    sweeps: list[float] = []
+    scans: list[float] = []
+    outcomes: set[tuple[int, int, frozenset[int], str]] = set()
+    below: set[int] = set()
+    first_started = assessed = 0
+    started_now: set[int] = set()
+    for r in range(repeat):
+        if r:
+            del ex
+            _collect()
+            ex = _copy(frozen)
+        ts = START_US + SECOND_US
+        first_ms, first_events = _cpu_tick(ex, ts)
+        first_started = sum(1 for e in first_events if isinstance(e, LiquidationStarted))
+        ts += SECOND_US
+        _set_index(ex, ts, price * (1000 - MOVE_PERMILLE) // 1000)
+        _, below = _full_scan(ex)  # untimed: who the sweep must find
+        keys = [a.watch_key for a in ex.accounts]
+        touched = set(ex.dirty)
+        sweep_ms, events = _cpu_tick(ex, ts)
+        scan_ms, _ = _full_scan(ex)  # the baseline, after the sweep so it cannot warm the sweep's caches
+        drift = ex.drift
+        assessed = len(touched) + sum(1 for i, k in enumerate(keys) if 0 <= k <= drift and i not in touched)
+        started_now = {e.account for e in events if isinstance(e, LiquidationStarted)}
+        firsts.append(first_ms)
+        sweeps.append(sweep_ms)
+        scans.append(scan_ms)
+        outcomes.add((first_started, assessed, frozenset(started_now), ex.state_hash()))
+    del frozen
+    if len(outcomes) != 1:
+        raise RuntimeError("the sweep's repeats on copies of one exchange did not agree")
     missed = len(below - started_now)
     if missed:
         _note(f"WARNING: the sweep missed {missed:,} of {len(below):,} accounts below maintenance margin")
-    scan_ms, _ = _full_scan(ex)  # the baseline, after the sweep so it cannot warm the sweep's caches
+    ratios = [s / b for s, b in zip(sweeps, scans, strict=True)]
     result = {
         "accounts": count,
         "build_s": round(build_s, 2),
-        "first_sweep_ms": round(first_ms, 3),
+        "first_sweep_ms": round(statistics.median(firsts), 3),
         "first_sweep_liquidations": first_started,
-        "sweep_ms": round(sweep_ms, 3),
+        "sweep_ms": round(statistics.median(sweeps), 3),
         "assessed": assessed,
         "liquidations_started": len(started_now),
-        "full_scan_ms": round(scan_ms, 3),
+        "full_scan_ms": round(statistics.median(scans), 3),
         "below_mmf": len(below),
         "missed": missed,
         "state_hash": ex.state_hash(),
+        "repeat": repeat,
+        "sweep_ms_runs": [round(s, 3) for s in sweeps],
+        "full_scan_ms_runs": [round(s, 3) for s in scans],
+        "sweep_vs_full_scan": [round(x, 5) for x in ratios],
+        "sweep_vs_full_scan_spread": spread(ratios, 5),
     }
     del ex
     _collect()
@@ -429,12 +480,12 @@ def cascade(count: int, seed: int, drop: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- report
 
 
-def run(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool) -> dict[str, Any]:
+def run(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool, repeat: int = 3) -> dict[str, Any]:
     build = build_kind()
     sweeps: list[dict[str, Any]] = []
     for count in sizes:
-        _note(f"sweep: {count:,} accounts ({build})")
-        sweeps.append(sweep(count, seed))
+        _note(f"sweep: {count:,} accounts x{repeat} ({build})")
+        sweeps.append(sweep(count, seed, repeat))
     _note(f"cascade: {cascade_accounts:,} accounts")
     liquidation = cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT)
     largest = max(sweeps, key=lambda s: s["accounts"]) if sweeps else None
@@ -457,7 +508,10 @@ def run(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool) -> di
         print(json.dumps(result))
         return result
     print(f"engine build        {build}")
-    print(f"sweep after a {MOVE_PERMILLE / 10:g}% mark move (99% of accounts at 1-3x, 1% at 15-19.5x):")
+    print(
+        f"sweep after a {MOVE_PERMILLE / 10:g}% mark move (99% of accounts at 1-3x, 1% at 15-19.5x);"
+        f" CPU time, medians of {sweeps[0]['repeat'] if sweeps else 0} repeats:"
+    )
     print(
         f"  {'accounts':>10} {'sweep ms':>10} {'assessed':>9} {'liq.':>6} {'full scan ms':>13} "
         f"{'x faster':>9} {'first sweep ms':>15} {'build s':>8}"
@@ -475,6 +529,12 @@ def run(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool) -> di
         verdict = "met" if result["meets_target"] else "NOT met"
         print(f"  target: a sweep at 1,000,000 accounts under {TARGET_MS:g} ms: {verdict}")
     print("  (baseline: full scan = risk.assess on every account, the sweep without the at-risk index)")
+    for s in sweeps:
+        sp = s["sweep_vs_full_scan_spread"]
+        print(
+            f"  sweep / full scan {s['accounts']:>10,}  min {sp['min']:.5f}  median {sp['median']:.5f}"
+            f"  max {sp['max']:.5f}  per repeat {s['sweep_vs_full_scan']}"
+        )
     c = liquidation
     ended = ", ".join(f"{k} {v:,}" for k, v in sorted(c["ended"].items()))
     print(f"cascade: {c['accounts']:,} accounts long at 18-19x, index gaps down {c['drop_percent']}%")
