@@ -37,7 +37,6 @@ liquidation until the market resumes.
 
 from __future__ import annotations
 
-from heapq import heapify, heappop
 from typing import TYPE_CHECKING
 
 from backstop.catalog import USD
@@ -52,6 +51,7 @@ from backstop.engine.events import (
     LiquidationEnded,
     LiquidationStarted,
 )
+from backstop.engine.largest import largest
 from backstop.engine.ledger import Moves
 from backstop.engine.margin import free_collateral, mark_of
 from backstop.engine.prices import bounds
@@ -293,31 +293,47 @@ def _top_opposing(
     events: list[Event],
 ) -> None:
     """FTX's last resort: the largest opposing positions take the rest, pro rata to size."""
-    # largest first, then the older account: minus the size, then the id, in one integer (as the
-    # at-risk index does); a heap hands them out in that order without sorting every holder, and
-    # only those handed out are checked for eligibility
-    opposing = [
-        (p.size if long else -p.size) << ACCOUNT_BITS | aid
-        for aid, p in book.holders.items()
-        if (p.size < 0) == long
-    ]
-    heapify(opposing)
-    chosen: list[tuple[int, int]] = []
-    total = 0
-    while opposing and (len(chosen) < TOP or total < lots):
-        entry = heappop(opposing)
-        aid = entry & ACCOUNT_MASK
-        cp = ex.accounts[aid]
-        if cp.owner == acct.owner or cp.liquidation:
-            continue
-        chosen.append((-(entry >> ACCOUNT_BITS), aid))
-        total -= entry >> ACCOUNT_BITS
+    chosen = opposing(ex, acct, book, long, lots)
     if not chosen:
         return
+    total = sum(size for size, _ in chosen)
     shares = allocate(lots if lots < total else total, [size for size, _ in chosen])
     for (_, aid), n in zip(chosen, shares, strict=True):
         if n:
             _transfer(ex, acct, ex.accounts[aid], book, long, n, mark, a, "top10", ts, events)
+
+
+def opposing(ex: Exchange, acct: Account, book: Book, long: bool, lots: int) -> list[tuple[int, int]]:
+    """The positions that take `lots` from `acct`'s position (long or short) as (lots held, account
+    id): the opposing positions, largest first, then the older account, skipping the accounts of
+    `acct`'s owner (as in self-trade prevention) and those being liquidated; the first TOP of them,
+    and more while they hold less than `lots` together.
+
+    They come off the market's heap of that side (largest.py) in that order, so only those handed
+    out are looked at, not every holder; the ones looked at and still held go back."""
+    kept = largest(book)
+    holders = book.holders
+    accounts = ex.accounts
+    owner = acct.owner
+    longs = not long  # a long is closed against the shorts, a short against the longs
+    taken: list[int] = []
+    chosen: list[tuple[int, int]] = []
+    total = 0
+    entry = 0
+    while len(chosen) < TOP or total < lots:
+        entry = kept.pop(longs, holders, entry)
+        if not entry:
+            break
+        taken.append(entry)
+        aid = entry & ACCOUNT_MASK
+        cp = accounts[aid]
+        if cp.owner == owner or cp.liquidation:
+            continue
+        size = -(entry >> ACCOUNT_BITS)
+        chosen.append((size, aid))
+        total += size
+    kept.put_back(longs, taken)
+    return chosen
 
 
 def _transfer(
