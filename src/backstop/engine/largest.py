@@ -9,14 +9,18 @@ looked at.
 
 Our choice: each market keeps two heaps, its longs and its shorts, of single integers
 -|size| << ACCOUNT_BITS | account id (as the at-risk index does, risk.py), so the smallest entry
-is the position the selection takes first, and heap order is the selection's order exactly. Every
-change of a position's size (settlement.settle: fills and liquidation transfers, the only place
-a size changes while the engine runs) pushes the position's new entry; the entry it replaces stays
-behind and is dropped when it reaches the top: an entry is current while the account holds that
-size on that side (`Book.holders`). A position that comes back to an earlier size has that entry
-twice; equal entries leave the heap one after the other, and the second is dropped. When the
-heaps hold more than twice the holders (plus some slack) they are rebuilt from the holders, so
-memory stays bounded and each rebuild is paid for by the pushes before it.
+is the position the selection takes first, and heap order is the selection's order exactly.
+`settlement.settle` (fills and liquidation transfers: the only place a size changes while the
+engine runs) only notes the account in the market's set of moved positions, one set insertion per
+fill side; the next selection first files the current entry of each moved position (so a market
+maker that traded ten thousand times since costs one entry, and the set never holds more than the
+accounts). The entries they replace stay behind and are dropped when they reach the top: an entry
+is current while the account holds that size on that side (`Book.holders`). A position that came
+back to an earlier size may have that entry twice; equal entries leave the heap one after the
+other, and the second is dropped. When the heaps hold more than twice the holders (plus some
+slack) they are rebuilt from the holders, so memory stays bounded and each rebuild is paid for by
+the entries filed before it. A selection's cost is then the positions that moved since the last
+one and the entries it pops (O(log holders) each), never a pass over the holders.
 
 A market's index is built on its first selection (one pass over its holders) and kept from then
 on: a market that never reaches the last resort pays one test per fill. It is a cache, not state:
@@ -39,13 +43,15 @@ SLACK = 1024  # stale entries tolerated beyond the holders before a rebuild
 
 
 class Largest:
-    """A market's longs and shorts, each a heap of -|size| << ACCOUNT_BITS | account id."""
+    """A market's longs and shorts, each a heap of -|size| << ACCOUNT_BITS | account id, and the
+    accounts whose position moved since the heaps were brought up to date."""
 
-    __slots__ = ("longs", "shorts")
+    __slots__ = ("longs", "moved", "shorts")
 
     def __init__(self, holders: dict[int, Position]) -> None:
         self.longs: list[int] = []
         self.shorts: list[int] = []
+        self.moved: set[int] = set()
         self.rebuild(holders)
 
     def rebuild(self, holders: dict[int, Position]) -> None:
@@ -62,20 +68,32 @@ class Largest:
         heapify(shorts)
         self.longs = longs
         self.shorts = shorts
+        self.moved.clear()
 
-    def note(self, aid: int, size: int, holders: dict[int, Position]) -> None:
-        """The account's position in this market is now `size` (not 0): file its new entry."""
-        if size > 0:
-            heappush(self.longs, -size << ACCOUNT_BITS | aid)
-        else:
-            heappush(self.shorts, size << ACCOUNT_BITS | aid)
-        if len(self.longs) + len(self.shorts) > 2 * len(holders) + SLACK:
+    def catch_up(self, holders: dict[int, Position]) -> None:
+        """File the current entry of every position that moved since the last call."""
+        moved = self.moved
+        if not moved:
+            return
+        if len(moved) + len(self.longs) + len(self.shorts) > 2 * len(holders) + SLACK:
             self.rebuild(holders)
+            return
+        longs = self.longs
+        shorts = self.shorts
+        for aid in moved:
+            pos = holders.get(aid)
+            if pos is not None:  # closed otherwise: its entries are stale
+                size = pos.size
+                if size > 0:
+                    heappush(longs, -size << ACCOUNT_BITS | aid)
+                else:
+                    heappush(shorts, size << ACCOUNT_BITS | aid)
+        moved.clear()
 
     def pop(self, longs: bool, holders: dict[int, Position], last: int) -> int:
         """Take the next current entry off the longs' (or the shorts') heap, dropping the stale
         ones and a repeat of `last` (the entry taken before); 0 when the side is exhausted (every
-        entry is negative). The caller puts back what it took and keeps (`put_back`)."""
+        entry is negative). The caller puts back what it took (`put_back`)."""
         heap = self.longs if longs else self.shorts
         while heap:
             entry = heappop(heap)
@@ -100,9 +118,12 @@ class Largest:
 
 
 def largest(book: Book) -> Largest:
-    """The market's index of its largest positions, built on first use."""
+    """The market's index of its largest positions, up to date: built on first use, then brought
+    up to date with the positions that moved since."""
     kept = book.largest
     if kept is None:
         kept = Largest(book.holders)
         book.largest = kept
+    else:
+        kept.catch_up(book.holders)
     return kept

@@ -41,8 +41,8 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
         if size == 0:
             book.holders[acct.id] = pos
         kept = book.largest
-        if kept is not None:  # the last resort's ranking (largest.py)
-            kept.note(acct.id, pos.size, book.holders)
+        if kept is not None:  # the last resort's index (largest.py)
+            kept.moved.add(acct.id)
         return pos, 0
     held = size if size > 0 else -size
     closing = lots if lots < held else held
@@ -55,10 +55,9 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
     pos.size = size + signed
     if closing < lots:  # flipped: the rest opens a position the other way
         pos.cost += signed_value - closing_value
-    if pos.size == 0:
+    elif pos.size == 0:
         del book.holders[acct.id]
-    else:
-        kept = book.largest
-        if kept is not None:  # the last resort's ranking (largest.py)
-            kept.note(acct.id, pos.size, book.holders)
+    kept = book.largest
+    if kept is not None:  # the last resort's index (largest.py)
+        kept.moved.add(acct.id)
     return pos, realized
