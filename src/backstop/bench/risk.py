@@ -13,8 +13,19 @@ liquidity providers with ample capacity, an insurance fund seeded with $100M. Th
 10% and the maker pulls its quotes (the order price bands would not let it quote that low yet,
 and FTX's cap on open orders per side keeps one maker's book shallow anyway), so the mark follows
 the index; the clock ticks once a second until nobody is liquidating. `liquidations_per_s` =
-accounts fully liquidated / wall time inside those Ticks. The baseline closes the same positions,
-on an identical exchange before the gap, with one ordinary IOC order each.
+accounts fully liquidated / CPU time inside those Ticks. The baseline closes the same positions,
+on an identical exchange before the gap, with one ordinary IOC order each (CPU time inside those
+orders). The exchange is built once and pickled; each run takes a fresh copy, and the cascade and
+its baseline alternate (which goes first alternates too), `--repeats` times: the figures are the
+medians, and the ratio's min / median / max.
+
+Top-10 cascades: the same, with no backstop provider, so every auto-close goes to FTX's last
+resort, the 10 largest opposing positions: ten large shorts ("whales", twice as short as the
+traders are long, so they stay the ten largest) are the traders' counterparties, and
+low-leverage holders (1-3x, long or short, never liquidated by the gap) fill the market to
+`--holders` accounts with a position (2,000, 20,000, 200,000 by default). The liquidations and
+their counterparties are the same in each, so the cost per liquidation should not grow with the
+holders: the report gives it for the fewest and the most holders, and their ratio.
 """
 
 from __future__ import annotations
@@ -283,8 +294,9 @@ def sweep(count: int, seed: int) -> dict[str, Any]:
 class Cascade:
     """The cascade's exchange: `count` traders long at 18-19x, an insurance fund, and either
     `blps` backstop liquidity providers with ample capacity (the traders' counterparty is the
-    maker) or none (the counterparties are TOP large shorts, "whales", so every auto-close goes to
-    the same ten accounts however many others hold a position); then low-leverage holders (1-3x,
+    maker) or none (the counterparties are TOP large shorts, "whales", twice as short as the
+    traders are long, so every auto-close goes to the same ten accounts however many others hold a
+    position); then low-leverage holders (1-3x,
     long or short, never liquidated here, against the maker) until `holders` accounts hold a
     position in the market. It is built once and copied (pickled) for each run, the cascade's and
     the baseline's alike."""
@@ -335,6 +347,15 @@ class Cascade:
         takers = [(aid, lots) for aid, (_, lots) in zip(self.traders, specs, strict=True)]
         for i, counterparty in enumerate(counterparties):
             _trade(ex, counterparty, takers[i :: len(counterparties)], price, ts)
+        if whales:  # as short again against the maker: still the largest when the cascade is over
+            most = MAKER_ORDER // unit
+            sells: list[tuple[int, int]] = []
+            for aid in counterparties:
+                left = -ex.accounts[aid].positions[MARKET].size
+                while left > 0:
+                    sells.append((aid, -min(left, most)))
+                    left -= most
+            _trade(ex, 0, sells, price, ts)
         for start in range(0, len(others), CHUNK):
             _open(ex, 0, others[start : start + CHUNK], price, ts)
         self.ts = ts
