@@ -1007,13 +1007,47 @@ def bench() -> None:
     type=click.IntRange(1, 100_000),
     help="Commands per journal batch (group commit).",
 )
+@click.option(
+    "--chunk",
+    default=25_000,
+    show_default=True,
+    type=click.IntRange(100),
+    help="Commands per chunk of the interleaved timing.",
+)
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--accounts",
+    "sizes",
+    default="",
+    callback=lambda ctx, param, value: _account_counts(ctx, param, value) if value else [],
+    help="Also measure the ratio with this many accounts each (comma-separated, e.g. 1000,1000000), "
+    "and memory per account.",
+)
+@click.option(
+    "--positions",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Share of the accounts holding a position in the --accounts measurement.",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_engine(count: int, batch: int, seed: int, as_json: bool) -> None:
-    """Engine throughput and latency, with and without the journal, against a dict-of-deques book."""
+def bench_engine(
+    count: int,
+    batch: int,
+    chunk: int,
+    repeat: int,
+    sizes: list[int],
+    positions: float,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Engine throughput by CPU time, alone, behind the journal and with a product, against a
+    dict-of-deques book interleaved in the same process, repeated; latency; with --accounts, the
+    ratio and memory per account as accounts grow."""
     from backstop.bench.engine import run
 
-    run(count, batch, seed, as_json)
+    run(count, batch, seed, as_json, repeat=repeat, chunk=chunk, accounts=sizes, positions=positions)
 
 
 def _account_counts(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
@@ -1043,11 +1077,17 @@ def _account_counts(ctx: click.Context, param: click.Parameter, value: str) -> l
     callback=_account_counts,
     help="Holders of the market in the top-10 cascades (no backstop providers), one per count.",
 )
-@click.option("--repeats", default=5, show_default=True, help="Runs of each cascade and its baseline.")
+@click.option(
+    "--repeat",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Sweeps and full scans, cascades and their IOC baselines timed, each on a fresh copy.",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_risk(
-    sizes: list[int], cascade_accounts: int, holders: list[int], repeats: int, seed: int, as_json: bool
+    sizes: list[int], cascade_accounts: int, holders: list[int], repeat: int, seed: int, as_json: bool
 ) -> None:
     """Risk sweep after a 1% mark move against a full scan of every account, and liquidation
     throughput in cascades (to backstop providers; to the top 10 with more and more holders of
@@ -1056,9 +1096,7 @@ def bench_risk(
 
     if cascade_accounts <= 0:
         raise click.BadParameter("must be positive", param_hint="--cascade")
-    if repeats <= 0:
-        raise click.BadParameter("must be positive", param_hint="--repeats")
-    run(sizes, cascade_accounts, seed, as_json, holders, repeats)
+    run(sizes, cascade_accounts, seed, as_json, repeat, holders)
 
 
 @bench.command("products")

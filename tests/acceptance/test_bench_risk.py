@@ -14,7 +14,7 @@ def test_bench_risk_prints_the_sweep_and_cascade_figures_as_json() -> None:
     done = subprocess.run(
         [
             *(str(SCRIPT), "bench", "risk", "--accounts", "2000", "--cascade", "200"),
-            *("--holders", "300,3000", "--repeats", "2", "--json"),
+            *("--holders", "300,3000", "--repeat", "2", "--json"),
         ],
         capture_output=True,
         text=True,

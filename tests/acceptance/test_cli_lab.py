@@ -118,6 +118,9 @@ def test_bench_lab_prints_its_figures_as_json() -> None:
     assert result["sim_minutes_per_s"] > 0 and result["baseline_sim_minutes_per_s"] > 0
     assert result["year_seconds"] > 0 and result["sweep_same_numbers"] is True
     assert result["solvent"] is True
+    # CPU seconds are the figures (the wall ones beside them); the population's cost is their ratio
+    assert result["replay_s"] > 0 and result["baseline_s"] > 0 and result["replay_wall_s"] > 0
+    assert result["population_cost"] == round(result["replay_s"] / result["baseline_s"], 2)
     mc = result["monte_carlo"]  # March 2020's paths on every core, a real-history replay among them
     assert (mc["paths"], mc["baselines"], mc["start"], mc["end"]) == (2, 1, "2020-03-01", "2020-04-01")
     assert mc["wall_s"] > 0 and mc["cpu_per_path_s"] > 0 and mc["cpu_per_baseline_s"] > 0

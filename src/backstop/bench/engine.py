@@ -1,23 +1,71 @@
-"""`backstop bench engine`: commands per second through the engine, alone and behind the journal,
-per-command latency, and a minimal dict-of-deques book fed the same commands as the baseline."""
+"""`backstop bench engine`: commands per CPU-second through the engine, alone, behind the durable
+journal and with an idle product registered, each against a minimal dict-of-deques book fed the same
+commands (the baseline), per-command latency, and how the ratio and the memory scale with accounts.
+
+How it measures (`bench/measure.py`): by CPU time (`time.process_time`), the engine's runs and the
+baseline interleaved in chunks of `--chunk` commands (25,000) in one process, the order rotating each
+chunk, repeated `--repeat` times on fresh state; each repeat gives each path's commands/s and its
+ratio to the baseline's ops/s, reported per repeat and as min/median/max. The ratio is the figure to
+compare: on a shared machine the rates move with the neighbours, the ratio much less.
+
+- Engine: `Exchange.apply` on each command, events dropped as they come (as a runtime does once it
+  has published them), so freeing them is inside the timing.
+- Journal: `Runtime.submit` in batches of `--batch` commands (group commit: one record and one
+  `fdatasync` a batch), a batch never spanning two chunks, so a chunk's last batch is shorter
+  (25,000 = 12 x 2,000 + 1,000). CPU time leaves out the time spent waiting on the disk; the
+  journal's wall-clock rate is printed beside it.
+- With a product: the engine with `IdleProduct` registered (the cost of the product seam).
+- Latency: a separate pass, engine and baseline interleaved the same way, each command timed by
+  the wall clock (`perf_counter_ns`: a CPU clock is a system call per read); p50 and p99 of both.
+  This pass also counts fills and rejections and gives the reference state hash, which every timed
+  engine run must reproduce.
+
+Accounts scaling (`--accounts 1000,1000000`): for each count, the same mix of `--commands` among
+that many accounts, each created, funded and set to 10x in the setup, a share (`--positions`,
+10%) of them holding a BTC-PERP position from it; engine against baseline as above, `--repeat` times
+(the exchange rebuilt each time, its setup applied with the collector off). Memory per account is
+measured apart by `tracemalloc` (bytes Python allocated and still holds) on `MEMORY_SAMPLE` accounts
+created and funded, then given a position each; the resident set's growth during each count's setup
+is printed beside it as a check.
+"""
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import statistics
 import tempfile
 import time
+import tracemalloc
 from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from backstop.bench.baseline import BaselineVenue
-from backstop.bench.workload import MARKETS, Workload, build, prepare
+from backstop import products
+from backstop.bench.measure import (
+    CHUNK,
+    Runner,
+    baseline_runner,
+    baseline_venue,
+    collect,
+    engine_runner,
+    interleave,
+    spread,
+)
+from backstop.bench.workload import ATOM, MARKETS, START_US, Workload, build, prepare
 from backstop.engine.accounts import Account
-from backstop.engine.commands import PlaceOrder
+from backstop.engine.commands import Command, CreateAccount, Deposit, PlaceOrder, SetLeverage
 from backstop.engine.events import Event, Fill, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.engine.product import Handler, Product
 from backstop.server.runtime import Runtime, tune_gc
+
+ACCOUNTS = 1_000  # the main measurement's accounts (the workload's default)
+POSITIONS = 0.1  # the share of accounts holding a position in the scaling measurement
+MEMORY_SAMPLE = 10_000  # accounts created to measure memory per account by tracemalloc
 
 
 class Idle(NamedTuple):
@@ -52,88 +100,6 @@ def _idle(ex: Exchange, command: Idle, ts: int) -> list[Event]:
     return []
 
 
-def _engine_throughput(workload: Workload, with_products: tuple[Product, ...] | None = None) -> float:
-    """Commands/s through `apply`, events dropped as they come (as a runtime does once it has
-    published them), so freeing them is inside the timing."""
-    exchange = prepare(workload, with_products)
-    apply = exchange.apply
-    commands = workload.commands
-    tune_gc()
-    start = time.perf_counter()
-    for c in commands:
-        apply(c)
-    return len(commands) / (time.perf_counter() - start)
-
-
-def _engine_outcomes(workload: Workload) -> tuple[Counter[str], int, str]:
-    """What the mix did (rejections by error, fills) and the final state hash; not timed."""
-    exchange = prepare(workload)
-    rejected: Counter[str] = Counter()
-    fills = 0
-    for c in workload.commands:
-        events = exchange.apply(c)
-        if events and isinstance(events[0], Rejected):
-            rejected[events[0].error] += 1
-        fills += sum(1 for e in events if isinstance(e, Fill))
-    return rejected, fills, exchange.state_hash()
-
-
-def _engine_latency(workload: Workload) -> tuple[float, float]:
-    exchange = prepare(workload)
-    apply = exchange.apply
-    tune_gc()
-    clock = time.perf_counter_ns
-    samples = []
-    append = samples.append
-    for c in workload.commands:
-        t0 = clock()
-        apply(c)
-        append(clock() - t0)
-    samples.sort()
-    n = len(samples)
-    return samples[n // 2] / 1000, samples[min(n - 1, (n * 99) // 100)] / 1000
-
-
-def _journal_throughput(workload: Workload, batch: int) -> float:
-    with (
-        tempfile.TemporaryDirectory(prefix="backstop-bench-") as tmp,
-        Runtime(Path(tmp), snapshot_every=10**12) as runtime,
-    ):
-        for i in range(0, len(workload.setup), batch):
-            runtime.submit(workload.setup[i : i + batch])
-        commands = workload.commands
-        submit = runtime.submit
-        tune_gc()
-        start = time.perf_counter()
-        for i in range(0, len(commands), batch):
-            submit(commands[i : i + batch])
-        elapsed = time.perf_counter() - start
-    return len(commands) / elapsed
-
-
-def _baseline_throughput(workload: Workload) -> float:
-    venue = BaselineVenue(list(MARKETS))
-    for c in workload.setup:
-        if type(c) is PlaceOrder:
-            venue.place(c.market, c.side == "buy", c.price, c.size)
-    ops = []
-    for c in workload.commands:
-        if type(c) is PlaceOrder:
-            ops.append((c.market, c.side == "buy", c.price, c.size))
-        else:
-            ops.append(c.order_id)
-    place, cancel = venue.place, venue.cancel
-    tune_gc()
-    start = time.perf_counter()
-    for op in ops:
-        if type(op) is tuple:
-            place(*op)
-        else:
-            cancel(op)
-    elapsed = time.perf_counter() - start
-    return len(ops) / elapsed
-
-
 def build_kind() -> str:
     """Whether the engine running here was compiled by mypyc or is the pure-Python source."""
     import backstop.engine.exchange as module
@@ -142,45 +108,418 @@ def build_kind() -> str:
     return "compiled (mypyc)" if compiled else "pure Python"
 
 
-def run(count: int, batch: int, seed: int, as_json: bool) -> dict:
-    workload = build(count, seed=seed)
+def _prepare(workload: Workload, with_products: Sequence[Product] | None = None) -> Exchange:
+    """`prepare` with the collector off (a million accounts' setup otherwise spends most of its time
+    in full collections of objects that all live on)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return prepare(workload, with_products)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# ----------------------------------------------------------------------------- latency and outcomes
+
+
+class Outcomes(NamedTuple):
+    rejected: Counter[str]
+    fills: int
+    state_hash: str
+    p50_us: float
+    p99_us: float
+    baseline_p50_us: float
+    baseline_p99_us: float
+
+
+def _percentiles(samples: list[int]) -> tuple[float, float]:
+    samples.sort()
+    n = len(samples)
+    return samples[n // 2] / 1000, samples[min(n - 1, (n * 99) // 100)] / 1000
+
+
+def latency(workload: Workload, chunk: int) -> Outcomes:
+    """Per-command wall time of the engine and of the baseline, interleaved in chunks; and what the
+    mix did in the engine (rejections by error, fills, the final state hash)."""
+    exchange = _prepare(workload)
+    venue, ops = baseline_venue(workload)
+    clock = time.perf_counter_ns
+    engine_ns: list[int] = []
+    baseline_ns: list[int] = []
+    rejected: Counter[str] = Counter()
+    fills = [0]
+    apply, commands = exchange.apply, workload.commands
+
+    def engine(lo: int, hi: int) -> None:
+        append = engine_ns.append
+        for c in commands[lo:hi]:
+            t0 = clock()
+            events = apply(c)
+            append(clock() - t0)
+            if events:
+                if isinstance(events[0], Rejected):
+                    rejected[events[0].error] += 1
+                fills[0] += sum(1 for e in events if isinstance(e, Fill))
+
+    place, cancel = venue.place, venue.cancel
+
+    def baseline(lo: int, hi: int) -> None:
+        append = baseline_ns.append
+        for op in ops[lo:hi]:
+            if type(op) is tuple:
+                t0 = clock()
+                place(*op)
+            else:
+                t0 = clock()
+                cancel(op)
+            append(clock() - t0)
+
+    tune_gc()
+    interleave((engine, baseline), len(commands), chunk)
+    p50, p99 = _percentiles(engine_ns)
+    b50, b99 = _percentiles(baseline_ns)
+    outcomes = Outcomes(rejected, fills[0], exchange.state_hash(), p50, p99, b50, b99)
+    del exchange, venue
+    collect()
+    return outcomes
+
+
+# ----------------------------------------------------------------------------- throughput
+
+
+def _journal_runner(runtime: Runtime, commands: Sequence[Command], batch: int, wall: list[float]) -> Runner:
+    """Submits commands[lo:hi] in batches of `batch` (the last one shorter); adds its wall time to
+    wall[0]."""
+    submit = runtime.submit
+    clock = time.perf_counter
+
+    def run(lo: int, hi: int) -> None:
+        t0 = clock()
+        for i in range(lo, hi, batch):
+            submit(commands[i : min(hi, i + batch)])
+        wall[0] += clock() - t0
+
+    return run
+
+
+def _runtime(stack: ExitStack, workload: Workload, batch: int) -> Runtime:
+    """A runtime in a fresh temporary data directory, the workload's setup journaled and applied."""
+    tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="backstop-bench-"))
+    runtime = stack.enter_context(Runtime(Path(tmp), snapshot_every=10**12))
+    for i in range(0, len(workload.setup), batch):
+        runtime.submit(workload.setup[i : i + batch])
+    return runtime
+
+
+def throughput(workload: Workload, batch: int, chunk: int, repeat: int, reference: str) -> dict[str, Any]:
+    """`repeat` times on fresh state: the engine, the engine behind the journal, the engine with an
+    idle product and the baseline, interleaved in chunks by CPU time. Rates per repeat, ratios."""
+    commands = workload.commands
+    n = len(commands)
+    runs: list[dict[str, float]] = []
+    hashes: set[str] = set()
+    journal_hashes: set[str] = set()
+    for _ in range(repeat):
+        with ExitStack() as stack:
+            engine = _prepare(workload)
+            idle = _prepare(workload, (IdleProduct(),))
+            runtime = _runtime(stack, workload, batch)
+            venue, ops = baseline_venue(workload)
+            wall = [0.0]
+            runners = (
+                engine_runner(engine, commands, None),
+                _journal_runner(runtime, commands, batch, wall),
+                engine_runner(idle, commands, None),
+                baseline_runner(venue, ops),
+            )
+            tune_gc()
+            s_engine, s_journal, s_idle, s_base = interleave(runners, n, chunk)
+            hashes.add(engine.state_hash())
+            journal_hashes.add(runtime.exchange.state_hash())
+            runs.append(
+                {
+                    "engine": n / s_engine,
+                    "journal": n / s_journal,
+                    "journal_wall": n / wall[0],
+                    "with_product": n / s_idle,
+                    "baseline": n / s_base,
+                }
+            )
+            del engine, idle, runtime, venue, runners
+        collect()
+    ratios = {k: [r[k] / r["baseline"] for r in runs] for k in ("engine", "journal", "with_product")}
+    return {
+        "engine_commands_per_s": round(statistics.median(r["engine"] for r in runs)),
+        "journal_commands_per_s": round(statistics.median(r["journal"] for r in runs)),
+        "journal_wall_commands_per_s": round(statistics.median(r["journal_wall"] for r in runs)),
+        "with_product_commands_per_s": round(statistics.median(r["with_product"] for r in runs)),
+        "baseline_ops_per_s": round(statistics.median(r["baseline"] for r in runs)),
+        "engine_vs_baseline": round(statistics.median(ratios["engine"]), 3),
+        "journal_vs_baseline": round(statistics.median(ratios["journal"]), 3),
+        "engine_with_product_vs_baseline": round(statistics.median(ratios["with_product"]), 3),
+        "ratios": {k: [round(v, 3) for v in vs] for k, vs in ratios.items()},
+        "spread": {k: spread(vs) for k, vs in ratios.items()},
+        "per_repeat": [{k: round(v) for k, v in r.items()} for r in runs],
+        "same_state": hashes == {reference},
+        "journal_same_state": journal_hashes == {reference},
+    }
+
+
+# ----------------------------------------------------------------------------- accounts scaling
+
+
+def _rss() -> int | None:
+    """This process's resident set in bytes (Linux), None elsewhere."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def account_memory(sample: int = MEMORY_SAMPLE) -> dict[str, Any]:
+    """Bytes per account by tracemalloc: `sample` accounts created, funded (USD and BTC) and set to
+    10x, as the workload's setup does; then each given a BTC-PERP position (pairs trading at the
+    mid, which leaves the book empty). Net of everything freed (commands, events)."""
+    ex = products.exchange()
+    apply = ex.apply
+    ts = START_US
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(sample):
+            apply(CreateAccount(ts, f"trader{i:04d}"))
+            apply(Deposit(ts, i, "USD", 10_000_000 * ATOM))
+            apply(Deposit(ts, i, "BTC", 100 * ATOM))
+            apply(SetLeverage(ts, i, 10))
+        gc.collect()
+        accounts = tracemalloc.get_traced_memory()[0]
+        mid = MARKETS["BTC-PERP"][0]
+        for i in range(0, sample - 1, 2):
+            for acct, side in ((i, "buy"), (i + 1, "sell")):
+                events = apply(PlaceOrder(ts, acct, "BTC-PERP", side, 10, mid))
+                if events and isinstance(events[0], Rejected):
+                    raise RuntimeError(f"memory sample: order rejected: {events[0].error}")
+        gc.collect()
+        positions = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    holders = sample // 2 * 2
+    if sum(1 for a in ex.accounts if a.positions.get("BTC-PERP") and a.positions["BTC-PERP"].size) != holders:
+        raise RuntimeError("memory sample: not every account holds a position")
+    per_account = (accounts - before) / sample
+    return {
+        "method": "tracemalloc",
+        "sample_accounts": sample,
+        "bytes_per_account": round(per_account),
+        "bytes_per_account_with_position": round(per_account + (positions - accounts) / holders),
+    }
+
+
+def scaling(
+    counts: Sequence[int],
+    count: int,
+    seed: int,
+    chunk: int,
+    repeat: int,
+    positions: float,
+    note: Callable[[str], None],
+    memory_sample: int = MEMORY_SAMPLE,
+) -> dict[str, Any]:
+    """For each number of accounts, the engine against the baseline on the same mix (a share
+    `positions` of the accounts holding a position from the setup), `repeat` times."""
+    rows: list[dict[str, Any]] = []
+    for accounts in counts:
+        note(f"accounts scaling: {accounts:,} accounts, {count:,} commands x {repeat}")
+        t0 = time.perf_counter()
+        gc.disable()
+        try:
+            workload = build(count, accounts=accounts, seed=seed, positions=positions)
+        finally:
+            gc.enable()
+        workload_s = time.perf_counter() - t0
+        commands = workload.commands
+        n = len(commands)
+        runs: list[tuple[float, float]] = []
+        hashes: set[str] = set()
+        setup_s: list[float] = []
+        rss_per_account: float | None = None
+        holders = 0
+        for _ in range(repeat):
+            collect()
+            rss0, t0 = _rss(), time.perf_counter()
+            engine = _prepare(workload)
+            setup_s.append(time.perf_counter() - t0)
+            rss1 = _rss()
+            if rss0 is not None and rss1 is not None and rss_per_account is None:
+                rss_per_account = (rss1 - rss0) / accounts
+            holders = sum(1 for a in engine.accounts if any(p.size for p in a.positions.values()))
+            venue, ops = baseline_venue(workload)
+            tune_gc()
+            s_engine, s_base = interleave(
+                (engine_runner(engine, commands, None), baseline_runner(venue, ops)), n, chunk
+            )
+            hashes.add(engine.state_hash())
+            runs.append((n / s_engine, n / s_base))
+            del engine, venue, ops
+        del workload, commands
+        collect()
+        ratios = [e / b for e, b in runs]
+        rows.append(
+            {
+                "accounts": accounts,
+                "holders_after_setup": holders,
+                "workload_s": round(workload_s, 1),
+                "setup_s": round(min(setup_s), 1),
+                "rss_bytes_per_account": None if rss_per_account is None else round(rss_per_account),
+                "engine_commands_per_s": round(statistics.median(r[0] for r in runs)),
+                "baseline_ops_per_s": round(statistics.median(r[1] for r in runs)),
+                "engine_vs_baseline": round(statistics.median(ratios), 3),
+                "ratios": [round(r, 3) for r in ratios],
+                "spread": spread(ratios),
+                "same_state": len(hashes) == 1,
+            }
+        )
+    result: dict[str, Any] = {"positions_share": positions, "counts": rows}
+    if len(rows) >= 2:
+        first, last = rows[0]["engine_vs_baseline"], rows[-1]["engine_vs_baseline"]
+        result["last_vs_first"] = round(last / first, 3) if first else None
+    note(f"memory per account: tracemalloc on {memory_sample:,} accounts")
+    result["memory"] = account_memory(memory_sample)
+    return result
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def run(
+    count: int,
+    batch: int,
+    seed: int,
+    as_json: bool,
+    repeat: int = 3,
+    chunk: int = CHUNK,
+    accounts: Sequence[int] = (),
+    positions: float = POSITIONS,
+) -> dict[str, Any]:
+    import click
+
+    def note(message: str) -> None:
+        if not as_json:
+            click.echo(message, err=True)
+
+    kind = build_kind()
+    note(f"workload: {count:,} commands, {ACCOUNTS:,} accounts ({kind})")
+    workload = build(count, accounts=ACCOUNTS, seed=seed)
     mix = Counter(type(c).__name__ for c in workload.commands)
-    rejected, fills, final_hash = _engine_outcomes(workload)
-    engine_rate = _engine_throughput(workload)
-    p50, p99 = _engine_latency(workload)
-    journal_rate = _journal_throughput(workload, batch)
-    baseline_rate = _baseline_throughput(workload)
-    product_rate = _engine_throughput(workload, (IdleProduct(),))
-    result = {
+    note("latency: engine and baseline, per command, interleaved")
+    outcomes = latency(workload, chunk)
+    note(f"throughput: engine, journal, engine with a product, baseline; interleaved, x{repeat}")
+    timed = throughput(workload, batch, chunk, repeat, outcomes.state_hash)
+    result: dict[str, Any] = {
         "commands": len(workload.commands),
-        "accounts": 1000,
+        "accounts": ACCOUNTS,
         "markets": list(MARKETS),
         "mix": dict(mix),
-        "fills": fills,
+        "fills": outcomes.fills,
         "resting_orders_at_end": workload.resting_at_end,
-        "rejected": dict(rejected),
-        "state_hash": final_hash,
-        "engine_build": build_kind(),
-        "engine_commands_per_s": round(engine_rate),
-        "journal_commands_per_s": round(journal_rate),
+        "rejected": dict(outcomes.rejected),
+        "state_hash": outcomes.state_hash,
+        "engine_build": kind,
+        "timing": "CPU time (time.process_time), interleaved in chunks, the order rotating",
+        "chunk": chunk,
+        "repeat": repeat,
         "journal_batch": batch,
-        "baseline_ops_per_s": round(baseline_rate),
-        "engine_vs_baseline": round(engine_rate / baseline_rate, 3),
-        "engine_with_product_vs_baseline": round(product_rate / baseline_rate, 3),
-        "p50_us": round(p50, 2),
-        "p99_us": round(p99, 2),
+        **timed,
+        "p50_us": round(outcomes.p50_us, 2),
+        "p99_us": round(outcomes.p99_us, 2),
+        "baseline_p50_us": round(outcomes.baseline_p50_us, 2),
+        "baseline_p99_us": round(outcomes.baseline_p99_us, 2),
     }
+    del workload
+    collect()
+    if accounts:
+        result["accounts_scaling"] = scaling(accounts, count, seed, chunk, repeat, positions, note)
     if as_json:
         print(json.dumps(result))
     else:
-        print(f"engine build      {result['engine_build']}")
-        print(f"commands          {result['commands']:>12,}  mix {dict(mix)}")
-        print(f"fills             {fills:>12,}  rejected {sum(rejected.values()):,} {dict(rejected)}")
-        print(f"resting orders    {workload.resting_at_end:>12,}  (book size at the end, steady state)")
-        print(f"engine only       {result['engine_commands_per_s']:>12,} commands/s (margin checks on)")
-        print(f"with journal      {result['journal_commands_per_s']:>12,} commands/s (fsync per {batch})")
-        print(f"latency           p50 {p50:.2f} us   p99 {p99:.2f} us")
-        print(f"baseline book     {result['baseline_ops_per_s']:>12,} ops/s (dict of deques, no accounts)")
-        print(f"engine / baseline {result['engine_vs_baseline']:>12}")
-        print(f"  with a product  {result['engine_with_product_vs_baseline']:>12}  (an idle one registered)")
+        _print(result)
     return result
+
+
+def _print(r: dict[str, Any]) -> None:
+    rejected = r["rejected"]
+    print(f"engine build      {r['engine_build']}")
+    print(f"commands          {r['commands']:>12,}  mix {r['mix']}  ({r['accounts']:,} accounts)")
+    print(f"fills             {r['fills']:>12,}  rejected {sum(rejected.values()):,} {rejected}")
+    print(f"resting orders    {r['resting_orders_at_end']:>12,}  (book size at the end, steady state)")
+    print(
+        f"timing            CPU time (time.process_time); chunks of {r['chunk']:,} commands, engine "
+        f"paths and baseline interleaved in one process, the order rotating; {r['repeat']} repeats"
+    )
+    print(
+        f"  {'repeat':<8} {'engine/s':>10} {'journal/s':>10} {'product/s':>10} {'baseline/s':>11}"
+        f" {'engine':>7} {'journal':>8} {'product':>8}  (ratios to the baseline)"
+    )
+    for i, p in enumerate(r["per_repeat"]):
+        b = p["baseline"]
+        print(
+            f"  {i + 1:<8} {p['engine']:>10,} {p['journal']:>10,} {p['with_product']:>10,} {b:>11,}"
+            f" {p['engine'] / b:>7.3f} {p['journal'] / b:>8.3f} {p['with_product'] / b:>8.3f}"
+        )
+    labels = {
+        "engine": "engine only (margin checks on)",
+        "journal": f"with journal (fsync per {r['journal_batch']:,})",
+        "with_product": "with a product (an idle one)",
+    }
+    for key, label in labels.items():
+        s = r["spread"][key]
+        print(f"  {label:<34} / baseline  min {s['min']:.3f}  median {s['median']:.3f}  max {s['max']:.3f}")
+    print(
+        f"  journal, wall clock  {r['journal_wall_commands_per_s']:,} commands/s (CPU time leaves out "
+        "waiting on the disk)"
+    )
+    print(f"  same state hash in every engine run: {r['same_state']}; journal: {r['journal_same_state']}")
+    print(
+        f"latency           engine p50 {r['p50_us']:.2f} us p99 {r['p99_us']:.2f} us; baseline p50 "
+        f"{r['baseline_p50_us']:.2f} us p99 {r['baseline_p99_us']:.2f} us (wall clock per command)"
+    )
+    s = r.get("accounts_scaling")
+    if not s:
+        return
+    print(
+        f"accounts scaling  same mix; {s['positions_share']:.0%} of the accounts hold a BTC-PERP position "
+        "from the setup; engine vs baseline interleaved as above"
+    )
+    print(
+        f"  {'accounts':>10} {'workload s':>10} {'setup s':>8} {'engine/s':>10} {'baseline/s':>11}"
+        f"   {'min':>6} {'median':>6} {'max':>6}  per repeat"
+    )
+    for row in s["counts"]:
+        sp = row["spread"]
+        print(
+            f"  {row['accounts']:>10,} {row['workload_s']:>10.1f} {row['setup_s']:>8.1f}"
+            f" {row['engine_commands_per_s']:>10,} {row['baseline_ops_per_s']:>11,}"
+            f"   {sp['min']:>6.3f} {sp['median']:>6.3f} {sp['max']:>6.3f}  {row['ratios']}"
+        )
+    if "last_vs_first" in s:
+        rows = s["counts"]
+        print(
+            f"  ratio at {rows[-1]['accounts']:,} / ratio at {rows[0]['accounts']:,}: {s['last_vs_first']}"
+            " (medians)"
+        )
+    m = s["memory"]
+    rss = ", ".join(
+        f"{row['accounts']:,}: {row['rss_bytes_per_account']:,} B"
+        for row in s["counts"]
+        if row["rss_bytes_per_account"] is not None
+    )
+    print(
+        f"  memory per account ({m['method']}, {m['sample_accounts']:,} accounts): "
+        f"{m['bytes_per_account']:,} B, {m['bytes_per_account_with_position']:,} B with a position"
+    )
+    if rss:
+        share = f"{s['positions_share']:.0%}"
+        print(f"  resident set growth in the setup, per account ({share} with positions): {rss}")

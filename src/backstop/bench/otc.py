@@ -57,7 +57,8 @@ import click
 from backstop import products
 from backstop.bench.api import Http, Server, _percentile, _split, _succeeded
 from backstop.bench.engine import build_kind
-from backstop.bench.products import _baseline, _collect, _interleave, _runner, _server_cpu_s, _signed, _venue
+from backstop.bench.measure import baseline_runner, baseline_venue, engine_runner, interleave
+from backstop.bench.products import _collect, _server_cpu_s, _signed
 from backstop.bench.workload import build, prepare
 from backstop.engine.amounts import ATOM
 from backstop.engine.exchange import Exchange
@@ -363,10 +364,14 @@ def engine_ratio(count: int, chunk: int, repeat: int, seed: int) -> dict[str, An
         off = prepare(workload, products.load(["ftt"]))
         on = prepare(workload, products.load(["ftt"]))
         benefits = discount_all(on)
-        venue, ops = _venue(workload)
-        runners = (_runner(off, commands, None), _runner(on, commands, None), _baseline(venue, ops))
+        venue, ops = baseline_venue(workload)
+        runners = (
+            engine_runner(off, commands, None),
+            engine_runner(on, commands, None),
+            baseline_runner(venue, ops),
+        )
         tune_gc()
-        s_off, s_on, s_base = _interleave(runners, n, chunk)
+        s_off, s_on, s_base = interleave(runners, n, chunk)
         hashes.add(off.state_hash())
         fees_off, fees_on = off.fees.totals.get("USD", 0), on.fees.totals.get("USD", 0)
         if not 0 < fees_on < fees_off:

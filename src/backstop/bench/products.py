@@ -60,7 +60,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -72,13 +72,12 @@ import click
 
 from backstop import products
 from backstop.bench.api import Http, Server, _process_cpu_s, _split, _succeeded
-from backstop.bench.baseline import BaselineVenue
 from backstop.bench.engine import build_kind
-from backstop.bench.workload import MARKETS, Workload, build, prepare
+from backstop.bench.measure import baseline_runner, baseline_venue, engine_runner, interleave
+from backstop.bench.workload import build, prepare
 from backstop.catalog import USD
 from backstop.engine.amounts import ATOM, MAX_ATOMS
 from backstop.engine.commands import (
-    CancelOrder,
     Command,
     CreateAccount,
     Deposit,
@@ -496,21 +495,6 @@ def rebalances(nav_usd: int, step_s: int, seed: int) -> tuple[dict[str, Any], Ma
 # ----------------------------------------------------------------------------- timing
 
 
-def _interleave(runners: Sequence[Callable[[int, int], None]], count: int, chunk: int) -> list[float]:
-    """CPU seconds of each runner over [0, count) in chunks, the order rotating each chunk."""
-    spent = [0.0] * len(runners)
-    clock = time.process_time
-    for n, lo in enumerate(range(0, count, chunk)):
-        hi = min(count, lo + chunk)
-        order = list(range(len(runners)))
-        shift = n % len(order)
-        for i in order[shift:] + order[:shift]:
-            t0 = clock()
-            runners[i](lo, hi)
-            spent[i] += clock() - t0
-    return spent
-
-
 def requests(m: Market, creator: int, count: int, chunk: int, repeat: int) -> dict[str, Any]:
     """Part 1 at the engine level: create then redeem 0.01 BULL `count` times, against IOC market
     orders of the same hedge lots (buy then sell) by an ordinary account, interleaved in chunks."""
@@ -539,8 +523,8 @@ def requests(m: Market, creator: int, count: int, chunk: int, repeat: int) -> di
                 io_cmds.append(PlaceOrder(ts, creator, token.perp, "sell", lots, None, "market", True))
         refused: list[AnyCommand] = []
         tune_gc()
-        spent_lt, spent_io = _interleave(
-            (_runner(ex_lt, lt_cmds, refused), _runner(ex_io, io_cmds, [])), count, chunk
+        spent_lt, spent_io = interleave(
+            (engine_runner(ex_lt, lt_cmds, refused), engine_runner(ex_io, io_cmds, [])), count, chunk
         )
         if refused:
             raise RuntimeError(f"{len(refused)} of {count} creations and redemptions refused")
@@ -783,52 +767,6 @@ def api_requests(count: int, chunk: int, repeat: int, clients: int = API_CLIENTS
     return result
 
 
-def _runner(
-    ex: Exchange, commands: Sequence[AnyCommand], refused: list[AnyCommand] | None
-) -> Callable[[int, int], None]:
-    """Applies commands[lo:hi]; with `refused`, notes the commands the engine rejected."""
-    apply = ex.apply
-
-    def run(lo: int, hi: int) -> None:
-        if refused is None:
-            for c in commands[lo:hi]:
-                apply(c)
-            return
-        for c in commands[lo:hi]:
-            events = apply(c)
-            if events and isinstance(events[0], Rejected):
-                refused.append(c)
-
-    return run
-
-
-def _baseline(venue: BaselineVenue, ops: list[Any]) -> Callable[[int, int], None]:
-    place, cancel = venue.place, venue.cancel
-
-    def run(lo: int, hi: int) -> None:
-        for op in ops[lo:hi]:
-            if type(op) is tuple:
-                place(*op)
-            else:
-                cancel(op)
-
-    return run
-
-
-def _venue(workload: Workload) -> tuple[BaselineVenue, list[Any]]:
-    venue = BaselineVenue(list(MARKETS))
-    for c in workload.setup:
-        if isinstance(c, PlaceOrder) and c.price is not None:
-            venue.place(c.market, c.side == "buy", c.price, c.size)
-    ops: list[Any] = []
-    for c in workload.commands:
-        if isinstance(c, PlaceOrder) and c.price is not None:
-            ops.append((c.market, c.side == "buy", c.price, c.size))
-        elif isinstance(c, CancelOrder):
-            ops.append(c.order_id)
-    return venue, ops
-
-
 def engine_ratio(count: int, chunk: int, repeat: int, seed: int) -> dict[str, Any]:
     """Part 3: the workload through a bare exchange, one with the leveraged tokens registered, and
     the baseline book, interleaved in chunks; `repeat` times on fresh exchanges."""
@@ -839,10 +777,14 @@ def engine_ratio(count: int, chunk: int, repeat: int, seed: int) -> dict[str, An
     for _ in range(repeat):
         bare = prepare(workload, ())
         with_lt = prepare(workload, products.load(["leveraged_tokens"]))
-        venue, ops = _venue(workload)
-        runners = (_runner(bare, commands, None), _runner(with_lt, commands, None), _baseline(venue, ops))
+        venue, ops = baseline_venue(workload)
+        runners = (
+            engine_runner(bare, commands, None),
+            engine_runner(with_lt, commands, None),
+            baseline_runner(venue, ops),
+        )
         tune_gc()
-        s_bare, s_lt, s_base = _interleave(runners, len(commands), chunk)
+        s_bare, s_lt, s_base = interleave(runners, len(commands), chunk)
         hashes.add(bare.state_hash())
         n = len(commands)
         runs.append({"bare": n / s_bare, "with_products": n / s_lt, "baseline": n / s_base})

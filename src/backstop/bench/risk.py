@@ -5,8 +5,12 @@ book is left empty, so the mark is the index). 99% are 1-3x long or short; 1% ar
 at 15-19.5x just before the index fell 1.25%, so some of them sit within 1% of maintenance. One
 Tick assesses everyone and fills the at-risk index (the first sweep, printed, not the figure);
 then the index falls 1% and exactly one `Tick` is timed: that is `sweep_ms`. The baseline, timed
-on the same exchange just before, is the sweep without the at-risk index: `risk.assess` on
-every account.
+on the same exchange right after it, is the sweep without the at-risk index: `risk.assess` on
+every account. Both by CPU time (`time.process_time`), `--repeat` times: the exchange as it stood
+once built is pickled and each further repeat runs the same Ticks, move, sweep and scan on a fresh
+copy of it (the sweep then the scan, so the scan cannot warm the sweep's caches; each copy must end
+in the same state); per repeat the sweep's time over the scan's, and min/median/max (the medians
+are `sweep_ms` and `full_scan_ms`).
 
 Cascade: accounts long BTC-PERP at 18-19x (their counterparty a market maker), backstop
 liquidity providers with ample capacity, an insurance fund seeded with $100M. The index gaps down
@@ -16,7 +20,7 @@ the index; the clock ticks once a second until nobody is liquidating. `liquidati
 accounts fully liquidated / CPU time inside those Ticks. The baseline closes the same positions,
 on an identical exchange before the gap, with one ordinary IOC order each (CPU time inside those
 orders). The exchange is built once and pickled; each run takes a fresh copy, and the cascade and
-its baseline alternate (which goes first alternates too), `--repeats` times: the figures are the
+its baseline alternate (which goes first alternates too), `--repeat` times: the figures are the
 medians, and the ratio's min / median / max.
 
 Top-10 cascades: the same, with no backstop provider, so every auto-close goes to FTX's last
@@ -43,6 +47,7 @@ import click
 
 from backstop import products
 from backstop.bench.engine import build_kind
+from backstop.bench.measure import spread
 from backstop.catalog import USD
 from backstop.engine.amounts import MAX_ATOMS
 from backstop.engine.commands import (
@@ -92,7 +97,6 @@ BLP_USD = 300_000_000 * ATOM
 BLP_PER_MINUTE = 2_000_000_000 * ATOM
 BLP_PER_HOUR = 10 * BLP_PER_MINUTE
 INSURANCE_SEED = 100_000_000 * ATOM  # the operator seeds the fund, as FTX did
-REPEATS = 5  # each cascade and its baseline, interleaved
 TOP10_HOLDERS = (2_000, 20_000, 200_000)  # holders of the market in the top-10 cascades
 
 
@@ -230,15 +234,21 @@ def populate(count: int, seed: int) -> tuple[Exchange, int]:
 
 
 def _full_scan(ex: Exchange) -> tuple[float, set[int]]:
-    """The sweep without the at-risk index: assess every account (ms, ids below maintenance)."""
+    """The sweep without the at-risk index: assess every account (CPU ms, ids below maintenance)."""
     accounts = ex.accounts
     below: set[int] = set()
-    start = time.perf_counter()
+    start = time.process_time()
     for acct in accounts:
         a = assess(ex, acct)
         if a.notional and a.tav < a.requirement:
             below.add(acct.id)
-    return (time.perf_counter() - start) * 1000, below
+    return (time.process_time() - start) * 1000, below
+
+
+def _cpu_tick(ex: Exchange, ts: int) -> tuple[float, list[Event]]:
+    start = time.process_time()
+    events = ex.apply(Tick(ts))
+    return (time.process_time() - start) * 1000, events
 
 
 def _timed_tick(ex: Exchange, ts: int) -> tuple[float, list[Event]]:
@@ -247,41 +257,79 @@ def _timed_tick(ex: Exchange, ts: int) -> tuple[float, list[Event]]:
     return (time.perf_counter() - start) * 1000, events
 
 
-def sweep(count: int, seed: int) -> dict[str, Any]:
+def _copy(frozen: bytes) -> Exchange:
+    gc.disable()
+    try:
+        ex: Exchange = pickle.loads(frozen)
+    finally:
+        gc.enable()
+    tune_gc()
+    return ex
+
+
+def sweep(count: int, seed: int, repeat: int = 1) -> dict[str, Any]:
     gc.disable()
     started = time.perf_counter()
     ex, price = populate(count, seed)
     build_s = time.perf_counter() - started
     gc.enable()
+    # a pickle restores the canonical state, not the at-risk index: a copy is taken before the
+    # first Tick, which builds the index on each copy as it did on the original
+    frozen = pickle.dumps(ex, protocol=pickle.HIGHEST_PROTOCOL) if repeat > 1 else b""
     tune_gc()
-    ts = START_US + SECOND_US
-    first_ms, first_events = _timed_tick(ex, ts)
-    first_started = sum(1 for e in first_events if isinstance(e, LiquidationStarted))
-    ts += SECOND_US
-    _set_index(ex, ts, price * (1000 - MOVE_PERMILLE) // 1000)
-    _, below = _full_scan(ex)  # untimed: who the sweep must find
-    keys = [a.watch_key for a in ex.accounts]
-    touched = set(ex.dirty)
-    sweep_ms, events = _timed_tick(ex, ts)
-    drift = ex.drift
-    assessed = len(touched) + sum(1 for i, k in enumerate(keys) if 0 <= k <= drift and i not in touched)
-    started_now = {e.account for e in events if isinstance(e, LiquidationStarted)}
+    firsts: list[float] = []
+    sweeps: list[float] = []
+    scans: list[float] = []
+    outcomes: set[tuple[int, int, frozenset[int], str]] = set()
+    below: set[int] = set()
+    first_started = assessed = 0
+    started_now: set[int] = set()
+    for r in range(repeat):
+        if r:
+            del ex
+            _collect()
+            ex = _copy(frozen)
+        ts = START_US + SECOND_US
+        first_ms, first_events = _cpu_tick(ex, ts)
+        first_started = sum(1 for e in first_events if isinstance(e, LiquidationStarted))
+        ts += SECOND_US
+        _set_index(ex, ts, price * (1000 - MOVE_PERMILLE) // 1000)
+        _, below = _full_scan(ex)  # untimed: who the sweep must find
+        keys = [a.watch_key for a in ex.accounts]
+        touched = set(ex.dirty)
+        sweep_ms, events = _cpu_tick(ex, ts)
+        scan_ms, _ = _full_scan(ex)  # the baseline, after the sweep so it cannot warm the sweep's caches
+        drift = ex.drift
+        assessed = len(touched) + sum(1 for i, k in enumerate(keys) if 0 <= k <= drift and i not in touched)
+        started_now = {e.account for e in events if isinstance(e, LiquidationStarted)}
+        firsts.append(first_ms)
+        sweeps.append(sweep_ms)
+        scans.append(scan_ms)
+        outcomes.add((first_started, assessed, frozenset(started_now), ex.state_hash()))
+    del frozen
+    if len(outcomes) != 1:
+        raise RuntimeError("the sweep's repeats on copies of one exchange did not agree")
     missed = len(below - started_now)
     if missed:
         _note(f"WARNING: the sweep missed {missed:,} of {len(below):,} accounts below maintenance margin")
-    scan_ms, _ = _full_scan(ex)  # the baseline, after the sweep so it cannot warm the sweep's caches
+    ratios = [s / b for s, b in zip(sweeps, scans, strict=True)]
     result = {
         "accounts": count,
         "build_s": round(build_s, 2),
-        "first_sweep_ms": round(first_ms, 3),
+        "first_sweep_ms": round(statistics.median(firsts), 3),
         "first_sweep_liquidations": first_started,
-        "sweep_ms": round(sweep_ms, 3),
+        "sweep_ms": round(statistics.median(sweeps), 3),
         "assessed": assessed,
         "liquidations_started": len(started_now),
-        "full_scan_ms": round(scan_ms, 3),
+        "full_scan_ms": round(statistics.median(scans), 3),
         "below_mmf": len(below),
         "missed": missed,
         "state_hash": ex.state_hash(),
+        "repeat": repeat,
+        "sweep_ms_runs": [round(s, 3) for s in sweeps],
+        "full_scan_ms_runs": [round(s, 3) for s in scans],
+        "sweep_vs_full_scan": [round(x, 5) for x in ratios],
+        "sweep_vs_full_scan_spread": spread(ratios, 5),
     }
     del ex
     _collect()
@@ -560,20 +608,20 @@ def run(
     cascade_accounts: int,
     seed: int,
     as_json: bool,
+    repeat: int = 3,
     holders: list[int] | None = None,
-    repeats: int = REPEATS,
 ) -> dict[str, Any]:
     build = build_kind()
     sweeps: list[dict[str, Any]] = []
     for count in sizes:
-        _note(f"sweep: {count:,} accounts ({build})")
-        sweeps.append(sweep(count, seed))
-    _note(f"cascade: {cascade_accounts:,} accounts, to the backstop providers, x{repeats}")
-    liquidation = cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT, repeats=repeats)
+        _note(f"sweep: {count:,} accounts x{repeat} ({build})")
+        sweeps.append(sweep(count, seed, repeat))
+    _note(f"cascade: {cascade_accounts:,} accounts, to the backstop providers, x{repeat}")
+    liquidation = cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT, repeats=repeat)
     last_resort: list[dict[str, Any]] = []
     for n in holders if holders is not None else TOP10_HOLDERS:
-        _note(f"cascade: {cascade_accounts:,} accounts, to the top 10, {n:,} holders, x{repeats}")
-        last_resort.append(cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT, n, 0, repeats))
+        _note(f"cascade: {cascade_accounts:,} accounts, to the top 10, {n:,} holders, x{repeat}")
+        last_resort.append(cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT, n, 0, repeat))
     biggest = max(sweeps, key=lambda s: s["accounts"]) if sweeps else None
     result: dict[str, Any] = {
         "engine_build": build,
@@ -604,7 +652,10 @@ def run(
         print(json.dumps(result))
         return result
     print(f"engine build        {build}")
-    print(f"sweep after a {MOVE_PERMILLE / 10:g}% mark move (99% of accounts at 1-3x, 1% at 15-19.5x):")
+    print(
+        f"sweep after a {MOVE_PERMILLE / 10:g}% mark move (99% of accounts at 1-3x, 1% at 15-19.5x);"
+        f" CPU time, medians of {sweeps[0]['repeat'] if sweeps else 0} repeats:"
+    )
     print(
         f"  {'accounts':>10} {'sweep ms':>10} {'assessed':>9} {'liq.':>6} {'full scan ms':>13} "
         f"{'x faster':>9} {'first sweep ms':>15} {'build s':>8}"
@@ -622,6 +673,12 @@ def run(
         verdict = "met" if result["meets_target"] else "NOT met"
         print(f"  target: a sweep at 1,000,000 accounts under {TARGET_MS:g} ms: {verdict}")
     print("  (baseline: full scan = risk.assess on every account, the sweep without the at-risk index)")
+    for s in sweeps:
+        sp = s["sweep_vs_full_scan_spread"]
+        print(
+            f"  sweep / full scan {s['accounts']:>10,}  min {sp['min']:.5f}  median {sp['median']:.5f}"
+            f"  max {sp['max']:.5f}  per repeat {s['sweep_vs_full_scan']}"
+        )
     for c in [liquidation, *last_resort]:
         _print_cascade(c)
     growth = result.get("top10_cost_growth")

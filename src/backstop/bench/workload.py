@@ -6,6 +6,12 @@ drift. Order ids are predicted (the engine numbers accepted orders consecutively
 generated against a baseline book so that cancels name orders that are still resting there.
 Crossing orders are sized to hold each book near `DEPTH` resting orders (bigger when the book is
 deeper than that), so the run measures a steady book, neither draining nor growing.
+
+For the accounts-scaling bench, `build` takes any number of accounts (each created, funded and set
+to 10x as for 1,000) and a share of them to hold a BTC-PERP position before the mix: pairs of
+such accounts trade with each other at the mid (one rests a limit order, the other crosses it), so
+the book is as empty afterwards as before and the baseline book, fed the same orders, numbers its
+orders as the engine does.
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ class Workload:
     resting_at_end: int  # resting orders in the baseline book after the mix
 
 
-def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
+def build(count: int, accounts: int = 1_000, seed: int = 7, positions: float = 0.0) -> Workload:
+    """`count` commands of the mix among `accounts` accounts; a share `positions` of the accounts
+    (spread evenly through the ids, in pairs) hold a BTC-PERP position from the setup."""
     rng = random.Random(seed)
     ts = START_US
     setup: list[Command] = []
@@ -52,6 +60,13 @@ def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
     names = list(MARKETS)
     mids = {m: MARKETS[m][0] for m in names}
     venue = BaselineVenue(names)
+    for long, short in _position_pairs(accounts, positions):
+        market = "BTC-PERP"
+        lots = rng.randint(MARKETS[market][1], MARKETS[market][2])
+        mid = mids[market]
+        for acct, side in ((long, "buy"), (short, "sell")):
+            setup.append(PlaceOrder(ts, acct, market, side, lots, mid))
+            venue.place(market, side == "buy", mid, lots)
     live: list[int] = []  # ids that may still rest; filled ones are skipped when drawn
     owner: dict[int, int] = {}  # order id -> the account that placed it
     for market in names:  # a two-sided book to start from
@@ -104,6 +119,15 @@ def build(count: int, accounts: int = 1_000, seed: int = 7) -> Workload:
         owner[oid] = acct
         live.append(oid)
     return Workload(setup, commands, venue.resting_count())
+
+
+def _position_pairs(accounts: int, share: float) -> list[tuple[int, int]]:
+    """Pairs of accounts, `share` of them in all (rounded down to a pair), evenly spread."""
+    holders = int(accounts * share) // 2 * 2
+    if holders <= 0:
+        return []
+    picked = [i * accounts // holders for i in range(holders)]
+    return list(zip(picked[0::2], picked[1::2], strict=True))
 
 
 def prepare(workload: Workload, with_products: Sequence[Product] | None = None) -> Exchange:

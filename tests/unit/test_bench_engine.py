@@ -1,0 +1,71 @@
+"""`backstop bench engine`: the interleaved CPU-time measurement and the accounts-scaling workload.
+No timing is asserted (the machine is shared); the structure of the figures and the workload are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backstop.bench.engine import run, scaling
+from backstop.bench.measure import interleave, spread
+from backstop.bench.workload import build, prepare
+from backstop.engine.events import Rejected
+
+
+def test_interleave_gives_every_runner_every_chunk_the_order_rotating() -> None:
+    calls: list[tuple[str, int, int]] = []
+
+    def runner(name: str) -> Any:
+        return lambda lo, hi: calls.append((name, lo, hi))
+
+    spent = interleave([runner("a"), runner("b"), runner("c")], 10, 4)
+    assert len(spent) == 3 and all(s >= 0 for s in spent)
+    assert calls == [
+        ("a", 0, 4), ("b", 0, 4), ("c", 0, 4),
+        ("b", 4, 8), ("c", 4, 8), ("a", 4, 8),
+        ("c", 8, 10), ("a", 8, 10), ("b", 8, 10),
+    ]  # fmt: skip
+
+
+def test_spread_is_min_median_max() -> None:
+    assert spread([0.3, 0.1, 0.2, 0.25]) == {"min": 0.1, "median": 0.225, "max": 0.3}
+
+
+def test_positions_are_held_by_the_share_of_accounts_and_ids_still_predicted() -> None:
+    plain = build(3_000, accounts=200, seed=3)
+    assert build(3_000, accounts=200, seed=3, positions=0.0) == plain  # no share: the same workload
+    workload = build(3_000, accounts=200, seed=3, positions=0.1)
+    ex = prepare(workload)
+    holders = [a.id for a in ex.accounts if any(p.size for p in a.positions.values())]
+    assert len(holders) == 20 and holders == list(range(0, 200, 10))
+    rejected = 0
+    for c in workload.commands:
+        events = ex.apply(c)
+        if events and isinstance(events[0], Rejected):
+            assert events[0].error == "Order already closed"
+            rejected += 1
+    assert rejected < len(workload.commands) // 100
+
+
+def test_the_bench_reports_each_repeat_and_the_ratios_spread(capsys: Any) -> None:
+    result = run(4_000, 500, 7, True, repeat=2, chunk=1_000)
+    for key in ("engine", "journal", "with_product"):
+        assert len(result["ratios"][key]) == 2 and all(r > 0 for r in result["ratios"][key])
+        s = result["spread"][key]
+        assert s["min"] <= s["median"] <= s["max"]
+    assert result["engine_vs_baseline"] == result["spread"]["engine"]["median"]
+    assert result["same_state"] and result["journal_same_state"]
+    assert len(result["per_repeat"]) == 2 and result["timing"].startswith("CPU time")
+    assert result["journal_commands_per_s"] > 0 and result["baseline_ops_per_s"] > 0
+    assert "accounts_scaling" not in result
+
+
+def test_accounts_scaling_measures_each_count_and_memory_per_account() -> None:
+    notes: list[str] = []
+    s = scaling([100, 400], 2_000, 7, 500, 2, 0.1, notes.append, memory_sample=200)
+    rows = s["counts"]
+    assert [r["accounts"] for r in rows] == [100, 400]
+    assert [r["holders_after_setup"] for r in rows] == [10, 40]
+    assert all(r["same_state"] and len(r["ratios"]) == 2 for r in rows)
+    assert s["last_vs_first"] > 0
+    m = s["memory"]
+    assert m["method"] == "tracemalloc" and 0 < m["bytes_per_account"] < m["bytes_per_account_with_position"]
