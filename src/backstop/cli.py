@@ -1283,17 +1283,33 @@ def bench_volume_token(
 
 
 @bench.command("api")
-@click.option("--seconds", default=30.0, show_default=True, help="Seconds of each REST phase.")
+@click.option("--seconds", default=5.0, show_default=True, help="Seconds of each chunk of one REST phase.")
+@click.option(
+    "--repeats",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Rounds of one chunk of orders to the exchange and one to the bare baseline endpoint.",
+)
 @click.option("--clients", default=64, show_default=True, help="Concurrent REST clients, one API key each.")
 @click.option("--subscribers", default=1000, show_default=True, help="Websocket subscribers to one book.")
 @click.option("--events", default=100, show_default=True, help="Book changes sent to the subscribers.")
+@click.option("--fanout/--no-fanout", default=True, show_default=True, help="Measure the websocket fan-out.")
 @click.option("--workers", default=0, help="Load generator processes [default: spare CPUs, 1 to 4].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_api(
-    seconds: float, clients: int, subscribers: int, events: int, workers: int, as_json: bool
+    seconds: float,
+    repeats: int,
+    clients: int,
+    subscribers: int,
+    events: int,
+    fanout: bool,
+    workers: int,
+    as_json: bool,
 ) -> None:
-    """Signed REST order placement by concurrent clients against unauthenticated GET /api/markets,
-    and websocket order book fan-out, against one real server process on loopback."""
+    """Signed REST order placement by concurrent clients against a bare raw-ASGI endpoint doing FTX's
+    HMAC check, a JSON parse and a JSON reply (per server CPU-second, interleaved, repeated), and
+    websocket order book fan-out, against one real server process on loopback."""
     from backstop.bench.api import run
 
     for name, value in (("--seconds", seconds), ("--clients", clients), ("--subscribers", subscribers)):
@@ -1303,7 +1319,7 @@ def bench_api(
         raise click.BadParameter("must be positive", param_hint="--events")
     if workers < 0:
         raise click.BadParameter("must not be negative", param_hint="--workers")
-    run(seconds, clients, subscribers, events, workers, as_json)
+    run(seconds, clients, subscribers, events, workers, as_json, repeats, fanout)
 
 
 @bench.command("ui")

@@ -195,6 +195,10 @@ def test_ftx_regime_under_the_fhs_margin_with_straight_intrabar_lines() -> None:
     assert linear["coins"] == ["BTC", "ETH", "SOL", "FTT"] and linear["margin"] == "fhs"
     assert linear["intrabar"] == "linear" and runs["model"]["intrabar"] == "model"
     assert linear["solvent"] is True and runs["model"]["solvent"] is True
+    # the index's largest move from history, in basis points: the JSON's two decimals keep it
+    impacts = [linear[f"index_impact_max_bp_{coin}"] for coin in linear["coins"]]
+    assert linear["index_impact_max_bp"] in impacts and linear["index_impact_max_bp"] != 0
+    assert abs(linear["index_impact_max_bp"]) == max(abs(x) for x in impacts)
     # the 1-minute data covers May 2021 for BTC, ETH and SOL; FTT's hours are walked inside, and
     # the two walks trade differently
     assert (linear["commands"], linear["fee_revenue"]) != (

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -491,3 +494,54 @@ def test_concurrent_first_open_shares_one_key(tmp_path: Path):
         r = s.get(key)
         assert r is not None and r.secret == secret
         s.close()
+
+
+def test_changes_by_another_connection_are_seen_at_every_lookup(tmp_path: Path):
+    """The lookup asks SQLite only when the WAL index's header moved: every create and revoke by
+    another connection (and by another process) is still seen by the very next lookup, across
+    checkpoints that restart the WAL."""
+    rng = random.Random(7)
+    with KeyStore(tmp_path) as server, KeyStore(tmp_path) as cli:
+        assert server._wal_index is not None  # the fast path is the one under test
+        live: dict[str, str] = {}
+        gone: list[str] = []
+        for step in range(300):
+            action = rng.random()
+            if action < 0.4 or not live:
+                key, secret = cli.create("alice")
+                live[key] = secret
+            elif action < 0.7:
+                key = rng.choice(sorted(live))
+                assert server.get(key) is not None  # cached in the server first
+                cli.revoke(key)
+                del live[key]
+                gone.append(key)
+            elif action < 0.8:
+                cli._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                key, secret = server.create("bob")  # the server's own writes
+                live[key] = secret
+            if step % 50 == 0:
+                done = subprocess.run(
+                    [sys.executable, "-c", _REVOKE_ONE, str(tmp_path), rng.choice(sorted(live))],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                revoked = done.stdout.strip()
+                del live[revoked]
+                gone.append(revoked)
+            for key, secret in live.items():
+                found = server.get(key)
+                assert found is not None and found.secret == secret
+            for key in gone:
+                assert server.get(key) is None
+
+
+_REVOKE_ONE = """
+import sys
+from backstop.server.keys import KeyStore
+with KeyStore(sys.argv[1]) as store:
+    assert store.revoke(sys.argv[2])
+print(sys.argv[2])
+"""

@@ -173,7 +173,7 @@ def test_impact_off_reproduces_the_labs_earlier_numbers_bit_for_bit() -> None:
     )
     result = replay(config)
     assert result.state_hash == "177cf33f4e7abe234649f2adf63084aa566b320c712050ee9e6f8a8ab3026a3c"
-    assert "index_impact_max" not in result.summary and result.summary["impact"] == "off"
+    assert "index_impact_max_bp" not in result.summary and result.summary["impact"] == "off"
 
 
 def test_with_the_book_only_the_index_follows_history_and_with_impact_it_is_moved() -> None:

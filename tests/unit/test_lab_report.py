@@ -120,7 +120,12 @@ def test_the_draws_chart_is_on_a_log_axis_with_the_largest_days_annotated() -> N
     assert ax.get_yscale() == "log" and "USD" in ax.get_ylabel() and ax.get_title()
     _money_ticks(ax)
     notes = sorted(t.get_text() for t in ax.texts)
-    assert notes == ["2020-03-12: $76.1k", "2020-03-13: $5.15k", "2020-03-20: $3k"]
+    # the three largest days but the 13th ($5.15k), the day after the 12th: its label would sit on
+    # the 12th's, so the next largest day apart from them carries the third label
+    assert notes == ["2020-03-12: $76.1k", "2020-03-20: $3k", "2020-03-23: $4"]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert {"daily fee revenue, ftx5", "daily fee revenue, ftx15"} <= labels
     assert "fund paid out, ftx5 (4 days)" in labels and "fund paid out, ftx15: nothing" in labels

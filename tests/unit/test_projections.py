@@ -551,14 +551,16 @@ def test_a_failed_write_changes_nothing(opener: Opener, scenario: Scenario) -> N
     assert dump(p) == dump(whole)
 
 
+@pytest.mark.parametrize("defer_s", [0.0, 0.003], ids=["each-batch", "deferred"])
 def test_the_listener_falls_behind_and_catches_up_by_itself(
-    opener: Opener, scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    opener: Opener, scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, defer_s: float
 ) -> None:
     """The server's follower through three outages while batches keep coming: a short one (the
     batches it kept are enough), a long one (past `max_pending`: a copy of the engine and the
     journal), and one a read finds (on PostgreSQL, the server dropping the connection). Behind,
     reads raise HistoryUnavailable and nothing raises to the sequencer; level again, the tables are
-    exactly those written without a failure."""
+    exactly those written without a failure. Deferred (the server's), batches held when the
+    database fails are kept with the rest, and a read writes what is held first."""
     whole = opener("whole")
     feed(whole, scenario)
     data = tmp_path / "data"
@@ -566,7 +568,7 @@ def test_the_listener_falls_behind_and_catches_up_by_itself(
     engine = recovery.fresh_exchange(data)  # the engine the batches come from, as the server's
     p = opener("flaky")
     reached = 0
-    follow = p.listener(lambda: reached, data, lambda: engine, max_pending=500)
+    follow = p.listener(lambda: reached, data, lambda: engine, max_pending=500, defer_s=defer_s)
     monkeypatch.setattr(sql, "RETRY_S", 0.01)
     write, fetch = p.backend.write, p.backend.fetch
     down = False
@@ -599,7 +601,7 @@ def test_the_listener_falls_behind_and_catches_up_by_itself(
                 await level()
                 assert follow.checkpoint is None  # what it kept was enough
             if k == long.start:
-                assert follow.level
+                assert not follow.behind and p.seq + follow.deferred_count == seq - len(commands)
                 with pytest.raises(HistoryUnavailable):  # a read finds it down first
                     p.orders(scenario.a)
                 assert follow.behind
@@ -609,6 +611,11 @@ def test_the_listener_falls_behind_and_catches_up_by_itself(
             results = [engine.apply(command) for command in commands]
             reached = seq
             follow(commands, results)  # never raises
+            if defer_s and k % 7 == 3 and not down and not follow.behind:
+                held = follow.deferred_count
+                p.orders(scenario.a)  # a read between batches writes what is held first
+                assert p.seq == seq and follow.level and not follow.deferred
+                assert held or k == 3  # it was holding some
             if follow.behind:
                 assert p.seq < seq
                 with pytest.raises(HistoryUnavailable):

@@ -9,26 +9,26 @@ from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div, sqrt_term_below, to_atoms, to_rate
 
-USD = "USD"
+USD: Final = "USD"
 T = TypeVar("T")
-MAX_LEVERAGE = 20
+MAX_LEVERAGE: Final = 20
 """The highest account leverage setting by default (FTX from 25 Jul 2021); risk.toml's
 `max_leverage` may allow up to LEVERAGE_LIMIT."""
-LEVERAGE_LIMIT = 101
+LEVERAGE_LIMIT: Final = 101
 """FTX's highest setting until 25 Jul 2021 ("up to 101x"; SBF, twitter.com/SBF_FTX/status/
 1419720609383141397): the size of the leverage tables, and the most risk.toml may allow."""
-HAIRCUT_NUMERATOR = 110 * RATE * RATE // 100  # 1.1, scaled so that dividing by a rate gives a rate
-MMF_FLOOR = 3 * RATE // 100
-HIGH_LEVERAGE_MMF = 6 * RATE // 1000
+HAIRCUT_NUMERATOR: Final = 110 * RATE * RATE // 100  # 1.1, scaled so that dividing by a rate gives a rate
+MMF_FLOOR: Final = 3 * RATE // 100
+HIGH_LEVERAGE_MMF: Final = 6 * RATE // 1000
 """The MMF floor of an account set above 20x: FTX's backstop page of the 101x era gave the
 auto-close margin fraction as 1.5% at 20x or below and 0.3% at 50x or above (help.ftx.com
 360024479392); ACMF = MMF / 2 there, so MMF 3% and 0.6%. Our reading: every setting above 20x
 takes the 0.6% floor (FTX's choices above 20x were the 50x and 101x of its leverage menu)."""
-BASE_IMF: tuple[int, ...] = (RATE, *(ceil_div(RATE, lev) for lev in range(1, LEVERAGE_LIMIT + 1)))
+BASE_IMF: Final[tuple[int, ...]] = (RATE, *(ceil_div(RATE, lev) for lev in range(1, LEVERAGE_LIMIT + 1)))
 """1 / leverage as a rate, rounded up, indexed by the leverage setting."""
 
 

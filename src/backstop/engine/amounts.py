@@ -10,18 +10,19 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import cache
 from math import isqrt
+from typing import Final
 
-ATOM = 10**8
+ATOM: Final = 10**8
 """Atoms per coin (and per USD)."""
-RATE = 10**8
+RATE: Final = 10**8
 """Rate units per 1.0 (weights, IMF/MMF, margin fractions)."""
-PPM = 10**6
+PPM: Final = 10**6
 """Fee-rate units per 1.0."""
-MAX_ATOMS = 10**18
+MAX_ATOMS: Final = 10**18
 """Largest amount a single command may move (10 billion coins); keeps every value in 64 bits. Also
 the highest price the engine takes, in USD atoms per whole coin: an index constituent, a trigger
 order's prices and trail ($10 billion a coin)."""
-MAX_ORDER_ATOMS = 99_999_999 * ATOM
+MAX_ORDER_ATOMS: Final = 99_999_999 * ATOM
 """FTX's largest order size, in coin atoms: orders and trigger orders alike."""
 
 

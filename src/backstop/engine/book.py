@@ -4,6 +4,10 @@ Each side is a dict of price -> level, plus a heap of the prices that have a lev
 is found in O(1) and a new level costs O(log levels). A level is an insertion-ordered dict of
 order id -> order: time priority is its order, and a cancel removes from the middle in O(1). A
 heap entry whose level emptied is dropped lazily when it reaches the top.
+
+The touch itself is kept in `Side.top` (0 for an empty side; prices are positive), set when a
+level opens better than it and found again from the heap only when the touch's level empties, so
+the hot path (the order checks, matching, the mark) reads one machine int.
 """
 
 from __future__ import annotations
@@ -23,14 +27,22 @@ if TYPE_CHECKING:
 class Side:
     """One side of a book. Bid prices are stored negated in the heap so both sides pop the touch."""
 
+    __slots__ = ("book", "heap", "in_heap", "levels", "sign", "top")
+
     def __init__(self, sign: int, book: Book) -> None:
         self.levels: dict[int, dict[int, Order]] = {}
         self.heap: list[int] = []
         self.in_heap: set[int] = set()
         self.sign = sign  # -1 for bids, +1 for asks
         self.book = book
+        self.top = 0  # the touch: the best price with a level, 0 when the side is empty
 
     def best(self) -> int | None:
+        top = self.top
+        return top if top else None
+
+    def _next_top(self) -> int:
+        """The best price that still has a level, found from the heap (dropping stale entries)."""
         heap = self.heap
         levels = self.levels
         bids = self.sign < 0
@@ -40,7 +52,7 @@ class Side:
                 return price
             heappop(heap)
             self.in_heap.discard(price)
-        return None
+        return 0
 
     def add(self, order: Order) -> None:
         price = order.price
@@ -51,15 +63,25 @@ class Side:
             if price not in self.in_heap:
                 self.in_heap.add(price)
                 heappush(self.heap, -price if self.sign < 0 else price)
+            top = self.top
+            if not top or (price > top if self.sign < 0 else price < top):
+                self.top = price
         level[order.id] = order
         self.book.stale = True
 
     def remove(self, order: Order) -> None:
-        level = self.levels[order.price]
+        price = order.price
+        level = self.levels[price]
         del level[order.id]
         if not level:
-            del self.levels[order.price]
+            self.drop_level(price)
         self.book.stale = True
+
+    def drop_level(self, price: int) -> None:
+        """Remove the (empty) level at `price`, finding the next touch if it was the touch."""
+        del self.levels[price]
+        if price == self.top:
+            self.top = self._next_top()
 
     def depth(self, limit: int | None = None) -> list[tuple[int, int]]:
         """(price, total lots) from the touch outwards."""
@@ -117,7 +139,7 @@ class Book:
         self.asks = Side(+1, self)
         self.last: int | None = None  # price of the last trade, ticks
         self.stale = True
-        self.cached_mark: int | None = None
+        self.mark_ticks = 0  # the mark when not stale, 0 for none (a cache, not state)
         self.index: int | None = None  # the underlying's index, in this market's ticks
         self.premium = 0  # market price - index at the last tick with a two-sided book
         self.premium_mean = 0  # EWMA of |premium| / index (rate units), 5-minute time constant
@@ -159,18 +181,30 @@ class Book:
         self.expiry_time = 0
 
     def mark(self) -> int | None:
+        ticks = self.mark_or(0)
+        return ticks if ticks else None
+
+    def mark_or(self, default: int) -> int:
+        """The mark in ticks, or `default` when there is none (no quotes, no trade, no index):
+        the hot path's form of `mark`, a machine int."""
         if self.stale:
-            self.cached_mark = self._mark()
+            self.mark_ticks = self._mark()
             self.stale = False
-        return self.cached_mark
+        ticks = self.mark_ticks
+        return ticks if ticks else default
 
     def market_price(self) -> int | None:
         """FTX's market price: median(best bid, best ask, last), or the midpoint without a last
         trade; None unless both sides have orders."""
-        bid = self.bids.best()
-        ask = self.asks.best()
-        if bid is None or ask is None:
-            return None
+        price = self._market_price()
+        return price if price else None
+
+    def _market_price(self) -> int:
+        """`market_price`, 0 for None."""
+        bid = self.bids.top
+        ask = self.asks.top
+        if not bid or not ask:
+            return 0
         last = self.last
         if last is None:
             return (bid + ask) // 2
@@ -183,27 +217,35 @@ class Book:
     def raw_mark(self) -> int | None:
         """The mark before the risk band: the market price of a live two-sided book, else index +
         the last premium (FTX's rule for a paused or empty market), else what the book has."""
-        if self.closed:
-            return self.last
-        price = None if self.halted else self.market_price()
-        if price is not None:
-            return price
-        if self.index is not None:
-            moved = self.index + self.premium
-            return moved if moved > 0 else 1
-        bid = self.bids.best()
-        ask = self.asks.best()
-        one = bid if bid is not None else ask
+        price = self._raw_mark()
+        return price if price else None
+
+    def _raw_mark(self) -> int:
+        """`raw_mark`, 0 for None (prices are positive)."""
         last = self.last
-        if one is None or last is None:
-            return one if one is not None else last
+        if self.closed:
+            return 0 if last is None else last
+        price = 0 if self.halted else self._market_price()
+        if price:
+            return price
+        index = self.index
+        if index is not None:
+            moved = index + self.premium
+            return moved if moved > 0 else 1
+        one = self.bids.top
+        if not one:
+            one = self.asks.top
+        if last is None:
+            return one
+        if not one:
+            return last
         return (one + last) // 2
 
-    def _mark(self) -> int | None:
+    def _mark(self) -> int:
         """The raw mark held inside the risk band, so a wick cannot move margin by more than the
-        band allows (see prices.py)."""
-        price = self.raw_mark()
-        if price is None or not self.band_high or self.closed:
+        band allows (see prices.py); 0 for none."""
+        price = self._raw_mark()
+        if not price or not self.band_high or self.closed:
             return price
         if price > self.band_high:
             return self.band_high

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final, cast
 
 from backstop.catalog import USD, Catalog, Market, load
 from backstop.engine import (
@@ -88,15 +88,15 @@ from backstop.engine.risk import below_maintenance
 from backstop.engine.settlement import reducible, settle
 from backstop.engine.volume import MINUTE_US, roll_minute
 
-BUY = "buy"
-SELL = "sell"
-HOUR_US = 3_600 * 1_000_000
-SMALL_PROVIDES_PER_HOUR = 10
+BUY: Final = "buy"
+SELL: Final = "sell"
+HOUR_US: Final = 3_600 * 1_000_000
+SMALL_PROVIDES_PER_HOUR: Final = 10
 """FTX enforced minProvideSize only on an account's 11th resting order below it within an hour."""
-SECOND_US = 1_000_000
-REBASE_CANCEL = "rebase"
+SECOND_US: Final = 1_000_000
+REBASE_CANCEL: Final = "rebase"
 """The reason an order resting on a book of a coin held in shares closes when its units change."""
-OPEN_SIDE_FLOOR = 1_000_000 * 10**8  # $1m: open orders per side below this are never too large
+OPEN_SIDE_FLOOR: Final = 1_000_000 * 10**8  # $1m: open orders per side below this are never too large
 
 
 def _bind(ex: Exchange, handler: Handler) -> Callable[[Any, int], list[Event]]:
@@ -168,10 +168,18 @@ class Exchange:
         ts: int = command[0]
         if ts < self.now:
             ts = self.now
-        handler = self.handlers.get(type(command))
-        if handler is None:
-            return [Rejected(f"Unknown command {type(command).__name__}")]
-        events = handler(command, ts)
+        kind = type(command)
+        # the two commands of most of the traffic straight to their handlers (the same ones
+        # `handlers` holds: a product cannot replace a core command's), not through a bound method
+        if kind is PlaceOrder:
+            events = self._place(cast(PlaceOrder, command), ts)
+        elif kind is CancelOrder:
+            events = self._cancel(cast(CancelOrder, command), ts)
+        else:
+            handler = self.handlers.get(kind)
+            if handler is None:
+                return [Rejected(f"Unknown command {kind.__name__}")]
+            events = handler(command, ts)
         if not events or not isinstance(events[0], Rejected):
             self.now = ts
         return events
@@ -436,8 +444,8 @@ class Exchange:
             allowed = prices.bounds(book)
             if allowed is not None and not allowed[0] <= limit <= allowed[1]:
                 return errors.PRICE_BAND, 0
-        touch = book.asks.best() if is_buy else book.bids.best()
-        if touch is not None:
+        touch = book.asks.top if is_buy else book.bids.top
+        if touch:
             if is_buy:
                 cap = touch * (100 + market.band_percent) // 100
                 if limit == 0 or limit > cap:
@@ -490,11 +498,23 @@ class Exchange:
             return "", limit
         if limit == 0:
             return "", 0
-        current = max(abs(size + open_buy), abs(size - open_sell))
+        # open size before and after, max(|size + open buys|, |size - open sells|), in machine ints
+        longest = size + open_buy
+        if longest < 0:
+            longest = -longest
+        shortest = size - open_sell
+        if shortest < 0:
+            shortest = -shortest
+        current = longest if longest > shortest else shortest
         if is_buy:
-            after = max(abs(size + open_buy + lots), abs(size - open_sell))
+            longest = size + open_buy + lots
+            if longest < 0:
+                longest = -longest
         else:
-            after = max(abs(size + open_buy), abs(size - open_sell - lots))
+            shortest = size - open_sell - lots
+            if shortest < 0:
+                shortest = -shortest
+        after = longest if longest > shortest else shortest
         if after > current:
             if market.position_limit and after > market.position_limit:
                 return errors.SIZE_TOO_LARGE, 0
@@ -583,8 +603,8 @@ class Exchange:
             self._expire(acct, order, "ioc", ts, events)
             return
         is_buy = order.side == BUY
-        touch = book.asks.best() if is_buy else book.bids.best()
-        if touch is not None and (touch <= order.price if is_buy else touch >= order.price):
+        touch = book.asks.top if is_buy else book.bids.top
+        if touch and (touch <= order.price if is_buy else touch >= order.price):
             if order.post_only:
                 self._expire(acct, order, "post_only", ts, events)
                 return
@@ -616,9 +636,7 @@ class Exchange:
             book.bids.add(order)
         else:
             book.asks.add(order)
-        acct.orders[order.id] = order
-        if order.client_id is not None:
-            acct.client_ids[order.client_id] = order
+        acct.add_order(order)
         if market.is_spot:
             if order.side == BUY:
                 acct.reserve(USD, order.remaining * order.price * market.tick_value)
@@ -677,8 +695,8 @@ class Exchange:
         owner = acct.owner
         name = book.market
         while order.remaining:
-            best = opposite.best()
-            if best is None or (best > limit if is_buy else best < limit):
+            best = opposite.top
+            if not best or (best > limit if is_buy else best < limit):
                 break
             level = levels[best]
             exhausted = False  # a reduce-only taker whose position is already closed
@@ -717,7 +735,7 @@ class Exchange:
                         OrderClosed(maker.id, maker.account, name, "filled", maker.filled, maker.size, ts)
                     )
             if not level:
-                del levels[best]
+                opposite.drop_level(best)
             if exhausted:
                 break
         book.stale = True

@@ -18,15 +18,15 @@ from zero) and pay a share of, off the hot path. An owner never counted hashes a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from backstop.engine.amounts import ATOM, PPM, mul_div, mul_div_up
 
-DAY_US = 86_400 * 1_000_000
-WINDOW_DAYS = 30
+DAY_US: Final = 86_400 * 1_000_000
+WINDOW_DAYS: Final = 30
 
 # (30-day volume in USD atoms, maker ppm, taker ppm): 0.020%/0.070% down to 0.000%/0.040%.
-TIERS: tuple[tuple[int, int, int], ...] = (
+TIERS: Final[tuple[tuple[int, int, int], ...]] = (
     (0, 200, 700),
     (2_000_000 * ATOM, 150, 600),
     (5_000_000 * ATOM, 100, 550),
@@ -34,11 +34,13 @@ TIERS: tuple[tuple[int, int, int], ...] = (
     (25_000_000 * ATOM, 0, 450),
     (50_000_000 * ATOM, 0, 400),
 )
-TAKER_FLOOR = 150  # taker >= 0.015% after all discounts
-MAKER_FLOOR = -100  # maker >= -0.01%
-NO_NEXT_TIER = (1 << 62) - 1  # stays a machine-size int in the compiled engine
-NO_CAP = NO_NEXT_TIER
+TAKER_FLOOR: Final = 150  # taker >= 0.015% after all discounts
+MAKER_FLOOR: Final = -100  # maker >= -0.01%
+NO_NEXT_TIER: Final = (1 << 62) - 1  # stays a machine-size int in the compiled engine
+NO_CAP: Final = NO_NEXT_TIER
 """A rate cap that caps nothing (the default: no product has adjusted the owner)."""
+NO_DAYS: Final[dict[int, int]] = {}
+"""The past days of an owner that has none (`Volume.days`): shared, never written to."""
 
 
 VOLUME_FIELDS = (
@@ -66,7 +68,9 @@ class Volume:
     __slots__ = VOLUME_FIELDS
 
     def __init__(self) -> None:
-        self.days: dict[int, int] = {}  # day number -> USD atoms traded that day, before today
+        # day number -> USD atoms traded that day, before today; the shared empty NO_DAYS (never
+        # written to) until the owner's first past day with volume, as most owners have none
+        self.days: dict[int, int] = NO_DAYS
         self.today = 0  # traded on `day` so far
         self.total = 0  # the window's volume, today included
         self.first_day = 0  # oldest day still inside the window
@@ -85,6 +89,8 @@ class Volume:
     def roll(self, day: int) -> None:
         """Move the window to end on `day`, dropping the days that left it."""
         if self.today:
+            if self.days is NO_DAYS:
+                self.days = {}
             self.days[self.day] = self.today
             self.today = 0
         self.day = day

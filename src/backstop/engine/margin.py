@@ -41,18 +41,20 @@ def coin_weight(coin: Coin, atoms: int, initial: bool) -> int:
 def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
     """Weighted value of the wallet in USD atoms; a coin with no price yet counts for nothing."""
     total = acct.usd
+    balances = acct.balances
+    if not balances:
+        return total
     coins = ex.catalog.coins
     coin_books = ex.coin_books
     excluded = acct.excluded
-    for coin, atoms in acct.balances.items():
+    for coin, atoms in balances.items():
         if not atoms:
             continue
         book = coin_books.get(coin)
         if book is None:
             continue
-        info = coins[coin]
-        ticks = book.mark()
-        if ticks is None:
+        ticks = book.mark_or(0)
+        if not ticks:
             continue
         if book.units != 1:  # a coin held in shares (Exchange.set_units): its atoms
             atoms //= book.units
@@ -60,14 +62,13 @@ def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
         if atoms < 0:
             total += value  # a debt counts in full, no haircut in its favour
         elif not excluded or coin not in excluded:  # an excluded coin counts 0 (accounts.py)
-            total += mul_div(value, coin_weight(info, atoms, initial), RATE)
+            total += mul_div(value, coin_weight(coins[coin], atoms, initial), RATE)
     return total
 
 
 def mark_of(book: Book, default: int = 0) -> int:
     """The book's mark; `default` when it has none (no quotes and no trade, hence no position)."""
-    mark = book.mark()
-    return default if mark is None else mark
+    return book.mark_or(default)
 
 
 def position_imf(market: Market, open_lots: int, leverage: int, floor: int = 0) -> int:
@@ -82,7 +83,8 @@ def position_imf(market: Market, open_lots: int, leverage: int, floor: int = 0) 
 def position_mmf(market: Market, lots: int, floor: int = 0, leverage: int = MAX_LEVERAGE) -> int:
     """FTX's MMF, raised to the market's floor (the book's `mmf_floor`); an account set above 20x
     (`leverage`, FTX's 101x era) has the 0.6% base instead of 3% (catalog.mmf_base)."""
-    lots = abs(lots)
+    if lots < 0:
+        lots = -lots
     if leverage > MAX_LEVERAGE:
         if lots <= market.mmf_floor_lots_high:
             mmf = mmf_base(leverage)
@@ -115,30 +117,43 @@ def free_collateral(
     for pos in acct.positions.values():
         pos_book = pos.book
         info = pos_book.info
+        size = pos.size
         if pos_book is book:
             seen = True
             lots = open_lots
-            mark = mark_of(pos_book, price)
+            mark = pos_book.mark_or(price)
         else:
-            mark = mark_of(pos_book)
-            size = pos.size
-            lots = max(abs(size + pos.open_buy), abs(size - pos.open_sell))
-        size = pos.size
+            mark = pos_book.mark_or(0)
+            # the open size, max(|size + open buys|, |size - open sells|), without boxing ints
+            lots = size + pos.open_buy
+            if lots < 0:
+                lots = -lots
+            other = size - pos.open_sell
+            if other < 0:
+                other = -other
+            if other > lots:
+                lots = other
         if size:
-            value = (size if size > 0 else -size) * mark * info.tick_value
-            upnl += (value if size > 0 else -value) - pos.cost
+            upnl += size * mark * info.tick_value - pos.cost
         if lots:
-            imf = position_imf(info, lots, leverage, pos_book.imf_floor)
+            if lots <= info.imf_floor_lots[leverage]:
+                imf = BASE_IMF[leverage]
+            else:
+                imf = sqrt_term(info.imf_factor, lots * info.lot_atoms)
+            floor = pos_book.imf_floor
+            if imf < floor:
+                imf = floor
             required += mul_div_up(lots * mark * info.tick_value, imf, RATE)
     if book is not None and not seen and open_lots:
         info = book.info
-        mark = mark_of(book, price)
+        mark = book.mark_or(price)
         required += mul_div_up(
             open_lots * mark * info.tick_value, position_imf(info, open_lots, leverage, book.imf_floor), RATE
         )
     coll = collateral(ex, acct, initial=True)
     usable = coll + upnl if upnl < 0 else coll
-    return usable - acct.reserved.get(USD, 0) - required
+    reserved = acct.reserved
+    return (usable - reserved.get(USD, 0) if reserved else usable) - required
 
 
 def position_notional(acct: Account) -> int:

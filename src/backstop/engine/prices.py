@@ -23,7 +23,7 @@ adds up its own rises and falls apart, for the accounts whose only exposure is o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.engine.amounts import RATE, ceil_div
 from backstop.engine.book import Book
@@ -31,10 +31,10 @@ from backstop.engine.book import Book
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
 
-ANCHOR_SCALE = 10**6  # fixed-point digits of the EWMA anchor, so small moves still register
-RISK_BAND_PERCENT = 10
-RISK_TAU_US = 300 * 1_000_000  # the EWMA's time constant: 5 minutes
-FULL_RECHECK = RATE * RATE  # drift that forces every account to be reassessed
+ANCHOR_SCALE: Final = 10**6  # fixed-point digits of the EWMA anchor, so small moves still register
+RISK_BAND_PERCENT: Final = 10
+RISK_TAU_US: Final = 300 * 1_000_000  # the EWMA's time constant: 5 minutes
+FULL_RECHECK: Final = RATE * RATE  # drift that forces every account to be reassessed
 
 
 def median(prices: tuple[int, ...]) -> int:

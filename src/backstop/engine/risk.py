@@ -33,16 +33,16 @@ cheaper than comparing tuples, and a busy sweep pops thousands.
 from __future__ import annotations
 
 from heapq import heapify, heappop, heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import RATE, mul_div, mul_div_up
-from backstop.engine.margin import coin_weight, mark_of, position_mmf
+from backstop.engine.margin import coin_weight, collateral, mark_of, position_mmf
 
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
 
-ACMF_GAP = 6 * RATE // 100  # auto-close MF = max(MMF / 2, MMF - 6%)
+ACMF_GAP: Final = 6 * RATE // 100  # auto-close MF = max(MMF / 2, MMF - 6%)
 
 
 class Assessment:
@@ -119,9 +119,9 @@ def assess(ex: Exchange, acct: Account) -> Assessment:
     return Assessment(tav, notional, requirement, gross, held, usd)
 
 
-SALE_MARGIN = 2 * RATE // 1000  # collateral is sold when MF < MMF + 0.2% (and USD < 0)
-SALE_DEBT = 30_000 * 10**8  # ... or USD < -$30,000
-SALE_LEVERAGE = 4  # ... or |USD| > 4 x net collateral
+SALE_MARGIN: Final = 2 * RATE // 1000  # collateral is sold when MF < MMF + 0.2% (and USD < 0)
+SALE_DEBT: Final = 30_000 * 10**8  # ... or USD < -$30,000
+SALE_LEVERAGE: Final = 4  # ... or |USD| > 4 x net collateral
 
 
 def sale_due(a: Assessment) -> bool:
@@ -167,8 +167,8 @@ def watch(ex: Exchange, acct: Account, a: Assessment) -> None:
     heappush(heap, key << ACCOUNT_BITS | acct.id)
 
 
-ACCOUNT_BITS = 32
-ACCOUNT_MASK = (1 << ACCOUNT_BITS) - 1
+ACCOUNT_BITS: Final = 32
+ACCOUNT_MASK: Final = (1 << ACCOUNT_BITS) - 1
 
 
 def _only_position(acct: Account) -> Position | None:
@@ -234,7 +234,21 @@ def _rebuild(ex: Exchange) -> None:
 
 
 def below_maintenance(ex: Exchange, acct: Account) -> bool:
-    if not acct.positions:
+    """MF < MMF: `assess`'s TAV below its requirement, without building the assessment (the
+    order checks ask this of every order that does not raise the open size)."""
+    notional = 0
+    requirement = 0
+    upnl = 0
+    leverage = acct.leverage
+    for pos in acct.positions.values():
+        size = pos.size
+        if size:
+            book = pos.book
+            info = book.info
+            value = (size if size > 0 else -size) * book.mark_or(0) * info.tick_value
+            upnl += (value if size > 0 else -value) - pos.cost
+            notional += value
+            requirement += mul_div_up(value, position_mmf(info, size, book.mmf_floor, leverage), RATE)
+    if not notional:
         return False
-    a = assess(ex, acct)
-    return a.notional > 0 and a.tav < a.requirement
+    return collateral(ex, acct, initial=False) + upnl < requirement

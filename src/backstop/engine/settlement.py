@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import mul_div
 from backstop.engine.book import Book
 
-BUY = "buy"
+BUY: Final = "buy"
 
 
 def reducible(size: int, side: str) -> int:
@@ -28,10 +30,7 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
     it is called for a fill (`Exchange._fill`, whose fees go through `ledger.trade`) and for a
     liquidation transfer (`ledger.swap`), never alone to move money.
     """
-    pos = acct.positions.get(book.market)
-    if pos is None:
-        pos = Position(book, acct.id)
-        acct.positions[book.market] = pos
+    pos = acct.position(book)
     size = pos.size
     lots = signed if signed > 0 else -signed
     signed_value = value if signed > 0 else -value

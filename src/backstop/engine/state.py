@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backstop.engine import conditional, volume
-from backstop.engine.accounts import Account, Position
+from backstop.engine.accounts import NO_COINS, Account
 from backstop.engine.backstop import Backstop
 from backstop.engine.book import MARKET_STATE
 from backstop.engine.commands import PlaceConditional
@@ -92,23 +92,28 @@ def _restore_accounts(ex: Exchange, value: Any, r: Restoring) -> None:
         acct.leverage = leverage
         for coin, atoms in balances:
             acct.credit(coin, atoms)  # the balance as it was: a restore, not a move of money
-        acct.reserved = dict(reserved)
+        # an empty container stays the shared empty one (accounts.py)
+        acct.reserved = dict(reserved) if reserved else NO_COINS
         for market, size, cost, open_buy, open_sell, realized, reduce_only_orders in positions:
-            pos = Position(ex.books[market], acct.id)
+            pos = acct.position(ex.books[market])
             pos.size = size
             pos.cost = cost
             pos.open_buy = open_buy
             pos.open_sell = open_sell
             pos.realized = realized
             pos.reduce_only_orders = reduce_only_orders
-            acct.positions[market] = pos
-        acct.orders = {oid: by_id[oid] for oid in order_ids}
-        acct.client_ids = {cid: by_id[oid] for cid, oid in client_ids}
-        acct.recent_closed = list(recent)
-        acct.small_provides = list(small)
+        if order_ids:
+            acct.orders = {oid: by_id[oid] for oid in order_ids}
+        if client_ids:
+            acct.client_ids = {cid: by_id[oid] for cid, oid in client_ids}
+        if recent:
+            acct.recent_closed = list(recent)
+        if small:
+            acct.small_provides = list(small)
         acct.liquidation = liquidation
         if len(fields) > 12:  # coins excluded from its collateral (accounts.py), only when some are
-            acct.excluded = set(fields[12])
+            for coin in fields[12]:
+                acct.exclude(coin, True)
         ex.accounts.append(acct)
         ex.owners.setdefault(owner, {})[name] = aid
 
@@ -173,7 +178,8 @@ def _restore_volumes(ex: Exchange, value: Any, r: Restoring) -> None:
     for owner, fields in value:
         days, day, today, total, _tier, first_day = fields[:6]
         volume = Volume()
-        volume.days = dict(days)
+        if days:
+            volume.days = dict(days)
         volume.day = day
         volume.today = today
         volume.total = total

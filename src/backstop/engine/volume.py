@@ -31,14 +31,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from backstop.engine.book import Book
     from backstop.engine.exchange import Exchange
 
-MINUTE_US = 60 * 1_000_000
-WINDOW_MINUTES = 1_440
+MINUTE_US: Final = 60 * 1_000_000
+WINDOW_MINUTES: Final = 1_440
 """The window: the current minute and the 1,439 before it (24 hours)."""
 
 

@@ -385,11 +385,12 @@ def _print_summary(s: dict[str, Any]) -> None:
         f" BLP PnL {s['blp_pnl']:+,.0f}",
         f"  {s['commands']:,} commands; solvency {'balanced' if s['solvent'] else 'NOT BALANCED'}",
     ]
-    if "index_impact_max" in s:
+    if "index_impact_max_bp" in s:
         lines.insert(
             -1,
-            f"  market impact {s['impact']}: the index moved up to {s['index_impact_max']:+.3%} from"
-            f" the historical path ({s['index_impact_max_coin']}, {s['index_impact_max_at']})",
+            f"  market impact {s['impact']}: the index moved up to"
+            f" {s['index_impact_max_bp'] / 100:+.3f}% from the historical path"
+            f" ({s['index_impact_max_coin']}, {s['index_impact_max_at']})",
         )
     if "open_interest_mean" in s:  # the population's scale (lab.scale), FTX's beside it when scaled
         line = (

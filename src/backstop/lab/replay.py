@@ -1327,19 +1327,20 @@ class Replay:
 
     def _impact_summary(self) -> dict[str, Any]:
         """How far the index moved from the historical path: the largest impact per coin (signed,
-        a fraction of the path) and overall, with the coin and the time it peaked."""
+        in basis points of the path, so that the JSON's two decimals keep it) and overall, with the
+        coin and the time it peaked."""
         out: dict[str, Any] = {"impact": self.config.impact, "intrabar": self.config.intrabar}
         if not self.impacts:
             return out
         worst = ""
         for coin, state in self.impacts.items():
-            out[f"index_impact_max_{coin}"] = state.worst
+            out[f"index_impact_max_bp_{coin}"] = state.worst * 10_000
             if not worst or abs(state.worst) > abs(self.impacts[worst].worst):
                 worst = coin
         peak = self.impacts[worst]
         at = datetime.fromtimestamp(peak.worst_ts / 1e6, tz=UTC).isoformat().replace("+00:00", "Z")
         return out | {
-            "index_impact_max": peak.worst,
+            "index_impact_max_bp": peak.worst * 10_000,
             "index_impact_max_coin": worst,
             "index_impact_max_at": at,
         }

@@ -287,7 +287,8 @@ def fund_figure(results: Mapping[str, Result], fund_start: float = FUSD_FUND) ->
 
 def draws_figure(results: Mapping[str, Result], annotate: int = 3) -> Figure:
     """Daily payouts of the fund (stems) against daily fee revenue (lines) on a log axis, the
-    `annotate` largest days of each run labelled with date and amount."""
+    `annotate` largest days of each run labelled with date and amount (a day within a 25th of the
+    span of a larger labelled one is not: its label would overlap)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -326,9 +327,14 @@ def draws_figure(results: Mapping[str, Result], annotate: int = 3) -> Figure:
                 markersize=4,
                 label=f"fund paid out, {name} ({_days(int(days.sum()))})",
             )
-            for i in np.argsort(-paid, kind="stable")[:annotate]:
-                if paid[i] <= 0:
+            labelled: list[int] = []
+            apart = max(2, len(frame) // 25)  # labels of days closer than this would overlap
+            for i in np.argsort(-paid, kind="stable"):
+                if paid[i] <= 0 or len(labelled) == annotate:
                     break
+                if any(abs(int(i) - j) < apart for j in labelled):
+                    continue  # the larger day next to it carries the label
+                labelled.append(int(i))
                 ax.annotate(
                     f"{frame['date'].iloc[i]:%Y-%m-%d}: {usd(float(paid[i]))}",
                     (noon.iloc[i] + offset, paid[i]),

@@ -75,6 +75,11 @@ MAX_PENDING = 100_000
 the rest from the journal."""
 RETRY_S = 1.0
 """Seconds between attempts to reach a database that failed."""
+DEFER_S = 0.05
+"""How long the server's history may hold applied batches before writing them, as one transaction
+(`listener(defer_s=...)`): a read writes them first, so no answer differs."""
+DEFER_MAX = 2_000
+"""Commands held at most before they are written, however recent."""
 SAVE_CANDLES_S = 1.0
 """Live, candles are saved with the first batch after this many seconds (of the machine's clock)
 since they last were: a clock catching up an hour of ticks changes the same candles thousands of
@@ -262,13 +267,16 @@ class Projection:
         engine: Callable[[], Exchange],
         market: MarketData | None = None,
         max_pending: int = MAX_PENDING,
+        defer_s: float = 0.0,
     ) -> Follower:
         """A sequencer listener that never raises: `seq()` is the journal number after the batch
         (runtime.seq), `engine()` the engine that applied it, `directory` its journal's. It
         writes each batch (with `market`'s candles, `market` being a listener before it); when
         the database fails it falls behind and catches up by itself (see `Follower`). Reads
-        answer only while it is level. Runs on an asyncio event loop."""
-        return Follower(self, seq, directory, engine, market, max_pending)
+        answer only while it is level. Runs on an asyncio event loop. With `defer_s`, the batches
+        of up to that many seconds (and DEFER_MAX commands) are written together, and before any
+        read."""
+        return Follower(self, seq, directory, engine, market, max_pending, defer_s)
 
     def rebuild(
         self,
@@ -403,7 +411,7 @@ class Projection:
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
         follower = self.follower
-        if follower is not None and not follower.level:
+        if follower is not None and not follower.ready():
             raise HistoryUnavailable(f"the history is at seq {self._seq}, the engine at {follower.seq()}")
         try:
             return self.backend.fetch(sql, params)
@@ -686,7 +694,17 @@ class Follower:
     for the database to answer, writes `pinned`, replays the journal from the checkpoint up to a
     target seq in rounds (in a thread, buffering again from the target), then writes the buffer
     on the event loop in short steps; the step that empties it leaves the follower level, with
-    no batch in between."""
+    no batch in between.
+
+    With `defer_s` (the server's), a level follower holds the batches it is given (`deferred`)
+    and writes them in one transaction `defer_s` after the first of them, when DEFER_MAX commands
+    are held, before any read (`ready`) and at `stop`: one commit per burst of batches instead of
+    one per batch, and an order placed and closed meanwhile is inserted as it ended rather than
+    inserted then updated. The rows are the same either way (a transaction of several batches is
+    what the catch-up writes). A write that fails falls behind with the held batches kept, as
+    with one batch; a process killed while it holds some leaves the history behind the journal,
+    which the next start rebuilds, as after a kill between the journal's sync and the history's
+    commit."""
 
     def __init__(
         self,
@@ -696,8 +714,13 @@ class Follower:
         engine: Callable[[], Exchange],
         market: MarketData | None,
         max_pending: int,
+        defer_s: float = 0.0,
     ) -> None:
         self.projection = projection
+        self.defer_s = defer_s
+        self.deferred: list[Batch] = []  # batches held while level (see defer_s)
+        self.deferred_count = 0
+        self._flush_timer: asyncio.TimerHandle | None = None
         self.seq = seq
         self.directory = directory
         self.engine = engine
@@ -725,6 +748,19 @@ class Follower:
 
     def __call__(self, commands: Sequence[Command], results: list[list[Event]]) -> None:
         seq = self.seq()
+        if not self.behind and self.defer_s > 0:
+            self.deferred.append((list(commands), results, seq))
+            self.deferred_count += len(commands)
+            if self.deferred_count >= DEFER_MAX:
+                self.flush()
+            elif self._flush_timer is None:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no event loop: nothing would ever write them later
+                    self.flush()
+                else:
+                    self._flush_timer = loop.call_later(self.defer_s, self.flush)
+            return
         if not self.behind:
             market = None
             now = time.monotonic()
@@ -739,6 +775,38 @@ class Follower:
                 self._fall_behind(exc)
         self._keep(list(commands), results, seq)
 
+    def flush(self) -> None:
+        """Write the batches held (`deferred`) in one transaction, or fall behind keeping them."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        batches = self.deferred
+        if not batches or self.behind:
+            return
+        commands = [command for batch in batches for command in batch[0]]
+        results = [events for batch in batches for events in batch[1]]
+        seq = batches[-1][2]
+        market = None
+        now = time.monotonic()
+        # the market data has taken every command up to the engine's seq: its candles are saved
+        # with the batches only when they reach that far (a read between two listeners can ask)
+        if self.market is not None and now - self._saved >= SAVE_CANDLES_S and seq == self.seq():
+            market = self.market
+        try:
+            self.projection.on_batch(commands, results, seq, market)
+        except Exception as exc:
+            self._fall_behind(exc)  # keeps the batches held
+            return
+        self.deferred, self.deferred_count = [], 0
+        if market is not None:
+            self._saved = now
+
+    def ready(self) -> bool:
+        """Whether reads may answer: the batches held are written first, then `level`."""
+        if self.deferred:
+            self.flush()
+        return self.level
+
     def lost(self, exc: Exception) -> None:
         """A read found the database unreachable: stop writing to it until it answers."""
         if not self.behind:
@@ -752,6 +820,12 @@ class Follower:
         )
         self.behind = True
         self._buffer_from(self.projection.seq)
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        deferred, self.deferred, self.deferred_count = self.deferred, [], 0
+        for commands, results, seq in deferred:  # held while level: kept now, in order
+            self._keep(commands, results, seq)
         self.task = asyncio.get_running_loop().create_task(self._catch_up(), name="history catch-up")
 
     def _buffer_from(self, seq: int) -> None:
@@ -870,7 +944,9 @@ class Follower:
         self.task = None
 
     def stop(self) -> None:
-        """Stop catching up (the server is stopping); save the candles if level."""
+        """Write what is held, stop catching up (the server is stopping); save the candles if
+        level."""
+        self.flush()
         self._stopping = True
         if self.task is not None:
             self.task.cancel()

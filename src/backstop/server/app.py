@@ -20,6 +20,7 @@ from backstop.engine import errors
 from backstop.engine.exchange import Exchange
 from backstop.projections import HistoryUnavailable, Projection
 from backstop.projections.market import MarketData
+from backstop.projections.sql import DEFER_S
 from backstop.server import (
     api_docs,
     leveraged_tokens,
@@ -73,7 +74,11 @@ class ServerState:
         sequencer.listeners.append(self.market_data.on_batch)  # first: the history saves its candles
         sequencer.listeners.append(self.trigger_fills.on_batch)
         history = projection.listener(
-            lambda: runtime.seq, runtime.directory, lambda: runtime.exchange, self.market_data
+            lambda: runtime.seq,
+            runtime.directory,
+            lambda: runtime.exchange,
+            self.market_data,
+            defer_s=DEFER_S,  # one history transaction per burst of batches; reads write first
         )
         sequencer.listeners.append(history)
         sequencer.listeners.append(self.hub.on_batch)  # last: it reads the projections above

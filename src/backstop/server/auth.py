@@ -25,11 +25,12 @@ AuthenticationError, "Only have permissions for subaccount X" a PermissionDenied
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from backstop.engine.errors import NOT_AUTHORIZED_SUBACCOUNT, REQUEST_UNRECORDED
@@ -88,7 +89,37 @@ class Principal:
 
 
 def _hex_hmac(secret: str, payload: bytes) -> str:
-    return hmac.digest(secret.encode(), payload, "sha256").hex()  # one-shot: the C path
+    """The lowercase hex HMAC-SHA256 of `payload` keyed by `secret` (RFC 2104), from the secret's
+    two padded key blocks hashed once (`_pads`): each request then copies two hash states instead
+    of setting up OpenSSL's HMAC (a third of the cost). A test holds it equal to `hmac.digest`."""
+    pads = _PADS.get(secret)
+    if pads is None:
+        pads = _pads(secret)
+    inner = pads[0].copy()
+    inner.update(payload)
+    outer = pads[1].copy()
+    outer.update(inner.digest())
+    hexed: str = outer.hexdigest()
+    return hexed
+
+
+_BLOCK = 64  # SHA-256's block size in bytes
+_INNER = bytes(b ^ 0x36 for b in range(256))
+_OUTER = bytes(b ^ 0x5C for b in range(256))
+_PADS: dict[str, tuple[Any, Any]] = {}  # secret -> SHA-256 states after its inner and outer key block
+MAX_PADS = 100_000  # secrets whose states are kept (forgotten all at once past that)
+
+
+def _pads(secret: str) -> tuple[Any, Any]:
+    key = secret.encode()
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    pads = (hashlib.sha256(key.translate(_INNER)), hashlib.sha256(key.translate(_OUTER)))
+    if len(_PADS) >= MAX_PADS:
+        _PADS.clear()
+    _PADS[secret] = pads
+    return pads
 
 
 def _target_bytes(raw_target: str | bytes) -> bytes:
@@ -174,14 +205,39 @@ def authenticate(
 
     `method` is the request line's method as sent, `raw_target` the request line's target (path and
     query, undecoded; see `raw_target()`), `body` the raw body bytes. Header names are matched
-    without regard to case. Checks, in order: headers present, key known, timestamp within
-    `window_ms` of `now_ms` either way (edges allowed), signature, a write's first use,
-    subaccount scope.
+    without regard to case (the last of repeated ones counts). See `verify` for the checks.
     """
     h = _lower_keys(headers)
-    key = h.get("ftx-key", "")
-    ts = h.get("ftx-ts", "")
-    sign = h.get("ftx-sign", "")
+    return verify(
+        store,
+        h.get("ftx-key", ""),
+        h.get("ftx-ts", ""),
+        h.get("ftx-sign", ""),
+        h.get("ftx-subaccount"),
+        method,
+        raw_target,
+        body,
+        now_ms,
+        window_ms,
+    )
+
+
+def verify(
+    store: KeySource,
+    key: str,
+    ts: str,
+    sign: str,
+    subaccount: str | None,
+    method: str,
+    raw_target: str | bytes,
+    body: bytes,
+    now_ms: int,
+    window_ms: int = DEFAULT_WINDOW_MS,
+) -> Principal:
+    """`authenticate` given the FTX-KEY, FTX-TS, FTX-SIGN values ("" when absent) and FTX-SUBACCOUNT's
+    (None when absent), as the order gateway reads them from raw ASGI headers. Checks, in order:
+    headers present, key known, timestamp within `window_ms` of `now_ms` either way (edges
+    allowed), signature, a write's first use, subaccount scope."""
     if not key or not ts or not sign:
         raise AuthError(NOT_LOGGED_IN, 401)
     record = store.get(key)
@@ -199,8 +255,7 @@ def authenticate(
             raise AuthError(REQUEST_UNRECORDED, 503) from None
         if not first:
             raise AuthError(REPLAYED, 401)
-    sub = h.get("ftx-subaccount")
-    return _principal(record, decode_subaccount(sub) if sub is not None else None)
+    return _principal(record, decode_subaccount(subaccount) if subaccount is not None else None)
 
 
 # -- WebSocket ---------------------------------------------------------------------------------

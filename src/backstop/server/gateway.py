@@ -1,31 +1,49 @@
-"""The order gateway: `POST /api/orders`, the hot path, answered straight from ASGI.
+"""The order gateway: the hot order endpoints answered straight from ASGI.
 
-Placing orders is most of what a busy API does, and the framework's per-request work (middleware
-stack, request and response objects, routing) was about a fifth of an order's cost. The gateway
-runs the same handler code as the FastAPI route (`private.signed` and `private.place`, which still
-documents the endpoint in OpenAPI); every other request passes through to the application, its
-body capped at `params.MAX_BODY` as it arrives: nothing reads a body whole, and no signature is
-checked over one, before it is known to be small enough.
+Placing and cancelling orders is most of what a busy API does, and the framework's per-request
+work (middleware stack, request and response objects, routing, dependency injection) cost as much
+as the exchange's own. The gateway answers
+
+    POST   /api/orders                           place an order
+    DELETE /api/orders                           cancel all (of a market, a side...)
+    DELETE /api/orders/{order_id}                cancel one
+    DELETE /api/orders/by_client_id/{client_id}  cancel one by its client id
+
+with the same handler code as the FastAPI routes (`private.signed_by`, `private.place`,
+`private.cancel_*`; the routes still document the endpoints in OpenAPI and answer them should the
+gateway be bypassed), matching paths as those routes do (a path parameter is one non-empty
+segment of the decoded path; anything else, a trailing slash included, goes to the application,
+which redirects or refuses it). Errors are FTX's envelope with FTX's status, as the application's
+handlers make them. Every other request passes through to the application, its body capped at
+`params.MAX_BODY` as it arrives: nothing reads a body whole, and no signature is checked over one,
+before it is known to be small enough.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backstop.engine import errors
-from backstop.server import auth, private
-from backstop.server.envelope import ApiError, render, status_for
+from backstop.server import auth, private, wire
+from backstop.server.envelope import ApiError, render, render_text, status_for
 from backstop.server.params import MAX_BODY, TOO_LARGE
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState
 
 PATH = "/api/orders"
+_ONE = PATH + "/"
+_BY_CLIENT = "by_client_id/"
 _JSON = (b"content-type", b"application/json")
+_SUCCESS = b'{"success":true,"result":'  # render({"success": True, "result": x}) is this + render(x) + "}"
 log = logging.getLogger("backstop.server")
+
+Handler = Callable[["ServerState", private.Caller, str], Awaitable[str]]
+"""A gateway handler: (state, caller, path parameter) -> the result's JSON text."""
 
 
 class _Disconnected(Exception):
@@ -45,7 +63,7 @@ async def _body(receive: Receive) -> bytes:
             raise ApiError(TOO_LARGE, 413)
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def capped(receive: Receive) -> Receive:
@@ -64,6 +82,51 @@ def capped(receive: Receive) -> Receive:
     return receive_capped
 
 
+async def _place(s: ServerState, c: private.Caller, _: str) -> str:
+    row = private.placed_row(await private.run(s, private.order_command(s, c)))
+    text = wire.order_json(s.exchange.catalog.markets[row[2]], row)
+    return render_text(private.order_row_view(s, row)) if text is None else text
+
+
+async def _cancel_all(s: ServerState, c: private.Caller, _: str) -> str:
+    return render_text(await private.cancel_orders(s, c))
+
+
+async def _cancel_by_id(s: ServerState, c: private.Caller, order_id: str) -> str:
+    return render_text(await private.cancel_by_id(s, c, order_id))
+
+
+async def _cancel_by_client_id(s: ServerState, c: private.Caller, client_id: str) -> str:
+    return render_text(await private.cancel_by_client_id(s, c, client_id))
+
+
+def route(method: str, path: str) -> tuple[Handler, str, bool] | None:
+    """(the handler, its path parameter, whether it counts against the order rate limit) of a
+    request the gateway answers, or None for the application's."""
+    if path == PATH:
+        if method == "POST":
+            return _place, "", True
+        if method == "DELETE":
+            return _cancel_all, "", False
+        return None
+    if method != "DELETE" or not path.startswith(_ONE):
+        return None
+    rest = path[len(_ONE) :]
+    if rest.startswith(_BY_CLIENT):
+        client_id = rest[len(_BY_CLIENT) :]
+        if client_id and "/" not in client_id:
+            return _cancel_by_client_id, client_id, False
+        return None
+    if rest and "/" not in rest:
+        return _cancel_by_id, rest, False
+    return None
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
 class OrderGateway:
     def __init__(self, app: ASGIApp, server: ServerState) -> None:
         self.app = app
@@ -73,27 +136,44 @@ class OrderGateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] != PATH or scope["method"] != "POST":
+        method = scope["method"]
+        found = route(method, scope["path"])
+        if found is None:
             await self.app(scope, capped(receive), send)
             return
+        handler, parameter, counted = found
         status = 200
-        reply: dict[str, Any]
         try:
             body = await _body(receive)
-            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-            target = auth.raw_target(scope.get("raw_path") or PATH.encode(), scope["query_string"])
-            c = private.signed(self.server, headers, "POST", target, body, write=True, order=True)
-            reply = {"success": True, "result": await private.place(self.server, c)}
+            # ASGI servers send header names lowercased (uvicorn does); the last of repeated
+            # ones counts, as `auth.authenticate` takes them
+            headers = dict(scope["headers"])
+            if b"ftx-key" not in headers:
+                headers = {name.lower(): value for name, value in scope["headers"]}
+            target = auth.raw_target(scope.get("raw_path") or scope["path"].encode(), scope["query_string"])
+            c = private.signed_by(
+                self.server,
+                _header(headers, b"ftx-key") or "",
+                _header(headers, b"ftx-ts") or "",
+                _header(headers, b"ftx-sign") or "",
+                _header(headers, b"ftx-subaccount"),
+                method,
+                target,
+                body,
+                write=True,
+                order=counted,
+            )
+            result = await handler(self.server, c, parameter)
+            content = b"".join((_SUCCESS, result.encode(), b"}"))
         except _Disconnected:
             return
         except ApiError as exc:
             status = exc.status or status_for(exc.error)
-            reply = {"success": False, "error": exc.error}
+            content = render({"success": False, "error": exc.error})
         except Exception:  # never a stack trace to a client; the operator's log gets it
-            log.exception("POST /api/orders failed")
+            log.exception("%s %s failed", method, scope["path"])
             status = 500
-            reply = {"success": False, "error": errors.INTERNAL_ERROR}
-        content = render(reply)
+            content = render({"success": False, "error": errors.INTERNAL_ERROR})
         await send(
             {
                 "type": "http.response.start",

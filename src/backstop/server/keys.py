@@ -12,8 +12,9 @@ ciphertext is bound to its API key by GCM's associated data, so secrets cannot b
 rows. Copying the database without the key file reveals no secret.
 
 The database is SQLite (stdlib). Several processes may share it (the server and `backstop keys`);
-a key revoked by another process stops working at once, because every lookup checks SQLite's
-`data_version` and drops the in-memory cache when another connection has committed.
+a key revoked by another process stops working at once, because every lookup checks whether
+another connection has committed (SQLite's `data_version`, asked only when the WAL index's header
+has changed since it was last asked) and drops the in-memory cache if one has.
 
 The store also remembers each key's signed writes, so that each is accepted at most once
 (`replays.py`, kept in `api_keys.replay` from the first write a server checks; `backstop keys`
@@ -25,6 +26,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import fcntl
+import mmap
 import os
 import secrets
 import sqlite3
@@ -48,6 +50,9 @@ _NONCE_BYTES = 12
 _CHECK_AAD = b"backstop api key store check"
 _CHECK_PLAINTEXT = b"backstop"
 _MAX_KEY_LENGTH = 256  # longer FTX-KEY values cannot be ours; no need to ask the database
+WAL_HEADER_BYTES = 96
+"""The WAL index's header: two copies of SQLite's 48-byte WalIndexHdr (its change counter, last
+frame, page count, salts and checksums), which every commit rewrites (sqlite.org/walformat.html)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -176,6 +181,7 @@ class KeyStore:
             self._open(db_path, key_path)
         self._cache: dict[str, KeyRecord] = {}
         self._data_version = self._current_data_version()
+        self._open_wal_index()
 
     def _open(self, db_path: Path, key_path: Path) -> None:
         self._db = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
@@ -220,8 +226,31 @@ class KeyStore:
         row = self._db.execute("PRAGMA data_version").fetchone()
         return int(row[0])
 
+    def _open_wal_index(self) -> None:
+        """Map the head of the database's WAL index (`api_keys.sqlite-shm`) read-only, or leave
+        `_wal_index` None (then every lookup asks `PRAGMA data_version`)."""
+        self._wal_index: mmap.mmap | None = None
+        self._wal_header = b""
+        try:
+            with open(self.directory / (DB_NAME + "-shm"), "rb") as f:
+                self._wal_index = mmap.mmap(f.fileno(), WAL_HEADER_BYTES, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # no WAL index (another journal mode), or too short yet
+            self._wal_index = None
+
     def _refresh(self) -> None:
-        """Drop the cache if another connection has changed the database since we last looked."""
+        """Drop the cache if another connection has changed the database since we last looked.
+
+        SQLite's `data_version` changes exactly when the WAL index's header does (every commit
+        rewrites it; SQLite compares it to tell whether the database changed), so a header equal
+        to the one seen at the last `data_version` means no commit since, and the query (a
+        tenth of a signed request's cost) is skipped. The header is read before the query: a
+        commit in between is seen by the query, and by the next lookup's header."""
+        wal_index = self._wal_index
+        if wal_index is not None:
+            header = wal_index[:WAL_HEADER_BYTES]
+            if header == self._wal_header:
+                return
+            self._wal_header = header
         version = self._current_data_version()
         if version != self._data_version:
             self._cache.clear()
@@ -306,6 +335,9 @@ class KeyStore:
     def close(self) -> None:
         with self._lock:
             self._cache.clear()
+            if self._wal_index is not None:
+                self._wal_index.close()
+                self._wal_index = None
             self._db.close()
             if self._replays is not None:
                 self._replays.close()

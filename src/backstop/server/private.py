@@ -21,7 +21,7 @@ from backstop.engine import errors
 from backstop.engine.amounts import PPM, from_atoms
 from backstop.engine.events import Event, Fill, OrderAccepted, Rejected
 from backstop.projections.schema import ORDERS
-from backstop.projections.writer import order_from_events
+from backstop.projections.writer import OrderRow, order_from_events
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.sequencer import unavailable
@@ -62,10 +62,30 @@ def signed(
     write: bool = False,
     order: bool = False,
 ) -> Caller:
-    """`caller` without a framework request: the order gateway answers from raw ASGI with it."""
+    """`caller` without a framework request."""
+    h = {k.lower(): v for k, v in headers.items()}
+    key, ts, sign = h.get("ftx-key", ""), h.get("ftx-ts", ""), h.get("ftx-sign", "")
+    return signed_by(s, key, ts, sign, h.get("ftx-subaccount"), method, target, raw_body, write, order)
+
+
+def signed_by(
+    s: ServerState,
+    key: str,
+    ts: str,
+    sign: str,
+    subaccount: str | None,
+    method: str,
+    target: bytes,
+    raw_body: bytes,
+    write: bool = False,
+    order: bool = False,
+) -> Caller:
+    """`signed` given the FTX-* headers' values (`auth.verify`): the order gateway reads them from
+    raw ASGI headers."""
     try:
-        principal = auth.authenticate(
-            s.keys, headers, method, target, raw_body, time.time_ns() // 1_000_000, s.auth_window_ms
+        now_ms = time.time_ns() // 1_000_000
+        principal = auth.verify(
+            s.keys, key, ts, sign, subaccount, method, target, raw_body, now_ms, s.auth_window_ms
         )
         if write:
             auth.require_write(principal)
@@ -222,12 +242,21 @@ def order_by_id(s: ServerState, account: int, order_id: int) -> dict[str, Any]:
 def _placed(s: ServerState, account: int, events: list[Event]) -> dict[str, Any]:
     """The answer to an order placed or modified: the new order as the command's own events leave
     it (the history's rows are made by the same fold, and may be behind or down)."""
-    accepted = [e for e in events if isinstance(e, OrderAccepted)]
-    if not accepted:
+    return order_row_view(s, placed_row(events))
+
+
+def placed_row(events: list[Event]) -> OrderRow:
+    """The row of the order a command's events accepted last, as they leave it."""
+    order_id = None
+    for e in reversed(events):
+        if isinstance(e, OrderAccepted):
+            order_id = e.order_id
+            break
+    if order_id is None:
         raise ApiError(errors.INTERNAL_ERROR, 500)
-    row = order_from_events(events, accepted[-1].order_id)
+    row = order_from_events(events, order_id)
     assert row is not None
-    return order_row_view(s, row)
+    return row
 
 
 # ----------------------------------------------------------------------------- account
@@ -293,6 +322,16 @@ async def place_order(request: Request) -> FTXResponse:
 
 async def place(s: ServerState, c: Caller) -> dict[str, Any]:
     """Place `c`'s order from its body; the order as FTX shows it once durable and applied."""
+    return order_row_view(s, await place_row(s, c))
+
+
+async def place_row(s: ServerState, c: Caller) -> OrderRow:
+    """Place `c`'s order from its body; its row (`order_row_view`'s input) once durable and applied."""
+    return placed_row(await run(s, order_command(s, c)))
+
+
+def order_command(s: ServerState, c: Caller) -> cmd.PlaceOrder:
+    """The order `c`'s body asks for, checked at the edge (FTX's errors)."""
     b = c.body
     market = _market(s, b.get("market"))
     side = b.get("side")
@@ -305,7 +344,7 @@ async def place(s: ServerState, c: Caller) -> dict[str, Any]:
     if kind == "limit" and price_field is None:
         raise ApiError(errors.MISSING_PRICE)
     price = None if kind == "market" or price_field is None else ticks(market, price_field)
-    command = cmd.PlaceOrder(
+    return cmd.PlaceOrder(
         s.clock.now_us(),
         c.account,
         market.name,
@@ -318,7 +357,6 @@ async def place(s: ServerState, c: Caller) -> dict[str, Any]:
         _flag(b, "reduceOnly"),
         _client_id(b.get("clientId")),
     )
-    return _placed(s, c.account, await run(s, command))
 
 
 @router.get("/api/orders")
@@ -438,24 +476,32 @@ async def order(order_id: str, request: Request) -> FTXResponse:
 
 @router.delete("/api/orders/by_client_id/{client_id}")
 async def cancel_by_client(client_id: str, request: Request) -> FTXResponse:
-    c = await caller(request, write=True)
-    s = _state(request)
+    return ok(await cancel_by_client_id(_state(request), await caller(request, write=True), client_id))
+
+
+async def cancel_by_client_id(s: ServerState, c: Caller, client_id: str) -> str:
     await run(s, cmd.CancelOrder(s.clock.now_us(), c.account, None, client_id))
-    return ok("Order queued for cancellation")
+    return "Order queued for cancellation"
 
 
 @router.delete("/api/orders/{order_id}")
 async def cancel(order_id: str, request: Request) -> FTXResponse:
-    c = await caller(request, write=True)
-    s = _state(request)
+    return ok(await cancel_by_id(_state(request), await caller(request, write=True), order_id))
+
+
+async def cancel_by_id(s: ServerState, c: Caller, order_id: str) -> str:
     await run(s, cmd.CancelOrder(s.clock.now_us(), c.account, _order_id(order_id)))
-    return ok("Order queued for cancellation")
+    return "Order queued for cancellation"
 
 
 @router.delete("/api/orders")
 async def cancel_all(request: Request) -> FTXResponse:
-    c = await caller(request, write=True)
-    s = _state(request)
+    return ok(await cancel_orders(_state(request), await caller(request, write=True)))
+
+
+async def cancel_orders(s: ServerState, c: Caller) -> str:
+    """Cancel all of `c`'s orders the body selects (market, side, conditional or limit orders
+    only), once durable and applied."""
     b = c.body
     market = b.get("market")
     if market is not None:
@@ -470,7 +516,7 @@ async def cancel_all(request: Request) -> FTXResponse:
         _flag(b, "limitOrdersOnly"),
     )
     await run(s, command)
-    return ok("Orders queued for cancelation")
+    return "Orders queued for cancelation"
 
 
 async def _modify(request: Request, order_id: int | None, client_id: str | None) -> FTXResponse:

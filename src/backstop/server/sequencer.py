@@ -95,10 +95,11 @@ class Sequencer:
     async def submit(self, command: Command) -> list[Event]:
         return (await self._enqueue(command))[1]
 
-    async def submit_numbered(self, command: Command) -> Answer:
-        """(the command's journal number, its events): the number names what it did in the
-        history (a row's id is its command's number x 1000 + the event's index)."""
-        return await self._enqueue(command)
+    def submit_numbered(self, command: Command) -> asyncio.Future[Answer]:
+        """Awaited, (the command's journal number, its events): the number names what it did in
+        the history (a row's id is its command's number x 1000 + the event's index). The future
+        itself, not a coroutine around it: one step less for every order."""
+        return self._enqueue(command)
 
     async def submit_many(self, commands: Sequence[Command]) -> list[list[Event]]:
         futures = [self._enqueue(command) for command in commands]

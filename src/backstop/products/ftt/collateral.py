@@ -40,18 +40,17 @@ def switch(ftt: Ftt, ex: Exchange, c: SetFttCollateral, ts: int) -> list[Event]:
     if acct is None:
         return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
     coin = ftt.schedule.coin
-    excluded = acct.excluded
     on = bool(c.on)
-    if on == (coin not in excluded):
+    if on == (coin not in acct.excluded):
         return []
     if on:
-        excluded.discard(coin)
+        acct.exclude(coin, False)
     else:
         if acct.liquidation:
             return [Rejected(errors.LIQUIDATING)]
-        excluded.add(coin)
+        acct.exclude(coin, True)
         if free_collateral(ex, acct) < 0:
-            excluded.discard(coin)
+            acct.exclude(coin, False)
             return [Rejected(NOT_ENOUGH_COLLATERAL)]
     ex.dirty.add(acct.id)
     return [FttCollateralSwitched(acct.id, on, ts)]  # type: ignore[list-item]

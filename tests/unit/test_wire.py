@@ -1,0 +1,103 @@
+"""The order gateway's shortcuts give exactly what the general path gives: an order's JSON text
+(`wire.order_json`) is `render(order_row_view(...))` byte for byte, `iso` is datetime's own
+isoformat, and the request signature is `hmac.digest`'s."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backstop import catalog
+from backstop.server import wire
+from backstop.server.auth import _hex_hmac
+from backstop.server.envelope import ISO_EXACT_US, iso, render
+from backstop.server.private import order_row_view
+
+CATALOG = catalog.load()
+STATE: Any = SimpleNamespace(exchange=SimpleNamespace(catalog=CATALOG))
+MARKETS = sorted(CATALOG.markets)
+INT64 = 2**63 - 1
+
+texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+counts = st.one_of(st.integers(0, 10**6), st.integers(0, INT64))
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> list[Any]:
+    """An order's row (the history's columns) as the engine's events or the history make one."""
+    size = draw(counts)
+    filled = draw(st.integers(0, size))
+    price = draw(st.one_of(st.none(), counts))
+    kind = draw(st.sampled_from(["limit", "market"]))
+    fill_value = draw(st.integers(0, INT64)) if filled else 0
+    return [
+        draw(st.integers(0, INT64)),  # id
+        draw(st.integers(0, 10**6)),  # account
+        draw(st.sampled_from(MARKETS)),
+        draw(st.sampled_from(["buy", "sell"])),
+        kind,
+        price,
+        size,
+        filled,
+        draw(st.integers(0, size - filled)),  # remaining
+        fill_value,
+        draw(st.sampled_from(["open", "closed", "new"])),
+        draw(st.one_of(st.none(), st.sampled_from(["filled", "cancelled", "ioc"]))),
+        draw(st.booleans()),  # reduce_only
+        draw(st.booleans()),  # ioc
+        draw(st.booleans()),  # post_only
+        draw(st.one_of(st.none(), texts)),  # client_id
+        draw(st.one_of(st.integers(0, 4 * 10**15), st.integers(0, 2 * 10**17))),  # created_us
+        None,
+        draw(st.booleans()),  # liquidation
+    ]
+
+
+def _general(row: list[Any]) -> bytes:
+    return render(order_row_view(STATE, row))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(rows())
+def test_an_orders_json_text_is_the_general_paths_byte_for_byte(row: list[Any]) -> None:
+    text = wire.order_json(CATALOG.markets[row[2]], row)
+    assert text is not None
+    assert text.encode() == _general(row)
+    assert render({"success": True, "result": json.loads(text)}).startswith(b'{"success":true,"result":')
+
+
+def test_values_of_other_types_go_the_general_way() -> None:
+    row: list[Any] = [7, 1, "BTC-PERP", "buy", "limit", 29990, 10, 0, 10, 0, "open", None]
+    row += [False, False, True, None, 1_700_000_000_000_000, None, False]
+    market = CATALOG.markets["BTC-PERP"]
+    assert wire.order_json(market, row) is not None
+    for index, odd in ((0, True), (5, Decimal(1)), (12, 1), (15, 5), (10, None), (6, 1.0)):
+        changed = list(row)
+        changed[index] = odd
+        assert wire.order_json(market, changed) is None, index
+
+
+@settings(max_examples=5000, deadline=None)
+@given(st.one_of(st.integers(0, ISO_EXACT_US + 10**9), st.integers(-(10**15), 2 * 10**17)))
+def test_iso_is_datetimes_isoformat(ts_us: int) -> None:
+    assert iso(ts_us) == datetime.fromtimestamp(ts_us / 1_000_000, tz=UTC).isoformat()
+
+
+def test_iso_at_the_edges_of_seconds_and_of_the_exact_span() -> None:
+    for base in (0, 1_000_000, 1_700_000_000_000_000, ISO_EXACT_US - 1_000_000, ISO_EXACT_US):
+        for ts_us in range(base - 3, base + 3):
+            if ts_us >= 0:
+                assert iso(ts_us) == datetime.fromtimestamp(ts_us / 1_000_000, tz=UTC).isoformat()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(texts.filter(bool) | st.text(min_size=60, max_size=200), st.binary(max_size=600))
+def test_the_signature_is_hmac_sha256(secret: str, payload: bytes) -> None:
+    assert _hex_hmac(secret, payload) == hmac.digest(secret.encode(), payload, "sha256").hex()
