@@ -31,7 +31,7 @@ and the selection is the same either way.
 from __future__ import annotations
 
 from heapq import heapify, heappop, heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from backstop.engine.accounts import Position
     from backstop.engine.book import Book
 
-SLACK = 1024  # stale entries tolerated beyond the holders before a rebuild
+SLACK: Final = 1024  # stale entries tolerated beyond the holders before a rebuild
 
 
 class Largest:
