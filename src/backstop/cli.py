@@ -1071,22 +1071,32 @@ def _account_counts(ctx: click.Context, param: click.Parameter, value: str) -> l
 )
 @click.option("--cascade", "cascade_accounts", default=2000, show_default=True, help="Accounts liquidated.")
 @click.option(
+    "--holders",
+    default="2000,20000,200000",
+    show_default=True,
+    callback=_account_counts,
+    help="Holders of the market in the top-10 cascades (no backstop providers), one per count.",
+)
+@click.option(
     "--repeat",
     default=3,
     show_default=True,
     type=click.IntRange(1, 100),
-    help="Sweeps and full scans timed, each pair on a fresh copy of the exchange.",
+    help="Sweeps and full scans, cascades and their IOC baselines timed, each on a fresh copy.",
 )
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_risk(sizes: list[int], cascade_accounts: int, repeat: int, seed: int, as_json: bool) -> None:
+def bench_risk(
+    sizes: list[int], cascade_accounts: int, holders: list[int], repeat: int, seed: int, as_json: bool
+) -> None:
     """Risk sweep after a 1% mark move against a full scan of every account, and liquidation
-    throughput in a cascade against closing the same positions with ordinary orders."""
+    throughput in cascades (to backstop providers; to the top 10 with more and more holders of
+    the market) against closing the same positions with ordinary orders, by CPU time."""
     from backstop.bench.risk import run
 
     if cascade_accounts <= 0:
         raise click.BadParameter("must be positive", param_hint="--cascade")
-    run(sizes, cascade_accounts, seed, as_json, repeat)
+    run(sizes, cascade_accounts, seed, as_json, repeat, holders)
 
 
 @bench.command("products")

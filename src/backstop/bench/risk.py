@@ -17,8 +17,19 @@ liquidity providers with ample capacity, an insurance fund seeded with $100M. Th
 10% and the maker pulls its quotes (the order price bands would not let it quote that low yet,
 and FTX's cap on open orders per side keeps one maker's book shallow anyway), so the mark follows
 the index; the clock ticks once a second until nobody is liquidating. `liquidations_per_s` =
-accounts fully liquidated / wall time inside those Ticks. The baseline closes the same positions,
-on an identical exchange before the gap, with one ordinary IOC order each.
+accounts fully liquidated / CPU time inside those Ticks. The baseline closes the same positions,
+on an identical exchange before the gap, with one ordinary IOC order each (CPU time inside those
+orders). The exchange is built once and pickled; each run takes a fresh copy, and the cascade and
+its baseline alternate (which goes first alternates too), `--repeat` times: the figures are the
+medians, and the ratio's min / median / max.
+
+Top-10 cascades: the same, with no backstop provider, so every auto-close goes to FTX's last
+resort, the 10 largest opposing positions: ten large shorts ("whales", twice as short as the
+traders are long, so they stay the ten largest) are the traders' counterparties, and
+low-leverage holders (1-3x, long or short, never liquidated by the gap) fill the market to
+`--holders` accounts with a position (2,000, 20,000, 200,000 by default). The liquidations and
+their counterparties are the same in each, so the cost per liquidation should not grow with the
+holders: the report gives it for the fewest and the most holders, and their ratio.
 """
 
 from __future__ import annotations
@@ -60,6 +71,8 @@ from backstop.engine.events import (
     Rejected,
 )
 from backstop.engine.exchange import Exchange
+from backstop.engine.largest import largest
+from backstop.engine.liquidation import TOP
 from backstop.engine.risk import assess
 from backstop.server.runtime import tune_gc
 
@@ -84,6 +97,7 @@ BLP_USD = 300_000_000 * ATOM
 BLP_PER_MINUTE = 2_000_000_000 * ATOM
 BLP_PER_HOUR = 10 * BLP_PER_MINUTE
 INSURANCE_SEED = 100_000_000 * ATOM  # the operator seeds the fund, as FTX did
+TOP10_HOLDERS = (2_000, 20_000, 200_000)  # holders of the market in the top-10 cascades
 
 
 def _note(message: str) -> None:
@@ -326,13 +340,21 @@ def sweep(count: int, seed: int, repeat: int = 1) -> dict[str, Any]:
 
 
 class Cascade:
-    """The cascade's exchange, built the same way for the run and for the baseline."""
+    """The cascade's exchange: `count` traders long at 18-19x, an insurance fund, and either
+    `blps` backstop liquidity providers with ample capacity (the traders' counterparty is the
+    maker) or none (the counterparties are TOP large shorts, "whales", twice as short as the
+    traders are long, so every auto-close goes to the same ten accounts however many others hold a
+    position); then low-leverage holders (1-3x,
+    long or short, never liquidated here, against the maker) until `holders` accounts hold a
+    position in the market. It is built once and copied (pickled) for each run, the cascade's and
+    the baseline's alike."""
 
-    def __init__(self, count: int, seed: int) -> None:
+    def __init__(self, count: int, seed: int, holders: int = 0, blps: int = BLP_COUNT) -> None:
         rng = random.Random(seed)
-        ex = self.ex = products.exchange()
+        ex = products.exchange()
+        self.ex: Exchange | None = ex
         apply = ex.apply
-        ts = self.ts = START_US
+        ts = START_US
         self.price = price = _ticks(ex, PRICE_USD)
         unit = price * ex.catalog.markets[MARKET].tick_value
         _set_index(ex, ts, price)
@@ -340,20 +362,29 @@ class Cascade:
         for _ in range(count):
             usd = rng.randint(1_000, 50_000) * ATOM
             specs.append((usd, int(usd * rng.uniform(18.0, 19.0)) // unit))
-        total = sum(lots for _, lots in specs)
-        notional = total * unit
+        whales = 0 if blps else TOP
+        others = _specs(rng, max(0, holders - count - whales - 1), unit, (1.0, 3.0), False, 0)
+        notional = (sum(lots for _, lots in specs) + sum(abs(lots) for _, _, lots in others)) * unit
         _ok(apply(CreateAccount(ts, "maker")))
         _fund(ex, 0, max(MAKER_USD, 2 * notional), ts)  # its margin grows with its short (sqrt IMF)
         _ok(apply(CreateAccount(ts, "operator")))
         _ok(apply(Deposit(ts, 1, USD, INSURANCE_SEED)))
         _ok(apply(FundInsurance(ts, 1, INSURANCE_SEED)))
         self.blps: list[int] = []
-        for i in range(BLP_COUNT):
+        for i in range(blps):
             aid = len(ex.accounts)
             _ok(apply(CreateAccount(ts, f"blp{i}")))
             _fund(ex, aid, max(BLP_USD, notional // BLP_COUNT), ts)  # free collateral for all of it
             _ok(apply(RegisterBackstop(ts, aid, BLP_PER_MINUTE, BLP_PER_HOUR)))
             self.blps.append(aid)
+        counterparties = [0]
+        if whales:
+            counterparties = []
+            for i in range(whales):
+                aid = len(ex.accounts)
+                _ok(apply(CreateAccount(ts, f"whale{i}")))
+                _fund(ex, aid, max(MAKER_USD, 2 * notional // whales), ts)
+                counterparties.append(aid)
         self.traders: list[int] = []
         for usd, _ in specs:
             aid = len(ex.accounts)
@@ -361,38 +392,81 @@ class Cascade:
             _ok(apply(Deposit(ts, aid, USD, usd)))
             _ok(apply(SetLeverage(ts, aid, 20)))
             self.traders.append(aid)
-        _trade(ex, 0, [(aid, lots) for aid, (_, lots) in zip(self.traders, specs, strict=True)], price, ts)
+        takers = [(aid, lots) for aid, (_, lots) in zip(self.traders, specs, strict=True)]
+        for i, counterparty in enumerate(counterparties):
+            _trade(ex, counterparty, takers[i :: len(counterparties)], price, ts)
+        if whales:  # as short again against the maker: still the largest when the cascade is over
+            most = MAKER_ORDER // unit
+            sells: list[tuple[int, int]] = []
+            for aid in counterparties:
+                left = -ex.accounts[aid].positions[MARKET].size
+                while left > 0:
+                    sells.append((aid, -min(left, most)))
+                    left -= most
+            _trade(ex, 0, sells, price, ts)
+        for start in range(0, len(others), CHUNK):
+            _open(ex, 0, others[start : start + CHUNK], price, ts)
+        self.ts = ts
         self._quote(price)
         for _ in range(3):  # the risk band forms around the price; everyone is assessed once
             self.ts += SECOND_US
             _ok(apply(Tick(self.ts)))
         if ex.liquidating:
             raise RuntimeError("cascade setup: accounts liquidated before the fall")
+        self.holders = len(ex.books[MARKET].holders)
+        self.snapshot = pickle.dumps(ex, pickle.HIGHEST_PROTOCOL)
+        self.ex = None
+
+    def copy(self) -> Run:
+        """A fresh copy of the exchange, its at-risk index refilled by one Tick (a restored engine
+        assesses every account once), and its last-resort index built, as in an engine that has
+        run a last resort in this market before (the first one costs one pass over the holders,
+        timed here)."""
+        ex: Exchange = pickle.loads(self.snapshot)
+        ts = self.ts + SECOND_US
+        _ok(ex.apply(Tick(ts)))
+        started = time.process_time()
+        largest(ex.books[MARKET])
+        return Run(ex, ts, self.price, self.traders, time.process_time() - started)
 
     def _quote(self, mid: int) -> None:
         """The maker's book: QUOTE_LEVELS a side around `mid`, one tick apart, MAKER_ORDER of
         notional a side (FTX's limit on open orders per side for a market without volume)."""
         ex = self.ex
+        assert ex is not None
         lots = MAKER_ORDER // QUOTE_LEVELS // (mid * ex.catalog.markets[MARKET].tick_value)
         for level in range(1, QUOTE_LEVELS + 1):
             _ok(ex.apply(PlaceOrder(self.ts, 0, MARKET, "sell", lots, mid + level)))
             _ok(ex.apply(PlaceOrder(self.ts, 0, MARKET, "buy", lots, mid - level)))
 
+
+class Run:
+    """One copy of the cascade's exchange, run once: the cascade or the baseline."""
+
+    def __init__(self, ex: Exchange, ts: int, price: int, traders: list[int], index_s: float) -> None:
+        self.ex = ex
+        self.ts = ts
+        self.price = price
+        self.traders = traders
+        self.index_s = index_s
+
     def fall(self, percent: int) -> tuple[float, int, list[Event]]:
-        """Index and quotes down `percent`; tick until nobody is liquidating: (ms inside the
-        Ticks, Ticks, their events)."""
+        """Index and quotes down `percent`; tick until nobody is liquidating: (CPU seconds inside
+        the Ticks, Ticks, their events)."""
         ex = self.ex
         self.ts += SECOND_US
         _set_index(ex, self.ts, self.price * (100 - percent) // 100)
         # the maker pulls its quotes (the price bands would not let it quote 10% lower yet), so
         # the mark is the index plus the last premium
         _ok(ex.apply(CancelAll(self.ts, 0, MARKET)))
+        clock = time.process_time
         spent = 0.0
         ticks = 0
         events: list[Event] = []
         while ticks < CASCADE_TICK_LIMIT:
-            ms, got = _timed_tick(ex, self.ts)
-            spent += ms
+            start = clock()
+            got = ex.apply(Tick(self.ts))
+            spent += clock() - start
             ticks += 1
             events.extend(got)
             if not ex.liquidating:
@@ -402,14 +476,14 @@ class Cascade:
 
     def close_by_orders(self) -> float:
         """The baseline: each trader closes its whole position with one reduce-only IOC sell
-        against a maker bid of its size (ms in the traders' orders only)."""
+        against a maker bid of its size (CPU seconds in the traders' orders only)."""
         ex = self.ex
         apply = ex.apply
         self.ts += SECOND_US
         ts = self.ts
         price = self.price - 1
         _ok(apply(CancelAll(ts, 0, MARKET)))
-        clock = time.perf_counter
+        clock = time.process_time
         spent = 0.0
         for aid in self.traders:
             lots = ex.accounts[aid].positions[MARKET].size
@@ -421,38 +495,94 @@ class Cascade:
         left = sum(1 for aid in self.traders if ex.accounts[aid].positions[MARKET].size)
         if left:
             raise RuntimeError(f"cascade baseline: {left} positions not closed by the book")
-        return spent * 1000
+        return spent
 
 
-def cascade(count: int, seed: int, drop: int) -> dict[str, Any]:
-    base = Cascade(count, seed)
+def _closed(events: list[Event]) -> set[int]:
+    return {e.account for e in events if isinstance(e, LiquidationEnded) and e.reason == "closed"}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"min": ordered[0], "median": statistics.median(ordered), "max": ordered[-1]}
+
+
+def cascade(
+    count: int, seed: int, drop: int, holders: int = 0, blps: int = BLP_COUNT, repeats: int = 3
+) -> dict[str, Any]:
+    """The cascade against the baseline, each on its own copy of the same exchange, by CPU time,
+    interleaved (their order alternates) and repeated: rates and ratios, min / median / max."""
+    build_started = time.perf_counter()
+    setup = Cascade(count, seed, holders, blps)
+    build_s = time.perf_counter() - build_started
     tune_gc()
-    baseline_ms = base.close_by_orders()
-    baseline_hash = base.ex.state_hash()
-    del base
-    _collect()
-    live = Cascade(count, seed)
-    ex = live.ex
-    tune_gc()
-    spent, ticks, events = live.fall(drop)
-    traders = set(live.traders)
+    rates: list[float] = []
+    closes: list[float] = []
+    ratios: list[float] = []
+    index_s: list[float] = []
+    result: dict[str, Any] = {}
+    for r in range(repeats):
+        got: dict[str, float] = {}
+        for which in ("cascade", "baseline") if r % 2 == 0 else ("baseline", "cascade"):
+            run = setup.copy()
+            _collect()
+            tune_gc()
+            if which == "baseline":
+                got["baseline"] = run.close_by_orders()
+            else:
+                index_s.append(run.index_s)
+                spent, ticks, events = run.fall(drop)
+                got["cascade"] = spent
+                closed = {
+                    e.account for e in events if isinstance(e, LiquidationEnded) and e.reason == "closed"
+                }
+                rates.append(len(closed) / spent if spent else 0.0)
+                if r == 0:
+                    result = _outcome(run, count, drop, spent, ticks, events, closed)
+            del run
+            _collect()
+        closes.append(count / got["baseline"] if got["baseline"] else 0.0)
+        ratios.append(rates[-1] / closes[-1] if closes[-1] else 0.0)
+    result.update(
+        {
+            "holders": setup.holders,
+            "blps": blps,
+            "repeats": repeats,
+            "build_s": round(build_s, 2),
+            "index_build_ms": round(1000 * statistics.median(index_s), 3),
+            "liquidations_per_s": round(statistics.median(rates)),
+            "baseline_closes_per_s": round(statistics.median(closes)),
+            "ratio": {k: round(v, 3) for k, v in _spread(ratios).items()},
+            "liquidations_per_s_runs": [round(x) for x in rates],
+            "baseline_closes_per_s_runs": [round(x) for x in closes],
+            "ratios": [round(x, 3) for x in ratios],
+            "us_per_liquidation": round(1e6 / statistics.median(rates), 2) if rates[0] else 0.0,
+        }
+    )
+    return result
+
+
+def _outcome(
+    run: Run, count: int, drop: int, spent: float, ticks: int, events: list[Event], closed: set[int]
+) -> dict[str, Any]:
+    """What the first cascade did: who went through which step, how it ended, money conserved."""
+    ex = run.ex
+    traders = set(run.traders)
     steps: dict[int, set[int]] = {}  # step -> accounts that went through it (1 may escalate to 2)
     for e in events:
         if isinstance(e, LiquidationStarted):
             steps.setdefault(e.step, set()).add(e.account)
     ended = Counter(e.reason for e in events if isinstance(e, LiquidationEnded))
-    closed = {e.account for e in events if isinstance(e, LiquidationEnded) and e.reason == "closed"}
     via = Counter(e.via for e in events if isinstance(e, AutoClosed))
     flat = sum(1 for aid in traders if not ex.accounts[aid].positions[MARKET].size)
     discrepancies = ex.discrepancies()
     if discrepancies:
         raise AssertionError(f"money not conserved after the cascade: {discrepancies}")
-    seconds = spent / 1000
-    result = {
+    return {
         "accounts": count,
         "drop_percent": drop,
         "ticks": ticks,
-        "tick_ms": round(spent, 3),
+        "tick_ms": round(spent * 1000, 3),
         "liquidations_started": len(set().union(*steps.values())),
         "step1_orderly": len(steps.get(1, ())),
         "step2_auto_close": len(steps.get(2, ())),
@@ -466,29 +596,33 @@ def cascade(count: int, seed: int, drop: int) -> dict[str, Any]:
         "insurance_fund_usd": ex.insurance.balance / ATOM,
         "clawed_back_usd": sum(e.amount for e in events if isinstance(e, ClawedBack)) / ATOM,
         "money_conserved": True,
-        "liquidations_per_s": round(len(closed) / seconds) if seconds else 0,
-        "baseline_closes_per_s": round(count / (baseline_ms / 1000)) if baseline_ms else 0,
-        "baseline_ms": round(baseline_ms, 3),
         "state_hash": ex.state_hash(),
-        "baseline_state_hash": baseline_hash,
     }
-    del live, ex
-    _collect()
-    return result
 
 
 # ----------------------------------------------------------------------------- report
 
 
-def run(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool, repeat: int = 3) -> dict[str, Any]:
+def run(
+    sizes: list[int],
+    cascade_accounts: int,
+    seed: int,
+    as_json: bool,
+    repeat: int = 3,
+    holders: list[int] | None = None,
+) -> dict[str, Any]:
     build = build_kind()
     sweeps: list[dict[str, Any]] = []
     for count in sizes:
         _note(f"sweep: {count:,} accounts x{repeat} ({build})")
         sweeps.append(sweep(count, seed, repeat))
-    _note(f"cascade: {cascade_accounts:,} accounts")
-    liquidation = cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT)
-    largest = max(sweeps, key=lambda s: s["accounts"]) if sweeps else None
+    _note(f"cascade: {cascade_accounts:,} accounts, to the backstop providers, x{repeat}")
+    liquidation = cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT, repeats=repeat)
+    last_resort: list[dict[str, Any]] = []
+    for n in holders if holders is not None else TOP10_HOLDERS:
+        _note(f"cascade: {cascade_accounts:,} accounts, to the top 10, {n:,} holders, x{repeat}")
+        last_resort.append(cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT, n, 0, repeat))
+    biggest = max(sweeps, key=lambda s: s["accounts"]) if sweeps else None
     result: dict[str, Any] = {
         "engine_build": build,
         "sweep_ms": {str(s["accounts"]): s["sweep_ms"] for s in sweeps},
@@ -497,13 +631,23 @@ def run(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool, repea
         "assessed": {str(s["accounts"]): s["assessed"] for s in sweeps},
         "liquidations_started": {str(s["accounts"]): s["liquidations_started"] for s in sweeps},
         "liquidations_per_s": liquidation["liquidations_per_s"],
+        "cascade_ratio": liquidation["ratio"],
         "target_ms": TARGET_MS,
         "meets_target": (
-            largest["sweep_ms"] < TARGET_MS if largest and largest["accounts"] >= 1_000_000 else None
+            biggest["sweep_ms"] < TARGET_MS if biggest and biggest["accounts"] >= 1_000_000 else None
         ),
         "sweeps": sweeps,
         "cascade": liquidation,
+        "top10": last_resort,
     }
+    if last_resort:
+        least = min(last_resort, key=lambda c: c["holders"])
+        most = max(last_resort, key=lambda c: c["holders"])
+        result["top10_cost_growth"] = {
+            "holders": [least["holders"], most["holders"]],
+            "us_per_liquidation": [least["us_per_liquidation"], most["us_per_liquidation"]],
+            "ratio": round(most["us_per_liquidation"] / least["us_per_liquidation"], 3),
+        }
     if as_json:
         print(json.dumps(result))
         return result
@@ -535,23 +679,53 @@ def run(sizes: list[int], cascade_accounts: int, seed: int, as_json: bool, repea
             f"  sweep / full scan {s['accounts']:>10,}  min {sp['min']:.5f}  median {sp['median']:.5f}"
             f"  max {sp['max']:.5f}  per repeat {s['sweep_vs_full_scan']}"
         )
-    c = liquidation
+    for c in [liquidation, *last_resort]:
+        _print_cascade(c)
+    growth = result.get("top10_cost_growth")
+    if growth:
+        (few, many), (cheap, dear) = growth["holders"], growth["us_per_liquidation"]
+        print(
+            f"top-10 cascade cost with {many:,} holders vs {few:,}: {dear:.1f} vs {cheap:.1f} us per "
+            f"liquidation, x{growth['ratio']:.2f} (the same liquidations; 1.00 = no growth with holders)"
+        )
+    return result
+
+
+def _print_cascade(c: dict[str, Any]) -> None:
     ended = ", ".join(f"{k} {v:,}" for k, v in sorted(c["ended"].items()))
-    print(f"cascade: {c['accounts']:,} accounts long at 18-19x, index gaps down {c['drop_percent']}%")
+    to = f"{c['blps']} backstop providers" if c["blps"] else "the top 10 (no backstop providers)"
+    print(
+        f"cascade: {c['accounts']:,} accounts long at 18-19x, index gaps down {c['drop_percent']}%, "
+        f"to {to}; {c['holders']:,} holders of the market"
+    )
     print(
         f"  liquidations        {c['liquidations_started']:,} started (step 1: {c['step1_orderly']:,}, "
         f"step 2: {c['step2_auto_close']:,}); ended: {ended}; still liquidating {c['still_liquidating']:,}"
     )
-    print(f"  fully liquidated    {c['fully_liquidated']:,} in {c['ticks']} ticks ({c['tick_ms']:.1f} ms)")
+    print(
+        f"  fully liquidated    {c['fully_liquidated']:,} in {c['ticks']} ticks ({c['tick_ms']:.1f} ms CPU)"
+    )
+    ratio = c["ratio"]
+    print(
+        f"  by CPU time, {c['repeats']} runs each, interleaved (median; runs: "
+        f"{', '.join(f'{x:,}' for x in c['liquidations_per_s_runs'])} / "
+        f"{', '.join(f'{x:,}' for x in c['baseline_closes_per_s_runs'])})"
+    )
     print(f"  throughput          {c['liquidations_per_s']:>12,} accounts fully liquidated/s")
     print(
         f"  baseline            {c['baseline_closes_per_s']:>12,} positions closed/s by ordinary IOC orders"
     )
-    print(f"  auto-closed via     {c['auto_closed_via']}  step-1 orders {c['step1_orders']:,}")
+    print(
+        f"  ratio               min {ratio['min']:.3f}  median {ratio['median']:.3f}  max {ratio['max']:.3f}"
+        f"  ({c['us_per_liquidation']:.1f} us per liquidation)"
+    )
+    print(
+        f"  auto-closed via     {c['auto_closed_via']}  step-1 orders {c['step1_orders']:,}; "
+        f"last-resort index built in {c['index_build_ms']:.1f} ms (once per market, not timed above)"
+    )
     fund, seed = c["insurance_fund_usd"], c["insurance_fund_seed_usd"]
     print(
         f"  insurance fund      ${fund:,.2f} after (seeded ${seed:,.0f}), "
         f"clawed back ${c['clawed_back_usd']:,.2f}, money conserved: yes"
     )
     print(f"  state hash          {c['state_hash']}")
-    return result

@@ -21,6 +21,7 @@ from backstop.engine.orders import Order
 
 if TYPE_CHECKING:
     from backstop.engine.accounts import Position
+    from backstop.engine.largest import Largest
 
 
 class Side:
@@ -159,6 +160,9 @@ class Book:
         self.watch_down: list[int] = []
         self.swept_low: int | None = None  # the lowest swept mark since the longs' heap was emptied
         self.holders: dict[int, Position] = {}  # account id -> its open position here (size != 0)
+        # its longs and shorts ranked by size for the last-resort tier (largest.py; a cache, not
+        # state): None until the first selection in this market
+        self.largest: Largest | None = None
         self.volume_day = 0  # day number of volume_today
         self.volume_today = 0  # USD atoms traded today
         self.volume_days: dict[int, int] = {}  # earlier days' volume, the last 30 kept

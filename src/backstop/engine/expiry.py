@@ -65,6 +65,7 @@ def settle_market(ex: Exchange, book: Book, ts: int, events: list[Event]) -> Non
         events.append(PositionSettled(aid, book.market, size, price, realized, ts))
     ledger.must(ex, moves, ts, events)
     book.holders.clear()
+    book.largest = None  # nobody holds a position here any more (largest.py)
     book.last = price
     book.closed = True
     book.stale = True

@@ -37,14 +37,13 @@ liquidation until the market resumes.
 
 from __future__ import annotations
 
-from heapq import heapify, heappop
 from typing import TYPE_CHECKING
 
 from backstop.catalog import USD
 from backstop.engine import conditional, ledger
 from backstop.engine.accounts import Account, Position
 from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div
-from backstop.engine.backstop import allocate
+from backstop.engine.backstop import Backstop, allocate
 from backstop.engine.book import Book
 from backstop.engine.events import (
     AutoClosed,
@@ -52,6 +51,7 @@ from backstop.engine.events import (
     LiquidationEnded,
     LiquidationStarted,
 )
+from backstop.engine.largest import Largest, largest
 from backstop.engine.ledger import Moves
 from backstop.engine.margin import free_collateral, mark_of
 from backstop.engine.prices import bounds
@@ -175,8 +175,10 @@ def _ftx_second(ex: Exchange, ts: int, events: list[Event]) -> None:
             for name in sorted(acct.positions):
                 if acct.positions[name].size:
                     orderly.setdefault(name, []).append((acct, a))
-    for acct, a in closing:
-        _auto_close(ex, acct, a, ts, events)
+    if closing:
+        blps = [(aid, ex.backstops[aid]) for aid in sorted(ex.backstops)]  # none register mid-sweep
+        for acct, a in closing:
+            _auto_close(ex, acct, a, blps, ts, events)
     for name in sorted(orderly):
         if ex.rng.randrange(ROUND_ODDS):
             continue
@@ -231,9 +233,13 @@ def _orderly_round(
         ex.place_liquidation_order(acct, book, side, q, price, False, ts, events, a.mf(), a.mmf(), cap + q)
 
 
-def _auto_close(ex: Exchange, acct: Account, a: Assessment, ts: int, events: list[Event]) -> None:
-    """Step 2: close (1 - MF/ACMF) of every position off the book (all of it when MF <= 0)."""
+def _auto_close(
+    ex: Exchange, acct: Account, a: Assessment, blps: list[tuple[int, Backstop]], ts: int, events: list[Event]
+) -> None:
+    """Step 2: close (1 - MF/ACMF) of every position off the book (all of it when MF <= 0), to the
+    backstop providers `blps` (id order) first."""
     edge = a.auto_close()
+    fractions = (a.mf(), a.acmf())  # as of this second's assessment, for every transfer's record
     for name in sorted(acct.positions):
         pos = acct.positions[name]
         size = pos.size
@@ -250,35 +256,49 @@ def _auto_close(ex: Exchange, acct: Account, a: Assessment, ts: int, events: lis
                 q = least
             if q > lots:
                 q = lots
-        _close_off_book(ex, acct, pos, q, a, ts, events)
+        _close_off_book(ex, acct, pos, q, a, fractions, blps, ts, events)
 
 
 def _close_off_book(
-    ex: Exchange, acct: Account, pos: Position, q: int, a: Assessment, ts: int, events: list[Event]
+    ex: Exchange,
+    acct: Account,
+    pos: Position,
+    q: int,
+    a: Assessment,
+    fractions: tuple[int, int],
+    blps: list[tuple[int, Backstop]],
+    ts: int,
+    events: list[Event],
 ) -> None:
     book = pos.book
     long = pos.size > 0
     mark = mark_of(book)
     unit = mark * book.info.tick_value
     need = q * unit
-    providers: list[tuple[int, Account, int]] = []
-    for aid in sorted(ex.backstops):
-        cp = ex.accounts[aid]
-        if cp is acct or cp.owner == acct.owner or cp.liquidation:
+    accounts = ex.accounts
+    owner = acct.owner
+    providers: list[tuple[Account, Backstop]] = []
+    weights: list[int] = []
+    capacity = 0
+    for aid, blp in blps:
+        cp = accounts[aid]
+        if cp is acct or cp.owner == owner or cp.liquidation:
             continue
-        left = ex.backstops[aid].remaining(ts)
+        left = blp.remaining(ts)
         if left > 0 and free_collateral(ex, cp) > 0:
-            providers.append((aid, cp, left))
-    capacity = sum(left for _, _, left in providers)
+            providers.append((cp, blp))
+            weights.append(left)
+            capacity += left
     to_backstops = q if capacity >= need else (q * capacity // need if need else 0)
-    shares = allocate(to_backstops, [left for _, _, left in providers])
-    for (aid, cp, _), n in zip(providers, shares, strict=True):
-        if n:
-            _transfer(ex, acct, cp, book, long, n, mark, a, "backstop", ts, events)
-            ex.backstops[aid].take(ts, n * unit)
+    if to_backstops:
+        shares = allocate(to_backstops, weights)
+        for (cp, blp), n in zip(providers, shares, strict=True):
+            if n:
+                _transfer(ex, acct, cp, book, long, n, mark, a, fractions, "backstop", ts, events)
+                blp.take(ts, n * unit)
     rest = q - to_backstops
     if rest:
-        _top_opposing(ex, acct, book, long, rest, mark, a, ts, events)
+        _top_opposing(ex, acct, book, long, rest, mark, a, fractions, ts, events)
 
 
 def _top_opposing(
@@ -289,35 +309,62 @@ def _top_opposing(
     lots: int,
     mark: int,
     a: Assessment,
+    fractions: tuple[int, int],
     ts: int,
     events: list[Event],
 ) -> None:
     """FTX's last resort: the largest opposing positions take the rest, pro rata to size."""
-    # largest first, then the older account: minus the size, then the id, in one integer (as the
-    # at-risk index does); a heap hands them out in that order without sorting every holder, and
-    # only those handed out are checked for eligibility
-    opposing = [
-        (p.size if long else -p.size) << ACCOUNT_BITS | aid
-        for aid, p in book.holders.items()
-        if (p.size < 0) == long
-    ]
-    heapify(opposing)
+    kept = largest(book)
+    chosen, skipped = _pick(ex, acct, kept, book.holders, long, lots)
+    if chosen:
+        total = sum(size for size, _ in chosen)
+        shares = allocate(lots if lots < total else total, [size for size, _ in chosen])
+        for (size, aid), n in zip(chosen, shares, strict=True):
+            if n:  # its size moves: the next selection files its new entry (largest.py)
+                _transfer(ex, acct, ex.accounts[aid], book, long, n, mark, a, fractions, "top10", ts, events)
+            else:
+                skipped.append(-size << ACCOUNT_BITS | aid)
+    kept.put_back(not long, skipped)
+
+
+def opposing(ex: Exchange, acct: Account, book: Book, long: bool, lots: int) -> list[tuple[int, int]]:
+    """The positions that take `lots` from `acct`'s position (long or short) as (lots held, account
+    id): the opposing positions, largest first, then the older account, skipping the accounts of
+    `acct`'s owner (as in self-trade prevention) and those being liquidated; the first TOP of them,
+    and more while they hold less than `lots` together. The index is left as it was."""
+    kept = largest(book)
+    chosen, skipped = _pick(ex, acct, kept, book.holders, long, lots)
+    skipped.extend(-size << ACCOUNT_BITS | aid for size, aid in chosen)
+    kept.put_back(not long, skipped)
+    return chosen
+
+
+def _pick(
+    ex: Exchange, acct: Account, kept: Largest, holders: dict[int, Position], long: bool, lots: int
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """`opposing`'s selection off the market's heap of the opposing side (largest.py), which hands
+    them out in that order, so only those handed out are looked at, never every holder. Returns
+    the chosen and the entries of those passed over; both are off the heap until put back."""
+    accounts = ex.accounts
+    owner = acct.owner
+    longs = not long  # a long is closed against the shorts, a short against the longs
+    skipped: list[int] = []
     chosen: list[tuple[int, int]] = []
     total = 0
-    while opposing and (len(chosen) < TOP or total < lots):
-        entry = heappop(opposing)
+    entry = 0
+    while len(chosen) < TOP or total < lots:
+        entry = kept.pop(longs, holders, entry)
+        if not entry:
+            break
         aid = entry & ACCOUNT_MASK
-        cp = ex.accounts[aid]
-        if cp.owner == acct.owner or cp.liquidation:
+        cp = accounts[aid]
+        if cp.owner == owner or cp.liquidation:
+            skipped.append(entry)
             continue
-        chosen.append((-(entry >> ACCOUNT_BITS), aid))
-        total -= entry >> ACCOUNT_BITS
-    if not chosen:
-        return
-    shares = allocate(lots if lots < total else total, [size for size, _ in chosen])
-    for (_, aid), n in zip(chosen, shares, strict=True):
-        if n:
-            _transfer(ex, acct, ex.accounts[aid], book, long, n, mark, a, "top10", ts, events)
+        size = -(entry >> ACCOUNT_BITS)
+        chosen.append((size, aid))
+        total += size
+    return chosen, skipped
 
 
 def _transfer(
@@ -329,13 +376,14 @@ def _transfer(
     lots: int,
     mark: int,
     a: Assessment,
+    fractions: tuple[int, int],
     via: str,
     ts: int,
     events: list[Event],
 ) -> None:
     """Move `lots` of the liquidated position to `cp`: the liquidated account at its zero price,
     the counterparty at 2/3 zero price + 1/3 mark (at the mark when the account is below zero),
-    the insurance fund the difference."""
+    the insurance fund the difference. `fractions`: the account's MF and ACMF for the record."""
     value = lots * mark * book.info.tick_value
     loss = mul_div(a.tav, value, a.notional)  # value x MF: what trading at the zero price costs
     liquidated = value - loss if long else value + loss
@@ -352,8 +400,8 @@ def _transfer(
             liquidated,
             counterparty,
             fund,
-            a.mf(),
-            a.acmf(),
+            fractions[0],
+            fractions[1],
             via,
             ts,
         )

@@ -39,6 +39,9 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
         pos.cost += signed_value
         if size == 0:
             book.holders[acct.id] = pos
+        kept = book.largest
+        if kept is not None:  # the last resort's index (largest.py)
+            kept.moved.add(acct.id)
         return pos, 0
     held = size if size > 0 else -size
     closing = lots if lots < held else held
@@ -53,4 +56,7 @@ def settle(acct: Account, book: Book, signed: int, value: int) -> tuple[Position
         pos.cost += signed_value - closing_value
     elif pos.size == 0:
         del book.holders[acct.id]
+    kept = book.largest
+    if kept is not None:  # the last resort's index (largest.py)
+        kept.moved.add(acct.id)
     return pos, realized

@@ -459,4 +459,5 @@ def _derive(ex: Exchange) -> None:
         if acct.positions or acct.usd < 0:
             ex.dirty.add(acct.id)
     for book in ex.book_list:
+        book.largest = None  # built again from the holders on its first use (largest.py)
         book.swept = book.mark()
