@@ -12,7 +12,7 @@ import pytest
 from backstop.feeds.base import HOUR_US, MINUTE_US, utc_us
 from backstop.feeds.replay import Bars
 from backstop.lab import paths
-from backstop.lab.distribution import fund_need, summarise
+from backstop.lab.distribution import ftx_mean_open_interest, fund_need, summarise
 from backstop.lab.paths import Garch, Sample, build_bars, fit_garch, stationary_blocks, stationary_indices
 from backstop.lab.spec import LabConfig, Result
 from backstop.lab.stats import bootstrap_ci, describe, wilson_interval
@@ -214,5 +214,6 @@ def test_the_fund_needed_and_the_probability_of_exhausting_a_fund_by_hand() -> N
     # 2 of 5 at 90%: centre (0.4 + 2.705543 / 10) / (1 + 2.705543 / 5) = 0.6705543 / 1.5411086
     # = 0.435112, half 1.644854 / 1.5411086 * sqrt(0.048 + 0.0270554) = 0.292406
     assert (lab["ci_lo_pct"], lab["ci_hi_pct"]) == pytest.approx((14.2706, 72.7518), abs=1e-3)
-    assert ftx["usd"] == pytest.approx(9_500_000 * 1e6 / 11e9)  # FTX's $9.5M at our open interest over FTX's
+    # FTX's $9.5M at our open interest over FTX's mean over the span it was paid in (its growth path)
+    assert ftx["usd"] == pytest.approx(9_500_000 * 1e6 / ftx_mean_open_interest())
     assert small["exhausted"] == 3 and s["over"] == "paths" and s["runs"] == 5
