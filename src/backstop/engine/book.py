@@ -166,6 +166,7 @@ class Book:
         self.volume_day = 0  # day number of volume_today
         self.volume_today = 0  # USD atoms traded today
         self.volume_days: dict[int, int] = {}  # earlier days' volume, the last 30 kept
+        self.volume_past = -1  # their sum (a cache, not state): -1 until summed after a change
         # the rolling 24-hour volume (volume.py; state, in the canonical form only when not empty):
         # the current minute and its USD atoms, the window's earlier minutes with trades (minute,
         # USD atoms), oldest first, and their sum (derived from them)
@@ -254,8 +255,17 @@ class Book:
         return price
 
     def adv(self) -> int:
-        """Average daily volume (USD atoms) over the last 30 days, today included."""
-        return (self.volume_today + sum(self.volume_days.values())) // 30
+        """Average daily volume (USD atoms) over the last 30 days, today included. The earlier
+        days' sum is kept until they change (`past_volume_changed`): a maker's open-order limit
+        and every liquidation round ask for it."""
+        past = self.volume_past
+        if past < 0:
+            past = self.volume_past = sum(self.volume_days.values())
+        return (self.volume_today + past) // 30
+
+    def past_volume_changed(self) -> None:
+        """`volume_days` was written: the next `adv` sums it again."""
+        self.volume_past = -1
 
     def crossed(self) -> bool:
         bid = self.bids.best()

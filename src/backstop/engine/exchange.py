@@ -1213,3 +1213,4 @@ def _roll_volume(book: Book, day: int) -> None:
     book.volume_day = day
     for old in [d for d in book.volume_days if d <= day - 30]:
         del book.volume_days[old]
+    book.past_volume_changed()

@@ -289,6 +289,7 @@ def _restore_markets(ex: Exchange, value: Any, r: Restoring) -> None:
                 field = [tuple(rate) for rate in field]
             setattr(book, name, field)
         book.stale = True
+        book.past_volume_changed()
 
 
 def _fund(ex: Exchange) -> Any:
