@@ -36,6 +36,8 @@ COMPILED = [
     "src/backstop/engine/restore.py",
     "src/backstop/engine/volume.py",
     "src/backstop/lab/replay.py",  # the risk lab's driver: a year of minutes through the engine
+    "src/backstop/lab/makers.py",  # the makers' ladders it posts every minute per market
+    "src/backstop/lab/impact.py",  # and the index impact it steps as often
 ]
 
 ext_modules = []

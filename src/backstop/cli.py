@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+import backstop.one_thread  # first: BLAS on one thread, before numpy loads
 from backstop import operator_client, products
 from backstop.catalog import MAX_LEVERAGE, Market
 from backstop.cli_input import Group, fail, instant, integer, number, speed
