@@ -1403,6 +1403,13 @@ def bench_ui(
     show_default=True,
     help="Real-history replays interleaved among the paths.",
 )
+@click.option(
+    "--repeat",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Times the replay and its baseline are run, interleaved, on fresh replays.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def bench_lab(
     days: int,
@@ -1415,10 +1422,12 @@ def bench_lab(
     mc_model: str,
     mc_traders: int,
     mc_baselines: int,
+    repeat: int,
     as_json: bool,
 ) -> None:
-    """Risk lab replay speed (simulated minutes per second), the sweep's speed-up on all cores, and
-    the time for Monte Carlo paths of March 2020 on all cores."""
+    """Risk lab replay speed (simulated minutes per CPU second) against the same span without
+    traders, the two interleaved a day at a time in one process, repeated; the sweep's speed-up on
+    all cores, and the time for Monte Carlo paths of March 2020 on all cores."""
     from backstop.bench.lab import run
 
     run(
@@ -1433,6 +1442,7 @@ def bench_lab(
         mc_traders=mc_traders,
         mc_model=mc_model,
         mc_baselines=mc_baselines,
+        repeat=repeat,
     )
 
 

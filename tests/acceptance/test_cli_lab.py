@@ -104,6 +104,8 @@ def test_bench_lab_prints_its_figures_as_json() -> None:
             "1",
             "--traders",
             "50",
+            "--repeat",
+            "2",
             "--sweep-runs",
             "2",
             *SMALL_SWEEP,
@@ -123,6 +125,14 @@ def test_bench_lab_prints_its_figures_as_json() -> None:
     # the ratio of the unrounded seconds: within what the JSON's two decimals leave of them
     r, b = result["replay_s"], result["baseline_s"]
     assert (r - 0.005) / (b + 0.005) - 0.005 <= result["population_cost"] <= (r + 0.005) / (b - 0.005) + 0.005
+    # the replay and its baseline interleaved a day at a time, twice: the figures are the lower
+    # middle repeat's, each repeat reproducing the state hashes (the baseline's that of a whole run)
+    costs, spread = result["population_costs"], result["population_cost_spread"]
+    assert result["repeat"] == len(costs) == 2 and result["same_state"] is True
+    assert spread["min"] == min(costs) and spread["max"] == max(costs)
+    assert abs(result["population_cost"] - min(costs)) <= 0.01
+    day = result["day_cost_spread"]  # the days alone (a repeat's figure adds building the replays)
+    assert 0 < day["min"] <= day["median"] <= day["max"]
     mc = result["monte_carlo"]  # March 2020's paths on every core, a real-history replay among them
     assert (mc["paths"], mc["baselines"], mc["start"], mc["end"]) == (2, 1, "2020-03-01", "2020-04-01")
     assert mc["wall_s"] > 0 and mc["cpu_per_path_s"] > 0 and mc["cpu_per_baseline_s"] > 0

@@ -318,3 +318,31 @@ def test_a_sweep_in_processes_reports_the_hours_of_all_its_replays_and_the_same_
     assert {total for _, total in seen} == {72}
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)  # never backwards
     assert seen[-1] == (72, 72) and len(seen) > 3  # hour by hour, not only per replay
+
+
+def test_a_replay_stepped_in_pieces_alternately_with_another_gives_the_result_of_one_run() -> None:
+    """`bench lab` steps a replay and its no-trader baseline a day at a time, alternately, in one
+    process: each must give the `Result` of its own `run()` in one go, bit for bit, wherever the
+    span is cut (here every 7 h 30 min, across the day's end and the crash's per-second rounds)."""
+    config = with_overrides(SHORT, traders=200)
+    configs = (config, with_overrides(config, traders=0))
+    whole = [replay(c) for c in configs]
+    bars = load_bars(config)
+    stepped = [Replay(c, bars) for c in configs]
+    for r in stepped:
+        r.begin()
+    start, end = stepped[0].start_us, stepped[0].end_us
+    with pytest.raises(ValueError, match="has not reached its end"):
+        stepped[0].finish()
+    cut = 450 * 60 * 1_000_000
+    for n, until in enumerate(range(start + cut, end + cut, cut)):
+        for r in stepped[n % 2 :] + stepped[: n % 2]:  # the order rotating, as the bench does
+            r.advance(until)
+    results = [r.finish() for r in stepped]
+    assert [r.commands for r in stepped] == [w.summary["commands"] for w in whole]
+    assert whole[0].summary["liquidations"] > 0 and whole[0].summary != whole[1].summary
+    for got, want in zip(results, whole, strict=True):
+        assert got.summary == want.summary
+        assert got.daily == want.daily and got.daily_atoms == want.daily_atoms
+        assert got.fund_path == want.fund_path
+        assert got.state_hash == want.state_hash

@@ -2,10 +2,25 @@
 
 Replay: BTC and ETH perpetuals at one-minute resolution (intra-bar paths from the packaged hourly
 candles) with `--traders` accounts over `--days` from `--start`; the figure is simulated minutes
-per CPU second (the replay is one thread: on an idle core CPU time is wall time, and on a shared
-machine it is the figure that holds; the wall time is printed beside it) and the implied time for
-one year. Baseline, in the same run: the same span with no traders (index, market makers, backstop
-providers and the risk engine's ticks only), so the population's own cost is visible as a ratio.
+per CPU second and the implied time for one year. Baseline: the same span with no traders (index,
+market makers, backstop providers and the risk engine's ticks only), so the population's own cost
+is visible as a ratio, `population_cost` = replay CPU s / baseline CPU s.
+
+How it measures (`bench/measure.py`'s rule): by CPU time (`time.process_time`), the replay and
+its baseline in one process, advancing alternately a simulated day at a time (`Replay.begin` /
+`advance` / `finish`, which give the `Result` of `Replay.run` bit for bit), the order rotating each
+day, each day charged to the replay that ran it. A replay's seconds are the sum of its days plus
+building and setting it up (the two built in turn first; then the collector is tuned as
+`Replay.run` does, untimed). Untimed too: reading the candles, and a warm-up, the baseline run
+once in one go before the timing, which loads what the two share once per process (the impact
+model's daily inputs, each month's stress scenarios, lazy imports) so that neither pays
+it for the other; its state hash is the one every timed baseline must give. The wall time of each
+is printed beside its CPU time. `--repeat` runs the pair again on fresh replays (1 by default: a
+year at 10,000 traders takes minutes); the figures are those of the median repeat (the lower of
+the two middle ones for an even count), with every repeat's ratio and their min / median / max,
+and the min / median / max of the per-day ratios over all repeats (those move with each day's
+market as well as with the machine). `same_state`: every repeat gave the first one's hashes.
+
 Sweep: `--sweep-runs` replays (by default thirty days with 1,000 traders, one seed each) run in
 series and then on every core; the speed-up, and a check that both gave the same numbers.
 
@@ -20,8 +35,10 @@ those of a real-history replay, and the time to build the model.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -30,9 +47,13 @@ from typing import Any
 import click
 
 from backstop.bench.engine import build_kind
+from backstop.bench.measure import collect, interleave, spread
+from backstop.feeds.base import DAY_US
+from backstop.feeds.replay import Bars
 from backstop.lab import sweep
-from backstop.lab.replay import load_bars, replay
-from backstop.lab.spec import LabConfig, with_overrides
+from backstop.lab.replay import Replay, load_bars
+from backstop.lab.spec import LabConfig, Result, with_overrides
+from backstop.server.runtime import tune_gc
 
 YEAR_DAYS = 365
 MC_START, MC_END = "2020-03-01", "2020-04-01"  # March 2020: the month of the 39% day
@@ -43,13 +64,91 @@ def _end(start: str, days: int) -> str:
     return (date.fromisoformat(start) + timedelta(days=days)).isoformat()
 
 
-def _timed_replay(config: LabConfig) -> tuple[float, float, dict[str, Any]]:
-    """(wall s, CPU s, summary) of one replay: the replay is one thread, so on an idle core its CPU
-    time is its wall time, and on a shared machine the CPU time is the figure that holds."""
+class Stepped:
+    """One replay as `measure.Runner`s: `build` makes and sets it up, `days(lo, hi)` replays its
+    simulated days [lo, hi) and, with the last, finishes it. It keeps its own wall time beside the
+    CPU time `interleave` charges it."""
+
+    def __init__(self, config: LabConfig, bars: dict[str, tuple[Bars, ...]], days: int) -> None:
+        self.config = config
+        self.bars = bars
+        self.count = days
+        self.replay: Replay | None = None
+        self.result: Result | None = None
+        self.wall_s = 0.0
+
+    def build(self, lo: int, hi: int) -> None:
+        t0 = time.perf_counter()
+        self.replay = Replay(self.config, self.bars)
+        self.replay.begin()  # sets it up
+        self.wall_s += time.perf_counter() - t0
+
+    def days(self, lo: int, hi: int) -> None:
+        t0 = time.perf_counter()
+        replay = self.replay
+        assert replay is not None, "built before it is stepped"
+        replay.advance(replay.start_us + hi * DAY_US)
+        if hi == self.count:
+            self.result = replay.finish()
+            self.replay = None  # its engine is freed with the runner
+        self.wall_s += time.perf_counter() - t0
+
+
+def interleaved(config: LabConfig, days: int, repeat: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """The replay of `config` and its baseline (the same with no traders), `repeat` times on fresh
+    replays, a simulated day each in turn: CPU and wall seconds of both, their ratio, the spreads."""
     bars = load_bars(config)  # reading the candles is not the replay
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = replay(config, bars=bars)
-    return time.perf_counter() - t0, time.process_time() - c0, result.summary
+    configs = (config, with_overrides(config, traders=0))
+    # what the two share is loaded once per process (the impact model's daily inputs, each month's
+    # stress scenarios, lazy imports): whichever got there first would pay it all, so
+    # an untimed baseline run loads it first; its state hash is the one every timed baseline gives
+    say(f"warm-up: the baseline (no traders) over {days} days in one go, untimed")
+    reference = Replay(configs[1], bars).run().state_hash
+    collect()
+    runs: list[dict[str, float]] = []
+    day_ratios: list[float] = []
+    hashes: list[tuple[str, str]] = []
+    summary: dict[str, Any] = {}
+    for r in range(repeat):
+        say(
+            f"replay ({config.population.traders:,} traders) and baseline (no traders): {days} days,"
+            f" a day each in turn, repeat {r + 1} of {repeat}"
+        )
+        pair = (Stepped(configs[0], bars, days), Stepped(configs[1], bars, days))
+        built = interleave((pair[0].build, pair[1].build), 1, 1)
+        threshold = gc.get_threshold()
+        tune_gc()  # as `Replay.run` does after the set-up: the collector off the long-lived state
+        try:
+            chunks: list[list[float]] = []
+            spent = interleave((pair[0].days, pair[1].days), days, 1, chunks)
+        finally:
+            gc.unfreeze()
+            gc.set_threshold(*threshold)
+        results = [p.result for p in pair]
+        assert results[0] is not None and results[1] is not None
+        hashes.append((results[0].state_hash, results[1].state_hash))
+        summary = results[0].summary
+        day_ratios += [a / b for a, b in chunks if b > 0]
+        runs.append(
+            {
+                "replay_s": built[0] + spent[0],
+                "baseline_s": built[1] + spent[1],
+                "replay_wall_s": pair[0].wall_s,
+                "baseline_wall_s": pair[1].wall_s,
+            }
+        )
+        del pair, results
+        collect()
+    ratios = [t["replay_s"] / t["baseline_s"] for t in runs]
+    median = ratios.index(statistics.median_low(ratios))
+    return {
+        **runs[median],
+        "summary": summary,
+        "population_costs": [round(v, 3) for v in ratios],
+        "population_cost_spread": spread(ratios),
+        "day_cost_spread": spread(day_ratios) if day_ratios else None,
+        "same_state": all(h == (hashes[0][0], reference) for h in hashes),
+    }
 
 
 def run(
@@ -64,6 +163,7 @@ def run(
     mc_traders: int = 2_000,
     mc_model: str = "garch",
     mc_baselines: int = 4,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     def say(message: str) -> None:
         if not as_json:
@@ -71,10 +171,9 @@ def run(
 
     minutes = days * 1_440
     base = with_overrides(LabConfig(start=start, end=_end(start, days)), traders=traders)
-    say(f"baseline: {days} days, no traders")
-    baseline_wall_s, baseline_s, _ = _timed_replay(with_overrides(base, traders=0))
-    say(f"replay: {days} days, {traders:,} traders")
-    replay_wall_s, replay_s, summary = _timed_replay(base)
+    timed = interleaved(base, days, repeat, say)
+    replay_s, baseline_s, summary = timed["replay_s"], timed["baseline_s"], timed["summary"]
+    replay_wall_s, baseline_wall_s = timed["replay_wall_s"], timed["baseline_wall_s"]
     cores = os.cpu_count() or 1
     runs = [
         with_overrides(LabConfig(start=start, end=_end(start, sweep_days), seed=seed), traders=sweep_traders)
@@ -102,6 +201,12 @@ def run(
         "baseline_s": round(baseline_s, 2),
         "baseline_wall_s": round(baseline_wall_s, 2),
         "population_cost": round(replay_s / baseline_s, 2),
+        "timing": "CPU time (time.process_time), replay and baseline a day each in turn, the order rotating",
+        "repeat": repeat,
+        "population_costs": timed["population_costs"],  # per repeat
+        "population_cost_spread": timed["population_cost_spread"],
+        "day_cost_spread": timed["day_cost_spread"],  # per simulated day, over every repeat
+        "same_state": timed["same_state"],  # every repeat's hashes: the first's, the warm-up's
         "sim_minutes_per_s": round(rate),
         "year_seconds": round(year_s, 1),
         "commands_per_s": round(summary["commands"] / replay_s),
@@ -129,8 +234,19 @@ def run(
             f" one year: {year_s:.1f} s (target < {TARGET_YEAR_S:.0f} s)"
         )
         click.echo(
-            f"  baseline without traders: {baseline_s:.1f} CPU s, {out['baseline_sim_minutes_per_s']:,}"
-            f" simulated minutes per CPU s; the traders cost x{out['population_cost']} of it"
+            f"  baseline without traders: {baseline_s:.1f} CPU s ({baseline_wall_s:.1f} s wall),"
+            f" {out['baseline_sim_minutes_per_s']:,} simulated minutes per CPU s;"
+            f" the traders cost x{out['population_cost']} of it"
+        )
+        cost, day = out["population_cost_spread"], out["day_cost_spread"]
+        per_day = f", per simulated day x{day['min']} / x{day['median']} / x{day['max']}" if day else ""
+        click.echo(
+            "  replay and baseline in one process, a simulated day each in turn, by CPU time;"
+            f" {repeat} repeat{'s' if repeat > 1 else ''}, the median one shown"
+        )
+        click.echo(
+            f"  the traders' cost min / median / max: per repeat x{cost['min']} / x{cost['median']}"
+            f" / x{cost['max']}{per_day}; same state hashes every repeat: {out['same_state']}"
         )
         click.echo(
             f"  sweep of {sweep_runs}: {serial_s:.1f} s in series, {parallel_s:.1f} s on {cores} cores"

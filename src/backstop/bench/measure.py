@@ -34,18 +34,25 @@ CHUNK = 25_000
 the caches it cools) is a small part of a chunk, short enough for 40 rotations in 1M commands."""
 
 
-def interleave(runners: Sequence[Runner], count: int, chunk: int) -> list[float]:
-    """CPU seconds of each runner over [0, count) in chunks, the order rotating each chunk."""
+def interleave(
+    runners: Sequence[Runner], count: int, chunk: int, chunks: list[list[float]] | None = None
+) -> list[float]:
+    """CPU seconds of each runner over [0, count) in chunks, the order rotating each chunk; with
+    `chunks`, each chunk's CPU seconds (one per runner, in the runners' order) appended to it."""
     spent = [0.0] * len(runners)
     clock = time.process_time
     for n, lo in enumerate(range(0, count, chunk)):
         hi = min(count, lo + chunk)
         order = list(range(len(runners)))
         shift = n % len(order)
+        this = [0.0] * len(runners)
         for i in order[shift:] + order[:shift]:
             t0 = clock()
             runners[i](lo, hi)
-            spent[i] += clock() - t0
+            this[i] = clock() - t0
+            spent[i] += this[i]
+        if chunks is not None:
+            chunks.append(this)
     return spent
 
 

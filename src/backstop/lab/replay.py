@@ -355,6 +355,14 @@ class Replay:
         self.fhs_floor: dict[str, float] = {}
         self.deposited: dict[int, int] = {}
         self.ready = False  # set up (accounts, makers, floors) and ready to run
+        # the run's progress between `begin` and `finish` (`advance` steps it an hour at a time)
+        self._daily: list[dict[str, Any]] = []
+        self._atoms: list[dict[str, int]] = []  # the daily rows' engine money, USD atoms
+        self._fund_path: list[tuple[int, float]] = []
+        self._day = 0  # the UTC day (days since the epoch) whose row is open
+        self._day_open: dict[str, int] = {}
+        self._hour = 0  # the next hour to step
+        self._done = 0  # hours stepped
         # called after each trader's decision, with the time and the trader: a researcher's probe
         # into the population (what it held, at what leverage) without changing the driver
         self.after_decision: Callable[[int, Trader], None] | None = None
@@ -1169,6 +1177,7 @@ class Replay:
             ts += HOUR_US
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
+        """The whole span in one go: `begin`, `advance` to the end, `finish`."""
         if not self.ready:
             self.setup()
         # the accounts and books live for the whole run: keep the collector off them (as the
@@ -1176,43 +1185,71 @@ class Replay:
         threshold = gc.get_threshold()
         tune_gc()
         try:
-            return self._run(progress)
+            self.begin()
+            self.advance(self.end_us, progress)
+            return self.finish()
         finally:
             gc.unfreeze()
             gc.set_threshold(*threshold)
 
-    def _run(self, progress: Callable[[int, int], None] | None) -> Result:
+    def begin(self) -> None:
+        """Ready to step: set up if not yet, the first day opened (and its FHS floors set). The
+        run in steps is `begin`, `advance` to increasing instants, `finish`; it sends the same
+        commands in the same order as `run`, so it gives the same `Result` bit for bit, however the
+        span is cut (`bench lab` steps a replay and its baseline a day at a time, alternately).
+        Unlike `run`, it leaves the collector alone: the caller tunes it (`server.runtime.tune_gc`)
+        if it wants to."""
+        if not self.ready:
+            self.setup()
+        self._daily = []
+        self._atoms = []
+        self._fund_path = []
+        self._day = self.start_us // DAY_US
+        self._day_open = self._day_state()
+        self._hour = self.start_us - self.start_us % HOUR_US
+        self._done = 0
+        if self.config.margin == "fhs":
+            self._fit_fhs(self.start_us)
+            self.set_regime(self.start_us)
+
+    def advance(self, until_us: int, progress: Callable[[int, int], None] | None = None) -> None:
+        """Steps every hour that starts before `until_us` (and before the end) not stepped yet: at
+        a day's first hour the previous day's row is closed, then the hour's minutes (or seconds,
+        while an account is being liquidated) are replayed. `progress(hours done, total)` after
+        each hour, counting from `begin`."""
         c = self.config
         step = c.step_s * SECOND_US
         ex = self.ex
-        daily: list[dict[str, Any]] = []
-        atoms: list[dict[str, int]] = []
-        fund_path: list[tuple[int, float]] = []
-        day = self.start_us // DAY_US
-        day_open = self._day_state()
         total_hours = hours_in(c)
-        if c.margin == "fhs":
-            self._fit_fhs(self.start_us)
-            self.set_regime(self.start_us)
-        for done, hour in enumerate(self.hours()):
-            if hour // DAY_US != day:
-                daily.append(self._day_row(day, day_open, hour, atoms))
-                day = hour // DAY_US
-                day_open = self._day_state()
+        stop = min(until_us, self.end_us)
+        while self._hour < stop:
+            hour = self._hour
+            if hour // DAY_US != self._day:
+                self._daily.append(self._day_row(self._day, self._day_open, hour, self._atoms))
+                self._day = hour // DAY_US
+                self._day_open = self._day_state()
                 if c.margin == "fhs":
                     self._fit_fhs(hour)
                     self.set_regime(hour)
-            fund_path.append((hour, ex.insurance.balance / ATOM))
+            self._fund_path.append((hour, ex.insurance.balance / ATOM))
             for ts in range(max(hour, self.start_us), min(hour + HOUR_US, self.end_us), step):
                 if ex.liquidating:
                     for second in range(ts, ts + step, SECOND_US):
                         self._minute(second, ticks_only=second != ts)
                 else:
                     self._minute(ts)
+            self._hour = hour + HOUR_US
+            self._done += 1
             if progress is not None:
-                progress(done + 1, total_hours)
-        daily.append(self._day_row(day, day_open, self.end_us, atoms))
-        return Result(c, self._summary(daily), daily, fund_path, ex.state_hash(), atoms)
+                progress(self._done, total_hours)
+
+    def finish(self) -> Result:
+        """The result, once every hour has been stepped: the last day's row closed at the end."""
+        if self._hour < self.end_us:
+            raise ValueError("the replay has not reached its end: advance it there before finishing")
+        daily, atoms = self._daily, self._atoms
+        daily.append(self._day_row(self._day, self._day_open, self.end_us, atoms))
+        return Result(self.config, self._summary(daily), daily, self._fund_path, self.ex.state_hash(), atoms)
 
     def _minute(self, ts: int, ticks_only: bool = False) -> None:
         self.move_index(ts)
