@@ -10,7 +10,11 @@ from engine_kit import Desk
 
 from backstop.catalog import load
 from backstop.engine import errors
+from backstop.engine.book import Book
 from backstop.engine.exchange import Exchange
+from backstop.engine.restore import restore
+
+DAY_US = 86_400_000_000
 
 SOL = "SOL-PERP"
 
@@ -50,3 +54,26 @@ def test_position_limits_are_data() -> None:
     d.rest(a, SOL, "buy", "400", 99)  # position 600 + open 400 = the limit
     d.reject(d.order_cmd(a, SOL, "buy", "1", 99), errors.SIZE_TOO_LARGE)
     d.rest(a, SOL, "sell", "600", 120)  # reducing is always allowed
+
+
+def _summed_adv(book: Book) -> int:
+    """The ADV from its definition: today and the kept earlier days over 30."""
+    return (book.volume_today + sum(book.volume_days.values())) // 30
+
+
+def test_the_adv_kept_between_day_rolls_is_the_sum_of_its_days_after_trades_rolls_and_a_restore() -> None:
+    # Book.adv keeps the earlier days' sum until a day rolls: trade on 40 days (more than the 30
+    # kept), some days twice, and compare with the sum from the days themselves each time
+    d = Desk()
+    maker = d.account("maker", "", 10_000_000)
+    taker = d.account("taker", "", 10_000_000)
+    book = d.book(SOL)
+    for day in range(40):
+        d.ts = (day + 1) * DAY_US
+        for _ in range(1 + day % 2):
+            d.rest(maker, SOL, "sell", 1 + day % 7, "100")
+            d.place(taker, SOL, "buy", 1 + day % 7, "100")
+            assert book.adv() == _summed_adv(book) > 0
+    assert len(book.volume_days) == 29  # the 30-day window: 29 earlier days and today
+    again = restore(d.ex.catalog, d.ex.canonical())
+    assert again.books[SOL].adv() == _summed_adv(again.books[SOL]) == book.adv()
