@@ -395,9 +395,11 @@ def test_fees_module_count_api() -> None:
     v = fees.Volume()
     assert v.take_taker() == (0, 0) and not v.taker_counted
     v.count_taker(True)
-    v.taker_fees, v.taker_value = 5, 7
+    v.add_taker(5, 7)
+    assert (v.taker_fees, v.taker_value) == (5, 7)
     assert v.take_taker() == (5, 7) and v.take_taker() == (0, 0)
     assert len(v.canonical()) == 11
+    assert (fees.NO_TERMS.taker_fees, fees.NO_TERMS.taker_value) == (0, 0)  # the owner's own terms
     v.count_taker(False)
     assert len(v.canonical()) == 6
 

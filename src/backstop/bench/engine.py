@@ -25,8 +25,10 @@ that many accounts, each created, funded and set to 10x in the setup, a share (`
 10%) of them holding a BTC-PERP position from it; engine against baseline as above, `--repeat` times
 (the exchange rebuilt each time, its setup applied with the collector off). Memory per account is
 measured apart by `tracemalloc` (bytes Python allocated and still holds) on `MEMORY_SAMPLE` accounts
-created and funded, then given a position each; the resident set's growth during each count's setup
-is printed beside it as a check.
+created and funded, then given a position each, each stage followed by a `Tick` (as the runtime
+sends every second: the sweep empties the set of accounts touched since the last one, a per-second
+cost, and files each account in the at-risk index, a lasting one); the resident set's growth during
+each count's setup is printed beside it as a check.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from backstop.bench.measure import (
 )
 from backstop.bench.workload import ATOM, MARKETS, START_US, Workload, build, prepare
 from backstop.engine.accounts import Account
-from backstop.engine.commands import Command, CreateAccount, Deposit, PlaceOrder, SetLeverage
+from backstop.engine.commands import Command, CreateAccount, Deposit, PlaceOrder, SetLeverage, Tick
 from backstop.engine.events import Event, Fill, Rejected
 from backstop.engine.exchange import Exchange
 from backstop.engine.product import Handler, Product
@@ -66,6 +68,7 @@ from backstop.server.runtime import Runtime, tune_gc
 ACCOUNTS = 1_000  # the main measurement's accounts (the workload's default)
 POSITIONS = 0.1  # the share of accounts holding a position in the scaling measurement
 MEMORY_SAMPLE = 10_000  # accounts created to measure memory per account by tracemalloc
+SECOND_US = 1_000_000
 
 
 class Idle(NamedTuple):
@@ -281,7 +284,9 @@ def _rss() -> int | None:
 def account_memory(sample: int = MEMORY_SAMPLE) -> dict[str, Any]:
     """Bytes per account by tracemalloc: `sample` accounts created, funded (USD and BTC) and set to
     10x, as the workload's setup does; then each given a BTC-PERP position (pairs trading at the
-    mid, which leaves the book empty). Net of everything freed (commands, events)."""
+    mid, which leaves the book empty). Each stage ends with a one-second `Tick`, whose sweep
+    releases the set of accounts touched since the last (a per-second cost, not an account's) and
+    files them in the at-risk index (an account's). Net of everything freed (commands, events)."""
     ex = products.exchange()
     apply = ex.apply
     ts = START_US
@@ -294,6 +299,7 @@ def account_memory(sample: int = MEMORY_SAMPLE) -> dict[str, Any]:
             apply(Deposit(ts, i, "USD", 10_000_000 * ATOM))
             apply(Deposit(ts, i, "BTC", 100 * ATOM))
             apply(SetLeverage(ts, i, 10))
+        apply(Tick(ts + SECOND_US))
         gc.collect()
         accounts = tracemalloc.get_traced_memory()[0]
         mid = MARKETS["BTC-PERP"][0]
@@ -302,6 +308,7 @@ def account_memory(sample: int = MEMORY_SAMPLE) -> dict[str, Any]:
                 events = apply(PlaceOrder(ts, acct, "BTC-PERP", side, 10, mid))
                 if events and isinstance(events[0], Rejected):
                     raise RuntimeError(f"memory sample: order rejected: {events[0].error}")
+        apply(Tick(ts + 2 * SECOND_US))
         gc.collect()
         positions = tracemalloc.get_traced_memory()[0]
     finally:

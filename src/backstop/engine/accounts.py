@@ -12,11 +12,21 @@ excluded coins) start as one shared empty container each (`NO_COINS`, `NO_POSITI
 get their own on the first write, which goes through the methods here (`credit`, `reserve`,
 `position`, `add_order`, `remember_closed`, `note_small_provide`, `exclude`). Nothing else may
 write to an account's containers in place (reading them is free): a write to a shared empty
-one would be every account's. tests/property checks they stay empty."""
+one would be every account's. tests/property checks they stay empty. The open-order indexes go
+back to the shared empty ones when their last order closes (`forget`): a dict keeps its table
+when emptied, and most accounts' orders come and go. The last closed order id is a field
+(`last_closed`), the ones before it an array of machine ints (`recent_closed`, empty and shared
+until an account's second closed order): `closed` asks, `closed_ids` lists them oldest first.
+
+Owners: `Owners` finds an account by owner and subaccount name. An owner's first account is
+indexed by the owner alone (it carries the owner's `Volume`, so `Volumes` reads the owners' volumes
+through it); a map of names to ids is kept only for the owners with more than one account (most
+have one)."""
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from array import array
+from collections.abc import Iterator, Sized
 from typing import Any, Final
 
 from backstop.catalog import USD
@@ -33,7 +43,7 @@ NO_COINS: Final[dict[str, int]] = {}
 NO_POSITIONS: Final[dict[str, Position]] = {}
 NO_ORDERS: Final[dict[int, Order]] = {}
 NO_CLIENT_IDS: Final[dict[str, Order]] = {}
-NO_IDS: Final[list[int]] = []
+NO_IDS: Final[array[int]] = array("q")
 NO_TIMES: Final[list[int]] = []
 NO_EXCLUDED: Final[set[str]] = set()
 
@@ -98,6 +108,7 @@ class Account:
         "client_ids",
         "excluded",
         "id",
+        "last_closed",
         "leverage",
         "liquidation",
         "name",
@@ -128,7 +139,8 @@ class Account:
         self.positions: dict[str, Position] = NO_POSITIONS
         self.orders: dict[int, Order] = NO_ORDERS  # open orders by id
         self.client_ids: dict[str, Order] = NO_CLIENT_IDS  # open orders by clientId
-        self.recent_closed: list[int] = NO_IDS
+        self.last_closed = 0  # the id of the order closed last, 0 before the first (ids start at 1)
+        self.recent_closed: array[int] = NO_IDS  # the ones closed before it, oldest first
         self.small_provides: list[int] = NO_TIMES  # times of resting orders below minProvideSize
         self.volume = volume  # the owner's 30-day volume, shared by its subaccounts
         self.liquidation = 0  # 0 none, 1 orderly (step 1), 2 auto-close (step 2): no trading
@@ -197,10 +209,17 @@ class Account:
             client_ids[client_id] = order
 
     def forget(self, order: Order) -> None:
-        """Drop a closed order from the open-order indexes, remembering its id for a while."""
-        del self.orders[order.id]
-        if order.client_id is not None:
-            self.client_ids.pop(order.client_id, None)
+        """Drop a closed order from the open-order indexes, remembering its id for a while. An
+        index left empty is the shared empty one again (module docstring)."""
+        orders = self.orders
+        del orders[order.id]
+        if not orders:
+            self.orders = NO_ORDERS
+        client_id = order.client_id
+        if client_id is not None:
+            client_ids = self.client_ids
+            if client_ids.pop(client_id, None) is not None and not client_ids:
+                self.client_ids = NO_CLIENT_IDS
         self.remember_closed(order.id)
 
     def note_small_provide(self, ts: int, window: int) -> None:
@@ -211,13 +230,40 @@ class Account:
         self.small_provides = kept
 
     def remember_closed(self, order_id: int) -> None:
+        """Remember a closed order's id: the last one in `last_closed`, those before it in
+        `recent_closed`; the list of them all (`closed_ids`) is trimmed to its last RECENT_CLOSED
+        when it reaches twice that (in batches: cheap per order)."""
+        last = self.last_closed
+        self.last_closed = order_id
+        if not last:
+            return
         recent = self.recent_closed
         if recent is NO_IDS:
-            recent = []
+            recent = array("q")
             self.recent_closed = recent
-        recent.append(order_id)
-        if len(recent) >= 2 * RECENT_CLOSED:  # trimmed in batches: cheap per order
+        recent.append(last)
+        if len(recent) + 1 >= 2 * RECENT_CLOSED:
             del recent[:RECENT_CLOSED]
+
+    def closed(self, order_id: int) -> bool:
+        """Whether `order_id` is one of the account's remembered closed orders."""
+        return order_id == self.last_closed or order_id in self.recent_closed
+
+    def closed_ids(self) -> list[int]:
+        """The remembered closed order ids, oldest first."""
+        last = self.last_closed
+        if not last:
+            return []
+        ids = self.recent_closed.tolist()
+        ids.append(last)
+        return ids
+
+    def restore_closed(self, ids: list[int]) -> None:
+        """Put back the remembered closed order ids (`closed_ids`' list)."""
+        if ids:
+            self.last_closed = ids[-1]
+            if len(ids) > 1:
+                self.recent_closed = array("q", ids[:-1])
 
     def exclude(self, coin: str, excluded: bool) -> None:
         """Count `coin` as collateral (False) or not (True): FTX's per-account switch."""
@@ -240,8 +286,96 @@ class Account:
             sorted(p.canonical() for p in self.positions.values()),
             sorted(self.orders),
             sorted((k, o.id) for k, o in self.client_ids.items()),
-            list(self.recent_closed),
+            self.closed_ids(),
             list(self.small_provides),
             self.liquidation,
             *((sorted(self.excluded),) if self.excluded else ()),
         )
+
+
+class Owners:
+    """The accounts by owner and subaccount name (the main account's name is ""), in the order the
+    owners' first accounts were created. Read like the dict of dicts it stands for,
+    `{owner: {name: account id}}`: `owners[owner]` and `owners.get(owner, default)` give a new dict
+    of the owner's accounts (changing it changes nothing here); `account_id` looks one up without
+    building it. Written only by `add` (module docstring: one index entry per owner, a dict of
+    names only for an owner with several accounts)."""
+
+    __slots__ = ("first", "more")
+
+    def __init__(self) -> None:
+        self.first: dict[str, Account] = {}  # owner -> its first account
+        self.more: dict[str, dict[str, int]] = {}  # owner -> {name: id}, owners with several only
+
+    def add(self, acct: Account) -> None:
+        """Index a new account (its owner and name not taken: the caller checks `account_id`)."""
+        owner = acct.owner
+        first = self.first.get(owner)
+        if first is None:
+            self.first[owner] = acct
+            return
+        subs = self.more.get(owner)
+        if subs is None:
+            subs = {first.name: first.id}
+            self.more[owner] = subs
+        subs[acct.name] = acct.id
+
+    def account_id(self, owner: str, name: str = "") -> int | None:
+        first = self.first.get(owner)
+        if first is None:
+            return None
+        if first.name == name:
+            return first.id
+        subs = self.more.get(owner)
+        return None if subs is None else subs.get(name)
+
+    def __getitem__(self, owner: str) -> dict[str, int]:
+        subs = self.more.get(owner)
+        if subs is not None:
+            return dict(subs)
+        first = self.first[owner]
+        return {first.name: first.id}
+
+    def get(self, owner: str, default: dict[str, int]) -> dict[str, int]:
+        return self[owner] if owner in self.first else default
+
+    def __contains__(self, owner: object) -> bool:
+        return owner in self.first
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.first)
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+
+class Volumes:
+    """Each owner's `Volume`, by owner, read through its first account (`Owners`): read like a
+    dict `{owner: Volume}` (`[owner]`, `get`, `in`, iteration and `items` in the owners' order)."""
+
+    __slots__ = ("first",)
+
+    def __init__(self, owners: Owners) -> None:
+        self.first = owners.first
+
+    def __getitem__(self, owner: str) -> Volume:
+        return self.first[owner].volume
+
+    def get(self, owner: str) -> Volume | None:
+        acct = self.first.get(owner)
+        return None if acct is None else acct.volume
+
+    def __contains__(self, owner: object) -> bool:
+        return owner in self.first
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.first)
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def items(self) -> list[tuple[str, Volume]]:
+        return [(owner, acct.volume) for owner, acct in self.first.items()]
+
+    def values(self) -> list[Volume]:
+        return [acct.volume for acct in self.first.values()]

@@ -33,7 +33,7 @@ from backstop.engine import (
     liquidation,
     prices,
 )
-from backstop.engine.accounts import Account, Position
+from backstop.engine.accounts import Account, Owners, Position, Volumes
 from backstop.engine.amounts import MAX_ATOMS, MAX_ORDER_ATOMS, RATE
 from backstop.engine.backstop import Backstop
 from backstop.engine.book import Book, Side
@@ -118,11 +118,11 @@ class Exchange:
         self.catalog: Catalog = catalog if catalog is not None else load()
         self.now = 0
         self.accounts: list[Account] = []
-        self.owners: dict[str, dict[str, int]] = {}
+        self.owners = Owners()  # {owner: {subaccount name: account id}}, kept small (accounts.py)
         self.books: dict[str, Book] = {name: Book(info) for name, info in self.catalog.markets.items()}
         self.next_order_id = 1
         self.next_trade_id = 1
-        self.volumes: dict[str, Volume] = {}
+        self.volumes = Volumes(self.owners)  # {owner: its 30-day Volume}, through its first account
         self.fees = FeeLedger()
         self.deposits: dict[str, int] = {}
         self.withdrawals: dict[str, int] = {}
@@ -247,7 +247,7 @@ class Exchange:
         return None
 
     def account_id(self, owner: str, subaccount: str = "") -> int | None:
-        return self.owners.get(owner, {}).get(subaccount)
+        return self.owners.account_id(owner, subaccount)
 
     def mark(self, market: str) -> int | None:
         return self.books[market].mark()
@@ -286,16 +286,15 @@ class Exchange:
     def _create_account(self, c: CreateAccount, ts: int) -> list[Event]:
         if not c.owner:
             return [Rejected("Invalid parameter nickname")]
-        subs = self.owners.get(c.owner)
-        if subs is None:
-            subs = {}
-            self.owners[c.owner] = subs
-            self.volumes[c.owner] = Volume()
-        elif c.subaccount in subs:
+        owners = self.owners
+        volume = self.volumes.get(c.owner)
+        if volume is None:
+            volume = Volume()
+        elif owners.account_id(c.owner, c.subaccount) is not None:
             return [Rejected(errors.SUBACCOUNT_EXISTS)]
-        acct = Account(len(self.accounts), c.owner, c.subaccount, self.volumes[c.owner])
+        acct = Account(len(self.accounts), c.owner, c.subaccount, volume)
         self.accounts.append(acct)
-        subs[c.subaccount] = acct.id
+        owners.add(acct)
         return [AccountCreated(acct.id, c.owner, c.subaccount)]
 
     def _balance_of(self, coin: str, amount: int) -> tuple[str, int, str]:
@@ -799,8 +798,7 @@ class Exchange:
                 self._refit.append((maker_acct, maker_pos))
         ledger.trade(self, day, taker_acct, taker_fee, maker_acct, maker_fee_coin, maker_fee)
         if taker_volume.taker_counted:  # a product pays a share of it later (fees.Volume.take_taker)
-            taker_volume.taker_fees += taker_fee
-            taker_volume.taker_value += value
+            taker_volume.add_taker(taker_fee, value)
         taker_volume.add(value)
         maker_volume.add(value)
         if book.volume_day != day:
@@ -885,7 +883,7 @@ class Exchange:
         order = acct.orders.get(order_id)
         if order is not None:
             return order, ""
-        if order_id in acct.recent_closed:
+        if acct.closed(order_id):
             return None, errors.ORDER_ALREADY_CLOSED
         return None, errors.ORDER_NOT_FOUND
 

@@ -14,6 +14,12 @@ The taker count (for products: FTT's referral rebates): `Volume.count_taker(True
 engine add up the taker fees the owner pays and the notional they are paid on, two additions per
 fill behind one flag read, for the product to collect with `take_taker` (which starts them again
 from zero) and pay a share of, off the hot path. An owner never counted hashes as before.
+
+Memory: the seam's figures (the adjustment and the count) live in a `Terms` of their own, and the
+owners no product has adjusted or counted (most of them) share one that is never written,
+`NO_TERMS`: a `Volume` carries one pointer for them instead of five fields. `Volume.discount`,
+`.maker_cap`, `.taker_cap`, `.taker_fees` and `.taker_value` read them; only `adjust`,
+`count_taker`, `add_taker` and `take_taker` write them, taking the owner's own `Terms` first.
 """
 
 from __future__ import annotations
@@ -43,19 +49,32 @@ NO_DAYS: Final[dict[int, int]] = {}
 """The past days of an owner that has none (`Volume.days`): shared, never written to."""
 
 
+class Terms:
+    """A product's adjustment of an owner's rates and its count of the owner's taker fees (module
+    docstring); the defaults adjust and count nothing."""
+
+    __slots__ = ("discount", "maker_cap", "taker_cap", "taker_fees", "taker_value")
+
+    def __init__(self) -> None:
+        self.discount = 0  # ppm of a positive fee rate taken off (a product's, e.g. FTT holdings)
+        self.maker_cap = NO_CAP  # the maker rate is at most this (ppm), before the discount
+        self.taker_cap = NO_CAP
+        self.taker_fees = 0  # USD atoms of taker fees paid since the product last took the count
+        self.taker_value = 0  # USD atoms of notional those fees were paid on
+
+
+NO_TERMS: Final = Terms()
+"""The terms of every owner no product has adjusted or counted: shared, never written to."""
+
 VOLUME_FIELDS = (
     "day",
     "days",
-    "discount",
     "first_day",
-    "maker_cap",
     "maker_rate",
     "next_threshold",
-    "taker_cap",
     "taker_counted",
-    "taker_fees",
     "taker_rate",
-    "taker_value",
+    "terms",
     "tier",
     "today",
     "total",
@@ -79,12 +98,36 @@ class Volume:
         self.next_threshold = TIERS[1][0]
         self.maker_rate = TIERS[0][1]
         self.taker_rate = TIERS[0][2]
-        self.discount = 0  # ppm of a positive fee rate taken off (a product's, e.g. FTT holdings)
-        self.maker_cap = NO_CAP  # the maker rate is at most this (ppm), before the discount
-        self.taker_cap = NO_CAP
+        self.terms = NO_TERMS  # the product seam's figures (module docstring)
         self.taker_counted = False  # a product counts the taker fees the owner pays (below)
-        self.taker_fees = 0  # USD atoms of taker fees paid since the product last took the count
-        self.taker_value = 0  # USD atoms of notional those fees were paid on
+
+    @property
+    def discount(self) -> int:
+        return self.terms.discount
+
+    @property
+    def maker_cap(self) -> int:
+        return self.terms.maker_cap
+
+    @property
+    def taker_cap(self) -> int:
+        return self.terms.taker_cap
+
+    @property
+    def taker_fees(self) -> int:
+        return self.terms.taker_fees
+
+    @property
+    def taker_value(self) -> int:
+        return self.terms.taker_value
+
+    def _own_terms(self) -> Terms:
+        """The owner's own terms, to write to (the shared defaults are never written)."""
+        terms = self.terms
+        if terms is NO_TERMS:
+            terms = Terms()
+            self.terms = terms
+        return terms
 
     def roll(self, day: int) -> None:
         """Move the window to end on `day`, dropping the days that left it."""
@@ -115,37 +158,51 @@ class Volume:
                 tier = i
         self.tier = tier
         self.next_threshold = TIERS[tier + 1][0] if tier + 1 < len(TIERS) else NO_NEXT_TIER
-        self.maker_rate = adjusted_rate(TIERS[tier][1], self.maker_cap, self.discount, MAKER_FLOOR)
-        self.taker_rate = adjusted_rate(TIERS[tier][2], self.taker_cap, self.discount, TAKER_FLOOR)
+        terms = self.terms
+        self.maker_rate = adjusted_rate(TIERS[tier][1], terms.maker_cap, terms.discount, MAKER_FLOOR)
+        self.taker_rate = adjusted_rate(TIERS[tier][2], terms.taker_cap, terms.discount, TAKER_FLOOR)
 
     def adjust(self, discount: int, maker_cap: int = NO_CAP, taker_cap: int = NO_CAP) -> None:
         """A product's adjustment of the owner's rates (replacing the previous one): `discount` ppm
         (0 .. 1,000,000) off positive rates, the rates capped at `maker_cap` / `taker_cap` ppm.
         The rates are recomputed now, with the floors."""
-        self.discount = discount
-        self.maker_cap = maker_cap
-        self.taker_cap = taker_cap
+        if self.terms is not NO_TERMS or discount != 0 or maker_cap != NO_CAP or taker_cap != NO_CAP:
+            terms = self._own_terms()
+            terms.discount = discount
+            terms.maker_cap = maker_cap
+            terms.taker_cap = taker_cap
         self.retier()
 
     def count_taker(self, on: bool) -> None:
         """Start (or stop) counting the taker fees the owner pays, from zero."""
         self.taker_counted = on
-        self.taker_fees = 0
-        self.taker_value = 0
+        terms = self.terms
+        if terms is not NO_TERMS:
+            terms.taker_fees = 0
+            terms.taker_value = 0
+
+    def add_taker(self, fee: int, value: int) -> None:
+        """Count a taker fee of `fee` USD atoms paid on `value` of notional (when counted)."""
+        terms = self._own_terms()
+        terms.taker_fees += fee
+        terms.taker_value += value
 
     def take_taker(self) -> tuple[int, int]:
         """(taker fees, notional) counted since the last take; the count starts again from zero."""
-        counted = (self.taker_fees, self.taker_value)
-        self.taker_fees = 0
-        self.taker_value = 0
+        terms = self.terms
+        counted = (terms.taker_fees, terms.taker_value)
+        if terms is not NO_TERMS:
+            terms.taker_fees = 0
+            terms.taker_value = 0
         return counted
 
     def canonical(self) -> tuple[Any, ...]:
         form = (sorted(self.days.items()), self.day, self.today, self.total, self.tier, self.first_day)
+        t = self.terms
         if self.taker_counted:  # counted: the adjustment always, then the count (11 fields)
-            return (*form, self.discount, self.maker_cap, self.taker_cap, self.taker_fees, self.taker_value)
-        if self.discount != 0 or self.maker_cap != NO_CAP or self.taker_cap != NO_CAP:
-            return (*form, self.discount, self.maker_cap, self.taker_cap)
+            return (*form, t.discount, t.maker_cap, t.taker_cap, t.taker_fees, t.taker_value)
+        if t.discount != 0 or t.maker_cap != NO_CAP or t.taker_cap != NO_CAP:
+            return (*form, t.discount, t.maker_cap, t.taker_cap)
         return form  # never adjusted nor counted: the form it had before the seam
 
 

@@ -38,6 +38,7 @@ class Restoring:
 
     def __init__(self) -> None:
         self.orders: dict[int, Order] = {}
+        self.volumes: dict[str, Volume] = {}  # owner -> its volume, for its accounts
 
 
 class Part(NamedTuple):
@@ -88,7 +89,7 @@ def _restore_accounts(ex: Exchange, value: Any, r: Restoring) -> None:
             fields[:11]
         )
         liquidation = fields[11]
-        acct = Account(aid, owner, name, ex.volumes[owner])
+        acct = Account(aid, owner, name, r.volumes[owner])
         acct.leverage = leverage
         for coin, atoms in balances:
             acct.credit(coin, atoms)  # the balance as it was: a restore, not a move of money
@@ -106,8 +107,7 @@ def _restore_accounts(ex: Exchange, value: Any, r: Restoring) -> None:
             acct.orders = {oid: by_id[oid] for oid in order_ids}
         if client_ids:
             acct.client_ids = {cid: by_id[oid] for cid, oid in client_ids}
-        if recent:
-            acct.recent_closed = list(recent)
+        acct.restore_closed(list(recent))
         if small:
             acct.small_provides = list(small)
         acct.liquidation = liquidation
@@ -115,7 +115,7 @@ def _restore_accounts(ex: Exchange, value: Any, r: Restoring) -> None:
             for coin in fields[12]:
                 acct.exclude(coin, True)
         ex.accounts.append(acct)
-        ex.owners.setdefault(owner, {})[name] = aid
+        ex.owners.add(acct)
 
 
 def _orders(ex: Exchange) -> Any:
@@ -185,12 +185,15 @@ def _restore_volumes(ex: Exchange, value: Any, r: Restoring) -> None:
         volume.total = total
         volume.first_day = first_day
         if len(fields) > 6:  # a product's fee adjustment (fees.py), present only when set
-            volume.discount, volume.maker_cap, volume.taker_cap = fields[6:9]
+            discount, maker_cap, taker_cap = fields[6:9]
+            volume.adjust(discount, maker_cap, taker_cap)
         if len(fields) > 9:  # a product counts the owner's taker fees (fees.py), only when it does
-            volume.taker_counted = True
-            volume.taker_fees, volume.taker_value = fields[9:11]
+            volume.count_taker(True)
+            fees, value = fields[9:11]
+            if fees or value:
+                volume.add_taker(fees, value)
         volume.retier()  # the tier and rates are derived from the volume and the adjustment
-        ex.volumes[owner] = volume
+        r.volumes[owner] = volume
 
 
 # ----------------------------------------------------------------------------- money outside accounts
