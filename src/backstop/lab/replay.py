@@ -42,7 +42,7 @@ import heapq
 import math
 import random
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -1169,12 +1169,6 @@ class Replay:
             t.deepest[account] = max(tier, t.deepest[account])
 
     # ------------------------------------------------------------------ the run
-
-    def hours(self) -> Iterator[int]:
-        ts = self.start_us - self.start_us % HOUR_US
-        while ts < self.end_us:
-            yield ts
-            ts += HOUR_US
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
         """The whole span in one go: `begin`, `advance` to the end, `finish`."""
