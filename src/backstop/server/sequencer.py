@@ -11,9 +11,11 @@ Nothing one command does stops the sequencer for others:
   answered "Invalid parameter <field>" alone and never reaches a batch;
 - an exception the engine raises applying a command answers that command (`recovery.apply`);
 - a batch the journal cannot write (a full or failing disk) is answered `JOURNAL_UNAVAILABLE`
-  (503: nothing of it happened, try again) and the next batch tries again, so the exchange resumes
-  by itself when the disk does. The operator's log gets one line when such an outage starts and one
-  when it ends;
+  (503: nothing of it happened, try again), and so is everything queued behind it, so a command
+  never lands after an earlier one was refused (what a client or the clock sent together, the
+  journal takes a first part of or nothing after the refusal); the next batch, of what arrives
+  after, tries again, so the exchange resumes by itself when the disk does. The operator's log gets
+  one line when such an outage starts and one when it ends;
 - a listener that raises is logged (once until it succeeds again) and the others still run.
 The one thing that stops writes is the process itself failing inside the engine (out of memory):
 the state is then unknown, so every write is answered INTERNAL_ERROR until a restart recovers
@@ -121,7 +123,9 @@ class Sequencer:
             try:
                 record = runtime.record([encoded for _, encoded, _ in batch])
                 await loop.run_in_executor(self._disk, runtime.write_record, record, len(batch))
-            except Exception as exc:  # nothing of the batch is in the journal
+            except Exception as exc:  # nothing of the batch is in the journal: nor of what is behind it
+                batch += pending
+                pending.clear()
                 self._refuse(batch, exc)
                 continue
             if self._outage_since is not None:
