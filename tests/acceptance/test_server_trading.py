@@ -209,9 +209,11 @@ def test_subaccounts_wallet_and_funding_through_ccxt(server: Server) -> None:
     address = dave.fetch_deposit_address("USDT", {"network": "ERC20"})
     assert address["address"].startswith("0x") and len(address["address"]) == 42
     assert [d["amount"] for d in dave.fetch_deposits()] == [20_000.0]
-    out = dave.withdraw("USD", 100, "0x" + "ab" * 20)
+    out = dave.withdraw("USD", 100, "0x" + "ab" * 20, "memo 7")
     assert out["status"] == "ok" and out["amount"] == 100
-    assert [(w["id"], w["amount"]) for w in dave.fetch_withdrawals()] == [(out["id"], 100.0)]
+    assert (out["address"], out["tag"]) == ("0x" + "ab" * 20, "memo 7")
+    history = [(w["id"], w["amount"], w["address"], w["tag"]) for w in dave.fetch_withdrawals()]
+    assert history == [(out["id"], 100.0, "0x" + "ab" * 20, "memo 7")]  # where it went, kept
     assert dave.fetch_balance()["USD"]["total"] == 20_000 - 1_500 - 100
     assert dave.fetch_funding_history(PERP) == []  # no position, no funding
     ids = [dave.create_order(PERP, "limit", "buy", 0.01, 29_000 + i)["id"] for i in range(3)]

@@ -360,6 +360,9 @@ def test_the_wallet_gives_a_deposit_address_withdraws_and_values_collateral(
     shown = page.locator(f'#withdrawals tr[data-id="{done["id"]}"]')
     expect(shown).to_contain_text("2021-05-19 11:30:02")
     expect(shown).to_contain_text("0.2")
+    assert (done["address"], done["tag"]) == (target, "memo-1")  # the history keeps where it went
+    expect(shown.locator("td.to")).to_have_text(f"{target[:8]}…{target[-6:]} · tag memo-1")
+    expect(shown.locator("td.to")).to_have_attribute("title", target)
     expect(page.locator("#w-free")).to_have_text("Available: 0.3 BTC")
     ui.shot("wallet-withdrawal")
     maker.cancel_all_orders()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 from engine_kit import Desk
 
-from backstop.engine.commands import CreateAccount, Deposit, Transfer, Withdraw
+from backstop.engine.commands import CODES, CreateAccount, Deposit, Transfer, Withdraw
 from backstop.engine.events import AccountCreated, Deposited, Transferred, Withdrawn
+from backstop.journal import log
 
 PERP = "BTC-PERP"
 USD = 10**8
@@ -40,6 +42,25 @@ def test_usdc_withdrawal_debits_usd():
     assert d.balance(a) == 600 * USD
     assert d.ex.withdrawals == {"USD": 400 * USD}
     assert d.ex.discrepancies() == {}
+
+
+def test_a_withdrawal_keeps_where_it_went_and_a_journal_from_before_reads_as_none(tmp_path):
+    """The address and tag ride on the event for the history; a Withdraw journaled before they
+    existed (four fields after its code) decodes with neither and does the same thing."""
+    d = Desk()
+    a = d.account("a", "", 1_000)
+    sent = Withdraw(d.tick(), a, "USD", 100 * USD, "0x" + "ab" * 20, "memo 7")
+    assert d.ok(sent) == [Withdrawn(a, "USD", "USD", 100 * USD, d.ts, "0x" + "ab" * 20, "memo 7")]
+
+    journal = log.Journal(tmp_path)
+    before = msgpack.packb((CODES[Withdraw], (d.tick(), a, "USD", 50 * USD)))  # the code, four fields
+    journal.write(log.record(1, [before]), 1)
+    journal.close()
+    [(_, read)] = list(log.read(tmp_path))
+    assert read == Withdraw(d.ts, a, "USD", 50 * USD)
+    assert (read.address, read.tag) == ("", "")
+    assert d.ok(read) == [Withdrawn(a, "USD", "USD", 50 * USD, d.ts)]
+    assert d.balance(a) == 850 * USD
 
 
 def test_coin_deposit_stays_in_that_coin():

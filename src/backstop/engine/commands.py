@@ -27,6 +27,10 @@ class Withdraw(NamedTuple):
     account: int
     coin: str
     amount: int
+    # where it goes, as the client gave it (FTX's address and tag): kept for the history, no rule
+    # reads them; "" when none (the operator's and journals written before they were added)
+    address: str = ""
+    tag: str = ""
 
 
 class Transfer(NamedTuple):

@@ -62,14 +62,18 @@ class Deposited(Event):
 
 
 class Withdrawn(Event):
-    _fields = ("account", "coin", "debited", "amount", "ts")
+    _fields = ("account", "coin", "debited", "amount", "ts", "address", "tag")
 
-    def __init__(self, account: int, coin: str, debited: str, amount: int, ts: int) -> None:
+    def __init__(
+        self, account: int, coin: str, debited: str, amount: int, ts: int, address: str = "", tag: str = ""
+    ) -> None:
         self.account = account
         self.coin = coin
         self.debited = debited
         self.amount = amount
         self.ts = ts
+        self.address = address  # the command's, for the history ("" when none)
+        self.tag = tag
 
 
 class Transferred(Event):

@@ -347,7 +347,7 @@ class Exchange:
             return [Rejected(err)]
         if not self._can_release(acct, debited, held):
             return [Rejected(errors.NOT_ENOUGH_BALANCES)]
-        events: list[Event] = [Withdrawn(acct.id, c.coin, debited, c.amount, ts)]
+        events: list[Event] = [Withdrawn(acct.id, c.coin, debited, c.amount, ts, c.address, c.tag)]
         moves = Moves().pay(acct.id, debited, -held).withdraw(debited, held)
         err = ledger.apply(self, moves, ts, events)
         return [Rejected(err)] if err else events

@@ -198,7 +198,7 @@ DEPOSITS = table(
 
 WITHDRAWALS = table(
     "withdrawals",
-    EVENT + "account int, coin text, debited text, amount int, ts int",
+    EVENT + "account int, coin text, debited text, amount int, ts int, address text, tag text",
     "seq, n",
     "account, ts",
 )

@@ -157,8 +157,8 @@ def _movement(row: dict[str, Any], status: str) -> dict[str, Any]:
         "status": status,
         "time": iso(row["ts"]),
         "txid": hashlib.sha256(str(_row_id(row)).encode()).hexdigest(),
-        "address": None,
-        "tag": None,
+        "address": row.get("address") or None,  # a withdrawal's, as it was asked; none for deposits
+        "tag": row.get("tag") or None,
         "fee": 0,
         "notes": None,
     }
@@ -193,14 +193,13 @@ async def withdraw(request: Request) -> FTXResponse:
     address = params.text(b.get("address"), "address")
     if not address:
         raise ApiError("Invalid parameter address")
-    if b.get("tag") is not None:
-        params.text(b["tag"], "tag")  # echoed in the answer
+    tag = "" if b.get("tag") is None else params.text(b["tag"], "tag")
     seq, events = await run_numbered(
-        s, cmd.Withdraw(s.clock.now_us(), c.account, coin.upper(), _amount(b.get("size")))
+        s, cmd.Withdraw(s.clock.now_us(), c.account, coin.upper(), _amount(b.get("size")), address, tag)
     )
     n, done = next((n, e) for n, e in enumerate(events) if isinstance(e, Withdrawn))
     row = {"seq": seq, "n": n, "coin": done.coin, "amount": done.amount, "ts": done.ts}
-    return ok({**_movement(row, "complete"), "address": address, "tag": b.get("tag")})
+    return ok(_movement(row | {"address": done.address, "tag": done.tag}, "complete"))
 
 
 # ----------------------------------------------------------------------------- funding payments

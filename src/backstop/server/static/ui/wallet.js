@@ -50,7 +50,7 @@ const TEMPLATE = `
     <p id="sub-error" class="error" role="alert"></p>
   </section>
   <section class="panel" aria-labelledby="dep-h"><h2 id="dep-h">Deposits</h2><div id="deposits" class="scroll"></div></section>
-  <section class="panel" aria-labelledby="wd-h"><h2 id="wd-h">Withdrawals</h2><div id="withdrawals" class="scroll"></div></section>
+  <section class="panel span2" aria-labelledby="wd-h"><h2 id="wd-h">Withdrawals</h2><div id="withdrawals" class="scroll"></div></section>
 </div>`;
 
 const amount = (value) => num(value, 8).replace(/\.?0+$/, "");
@@ -68,9 +68,15 @@ export function mount(main) {
   let coins = []; // GET /api/coins
   let balances = []; // GET /wallet/balances, as last read
 
-  const movements = (list, empty) => list.length
-    ? `<table><thead><tr><th>Time (UTC)</th><th>Coin</th><th>Size</th><th>Fee</th><th>Status</th></tr></thead><tbody>${list.map((d) =>
-      `<tr data-id="${esc(d.id)}"><td>${utc(d.time)}</td><td>${esc(d.coin)}</td><td>${amount(d.size)}</td><td>${num(d.fee ?? 0, 2)}</td><td>${esc(d.status)}</td></tr>`).join("")}</tbody></table>`
+  // a withdrawal's destination: the address shortened (whole in its title) and the tag, as asked
+  const destination = (d) => {
+    const a = d.address ?? "";
+    const shown = a.length > 16 ? `${a.slice(0, 8)}…${a.slice(-6)}` : a;
+    return `<td class="to" title="${esc(a)}">${esc(shown) || "–"}${d.tag ? ` · tag ${esc(d.tag)}` : ""}</td>`;
+  };
+  const movements = (list, empty, to = false) => list.length
+    ? `<table><thead><tr><th>Time (UTC)</th><th>Coin</th><th>Size</th>${to ? "<th>To</th>" : ""}<th>Fee</th><th>Status</th></tr></thead><tbody>${list.map((d) =>
+      `<tr data-id="${esc(d.id)}"><td>${utc(d.time)}</td><td>${esc(d.coin)}</td><td>${amount(d.size)}</td>${to ? destination(d) : ""}<td>${num(d.fee ?? 0, 2)}</td><td>${esc(d.status)}</td></tr>`).join("")}</tbody></table>`
     : `<p class="muted">${empty}</p>`;
 
   function showFree() {
@@ -151,7 +157,7 @@ export function mount(main) {
         : `<p class="muted">No balances</p>`;
       $("bal-total").textContent = `Total ${usd(shown.reduce((a, b) => a + (b.usdValue || 0), 0))} · collateral ${usd(account.collateral)} (the account's, at these weights)`;
       $("deposits").innerHTML = movements(deposits, "No deposits");
-      $("withdrawals").innerHTML = movements(withdrawals, "No withdrawals");
+      $("withdrawals").innerHTML = movements(withdrawals, "No withdrawals", true);
       const names = ["main", ...(subs || []).map((x) => x.nickname)];
       for (const id of ["t-from", "t-to"]) {
         const keep = $(id).value;
