@@ -53,7 +53,7 @@ from backstop.engine.events import (
 )
 from backstop.engine.largest import Largest, largest
 from backstop.engine.ledger import Moves
-from backstop.engine.margin import free_collateral, mark_of
+from backstop.engine.margin import has_free_collateral, mark_of
 from backstop.engine.prices import bounds
 from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK, Assessment, assess, due, sale_due, watch
 
@@ -176,7 +176,8 @@ def _ftx_second(ex: Exchange, ts: int, events: list[Event]) -> None:
                 if acct.positions[name].size:
                     orderly.setdefault(name, []).append((acct, a))
     if closing:
-        blps = [(aid, ex.backstops[aid]) for aid in sorted(ex.backstops)]  # none register mid-sweep
+        # none register mid-sweep
+        blps = [Provider(ex.accounts[aid], ex.backstops[aid]) for aid in sorted(ex.backstops)]
         for acct, a in closing:
             _auto_close(ex, acct, a, blps, ts, events)
     for name in sorted(orderly):
@@ -233,15 +234,28 @@ def _orderly_round(
         ex.place_liquidation_order(acct, book, side, q, price, False, ts, events, a.mf(), a.mmf(), cap + q)
 
 
+class Provider:
+    """A backstop provider for one second's auto-closes: its account and terms, and the IMF bounds
+    that spare its free-collateral check the square roots (margin.has_free_collateral)."""
+
+    __slots__ = ("acct", "blp", "caps")
+
+    def __init__(self, acct: Account, blp: Backstop) -> None:
+        self.acct = acct
+        self.blp = blp
+        self.caps: dict[str, tuple[int, int, int, int]] = {}
+
+
 def _auto_close(
-    ex: Exchange, acct: Account, a: Assessment, blps: list[tuple[int, Backstop]], ts: int, events: list[Event]
+    ex: Exchange, acct: Account, a: Assessment, blps: list[Provider], ts: int, events: list[Event]
 ) -> None:
     """Step 2: close (1 - MF/ACMF) of every position off the book (all of it when MF <= 0), to the
     backstop providers `blps` (id order) first."""
     edge = a.auto_close()
     fractions = (a.mf(), a.acmf())  # as of this second's assessment, for every transfer's record
-    for name in sorted(acct.positions):
-        pos = acct.positions[name]
+    positions = acct.positions
+    for name in sorted(positions) if len(positions) > 1 else list(positions):
+        pos = positions[name]
         size = pos.size
         if not size or pos.book.halted:
             continue
@@ -266,7 +280,7 @@ def _close_off_book(
     q: int,
     a: Assessment,
     fractions: tuple[int, int],
-    blps: list[tuple[int, Backstop]],
+    blps: list[Provider],
     ts: int,
     events: list[Event],
 ) -> None:
@@ -275,27 +289,28 @@ def _close_off_book(
     mark = mark_of(book)
     unit = mark * book.info.tick_value
     need = q * unit
-    accounts = ex.accounts
     owner = acct.owner
-    providers: list[tuple[Account, Backstop]] = []
+    providers: list[Provider] = []
     weights: list[int] = []
     capacity = 0
-    for aid, blp in blps:
-        cp = accounts[aid]
-        if cp is acct or cp.owner == owner or cp.liquidation:
+    for p in blps:
+        cp = p.acct
+        if cp is acct or cp.liquidation or cp.owner == owner:
             continue
-        left = blp.remaining(ts)
-        if left > 0 and free_collateral(ex, cp) > 0:
-            providers.append((cp, blp))
+        left = p.blp.remaining(ts)
+        if left > 0 and has_free_collateral(ex, cp, p.caps):
+            providers.append(p)
             weights.append(left)
             capacity += left
     to_backstops = q if capacity >= need else (q * capacity // need if need else 0)
     if to_backstops:
         shares = allocate(to_backstops, weights)
-        for (cp, blp), n in zip(providers, shares, strict=True):
+        for i in range(len(providers)):
+            n = shares[i]
             if n:
-                _transfer(ex, acct, cp, book, long, n, mark, a, fractions, "backstop", ts, events)
-                blp.take(ts, n * unit)
+                p = providers[i]
+                _transfer(ex, acct, p.acct, book, long, n, mark, a, fractions, "backstop", ts, events)
+                p.blp.take(ts, n * unit)
     rest = q - to_backstops
     if rest:
         _top_opposing(ex, acct, book, long, rest, mark, a, fractions, ts, events)
