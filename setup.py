@@ -26,6 +26,7 @@ COMPILED = [
     "src/backstop/engine/insurance.py",
     "src/backstop/engine/backstop.py",
     "src/backstop/engine/largest.py",
+    "src/backstop/engine/adl.py",
     "src/backstop/engine/liquidation.py",
     "src/backstop/engine/funding.py",
     "src/backstop/engine/expiry.py",

@@ -1085,10 +1085,22 @@ def _account_counts(ctx: click.Context, param: click.Parameter, value: str) -> l
     type=click.IntRange(1, 100),
     help="Sweeps and full scans, cascades and their IOC baselines timed, each on a fresh copy.",
 )
+@click.option(
+    "--adl-holders",
+    default="",
+    callback=lambda ctx, param, value: _account_counts(ctx, param, value) if value else [],
+    help="Holders of the market in BitMEX-model (ADL) cascades, one per count (none by default).",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_risk(
-    sizes: list[int], cascade_accounts: int, holders: list[int], repeat: int, seed: int, as_json: bool
+    sizes: list[int],
+    cascade_accounts: int,
+    holders: list[int],
+    adl_holders: list[int],
+    repeat: int,
+    seed: int,
+    as_json: bool,
 ) -> None:
     """Risk sweep after a 1% mark move against a full scan of every account, and liquidation
     throughput in cascades (to backstop providers; to the top 10 with more and more holders of
@@ -1097,7 +1109,7 @@ def bench_risk(
 
     if cascade_accounts <= 0:
         raise click.BadParameter("must be positive", param_hint="--cascade")
-    run(sizes, cascade_accounts, seed, as_json, repeat, holders)
+    run(sizes, cascade_accounts, seed, as_json, repeat, holders, adl_holders)
 
 
 @bench.command("products")

@@ -14,7 +14,7 @@ def test_bench_risk_prints_the_sweep_and_cascade_figures_as_json() -> None:
     done = subprocess.run(
         [
             *(str(SCRIPT), "bench", "risk", "--accounts", "2000", "--cascade", "200"),
-            *("--holders", "300,3000", "--repeat", "2", "--json"),
+            *("--holders", "300,3000", "--adl-holders", "300", "--repeat", "2", "--json"),
         ],
         capture_output=True,
         text=True,
@@ -57,3 +57,10 @@ def test_bench_risk_prints_the_sweep_and_cascade_figures_as_json() -> None:
     assert few["insurance_fund_usd"] == many["insurance_fund_usd"]
     growth = result["top10_cost_growth"]
     assert growth["holders"] == [300, 3000] and growth["ratio"] > 0  # timed, so not judged here
+    # the BitMEX model on the same exchange: every position deleveraged (the book has no bid)
+    (adl,) = result["adl"]
+    assert adl["model"] == "bitmex" and adl["holders"] == 300
+    assert adl["fully_liquidated"] == adl["positions_gone"] == 200
+    assert adl["auto_closed_via"].keys() == {"adl"}
+    assert adl["money_conserved"] is True
+    assert result["adl_cost_growth"]["holders"] == [300, 300]

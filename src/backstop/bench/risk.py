@@ -30,6 +30,12 @@ low-leverage holders (1-3x, long or short, never liquidated by the gap) fill the
 `--holders` accounts with a position (2,000, 20,000, 200,000 by default). The liquidations and
 their counterparties are the same in each, so the cost per liquidation should not grow with the
 holders: the report gives it for the fewest and the most holders, and their ratio.
+
+ADL cascades (`--adl-holders`, none by default): the top-10 cascades' exchange under the BitMEX
+model: the maker's quotes pulled, each liquidation's dump finds no bid and everything is
+auto-deleveraged against the opposing holders ranked by PnL% x leverage (engine/adl.py ranks them
+once per second instead of once per liquidation, so a second costs one pass over the holders and
+then the positions it closes).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ import click
 from backstop import products
 from backstop.bench.engine import build_kind
 from backstop.bench.measure import spread
-from backstop.catalog import USD
+from backstop.catalog import USD, load
 from backstop.engine.amounts import MAX_ATOMS
 from backstop.engine.commands import (
     CancelAll,
@@ -349,9 +355,11 @@ class Cascade:
     position in the market. It is built once and copied (pickled) for each run, the cascade's and
     the baseline's alike."""
 
-    def __init__(self, count: int, seed: int, holders: int = 0, blps: int = BLP_COUNT) -> None:
+    def __init__(
+        self, count: int, seed: int, holders: int = 0, blps: int = BLP_COUNT, model: str = "ftx"
+    ) -> None:
         rng = random.Random(seed)
-        ex = products.exchange()
+        ex = products.exchange(load(model=model))
         self.ex: Exchange | None = ex
         apply = ex.apply
         ts = START_US
@@ -508,12 +516,18 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def cascade(
-    count: int, seed: int, drop: int, holders: int = 0, blps: int = BLP_COUNT, repeats: int = 3
+    count: int,
+    seed: int,
+    drop: int,
+    holders: int = 0,
+    blps: int = BLP_COUNT,
+    repeats: int = 3,
+    model: str = "ftx",
 ) -> dict[str, Any]:
     """The cascade against the baseline, each on its own copy of the same exchange, by CPU time,
     interleaved (their order alternates) and repeated: rates and ratios, min / median / max."""
     build_started = time.perf_counter()
-    setup = Cascade(count, seed, holders, blps)
+    setup = Cascade(count, seed, holders, blps, model)
     build_s = time.perf_counter() - build_started
     tune_gc()
     rates: list[float] = []
@@ -545,6 +559,7 @@ def cascade(
         ratios.append(rates[-1] / closes[-1] if closes[-1] else 0.0)
     result.update(
         {
+            "model": model,
             "holders": setup.holders,
             "blps": blps,
             "repeats": repeats,
@@ -610,6 +625,7 @@ def run(
     as_json: bool,
     repeat: int = 3,
     holders: list[int] | None = None,
+    adl_holders: list[int] | None = None,
 ) -> dict[str, Any]:
     build = build_kind()
     sweeps: list[dict[str, Any]] = []
@@ -622,6 +638,10 @@ def run(
     for n in holders if holders is not None else TOP10_HOLDERS:
         _note(f"cascade: {cascade_accounts:,} accounts, to the top 10, {n:,} holders, x{repeat}")
         last_resort.append(cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT, n, 0, repeat))
+    deleveraged: list[dict[str, Any]] = []
+    for n in adl_holders or ():
+        _note(f"cascade: {cascade_accounts:,} accounts, BitMEX model (ADL), {n:,} holders, x{repeat}")
+        deleveraged.append(cascade(cascade_accounts, seed, CASCADE_DROP_PERCENT, n, 0, repeat, "bitmex"))
     biggest = max(sweeps, key=lambda s: s["accounts"]) if sweeps else None
     result: dict[str, Any] = {
         "engine_build": build,
@@ -639,15 +659,17 @@ def run(
         "sweeps": sweeps,
         "cascade": liquidation,
         "top10": last_resort,
+        "adl": deleveraged,
     }
-    if last_resort:
-        least = min(last_resort, key=lambda c: c["holders"])
-        most = max(last_resort, key=lambda c: c["holders"])
-        result["top10_cost_growth"] = {
-            "holders": [least["holders"], most["holders"]],
-            "us_per_liquidation": [least["us_per_liquidation"], most["us_per_liquidation"]],
-            "ratio": round(most["us_per_liquidation"] / least["us_per_liquidation"], 3),
-        }
+    for key, runs in (("top10_cost_growth", last_resort), ("adl_cost_growth", deleveraged)):
+        if runs:
+            least = min(runs, key=lambda c: c["holders"])
+            most = max(runs, key=lambda c: c["holders"])
+            result[key] = {
+                "holders": [least["holders"], most["holders"]],
+                "us_per_liquidation": [least["us_per_liquidation"], most["us_per_liquidation"]],
+                "ratio": round(most["us_per_liquidation"] / least["us_per_liquidation"], 3),
+            }
     if as_json:
         print(json.dumps(result))
         return result
@@ -679,21 +701,35 @@ def run(
             f"  sweep / full scan {s['accounts']:>10,}  min {sp['min']:.5f}  median {sp['median']:.5f}"
             f"  max {sp['max']:.5f}  per repeat {s['sweep_vs_full_scan']}"
         )
-    for c in [liquidation, *last_resort]:
+    for c in [liquidation, *last_resort, *deleveraged]:
         _print_cascade(c)
-    growth = result.get("top10_cost_growth")
-    if growth:
-        (few, many), (cheap, dear) = growth["holders"], growth["us_per_liquidation"]
-        print(
-            f"top-10 cascade cost with {many:,} holders vs {few:,}: {dear:.1f} vs {cheap:.1f} us per "
-            f"liquidation, x{growth['ratio']:.2f} (the same liquidations; 1.00 = no growth with holders)"
-        )
+    notes = {
+        "top10_cost_growth": ("top-10", "the same liquidations; 1.00 = no growth with holders"),
+        # ranked by PnL% x leverage, the small holders come first: more holders, more transfers
+        "adl_cost_growth": (
+            "BitMEX (ADL)",
+            "one ranking a second, then the transfers, which grow with the holders",
+        ),
+    }
+    for key, (name, note) in notes.items():
+        growth = result.get(key)
+        if growth:
+            (few, many), (cheap, dear) = growth["holders"], growth["us_per_liquidation"]
+            print(
+                f"{name} cascade cost with {many:,} holders vs {few:,}: {dear:.1f} vs {cheap:.1f} us per "
+                f"liquidation, x{growth['ratio']:.2f} ({note})"
+            )
     return result
 
 
 def _print_cascade(c: dict[str, Any]) -> None:
     ended = ", ".join(f"{k} {v:,}" for k, v in sorted(c["ended"].items()))
-    to = f"{c['blps']} backstop providers" if c["blps"] else "the top 10 (no backstop providers)"
+    if c.get("model") == "bitmex":
+        to = "BitMEX's book and ADL (the largest shorts and the holders ranked by PnL% x leverage)"
+    elif c["blps"]:
+        to = f"{c['blps']} backstop providers"
+    else:
+        to = "the top 10 (no backstop providers)"
     print(
         f"cascade: {c['accounts']:,} accounts long at 18-19x, index gaps down {c['drop_percent']}%, "
         f"to {to}; {c['holders']:,} holders of the market"

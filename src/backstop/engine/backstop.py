@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 MINUTE_US = 60 * 1_000_000
 HOUR_US = 60 * MINUTE_US
+SORT_ABOVE = 8  # allocate: lots left over past which a sort beats picking them one by one
 
 
 class Backstop:
@@ -85,14 +86,46 @@ def register(ex: Exchange, c: RegisterBackstop, ts: int) -> list[Event]:
 
 
 def allocate(lots: int, weights: list[int]) -> list[int]:
-    """Split `lots` pro rata to `weights` (largest remainder, ties to the earlier entry)."""
-    total = sum(weights)
+    """Split `lots` pro rata to `weights` (largest remainder, ties to the earlier entry).
+
+    Each share's floor and remainder come from one product; the few lots left over (fewer than
+    the weights) go one by one to the largest remainder not yet served, the earlier entry first on
+    a tie, which is the order a sort by (-remainder, index) gives: a cascade allocates on every
+    auto-close, and sorting with a key per call cost more than the split itself."""
+    total = 0
+    for w in weights:
+        total += w
+    count = len(weights)
     if not total:
-        return [0] * len(weights)
-    shares = [lots * w // total for w in weights]
-    left = lots - sum(shares)
-    if left:
-        order = sorted(range(len(weights)), key=lambda i: (-(lots * weights[i] % total), i))
-        for i in order[:left]:
+        return [0] * count
+    shares: list[int] = []
+    remainders: list[int] = []
+    given = 0
+    for w in weights:
+        part = lots * w
+        share = part // total
+        shares.append(share)
+        remainders.append(part - share * total)
+        given += share
+    left = lots - given
+    if left > SORT_ABOVE:
+        for i in _largest_first(remainders)[:left]:
             shares[i] += 1
+        return shares
+    while left > 0:
+        best = 0
+        most = -1
+        for i in range(count):
+            r = remainders[i]
+            if r > most:
+                most = r
+                best = i
+        shares[best] += 1
+        remainders[best] = -1  # served
+        left -= 1
     return shares
+
+
+def _largest_first(remainders: list[int]) -> list[int]:
+    """The indexes of `remainders`, the largest first, the earlier first on a tie."""
+    return sorted(range(len(remainders)), key=lambda i: (-remainders[i], i))

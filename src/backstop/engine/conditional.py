@@ -236,14 +236,19 @@ def cancel_for(
     ts: int,
     events: list[Event],
 ) -> None:
-    for oid in sorted(ex.conditionals):
-        order = ex.conditionals[oid]
-        if (
-            order.account == account
-            and (market is None or order.market == market)
-            and (side is None or order.side == side)
-        ):
-            close(ex, order, reason, ts, events)
+    """Cancel `account`'s conditional orders (in `market`, on `side`, when given), in id order.
+    The account's are picked out first and only they are sorted: each liquidation asks."""
+    mine = [
+        oid
+        for oid, order in ex.conditionals.items()
+        if order.account == account
+        and (market is None or order.market == market)
+        and (side is None or order.side == side)
+    ]
+    if len(mine) > 1:
+        mine.sort()
+    for oid in mine:
+        close(ex, ex.conditionals[oid], reason, ts, events)
 
 
 def modify(ex: Exchange, c: ModifyConditional, ts: int) -> list[Event]:

@@ -51,8 +51,16 @@ def _winners(ex: Exchange, market: str, bankrupt: int) -> list[tuple[Account, in
     """(account, unrealized profit) of the accounts the shortfall is taken from."""
     out: list[tuple[Account, int]] = []
     if ex.catalog.risk.model == "okex" or not market:
-        for acct in ex.accounts:
-            if acct.id == bankrupt or acct.liquidation:
+        # an account without a position has no profit: only the holders of some market are looked
+        # at, in id order (as a pass over every account took them), not the whole exchange
+        ids: set[int] = set()
+        for held in ex.book_list:
+            if held.holders:
+                ids.update(held.holders)
+        accounts = ex.accounts
+        for aid in sorted(ids):
+            acct = accounts[aid]
+            if aid == bankrupt or acct.liquidation:
                 continue
             profit = 0
             for pos in acct.positions.values():

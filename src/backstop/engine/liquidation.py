@@ -21,7 +21,8 @@ a BLP that is being liquidated or has no free collateral gets nothing.
 BitMEX model: at maintenance the whole position is taken over: it is sent to the book as an IOC
 order up to the band (2% through the touch); the account's remaining USD goes to the fund (or the
 fund pays its deficit); what the book could not take is auto-deleveraged against opposing
-positions ranked by PnL% x leverage, at the bankruptcy price.
+positions ranked by PnL% x leverage, at the bankruptcy price (ranked once a second per market and
+side, and kept up to date across the second's deleverages: adl.py).
 
 OKEx model: the whole position is dumped on the book the same way, each second until it is gone;
 the fund pays a final deficit, and if it cannot, all net winners are clawed back pro rata.
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING
 from backstop.catalog import USD
 from backstop.engine import conditional, ledger
 from backstop.engine.accounts import Account, Position
+from backstop.engine.adl import Deleveraging
 from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div
 from backstop.engine.backstop import Backstop, allocate
 from backstop.engine.book import Book
@@ -53,7 +55,7 @@ from backstop.engine.events import (
 )
 from backstop.engine.largest import Largest, largest
 from backstop.engine.ledger import Moves
-from backstop.engine.margin import free_collateral, mark_of
+from backstop.engine.margin import has_free_collateral, mark_of
 from backstop.engine.prices import bounds
 from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK, Assessment, assess, due, sale_due, watch
 
@@ -176,7 +178,8 @@ def _ftx_second(ex: Exchange, ts: int, events: list[Event]) -> None:
                 if acct.positions[name].size:
                     orderly.setdefault(name, []).append((acct, a))
     if closing:
-        blps = [(aid, ex.backstops[aid]) for aid in sorted(ex.backstops)]  # none register mid-sweep
+        # none register mid-sweep
+        blps = [Provider(ex.accounts[aid], ex.backstops[aid]) for aid in sorted(ex.backstops)]
         for acct, a in closing:
             _auto_close(ex, acct, a, blps, ts, events)
     for name in sorted(orderly):
@@ -233,15 +236,28 @@ def _orderly_round(
         ex.place_liquidation_order(acct, book, side, q, price, False, ts, events, a.mf(), a.mmf(), cap + q)
 
 
+class Provider:
+    """A backstop provider for one second's auto-closes: its account and terms, and the IMF bounds
+    that spare its free-collateral check the square roots (margin.has_free_collateral)."""
+
+    __slots__ = ("acct", "blp", "caps")
+
+    def __init__(self, acct: Account, blp: Backstop) -> None:
+        self.acct = acct
+        self.blp = blp
+        self.caps: dict[str, tuple[int, int, int, int]] = {}
+
+
 def _auto_close(
-    ex: Exchange, acct: Account, a: Assessment, blps: list[tuple[int, Backstop]], ts: int, events: list[Event]
+    ex: Exchange, acct: Account, a: Assessment, blps: list[Provider], ts: int, events: list[Event]
 ) -> None:
     """Step 2: close (1 - MF/ACMF) of every position off the book (all of it when MF <= 0), to the
     backstop providers `blps` (id order) first."""
     edge = a.auto_close()
     fractions = (a.mf(), a.acmf())  # as of this second's assessment, for every transfer's record
-    for name in sorted(acct.positions):
-        pos = acct.positions[name]
+    positions = acct.positions
+    for name in sorted(positions) if len(positions) > 1 else list(positions):
+        pos = positions[name]
         size = pos.size
         if not size or pos.book.halted:
             continue
@@ -266,7 +282,7 @@ def _close_off_book(
     q: int,
     a: Assessment,
     fractions: tuple[int, int],
-    blps: list[tuple[int, Backstop]],
+    blps: list[Provider],
     ts: int,
     events: list[Event],
 ) -> None:
@@ -275,27 +291,28 @@ def _close_off_book(
     mark = mark_of(book)
     unit = mark * book.info.tick_value
     need = q * unit
-    accounts = ex.accounts
     owner = acct.owner
-    providers: list[tuple[Account, Backstop]] = []
+    providers: list[Provider] = []
     weights: list[int] = []
     capacity = 0
-    for aid, blp in blps:
-        cp = accounts[aid]
-        if cp is acct or cp.owner == owner or cp.liquidation:
+    for p in blps:
+        cp = p.acct
+        if cp is acct or cp.liquidation or cp.owner == owner:
             continue
-        left = blp.remaining(ts)
-        if left > 0 and free_collateral(ex, cp) > 0:
-            providers.append((cp, blp))
+        left = p.blp.remaining(ts)
+        if left > 0 and has_free_collateral(ex, cp, p.caps):
+            providers.append(p)
             weights.append(left)
             capacity += left
     to_backstops = q if capacity >= need else (q * capacity // need if need else 0)
     if to_backstops:
         shares = allocate(to_backstops, weights)
-        for (cp, blp), n in zip(providers, shares, strict=True):
+        for i in range(len(providers)):
+            n = shares[i]
             if n:
-                _transfer(ex, acct, cp, book, long, n, mark, a, fractions, "backstop", ts, events)
-                blp.take(ts, n * unit)
+                p = providers[i]
+                _transfer(ex, acct, p.acct, book, long, n, mark, a, fractions, "backstop", ts, events)
+                p.blp.take(ts, n * unit)
     rest = q - to_backstops
     if rest:
         _top_opposing(ex, acct, book, long, rest, mark, a, fractions, ts, events)
@@ -385,7 +402,10 @@ def _transfer(
     the counterparty at 2/3 zero price + 1/3 mark (at the mark when the account is below zero),
     the insurance fund the difference. `fractions`: the account's MF and ACMF for the record."""
     value = lots * mark * book.info.tick_value
-    loss = mul_div(a.tav, value, a.notional)  # value x MF: what trading at the zero price costs
+    # value x MF, what trading at the zero price costs: floor(tav x value / notional), which
+    # mul_div gives too, in one product and one division (value and notional are not small here,
+    # so mul_div's split into machine-sized products saves nothing and costs three more operations)
+    loss = a.tav * value // a.notional
     liquidated = value - loss if long else value + loss
     fund = loss // 3 if a.tav > 0 else loss
     counterparty = liquidated + fund if long else liquidated - fund
@@ -436,30 +456,45 @@ def _swap(
 
 
 def _dump_second(ex: Exchange, takeover: bool, ts: int, events: list[Event]) -> None:
-    for aid in sorted(ex.liquidating):
-        acct = ex.liquidating[aid]
-        if acct.liquidation == STEP_SALE:
-            continue
-        before = assess(ex, acct)
-        marks = {name: mark_of(acct.positions[name].book) for name in acct.positions}
+    if not takeover:
+        for aid in sorted(ex.liquidating):
+            _dump_account(ex, ex.liquidating[aid], None, ts, events)
+        return
+    adl = Deleveraging(ex)  # the second's ADL queues (adl.py)
+    try:
+        for aid in sorted(ex.liquidating):
+            _dump_account(ex, ex.liquidating[aid], adl, ts, events)
+    finally:
+        adl.close(ex)
+
+
+def _dump_account(
+    ex: Exchange, acct: Account, adl: Deleveraging | None, ts: int, events: list[Event]
+) -> None:
+    """One second of the BitMEX (with `adl`, the second's deleveraging queues) or OKEx model for
+    one liquidating account."""
+    if acct.liquidation == STEP_SALE:
+        return
+    before = assess(ex, acct)
+    marks = {name: mark_of(acct.positions[name].book) for name in acct.positions}
+    for name in sorted(acct.positions):
+        pos = acct.positions[name]
+        if pos.size:
+            _dump(ex, acct, pos, ts, events)
+    if adl is not None:
+        # the engine took everything at the bankruptcy price: what the book did not take is
+        # deleveraged at that price, and the margin left over is the fund's gain
         for name in sorted(acct.positions):
             pos = acct.positions[name]
-            if pos.size:
-                _dump(ex, acct, pos, ts, events)
-        if takeover:
-            # the engine took everything at the bankruptcy price: what the book did not take is
-            # deleveraged at that price, and the margin left over is the fund's gain
-            for name in sorted(acct.positions):
-                pos = acct.positions[name]
-                if pos.size and not pos.book.halted:
-                    _deleverage(ex, acct, pos, before, marks[name], ts, events)
-            usd = acct.usd
-            if usd > 0 and not assess(ex, acct).notional:
-                _to_fund(ex, acct, usd, "takeover", "", ts, events)
-        a = assess(ex, acct)
-        if not a.notional:
-            _settle_residual(ex, acct, a, "", ts, events)
-            _end(ex, acct, "closed", a, ts, events)
+            if pos.size and not pos.book.halted:
+                _deleverage(ex, acct, pos, before, marks[name], adl, ts, events)
+        usd = acct.usd
+        if usd > 0 and not assess(ex, acct).notional:
+            _to_fund(ex, acct, usd, "takeover", "", ts, events)
+    a = assess(ex, acct)
+    if not a.notional:
+        _settle_residual(ex, acct, a, "", ts, events)
+        _end(ex, acct, "closed", a, ts, events)
 
 
 def _dump(ex: Exchange, acct: Account, pos: Position, ts: int, events: list[Event]) -> None:
@@ -477,33 +512,42 @@ def _dump(ex: Exchange, acct: Account, pos: Position, ts: int, events: list[Even
 
 
 def _deleverage(
-    ex: Exchange, acct: Account, pos: Position, a: Assessment, mark: int, ts: int, events: list[Event]
+    ex: Exchange,
+    acct: Account,
+    pos: Position,
+    a: Assessment,
+    mark: int,
+    adl: Deleveraging,
+    ts: int,
+    events: list[Event],
 ) -> None:
     """BitMEX's ADL: what the book did not take closes against opposing positions ranked by
     PnL% x effective leverage, at the bankruptcy price of the takeover (`a` and `mark` are the
-    account and the mark then; no fund share)."""
+    account and the mark then; no fund share). The ranking is the second's queue for the market
+    and side, brought up to date (adl.py): the same order as ranking every holder here."""
     book = pos.book
     long = pos.size > 0
     tick_value = book.info.tick_value
-    ranked: list[tuple[int, int]] = []
-    for aid, p in book.holders.items():
-        if (p.size < 0) != long or aid == acct.id or ex.accounts[aid].liquidation:
-            continue
-        other = assess(ex, ex.accounts[aid])
-        value = abs(p.size) * mark * tick_value
-        pnl = (value if p.size > 0 else -value) - p.cost
-        cost = abs(p.cost) or 1
-        equity = other.tav if other.tav > 0 else 1
-        ranked.append((-(pnl * other.notional * RATE // (cost * equity)), aid))
-    ranked.sort()
+    queue = adl.queue(ex, book, long, mark)
+    accounts = ex.accounts
+    holders = book.holders
+    passed: list[int] = []
     lots = abs(pos.size)
-    for _, aid in ranked:
-        if not lots:
+    last: int | None = None
+    while lots:
+        entry = queue.pop(last)
+        if entry is None:
             break
-        cp = ex.accounts[aid]
-        n = min(lots, abs(book.holders[aid].size))
+        last = entry
+        aid = entry & ACCOUNT_MASK
+        cp = accounts[aid]
+        if aid == acct.id or cp.liquidation:
+            passed.append(entry)  # not filed while liquidating: kept for when it ends
+            continue
+        queue.taken(aid)
+        n = min(lots, abs(holders[aid].size))
         value = n * mark * tick_value
-        loss = mul_div(a.tav, value, a.notional)
+        loss = a.tav * value // a.notional  # floor, as mul_div (see _transfer)
         liquidated = value - loss if long else value + loss
         events.append(
             AutoClosed(
@@ -524,6 +568,7 @@ def _deleverage(
         )
         _swap(ex, acct, cp, book, long, n, liquidated, liquidated, 0, "", ts, events)
         lots -= n
+    queue.put_back(passed)
 
 
 # ----------------------------------------------------------------------------- collateral sale

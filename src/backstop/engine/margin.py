@@ -156,6 +156,57 @@ def free_collateral(
     return (usable - reserved.get(USD, 0) if reserved else usable) - required
 
 
+def has_free_collateral(ex: Exchange, acct: Account, caps: dict[str, tuple[int, int, int, int]]) -> bool:
+    """`free_collateral(ex, acct) > 0`, asked of every backstop provider on every auto-close, with
+    the square roots of its IMFs taken a few times a cascade instead of each time.
+
+    IMF grows with the open size (1/leverage up to the size where the square root binds, the root
+    above it, then the market's floor), so the IMF of a larger size bounds it from above. `caps`
+    remembers per market (open lots, leverage, IMF floor, IMF): an IMF that holds for every open
+    size up to those lots, taken at twice the open size when the position outgrows the last one.
+    With it in place of each position's own IMF, everything else as `free_collateral` computes it
+    at this moment, the result is a lower bound on the free collateral: when it is positive so is
+    the free collateral; otherwise the free collateral is computed exactly. The answer is always
+    `free_collateral`'s."""
+    leverage = acct.leverage
+    required = 0
+    upnl = 0
+    for pos in acct.positions.values():
+        pos_book = pos.book
+        info = pos_book.info
+        size = pos.size
+        mark = pos_book.mark_or(0)
+        lots = size + pos.open_buy
+        if lots < 0:
+            lots = -lots
+        other = size - pos.open_sell
+        if other < 0:
+            other = -other
+        if other > lots:
+            lots = other
+        if size:
+            upnl += size * mark * info.tick_value - pos.cost
+        if lots:
+            floor = pos_book.imf_floor
+            cap = caps.get(pos_book.market)
+            if cap is not None and lots <= cap[0] and cap[1] == leverage and cap[2] == floor:
+                imf = cap[3]
+            else:
+                bigger = 2 * lots
+                imf = position_imf(info, bigger, leverage, floor)
+                base = BASE_IMF[leverage]
+                if imf < base:
+                    imf = base
+                caps[pos_book.market] = (bigger, leverage, floor, imf)
+            required += mul_div_up(lots * mark * info.tick_value, imf, RATE)
+    coll = collateral(ex, acct, initial=True)
+    usable = coll + upnl if upnl < 0 else coll
+    reserved = acct.reserved
+    if (usable - reserved.get(USD, 0) if reserved else usable) - required > 0:
+        return True
+    return free_collateral(ex, acct) > 0
+
+
 def position_notional(acct: Account) -> int:
     total = 0
     for pos in acct.positions.values():

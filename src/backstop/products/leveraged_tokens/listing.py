@@ -20,6 +20,7 @@ from backstop.engine.amounts import to_atoms
 from backstop.products.leveraged_tokens.params import KINDS
 
 FILE = "tokens.toml"
+OWNER_PREFIX = "lt:"  # the owner of every token's account: lt:<token>
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class Token:
     @property
     def owner(self) -> str:
         """The owner of its ordinary account (created on its first creation)."""
-        return f"lt:{self.name}"
+        return f"{OWNER_PREFIX}{self.name}"
 
 
 def _read() -> dict[str, Any]:

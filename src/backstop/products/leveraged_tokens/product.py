@@ -26,6 +26,7 @@ from backstop.engine.product import Handler
 from backstop.products.leveraged_tokens import handlers, listing, scheduler
 from backstop.products.leveraged_tokens.commands import CODE_BASE, CreateLeveragedToken, RedeemLeveragedToken
 from backstop.products.leveraged_tokens.events import TokenAccountLiquidating
+from backstop.products.leveraged_tokens.listing import OWNER_PREFIX
 from backstop.products.leveraged_tokens.state import ProductState
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class LeveragedTokens:
         scheduler.on_tick(self, ex, ts, events)
 
     def on_liquidation(self, ex: Exchange, account: Account, ts: int, events: list[Event]) -> None:
+        if not account.owner.startswith(OWNER_PREFIX):
+            return  # not a token's account (each is opened under its token's owner, listing.Token.owner)
         for name, st in self.state.tokens.items():
             if st.account == account.id:
                 st.liquidations += 1

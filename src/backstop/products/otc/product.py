@@ -78,7 +78,8 @@ class Otc:
         handlers.expire(self.state, ex, ts, events)
 
     def on_liquidation(self, ex: Exchange, account: Account, ts: int, events: list[Event]) -> None:
-        handlers.on_liquidation(self.state, ex, account.id, ts, events)
+        if self.state.live:  # no live quote, nothing to end (a cascade asks for every account)
+            handlers.on_liquidation(self.state, ex, account.id, ts, events)
 
     def history(self) -> History:
         """Its tables in the SQL projection (history.py; imported here, as the projection asks: the
