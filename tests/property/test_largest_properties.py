@@ -19,6 +19,7 @@ state hash.
 from __future__ import annotations
 
 from heapq import heapify, heappop
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -259,6 +260,30 @@ def selections_agree(ex: Exchange) -> None:
 PURE = liquidation.__file__.endswith(".py")
 
 
+def scanned_top_opposing(
+    ex: Exchange,
+    acct: Account,
+    book: Book,
+    long: bool,
+    lots: int,
+    mark: int,
+    a: Any,
+    fractions: tuple[int, int],
+    ts: int,
+    events: list[Any],
+) -> None:
+    """`liquidation._top_opposing` as it was: the takers found by `scan`, no index."""
+    chosen = scan(ex, acct, book, long, lots)
+    if chosen:
+        total = sum(size for size, _ in chosen)
+        shares = liquidation.allocate(lots if lots < total else total, [size for size, _ in chosen])
+        for (_, aid), n in zip(chosen, shares, strict=True):
+            if n:
+                liquidation._transfer(
+                    ex, acct, ex.accounts[aid], book, long, n, mark, a, fractions, "top10", ts, events
+                )
+
+
 @pytest.mark.skipif(not PURE, reason="the scan is patched into the pure-Python module only")
 @settings(max_examples=40, deadline=None, suppress_health_check=SETTINGS.suppress_health_check)
 @given(traders, path, st.integers(0, 2**32))
@@ -270,7 +295,7 @@ def test_cascades_run_the_same_with_the_index_and_with_the_scan(
     top10 = 0
     for command in commands(population, moves):
         events = indexed.apply(command)
-        with mock.patch.object(liquidation, "opposing", scan):
+        with mock.patch.object(liquidation, "_top_opposing", scanned_top_opposing):
             assert scanned.apply(command) == events
         top10 += sum(1 for e in events if isinstance(e, AutoClosed) and e.via == "top10")
         if isinstance(command, Tick):
