@@ -944,15 +944,30 @@ class Exchange:
         # open size only grows along the ladder and IMF grows with it, so free collateral at
         # the whole ladder's open size >= 0 means every order on the way passes (and, IMF being
         # above MMF, the account is above maintenance); otherwise each order is checked alone
-        bid_sizes = c.bids[1::2]
-        ask_sizes = c.asks[1::2]
+        bids, asks = c.bids, c.asks
+        bought = sold = 0
+        sized = True  # every size > 0: a bad size is refused alone, not netted
+        for i in range(1, len(bids), 2):
+            bought += bids[i]
+            if bids[i] <= 0:
+                sized = False
+        for i in range(1, len(asks), 2):
+            sold += asks[i]
+            if asks[i] <= 0:
+                sized = False
         pos = acct.positions.get(c.market)
         size = 0 if pos is None else pos.size
-        after = max(abs(size + sum(bid_sizes)), abs(size - sum(ask_sizes)))
+        after = size + bought
+        if after < 0:
+            after = -after
+        shortest = size - sold
+        if shortest < 0:
+            shortest = -shortest
+        if shortest > after:
+            after = shortest
         checked = (
-            min(bid_sizes + ask_sizes, default=1) > 0  # a bad size is refused alone, not netted
+            sized
             and not book.info.is_spot
-            and not acct.liquidation
             and book.mark() is not None
             and free_collateral(self, acct, book, after, 0) >= 0
         )
@@ -1079,8 +1094,8 @@ class Exchange:
                     cap = touch * (100 + band) // 100
                     if limit > cap:
                         limit = cap
-                else:
-                    cap = -(-touch * (100 - band) // 100)
+                else:  # rounded up; non-negative products only (machine ints when compiled)
+                    cap = (touch * (100 - band) + 99) // 100
                     if limit < cap:
                         limit = cap
             size = open_buy = open_sell = 0

@@ -285,8 +285,10 @@ def funding(
             pays = not longs_pay
         aid = pos.account
         acct = accounts[aid]
+        # products of non-negative numbers only: the compiled engine multiplies those in machine
+        # ints, a negative operand takes its slow path
         if pays:
-            payment = -lots * whole + (-lots * part) // RATE  # -(ceil(lots x share)), exactly
+            payment = -(lots * whole + (lots * part + RATE - 1) // RATE)  # rounded up, paid
             acct.usd += payment
             if acct.usd < 0 and payment < 0:  # in debt: the collateral-sale rules may apply
                 dirty.add(aid)
