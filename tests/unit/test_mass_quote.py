@@ -231,6 +231,16 @@ quote_ladder = st.lists(st.tuples(quote_prices, quote_lots), max_size=8)
     first=([(10_010, 100), (9_989, 5), (9_988, 50)], [(9_990, 100), (10_011, 9)]),
     second=None,
 )
+@example(  # open orders per side beyond 5 x 1% of BTC's ADV floor ($500m): refused before margin
+    market_name=PERP,
+    capital=2_000_000,
+    held="0",
+    small=0,
+    own=[],
+    halted=False,
+    first=([(9_995, 3_000_000), (9_990, 600_000_000)], [(10_020, 1_000_000), (10_030, 300_000_000)]),
+    second=None,
+)
 def test_the_fast_path_is_the_cancel_and_the_orders(
     market_name, capital, held, small, own, halted, first, second
 ):

@@ -519,8 +519,10 @@ class Exchange:
                 return errors.SIZE_TOO_LARGE, 0
             # FTX: open orders per side at most max($1m, 1% of ADV), x5 on perpetuals
             side_open = (open_buy if is_buy else open_sell) + lots
-            value = side_open * limit * market.tick_value
-            if value > OPEN_SIDE_FLOOR:
+            # value = side_open x limit x tick value > the floor, asked without the product, which
+            # leaves the compiled engine's machine ints once an operand reaches 2**30
+            if side_open * limit > OPEN_SIDE_FLOOR // market.tick_value:
+                value = side_open * limit * market.tick_value
                 adv = max(book.adv(), self.catalog.coins[market.base].adv_floor)
                 cap = max(OPEN_SIDE_FLOOR, adv // 100) * (5 if market.is_perpetual else 1)
                 if value > cap:
@@ -1062,6 +1064,7 @@ class Exchange:
         min_provide = market.min_provide_lots
         band = market.band_percent
         tick_value = market.tick_value
+        floor_units = OPEN_SIDE_FLOOR // tick_value  # the floor in lots x ticks
         position_limit = market.position_limit
         name = market.name
         aid = acct.id
@@ -1124,8 +1127,8 @@ class Exchange:
                     refused.append(Rejected(errors.SIZE_TOO_LARGE))
                     continue
                 side_open = (open_buy if is_buy else open_sell) + lots
-                value = side_open * limit * tick_value
-                if value > OPEN_SIDE_FLOOR:
+                if side_open * limit > floor_units:  # value > OPEN_SIDE_FLOOR (see `_check`)
+                    value = side_open * limit * tick_value
                     adv = max(book.adv(), self.catalog.coins[market.base].adv_floor)
                     cap = max(OPEN_SIDE_FLOOR, adv // 100) * (5 if market.is_perpetual else 1)
                     if value > cap:
