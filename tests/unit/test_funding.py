@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import pytest
 from engine_kit import Desk
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backstop.engine.events import FundingPaid, FundingRate, InsuranceFundChanged
 
@@ -291,3 +293,69 @@ def test_payments_are_made_in_account_order_whether_few_or_many_accounts_hold():
     dense = [p.account for p in _by_account(book, 12)]  # half of 12 accounts hold
     sparse = [p.account for p in _by_account(book, 12_000)]
     assert dense == sparse == sorted(ids)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sizes=st.lists(st.integers(-400, 400).filter(bool), min_size=1, max_size=12),
+    rate=st.integers(-30_000_000, 30_000_000).filter(bool),  # up to 30% an hour: big products too
+    capital=st.sampled_from([1, 100, 100_000]),
+    mark=st.integers(9_000, 11_000),
+)
+def test_one_pass_funding_pays_each_holder_notional_times_rate(sizes, rate, capital, mark):
+    """The hour's payments (`ledger.funding`, one pass, a lot's share split in whole atoms and
+    RATE-ths) are each position's |size| x mark x tick value x |rate| / RATE, payers rounded up,
+    receivers down (the formula as first written, with mul_div / mul_div_up on the notional), in
+    account order; balances move by them, the fund takes the residue, and exactly the payers left
+    in debt are marked for the sweep."""
+    from backstop.engine import funding, ledger
+    from backstop.engine.amounts import RATE, mul_div, mul_div_up
+    from backstop.engine.margin import mark_of
+
+    d = Desk()
+    d.index("BTC", 10_000)
+    counter = d.account("counter", "", 100_000_000)
+    holders = []
+    for n, lots in enumerate(sizes):
+        holder = d.account(f"h{n}", "", 1_000)
+        size = f"{abs(lots) / 10_000:.4f}"
+        d.rest(counter, PERP, "sell" if lots > 0 else "buy", size, 10_000)
+        d.place(holder, PERP, "buy" if lots > 0 else "sell", size, 10_000)
+        holders.append(holder)
+    for holder in holders:  # leave each `capital` atoms (through the ledger): some payers end in debt
+        moved = d.acct(holder).usd - capital
+        moves = ledger.Moves().pay(holder, "USD", -moved).pay(counter, "USD", moved)
+        assert ledger.apply(d.ex, moves, d.tick(), []) == ""
+    book = d.book(PERP)
+    d.index("BTC", mark)  # the book is one-sided: the mark is the index
+    assert mark_of(book) == d.ticks(PERP, mark)
+    book.funding_sum = rate * 24 * 1_000  # next_rate: the hour's mean premium / 24
+    book.funding_time = 1_000
+    assert funding.next_rate(book) == rate
+    before = {aid: d.acct(aid).usd for aid in range(len(d.ex.accounts))}
+    fund_before = d.ex.insurance.balance
+    d.ex.dirty = set()
+    events: list = []
+    funding._pay(d.ex, book, 0, d.tick(), events)
+
+    price = mark_of(book)
+    tick_value = book.info.tick_value
+    expected = []
+    in_debt = set()
+    for aid in sorted(book.holders):
+        size = book.holders[aid].size
+        notional = abs(size) * price * tick_value
+        if (size > 0) == (rate > 0):
+            payment = -mul_div_up(notional, abs(rate), RATE)
+            if before[aid] + payment < 0:
+                in_debt.add(aid)
+        else:
+            payment = mul_div(notional, abs(rate), RATE)
+        expected.append((aid, size, payment))
+    paid = [(e.account, e.size, e.payment) for e in events if isinstance(e, FundingPaid)]
+    assert paid == expected
+    for aid, _, payment in expected:
+        assert d.acct(aid).usd == before[aid] + payment
+    assert d.ex.insurance.balance == fund_before - sum(p for _, _, p in expected)
+    assert d.ex.dirty == in_debt
+    assert d.ex.discrepancies() == {}

@@ -222,6 +222,30 @@ class Account:
                 self.client_ids = NO_CLIENT_IDS
         self.remember_closed(order.id)
 
+    def forget_all(self, orders: list[Order]) -> None:
+        """`forget` each of `orders` (all open here) in turn: the same indexes and the same ids
+        remembered (`remember_closed` of each appends the one before it; here they go in one
+        `extend`)."""
+        for order in orders:
+            orders_open = self.orders
+            del orders_open[order.id]
+            if not orders_open:
+                self.orders = NO_ORDERS
+            client_id = order.client_id
+            if client_id is not None:
+                client_ids = self.client_ids
+                if client_ids.pop(client_id, None) is not None and not client_ids:
+                    self.client_ids = NO_CLIENT_IDS
+        if not orders:
+            return
+        last = self.last_closed
+        earlier: list[int] = [last] if last else []
+        for i in range(len(orders) - 1):
+            earlier.append(orders[i].id)
+        self.last_closed = orders[-1].id
+        if earlier:
+            self._remember_earlier(earlier)
+
     def note_small_provide(self, ts: int, window: int) -> None:
         """Count a resting order below minProvideSize, forgetting those older than `window`."""
         since = ts - window
@@ -243,6 +267,19 @@ class Account:
             self.recent_closed = recent
         recent.append(last)
         if len(recent) + 1 >= 2 * RECENT_CLOSED:
+            del recent[:RECENT_CLOSED]
+
+    def _remember_earlier(self, ids: list[int]) -> None:
+        """Append closed ids before `last_closed` at once: the array is trimmed by RECENT_CLOSED
+        while it holds 2 x RECENT_CLOSED - 1 or more, which drops the same oldest ids as
+        `remember_closed`'s trim after each append does (each trim there happens at that
+        length, and what it leaves is shorter)."""
+        recent = self.recent_closed
+        if recent is NO_IDS:
+            recent = array("q")
+            self.recent_closed = recent
+        recent.extend(ids)
+        while len(recent) + 1 >= 2 * RECENT_CLOSED:
             del recent[:RECENT_CLOSED]
 
     def closed(self, order_id: int) -> bool:

@@ -77,6 +77,23 @@ class Side:
             self.drop_level(price)
         self.book.stale = True
 
+    def remove_all(self, orders: list[Order]) -> None:
+        """`remove` each of `orders` (all resting on this side), the touch found once at the end
+        instead of each time its level empties: the levels, the touch, and the heap (every entry
+        better than the new touch popped, in the same order) are what removing them in turn
+        leaves. A maker's ladder leaves the touch's levels one after another."""
+        levels = self.levels
+        for order in orders:
+            price = order.price
+            level = levels[price]
+            del level[order.id]
+            if not level:
+                del levels[price]
+        top = self.top
+        if top and top not in levels:
+            self.top = self._next_top()
+        self.book.stale = True
+
     def drop_level(self, price: int) -> None:
         """Remove the (empty) level at `price`, finding the next touch if it was the touch."""
         del self.levels[price]

@@ -519,8 +519,10 @@ class Exchange:
                 return errors.SIZE_TOO_LARGE, 0
             # FTX: open orders per side at most max($1m, 1% of ADV), x5 on perpetuals
             side_open = (open_buy if is_buy else open_sell) + lots
-            value = side_open * limit * market.tick_value
-            if value > OPEN_SIDE_FLOOR:
+            # value = side_open x limit x tick value > the floor, asked without the product, which
+            # leaves the compiled engine's machine ints once an operand reaches 2**30
+            if side_open * limit > OPEN_SIDE_FLOOR // market.tick_value:
+                value = side_open * limit * market.tick_value
                 adv = max(book.adv(), self.catalog.coins[market.base].adv_floor)
                 cap = max(OPEN_SIDE_FLOOR, adv // 100) * (5 if market.is_perpetual else 1)
                 if value > cap:
@@ -923,6 +925,11 @@ class Exchange:
         return events
 
     def _mass_quote(self, c: MassQuote, ts: int) -> list[Event]:
+        """CancelAll(market, limit_only) and one post-only PlaceOrder per pair (commands.py), in
+        one pass: the ladder's cancels take the book's touch once per side (`Side.remove_all`),
+        and on a futures market its orders are checked and placed by `_quote_side` without a
+        command per level, the checks every level shares made once. The same orders, events and
+        state as the commands it stands for (tests/unit/test_mass_quote.py holds them equal)."""
         acct = self.account(c.account)
         if acct is None:
             return [Rejected(errors.NO_SUCH_SUBACCOUNT)]
@@ -931,35 +938,228 @@ class Exchange:
             return [Rejected(errors.no_such_market(c.market))]
         if len(c.bids) % 2 or len(c.asks) % 2:
             return [Rejected(errors.INVALID_SIZE)]  # a price without its size
-        events = self._cancel_all(CancelAll(ts, c.account, c.market, None, False, True), ts)
-        if events and isinstance(events[0], Rejected):
-            return events
+        if acct.liquidation:
+            return [Rejected(errors.LIQUIDATING)]  # what the CancelAll would answer
+        events: list[Event] = []
+        if acct.orders:
+            self._cancel_ladder(acct, book, ts, events)
         # open size only grows along the ladder and IMF grows with it, so free collateral at
         # the whole ladder's open size >= 0 means every order on the way passes (and, IMF being
         # above MMF, the account is above maintenance); otherwise each order is checked alone
-        bid_sizes = c.bids[1::2]
-        ask_sizes = c.asks[1::2]
+        bids, asks = c.bids, c.asks
+        bought = sold = 0
+        sized = True  # every size > 0: a bad size is refused alone, not netted
+        for i in range(1, len(bids), 2):
+            bought += bids[i]
+            if bids[i] <= 0:
+                sized = False
+        for i in range(1, len(asks), 2):
+            sold += asks[i]
+            if asks[i] <= 0:
+                sized = False
         pos = acct.positions.get(c.market)
         size = 0 if pos is None else pos.size
-        after = max(abs(size + sum(bid_sizes)), abs(size - sum(ask_sizes)))
+        after = size + bought
+        if after < 0:
+            after = -after
+        shortest = size - sold
+        if shortest < 0:
+            shortest = -shortest
+        if shortest > after:
+            after = shortest
         checked = (
-            min(bid_sizes + ask_sizes, default=1) > 0  # a bad size is refused alone, not netted
+            sized
             and not book.info.is_spot
-            and not acct.liquidation
             and book.mark() is not None
             and free_collateral(self, acct, book, after, 0) >= 0
         )
         refused: list[Event] = []
-        for side, ladder in ((BUY, c.bids), (SELL, c.asks)):
-            for i in range(0, len(ladder), 2):
-                price, lots = ladder[i], ladder[i + 1]
-                order = PlaceOrder(ts, c.account, c.market, side, lots, price, "limit", False, True)
-                placed = self._place(order, ts, checked)
-                if placed and isinstance(placed[0], Rejected):
-                    refused.extend(placed)
-                else:
-                    events.extend(placed)
-        return events + refused
+        if book.info.is_spot:  # spot: each pair through the order path (holds, not margin)
+            for side, ladder in ((BUY, c.bids), (SELL, c.asks)):
+                for i in range(0, len(ladder), 2):
+                    price, lots = ladder[i], ladder[i + 1]
+                    order = PlaceOrder(ts, c.account, c.market, side, lots, price, "limit", False, True)
+                    placed = self._place(order, ts, checked)
+                    if placed and isinstance(placed[0], Rejected):
+                        refused.extend(placed)
+                    else:
+                        events.extend(placed)
+        else:
+            allowed = prices.bounds(book) if book.anchor else None  # no order moves what it reads
+            if c.bids:
+                self._quote_side(acct, book, True, c.bids, checked, allowed, ts, events, refused)
+            if c.asks:
+                self._quote_side(acct, book, False, c.asks, checked, allowed, ts, events, refused)
+        if refused:
+            events.extend(refused)
+        return events
+
+    def _cancel_ladder(self, acct: Account, book: Book, ts: int, events: list[Event]) -> None:
+        """The account's resting orders in `book` cancelled as CancelAll(market) does, in the
+        order it does (the account's, oldest first), each side's touch found once at the end."""
+        mine = [order for order in acct.orders.values() if order.book is book]
+        if not mine:
+            return
+        bids = [order for order in mine if order.side == BUY]
+        if bids:
+            book.bids.remove_all(bids)
+        if len(bids) < len(mine):
+            book.asks.remove_all([order for order in mine if order.side != BUY])
+        if book.info.is_spot:
+            for order in mine:
+                self._unrest(acct, order, "cancelled", ts, events)
+            return
+        # `_unrest` of each for a futures market, the closed ids remembered at once
+        pos = acct.positions[book.market]
+        aid = acct.id
+        name = book.market
+        for order in mine:
+            left = order.remaining
+            if order.side == BUY:
+                pos.open_buy -= left
+            else:
+                pos.open_sell -= left
+            if order.reduce_only:
+                pos.reduce_only_orders -= 1
+            order.status = "closed"
+            order.remaining = 0
+            events.append(OrderClosed(order.id, aid, name, "cancelled", order.filled, order.size, ts))
+        acct.forget_all(mine)
+
+    def _quote_side(
+        self,
+        acct: Account,
+        book: Book,
+        is_buy: bool,
+        ladder: tuple[int, ...],
+        checked: bool,
+        allowed: tuple[int, int] | None,
+        ts: int,
+        events: list[Event],
+        refused: list[Event],
+    ) -> None:
+        """One side of a mass quote on a futures market: each (price, size) pair a post-only limit
+        order, with `_check`'s rules in `_check`'s order and `_place`'s and `_submit`'s steps for
+        such an order (no client id, never reduce-only, never matching: one through the touch
+        expires). What every level shares is found once: the account cannot be liquidating here
+        (the caller answered that), the market's state, and the price bounds (`allowed`, which
+        read the anchor, index and mean premium, none of which an order moves). `checked`: the
+        whole ladder's margin was shown sufficient (see `_mass_quote`)."""
+        market = book.info
+        side = BUY if is_buy else SELL
+        n = len(ladder)
+        if book.closed or (market.expiry_us is not None and ts >= market.expiry_us):
+            refused.extend(Rejected(errors.MARKET_CLOSED) for _ in range(0, n, 2))
+            return
+        if book.halted:
+            refused.extend(Rejected(errors.MARKET_HALTED) for _ in range(0, n, 2))
+            return
+        low = high = 0
+        banded = allowed is not None
+        if allowed is not None:
+            low, high = allowed
+        opposite = book.asks if is_buy else book.bids
+        own = book.bids if is_buy else book.asks
+        lot_atoms = market.lot_atoms
+        min_provide = market.min_provide_lots
+        band = market.band_percent
+        tick_value = market.tick_value
+        floor_units = OPEN_SIDE_FLOOR // tick_value  # the floor in lots x ticks
+        position_limit = market.position_limit
+        name = market.name
+        aid = acct.id
+        pos = acct.positions.get(name)
+        for i in range(0, n, 2):
+            price = ladder[i]
+            lots = ladder[i + 1]
+            if lots <= 0:
+                refused.append(Rejected(errors.SIZE_TOO_SMALL))
+                continue
+            if lots * lot_atoms > MAX_ORDER_ATOMS:
+                refused.append(Rejected(errors.SIZE_TOO_LARGE))
+                continue
+            if price <= 0:
+                refused.append(Rejected(errors.INVALID_PRICE))
+                continue
+            small = lots < min_provide
+            if small:
+                since = ts - HOUR_US
+                if sum(1 for t in acct.small_provides if t > since) >= SMALL_PROVIDES_PER_HOUR:
+                    refused.append(Rejected(errors.SIZE_TOO_SMALL_FOR_PROVIDE))
+                    continue
+            if banded and not low <= price <= high:
+                refused.append(Rejected(errors.PRICE_BAND))
+                continue
+            limit = price  # > 0, and a cap through a touch is never below the touch: never 0
+            touch = opposite.top
+            if touch:
+                if is_buy:
+                    cap = touch * (100 + band) // 100
+                    if limit > cap:
+                        limit = cap
+                else:  # rounded up; non-negative products only (machine ints when compiled)
+                    cap = (touch * (100 - band) + 99) // 100
+                    if limit < cap:
+                        limit = cap
+            size = open_buy = open_sell = 0
+            if pos is not None:
+                size = pos.size
+                open_buy = pos.open_buy
+                open_sell = pos.open_sell
+            longest = size + open_buy
+            if longest < 0:
+                longest = -longest
+            shortest = size - open_sell
+            if shortest < 0:
+                shortest = -shortest
+            current = longest if longest > shortest else shortest
+            if is_buy:
+                longest = size + open_buy + lots
+                if longest < 0:
+                    longest = -longest
+            else:
+                shortest = size - open_sell - lots
+                if shortest < 0:
+                    shortest = -shortest
+            after = longest if longest > shortest else shortest
+            if after > current:
+                if position_limit and after > position_limit:
+                    refused.append(Rejected(errors.SIZE_TOO_LARGE))
+                    continue
+                side_open = (open_buy if is_buy else open_sell) + lots
+                if side_open * limit > floor_units:  # value > OPEN_SIDE_FLOOR (see `_check`)
+                    value = side_open * limit * tick_value
+                    adv = max(book.adv(), self.catalog.coins[market.base].adv_floor)
+                    cap = max(OPEN_SIDE_FLOOR, adv // 100) * (5 if market.is_perpetual else 1)
+                    if value > cap:
+                        refused.append(Rejected(errors.SIZE_TOO_LARGE))
+                        continue
+                if not checked and free_collateral(self, acct, book, after, limit) < 0:
+                    refused.append(Rejected(errors.NOT_ENOUGH_MARGIN))
+                    continue
+            elif not checked and below_maintenance(self, acct):
+                refused.append(Rejected(errors.NOT_ENOUGH_MARGIN))
+                continue
+            order_id = self.next_order_id
+            self.next_order_id = order_id + 1
+            order = Order(order_id, aid, book, side, limit, lots, "limit", False, True, False, None, ts)
+            events.append(
+                OrderAccepted(order_id, aid, name, side, limit, lots, "limit", False, True, False, None, ts)
+            )
+            if small:
+                acct.note_small_provide(ts, HOUR_US)
+            if touch and (touch <= limit if is_buy else touch >= limit):  # through the touch
+                self._expire(acct, order, "post_only", ts, events)
+                continue
+            order.status = "open"
+            own.add(order)
+            acct.add_order(order)
+            if pos is None:
+                pos = acct.position(book)
+            if is_buy:
+                pos.open_buy += lots
+            else:
+                pos.open_sell += lots
 
     def _modify(self, c: ModifyOrder, ts: int) -> list[Event]:
         """FTX's modify: cancel and replace with a new id and a new place in the queue. Unlike

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from backstop.engine import ledger
 from backstop.engine.accounts import Position
-from backstop.engine.amounts import RATE, mul_div, mul_div_up
+from backstop.engine.amounts import RATE
 from backstop.engine.book import Book
-from backstop.engine.events import Event, FundingPaid, FundingRate
+from backstop.engine.events import Event, FundingRate
 from backstop.engine.margin import mark_of
 from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK
 
@@ -108,20 +108,13 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
     if not rate:
         return
     mark = mark_of(book)
-    tick_value = book.info.tick_value
     magnitude = rate if rate > 0 else -rate
-    payments: list[tuple[int, int]] = []
-    for pos in _by_account(book, len(ex.accounts)):
-        aid = pos.account
-        size = pos.size
-        notional = (size if size > 0 else -size) * mark * tick_value
-        if (size > 0) == (rate > 0):  # this side pays: rounded up
-            payment = -mul_div_up(notional, magnitude, RATE)
-        else:
-            payment = mul_div(notional, magnitude, RATE)
-        payments.append((aid, payment))
-        events.append(FundingPaid(aid, book.market, size, payment, rate, ts))
-    ledger.funding(ex, payments, book.market, ts, events)
+    # a position's payment is |size| x mark x tick value x |rate| / RATE (payers rounded up,
+    # receivers down): a lot's share, mark x tick value x |rate|, split into whole USD atoms
+    # and the RATE-ths left over is the same exact amount with one product per position
+    whole, part = divmod(mark * book.info.tick_value * magnitude, RATE)
+    holders = _by_account(book, len(ex.accounts))
+    ledger.funding(ex, holders, whole, part, rate > 0, rate, book.market, ts, events)
     # Every payer moved closer to maintenance by at most its payment, notional x rate. Its place
     # in the at-risk index was filed at a safety distance of room / spread with spread >= the
     # notional then, and its notional has less than tripled since, so the payment costs it less

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 
 from backstop.catalog import USD
 from backstop.engine.accounts import Account, Position
+from backstop.engine.amounts import RATE
 from backstop.engine.book import Book
-from backstop.engine.events import Event, InsuranceFundChanged
+from backstop.engine.events import Event, FundingPaid, InsuranceFundChanged
 from backstop.engine.fees import DAY_US
 from backstop.engine.settlement import settle
 
@@ -253,19 +254,49 @@ def spot(buyer: Account, seller: Account, base: str, atoms: int, value: int) -> 
     seller.usd += value
 
 
-def funding(ex: Exchange, payments: list[tuple[int, int]], market: str, ts: int, events: list[Event]) -> None:
-    """An hour's funding in one market: (account id, USD payment) each, the rounding difference to
-    the insurance fund, so the set balances. Only accounts a payment leaves in debt are marked for
+def funding(
+    ex: Exchange,
+    positions: list[Position],
+    whole: int,
+    part: int,
+    longs_pay: bool,
+    rate: int,
+    market: str,
+    ts: int,
+    events: list[Event],
+) -> None:
+    """An hour's funding in one market, at `rate`: each of `positions` (in account id order) pays
+    (the longs when `longs_pay`, else the shorts) or receives its lots x (`whole` + `part` / RATE)
+    USD atoms, the payers' amounts rounded up and the receivers' down, with a `FundingPaid` each;
+    the rounding difference goes to the insurance fund, so the set balances. One pass, no
+    object per holder but its event. Only accounts a payment leaves in debt are marked for
     the sweep: every payer's place in the at-risk index is moved at once by the drift funding adds
     (funding.py), which is what keeps an hour's payments from touching every holder twice."""
     accounts = ex.accounts
+    dirty = ex.dirty
     net = 0
-    for aid, payment in payments:
+    for pos in positions:
+        size = pos.size
+        if size > 0:
+            lots = size
+            pays = longs_pay
+        else:
+            lots = -size
+            pays = not longs_pay
+        aid = pos.account
         acct = accounts[aid]
-        acct.usd += payment
-        if payment < 0 and acct.usd < 0:  # in debt: the collateral-sale rules may apply
-            ex.dirty.add(aid)
+        # products of non-negative numbers only: the compiled engine multiplies those in machine
+        # ints, a negative operand takes its slow path
+        if pays:
+            payment = -(lots * whole + (lots * part + RATE - 1) // RATE)  # rounded up, paid
+            acct.usd += payment
+            if acct.usd < 0 and payment < 0:  # in debt: the collateral-sale rules may apply
+                dirty.add(aid)
+        else:
+            payment = lots * whole + lots * part // RATE
+            acct.usd += payment
         net += payment
+        events.append(FundingPaid(aid, market, size, payment, rate, ts))
     _fund(ex, -net, "funding rounding", -1, market, ts, events)
 
 
