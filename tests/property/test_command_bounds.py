@@ -134,6 +134,8 @@ GOOD: dict[str, st.SearchStrategy[Any]] = {
     "subaccount": PRINTABLE,
     "client_id": PRINTABLE,
     "new_client_id": PRINTABLE,
+    "address": PRINTABLE,
+    "tag": PRINTABLE,
 }
 
 
