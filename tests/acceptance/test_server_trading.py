@@ -175,6 +175,10 @@ def test_trigger_orders_through_ccxt_fire_on_the_clock(server: Server) -> None:
     assert float(trail["info"]["trailValue"]) == -30.0
     opened = carol.fetch_open_orders(eth, params={"stop": True})
     assert {o["id"] for o in opened} == {stop["id"], take["id"], trail["id"]}
+    listed = carol.private_get_conditional_orders({"market": "ETH-PERP"})["result"]  # newest first (FTX)
+    newest_first = sorted((int(o["id"]) for o in (stop, take, trail)), reverse=True)
+    assert [int(o["id"]) for o in listed] == newest_first
+    assert maker.private_get_conditional_orders()["result"] == []  # only the caller's own
     carol.cancel_order(take["id"], eth, {"stop": True})
     moved = carol.edit_order(stop["id"], eth, "stop", "sell", 1, None, {"triggerPrice": 1_960})
     assert float(moved["info"]["triggerPrice"]) == 1_960.0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pickle
 
 from engine_kit import Desk
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from backstop.engine import errors
 from backstop.engine.commands import (
@@ -24,6 +26,7 @@ from backstop.engine.events import (
     Fill,
     OrderAccepted,
 )
+from backstop.engine.restore import restore
 
 PERP = "BTC-PERP"
 
@@ -256,3 +259,60 @@ def test_sizes_prices_and_trails_beyond_the_engines_limits_are_refused_and_chang
         ModifyConditional(d.tick(), alice, trail.order_id, trail_value=-most_ticks - 1),
         "Invalid parameter trailValue",
     )
+
+
+def _index_of(ex) -> dict[int, list[int]]:
+    """The per-account index of open trigger orders as the engine should keep it: from scratch."""
+    out: dict[int, list[int]] = {}
+    for oid in sorted(ex.conditionals):
+        out.setdefault(ex.conditionals[oid].account, []).append(oid)
+    return out
+
+
+STEP = st.tuples(st.integers(0, 7), st.integers(0, 2), st.booleans(), st.integers(0, 9))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(STEP, min_size=8, max_size=40))
+def test_each_accounts_trigger_orders_are_indexed_in_id_order_through_everything(steps) -> None:
+    """Places, cancels (one, or all an account's in a market or on a side), fires and restores:
+    after each, `conditionals_of` lists each account's open trigger orders in id order (what a
+    liquidation and a cancel-all cancel, in that order), and nothing else; a cancel-all cancels
+    exactly the orders the old scan of every trigger order picked, in id order."""
+    d, alice, mm = setup()
+    bob = d.account("bob", "", 100_000)
+    people = (alice, mm, bob)
+    price = 10_000
+    for kind, who, flag, n in steps:
+        account = people[who]
+        ex = d.ex
+        if kind <= 3:  # a stop on either side of the mark
+            side = "sell" if flag else "buy"
+            trigger = price - 100 - 50 * n if side == "sell" else price + 100 + 50 * n
+            d.apply(conditional(d, account, side, "0.1", trigger_price=trigger))
+        elif kind == 4 and ex.conditionals:  # cancel one (perhaps another account's: refused)
+            oid = sorted(ex.conditionals)[n % len(ex.conditionals)]
+            d.apply(CancelConditional(d.tick(), account, oid))
+        elif kind == 5:  # cancel all of an account's trigger orders, maybe by side or market
+            side = ("sell" if flag else "buy") if n >= 7 else None
+            market = PERP if n % 2 else None
+            expected = [
+                oid
+                for oid in sorted(ex.conditionals)
+                if ex.conditionals[oid].account == account
+                and (market is None or ex.conditionals[oid].market == market)
+                and (side is None or ex.conditionals[oid].side == side)
+            ]
+            events = d.apply(CancelAll(d.tick(), account, market, side, True))
+            assert [e.trigger_id for e in of(events, ConditionalCancelled)] == expected
+            event(f"a cancel-all of {min(len(expected), 2)}+ trigger orders")
+        elif kind == 6:  # the index moves and a second passes: stops fire
+            price = max(9_000, min(11_000, price + (n - 5) * 30))
+            d.index("BTC", price)
+            d.second()
+        else:  # a restore from the canonical state (snapshot) or a pickle
+            state = ex.canonical() if flag else None
+            d.ex = restore(ex.catalog, state) if state is not None else pickle.loads(pickle.dumps(ex))
+            assert d.ex.state_hash() == ex.state_hash()
+        index = {account: list(ids) for account, ids in d.ex.conditionals_of.items()}
+        assert index == _index_of(d.ex)

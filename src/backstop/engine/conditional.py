@@ -177,7 +177,7 @@ def place(ex: Exchange, c: PlaceConditional, ts: int) -> list[Event]:
         return [Rejected(err)]
     order = Conditional(ex.next_trigger_id, c, price if c.type == "trailing_stop" else None)
     ex.next_trigger_id += 1
-    ex.conditionals[order.id] = order
+    add(ex, order)
     return [
         ConditionalPlaced(
             order.id,
@@ -220,9 +220,27 @@ def cancel(ex: Exchange, c: CancelConditional, ts: int) -> list[Event]:
     return events
 
 
+def add(ex: Exchange, order: Conditional) -> None:
+    """File an open trigger order, by id and under its account (ids only grow, so an account's
+    come in id order; a restore adds them in id order too)."""
+    ex.conditionals[order.id] = order
+    mine = ex.conditionals_of.get(order.account)
+    if mine is None:
+        mine = ex.conditionals_of[order.account] = {}
+    mine[order.id] = None
+
+
+def _drop(ex: Exchange, order: Conditional) -> None:
+    del ex.conditionals[order.id]
+    mine = ex.conditionals_of[order.account]
+    del mine[order.id]
+    if not mine:
+        del ex.conditionals_of[order.account]
+
+
 def close(ex: Exchange, order: Conditional, reason: str, ts: int, events: list[Event]) -> None:
     order.status = "cancelled"
-    del ex.conditionals[order.id]
+    _drop(ex, order)
     remember(ex, order.id)
     events.append(ConditionalCancelled(order.id, order.account, order.market, reason, ts))
 
@@ -237,18 +255,19 @@ def cancel_for(
     events: list[Event],
 ) -> None:
     """Cancel `account`'s conditional orders (in `market`, on `side`, when given), in id order.
-    The account's are picked out first and only they are sorted: each liquidation asks."""
+    Each liquidation asks: only the account's own are looked at (`Exchange.conditionals_of`)."""
+    ids = ex.conditionals_of.get(account)
+    if ids is None:
+        return
+    conditionals = ex.conditionals
     mine = [
         oid
-        for oid, order in ex.conditionals.items()
-        if order.account == account
-        and (market is None or order.market == market)
-        and (side is None or order.side == side)
+        for oid in ids
+        if (market is None or conditionals[oid].market == market)
+        and (side is None or conditionals[oid].side == side)
     ]
-    if len(mine) > 1:
-        mine.sort()
     for oid in mine:
-        close(ex, ex.conditionals[oid], reason, ts, events)
+        close(ex, conditionals[oid], reason, ts, events)
 
 
 def modify(ex: Exchange, c: ModifyConditional, ts: int) -> list[Event]:
@@ -348,7 +367,7 @@ def _fire(ex: Exchange, order: Conditional, price: int, ts: int, events: list[Ev
 
 def _finish(ex: Exchange, order: Conditional) -> None:
     order.status = "triggered"
-    del ex.conditionals[order.id]
+    _drop(ex, order)
     remember(ex, order.id)
 
 

@@ -150,6 +150,8 @@ class Exchange:
         self.watch: list[int] = []  # the at-risk index (risk.py): key << 32 | account id
         self.dirty: set[int] = set()
         self.conditionals: dict[int, conditional.Conditional] = {}  # open trigger orders by id
+        # ... their ids by account, in id order (conditional.py keeps it; a cache, not state)
+        self.conditionals_of: dict[int, dict[int, None]] = {}
         self.closed_conditionals: dict[int, None] = {}
         self.next_trigger_id = 1
         self.supply: dict[str, int] = {}  # product coin -> atoms outstanding (minted - burned)

@@ -336,7 +336,7 @@ def _restore_triggers(ex: Exchange, value: Any, r: Restoring) -> None:
         order = conditional.Conditional(values["id"], command, None)
         for name, field in values.items():
             setattr(order, name, list(field) if name == "order_ids" else field)
-        ex.conditionals[order.id] = order
+        conditional.add(ex, order)
 
 
 def _closed_triggers(ex: Exchange) -> Any:

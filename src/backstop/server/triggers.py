@@ -234,9 +234,10 @@ async def open_triggers(request: Request) -> FTXResponse:
     if wanted is not None:
         _market(s, wanted)
     rows = []
-    for oid in sorted(s.exchange.conditionals, reverse=True):
-        live = s.exchange.conditionals[oid]
-        if live.account != c.account or (wanted is not None and live.market != wanted):
+    live_orders = s.exchange.conditionals
+    for oid in reversed(list(s.exchange.conditionals_of.get(c.account, ()))):  # the newest first
+        live = live_orders[oid]
+        if wanted is not None and live.market != wanted:
             continue
         view = live_view(s, live)
         if q.get("type") not in (None, view["type"]) or q.get("orderType") not in (None, view["orderType"]):
