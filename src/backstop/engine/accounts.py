@@ -209,8 +209,13 @@ class Account:
             client_ids[client_id] = order
 
     def forget(self, order: Order) -> None:
-        """Drop a closed order from the open-order indexes, remembering its id for a while. An
-        index left empty is the shared empty one again (module docstring)."""
+        """Drop a closed order from the open-order indexes, remembering its id for a while."""
+        self._unindex(order)
+        self.remember_closed(order.id)
+
+    def _unindex(self, order: Order) -> None:
+        """Drop an open order from the open-order indexes; an index left empty is the shared
+        empty one again (module docstring)."""
         orders = self.orders
         del orders[order.id]
         if not orders:
@@ -220,22 +225,13 @@ class Account:
             client_ids = self.client_ids
             if client_ids.pop(client_id, None) is not None and not client_ids:
                 self.client_ids = NO_CLIENT_IDS
-        self.remember_closed(order.id)
 
     def forget_all(self, orders: list[Order]) -> None:
         """`forget` each of `orders` (all open here) in turn: the same indexes and the same ids
         remembered (`remember_closed` of each appends the one before it; here they go in one
         `extend`)."""
         for order in orders:
-            orders_open = self.orders
-            del orders_open[order.id]
-            if not orders_open:
-                self.orders = NO_ORDERS
-            client_id = order.client_id
-            if client_id is not None:
-                client_ids = self.client_ids
-                if client_ids.pop(client_id, None) is not None and not client_ids:
-                    self.client_ids = NO_CLIENT_IDS
+            self._unindex(order)
         if not orders:
             return
         last = self.last_closed

@@ -108,6 +108,27 @@ def _bind(ex: Exchange, handler: Handler) -> Callable[[Any, int], list[Event]]:
     return bound
 
 
+def open_sizes(size: int, open_buy: int, open_sell: int, lots: int, is_buy: bool) -> tuple[int, int]:
+    """A market's open size before and after an order of `lots` on one side: max(|size + open
+    buys|, |size - open sells|), FTX's measure for the margin an order needs, in machine ints."""
+    longest = size + open_buy
+    if longest < 0:
+        longest = -longest
+    shortest = size - open_sell
+    if shortest < 0:
+        shortest = -shortest
+    current = longest if longest > shortest else shortest
+    if is_buy:
+        longest = size + open_buy + lots
+        if longest < 0:
+            longest = -longest
+    else:
+        shortest = size - open_sell - lots
+        if shortest < 0:
+            shortest = -shortest
+    return current, longest if longest > shortest else shortest
+
+
 class Exchange:
     """The state machine. `products` are the enabled products (engine/product.py), injected by
     whoever builds the exchange (`backstop.products.exchange`); the core never imports one."""
@@ -499,23 +520,7 @@ class Exchange:
             return "", limit
         if limit == 0:
             return "", 0
-        # open size before and after, max(|size + open buys|, |size - open sells|), in machine ints
-        longest = size + open_buy
-        if longest < 0:
-            longest = -longest
-        shortest = size - open_sell
-        if shortest < 0:
-            shortest = -shortest
-        current = longest if longest > shortest else shortest
-        if is_buy:
-            longest = size + open_buy + lots
-            if longest < 0:
-                longest = -longest
-        else:
-            shortest = size - open_sell - lots
-            if shortest < 0:
-                shortest = -shortest
-        after = longest if longest > shortest else shortest
+        current, after = open_sizes(size, open_buy, open_sell, lots, is_buy)
         if after > current:
             if market.position_limit and after > market.position_limit:
                 return errors.SIZE_TOO_LARGE, 0
@@ -1108,22 +1113,7 @@ class Exchange:
                 size = pos.size
                 open_buy = pos.open_buy
                 open_sell = pos.open_sell
-            longest = size + open_buy
-            if longest < 0:
-                longest = -longest
-            shortest = size - open_sell
-            if shortest < 0:
-                shortest = -shortest
-            current = longest if longest > shortest else shortest
-            if is_buy:
-                longest = size + open_buy + lots
-                if longest < 0:
-                    longest = -longest
-            else:
-                shortest = size - open_sell - lots
-                if shortest < 0:
-                    shortest = -shortest
-            after = longest if longest > shortest else shortest
+            current, after = open_sizes(size, open_buy, open_sell, lots, is_buy)
             if after > current:
                 if position_limit and after > position_limit:
                     refused.append(Rejected(errors.SIZE_TOO_LARGE))
