@@ -32,6 +32,8 @@ from backstop.lab.guaranty import (
     historical_scenarios,
     hypothetical_scenarios,
     reverse_stress,
+    reverse_stress_arrays,
+    reverse_stress_funds,
     stress_loss,
 )
 
@@ -610,3 +612,42 @@ def test_the_fund_cover_2_asks_is_exhausted_by_a_move_no_larger_than_its_scenari
             for m in members
         ]
         assert math.fsum(smaller) < cover2.loss
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    members_st, st.lists(st.floats(0.0, 5e6), min_size=1, max_size=4), st.sampled_from(["equity", "margin"])
+)
+def test_reverse_stress_for_several_funds_is_each_fund_alone_and_the_smallest_move(
+    raw_members, funds, beyond
+) -> None:
+    # The replay asks for its funds together (each direction's breakpoints built once): the same
+    # answers as one fund at a time, and each move the smallest whose losses beyond resources
+    # reach the fund, checked against a direct sum of stress_loss at and just below it.
+    members = [
+        Member(f"m{i}", {"BTC": btc, "ETH": eth}, collateral, im)
+        for i, (btc, eth, collateral, im) in enumerate(raw_members)
+    ]
+    coins = ["BTC", "ETH"]
+    holdings = np.array([[m.positions["BTC"], m.positions["ETH"]] for m in members])
+    collateral = np.array([m.collateral for m in members])
+    margin = np.array([m.initial_margin for m in members])
+    together = reverse_stress_funds(coins, holdings, collateral, margin, PRICES, funds, beyond)
+    assert len(together) == len(funds)
+    for fund, tests in zip(funds, together, strict=True):
+        alone = reverse_stress_arrays(coins, holdings, collateral, margin, PRICES, fund, beyond)
+        assert tests == alone
+        for test in tests:
+
+            def loss_at(move: float, shocks=test.shocks) -> float:
+                moved = hypo("x", **{c: v * move for c, v in shocks.items()})
+                return math.fsum(stress_loss(m, moved, PRICES, beyond) for m in members)
+
+            assert test.bound_loss == pytest.approx(loss_at(test.bound), rel=1e-9, abs=1e-6)
+            if test.move is None:
+                assert test.bound_loss < fund * (1 + 1e-9) + 1e-6
+                continue
+            assert loss_at(test.move) >= fund * (1 - 1e-9) - 1e-6
+            assert test.loss == pytest.approx(loss_at(test.move), rel=1e-9, abs=1e-6)
+            if test.move > 1e-6:
+                assert loss_at(test.move * (1 - 1e-6)) < fund + 1e-6

@@ -90,9 +90,11 @@ def account_exposures(ex: Exchange) -> Exposures:
     starts = np.flatnonzero(new_row)  # each row's first position
     row_of = np.cumsum(new_row) - 1
     members = aid[starts]
-    usd = np.fromiter([acct.usd for acct in accounts], np.int64, len(accounts))[members]
-    leverage = np.fromiter([acct.leverage for acct in accounts], np.int64, len(accounts))[aid]
-    coins_held = np.fromiter([len(acct.balances) for acct in accounts], np.int64, len(accounts))[members]
+    # read only the members' accounts (makers, providers and flat traders are not touched)
+    held_by = [accounts[i] for i in members.tolist()]
+    usd = np.fromiter([acct.usd for acct in held_by], np.int64, len(held_by))
+    leverage = np.fromiter([acct.leverage for acct in held_by], np.int64, len(held_by))[row_of]
+    coins_held = np.fromiter([len(acct.balances) for acct in held_by], np.int64, len(held_by))
 
     coins = sorted({book.info.base for book in books})
     column = np.array([coins.index(book.info.base) for book in books], dtype=np.int64)

@@ -622,42 +622,57 @@ class ReverseStress:
         }
 
 
-def _first_crossing(
-    rate: npt.NDArray[np.float64], own: npt.NDArray[np.float64], fund: float, limit: float
-) -> float | None:
-    """The smallest t in [0, limit] with sum_i max(0, rate_i t - own_i) >= fund, exactly.
+class _Crossing:
+    """Along one direction, the members' losses beyond their resources as the move t grows: the
+    smallest t in [0, limit] with sum_i max(0, rate_i t - own_i) >= a fund, exactly.
 
     The sum is piecewise linear in t: a member with rate > 0 and own > 0 starts losing at
     own / rate; one already short of its resources (own < 0) that gains from the move (rate < 0)
     stops at own / rate. Between those breakpoints the sum is S t + C; the first segment whose end
-    reaches the fund holds the answer, (fund - C) / S."""
-    on = (own < 0.0) | ((own == 0.0) & (rate > 0.0))  # losing from the first step of the move
-    slope = float(rate[on].sum())
-    const = float(-own[on].sum())
-    if const >= fund:
-        return 0.0
-    start = (rate > 0.0) & (own > 0.0)
-    stop = (rate < 0.0) & (own < 0.0)
-    with np.errstate(over="ignore"):  # a tiny rate: a breakpoint at infinity, past any limit
-        when = np.concatenate([own[start] / rate[start], own[stop] / rate[stop]])
-    d_slope = np.concatenate([rate[start], -rate[stop]])
-    d_const = np.concatenate([-own[start], own[stop]])
-    order = np.argsort(when, kind="stable")
-    when, d_slope, d_const = when[order], d_slope[order], d_const[order]
-    keep = when < limit
-    when, d_slope, d_const = when[keep], d_slope[keep], d_const[keep]
-    # segment k runs from when[k - 1] (0 for k = 0) to when[k] (limit for the last)
-    slopes = slope + np.concatenate([[0.0], np.cumsum(d_slope)])
-    consts = const + np.concatenate([[0.0], np.cumsum(d_const)])
-    ends = np.concatenate([when, [limit]])
-    starts = np.concatenate([[0.0], when])
-    reached = np.flatnonzero(slopes * ends + consts >= fund)
-    if not reached.size:
-        return None
-    k = int(reached[0])
-    if slopes[k] <= 0.0:  # reached only by rounding at the segment's start
-        return float(starts[k])
-    return float(min(ends[k], max(starts[k], (fund - consts[k]) / slopes[k])))
+    reaches the fund holds the answer, (fund - C) / S. The segments do not depend on the fund:
+    they are built once and asked for each fund (the replay asks for two or more every day)."""
+
+    def __init__(self, rate: npt.NDArray[np.float64], own: npt.NDArray[np.float64], limit: float) -> None:
+        on = (own < 0.0) | ((own == 0.0) & (rate > 0.0))  # losing from the first step of the move
+        slope = float(rate[on].sum())
+        self.const = float(-own[on].sum())
+        start = (rate > 0.0) & (own > 0.0)
+        stop = (rate < 0.0) & (own < 0.0)
+        with np.errstate(over="ignore"):  # a tiny rate: a breakpoint at infinity, past any limit
+            when = np.concatenate([own[start] / rate[start], own[stop] / rate[stop]])
+        d_slope = np.concatenate([rate[start], -rate[stop]])
+        d_const = np.concatenate([-own[start], own[stop]])
+        order = np.argsort(when, kind="stable")
+        when, d_slope, d_const = when[order], d_slope[order], d_const[order]
+        keep = when < limit
+        when, d_slope, d_const = when[keep], d_slope[keep], d_const[keep]
+        # segment k runs from when[k - 1] (0 for k = 0) to when[k] (limit for the last)
+        self.slopes = slope + np.concatenate([[0.0], np.cumsum(d_slope)])
+        self.consts = self.const + np.concatenate([[0.0], np.cumsum(d_const)])
+        self.ends = np.concatenate([when, [limit]])
+        self.starts = np.concatenate([[0.0], when])
+        self.reach = self.slopes * self.ends + self.consts  # the losses at each segment's end
+
+    def first(self, fund: float) -> float | None:
+        """The smallest move whose losses reach `fund`; None if none up to the limit does."""
+        if self.const >= fund:
+            return 0.0
+        reached = np.flatnonzero(self.reach >= fund)
+        if not reached.size:
+            return None
+        k = int(reached[0])
+        slopes, consts, starts, ends = self.slopes, self.consts, self.starts, self.ends
+        if slopes[k] <= 0.0:  # reached only by rounding at the segment's start
+            return float(starts[k])
+        return float(min(ends[k], max(starts[k], (fund - consts[k]) / slopes[k])))
+
+
+def _positive_sum(losses: npt.NDArray[np.float64]) -> tuple[int, float]:
+    """(how many losses are positive, their exact sum): `math.fsum` over the positive ones only,
+    the same float as over all of them (the others are 0.0 from `np.maximum(0.0, ...)`, which
+    never gives -0.0), without a Python float per member."""
+    positive = losses[losses > 0.0]
+    return int(positive.size), math.fsum(positive.tolist())
 
 
 def reverse_stress_arrays(
@@ -677,6 +692,24 @@ def reverse_stress_arrays(
     whose loss exceeds them: all such members default) reach `fund`. A direction maps coins to
     their move per unit (-1: down as far as the move, 0.5: half as far); coins it leaves out stay.
     A fall is bounded by prices reaching zero, a rise by `max_rise`."""
+    return reverse_stress_funds(
+        coins, holdings, collateral, initial_margin, prices, [fund], beyond, directions, max_rise
+    )[0]
+
+
+def reverse_stress_funds(
+    coins: Sequence[str],
+    holdings: npt.ArrayLike,
+    collateral: npt.ArrayLike,
+    initial_margin: npt.ArrayLike,
+    prices: Mapping[str, float],
+    funds: Sequence[float],
+    beyond: Beyond = "margin",
+    directions: Sequence[tuple[str, Mapping[str, float]]] | None = None,
+    max_rise: float = MAX_RISE,
+) -> list[list[ReverseStress]]:
+    """`reverse_stress_arrays` for several funds at once, one list per fund in the order given:
+    each direction's losses along the move are worked out once for all of them."""
     _check_beyond(beyond)
     held = np.asarray(holdings, dtype=np.float64)
     own = resources(collateral, initial_margin, beyond)
@@ -684,27 +717,32 @@ def reverse_stress_arrays(
     notional = held[:, used] * np.array([_price(prices, coins[j]) for j in used], dtype=np.float64)
     if directions is None:
         directions = default_directions(coins)
-    out: list[ReverseStress] = []
+    out: list[list[ReverseStress]] = [[] for _ in funds]
     for label, shocks in directions:
         d = np.array([shocks.get(coins[j], 0.0) for j in used], dtype=np.float64)
         falls = [-x for x in shocks.values() if x < 0.0]
         rises = [x for x in shocks.values() if x > 0.0]
         limit = 1.0 / max(falls) if falls else (max_rise / max(rises) if rises else 0.0)
         rate = -(notional @ d) if used else np.zeros(len(own))
-        move = _first_crossing(rate, own, fund, limit) if len(own) else None
-        losses = np.maximum(0.0, rate * (0.0 if move is None else move) - own)
-        out.append(
-            ReverseStress(
-                direction=label,
-                shocks=dict(shocks),
-                fund=fund,
-                move=move,
-                defaulters=int(np.count_nonzero(losses > 0.0)) if move is not None else 0,
-                loss=math.fsum(losses.tolist()) if move is not None else 0.0,
-                bound=limit,
-                bound_loss=math.fsum(np.maximum(0.0, rate * limit - own).tolist()),
+        crossing = _Crossing(rate, own, limit) if len(own) else None
+        bound_loss = _positive_sum(np.maximum(0.0, rate * limit - own))[1]
+        for tests, fund in zip(out, funds, strict=True):
+            move = None if crossing is None else crossing.first(fund)
+            defaulters, loss = 0, 0.0
+            if move is not None:
+                defaulters, loss = _positive_sum(np.maximum(0.0, rate * move - own))
+            tests.append(
+                ReverseStress(
+                    direction=label,
+                    shocks=dict(shocks),
+                    fund=fund,
+                    move=move,
+                    defaulters=defaulters,
+                    loss=loss,
+                    bound=limit,
+                    bound_loss=bound_loss,
+                )
             )
-        )
     return out
 
 

@@ -1479,10 +1479,19 @@ class Replay:
             "guaranty_fund": sized.fund,
             "guaranty_fund_equity": seized.fund,
         }
-        for label, fund in {"lab": sized.fund, **self.reverse_funds}.items():
-            for test in guaranty.reverse_stress_arrays(
-                x.coins, agg.holdings, agg.collateral, agg.initial_margin, prices, fund, "margin", directions
-            ):
+        funds = {"lab": sized.fund, **self.reverse_funds}
+        tested = guaranty.reverse_stress_funds(
+            x.coins,
+            agg.holdings,
+            agg.collateral,
+            agg.initial_margin,
+            prices,
+            list(funds.values()),
+            "margin",
+            directions,
+        )
+        for label, tests in zip(funds, tested, strict=True):
+            for test in tests:
                 row[f"reverse_{label}_{_slug(test.direction)}"] = test.move
                 row[f"stress_bound_{_slug(test.direction)}"] = test.bound_loss
         return row
