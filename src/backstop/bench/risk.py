@@ -301,12 +301,21 @@ def sweep(count: int, seed: int, repeat: int = 1) -> dict[str, Any]:
         ts += SECOND_US
         _set_index(ex, ts, price * (1000 - MOVE_PERMILLE) // 1000)
         _, below = _full_scan(ex)  # untimed: who the sweep must find
-        keys = [a.watch_key for a in ex.accounts]
+        keys = [(a.watch_key, a.watch_heap) for a in ex.accounts]
         touched = set(ex.dirty)
         sweep_ms, events = _cpu_tick(ex, ts)
         scan_ms, _ = _full_scan(ex)  # the baseline, after the sweep so it cannot warm the sweep's caches
-        drift = ex.drift
-        assessed = len(touched) + sum(1 for i, k in enumerate(keys) if 0 <= k <= drift and i not in touched)
+        # each key against its heap's level at the sweep (risk.py: the exchange's drift, or a
+        # market's level up or down)
+        levels = {id(ex.watch): ex.drift}
+        for book in ex.book_list:
+            levels[id(book.watch_up)] = book.drift_up
+            levels[id(book.watch_down)] = book.drift_down
+        assessed = len(touched) + sum(
+            1
+            for i, (k, heap) in enumerate(keys)
+            if heap is not None and 0 <= k <= levels[id(heap)] and i not in touched
+        )
         started_now = {e.account for e in events if isinstance(e, LiquidationStarted)}
         firsts.append(first_ms)
         sweeps.append(sweep_ms)

@@ -53,14 +53,37 @@ def mul_div(a: int, b: int, d: int) -> int:
     """floor(a * b / d), exactly, for b >= 0 and d > 0.
 
     Written as (a // d) * b + (a % d) * b // d so that, with b and d below 2**30, every product
-    stays in the compiled engine's machine-int fast path even when a * b would not.
+    stays in the compiled engine's machine-int fast path even when a * b would not. That path
+    takes non-negative operands only, so a negative `a` is handled as -ceil(|a| x b / d).
     """
-    return a // d * b + a % d * b // d
+    if a >= 0:
+        return a // d * b + a % d * b // d
+    n = -a
+    return -(n % d * b) // d - n // d * b
 
 
 def mul_div_up(a: int, b: int, d: int) -> int:
-    """ceil(a * b / d), exactly, for b >= 0 and d > 0 (see mul_div)."""
-    return a // d * b - (-(a % d * b) // d)
+    """ceil(a * b / d), exactly, for b >= 0 and d > 0 (see mul_div): -floor(|a| x b / d) for a
+    negative `a`."""
+    if a >= 0:
+        return a // d * b - (-(a % d * b) // d)
+    n = -a
+    return -(n // d * b + n % d * b // d)
+
+
+SPLIT: Final = 10**4  # RATE = SPLIT x SPLIT
+SPLIT_LIMIT: Final = (1 << 62) // SPLIT  # divisors below it keep remainder x SPLIT in machine ints
+
+
+def rate_of(a: int, d: int) -> int:
+    """floor(a * RATE / d), exactly, for d > 0: a long division by RATE's two halves, so that with
+    d below SPLIT_LIMIT every intermediate stays a machine int in the compiled engine, where
+    a x RATE is a heap-allocated big int for any `a` above $460 and its division a slow one."""
+    if d >= SPLIT_LIMIT:
+        return a * RATE // d
+    q = a // d
+    r = a % d * SPLIT
+    return q * RATE + r // d * SPLIT + r % d * SPLIT // d
 
 
 def isqrt_ceil(n: int) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.catalog import Market
 from backstop.engine.orders import Order
@@ -22,6 +22,12 @@ from backstop.engine.orders import Order
 if TYPE_CHECKING:
     from backstop.engine.accounts import Position
     from backstop.engine.largest import Largest
+
+
+DRIFT_BASE: Final = 64 * 10**8
+"""Where a book's drift levels start (risk.py): 64 x RATE, more than RATE x ln of the ratio of any
+two prices (ticks from 1 to 10**18), so a level never goes below it minus that and no key of the
+at-risk index is negative."""
 
 
 class Side:
@@ -45,6 +51,10 @@ class Side:
         """The best price that still has a level, found from the heap (dropping stale entries)."""
         heap = self.heap
         levels = self.levels
+        if not levels:  # every entry is stale: popping them all one by one leaves the same
+            heap.clear()  # (a maker's whole ladder cancelled by its next mass quote)
+            self.in_heap.clear()
+            return 0
         bids = self.sign < 0
         while heap:
             price = -heap[0] if bids else heap[0]
@@ -168,11 +178,11 @@ class Book:
         self.band_low = 0  # the risk band around the anchor, ticks (0: no band yet)
         self.band_high = 0
         self.swept: int | None = None  # the mark at the last risk sweep (cache, not state)
-        # the at-risk index's per-market part (risk.py; a cache, not state): the mark's rises and
-        # falls added up since the start, and the accounts whose one position here only a rise
-        # (shorts) or only a fall (longs) can bring to maintenance
-        self.drift_up = 0
-        self.drift_down = 0
+        # the at-risk index's per-market part (risk.py; a cache, not state): levels that follow
+        # the log of the mark up (drift_up) and down (drift_down), and the accounts whose one
+        # position here only a rise (shorts) or only a fall (longs) can bring to maintenance
+        self.drift_up = DRIFT_BASE
+        self.drift_down = DRIFT_BASE
         self.watch_up: list[int] = []
         self.watch_down: list[int] = []
         self.swept_low: int | None = None  # the lowest swept mark since the longs' heap was emptied

@@ -473,7 +473,7 @@ class Exchange:
                 if limit == 0 or limit > cap:
                     limit = cap
             else:
-                cap = -(-touch * (100 - market.band_percent) // 100)
+                cap = -(-(touch * (100 - market.band_percent)) // 100)  # product of non-negatives
                 if limit == 0 or limit < cap:
                     limit = cap
         if market.is_spot:
@@ -761,7 +761,7 @@ class Exchange:
         events: list[Event],
     ) -> None:
         market = book.info
-        value = lots * price * market.tick_value
+        value = lots * (price * market.tick_value)
         day = ts // DAY_US
         taker_volume = taker_acct.volume
         if taker_volume.day != day:

@@ -121,8 +121,8 @@ def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]
     # than 3 x rate of that distance; raising the drift by that much (for this market's payers:
     # the side that paid) re-files every payer at once, without touching thousands of accounts.
     # Less than tripled: any rise or fall that large counts in the exchange's drift, and a rise in
-    # the shorts' one; the longs' heap counts falls only, so once the mark is 1.5x the lowest it
-    # was swept at since that heap was last emptied, its longs are looked at again instead.
+    # the shorts' level; the longs' level goes down on a rise, so once the mark is 1.5x the lowest
+    # it was swept at since that heap was last emptied, its longs are looked at again instead.
     moved = 3 * magnitude + 1
     ex.drift += moved
     if rate < 0:

@@ -401,7 +401,7 @@ def _transfer(
     """Move `lots` of the liquidated position to `cp`: the liquidated account at its zero price,
     the counterparty at 2/3 zero price + 1/3 mark (at the mark when the account is below zero),
     the insurance fund the difference. `fractions`: the account's MF and ACMF for the record."""
-    value = lots * mark * book.info.tick_value
+    value = lots * (mark * book.info.tick_value)
     # value x MF, what trading at the zero price costs: floor(tav x value / notional), which
     # mul_div gives too, in one product and one division (value and notional are not small here,
     # so mul_div's split into machine-sized products saves nothing and costs three more operations)
@@ -546,7 +546,7 @@ def _deleverage(
             continue
         queue.taken(aid)
         n = min(lots, abs(holders[aid].size))
-        value = n * mark * tick_value
+        value = n * (mark * tick_value)
         loss = a.tav * value // a.notional  # floor, as mul_div (see _transfer)
         liquidated = value - loss if long else value + loss
         events.append(

@@ -97,11 +97,19 @@ def position_mmf(market: Market, lots: int, floor: int = 0, leverage: int = MAX_
     return mmf if mmf > floor else floor
 
 
+def lot_value(size: int, unit: int) -> int:
+    """size x unit (USD atoms per lot, >= 0) for a signed size, with non-negative products only:
+    the compiled engine multiplies those in machine ints, a negative operand takes its slow path.
+    Factors are grouped the same way at the other call sites: lots x (mark x tick value), each
+    factor below 2**30 for the usual markets, where (lots x mark) x tick value often is not."""
+    return size * unit if size >= 0 else -(-size * unit)
+
+
 def unrealized(acct: Account) -> int:
     total = 0
     for pos in acct.positions.values():
         if pos.size:
-            total += pos.size * mark_of(pos.book) * pos.book.info.tick_value - pos.cost
+            total += pos.size * (mark_of(pos.book) * pos.book.info.tick_value) - pos.cost
     return total
 
 
@@ -134,7 +142,7 @@ def free_collateral(
             if other > lots:
                 lots = other
         if size:
-            upnl += size * mark * info.tick_value - pos.cost
+            upnl += lot_value(size, mark * info.tick_value) - pos.cost
         if lots:
             if lots <= info.imf_floor_lots[leverage]:
                 imf = BASE_IMF[leverage]
@@ -143,13 +151,12 @@ def free_collateral(
             floor = pos_book.imf_floor
             if imf < floor:
                 imf = floor
-            required += mul_div_up(lots * mark * info.tick_value, imf, RATE)
+            required += mul_div_up(lots * (mark * info.tick_value), imf, RATE)
     if book is not None and not seen and open_lots:
         info = book.info
         mark = book.mark_or(price)
-        required += mul_div_up(
-            open_lots * mark * info.tick_value, position_imf(info, open_lots, leverage, book.imf_floor), RATE
-        )
+        imf = position_imf(info, open_lots, leverage, book.imf_floor)
+        required += mul_div_up(open_lots * (mark * info.tick_value), imf, RATE)
     coll = collateral(ex, acct, initial=True)
     usable = coll + upnl if upnl < 0 else coll
     reserved = acct.reserved
@@ -185,7 +192,7 @@ def has_free_collateral(ex: Exchange, acct: Account, caps: dict[str, tuple[int, 
         if other > lots:
             lots = other
         if size:
-            upnl += size * mark * info.tick_value - pos.cost
+            upnl += lot_value(size, mark * info.tick_value) - pos.cost
         if lots:
             floor = pos_book.imf_floor
             cap = caps.get(pos_book.market)
@@ -198,7 +205,7 @@ def has_free_collateral(ex: Exchange, acct: Account, caps: dict[str, tuple[int, 
                 if imf < base:
                     imf = base
                 caps[pos_book.market] = (bigger, leverage, floor, imf)
-            required += mul_div_up(lots * mark * info.tick_value, imf, RATE)
+            required += mul_div_up(lots * (mark * info.tick_value), imf, RATE)
     coll = collateral(ex, acct, initial=True)
     usable = coll + upnl if upnl < 0 else coll
     reserved = acct.reserved
@@ -211,7 +218,7 @@ def position_notional(acct: Account) -> int:
     total = 0
     for pos in acct.positions.values():
         if pos.size:
-            total += abs(pos.size) * mark_of(pos.book) * pos.book.info.tick_value
+            total += abs(pos.size) * (mark_of(pos.book) * pos.book.info.tick_value)
     return total
 
 
@@ -231,7 +238,7 @@ def maintenance_requirement(acct: Account) -> int | None:
     for pos in acct.positions.values():
         if pos.size:
             info = pos.book.info
-            n = abs(pos.size) * mark_of(pos.book) * info.tick_value
+            n = abs(pos.size) * (mark_of(pos.book) * info.tick_value)
             notional += n
             weighted += n * position_mmf(info, pos.size, pos.book.mmf_floor, acct.leverage)
     if not notional:

@@ -112,12 +112,16 @@ def measure_drift(ex: Exchange) -> int:
                     book.drift_up += FULL_RECHECK
                     book.drift_down += FULL_RECHECK
             elif mark != before:
-                low = mark if mark < before else before
-                moved = ceil_div(abs(mark - before) * RATE, low)
+                # up: a rise adds at least RATE x ln(mark / before), a fall takes off at most
+                # RATE x ln(before / mark); down the other way round (x - 1 >= ln x >= 1 - 1/x)
                 if mark > before:
+                    moved = ceil_div((mark - before) * RATE, before)
                     book.drift_up += moved
+                    book.drift_down -= (mark - before) * RATE // mark
                 else:
+                    moved = ceil_div((before - mark) * RATE, mark)
                     book.drift_down += moved
+                    book.drift_up -= (before - mark) * RATE // before
                 if moved > drift:
                     drift = moved
             if book.swept_low is None or mark < book.swept_low:

@@ -20,11 +20,16 @@ not looked at. The heap is a cache: after a restore every account is simply asse
 the set found below maintenance is the same, so replay stays exact.
 
 Most accounts hold one position and only USD. Such an account can be hurt only by its own
-market's mark moving against it: a long's room is linear and increasing in the price, so only the
-falls count (a rise and the fall back cancel), and a short's only the rises. Those accounts wait
-in their market's heap for longs or shorts, keyed on that market's sum of falls or rises; the
-rest wait in the exchange's heap, keyed on the drift. A crash in one market, or a rally, then
-looks at the accounts it can hurt and not at everyone near maintenance anywhere.
+market's mark moving against it: a long's room is linear and increasing in the price, and a
+short's decreasing. Those accounts wait in their market's heap for longs or shorts, keyed on that
+market's level down or up (prices.measure_drift): a move from p to q against the side raises the
+level by at least RATE x ln(p / q) and a move in its favour lowers it by at most RATE x ln of it, so
+whatever the path, the level has risen since an account was filed by at least RATE x ln of the net
+adverse move. A long below maintenance at q was filed at p with q < p (1 - d*), ln(p / q) > d*; a
+short with q > p (1 + d*), ln(q / p) > ln(1 + d*) >= d*/(1+d*): both past their keys. A mark that
+goes back and forth does not bring them round again (a sum of the falls alone would). The rest
+wait in the exchange's heap, keyed on the drift. A crash in one market, or a rally, then looks at
+the accounts it can hurt and not at everyone near maintenance anywhere.
 
 Heap entries are single integers, key << 32 | account id: comparing them is several times
 cheaper than comparing tuples, and a busy sweep pops thousands.
@@ -36,7 +41,7 @@ from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Final
 
 from backstop.engine.accounts import Account, Position
-from backstop.engine.amounts import RATE, mul_div, mul_div_up
+from backstop.engine.amounts import RATE, mul_div, mul_div_up, rate_of
 from backstop.engine.margin import coin_weight, collateral, mark_of, position_mmf
 
 if TYPE_CHECKING:
@@ -112,7 +117,7 @@ def assess(ex: Exchange, acct: Account) -> Assessment:
         if size:
             book = pos.book
             info = book.info
-            value = (size if size > 0 else -size) * mark_of(book) * info.tick_value
+            value = (size if size > 0 else -size) * (mark_of(book) * info.tick_value)
             tav += (value if size > 0 else -value) - pos.cost
             notional += value
             requirement += mul_div_up(value, position_mmf(info, size, book.mmf_floor, leverage), RATE)
@@ -149,7 +154,7 @@ def watch(ex: Exchange, acct: Account, a: Assessment) -> None:
             room = by_debt
     if room < 0:
         room = 0
-    distance = room * RATE // spread
+    distance = rate_of(room, spread)  # room x RATE // spread
     heap = ex.watch
     drift = ex.drift
     pos = _only_position(acct)
@@ -245,7 +250,7 @@ def below_maintenance(ex: Exchange, acct: Account) -> bool:
         if size:
             book = pos.book
             info = book.info
-            value = (size if size > 0 else -size) * book.mark_or(0) * info.tick_value
+            value = (size if size > 0 else -size) * (book.mark_or(0) * info.tick_value)
             upnl += (value if size > 0 else -value) - pos.cost
             notional += value
             requirement += mul_div_up(value, position_mmf(info, size, book.mmf_floor, leverage), RATE)
