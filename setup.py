@@ -39,6 +39,7 @@ COMPILED = [
     "src/backstop/lab/replay.py",  # the risk lab's driver: a year of minutes through the engine
     "src/backstop/lab/makers.py",  # the makers' ladders it posts every minute per market
     "src/backstop/lab/impact.py",  # and the index impact it steps as often
+    "src/backstop/lab/population.py",  # the traders it heaps and decides for, a few a minute
 ]
 
 ext_modules = []

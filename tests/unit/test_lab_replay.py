@@ -5,6 +5,7 @@ engine's own ledgers."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 
 import pytest
@@ -13,7 +14,7 @@ from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.exchange import Exchange
 from backstop.engine.margin import mark_of, position_imf
 from backstop.engine.risk import assess
-from backstop.lab import sweep
+from backstop.lab import makers, sweep
 from backstop.lab.population import PopulationConfig, Trader, draw_leverage, leverage_setting
 from backstop.lab.replay import TIERS, IndexPath, Replay, hours_in, load_bars, replay
 from backstop.lab.spec import LabConfig, Result, with_overrides
@@ -346,3 +347,16 @@ def test_a_replay_stepped_in_pieces_alternately_with_another_gives_the_result_of
         assert got.daily == want.daily and got.daily_atoms == want.daily_atoms
         assert got.fund_path == want.fund_path
         assert got.state_hash == want.state_hash
+
+
+def test_a_configuration_and_a_makers_quotes_survive_pickling() -> None:
+    """A sweep's or a cluster's workers get the configuration pickled. Compiled (mypyc), the frozen
+    population and the makers' plain quote classes pickle through their constructors."""
+    config = with_overrides(LabConfig(start="2021-01-01", end="2021-01-02"), traders=7, herding=0.2)
+    again = pickle.loads(pickle.dumps(config))
+    assert again == config and again.population.traders == 7 and hash(again) == hash(config)
+    trader = Trader(3, "BTC-PERP", 5_000.0, 2.0, 0, markets=("BTC-PERP", "ETH-PERP"))
+    assert pickle.loads(pickle.dumps(trader)) == trader
+    q = makers.quotes(config.population, 1e6, 2e7, 1e7, 5e5, 2.0, 1e4, 0.0)
+    back = pickle.loads(pickle.dumps(q))
+    assert (back.shift, back.bids.levels, back.asks.levels) == (q.shift, q.bids.levels, q.asks.levels)

@@ -12,14 +12,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from typing import Final
 
 from backstop.engine.amounts import ATOM
 from backstop.engine.commands import IndexUpdate
 
-SECOND_US = 1_000_000
-MINUTE_US = 60 * SECOND_US
-HOUR_US = 60 * MINUTE_US
-DAY_US = 24 * HOUR_US
+SECOND_US: Final = 1_000_000
+MINUTE_US: Final = 60 * SECOND_US
+HOUR_US: Final = 60 * MINUTE_US
+DAY_US: Final = 24 * HOUR_US
 
 Price = Decimal | str | int
 """A human price in USD per whole coin. Never a float: binary floats cannot say 0.1 exactly."""

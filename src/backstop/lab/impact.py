@@ -93,24 +93,24 @@ import io
 import math
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, Final
 
-Y = 0.7
+Y: Final = 0.7
 """The square-root law's prefactor (Toth et al. 2011: of order one; our choice inside 0.5-1)."""
-HALF_LIFE_H = 8.0
+HALF_LIFE_H: Final = 8.0
 """Hours for the index impact to halve once the flow stops (Bucci et al. 2019; Gomes and
 Waelbroeck 2015; see the module's docstring)."""
-VOLUME_MULTIPLE = 2.6
+VOLUME_MULTIPLE: Final = 2.6
 """The real spot market's daily volume over the candles' venue's (Kaiko 2023: Binance held 38.3%
 of spot volume in 2021)."""
-WINDOW_DAYS = 30
+WINDOW_DAYS: Final = 30
 """Days before the current one that sigma_D and V_D are measured over (the usual 30-day ADV)."""
-FLOOR = -0.95
+FLOOR: Final = -0.95
 """The impact never takes the index below 5% of the historical path (a guard, not a model: the
 square root of any flow the lab can produce stays far from it)."""
 
-DAY_US = 86_400_000_000
-HOUR_US = 3_600_000_000
+DAY_US: Final = 86_400_000_000
+HOUR_US: Final = 3_600_000_000
 
 
 def square_root_impact(flow_usd: float, volume_usd: float, sigma: float, y: float = Y) -> float:

@@ -75,11 +75,11 @@ Sources
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Final
 
 from backstop.lab.population import PopulationConfig
 
-STRESS_CAP = 10.0
+STRESS_CAP: Final = 10.0
 """Depth stops thinning, and the refill stops slowing, at ten times calm volatility (as the lab's
 makers did before)."""
 
@@ -125,11 +125,19 @@ def refill_half_life(p: PopulationConfig, stress: float) -> float:
     return p.book_refill_half_life_s * min(max(stress, 1.0), STRESS_CAP)
 
 
-@dataclass(frozen=True)
 class Ladder:
-    """A side's levels: (relative distance from the centre, USD), touch first."""
+    """A side's levels: (relative distance from the centre, USD), touch first. A plain class, not
+    a dataclass: compiled, its constructor is native (a dataclass's stays interpreted), and the
+    makers build two a market every minute. Treat it as immutable."""
 
-    levels: tuple[tuple[float, float], ...]
+    def __init__(self, levels: tuple[tuple[float, float], ...]) -> None:
+        self.levels = levels
+
+    def __repr__(self) -> str:
+        return f"Ladder(levels={self.levels!r})"
+
+    def __reduce__(self) -> tuple[type[Ladder], tuple[tuple[tuple[float, float], ...]]]:
+        return Ladder, (self.levels,)  # compiled, pickled through the constructor
 
     @property
     def usd(self) -> float:
@@ -175,13 +183,20 @@ def ladder(
     return Ladder(tuple(out))
 
 
-@dataclass(frozen=True)
 class Quotes:
-    """What a maker posts: the centre's shift from the mid (a fraction) and its two ladders."""
+    """What a maker posts: the centre's shift from the mid (a fraction) and its two ladders (a
+    plain class for the same reason as `Ladder`; treat it as immutable)."""
 
-    shift: float
-    bids: Ladder
-    asks: Ladder
+    def __init__(self, shift: float, bids: Ladder, asks: Ladder) -> None:
+        self.shift = shift
+        self.bids = bids
+        self.asks = asks
+
+    def __repr__(self) -> str:
+        return f"Quotes(shift={self.shift!r}, bids={self.bids!r}, asks={self.asks!r})"
+
+    def __reduce__(self) -> tuple[type[Quotes], tuple[float, Ladder, Ladder]]:
+        return Quotes, (self.shift, self.bids, self.asks)  # compiled, pickled through the constructor
 
 
 def quotes(

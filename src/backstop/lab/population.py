@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class PopulationConfig:
     top_up_trigger: float = 0.0  # top up when MF < this x MMF (0: never)
     top_up_probability: float = 0.0
     top_up_share: float = 0.5  # of the first collateral
+
+    def __reduce__(self) -> tuple[type[PopulationConfig], tuple[Any, ...]]:
+        """Pickled (a sweep's or a cluster's workers get it) through the constructor: compiled by
+        mypyc, the default unpickling would set the frozen fields one by one, which it refuses."""
+        return PopulationConfig, tuple(getattr(self, f.name) for f in fields(self))
 
 
 @dataclass

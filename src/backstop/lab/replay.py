@@ -46,11 +46,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Final
 
 from backstop import products
 from backstop.catalog import Catalog, load
 from backstop.engine.amounts import ATOM, RATE
+from backstop.engine.book import Book
 from backstop.engine.commands import (
     Command,
     CreateAccount,
@@ -96,19 +97,19 @@ are book orders too), a backstop provider took some of it (FTX only), the larges
 positions did (FTX's top-10 auto-close, BitMEX's auto-deleveraging), the insurance fund paid
 part of its loss (any model: read from the fund's own ledger events, which name the account),
 or the fund paid it beyond its balance, so winners were clawed back."""
-_MEASURED = frozenset(
+_MEASURED: Final = frozenset(
     (Fill, InsuranceFundChanged, LiquidationStarted, AutoClosed, ClawedBack, LiquidationEnded)
 )
 _TIER_OF_VIA = {"backstop": 1, "top10": 2, "takeover": 2, "adl": 2, "book": 2}
-FUND_TIER = TIERS.index("fund")
-CLAWBACK_TIER = TIERS.index("clawback")
+FUND_TIER: Final = TIERS.index("fund")
+CLAWBACK_TIER: Final = TIERS.index("clawback")
 DAY_MONEY = ("fund", "fund_change", "fund_draw", "fund_in", "fees", "clawback")
 """The daily row's engine money: USD atoms in `Result.daily_atoms`, float USD in `Result.daily`."""
-_UNMEASURED = frozenset((MassQuote, IndexUpdate))  # post-only orders and prices: nothing measured
-TRADER_BITS = 32
-SPOT_SHARE = 0.25  # spot makers' depth and capital, of the perpetual makers' (our choice)
-TRADER_MASK = (1 << TRADER_BITS) - 1
-REFILL_STEP_US = 5 * SECOND_US
+_UNMEASURED: Final = frozenset((MassQuote, IndexUpdate))  # post-only orders and prices: nothing measured
+TRADER_BITS: Final = 32
+SPOT_SHARE: Final = 0.25  # spot makers' depth and capital, of the perpetual makers' (our choice)
+TRADER_MASK: Final = (1 << TRADER_BITS) - 1
+REFILL_STEP_US: Final = 5 * SECOND_US
 """While a book refills during a liquidation's per-second rounds, its maker reposts every 5 s (at
 once when hit): the refill's 20-second half-life seen at that grain, at a twelfth of the commands."""
 
@@ -208,9 +209,17 @@ class IndexPath:
         self.drawn: list[Stretch | None] = [None] * len(series)
         # per series: (candle, its high already visited, its low already visited)
         self.visited: list[tuple[int, bool, bool]] = [(-1, False, False)] * len(series)
+        # the stretch that gave the last price: it prices every instant up to its end (no finer
+        # candle opens before it, its candle lasts past it), so `at` asks it first
+        self.current: Stretch | None = None
 
     def at(self, ts: int) -> int | None:
         """Price in USD atoms at `ts` (calls must come in time order)."""
+        current = self.current
+        if current is not None and ts < current.times[-1]:
+            self.last = current.at(ts)
+            return self.last
+        self.current = None
         for k, b in enumerate(self.series):
             times = b.open_us
             n = len(times)
@@ -227,6 +236,7 @@ class IndexPath:
                     drawn = self.drawn[k]
                     if drawn is None or not drawn.covers(i, ts):
                         drawn = self.drawn[k] = self._draw(k, i, ts)
+                    self.current = drawn
                     self.last = drawn.at(ts)
                 return self.last
         return self.last
@@ -339,6 +349,13 @@ class Replay:
             if coin in self.bars  # FTX's regime: a perpetual listed after the span has no path
         }
         self.markets = [(market, market.removesuffix("-PERP")) for market in config.markets]
+        # the makers' volatility weights per step: 30 minutes (fast) and 7 days (slow)
+        step = config.step_s / 60
+        self.fast_weight = 1 - math.exp(-step / 30)
+        self.slow_weight = 1 - math.exp(-step / (7 * 1_440))
+        # market -> (its book, its coin's ADV floor in atoms, the open-order cap at that floor):
+        # below the floor the cap is the floor's (`order_cap_usd`)
+        self.caps: dict[str, tuple[Book, int, float]] = {}
         self.index: dict[str, int] = {}
         self.commands = 0
         self.traders: list[Trader] = []
@@ -400,6 +417,7 @@ class Replay:
         self.history: dict[str, int] = {}  # coin -> the historical index before the impact
         self.impacts: dict[str, ImpactState] = {}
         self.impact_inputs: dict[str, DailyInputs] = {}
+        self.measured: dict[str, tuple[int, tuple[float, float] | None]] = {}  # coin -> (day, its inputs)
         # (trader account, market) -> (position it works to now, the position it wants in the end)
         self.targets: dict[tuple[int, str], tuple[int, int]] = {}
         if self.book_on:
@@ -560,8 +578,7 @@ class Replay:
             if state is None:
                 state = ImpactState()
                 self.impacts[coin] = state
-            inputs = self.impact_inputs.get(coin)
-            measured = None if inputs is None else inputs.at(ts)
+            measured = self.inputs_on(coin, ts)
             move = 0.0
             if measured is not None:
                 sigma, volume = measured
@@ -573,6 +590,17 @@ class Replay:
                 continue
             self.index[coin] = price
             self.send(IndexUpdate(ts, coin, (price,)))
+
+    def inputs_on(self, coin: str, ts: int) -> tuple[float, float] | None:
+        """The coin's impact inputs for the day of `ts` (`DailyInputs.at`), looked up once a day."""
+        day = ts // DAY_US
+        cached = self.measured.get(coin)
+        if cached is not None and cached[0] == day:
+            return cached[1]
+        inputs = self.impact_inputs.get(coin)
+        measured = None if inputs is None else inputs.at(ts)
+        self.measured[coin] = (day, measured)
+        return measured
 
     def maker_flow(self, market: str, price: int) -> float:
         """USD the market's maker sold (+) or bought (-) since the last call: the flow it lays off
@@ -608,8 +636,7 @@ class Replay:
         if last is None:
             return
         r = math.log(price / last)
-        step = self.config.step_s / 60
-        fast, slow = 1 - math.exp(-step / 30), 1 - math.exp(-step / (7 * 1_440))  # 30 min, 7 days
+        fast, slow = self.fast_weight, self.slow_weight
         self.fast_var[market] = (1 - fast) * self.fast_var.get(market, r * r) + fast * r * r
         self.slow_var[market] = (1 - slow) * self.slow_var.get(market, r * r) + slow * r * r
 
@@ -776,7 +803,7 @@ class Replay:
         queue = self.queue
         due = (ts + 1) << TRADER_BITS
         while queue and queue[0] < due:
-            n = heapq.heappop(queue) & TRADER_MASK
+            n = queue[0] & TRADER_MASK
             t = self.traders[n]
             hours = self.hold_hours
             if p.volume_elasticity > 0:
@@ -786,7 +813,8 @@ class Replay:
                 )
                 hours = (hours or p.holding_hours) / speed
             t.next_decision_us = pop.next_decision(self.rng, ts, p, hours)
-            heapq.heappush(queue, t.next_decision_us << TRADER_BITS | n)
+            # pop and push in one: the keys are distinct, so the queue pops in the same order
+            heapq.heapreplace(queue, t.next_decision_us << TRADER_BITS | n)
             self.decide(ts, t)
             if self.after_decision is not None:
                 self.after_decision(ts, t)
@@ -978,10 +1006,19 @@ class Replay:
         return {m: weights.get(m, 0.0) / total if total else 1.0 / len(markets) for m in markets}
 
     def order_cap_usd(self, market: str) -> float:
-        """The engine's open-order limit per side for a maker in `market` today, USD."""
+        """The engine's open-order limit per side for a maker in `market` today, USD. While the
+        book's ADV is at most its coin's floor (the lab's volume is far below BTC's and ETH's), the
+        cap is the floor's, kept per market: the same float as computing it from the ADV."""
         book = self.ex.books[market]
-        coin = self.ex.catalog.coins[book.info.base]
-        return scale.open_order_cap_usd(book.adv() / ATOM, coin.adv_floor / ATOM, book.info.is_perpetual)
+        cached = self.caps.get(market)
+        if cached is None or cached[0] is not book:
+            floor = self.ex.catalog.coins[book.info.base].adv_floor
+            at_floor = scale.open_order_cap_usd(floor / ATOM, floor / ATOM, book.info.is_perpetual)
+            cached = self.caps[market] = (book, floor, at_floor)
+        adv = book.adv()
+        if adv <= cached[1]:
+            return cached[2]
+        return scale.open_order_cap_usd(adv / ATOM, cached[1] / ATOM, book.info.is_perpetual)
 
     def set_depths(self) -> None:
         """The makers' depth multiplier per perpetual: the book scale by its share of the traders'
