@@ -1,6 +1,7 @@
 """The order gateway's shortcuts give exactly what the general path gives: an order's JSON text
 (`wire.order_json`) is `render(order_row_view(...))` byte for byte, `iso` is datetime's own
-isoformat, and the request signature is `hmac.digest`'s."""
+isoformat, the request signature is `hmac.digest`'s, and an integer price counts the ticks the
+exact Decimal division counts."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backstop import catalog
-from backstop.server import wire
+from backstop.server import params, wire
 from backstop.server.auth import _hex_hmac
-from backstop.server.envelope import ISO_EXACT_US, iso, render
-from backstop.server.private import order_row_view
+from backstop.server.envelope import ISO_EXACT_US, ApiError, iso, render
+from backstop.server.private import FAST_TICKS, order_row_view, ticks
 
 CATALOG = catalog.load()
 STATE: Any = SimpleNamespace(exchange=SimpleNamespace(catalog=CATALOG))
@@ -101,3 +102,37 @@ def test_iso_at_the_edges_of_seconds_and_of_the_exact_span() -> None:
 @given(texts.filter(bool) | st.text(min_size=60, max_size=200), st.binary(max_size=600))
 def test_the_signature_is_hmac_sha256(secret: str, payload: bytes) -> None:
     assert _hex_hmac(secret, payload) == hmac.digest(secret.encode(), payload, "sha256").hex()
+
+
+def _decimal_ticks(market_name: str, value: Any) -> int | str:
+    """What `private.ticks` answers by the general path (Decimal division), or its error."""
+    market = CATALOG.markets[market_name]
+    try:
+        price = params.decimal(value, "price")
+    except ApiError as exc:
+        return exc.error
+    count = price / market.price_increment
+    if price <= 0 or count != count.to_integral_value():
+        return "Invalid price"
+    return int(count)
+
+
+def _ticks(market_name: str, value: Any) -> int | str:
+    try:
+        return ticks(CATALOG.markets[market_name], value)
+    except ApiError as exc:
+        return exc.error
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(MARKETS),
+    st.one_of(
+        st.integers(-10, 10**6),
+        st.integers(1, FAST_TICKS + 10),
+        st.integers(FAST_TICKS - 10, FAST_TICKS + 10),
+        st.integers(-(10**30), 10**30),
+    ),
+)
+def test_an_integer_price_counts_the_ticks_decimal_division_counts(market: str, value: int) -> None:
+    assert _ticks(market, value) == _decimal_ticks(market, value)

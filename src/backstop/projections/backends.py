@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +37,19 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
+def _fits(values: list[Any]) -> bool:
+    """Whether every one of `values` is None or an integer within 64 bits; the usual case, told by
+    a `min` and a `max` (no Python code per value) unless a None is among them."""
+    try:
+        return bool(min(values) >= INT64_MIN and max(values) <= INT64_MAX)
+    except TypeError:  # a None among them
+        return all(value is None or INT64_MIN <= value <= INT64_MAX for value in values)
+
+
 def _sqlite_rows(rows: list[Row], bigs: tuple[int, ...]) -> list[Row]:
     """Rows as SQLite can keep them: a `big` value beyond 64 bits as its decimal text."""
+    if rows and all(_fits(list(map(itemgetter(i), rows))) for i in bigs):
+        return rows
     out = rows
     for r, row in enumerate(rows):
         for i in bigs:

@@ -25,6 +25,7 @@ from backstop.projections.writer import OrderRow, order_from_events
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.sequencer import unavailable
+from backstop.server.wire import market_text
 from backstop.views import account_view, balances_view, order_view, positions_view
 
 if TYPE_CHECKING:
@@ -139,7 +140,19 @@ def lots(market: Market, value: Any) -> int:
     return int(count)
 
 
+FAST_TICKS = 10**15
+"""A JSON integer price below this (and above 0) is counted in ticks with integer arithmetic:
+`price x den / num` for the increment `num / den` is what the exact Decimal division gives, as
+its quotient has far fewer digits than Decimal's 28."""
+
+
 def ticks(market: Market, value: Any, name: str = "price") -> int:
+    if type(value) is int and 0 < value < FAST_TICKS:  # most orders' prices: no Decimal needed
+        m = market_text(market)
+        whole, rest = divmod(value * m.price_den, m.price_num)
+        if rest:
+            raise ApiError(errors.INVALID_PRICE)
+        return whole
     price = params.decimal(value, name)
     if price <= 0:
         raise ApiError(errors.INVALID_PRICE)
