@@ -75,13 +75,13 @@ MAX_PENDING = 100_000
 the rest from the journal."""
 RETRY_S = 1.0
 """Seconds between attempts to reach a database that failed."""
-DEFER_S = 0.2
+DEFER_S = 0.05
 """How long the server's history may hold applied batches before writing them, as one transaction
-(`listener(defer_s=...)`): a read writes them first, so no answer differs. A commit costs about
-the same whatever it holds (SQLite's WAL takes every page it changed whole: each account's last
-leaf of both of the orders' account indexes, written again by the next commit), so fewer, larger
-transactions make the history several microseconds an order cheaper: the api bench's stream cost
-17-20 us a command written every 280 commands (50 ms at its rate), 11-14 us every 1,120."""
+(`listener(defer_s=...)`): a read writes them first, so no answer differs. Our choice of a short
+hold: a commit costs about the same whatever it holds (the api bench's stream cost 13 us a command
+written every 280 commands, 50 ms at its rate, and 10 us every 1,120), but the write runs on the
+event loop, and holding 0.2 s made each write block it ~13 ms instead of ~5 and the bench's p99
+latency 31-35 ms instead of 21-23."""
 DEFER_MAX = 2_000
 """Commands held at most before they are written, however recent."""
 SAVE_CANDLES_S = 1.0
