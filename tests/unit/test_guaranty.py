@@ -509,15 +509,20 @@ members_st = st.lists(
 scenarios_st = st.lists(st.tuples(st.floats(-0.95, 0.95), st.floats(-0.95, 0.95)), min_size=1, max_size=5)
 
 
+def members_of(raw: list[tuple[float, float, float, float]]) -> list[Member]:
+    """`members_st`'s draws as Members m0, m1, ... holding BTC and ETH."""
+    return [
+        Member(f"m{i}", {"BTC": btc, "ETH": eth}, collateral, im)
+        for i, (btc, eth, collateral, im) in enumerate(raw)
+    ]
+
+
 @settings(max_examples=200, deadline=None)
 @given(members_st, scenarios_st, st.sampled_from(["equity", "margin"]))
 def test_cover_n_is_non_decreasing_in_n_and_agrees_with_stress_loss(
     raw_members, raw_scenarios, beyond
 ) -> None:
-    members = [
-        Member(f"m{i}", {"BTC": btc, "ETH": eth}, collateral, im)
-        for i, (btc, eth, collateral, im) in enumerate(raw_members)
-    ]
+    members = members_of(raw_members)
     scenarios = [hypo(f"s{i}", BTC=b, ETH=e) for i, (b, e) in enumerate(raw_scenarios)]
     losses = [cover_n(members, scenarios, PRICES, n, beyond).loss for n in range(1, 6)]
     assert all(a <= b for a, b in itertools.pairwise(losses))
@@ -584,10 +589,7 @@ def test_the_fund_cover_2_asks_is_exhausted_by_a_move_no_larger_than_its_scenari
     # Cover-2 over the hypothetical scenarios (all coins, or one alone, +-30% or +-50%) is the loss
     # beyond IM of two members in one of them; all members together lose at least that there, so
     # the reverse stress move for that fund in that scenario's direction is at most its size.
-    members = [
-        Member(f"m{i}", {"BTC": btc, "ETH": eth}, collateral, im)
-        for i, (btc, eth, collateral, im) in enumerate(raw_members)
-    ]
+    members = members_of(raw_members)
     cover2 = cover_n(members, hypothetical_scenarios(["BTC", "ETH"]), PRICES, 2)
     if cover2.loss <= 0.0:
         return
@@ -624,10 +626,7 @@ def test_reverse_stress_for_several_funds_is_each_fund_alone_and_the_smallest_mo
     # The replay asks for its funds together (each direction's breakpoints built once): the same
     # answers as one fund at a time, and each move the smallest whose losses beyond resources
     # reach the fund, checked against a direct sum of stress_loss at and just below it.
-    members = [
-        Member(f"m{i}", {"BTC": btc, "ETH": eth}, collateral, im)
-        for i, (btc, eth, collateral, im) in enumerate(raw_members)
-    ]
+    members = members_of(raw_members)
     coins = ["BTC", "ETH"]
     holdings = np.array([[m.positions["BTC"], m.positions["ETH"]] for m in members])
     collateral = np.array([m.collateral for m in members])
