@@ -258,6 +258,8 @@ def test_the_page_fits_a_phone(ui: UI, launched: Launched, browser: Browser) -> 
     page.set_viewport_size({"width": 390, "height": 844})
     try:
         expect(page.locator("#vol-swap-form")).to_be_visible()
+        # the page laid out at its old width redraws on the resize (its chart): let it finish
+        page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=5_000)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         ui.shot("products-vol-phone")
     finally:

@@ -123,6 +123,19 @@ def _process_cpu_s(pid: int) -> float | None:
 # ----------------------------------------------------------------------------- a minimal HTTP client
 
 
+_LAST_MS: dict[str, int] = {}  # API key -> the millisecond its last request was signed in
+
+
+def signing_ms(key: str) -> str:
+    """FTX-TS for a request signed with `key` now: the current millisecond, or one past the key's
+    last if that is not earlier. The same request signed twice in one millisecond would carry one
+    signature twice, which the server refuses as replayed; a client sends far fewer than a
+    thousand requests a second per key, so this stays on the clock."""
+    ms = max(time.time_ns() // 1_000_000, _LAST_MS.get(key, 0) + 1)
+    _LAST_MS[key] = ms
+    return str(ms)
+
+
 class Http:
     """One keep-alive HTTP/1.1 connection doing as little work per request as a client can."""
 
@@ -140,7 +153,7 @@ class Http:
         """The request line and headers; signed FTX's way (FTX-KEY, FTX-TS, FTX-SIGN) given a key."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}"]
         if key:
-            ts = str(time.time_ns() // 1_000_000)
+            ts = signing_ms(key)
             sign = sign_request(secret, ts, method, target, body)
             lines += [f"FTX-KEY: {key}", f"FTX-TS: {ts}", f"FTX-SIGN: {sign}"]
         if body:

@@ -71,7 +71,7 @@ from typing import Any
 import click
 
 from backstop import products
-from backstop.bench.api import Http, Server, _process_cpu_s, _split, _succeeded
+from backstop.bench.api import Http, Server, _process_cpu_s, _split, _succeeded, signing_ms
 from backstop.bench.engine import build_kind
 from backstop.bench.measure import baseline_runner, baseline_venue, engine_runner, interleave
 from backstop.bench.workload import build, prepare
@@ -571,7 +571,7 @@ def _server_cpu_s(pid: int) -> float | None:
 def _signed(server: Server, key: str, secret: str, method: str, path: str, payload: Any) -> Any:
     """One signed request of the setup (urllib); its result, or RuntimeError with FTX's error."""
     body = b"" if payload is None else json.dumps(payload).encode()
-    ts = str(time.time_ns() // 1_000_000)
+    ts = signing_ms(key)
     headers = {"FTX-KEY": key, "FTX-TS": ts, "FTX-SIGN": sign_request(secret, ts, method, path, body)}
     if body:
         headers["Content-Type"] = "application/json"
