@@ -108,25 +108,24 @@ def _bind(ex: Exchange, handler: Handler) -> Callable[[Any, int], list[Event]]:
     return bound
 
 
-def open_sizes(size: int, open_buy: int, open_sell: int, lots: int, is_buy: bool) -> tuple[int, int]:
-    """A market's open size before and after an order of `lots` on one side: max(|size + open
-    buys|, |size - open sells|), FTX's measure for the margin an order needs, in machine ints."""
+def open_size(size: int, open_buy: int, open_sell: int) -> int:
+    """FTX's open size of a market: max(|size + open buys|, |size - open sells|), the size the
+    margin an order needs is reckoned on, in machine ints."""
     longest = size + open_buy
     if longest < 0:
         longest = -longest
     shortest = size - open_sell
     if shortest < 0:
         shortest = -shortest
-    current = longest if longest > shortest else shortest
+    return longest if longest > shortest else shortest
+
+
+def open_sizes(size: int, open_buy: int, open_sell: int, lots: int, is_buy: bool) -> tuple[int, int]:
+    """A market's open size (`open_size`) before and after an order of `lots` on one side."""
+    current = open_size(size, open_buy, open_sell)
     if is_buy:
-        longest = size + open_buy + lots
-        if longest < 0:
-            longest = -longest
-    else:
-        shortest = size - open_sell - lots
-        if shortest < 0:
-            shortest = -shortest
-    return current, longest if longest > shortest else shortest
+        return current, open_size(size, open_buy + lots, open_sell)
+    return current, open_size(size, open_buy, open_sell + lots)
 
 
 class Exchange:
@@ -965,15 +964,8 @@ class Exchange:
             if asks[i] <= 0:
                 sized = False
         pos = acct.positions.get(c.market)
-        size = 0 if pos is None else pos.size
-        after = size + bought
-        if after < 0:
-            after = -after
-        shortest = size - sold
-        if shortest < 0:
-            shortest = -shortest
-        if shortest > after:
-            after = shortest
+        # its old orders in this market cancelled above, the ladder is all that will rest here
+        after = open_size(0 if pos is None else pos.size, bought, sold)
         checked = (
             sized
             and not book.info.is_spot
