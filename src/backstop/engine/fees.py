@@ -140,8 +140,16 @@ class Volume:
         start = day - WINDOW_DAYS + 1
         if start <= self.first_day:
             return
-        for old in [d for d in self.days if d < start]:
-            self.total -= self.days.pop(old)
+        days = self.days
+        # every day kept is >= first_day (days are kept as the window reaches them), so those that
+        # leave it are the days [first_day, start): looked up one by one when they are fewer than
+        # the days kept (an owner trading daily: one), else found among the days kept
+        if start - self.first_day <= len(days):
+            for old in range(self.first_day, start):
+                self.total -= days.pop(old, 0)
+        else:
+            for old in [d for d in days if d < start]:
+                self.total -= days.pop(old)
         self.first_day = start
         self.retier()
 

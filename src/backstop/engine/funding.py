@@ -86,17 +86,18 @@ def _look_again(ex: Exchange, heap: list[int]) -> None:
     heap.clear()
 
 
-def _by_account(book: Book, accounts: int) -> list[Position]:
-    """The market's positions in account id order (payments are made, and reported, in it).
-    When the holders are a fair share of all accounts, one pass over the ids places each where
-    it belongs: no comparisons, and no walk through scattered int objects as a sort would do."""
+def _by_account(book: Book, accounts: int) -> list[Position | None]:
+    """The market's positions in account id order (payments are made, and reported, in it), with
+    gaps (None) where an account holds none. When the holders are a fair share of all accounts,
+    one pass over them places each at its account id: no comparisons, and no walk through
+    scattered int objects as a sort would do; the payments skip the gaps (no second list)."""
     holders = book.holders
     if len(holders) * 16 < accounts:
         return [holders[aid] for aid in sorted(holders)]
     slots: list[Position | None] = [None] * accounts
     for pos in holders.values():
         slots[pos.account] = pos
-    return [pos for pos in slots if pos is not None]
+    return slots
 
 
 def _pay(ex: Exchange, book: Book, hour_start: int, ts: int, events: list[Event]) -> None:

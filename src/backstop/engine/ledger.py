@@ -256,7 +256,7 @@ def spot(buyer: Account, seller: Account, base: str, atoms: int, value: int) -> 
 
 def funding(
     ex: Exchange,
-    positions: list[Position],
+    positions: list[Position | None],
     whole: int,
     part: int,
     longs_pay: bool,
@@ -265,10 +265,11 @@ def funding(
     ts: int,
     events: list[Event],
 ) -> None:
-    """An hour's funding in one market, at `rate`: each of `positions` (in account id order) pays
-    (the longs when `longs_pay`, else the shorts) or receives its lots x (`whole` + `part` / RATE)
-    USD atoms, the payers' amounts rounded up and the receivers' down, with a `FundingPaid` each;
-    the rounding difference goes to the insurance fund, so the set balances. One pass, no
+    """An hour's funding in one market, at `rate`: each of `positions` (in account id order; None
+    where an account holds none) pays (the longs when `longs_pay`, else the shorts) or receives
+    its lots x (`whole` + `part` / RATE) USD atoms, the payers' amounts rounded up and the
+    receivers' down, with a `FundingPaid` each; the rounding difference goes to the insurance
+    fund, so the set balances. One pass, no
     object per holder but its event. Only accounts a payment leaves in debt are marked for
     the sweep: every payer's place in the at-risk index is moved at once by the drift funding adds
     (funding.py), which is what keeps an hour's payments from touching every holder twice."""
@@ -276,6 +277,8 @@ def funding(
     dirty = ex.dirty
     net = 0
     for pos in positions:
+        if pos is None:
+            continue
         size = pos.size
         if size > 0:
             lots = size
