@@ -7,6 +7,8 @@ liquidation_price), a debt in it still in full. The coins stay the account's (an
 sold to cover a USD debt). An account that excludes nothing hashes as before.
 
 Memory: most accounts hold USD and at most one position and have few orders, so an account's
+balances of other coins and its positions are compact maps read like dicts (`Coins`: the first
+coin in two fields; `Positions`: a tuple, a dict by market only past `SCAN_MAX`), and its
 containers (balances, holds, positions, open orders, client ids, closed ids, small provides,
 excluded coins) start as one shared empty container each (`NO_COINS`, `NO_POSITIONS`, ...) and
 get their own on the first write, which goes through the methods here (`credit`, `reserve`,
@@ -38,9 +40,107 @@ DEFAULT_LEVERAGE: Final = 10
 RECENT_CLOSED: Final = 1000
 """An account remembers at least this many closed order ids, to answer "Order already closed"."""
 
+
+class Coins:
+    """An account's balances of the coins other than USD (coin -> atoms), read like the dict they
+    used to be: `get`, `[coin]`, `in`, `len`, truth, iteration, `keys`, `values` and `items`, in
+    the order the coins first arrived. Written only through `add` (`Account.credit`); a coin once
+    there stays, at zero too, as it did in the dict.
+
+    Memory and locality (issue 17): most accounts holding a coin hold one, and a dict of one entry
+    is 184 bytes plus an int object for the atoms. Here the first coin and its atoms are fields
+    (the atoms a machine int in the compiled engine, no object of their own), the other coins in a
+    dict made when a second one arrives: 64 bytes for one coin, and the margin checks read the
+    first coin without a dict (`first`)."""
+
+    __slots__ = ("atoms", "coin", "more")
+
+    def __init__(self) -> None:
+        self.coin = ""  # the first coin to arrive ("" while none has)
+        self.atoms = 0  # its balance
+        self.more: dict[str, int] | None = None  # the others, in arrival order
+
+    def add(self, coin: str, atoms: int) -> None:
+        """Add `atoms` (negative: take them) to `coin`'s balance."""
+        if coin == self.coin:
+            self.atoms += atoms
+        elif not self.coin:
+            self.coin = coin
+            self.atoms = atoms
+        else:
+            more = self.more
+            if more is None:
+                self.more = {coin: atoms}
+            else:
+                more[coin] = more.get(coin, 0) + atoms
+
+    def get(self, coin: str, default: int = 0) -> int:
+        if coin == self.coin and coin:
+            return self.atoms
+        more = self.more
+        return default if more is None else more.get(coin, default)
+
+    def __getitem__(self, coin: str) -> int:
+        if coin == self.coin and coin:
+            return self.atoms
+        more = self.more
+        if more is None:
+            raise KeyError(coin)
+        return more[coin]
+
+    def __contains__(self, coin: object) -> bool:
+        if coin == self.coin and self.coin:
+            return True
+        more = self.more
+        return more is not None and coin in more
+
+    def __len__(self) -> int:
+        more = self.more
+        return (1 if self.coin else 0) + (0 if more is None else len(more))
+
+    def __bool__(self) -> bool:
+        return self.coin != ""
+
+    def any_held(self) -> bool:
+        """Whether any balance here is not zero."""
+        if self.atoms:
+            return True
+        more = self.more
+        if more is not None:
+            for atoms in more.values():
+                if atoms:
+                    return True
+        return False
+
+    def keys(self) -> list[str]:
+        if not self.coin:
+            return []
+        more = self.more
+        return [self.coin] if more is None else [self.coin, *more]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def values(self) -> list[int]:
+        if not self.coin:
+            return []
+        more = self.more
+        return [self.atoms] if more is None else [self.atoms, *more.values()]
+
+    def items(self) -> list[tuple[str, int]]:
+        if not self.coin:
+            return []
+        more = self.more
+        first = (self.coin, self.atoms)
+        return [first] if more is None else [first, *more.items()]
+
+    def __repr__(self) -> str:
+        return f"Coins({dict(self.items())!r})"
+
+
 # The shared empty containers an account starts with (module docstring): never written to.
-NO_COINS: Final[dict[str, int]] = {}
-NO_POSITIONS: Final[dict[str, Position]] = {}
+NO_COINS: Final[Coins] = Coins()
+NO_HOLDS: Final[dict[str, int]] = {}
 NO_ORDERS: Final[dict[int, Order]] = {}
 NO_CLIENT_IDS: Final[dict[str, Order]] = {}
 NO_IDS: Final[array[int]] = array("q")
@@ -50,7 +150,7 @@ NO_EXCLUDED: Final[set[str]] = set()
 
 def shared_empties() -> tuple[Sized, ...]:
     """The shared empty containers, for the tests that check nothing wrote to them."""
-    return NO_COINS, NO_POSITIONS, NO_ORDERS, NO_CLIENT_IDS, NO_IDS, NO_TIMES, NO_EXCLUDED, NO_DAYS
+    return NO_COINS, NO_HOLDS, NO_POSITIONS, NO_ORDERS, NO_CLIENT_IDS, NO_IDS, NO_TIMES, NO_EXCLUDED, NO_DAYS
 
 
 class Position:
@@ -102,6 +202,80 @@ class Position:
         )
 
 
+SCAN_MAX: Final = 8
+"""An account with more positions than this also keeps a dict of them by market (`Positions`)."""
+
+
+class Positions:
+    """An account's positions by market, read like the dict they used to be: `get`, `[market]`,
+    `in`, `len`, truth, iteration, `keys`, `values` and `items`, in the order they were opened.
+    Written only through `add` (`Account.position`); a position once opened stays, flat too.
+
+    Memory (issue 17): a dict of one entry is 184 bytes. Here the positions are one tuple (each
+    knows its market), `values` hands it out as it is (the margin checks iterate it, no list
+    made), and a market is found by comparing the few markets held; an account holding more than
+    `SCAN_MAX` also keeps a dict by market. 104 bytes for one position."""
+
+    __slots__ = ("all", "by_market")
+
+    def __init__(self) -> None:
+        self.all: tuple[Position, ...] = ()
+        self.by_market: dict[str, Position] | None = None  # only past SCAN_MAX positions
+
+    def add(self, pos: Position) -> None:
+        """A newly opened position (its market not held yet)."""
+        self.all = (*self.all, pos)
+        if len(self.all) > SCAN_MAX:
+            by_market = self.by_market
+            if by_market is None:
+                self.by_market = {p.market: p for p in self.all}
+            else:
+                by_market[pos.market] = pos
+
+    def get(self, market: str) -> Position | None:
+        by_market = self.by_market
+        if by_market is not None:
+            return by_market.get(market)
+        for pos in self.all:
+            if pos.market == market:
+                return pos
+        return None
+
+    def __getitem__(self, market: str) -> Position:
+        pos = self.get(market)
+        if pos is None:
+            raise KeyError(market)
+        return pos
+
+    def __contains__(self, market: object) -> bool:
+        return isinstance(market, str) and self.get(market) is not None
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def __bool__(self) -> bool:
+        return len(self.all) > 0
+
+    def values(self) -> tuple[Position, ...]:
+        """The positions, in the order they were opened (the tuple itself: never to be changed)."""
+        return self.all
+
+    def keys(self) -> list[str]:
+        return [pos.market for pos in self.all]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def items(self) -> list[tuple[str, Position]]:
+        return [(pos.market, pos) for pos in self.all]
+
+    def __repr__(self) -> str:
+        return f"Positions({dict(self.items())!r})"
+
+
+NO_POSITIONS: Final[Positions] = Positions()
+
+
 class Account:
     __slots__ = (
         "balances",
@@ -134,9 +308,9 @@ class Account:
         # one memory access where a dict entry is four and a fresh int object
         self.usd = 0
         # the containers start shared and empty, each made the account's own on its first write
-        self.balances: dict[str, int] = NO_COINS  # every other coin -> atoms
-        self.reserved: dict[str, int] = NO_COINS  # coin -> atoms held by open spot orders
-        self.positions: dict[str, Position] = NO_POSITIONS
+        self.balances: Coins = NO_COINS  # every other coin -> atoms
+        self.reserved: dict[str, int] = NO_HOLDS  # coin -> atoms held by open spot orders
+        self.positions: Positions = NO_POSITIONS
         self.orders: dict[int, Order] = NO_ORDERS  # open orders by id
         self.client_ids: dict[str, Order] = NO_CLIENT_IDS  # open orders by clientId
         self.last_closed = 0  # the id of the order closed last, 0 before the first (ids start at 1)
@@ -154,7 +328,7 @@ class Account:
     def wallet(self) -> dict[str, int]:
         """Every coin's balance, USD included (when not zero)."""
         held = {USD: self.usd} if self.usd else {}
-        held.update(self.balances)
+        held.update(self.balances.items())
         return held
 
     def available(self, coin: str) -> int:
@@ -166,15 +340,15 @@ class Account:
         else:
             balances = self.balances
             if balances is NO_COINS:
-                balances = {}
+                balances = Coins()
                 self.balances = balances
-            balances[coin] = balances.get(coin, 0) + atoms
+            balances.add(coin, atoms)
 
     def reserve(self, coin: str, atoms: int) -> None:
         reserved = self.reserved
         left = reserved.get(coin, 0) + atoms
         if left:
-            if reserved is NO_COINS:
+            if reserved is NO_HOLDS:
                 reserved = {}
                 self.reserved = reserved
             reserved[coin] = left
@@ -188,9 +362,9 @@ class Account:
         if pos is None:
             pos = Position(book, self.id)
             if positions is NO_POSITIONS:
-                positions = {}
+                positions = Positions()
                 self.positions = positions
-            positions[book.market] = pos
+            positions.add(pos)
         return pos
 
     def add_order(self, order: Order) -> None:

@@ -41,29 +41,38 @@ def coin_weight(coin: Coin, atoms: int, initial: bool) -> int:
 def collateral(ex: Exchange, acct: Account, initial: bool) -> int:
     """Weighted value of the wallet in USD atoms; a coin with no price yet counts for nothing."""
     total = acct.usd
-    balances = acct.balances
-    if not balances:
+    held = acct.balances
+    if not held:
         return total
-    coins = ex.catalog.coins
-    coin_books = ex.coin_books
-    excluded = acct.excluded
-    for coin, atoms in balances.items():
-        if not atoms:
-            continue
-        book = coin_books.get(coin)
-        if book is None:
-            continue
-        ticks = book.mark_or(0)
-        if not ticks:
-            continue
-        if book.units != 1:  # a coin held in shares (Exchange.set_units): its atoms
-            atoms //= book.units
-        value = book.info.coin_value(atoms, ticks)
-        if atoms < 0:
-            total += value  # a debt counts in full, no haircut in its favour
-        elif not excluded or coin not in excluded:  # an excluded coin counts 0 (accounts.py)
-            total += mul_div(value, coin_weight(coins[coin], atoms, initial), RATE)
+    # the first coin from its fields, the others (if any) from their dict: no list on this path
+    total += _weighted(ex, acct, held.coin, held.atoms, initial)
+    more = held.more
+    if more is not None:
+        for coin, atoms in more.items():
+            total += _weighted(ex, acct, coin, atoms, initial)
     return total
+
+
+def _weighted(ex: Exchange, acct: Account, coin: str, atoms: int, initial: bool) -> int:
+    """One coin balance's part of `collateral`: a debt in full, a holding at its (initial or
+    total) weight, an excluded coin's holding 0, a coin without a price 0."""
+    if not atoms:
+        return 0
+    book = ex.coin_books.get(coin)
+    if book is None:
+        return 0
+    ticks = book.mark_or(0)
+    if not ticks:
+        return 0
+    if book.units != 1:  # a coin held in shares (Exchange.set_units): its atoms
+        atoms //= book.units
+    value = book.info.coin_value(atoms, ticks)
+    if atoms < 0:
+        return value  # a debt counts in full, no haircut in its favour
+    excluded = acct.excluded
+    if excluded and coin in excluded:  # an excluded coin counts 0 (accounts.py)
+        return 0
+    return mul_div(value, coin_weight(ex.catalog.coins[coin], atoms, initial), RATE)
 
 
 def mark_of(book: Book, default: int = 0) -> int:

@@ -82,32 +82,40 @@ class Assessment:
         return -(-self.auto_close() * RATE // self.notional) if self.notional else 0
 
 
+def _coin(ex: Exchange, acct: Account, coin: str, atoms: int, tav: int, gross: int) -> tuple[int, int]:
+    """`tav` and `gross` with one coin balance added: a debt in full to both; a holding at its
+    total weight to TAV (0 when the account excludes the coin) and in full to gross; a coin
+    without a price nothing. (A tuple of ints is a C struct in the compiled engine: no object.)"""
+    if not atoms:
+        return tav, gross
+    book = ex.coin_books.get(coin)
+    if book is None:
+        return tav, gross
+    ticks = book.mark()
+    if ticks is None:
+        return tav, gross
+    if book.units != 1:  # a coin held in shares (Exchange.set_units): its atoms
+        atoms //= book.units
+    value = book.info.coin_value(atoms, ticks)
+    if atoms < 0:
+        return tav + value, gross - value
+    excluded = acct.excluded
+    if not excluded or coin not in excluded:  # an excluded coin counts 0 (accounts.py)
+        tav += mul_div(value, coin_weight(ex.catalog.coins[coin], atoms, False), RATE)
+    return tav, gross + value  # still held, still sold to cover a debt
+
+
 def assess(ex: Exchange, acct: Account) -> Assessment:
     usd = acct.usd
     tav = usd
     gross = 0
-    coins = ex.catalog.coins
-    coin_books = ex.coin_books
-    excluded = acct.excluded
-    for coin, atoms in acct.balances.items():
-        if not atoms:
-            continue
-        book = coin_books.get(coin)
-        if book is None:
-            continue
-        ticks = book.mark()
-        if ticks is None:
-            continue
-        if book.units != 1:  # a coin held in shares (Exchange.set_units): its atoms
-            atoms //= book.units
-        value = book.info.coin_value(atoms, ticks)
-        if atoms < 0:
-            tav += value
-            gross -= value
-        else:
-            if not excluded or coin not in excluded:  # an excluded coin counts 0 (accounts.py)
-                tav += mul_div(value, coin_weight(coins[coin], atoms, False), RATE)
-            gross += value  # still held, still sold to cover a debt
+    held_coins = acct.balances
+    if held_coins:  # the first coin from its fields, the others from their dict: no list here
+        tav, gross = _coin(ex, acct, held_coins.coin, held_coins.atoms, tav, gross)
+        more = held_coins.more
+        if more is not None:
+            for coin, atoms in more.items():
+                tav, gross = _coin(ex, acct, coin, atoms, tav, gross)
     held = tav
     notional = 0
     requirement = 0
@@ -184,10 +192,8 @@ def _only_position(acct: Account) -> Position | None:
             if found is not None:
                 return None
             found = pos
-    if found is not None:
-        for atoms in acct.balances.values():
-            if atoms:
-                return None
+    if found is not None and acct.balances.any_held():
+        return None
     return found
 
 

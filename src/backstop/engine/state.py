@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backstop.engine import conditional, volume
-from backstop.engine.accounts import NO_COINS, Account
+from backstop.engine.accounts import NO_HOLDS, Account
 from backstop.engine.backstop import Backstop
 from backstop.engine.book import MARKET_STATE
 from backstop.engine.commands import PlaceConditional
@@ -94,7 +94,7 @@ def _restore_accounts(ex: Exchange, value: Any, r: Restoring) -> None:
         for coin, atoms in balances:
             acct.credit(coin, atoms)  # the balance as it was: a restore, not a move of money
         # an empty container stays the shared empty one (accounts.py)
-        acct.reserved = dict(reserved) if reserved else NO_COINS
+        acct.reserved = dict(reserved) if reserved else NO_HOLDS
         for market, size, cost, open_buy, open_sell, realized, reduce_only_orders in positions:
             pos = acct.position(ex.books[market])
             pos.size = size
