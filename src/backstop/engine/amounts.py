@@ -71,6 +71,24 @@ def mul_div_up(a: int, b: int, d: int) -> int:
     return -(n // d * b + n % d * b // d)
 
 
+LIMB: Final = 30
+LIMB_MASK: Final = (1 << LIMB) - 1
+
+
+def mul_small(a: int, b: int) -> int:
+    """a x b, exactly, for any `a` and a small `b` (0 <= b < 2**30 for speed; any b is exact).
+
+    The compiled engine multiplies in machine ints only when both factors are below 2**30 and
+    not negative; otherwise it boxes both into heap ints and calls the generic multiply, though
+    the product would fit. So |a| is split at bit 30: ((|a| >> 30) x b << 30) + (|a| & (2**30 - 1))
+    x b, each factor below 2**30 for |a| below 2**60, every step a machine-int operation while the
+    product stays below 2**62, the sign put back at the end."""
+    if a >= 0:
+        return ((a >> LIMB) * b << LIMB) + (a & LIMB_MASK) * b
+    n = -a
+    return -(((n >> LIMB) * b << LIMB) + (n & LIMB_MASK) * b)
+
+
 SPLIT: Final = 10**4  # RATE = SPLIT x SPLIT
 SPLIT_LIMIT: Final = (1 << 62) // SPLIT  # divisors below it keep remainder x SPLIT in machine ints
 
@@ -78,12 +96,14 @@ SPLIT_LIMIT: Final = (1 << 62) // SPLIT  # divisors below it keep remainder x SP
 def rate_of(a: int, d: int) -> int:
     """floor(a * RATE / d), exactly, for d > 0: a long division by RATE's two halves, so that with
     d below SPLIT_LIMIT every intermediate stays a machine int in the compiled engine, where
-    a x RATE is a heap-allocated big int for any `a` above $460 and its division a slow one."""
+    a x RATE is a heap-allocated big int for any `a` above $460 and its division a slow one. Its
+    products go through `mul_small` (a remainder up to d times SPLIT, a negative quotient times
+    RATE: both off the compiled multiply's fast path as plain products)."""
     if d >= SPLIT_LIMIT:
         return a * RATE // d
     q = a // d
-    r = a % d * SPLIT
-    return q * RATE + r // d * SPLIT + r % d * SPLIT // d
+    r = mul_small(a % d, SPLIT)
+    return mul_small(q, RATE) + r // d * SPLIT + mul_small(r % d, SPLIT) // d
 
 
 def isqrt_ceil(n: int) -> int:

@@ -44,7 +44,7 @@ from backstop.catalog import USD
 from backstop.engine import conditional, ledger
 from backstop.engine.accounts import Account, Position
 from backstop.engine.adl import Deleveraging
-from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div
+from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div, mul_small
 from backstop.engine.backstop import Backstop, allocate
 from backstop.engine.book import Book
 from backstop.engine.events import (
@@ -401,11 +401,9 @@ def _transfer(
     """Move `lots` of the liquidated position to `cp`: the liquidated account at its zero price,
     the counterparty at 2/3 zero price + 1/3 mark (at the mark when the account is below zero),
     the insurance fund the difference. `fractions`: the account's MF and ACMF for the record."""
-    value = lots * (mark * book.info.tick_value)
-    # value x MF, what trading at the zero price costs: floor(tav x value / notional), which
-    # mul_div gives too, in one product and one division (value and notional are not small here,
-    # so mul_div's split into machine-sized products saves nothing and costs three more operations)
-    loss = a.tav * value // a.notional
+    unit = mark * book.info.tick_value
+    value = lots * unit
+    loss = _loss(a.tav, lots, unit, a.notional)
     liquidated = value - loss if long else value + loss
     fund = loss // 3 if a.tav > 0 else loss
     counterparty = liquidated + fund if long else liquidated - fund
@@ -428,6 +426,18 @@ def _transfer(
     )
     reason = "auto-close" if fund > 0 else "bankruptcy"
     _swap(ex, acct, cp, book, long, lots, liquidated, counterparty, fund, reason, ts, events)
+
+
+def _loss(tav: int, lots: int, unit: int, notional: int) -> int:
+    """What trading `lots` at the zero price costs: value x MF = floor(tav x lots x unit /
+    notional), `unit` the USD atoms of a lot at the mark. When the notional is a whole number of
+    units (always, for an account whose one position is in this market), the unit cancels:
+    floor(tav x lots / (notional / unit)), the same quotient with every operand a machine int in
+    the compiled engine, where tav x value is a heap-allocated big int and its division a slow
+    one (three of them per auto-close in a cascade)."""
+    if unit > 0 and not notional % unit:
+        return mul_small(tav, lots) // (notional // unit)
+    return tav * (lots * unit) // notional
 
 
 def _swap(
@@ -546,8 +556,9 @@ def _deleverage(
             continue
         queue.taken(aid)
         n = min(lots, abs(holders[aid].size))
-        value = n * (mark * tick_value)
-        loss = a.tav * value // a.notional  # floor, as mul_div (see _transfer)
+        unit = mark * tick_value
+        value = n * unit
+        loss = _loss(a.tav, n, unit, a.notional)
         liquidated = value - loss if long else value + loss
         events.append(
             AutoClosed(
