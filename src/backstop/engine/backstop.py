@@ -7,7 +7,7 @@ is margined, and liquidated, like anyone, and it receives nothing while it is be
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.engine import errors
 from backstop.engine.commands import RegisterBackstop
@@ -17,9 +17,9 @@ from backstop.engine.margin import collateral
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
 
-MINUTE_US = 60 * 1_000_000
-HOUR_US = 60 * MINUTE_US
-SORT_ABOVE = 8  # allocate: lots left over past which a sort beats picking them one by one
+MINUTE_US: Final = 60 * 1_000_000
+HOUR_US: Final = 60 * MINUTE_US
+SORT_ABOVE: Final = 8  # allocate: lots left over past which a sort beats picking them one by one
 
 
 class Backstop:

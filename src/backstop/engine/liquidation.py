@@ -38,7 +38,7 @@ liquidation until the market resumes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.catalog import USD
 from backstop.engine import conditional, ledger
@@ -62,19 +62,19 @@ from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK, Assessment, assess,
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
 
-BUY = "buy"
-SELL = "sell"
-STEP1_SHARE = 10  # percent of the position per order
-MIN_CLOSE = 1_000 * ATOM  # at least min($1,000, position) per step-1 order and per auto-close
-ROUND_ODDS = 6  # a step-1 round runs for a future with probability 1/6 each second
-ADV_CAP = RATE // 10_000  # the global step-1 cap per round: 0.0001 x ADV
-THROUGH_LOW = 100  # step-1 orders go 1-5 bp through the book (units of 1e-6)
-THROUGH_HIGH = 500
-TOP = 10  # last resort: the 10 largest opposing positions (more if they are not enough)
-BAND = 2  # percent through the touch a takeover or dump order may trade (the futures band)
-STEP_ORDERLY = 1
-STEP_AUTO_CLOSE = 2
-STEP_SALE = 3
+BUY: Final = "buy"
+SELL: Final = "sell"
+STEP1_SHARE: Final = 10  # percent of the position per order
+MIN_CLOSE: Final = 1_000 * ATOM  # at least min($1,000, position) per step-1 order and per auto-close
+ROUND_ODDS: Final = 6  # a step-1 round runs for a future with probability 1/6 each second
+ADV_CAP: Final = RATE // 10_000  # the global step-1 cap per round: 0.0001 x ADV
+THROUGH_LOW: Final = 100  # step-1 orders go 1-5 bp through the book (units of 1e-6)
+THROUGH_HIGH: Final = 500
+TOP: Final = 10  # last resort: the 10 largest opposing positions (more if they are not enough)
+BAND: Final = 2  # percent through the touch a takeover or dump order may trade (the futures band)
+STEP_ORDERLY: Final = 1
+STEP_AUTO_CLOSE: Final = 2
+STEP_SALE: Final = 3
 
 
 def sweep(ex: Exchange, ts: int, events: list[Event]) -> None:
@@ -111,7 +111,8 @@ def _start(ex: Exchange, acct: Account, a: Assessment, step: int, ts: int, event
     acct.liquidation = step
     ex.liquidating[acct.id] = acct
     events.append(LiquidationStarted(acct.id, step, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts))
-    ex.cancel_account_orders(acct, "liquidation", ts, events)
+    if acct.orders:
+        ex.cancel_account_orders(acct, "liquidation", ts, events)
     conditional.cancel_for(ex, acct.id, None, None, "liquidation", ts, events)
     for product in ex.products:  # a product may react (its own account, a holder of its coin)
         product.on_liquidation(ex, acct, ts, events)
