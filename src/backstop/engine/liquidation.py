@@ -114,8 +114,10 @@ def _start(ex: Exchange, acct: Account, a: Assessment, step: int, ts: int, event
     if acct.orders:
         ex.cancel_account_orders(acct, "liquidation", ts, events)
     conditional.cancel_for(ex, acct.id, None, None, "liquidation", ts, events)
-    for product in ex.products:  # a product may react (its own account, a holder of its coin)
-        product.on_liquidation(ex, acct, ts, events)
+    owner = acct.owner
+    for product, owners in ex.liquidation_hooks:  # a product may react (its own account, a
+        if not owners or owner.startswith(owners):  # holder of its coin); product.py
+            product.on_liquidation(ex, acct, ts, events)
 
 
 def _end(ex: Exchange, acct: Account, reason: str, a: Assessment, ts: int, events: list[Event]) -> None:
