@@ -9,9 +9,12 @@ changes paths.
 
 from __future__ import annotations
 
+from unittest import mock
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backstop.engine import amounts
 from backstop.engine.amounts import RATE, SPLIT_LIMIT, mul_div, mul_div_up, mul_small, rate_of
 from backstop.engine.margin import lot_value
 
@@ -33,7 +36,10 @@ def test_mul_div_is_the_floor_and_mul_div_up_the_ceiling(a: int, b: int, d: int)
 
 @given(ints, positive)
 def test_rate_of_is_the_floor_of_a_times_rate_over_d(a: int, d: int) -> None:
-    assert rate_of(a, d) == a * RATE // d
+    """In both its forms: the compiled engine's (run here as pure Python too) and pure Python's."""
+    for compiled in (True, False):
+        with mock.patch.object(amounts, "COMPILED", compiled):
+            assert rate_of(a, d) == a * RATE // d
 
 
 @given(ints, st.one_of(ints, st.integers(0, 2**30 - 1)))

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backstop.catalog import load
-from backstop.engine import backstop, liquidation, risk
+from backstop.engine import amounts, backstop, liquidation, risk
 from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.commands import (
     CancelAll,
@@ -106,18 +106,22 @@ money = st.one_of(st.integers(-(2**62), 2**62), st.integers(-(10**14), 10**14), 
 )
 def test_the_loss_is_the_old_quotient(tav: int, lots: int, unit: int, held: int, extra: int) -> None:
     """A notional of whole lots' values (one position) and one of any size (several positions)."""
-    for notional in (held * unit, held * unit + extra):
-        if notional:
-            assert liquidation._loss(tav, lots, unit, notional) == old_loss(tav, lots, unit, notional)
-    assert liquidation._loss(tav, lots, 0, held) == 0
+    for compiled in (True, False):  # both forms (amounts.COMPILED), whichever build runs here
+        with mock.patch.object(liquidation, "COMPILED", compiled):
+            for notional in (held * unit, held * unit + extra):
+                if notional:
+                    assert liquidation._loss(tav, lots, unit, notional) == old_loss(tav, lots, unit, notional)
+            assert liquidation._loss(tav, lots, 0, held) == 0
 
 
 @SETTINGS
 @given(money, st.integers(0, 2**62), st.one_of(st.integers(1, 2**48), st.integers(1, 2**80)))
 def test_the_assessment_rates_are_the_old_quotients(tav: int, requirement: int, notional: int) -> None:
-    for n in (notional, 0):
-        a = risk.Assessment(tav, n, requirement, 0, 0, 0)
-        assert (a.mf(), a.mmf(), a.acmf()) == (old_mf(a), old_mmf(a), old_acmf(a))
+    for compiled in (True, False):
+        with mock.patch.object(amounts, "COMPILED", compiled):
+            for n in (notional, 0):
+                a = risk.Assessment(tav, n, requirement, 0, 0, 0)
+                assert (a.mf(), a.mmf(), a.acmf()) == (old_mf(a), old_mmf(a), old_acmf(a))
 
 
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
@@ -259,7 +263,9 @@ def test_cascades_run_the_same_with_the_fast_paths_and_without(
     fast = Exchange(load(model="ftx"), seed=seed)
     slow = Exchange(load(model="ftx"), seed=seed)
     for command in commands(population, moves, deposits):
-        events = fast.apply(command)
+        # the fast paths in the compiled engine's forms (amounts.COMPILED), run as pure Python
+        with mock.patch.object(amounts, "COMPILED", True), mock.patch.object(liquidation, "COMPILED", True):
+            events = fast.apply(command)
         with (
             mock.patch.object(liquidation, "has_free_collateral", exact),
             mock.patch.object(liquidation, "allocate", sorted_allocate),

@@ -26,6 +26,18 @@ MAX_ORDER_ATOMS: Final = 99_999_999 * ATOM
 """FTX's largest order size, in coin atoms: orders and trigger orders alike."""
 
 
+def _compiled() -> bool:
+    """Whether this module runs compiled (mypyc): a compiled function has no code object."""
+    return not hasattr(_compiled, "__code__")
+
+
+COMPILED: Final = _compiled()
+"""True in the compiled engine. A few exact computations take a form in machine-int-sized steps
+there (`rate_of`, `liquidation._loss`) and their one-line big-int form as pure Python, where a big
+int costs little and each extra step an interpreted operation: the same results, tested both ways
+(the tests set COMPILED to run the compiled form as pure Python)."""
+
+
 def to_atoms(amount: Decimal | str | int) -> int:
     """Exact conversion; raises ValueError if the amount has more than 8 decimals."""
     scaled = Decimal(amount) * ATOM
@@ -98,8 +110,9 @@ def rate_of(a: int, d: int) -> int:
     d below SPLIT_LIMIT every intermediate stays a machine int in the compiled engine, where
     a x RATE is a heap-allocated big int for any `a` above $460 and its division a slow one. Its
     products go through `mul_small` (a remainder up to d times SPLIT, a negative quotient times
-    RATE: both off the compiled multiply's fast path as plain products)."""
-    if d >= SPLIT_LIMIT:
+    RATE: both off the compiled multiply's fast path as plain products). As pure Python (not
+    COMPILED), the one-line form, cheaper there."""
+    if d >= SPLIT_LIMIT or not COMPILED:
         return a * RATE // d
     q = a // d
     r = mul_small(a % d, SPLIT)

@@ -44,7 +44,7 @@ from backstop.catalog import USD
 from backstop.engine import conditional, ledger
 from backstop.engine.accounts import Account, Position
 from backstop.engine.adl import Deleveraging
-from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div, mul_small
+from backstop.engine.amounts import ATOM, COMPILED, RATE, ceil_div, mul_div, mul_small
 from backstop.engine.backstop import Backstop, allocate
 from backstop.engine.book import Book
 from backstop.engine.events import (
@@ -437,8 +437,9 @@ def _loss(tav: int, lots: int, unit: int, notional: int) -> int:
     units (always, for an account whose one position is in this market), the unit cancels:
     floor(tav x lots / (notional / unit)), the same quotient with every operand a machine int in
     the compiled engine, where tav x value is a heap-allocated big int and its division a slow
-    one (three of them per auto-close in a cascade)."""
-    if unit > 0 and not notional % unit:
+    one (three of them per auto-close in a cascade). As pure Python, the one-line form
+    (amounts.COMPILED)."""
+    if COMPILED and unit > 0 and not notional % unit:
         return mul_small(tav, lots) // (notional // unit)
     return tav * (lots * unit) // notional
 
