@@ -8,8 +8,12 @@
   computation when its lower bound is not positive: the same answer, through positions that grow,
   shrink and flip, open orders, leverage and margin floors that change, marks that move, and free
   collateral held around zero so that both the bound and the fallback answer.
+- A transfer's loss at the zero price (`liquidation._loss`) cancels the lot's value out of
+  floor(tav x value / notional) when the notional is a whole number of lots' values, and the
+  assessment's rates (MF, MMF, ACMF) come from `amounts.rate_of`: the same quotients as the one-line
+  big-int formulas they replaced.
 - Whole FTX-model cascades with backstop providers whose free collateral runs out midway run the
-  same, event for event, with both fast paths and with the old computations patched in (pure
+  same, event for event, with the fast paths and with the old computations patched in (pure
   Python: patched into the module).
 """
 
@@ -22,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backstop.catalog import load
-from backstop.engine import backstop, liquidation
+from backstop.engine import amounts, backstop, liquidation, risk
 from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.commands import (
     CancelAll,
@@ -70,6 +74,54 @@ def sorted_allocate(lots: int, weights: list[int]) -> list[int]:
 )
 def test_allocate_gives_the_sorted_allocation(lots: int, weights: list[int]) -> None:
     assert backstop.allocate(lots, weights) == sorted_allocate(lots, weights)
+
+
+def old_loss(tav: int, lots: int, unit: int, notional: int) -> int:
+    """A transfer's loss as it was: tav x value // notional."""
+    return tav * (lots * unit) // notional
+
+
+def old_mf(a: risk.Assessment) -> int:
+    return a.tav * RATE // a.notional if a.notional else 0
+
+
+def old_mmf(a: risk.Assessment) -> int:
+    return -(-a.requirement * RATE // a.notional) if a.notional else 0
+
+
+def old_acmf(a: risk.Assessment) -> int:
+    return -(-a.auto_close() * RATE // a.notional) if a.notional else 0
+
+
+money = st.one_of(st.integers(-(2**62), 2**62), st.integers(-(10**14), 10**14), st.integers(-(2**80), 2**80))
+
+
+@SETTINGS
+@given(
+    money,
+    st.one_of(st.integers(1, 10**6), st.integers(1, 2**40)),
+    st.one_of(st.integers(1, 2**30), st.integers(1, 2**50), st.just(270_000_000)),
+    st.one_of(st.integers(1, 10**6), st.integers(1, 2**40)),
+    st.integers(0, 2**40),
+)
+def test_the_loss_is_the_old_quotient(tav: int, lots: int, unit: int, held: int, extra: int) -> None:
+    """A notional of whole lots' values (one position) and one of any size (several positions)."""
+    for compiled in (True, False):  # both forms (amounts.COMPILED), whichever build runs here
+        with mock.patch.object(liquidation, "COMPILED", compiled):
+            for notional in (held * unit, held * unit + extra):
+                if notional:
+                    assert liquidation._loss(tav, lots, unit, notional) == old_loss(tav, lots, unit, notional)
+            assert liquidation._loss(tav, lots, 0, held) == 0
+
+
+@SETTINGS
+@given(money, st.integers(0, 2**62), st.one_of(st.integers(1, 2**48), st.integers(1, 2**80)))
+def test_the_assessment_rates_are_the_old_quotients(tav: int, requirement: int, notional: int) -> None:
+    for compiled in (True, False):
+        with mock.patch.object(amounts, "COMPILED", compiled):
+            for n in (notional, 0):
+                a = risk.Assessment(tav, n, requirement, 0, 0, 0)
+                assert (a.mf(), a.mmf(), a.acmf()) == (old_mf(a), old_mmf(a), old_acmf(a))
 
 
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
@@ -211,10 +263,16 @@ def test_cascades_run_the_same_with_the_fast_paths_and_without(
     fast = Exchange(load(model="ftx"), seed=seed)
     slow = Exchange(load(model="ftx"), seed=seed)
     for command in commands(population, moves, deposits):
-        events = fast.apply(command)
+        # the fast paths in the compiled engine's forms (amounts.COMPILED), run as pure Python
+        with mock.patch.object(amounts, "COMPILED", True), mock.patch.object(liquidation, "COMPILED", True):
+            events = fast.apply(command)
         with (
             mock.patch.object(liquidation, "has_free_collateral", exact),
             mock.patch.object(liquidation, "allocate", sorted_allocate),
+            mock.patch.object(liquidation, "_loss", old_loss),
+            mock.patch.object(risk.Assessment, "mf", old_mf),
+            mock.patch.object(risk.Assessment, "mmf", old_mmf),
+            mock.patch.object(risk.Assessment, "acmf", old_acmf),
         ):
             assert slow.apply(command) == events, command
         if isinstance(command, Tick):

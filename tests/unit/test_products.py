@@ -237,6 +237,18 @@ def test_liquidation_hook_runs_once_the_accounts_orders_are_cancelled() -> None:
     assert d.events.index(starts[0]) < d.events.index(forfeits[0])
 
 
+@pytest.mark.parametrize(("owners", "called"), [("", True), ("car", True), ("carl", False), (None, False)])
+def test_a_liquidation_hook_runs_for_the_owners_its_product_names(
+    monkeypatch: pytest.MonkeyPatch, owners: str | None, called: bool
+) -> None:
+    """`liquidation_owners` (product.py): an owner prefix, "" for every account (as without it)
+    or None for none; the liquidation itself runs the same either way."""
+    monkeypatch.setattr(Points, "liquidation_owners", owners, raising=False)
+    d, points, _, carol = session()
+    assert points.liquidations == ([(carol, 0)] if called else [])
+    assert any(isinstance(e, LiquidationStarted) and e.account == carol for e in d.events)
+
+
 def test_the_engine_bench_measures_the_engine_with_a_product_registered(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

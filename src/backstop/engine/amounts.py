@@ -26,6 +26,18 @@ MAX_ORDER_ATOMS: Final = 99_999_999 * ATOM
 """FTX's largest order size, in coin atoms: orders and trigger orders alike."""
 
 
+def _compiled() -> bool:
+    """Whether this module runs compiled (mypyc): a compiled function has no code object."""
+    return not hasattr(_compiled, "__code__")
+
+
+COMPILED: Final = _compiled()
+"""True in the compiled engine. A few exact computations take a form in machine-int-sized steps
+there (`rate_of`, `liquidation._loss`) and their one-line big-int form as pure Python, where a big
+int costs little and each extra step an interpreted operation: the same results, tested both ways
+(the tests set COMPILED to run the compiled form as pure Python)."""
+
+
 def to_atoms(amount: Decimal | str | int) -> int:
     """Exact conversion; raises ValueError if the amount has more than 8 decimals."""
     scaled = Decimal(amount) * ATOM
@@ -71,6 +83,24 @@ def mul_div_up(a: int, b: int, d: int) -> int:
     return -(n // d * b + n % d * b // d)
 
 
+LIMB: Final = 30
+LIMB_MASK: Final = (1 << LIMB) - 1
+
+
+def mul_small(a: int, b: int) -> int:
+    """a x b, exactly, for any `a` and a small `b` (0 <= b < 2**30 for speed; any b is exact).
+
+    The compiled engine multiplies in machine ints only when both factors are below 2**30 and
+    not negative; otherwise it boxes both into heap ints and calls the generic multiply, though
+    the product would fit. So |a| is split at bit 30: ((|a| >> 30) x b << 30) + (|a| & (2**30 - 1))
+    x b, each factor below 2**30 for |a| below 2**60, every step a machine-int operation while the
+    product stays below 2**62, the sign put back at the end."""
+    if a >= 0:
+        return ((a >> LIMB) * b << LIMB) + (a & LIMB_MASK) * b
+    n = -a
+    return -(((n >> LIMB) * b << LIMB) + (n & LIMB_MASK) * b)
+
+
 SPLIT: Final = 10**4  # RATE = SPLIT x SPLIT
 SPLIT_LIMIT: Final = (1 << 62) // SPLIT  # divisors below it keep remainder x SPLIT in machine ints
 
@@ -78,12 +108,15 @@ SPLIT_LIMIT: Final = (1 << 62) // SPLIT  # divisors below it keep remainder x SP
 def rate_of(a: int, d: int) -> int:
     """floor(a * RATE / d), exactly, for d > 0: a long division by RATE's two halves, so that with
     d below SPLIT_LIMIT every intermediate stays a machine int in the compiled engine, where
-    a x RATE is a heap-allocated big int for any `a` above $460 and its division a slow one."""
-    if d >= SPLIT_LIMIT:
+    a x RATE is a heap-allocated big int for any `a` above $460 and its division a slow one. Its
+    products go through `mul_small` (a remainder up to d times SPLIT, a negative quotient times
+    RATE: both off the compiled multiply's fast path as plain products). As pure Python (not
+    COMPILED), the one-line form, cheaper there."""
+    if d >= SPLIT_LIMIT or not COMPILED:
         return a * RATE // d
     q = a // d
-    r = a % d * SPLIT
-    return q * RATE + r // d * SPLIT + r % d * SPLIT // d
+    r = mul_small(a % d, SPLIT)
+    return mul_small(q, RATE) + r // d * SPLIT + mul_small(r % d, SPLIT) // d
 
 
 def isqrt_ceil(n: int) -> int:

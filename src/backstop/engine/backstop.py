@@ -7,7 +7,7 @@ is margined, and liquidated, like anyone, and it receives nothing while it is be
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.engine import errors
 from backstop.engine.commands import RegisterBackstop
@@ -17,9 +17,9 @@ from backstop.engine.margin import collateral
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
 
-MINUTE_US = 60 * 1_000_000
-HOUR_US = 60 * MINUTE_US
-SORT_ABOVE = 8  # allocate: lots left over past which a sort beats picking them one by one
+MINUTE_US: Final = 60 * 1_000_000
+HOUR_US: Final = 60 * MINUTE_US
+SORT_ABOVE: Final = 8  # allocate: lots left over past which a sort beats picking them one by one
 
 
 class Backstop:
@@ -88,10 +88,12 @@ def register(ex: Exchange, c: RegisterBackstop, ts: int) -> list[Event]:
 def allocate(lots: int, weights: list[int]) -> list[int]:
     """Split `lots` pro rata to `weights` (largest remainder, ties to the earlier entry).
 
-    Each share's floor and remainder come from one product; the few lots left over (fewer than
-    the weights) go one by one to the largest remainder not yet served, the earlier entry first on
-    a tie, which is the order a sort by (-remainder, index) gives: a cascade allocates on every
-    auto-close, and sorting with a key per call cost more than the split itself."""
+    Each share's floor and remainder come from one product and one divmod (lots x weight is a
+    big int in the compiled engine for capacities in USD atoms), the last share's from the others'
+    remainders, without a product; the few lots left over (fewer than the weights) go one by one
+    to the largest remainder not yet served, the earlier entry first on a tie, which is the order
+    a sort by (-remainder, index) gives: a cascade allocates on every auto-close, and sorting with
+    a key per call cost more than the split itself."""
     total = 0
     for w in weights:
         total += w
@@ -101,13 +103,20 @@ def allocate(lots: int, weights: list[int]) -> list[int]:
     shares: list[int] = []
     remainders: list[int] = []
     given = 0
-    for w in weights:
-        part = lots * w
-        share = part // total
+    held = 0
+    last = count - 1
+    for i in range(last):
+        share, remainder = divmod(lots * weights[i], total)
         shares.append(share)
-        remainders.append(part - share * total)
+        remainders.append(remainder)
         given += share
-    left = lots - given
+        held += remainder
+    # the last share without its product: the products sum to lots x total, so the remainders
+    # sum to (lots - shares given) x total, a multiple of total, and the last one is below total
+    remainder = -held % total
+    left = (held + remainder) // total
+    shares.append(lots - given - left)
+    remainders.append(remainder)
     if left > SORT_ABOVE:
         for i in _largest_first(remainders)[:left]:
             shares[i] += 1

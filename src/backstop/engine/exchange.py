@@ -180,6 +180,9 @@ class Exchange:
         self.units: dict[str, int] = {}  # coin held in shares -> shares per atom (set_units)
         self.share_coins: set[str] = set()  # coins a product holds in shares (its `held_in_shares`)
         self.products: tuple[Product, ...] = tuple(products)
+        # the products whose liquidation hook runs, each with the owners it concerns ("" all;
+        # the product's optional `liquidation_owners`, see product.py): liquidation._start
+        self.liquidation_hooks: list[tuple[Product, str]] = []
         self.handlers: dict[type[Any], Callable[[Any, int], list[Event]]] = self._core_handlers()
         self._register_products()
 
@@ -240,6 +243,9 @@ class Exchange:
             names.add(product.name)
             self.product_coins.update(product.coins)
             self.share_coins.update(getattr(product, "held_in_shares", ()))
+            owners: str | None = getattr(product, "liquidation_owners", "")
+            if owners is not None:
+                self.liquidation_hooks.append((product, owners))
             for code, (cls, handler) in product_codes(product).items():
                 register_command(code, cls)
                 if cls in self.handlers:

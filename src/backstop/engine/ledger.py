@@ -25,7 +25,7 @@ unchanged), and `swap` is its liquidation-transfer form, with the fund's share.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.catalog import USD
 from backstop.engine.accounts import Account, Position
@@ -38,8 +38,8 @@ from backstop.engine.settlement import settle
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
 
-NO_SUCH_ACCOUNT = "No such subaccount"
-NOT_ENOUGH = "Not enough balances"
+NO_SUCH_ACCOUNT: Final = "No such subaccount"
+NOT_ENOUGH: Final = "Not enough balances"
 
 
 class LedgerError(Exception):

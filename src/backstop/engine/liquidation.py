@@ -38,13 +38,13 @@ liquidation until the market resumes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from backstop.catalog import USD
 from backstop.engine import conditional, ledger
 from backstop.engine.accounts import Account, Position
 from backstop.engine.adl import Deleveraging
-from backstop.engine.amounts import ATOM, RATE, ceil_div, mul_div
+from backstop.engine.amounts import ATOM, COMPILED, RATE, ceil_div, mul_div, mul_small
 from backstop.engine.backstop import Backstop, allocate
 from backstop.engine.book import Book
 from backstop.engine.events import (
@@ -62,19 +62,19 @@ from backstop.engine.risk import ACCOUNT_BITS, ACCOUNT_MASK, Assessment, assess,
 if TYPE_CHECKING:
     from backstop.engine.exchange import Exchange
 
-BUY = "buy"
-SELL = "sell"
-STEP1_SHARE = 10  # percent of the position per order
-MIN_CLOSE = 1_000 * ATOM  # at least min($1,000, position) per step-1 order and per auto-close
-ROUND_ODDS = 6  # a step-1 round runs for a future with probability 1/6 each second
-ADV_CAP = RATE // 10_000  # the global step-1 cap per round: 0.0001 x ADV
-THROUGH_LOW = 100  # step-1 orders go 1-5 bp through the book (units of 1e-6)
-THROUGH_HIGH = 500
-TOP = 10  # last resort: the 10 largest opposing positions (more if they are not enough)
-BAND = 2  # percent through the touch a takeover or dump order may trade (the futures band)
-STEP_ORDERLY = 1
-STEP_AUTO_CLOSE = 2
-STEP_SALE = 3
+BUY: Final = "buy"
+SELL: Final = "sell"
+STEP1_SHARE: Final = 10  # percent of the position per order
+MIN_CLOSE: Final = 1_000 * ATOM  # at least min($1,000, position) per step-1 order and per auto-close
+ROUND_ODDS: Final = 6  # a step-1 round runs for a future with probability 1/6 each second
+ADV_CAP: Final = RATE // 10_000  # the global step-1 cap per round: 0.0001 x ADV
+THROUGH_LOW: Final = 100  # step-1 orders go 1-5 bp through the book (units of 1e-6)
+THROUGH_HIGH: Final = 500
+TOP: Final = 10  # last resort: the 10 largest opposing positions (more if they are not enough)
+BAND: Final = 2  # percent through the touch a takeover or dump order may trade (the futures band)
+STEP_ORDERLY: Final = 1
+STEP_AUTO_CLOSE: Final = 2
+STEP_SALE: Final = 3
 
 
 def sweep(ex: Exchange, ts: int, events: list[Event]) -> None:
@@ -111,10 +111,13 @@ def _start(ex: Exchange, acct: Account, a: Assessment, step: int, ts: int, event
     acct.liquidation = step
     ex.liquidating[acct.id] = acct
     events.append(LiquidationStarted(acct.id, step, a.mf(), a.mmf(), a.acmf(), a.tav, a.notional, ts))
-    ex.cancel_account_orders(acct, "liquidation", ts, events)
+    if acct.orders:
+        ex.cancel_account_orders(acct, "liquidation", ts, events)
     conditional.cancel_for(ex, acct.id, None, None, "liquidation", ts, events)
-    for product in ex.products:  # a product may react (its own account, a holder of its coin)
-        product.on_liquidation(ex, acct, ts, events)
+    owner = acct.owner
+    for product, owners in ex.liquidation_hooks:  # a product may react (its own account, a
+        if not owners or owner.startswith(owners):  # holder of its coin); product.py
+            product.on_liquidation(ex, acct, ts, events)
 
 
 def _end(ex: Exchange, acct: Account, reason: str, a: Assessment, ts: int, events: list[Event]) -> None:
@@ -401,11 +404,9 @@ def _transfer(
     """Move `lots` of the liquidated position to `cp`: the liquidated account at its zero price,
     the counterparty at 2/3 zero price + 1/3 mark (at the mark when the account is below zero),
     the insurance fund the difference. `fractions`: the account's MF and ACMF for the record."""
-    value = lots * (mark * book.info.tick_value)
-    # value x MF, what trading at the zero price costs: floor(tav x value / notional), which
-    # mul_div gives too, in one product and one division (value and notional are not small here,
-    # so mul_div's split into machine-sized products saves nothing and costs three more operations)
-    loss = a.tav * value // a.notional
+    unit = mark * book.info.tick_value
+    value = lots * unit
+    loss = _loss(a.tav, lots, unit, a.notional)
     liquidated = value - loss if long else value + loss
     fund = loss // 3 if a.tav > 0 else loss
     counterparty = liquidated + fund if long else liquidated - fund
@@ -428,6 +429,19 @@ def _transfer(
     )
     reason = "auto-close" if fund > 0 else "bankruptcy"
     _swap(ex, acct, cp, book, long, lots, liquidated, counterparty, fund, reason, ts, events)
+
+
+def _loss(tav: int, lots: int, unit: int, notional: int) -> int:
+    """What trading `lots` at the zero price costs: value x MF = floor(tav x lots x unit /
+    notional), `unit` the USD atoms of a lot at the mark. When the notional is a whole number of
+    units (always, for an account whose one position is in this market), the unit cancels:
+    floor(tav x lots / (notional / unit)), the same quotient with every operand a machine int in
+    the compiled engine, where tav x value is a heap-allocated big int and its division a slow
+    one (three of them per auto-close in a cascade). As pure Python, the one-line form
+    (amounts.COMPILED)."""
+    if COMPILED and unit > 0 and not notional % unit:
+        return mul_small(tav, lots) // (notional // unit)
+    return tav * (lots * unit) // notional
 
 
 def _swap(
@@ -546,8 +560,9 @@ def _deleverage(
             continue
         queue.taken(aid)
         n = min(lots, abs(holders[aid].size))
-        value = n * (mark * tick_value)
-        loss = a.tav * value // a.notional  # floor, as mul_div (see _transfer)
+        unit = mark * tick_value
+        value = n * unit
+        loss = _loss(a.tav, n, unit, a.notional)
         liquidated = value - loss if long else value + loss
         events.append(
             AutoClosed(

@@ -21,7 +21,10 @@ The rules a product keeps (those of the engine):
   trades or moves is assessed in the same second).
 - **Liquidation**: `on_liquidation(ex, account, ts, events)` runs when the risk engine starts
   liquidating an account (after its orders and trigger orders are cancelled), for every account:
-  the product decides whether the account is one of its own.
+  the product decides whether the account is one of its own. Optionally, `liquidation_owners`
+  says which accounts the hook can concern, so that a cascade does not call it for the others:
+  an owner prefix (only accounts whose owner starts with it), "" (every account, the default)
+  or None (none: the hook does nothing).
 - **State**: `canonical()` gives its whole state in plain values (ints, strings, None, bools,
   lists, tuples) and `restore(state)` puts that form back; restoring then canonicalising gives the
   same form. Product state is hashed with the engine's (`integrity.canonical`) and written in

@@ -72,14 +72,18 @@ class Assessment:
         gap = req - mul_div(self.notional, ACMF_GAP, RATE)
         return half if half > gap else gap
 
+    # The rates: floor(TAV x RATE / notional) and the ceilings of the requirement's and the
+    # auto-close edge's, by `rate_of`: in the compiled engine TAV x RATE is a big int for any TAV
+    # above $460, and a cascade records these rates for every account it liquidates.
+
     def mf(self) -> int:
-        return self.tav * RATE // self.notional if self.notional else 0
+        return rate_of(self.tav, self.notional) if self.notional else 0
 
     def mmf(self) -> int:
-        return -(-self.requirement * RATE // self.notional) if self.notional else 0
+        return -rate_of(-self.requirement, self.notional) if self.notional else 0
 
     def acmf(self) -> int:
-        return -(-self.auto_close() * RATE // self.notional) if self.notional else 0
+        return -rate_of(-self.auto_close(), self.notional) if self.notional else 0
 
 
 def _coin(ex: Exchange, acct: Account, coin: str, atoms: int, tav: int, gross: int) -> tuple[int, int]:

@@ -60,6 +60,7 @@ NAME = "ftt"
 class Ftt:
     name = NAME
     code_base = CODE_BASE
+    liquidation_owners: str | None = None  # staked FTT is not collateral (on_liquidation)
     coins: tuple[str, ...] = ()
 
     def __init__(self) -> None:

@@ -38,6 +38,7 @@ NAME = "leveraged_tokens"
 class LeveragedTokens:
     name = NAME
     code_base = CODE_BASE
+    liquidation_owners = OWNER_PREFIX  # its hook concerns the tokens' own accounts only
 
     def __init__(self) -> None:
         self.tokens = listing.tokens()

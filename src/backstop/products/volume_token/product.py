@@ -44,6 +44,7 @@ NAME = "volume_token"
 class VolumeToken:
     name = NAME
     code_base = CODE_BASE
+    liquidation_owners: str | None = None  # nothing of VOL to do in a liquidation (on_liquidation)
 
     def __init__(self) -> None:
         self.params = params.load()
