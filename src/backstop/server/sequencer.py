@@ -63,13 +63,15 @@ class Sequencer:
         self._failing: set[int] = set()  # listeners (by id) whose last call raised
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the event loop it runs on, once started
 
     @property
     def exchange(self) -> Exchange:
         return self.runtime.exchange
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="sequencer")
 
     async def stop(self) -> None:
         """Finish what is queued, then stop."""
@@ -78,10 +80,16 @@ class Sequencer:
             self._wake.set()
             task, self._task = self._task, None
             await task
+        self._loop = None
         self._disk.shutdown(wait=True)
 
     def _enqueue(self, command: Command) -> asyncio.Future[Answer]:
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        # the loop it started on, kept: `asyncio.get_running_loop()` makes a getpid system call
+        # (it checks for a fork), one for every order
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = asyncio.get_running_loop()
+        future: asyncio.Future[Answer] = loop.create_future()
         if self.runtime.broken is not None:
             future.set_result((0, [Rejected(errors.INTERNAL_ERROR)]))
             return future
