@@ -110,7 +110,6 @@ class Sequencer:
         of Python (locks, conditions, callbacks) per batch, and this thread holds the GIL for
         as little as it can."""
         get = self._disk_jobs.get
-        write = self.runtime.write_record
         while True:
             job = get()
             if job is None:
@@ -118,7 +117,7 @@ class Sequencer:
             record, count, done, loop = job
             error: BaseException | None = None
             try:
-                write(record, count)
+                self.runtime.write_record(record, count)
             except BaseException as exc:  # the sequencer refuses the batch (or stops on it)
                 error = exc
             try:
