@@ -4,9 +4,14 @@ an exception of Python's own (a 500)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backstop.engine.commands import INT_MAX, MAX_TEXT
 from backstop.server import params
@@ -143,3 +148,32 @@ def test_time_bounds_to_the_microsecond() -> None:
     for bad in ("-1", "abc", "1e12", "nan"):
         with pytest.raises(ApiError):
             params.query_time_us({"t": bad}, "t")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+            ),
+            max_leaves=12,
+        ).map(json.dumps),
+    ),
+    st.sampled_from(["", " ", "\n\t ", " x", "{}", "]"]),
+    st.sampled_from(["", " ", "\r\n"]),
+)
+def test_decode_is_the_decoders_own(text: str, after: str, before: str) -> None:
+    """`params.decode` (the C scanner without the decoder's Python frames) answers what
+    `JSONDecoder.decode` with the same hooks answers, or refuses what it refuses."""
+    text = before + text + after
+
+    def answer(decode: Callable[[str], Any]) -> tuple[str, Any]:
+        try:
+            return "ok", decode(text)
+        except ValueError as exc:  # the refusals (_Refused included) are ValueErrors
+            return "refused", type(exc) if isinstance(exc, params._Refused) else ValueError
+
+    assert answer(params.decode) == answer(params._DECODER.decode)

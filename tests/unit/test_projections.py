@@ -551,16 +551,25 @@ def test_a_failed_write_changes_nothing(opener: Opener, scenario: Scenario) -> N
     assert dump(p) == dump(whole)
 
 
-@pytest.mark.parametrize("defer_s", [0.0, 0.003], ids=["each-batch", "deferred"])
+@pytest.mark.parametrize(
+    ("defer_s", "commit_s"), [(0.0, 0.0), (0.003, 0.0), (0.003, 0.01)], ids=["each-batch", "deferred", "held"]
+)
 def test_the_listener_falls_behind_and_catches_up_by_itself(
-    opener: Opener, scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, defer_s: float
+    opener: Opener,
+    scenario: Scenario,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    defer_s: float,
+    commit_s: float,
 ) -> None:
     """The server's follower through three outages while batches keep coming: a short one (the
     batches it kept are enough), a long one (past `max_pending`: a copy of the engine and the
     journal), and one a read finds (on PostgreSQL, the server dropping the connection). Behind,
     reads raise HistoryUnavailable and nothing raises to the sequencer; level again, the tables are
     exactly those written without a failure. Deferred (the server's), batches held when the
-    database fails are kept with the rest, and a read writes what is held first."""
+    database fails are kept with the rest, and a read writes what is held first; held uncommitted
+    as well (the server's on SQLite), a failure rolls back to the last commit and keeps the
+    batches written since."""
     whole = opener("whole")
     feed(whole, scenario)
     data = tmp_path / "data"
@@ -568,7 +577,9 @@ def test_the_listener_falls_behind_and_catches_up_by_itself(
     engine = recovery.fresh_exchange(data)  # the engine the batches come from, as the server's
     p = opener("flaky")
     reached = 0
-    follow = p.listener(lambda: reached, data, lambda: engine, max_pending=500, defer_s=defer_s)
+    follow = p.listener(
+        lambda: reached, data, lambda: engine, max_pending=500, defer_s=defer_s, commit_s=commit_s
+    )
     monkeypatch.setattr(sql, "RETRY_S", 0.01)
     write, fetch = p.backend.write, p.backend.fetch
     down = False
@@ -583,7 +594,15 @@ def test_the_listener_falls_behind_and_catches_up_by_itself(
             raise p.backend.errors[0]("database unreachable")
         return fetch(*args)
 
+    commit = p.backend.commit
+
+    def flaky_commit() -> None:
+        if down:
+            raise OSError("database unreachable")
+        commit()
+
     p.backend.write = flaky_write  # type: ignore[method-assign]
+    p.backend.commit = flaky_commit  # type: ignore[method-assign]
     p.backend.fetch = flaky_fetch  # type: ignore[method-assign]
     short, long = range(6, 9), range(20, 45)  # 11 commands; about 2,000
 
@@ -629,6 +648,89 @@ def test_the_listener_falls_behind_and_catches_up_by_itself(
     assert p.seq == len(scenario.d.log) and follow.level and not follow.pending
     assert p.order(scenario.a, scenario.cancelled) is not None
     assert dump(p) == dump(whole)
+
+
+def test_held_writes_are_read_at_once_and_committed_after_commit_s(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """The server's SQLite history holds its writes in an open transaction: reads on its own
+    connection see every batch written, another connection only what is committed, which is
+    everything `commit_s` after the first held write, at `stop` and with the candles; the rows
+    end as those written batch by batch."""
+    import sqlite3
+
+    whole = Projection.open(tmp_path / "whole")
+    feed(whole, scenario)
+    p = Projection.open(tmp_path / "held")
+    reached = 0
+    follow = p.listener(lambda: reached, tmp_path / "data", lambda: None, defer_s=0.001, commit_s=0.05)  # type: ignore[arg-type,return-value]
+    other = sqlite3.connect(tmp_path / "held" / sql.FILE_NAME)
+
+    def committed() -> int:
+        return int(other.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+
+    async def run() -> None:
+        nonlocal reached
+        held = 0
+        for commands, results, seq in scenario.batches():
+            reached = seq
+            follow(commands, results)
+            p.orders(scenario.a)  # a read writes what is deferred first: into the open transaction
+            assert p.seq == seq and follow.level
+            if p.held:
+                held += 1
+                assert committed() < seq and follow.uncommitted
+            else:
+                assert committed() == seq
+            await asyncio.sleep(0)
+        assert held  # some writes were held uncommitted
+        deadline = asyncio.get_running_loop().time() + 10
+        while p.held:  # committed commit_s after the first held write
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        assert committed() == reached and not follow.uncommitted
+
+    asyncio.run(run())
+    follow.stop()
+    assert committed() == len(scenario.d.log)
+    other.close()
+    assert dump(p) == dump(whole)
+    whole.close()
+    p.close()
+
+
+def test_a_failed_held_write_rolls_back_to_the_last_commit(scenario: Scenario, tmp_path: Path) -> None:
+    """`on_batch(hold=True)` leaves the transaction open; a later write that fails rolls back every
+    held batch, and `seq` is the committed one again, from which the batches write again to the
+    same rows."""
+    whole = Projection.open(tmp_path / "whole")
+    feed(whole, scenario)
+    p = Projection.open(tmp_path / "held")
+    batches = list(scenario.batches())
+    p.on_batch(*batches[0])
+    first = p.seq
+    for commands, results, seq in batches[1:4]:
+        p.on_batch(commands, results, seq, hold=True)
+        assert p.held and p.seq == seq
+    write = p.backend.write
+
+    def failing(*args: Any) -> None:
+        raise OSError("disk full")
+
+    p.backend.write = failing  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        p.on_batch(*batches[4], hold=True)
+    assert not p.held and p.seq == first
+    p.backend.write = write  # type: ignore[method-assign]
+    p.refresh()
+    assert p.seq == first
+    for commands, results, seq in batches[1:]:
+        p.on_batch(commands, results, seq, hold=True)
+    p.commit()
+    assert not p.held and p.seq == len(scenario.d.log)
+    assert dump(p) == dump(whole)
+    whole.close()
+    p.close()
 
 
 def psycopg_connect() -> Any:

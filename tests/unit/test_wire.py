@@ -1,7 +1,7 @@
 """The order gateway's shortcuts give exactly what the general path gives: an order's JSON text
 (`wire.order_json`) is `render(order_row_view(...))` byte for byte, `iso` is datetime's own
-isoformat, the request signature is `hmac.digest`'s, and an integer price counts the ticks the
-exact Decimal division counts."""
+isoformat, the request signature is `hmac.digest`'s, an integer price counts the ticks the
+exact Decimal division counts, and a size the lots it counts."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backstop import catalog
+from backstop.engine import errors
 from backstop.server import params, wire
 from backstop.server.auth import _hex_hmac
 from backstop.server.envelope import ISO_EXACT_US, ApiError, iso, render
-from backstop.server.private import FAST_TICKS, order_row_view, ticks
+from backstop.server.private import FAST_TICKS, lots, order_row_view, ticks
 
 CATALOG = catalog.load()
 STATE: Any = SimpleNamespace(exchange=SimpleNamespace(catalog=CATALOG))
@@ -136,3 +137,39 @@ def _ticks(market_name: str, value: Any) -> int | str:
 )
 def test_an_integer_price_counts_the_ticks_decimal_division_counts(market: str, value: int) -> None:
     assert _ticks(market, value) == _decimal_ticks(market, value)
+
+
+def _decimal_lots(market_name: str, value: Any) -> int | str:
+    """What `private.lots` answered by the Decimal division, or its error."""
+    market = CATALOG.markets[market_name]
+    try:
+        size = params.decimal(value, "size")
+    except ApiError as exc:
+        return exc.error
+    if size <= 0:
+        return errors.SIZE_TOO_SMALL
+    count = size / market.size_increment
+    if count != count.to_integral_value():
+        return errors.SIZE_TOO_SMALL if count < 1 else "Invalid parameter size"
+    return int(count)
+
+
+def _lots(market_name: str, value: Any) -> int | str:
+    try:
+        return lots(CATALOG.markets[market_name], value)
+    except ApiError as exc:
+        return exc.error
+
+
+sizes = st.builds(
+    lambda digits, exponent, negative: (-1 if negative else 1) * Decimal(digits).scaleb(exponent),
+    st.integers(0, 10**24),
+    st.integers(-32, 32),
+    st.booleans(),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(MARKETS), st.one_of(sizes, sizes.map(str), st.integers(-10, 10**30)))
+def test_a_size_counts_the_lots_decimal_division_counts(market: str, value: Any) -> None:
+    assert _lots(market, value) == _decimal_lots(market, value)

@@ -90,6 +90,20 @@ class Backend:
         raise NotImplementedError
         yield
 
+    holds = False
+    """Whether `begin`, `commit` and `rollback` keep a write transaction open across calls (a
+    caller writing often commits less often: SQLite); otherwise every write is its own
+    `transaction()`."""
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
     def create(self) -> None:
         raise NotImplementedError
 
@@ -174,6 +188,17 @@ class SQLite(Backend):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    holds = True
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
 
     def create(self) -> None:
         types = schema.SQLITE_TYPES if self.strict else schema.SQLITE_LOOSE_TYPES

@@ -20,7 +20,7 @@ from backstop.engine import errors
 from backstop.engine.exchange import Exchange
 from backstop.projections import HistoryUnavailable, Projection
 from backstop.projections.market import MarketData
-from backstop.projections.sql import DEFER_S
+from backstop.projections.sql import COMMIT_S, DEFER_S
 from backstop.server import (
     api_docs,
     leveraged_tokens,
@@ -78,7 +78,8 @@ class ServerState:
             runtime.directory,
             lambda: runtime.exchange,
             self.market_data,
-            defer_s=DEFER_S,  # one history transaction per burst of batches; reads write first
+            defer_s=DEFER_S,  # one history write per burst of batches; reads write first
+            commit_s=COMMIT_S,  # and one commit per few writes (SQLite)
         )
         sequencer.listeners.append(history)
         sequencer.listeners.append(self.hub.on_batch)  # last: it reads the projections above

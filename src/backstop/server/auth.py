@@ -165,12 +165,29 @@ def decode_subaccount(value: str) -> str:
 
 
 def _principal(record: KeyRecord, requested: str | None) -> Principal:
-    """Resolve the account a request acts for; `requested` is the decoded subaccount, if any."""
+    """Resolve the account a request acts for; `requested` is the decoded subaccount, if any.
+    A whole-account key's own account (no subaccount asked for: most requests) is made once per
+    key record and kept (`_OWN`): the principal is immutable, and a changed key is a new record."""
     if record.subaccount is None:
-        return Principal(record.owner, requested or "", record.read_only, record.key, False)
+        if not requested:
+            own = _OWN.get(record.key)
+            if own is None or own[0] is not record:
+                if len(_OWN) >= MAX_PADS:
+                    _OWN.clear()
+                own = _OWN[record.key] = (
+                    record,
+                    Principal(record.owner, "", record.read_only, record.key, False),
+                )
+            return own[1]
+        return Principal(record.owner, requested, record.read_only, record.key, False)
     if requested and requested != record.subaccount:
         raise AuthError(only_subaccount(record.subaccount), 403)
     return Principal(record.owner, record.subaccount, record.read_only, record.key, True)
+
+
+_OWN: dict[str, tuple[KeyRecord, Principal]] = {}
+"""key -> (its record, the principal of its owner's main account), for `_principal`; forgotten all
+at once past MAX_PADS keys."""
 
 
 def require_write(principal: Principal) -> None:

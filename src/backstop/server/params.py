@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -88,6 +88,23 @@ def _constant(text: str) -> Any:
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_object, parse_int=_int, parse_float=_fraction, parse_constant=_constant
 )
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+"""The C scanner, with the hooks above."""
+_SPACE = re.compile(r"[ \t\n\r]*").match  # JSON's whitespace, as `json.decoder.WHITESPACE`
+
+
+def decode(text: str) -> Any:
+    """`_DECODER.decode(text)`, without its two Python frames (`decode`, `raw_decode`) around the
+    C scanner: the document from the first character that is not whitespace, then nothing but
+    whitespace. ValueError on anything else (a test holds the two equal)."""
+    # _SPACE always matches (possibly nothing)
+    try:
+        value, end = _SCAN(text, _SPACE(text, 0).end())  # type: ignore[union-attr]
+    except StopIteration:
+        raise ValueError("Expecting value") from None
+    if _SPACE(text, end).end() != len(text):  # type: ignore[union-attr]
+        raise ValueError("Extra data")
+    return value
 
 
 def _too_deep(raw: bytes) -> bool:
@@ -113,7 +130,7 @@ def loads(raw: bytes | str) -> Any:
     if _too_deep(raw):
         raise refuse("body: nested too deep")
     try:
-        return _DECODER.decode(raw.decode())
+        return decode(raw.decode())
     except _Refused as exc:
         raise refuse(f"body: {exc}") from None
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError

@@ -113,31 +113,46 @@ WIRE_NAMES = {
 
 
 async def run(s: ServerState, command: cmd.Command) -> list[Event]:
-    return (await run_numbered(s, command))[1]
+    """`run_numbered`'s events (one coroutine less for every order)."""
+    _check(command)
+    events = (await s.sequencer.submit_numbered(command))[1]
+    if events and isinstance(events[0], Rejected):
+        raise ApiError(events[0].error)
+    return events
 
 
 async def run_numbered(s: ServerState, command: cmd.Command) -> tuple[int, list[Event]]:
     """(the command's journal number, its events), or ApiError with the engine's rejection."""
-    bad = cmd.invalid_field(command)
-    if bad is not None:
-        raise ApiError(f"Invalid parameter {WIRE_NAMES.get(bad, bad)}")
+    _check(command)
     seq, events = await s.sequencer.submit_numbered(command)
     if events and isinstance(events[0], Rejected):
         raise ApiError(events[0].error)
     return seq, events
 
 
+def _check(command: cmd.Command) -> None:
+    bad = cmd.invalid_field(command)
+    if bad is not None:
+        raise ApiError(f"Invalid parameter {WIRE_NAMES.get(bad, bad)}")
+
+
 # ----------------------------------------------------------------------------- converting numbers
 
 
 def lots(market: Market, value: Any) -> int:
+    """A size from a body in lots of `market`: > 0 and a whole number of its size increment.
+    Counted with integers: the size as the ratio of integers it is, over the increment's
+    (`num / den`), the quotient what the exact Decimal division gives (see FAST_TICKS), without
+    the division and the two Decimals it makes (a third of this function's cost)."""
     size = params.decimal(value, "size")
     if size <= 0:
         raise ApiError(errors.SIZE_TOO_SMALL)
-    count = size / market.size_increment
-    if count != count.to_integral_value():
+    m = market_text(market)
+    top, bottom = size.as_integer_ratio()
+    count, rest = divmod(top * m.size_den, bottom * m.size_num)
+    if rest:
         raise ApiError(errors.SIZE_TOO_SMALL if count < 1 else "Invalid parameter size")
-    return int(count)
+    return count
 
 
 FAST_TICKS = 10**15

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from backstop.engine import errors
 from backstop.engine.commands import Command
@@ -40,8 +41,21 @@ from backstop.server.runtime import Runtime
 Listener = Callable[[Sequence[Command], list[list[Event]]], None]
 Answer = tuple[int, list[Event]]  # a command's journal number (0 if it never got one) and its events
 Pending = tuple[Command, bytes, "asyncio.Future[Answer]"]  # a command, its journal bytes, its answer
+DiskJob = tuple[bytes, int, "asyncio.Future[None]", asyncio.AbstractEventLoop]
+"""A batch's journal record, its number of commands, and the future (of that loop) told when it is
+durable or failed."""
 MAX_BATCH = 4096
 logger = logging.getLogger("backstop.journal")
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    """On the event loop: a batch is durable (`error` None) or failed."""
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def unavailable(events: list[Event]) -> bool:
@@ -61,15 +75,20 @@ class Sequencer:
         self._outage_since: float | None = None  # when the journal last began refusing batches
         self._refused = 0  # commands refused since then
         self._failing: set[int] = set()  # listeners (by id) whose last call raised
-        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._disk_jobs: queue.SimpleQueue[DiskJob | None] = queue.SimpleQueue()
+        self._disk: threading.Thread | None = None  # the journal's disk thread, while started
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the event loop it runs on, once started
 
     @property
     def exchange(self) -> Exchange:
         return self.runtime.exchange
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
+        self._loop = asyncio.get_running_loop()
+        self._disk = threading.Thread(target=self._disk_thread, name="journal", daemon=True)
+        self._disk.start()
+        self._task = self._loop.create_task(self._run(), name="sequencer")
 
     async def stop(self) -> None:
         """Finish what is queued, then stop."""
@@ -78,10 +97,41 @@ class Sequencer:
             self._wake.set()
             task, self._task = self._task, None
             await task
-        self._disk.shutdown(wait=True)
+        self._loop = None
+        if self._disk is not None:
+            self._disk_jobs.put(None)
+            self._disk.join()
+            self._disk = None
+
+    def _disk_thread(self) -> None:
+        """The journal's disk thread: makes each batch's record durable (`Runtime.write_record`,
+        system calls only) and tells the event loop. Our choice of a thread of its own over
+        `run_in_executor`: the executor's futures, chained to the loop's, cost two threads' worth
+        of Python (locks, conditions, callbacks) per batch, and this thread holds the GIL for
+        as little as it can."""
+        get = self._disk_jobs.get
+        while True:
+            job = get()
+            if job is None:
+                return
+            record, count, done, loop = job
+            error: BaseException | None = None
+            try:
+                self.runtime.write_record(record, count)
+            except BaseException as exc:  # the sequencer refuses the batch (or stops on it)
+                error = exc
+            try:
+                loop.call_soon_threadsafe(_settle, done, error)
+            except RuntimeError:  # the loop is closed: nobody waits for it any more
+                return
 
     def _enqueue(self, command: Command) -> asyncio.Future[Answer]:
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        # the loop it started on, kept: `asyncio.get_running_loop()` makes a getpid system call
+        # (it checks for a fork), one for every order
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = asyncio.get_running_loop()
+        future: asyncio.Future[Answer] = loop.create_future()
         if self.runtime.broken is not None:
             future.set_result((0, [Rejected(errors.INTERNAL_ERROR)]))
             return future
@@ -122,7 +172,9 @@ class Sequencer:
             del pending[: self.max_batch]
             try:
                 record = runtime.record([encoded for _, encoded, _ in batch])
-                await loop.run_in_executor(self._disk, runtime.write_record, record, len(batch))
+                durable: asyncio.Future[None] = loop.create_future()
+                self._disk_jobs.put((record, len(batch), durable, loop))
+                await durable
             except Exception as exc:  # nothing of the batch is in the journal: nor of what is behind it
                 batch += pending
                 pending.clear()

@@ -68,8 +68,10 @@ def order_json(market: Market, row: Sequence[Any]) -> str | None:
         return None
     if type(price) is not int and price is not None:
         return None
-    flags = (reduce_only, ioc, post_only, liquidation)
-    if any(type(flag) is not bool for flag in flags):
+    bools = _BOOLS
+    if type(reduce_only) is not bool or type(ioc) is not bool or type(post_only) is not bool:
+        return None
+    if type(liquidation) is not bool:
         return None
     kind_text, side_text, status_text = _text(kind), _text(side), _text(status)
     if kind_text is None or side_text is None or status_text is None:
@@ -93,6 +95,6 @@ def order_json(market: Market, row: Sequence[Any]) -> str | None:
         f'"type":{kind_text},"side":{side_text},"price":{price_text},'
         f'"size":{size * num / den!r},"filledSize":{filled * num / den!r},'
         f'"remainingSize":{remaining * num / den!r},"avgFillPrice":{avg_text},"status":{status_text},'
-        f'"createdAt":{quote(iso(created))},"reduceOnly":{_BOOLS[reduce_only]},"ioc":{_BOOLS[ioc]},'
-        f'"postOnly":{_BOOLS[post_only]},"liquidation":{_BOOLS[liquidation]}}}'
+        f'"createdAt":{quote(iso(created))},"reduceOnly":{bools[reduce_only]},"ioc":{bools[ioc]},'
+        f'"postOnly":{bools[post_only]},"liquidation":{bools[liquidation]}}}'
     )
