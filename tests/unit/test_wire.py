@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backstop import catalog
+from backstop.catalog import Market
 from backstop.engine import errors
 from backstop.server import params, wire
 from backstop.server.auth import _hex_hmac
@@ -118,9 +120,10 @@ def _decimal_ticks(market_name: str, value: Any) -> int | str:
     return int(count)
 
 
-def _ticks(market_name: str, value: Any) -> int | str:
+def _answer(count: Callable[[Market, Any], int], market_name: str, value: Any) -> int | str:
+    """What the API's `count` (ticks or lots) answers for `value` in the market, or its error."""
     try:
-        return ticks(CATALOG.markets[market_name], value)
+        return count(CATALOG.markets[market_name], value)
     except ApiError as exc:
         return exc.error
 
@@ -136,7 +139,7 @@ def _ticks(market_name: str, value: Any) -> int | str:
     ),
 )
 def test_an_integer_price_counts_the_ticks_decimal_division_counts(market: str, value: int) -> None:
-    assert _ticks(market, value) == _decimal_ticks(market, value)
+    assert _answer(ticks, market, value) == _decimal_ticks(market, value)
 
 
 def _decimal_lots(market_name: str, value: Any) -> int | str:
@@ -154,13 +157,6 @@ def _decimal_lots(market_name: str, value: Any) -> int | str:
     return int(count)
 
 
-def _lots(market_name: str, value: Any) -> int | str:
-    try:
-        return lots(CATALOG.markets[market_name], value)
-    except ApiError as exc:
-        return exc.error
-
-
 sizes = st.builds(
     lambda digits, exponent, negative: (-1 if negative else 1) * Decimal(digits).scaleb(exponent),
     st.integers(0, 10**24),
@@ -172,4 +168,4 @@ sizes = st.builds(
 @settings(max_examples=3000, deadline=None)
 @given(st.sampled_from(MARKETS), st.one_of(sizes, sizes.map(str), st.integers(-10, 10**30)))
 def test_a_size_counts_the_lots_decimal_division_counts(market: str, value: Any) -> None:
-    assert _lots(market, value) == _decimal_lots(market, value)
+    assert _answer(lots, market, value) == _decimal_lots(market, value)

@@ -755,6 +755,17 @@ class Projection:
         }
 
 
+def _later(delay: float, call: Callable[[], None]) -> asyncio.TimerHandle | None:
+    """`call` in `delay` seconds on the running event loop (its timer), or now when there is no
+    loop, since nothing would ever call it later (None then)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        call()
+        return None
+    return loop.call_later(delay, call)
+
+
 class Follower:
     """Feeds a projection from the sequencer (see `Projection.listener`).
 
@@ -840,12 +851,7 @@ class Follower:
             if self.deferred_count >= DEFER_MAX:
                 self.flush()
             elif self._flush_timer is None:
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:  # no event loop: nothing would ever write them later
-                    self.flush()
-                else:
-                    self._flush_timer = loop.call_later(self.defer_s, self.flush)
+                self._flush_timer = _later(self.defer_s, self.flush)
             return
         if not self.behind:
             market = None
@@ -892,12 +898,7 @@ class Follower:
             return
         self.uncommitted += batches
         if self._commit_timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no event loop: nothing would ever commit them later
-                self.commit()
-            else:
-                self._commit_timer = loop.call_later(self.commit_s, self.commit)
+            self._commit_timer = _later(self.commit_s, self.commit)
 
     def commit(self) -> None:
         """Commit the batches written and held uncommitted, or fall behind keeping them."""
