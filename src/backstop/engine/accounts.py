@@ -260,6 +260,12 @@ class Positions:
         """The positions, in the order they were opened (the tuple itself: never to be changed)."""
         return self.all
 
+    def in_market_order(self) -> tuple[Position, ...] | list[Position]:
+        """The positions in the order of their markets' names (as `sorted(positions)` gave the
+        names of the dict): the liquidation's order."""
+        held = self.all
+        return held if len(held) < 2 else sorted(held, key=_market_of)
+
     def keys(self) -> list[str]:
         return [pos.market for pos in self.all]
 
@@ -271,6 +277,10 @@ class Positions:
 
     def __repr__(self) -> str:
         return f"Positions({dict(self.items())!r})"
+
+
+def _market_of(pos: Position) -> str:
+    return pos.market
 
 
 NO_POSITIONS: Final[Positions] = Positions()

@@ -177,9 +177,9 @@ def _ftx_second(ex: Exchange, ts: int, events: list[Event]) -> None:
             closing.append((acct, a))
         else:
             acct.liquidation = STEP_ORDERLY
-            for name in sorted(acct.positions):
-                if acct.positions[name].size:
-                    orderly.setdefault(name, []).append((acct, a))
+            for pos in acct.positions.in_market_order():
+                if pos.size:
+                    orderly.setdefault(pos.market, []).append((acct, a))
     if closing:
         # none register mid-sweep
         blps = [Provider(ex.accounts[aid], ex.backstops[aid]) for aid in sorted(ex.backstops)]
@@ -258,9 +258,7 @@ def _auto_close(
     backstop providers `blps` (id order) first."""
     edge = a.auto_close()
     fractions = (a.mf(), a.acmf())  # as of this second's assessment, for every transfer's record
-    positions = acct.positions
-    for name in sorted(positions) if len(positions) > 1 else list(positions):
-        pos = positions[name]
+    for pos in acct.positions.in_market_order():
         size = pos.size
         if not size or pos.book.halted:
             continue
@@ -490,18 +488,16 @@ def _dump_account(
     if acct.liquidation == STEP_SALE:
         return
     before = assess(ex, acct)
-    marks = {name: mark_of(acct.positions[name].book) for name in acct.positions}
-    for name in sorted(acct.positions):
-        pos = acct.positions[name]
+    marks = {pos.market: mark_of(pos.book) for pos in acct.positions.values()}
+    for pos in acct.positions.in_market_order():
         if pos.size:
             _dump(ex, acct, pos, ts, events)
     if adl is not None:
         # the engine took everything at the bankruptcy price: what the book did not take is
         # deleveraged at that price, and the margin left over is the fund's gain
-        for name in sorted(acct.positions):
-            pos = acct.positions[name]
+        for pos in acct.positions.in_market_order():
             if pos.size and not pos.book.halted:
-                _deleverage(ex, acct, pos, before, marks[name], adl, ts, events)
+                _deleverage(ex, acct, pos, before, marks[pos.market], adl, ts, events)
         usd = acct.usd
         if usd > 0 and not assess(ex, acct).notional:
             _to_fund(ex, acct, usd, "takeover", "", ts, events)
