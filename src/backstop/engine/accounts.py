@@ -51,7 +51,7 @@ class Coins:
     is 184 bytes plus an int object for the atoms. Here the first coin and its atoms are fields
     (the atoms a machine int in the compiled engine, no object of their own), the other coins in a
     dict made when a second one arrives: 64 bytes for one coin, and the margin checks read the
-    first coin without a dict (`first`)."""
+    first coin from its fields (`coin`, `atoms`) without a dict or a list."""
 
     __slots__ = ("atoms", "coin", "more")
 
