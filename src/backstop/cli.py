@@ -767,7 +767,7 @@ def risk_margin(obj: Context, market_name: str, imf: str, mmf: str) -> None:
 def risk_insurance(obj: Context, last: int) -> None:
     """The insurance fund: its balance and its latest movements (the fund is its own ledger)."""
     ex = obj.exchange()
-    history = ex.insurance.history[-last:] if last > 0 else []
+    history = ex.insurance.history.last(last)
     emit(
         {
             "balance": from_atoms(ex.insurance.balance),

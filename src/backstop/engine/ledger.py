@@ -216,8 +216,9 @@ def _fund(
         beyond = -(fund.balance + change) - (-fund.balance if fund.balance < 0 else 0)
         ex.shortfall[market] = ex.shortfall.get(market, 0) + beyond
     fund.balance += change
-    fund.history.append((ts, change, fund.balance, reason, account))
-    events.append(InsuranceFundChanged(change, fund.balance, reason, account, ts))
+    moved = InsuranceFundChanged(change, fund.balance, reason, account, ts)
+    fund.history.add(moved)  # the event is the history's entry (insurance.FundHistory)
+    events.append(moved)
 
 
 # ----------------------------------------------------------------------------- lean paths

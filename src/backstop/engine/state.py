@@ -24,6 +24,7 @@ from backstop.engine.backstop import Backstop
 from backstop.engine.book import MARKET_STATE
 from backstop.engine.commands import PlaceConditional
 from backstop.engine.fees import Volume
+from backstop.engine.insurance import FundHistory
 from backstop.engine.orders import Order
 
 if TYPE_CHECKING:
@@ -302,7 +303,7 @@ def _fund(ex: Exchange) -> Any:
 def _restore_fund(ex: Exchange, value: Any, r: Restoring) -> None:
     balance, history = value
     ex.insurance.balance = balance
-    ex.insurance.history = [tuple(h) for h in history]
+    ex.insurance.history = FundHistory.of(history)
 
 
 def _backstops(ex: Exchange) -> Any:

@@ -364,7 +364,7 @@ async def insurance_fund(request: Request) -> FTXResponse:
             "reason": why,
             "account": who,
         }
-        for ts, change, balance, why, who in fund.history[-1000:]
+        for ts, change, balance, why, who in fund.history.last(1000)
     ]
     return ok({"balance": from_atoms(fund.balance), "history": history})
 

@@ -139,7 +139,7 @@ def on_tick(
         first = g.seen
         while g.seen < len(history) and history[g.seen][0] // DAY_US == day:
             g.seen += 1
-        to_burn += close(params, g, ex, day, history[first : g.seen], ts, events)
+        to_burn += close(params, g, ex, day, history.between(first, g.seen), ts, events)
     g.finished = {d: t for d, t in g.finished.items() if d >= today}
     return to_burn
 
