@@ -61,7 +61,10 @@ class FundHistory:
 
     def last(self, count: int) -> list[Movement]:
         """The latest `count` movements (none when `count` <= 0)."""
-        return self.between(len(self.changes) - count, len(self.changes)) if count > 0 else []
+        if count <= 0:
+            return []
+        held = len(self.changes)
+        return self.between(held - count if count < held else 0, held)
 
     def __iter__(self) -> Iterator[Movement]:
         return iter(self.between(0, len(self.changes)))
