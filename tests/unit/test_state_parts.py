@@ -14,6 +14,7 @@ from backstop.engine.book import MARKET_STATE
 from backstop.engine.commands import HaltMarket, PlaceConditional, SetMarginFloor, Tick
 from backstop.engine.events import Fill
 from backstop.engine.exchange import Exchange
+from backstop.engine.insurance import FundHistory
 from backstop.engine.restore import restore
 
 HOUR = 3_600 * 1_000_000
@@ -88,7 +89,7 @@ def test_a_field_left_out_of_restore_is_caught(ex: Exchange) -> None:
         ("markets", lambda e: setattr(e.books["BTC-PERP"], "funding_rates", [])),
         ("markets", lambda e: setattr(e.books["BTC/USD"], "volume_minute_atoms", 0)),  # its window
         ("accounts", lambda e: setattr(e.accounts[0], "leverage", 1)),
-        ("insurance_fund", lambda e: setattr(e.insurance, "history", [])),
+        ("insurance_fund", lambda e: setattr(e.insurance, "history", FundHistory())),
     ]
     for part, forget in broken:
         again = restore(ex.catalog, ex.canonical())
