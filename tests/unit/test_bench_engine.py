@@ -63,9 +63,21 @@ def test_accounts_scaling_measures_each_count_and_memory_per_account() -> None:
     notes: list[str] = []
     s = scaling([100, 400], 2_000, 7, 500, 2, 0.1, notes.append, memory_sample=200)
     rows = s["counts"]
-    assert [r["accounts"] for r in rows] == [100, 400]
-    assert [r["holders_after_setup"] for r in rows] == [10, 40]
+    assert [(r["accounts"], r["warmup_per_account"]) for r in rows] == [
+        (100, 0),
+        (400, 0),
+        (100, 5),
+        (400, 5),
+    ]
+    first, established = rows[:2], rows[2:]
+    assert [r["holders_before_timing"] for r in first] == [10, 40]  # the setup's, nothing sent before
+    assert [r["warmup_commands"] for r in established] == [500, 2_000]
+    # five commands per account, about two in three an order from a random account: ~96% placed one
+    assert all(0.9 < r["traded_in_warmup"] <= 1 for r in established)
+    assert all(r["traded_in_warmup"] == 0 for r in first)
+    assert all(r["holders_before_timing"] > 40 for r in established)  # the warm-up traded
     assert all(r["same_state"] and len(r["ratios"]) == 2 for r in rows)
-    assert s["last_vs_first"] > 0
+    assert set(s["last_vs_first"]) == {"first trades", "established"}
+    assert all(v > 0 for v in s["last_vs_first"].values())
     m = s["memory"]
     assert m["method"] == "tracemalloc" and 0 < m["bytes_per_account"] < m["bytes_per_account_with_position"]
