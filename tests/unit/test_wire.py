@@ -208,3 +208,19 @@ def test_an_amounts_text_is_kept_as_it_is_written(market_name: str, count: int) 
     expected = repr(count * m.size_num / m.size_den)
     assert m.size_text(count) == expected == m.size_text(count)
     assert m.amounts[count] == expected
+
+
+def test_an_order_resting_as_it_came_is_its_acceptances_row() -> None:
+    """`placed_row` of a command whose one event accepted an order (it rests untouched) is the row
+    the general fold of the events gives, and so is that of a command with more events."""
+    from backstop.engine.events import OrderAccepted, OrderClosed
+    from backstop.projections.writer import order_from_events
+    from backstop.server.private import placed_row
+
+    accepted = OrderAccepted(
+        7, 3, "BTC-PERP", "buy", 29_980, 10, "limit", False, True, False, "c1", 2_000_000, False
+    )
+    assert placed_row([accepted]) == order_from_events([accepted], 7)
+    closed = OrderClosed(7, 3, "BTC-PERP", "cancelled", 0, 10, 2_000_001)
+    assert placed_row([accepted, closed]) == order_from_events([accepted, closed], 7)
+    assert placed_row([accepted, closed])[10] == "closed"

@@ -21,7 +21,7 @@ from backstop.engine import errors
 from backstop.engine.amounts import PPM, from_atoms
 from backstop.engine.events import Event, Fill, OrderAccepted, Rejected
 from backstop.projections.schema import ORDERS
-from backstop.projections.writer import OrderRow, order_from_events
+from backstop.projections.writer import OrderRow, order_from_events, order_row
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.sequencer import unavailable
@@ -300,7 +300,12 @@ def _placed(s: ServerState, account: int, events: list[Event]) -> dict[str, Any]
 
 
 def placed_row(events: list[Event]) -> OrderRow:
-    """The row of the order a command's events accepted last, as they leave it."""
+    """The row of the order a command's events accepted last, as they leave it. An order that
+    rests as it came (its command's one event, most orders) is its acceptance's row."""
+    if len(events) == 1:
+        only = events[0]
+        if type(only) is OrderAccepted:
+            return order_row(only)
     order_id = None
     for e in reversed(events):
         if isinstance(e, OrderAccepted):
