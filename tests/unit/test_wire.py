@@ -74,6 +74,7 @@ def test_an_orders_json_text_is_the_general_paths_byte_for_byte(row: list[Any]) 
     text = wire.order_json(CATALOG.markets[row[2]], row)
     assert text is not None
     assert text.encode() == _general(row)
+    assert wire.order_json(CATALOG.markets[row[2]], row) == text  # its amounts' texts now kept
     assert render({"success": True, "result": json.loads(text)}).startswith(b'{"success":true,"result":')
 
 

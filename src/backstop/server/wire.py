@@ -39,6 +39,7 @@ class MarketText:
         "price_den",
         "price_num",
         "price_one",
+        "prices",
         "size_den",
         "size_num",
     )
@@ -52,6 +53,7 @@ class MarketText:
         self.price_one = market.price_of(1)
         self.lots: dict[tuple[type, str], int] = {}  # sizes counted in lots (`private.lots`), by text
         self.amounts: dict[int, str] = {}  # a count of size increments -> its JSON text (`size_text`)
+        self.prices: dict[int, str] = {}  # a count of price increments -> its JSON text (`price_text`)
 
     def size_text(self, count: int) -> str:
         """The JSON text of `count` size increments, kept (at most MAX_AMOUNTS per market, forgotten
@@ -65,9 +67,20 @@ class MarketText:
             self.amounts[count] = found
         return found
 
+    def price_text(self, ticks: int) -> str:
+        """The JSON text of a price of `ticks` price increments, kept as `size_text` keeps sizes:
+        orders rest at a few prices near the market."""
+        found = self.prices.get(ticks)
+        if found is None:
+            found = repr(ticks * self.price_num / self.price_den)
+            if len(self.prices) >= MAX_AMOUNTS:
+                self.prices.clear()
+            self.prices[ticks] = found
+        return found
+
 
 MAX_AMOUNTS = 1_000
-"""Amounts whose JSON text a market keeps (`MarketText.size_text`)."""
+"""Amounts (sizes, prices) whose JSON text a market keeps (`MarketText.size_text`, `price_text`)."""
 
 
 _MARKETS: dict[str, MarketText] = {}
@@ -82,6 +95,10 @@ def market_text(market: Market) -> MarketText:
 
 def _text(value: Any) -> str | None:
     return quote(value) if type(value) is str else None
+
+
+_WORDS = {word: quote(word) for word in ("limit", "market", "buy", "sell", "new", "open", "closed")}
+"""An order's type, side and status, as JSON strings: the few words they are, quoted once."""
 
 
 def order_json(market: Market, row: Sequence[Any]) -> str | None:
@@ -102,7 +119,10 @@ def order_json(market: Market, row: Sequence[Any]) -> str | None:
         return None
     if type(liquidation) is not bool:
         return None
-    kind_text, side_text, status_text = _text(kind), _text(side), _text(status)
+    words = _WORDS
+    kind_text = words.get(kind) or _text(kind)
+    side_text = words.get(side) or _text(side)
+    status_text = words.get(status) or _text(status)
     if kind_text is None or side_text is None or status_text is None:
         return None
     if client_id is None:
@@ -112,7 +132,7 @@ def order_json(market: Market, row: Sequence[Any]) -> str | None:
         if found is None:
             return None
         client_text = found
-    price_text = "null" if price is None or kind == "market" else repr(price * m.price_num / m.price_den)
+    price_text = "null" if price is None or kind == "market" else m.price_text(price)
     if filled:
         avg = m.price_one * Decimal(fill_value) / filled
         avg_text = repr(float(avg))
