@@ -147,10 +147,10 @@ def lots(market: Market, value: Any) -> int:
 
     A size given as a string or a JSON fraction (a Decimal) is counted once per market and text
     and kept (`MarketText.lots`, at most MAX_SIZES, forgotten all at once past that): clients send
-    the same few sizes over and over, and the checks and the count cost a third of placing an
-    order's parsing. The text decides: `str` of a Decimal gives back its digits and exponent
-    exactly, so the same text is the same number with the same digits, refused or counted alike
-    (only counts are kept; what is refused is refused each time)."""
+    the same few sizes over and over, and the checks and the count were half of `order_command`.
+    The text decides: `str` of a Decimal gives back its digits and exponent exactly, so the same
+    text is the same number with the same digits, refused or counted alike (only counts are kept;
+    what is refused is refused each time)."""
     m = market_text(market)
     kind = type(value)
     if kind is Decimal or kind is str:
