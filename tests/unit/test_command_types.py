@@ -116,3 +116,44 @@ def test_from_dict_rejects_unknown_types_and_fields():
         from_dict({"type": "Tick", "ts": 1, "extra": 2})
     with pytest.raises(ValueError):
         from_dict({"type": "Deposit", "ts": 1, "account": 0})
+
+
+_ORDER_VALUES = [
+    0,
+    -1,
+    INT_MIN,
+    INT_MAX,
+    INT_MIN - 1,
+    INT_MAX + 1,
+    True,
+    False,
+    None,
+    1.0,
+    "",
+    "BTC-PERP",
+    "x" * MAX_TEXT,
+    "x" * (MAX_TEXT + 1),
+    "a\x00b",
+    "\ud800",
+    "名前",
+    (1,),
+    [1],
+    {"a": 1},
+]
+
+
+def test_an_order_is_checked_as_its_field_types_say():
+    """`invalid_field` checks a PlaceOrder field by field in code of its own (the API's most common
+    command): it names the same field as the general check by FIELD_TYPES, for every value a field
+    may or may not carry, in every position, alone and together with a bad value before it."""
+    from backstop.engine.commands import _invalid_order, _invalid_typed
+
+    base = PlaceOrder(1, 0, "BTC-PERP", "buy", 10, 9_000, "limit", False, True, False, "c")
+    assert _invalid_order(base) is None is _invalid_typed(base)
+    for position in range(len(base)):
+        for value in _ORDER_VALUES:
+            command = base._replace(**{base._fields[position]: value})
+            assert invalid_field(command) == _invalid_typed(command), (position, value)
+            for earlier in range(position):
+                both = command._replace(**{base._fields[earlier]: 2.5})
+                assert invalid_field(both) == _invalid_typed(both) == base._fields[earlier]

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_auth import TS, Stub, rec, signed
 
 from backstop.engine.errors import REQUEST_UNRECORDED
@@ -98,7 +100,7 @@ def test_entries_leave_with_their_window_and_the_floor_keeps_them_refused():
         assert guard.first_use("k", TS + i, f"sig{i}", TS + i)
     # 30 s after the newest, the timestamp check refuses all of them: nothing is kept
     assert guard.first_use("k", TS + 200_000, "fresh", TS + 200_000)
-    assert len(guard._keys["k"].heap) == 1
+    assert len(guard._keys["k"]) == 1
     # were the clock to step back, the forgotten writes still stay refused (the key's floor)
     assert not guard.first_use("k", TS + 50, "sig50", TS + 60)
 
@@ -116,12 +118,73 @@ def test_a_flood_from_one_key_is_bounded_and_costs_no_one_else():
     assert guard.first_use("other", TS, "x", TS)
     for i in range(MAX_PER_KEY + 500):
         assert guard.first_use("flood", TS + i // 100, f"f{i}", TS)
-    assert len(guard._keys["flood"].heap) == MAX_PER_KEY
+    assert len(guard._keys["flood"]) == MAX_PER_KEY
     # the oldest were forgotten: the key's floor rose past them, so they stay refused
     assert not guard.first_use("flood", TS, "f0", TS)
     assert not guard.first_use("flood", TS, "unseen-but-old", TS)
     assert guard.first_use("flood", TS + 1_000, "new", TS)
     assert not guard.first_use("other", TS, "x", TS) and guard.first_use("other", TS, "y", TS)
+
+
+class _HeapGuard:
+    """The guard's rule as it was first written, one heap per key: what `ReplayGuard` must answer."""
+
+    def __init__(self, window_ms: int, limit: int) -> None:
+        self.window_ms, self.limit = window_ms, limit
+        self.keys: dict[str, tuple[list[int], list[tuple[int, str]], set[str]]] = {}
+
+    def first_use(self, key: str, ts: int, sign: str, now_ms: int) -> bool:
+        import heapq
+
+        floor, heap, seen = self.keys.setdefault(key, ([0], [], set()))
+
+        def forget() -> None:
+            old, gone = heapq.heappop(heap)
+            seen.discard(gone)
+            floor[0] = max(floor[0], old)
+
+        while heap and heap[0][0] < now_ms - self.window_ms:
+            forget()
+        if ts <= floor[0] or sign in seen:
+            return False
+        if len(heap) >= self.limit:
+            forget()
+            if ts <= floor[0]:
+                return False
+        heapq.heappush(heap, (ts, sign))
+        seen.add(sign)
+        return True
+
+
+LIMIT = 3  # a bound per key small enough for the examples to reach it often
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("ab"), st.integers(-20, 20), st.integers(0, 2), st.integers(0, 3)),
+        max_size=200,
+    )
+)
+def test_writes_in_and_out_of_order_are_answered_as_one_heap_would(
+    steps: list[tuple[str, int, int, int]],
+) -> None:
+    """Writes signed in order are queued and late ones heaped (`_KeyWrites`); whatever the order of
+    timestamps (within the window, as the timestamp check leaves them), the clock's steps and the
+    bound per key, every answer is that of a single heap per key, oldest forgotten first, and so
+    is the number of writes kept."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(replays, "MAX_PER_KEY", LIMIT)
+        guard = ReplayGuard(None, 20, 0)
+        model = _HeapGuard(20, LIMIT)
+        now = 0
+        for key, offset, step, sign in steps:
+            now += step
+            ts = now + offset
+            signature = f"{ts}:{sign}"
+            assert guard.first_use(key, ts, signature, now) == model.first_use(key, ts, signature, now)
+            if key in guard._keys:
+                assert len(guard._keys[key]) == len(model.keys[key][1])
 
 
 # -- restarts --------------------------------------------------------------------------------------

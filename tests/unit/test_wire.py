@@ -74,6 +74,7 @@ def test_an_orders_json_text_is_the_general_paths_byte_for_byte(row: list[Any]) 
     text = wire.order_json(CATALOG.markets[row[2]], row)
     assert text is not None
     assert text.encode() == _general(row)
+    assert wire.order_json(CATALOG.markets[row[2]], row) == text  # its amounts' texts now kept
     assert render({"success": True, "result": json.loads(text)}).startswith(b'{"success":true,"result":')
 
 
@@ -169,3 +170,58 @@ sizes = st.builds(
 @given(st.sampled_from(MARKETS), st.one_of(sizes, sizes.map(str), st.integers(-10, 10**30)))
 def test_a_size_counts_the_lots_decimal_division_counts(market: str, value: Any) -> None:
     assert _answer(lots, market, value) == _decimal_lots(market, value)
+
+
+def test_a_size_is_counted_once_per_text_and_kept_within_bounds() -> None:
+    """`lots` keeps the counts of sizes given as text or fractions, per market and text: asked
+    again (from what it kept) it answers what the Decimal division does; a number equal in value
+    but written with more digits than allowed is still refused; a refused size is not kept; and
+    a market keeps at most MAX_SIZES."""
+    from backstop.server import private
+    from backstop.server.wire import market_text
+
+    market = CATALOG.markets["BTC-PERP"]
+    kept = market_text(market).lots
+    kept.clear()
+    for value in (Decimal("0.001"), "0.001", Decimal("0.0010"), Decimal("1E-3"), "0.5"):
+        for _ in range(2):
+            assert _answer(lots, "BTC-PERP", value) == _decimal_lots("BTC-PERP", value)
+    assert (Decimal, "0.001") in kept and (str, "0.001") in kept and (Decimal, "0.0010") in kept
+    too_long = Decimal("0.001" + "0" * params.MAX_DIGITS)  # equal to 0.001, more than MAX_DIGITS digits
+    assert too_long == Decimal("0.001")
+    for _ in range(2):
+        assert _answer(lots, "BTC-PERP", too_long) == "Invalid parameter size"
+    assert _answer(lots, "BTC-PERP", "0.00001") == errors.SIZE_TOO_SMALL
+    assert (str, "0.00001") not in kept
+    for n in range(private.MAX_SIZES + 5):
+        assert lots(market, f"{n + 1}.0") == (n + 1) * 10_000
+    assert len(kept) <= private.MAX_SIZES
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(MARKETS), st.integers(0, 10**12))
+def test_an_amounts_text_is_kept_as_it_is_written(market_name: str, count: int) -> None:
+    """`MarketText.size_text` gives the float text of `count` increments, the first time and from
+    what it kept."""
+    from backstop.server.wire import market_text
+
+    m = market_text(CATALOG.markets[market_name])
+    expected = repr(count * m.size_num / m.size_den)
+    assert m.size_text(count) == expected == m.size_text(count)
+    assert m.amounts[count] == expected
+
+
+def test_an_order_resting_as_it_came_is_its_acceptances_row() -> None:
+    """`placed_row` of a command whose one event accepted an order (it rests untouched) is the row
+    the general fold of the events gives, and so is that of a command with more events."""
+    from backstop.engine.events import OrderAccepted, OrderClosed
+    from backstop.projections.writer import order_from_events
+    from backstop.server.private import placed_row
+
+    accepted = OrderAccepted(
+        7, 3, "BTC-PERP", "buy", 29_980, 10, "limit", False, True, False, "c1", 2_000_000, False
+    )
+    assert placed_row([accepted]) == order_from_events([accepted], 7)
+    closed = OrderClosed(7, 3, "BTC-PERP", "cancelled", 0, 10, 2_000_001)
+    assert placed_row([accepted, closed]) == order_from_events([accepted, closed], 7)
+    assert placed_row([accepted, closed])[10] == "closed"

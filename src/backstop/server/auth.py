@@ -260,14 +260,17 @@ def verify(
     record = store.get(key)
     if record is None:
         raise AuthError(INVALID_API_KEY, 401)
-    if _TS.fullmatch(ts) is None or abs(now_ms - int(ts)) > window_ms:
+    if _TS.fullmatch(ts) is None:
+        raise AuthError(TIMESTAMP_TOO_FAR, 401)
+    ts_ms = int(ts)
+    if abs(now_ms - ts_ms) > window_ms:
         raise AuthError(TIMESTAMP_TOO_FAR, 401)
     expected = _hex_hmac(record.secret, request_payload(ts, method, raw_target, body))
     if not _signature_matches(expected, sign):
         raise AuthError(INVALID_SIGNATURE, 401)
     if method not in _READS:
         try:
-            first = store.first_use(key, int(ts), expected, now_ms, window_ms)
+            first = store.first_use(key, ts_ms, expected, now_ms, window_ms)
         except OSError:  # its record cannot be kept, so it cannot be accepted: try again later
             raise AuthError(REQUEST_UNRECORDED, 503) from None
         if not first:

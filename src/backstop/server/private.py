@@ -21,11 +21,11 @@ from backstop.engine import errors
 from backstop.engine.amounts import PPM, from_atoms
 from backstop.engine.events import Event, Fill, OrderAccepted, Rejected
 from backstop.projections.schema import ORDERS
-from backstop.projections.writer import OrderRow, order_from_events
+from backstop.projections.writer import OrderRow, order_from_events, order_row
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.sequencer import unavailable
-from backstop.server.wire import market_text
+from backstop.server.wire import MarketText, market_text
 from backstop.views import account_view, balances_view, order_view, positions_view
 
 if TYPE_CHECKING:
@@ -143,11 +143,37 @@ def lots(market: Market, value: Any) -> int:
     """A size from a body in lots of `market`: > 0 and a whole number of its size increment.
     Counted with integers: the size as the ratio of integers it is, over the increment's
     (`num / den`), the quotient what the exact Decimal division gives (see FAST_TICKS), without
-    the division and the two Decimals it makes (a third of this function's cost)."""
+    the division and the two Decimals it makes (a third of this function's cost).
+
+    A size given as a string or a JSON fraction (a Decimal) is counted once per market and text
+    and kept (`MarketText.lots`, at most MAX_SIZES, forgotten all at once past that): clients send
+    the same few sizes over and over, and the checks and the count were half of `order_command`.
+    The text decides: `str` of a Decimal gives back its digits and exponent exactly, so the same
+    text is the same number with the same digits, refused or counted alike (only counts are kept;
+    what is refused is refused each time)."""
+    m = market_text(market)
+    kind = type(value)
+    if kind is Decimal or kind is str:
+        key = (kind, value if kind is str else str(value))
+        found = m.lots.get(key)
+        if found is not None:
+            return found
+        count = _count_lots(m, value)
+        if len(m.lots) >= MAX_SIZES:
+            m.lots.clear()
+        m.lots[key] = count
+        return count
+    return _count_lots(m, value)
+
+
+MAX_SIZES = 1_000
+"""Sizes kept counted per market (`lots`)."""
+
+
+def _count_lots(m: MarketText, value: Any) -> int:
     size = params.decimal(value, "size")
     if size <= 0:
         raise ApiError(errors.SIZE_TOO_SMALL)
-    m = market_text(market)
     top, bottom = size.as_integer_ratio()
     count, rest = divmod(top * m.size_den, bottom * m.size_num)
     if rest:
@@ -274,7 +300,12 @@ def _placed(s: ServerState, account: int, events: list[Event]) -> dict[str, Any]
 
 
 def placed_row(events: list[Event]) -> OrderRow:
-    """The row of the order a command's events accepted last, as they leave it."""
+    """The row of the order a command's events accepted last, as they leave it. An order that
+    rests as it came (its command's one event, most orders) is its acceptance's row."""
+    if len(events) == 1:
+        only = events[0]
+        if type(only) is OrderAccepted:
+            return order_row(only)
     order_id = None
     for e in reversed(events):
         if isinstance(e, OrderAccepted):

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import deque
 from heapq import heappop, heappush
 from pathlib import Path
 
@@ -53,18 +54,48 @@ CLEAN = "clean"  # the last line of a file closed by its process
 
 
 class _KeyWrites:
-    """One key's live signed writes: (timestamp, signature) in a heap, oldest first."""
+    """One key's live signed writes, (timestamp, signature) oldest first: those signed in order
+    in a queue (`queue`, each no older than the one before), the late ones (signed before the
+    newest already seen: concurrent requests) in a heap (`late`). Writes mostly come in order, so
+    keeping one costs an append and forgetting it a pop from the left, not a heap's sifting
+    (which was half of the guard's cost); the oldest is whichever of the two fronts is older."""
 
-    __slots__ = ("floor", "heap", "reserved", "seen")
+    __slots__ = ("floor", "late", "queue", "reserved", "seen")
 
     def __init__(self, floor: int) -> None:
         self.floor = floor  # writes signed at or before this are refused
         self.reserved = floor  # the floor a restart would start from (persisted)
-        self.heap: list[tuple[int, str]] = []
+        self.queue: deque[tuple[int, str]] = deque()
+        self.late: list[tuple[int, str]] = []
         self.seen: set[str] = set()
 
+    def __len__(self) -> int:
+        return len(self.queue) + len(self.late)
+
+    def add(self, ts: int, sign: str) -> None:
+        queue = self.queue
+        if not queue or queue[-1][0] <= ts:
+            queue.append((ts, sign))
+        else:
+            heappush(self.late, (ts, sign))
+        self.seen.add(sign)
+
+    def forget_before(self, horizon: int) -> None:
+        """Forget the writes signed before `horizon`."""
+        queue, late = self.queue, self.late
+        while queue and queue[0][0] < horizon:
+            self._forgot(*queue.popleft())
+        while late and late[0][0] < horizon:
+            self._forgot(*heappop(late))
+
     def forget_oldest(self) -> None:
-        ts, sign = heappop(self.heap)
+        queue, late = self.queue, self.late
+        if late and (not queue or late[0] < queue[0]):
+            self._forgot(*heappop(late))
+        else:
+            self._forgot(*queue.popleft())
+
+    def _forgot(self, ts: int, sign: str) -> None:
         self.seen.discard(sign)
         if ts > self.floor:
             self.floor = ts
@@ -94,20 +125,17 @@ class ReplayGuard:
         writes = self._keys.get(key)
         if writes is None:
             writes = self._keys[key] = _KeyWrites(self._floor)
-        heap = writes.heap
         horizon = now_ms - self.window_ms  # older timestamps are refused by the timestamp check
-        while heap and heap[0][0] < horizon:
-            writes.forget_oldest()
+        writes.forget_before(horizon)
         if ts <= writes.floor or sign in writes.seen:
             return False
-        if len(heap) >= MAX_PER_KEY:
+        if len(writes) >= MAX_PER_KEY:
             writes.forget_oldest()
             if ts <= writes.floor:
                 return False
         if ts > writes.reserved and self._fd >= 0:
             self._reserve(key, writes, ts + RESERVE_MS)  # OSError (a full disk): nothing remembered
-        heappush(heap, (ts, sign))
-        writes.seen.add(sign)
+        writes.add(ts, sign)
         if now_ms - self._swept > self.window_ms:
             self._sweep(horizon)
             self._swept = now_ms
@@ -117,9 +145,8 @@ class ReplayGuard:
         """Forget every key's expired writes, and keys with nothing left to remember."""
         for key in list(self._keys):
             writes = self._keys[key]
-            while writes.heap and writes.heap[0][0] < horizon:
-                writes.forget_oldest()
-            if not writes.heap and writes.reserved < horizon and writes.floor < horizon:
+            writes.forget_before(horizon)
+            if not writes and writes.reserved < horizon and writes.floor < horizon:
                 del self._keys[key]
 
     # -- persistence ---------------------------------------------------------------------------

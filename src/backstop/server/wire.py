@@ -30,7 +30,19 @@ _BOOLS = {True: "true", False: "false"}
 class MarketText:
     """What an order's JSON takes from its market, worked out once."""
 
-    __slots__ = ("future", "market", "name", "price_den", "price_num", "price_one", "size_den", "size_num")
+    __slots__ = (
+        "amounts",
+        "future",
+        "lots",
+        "market",
+        "name",
+        "price_den",
+        "price_num",
+        "price_one",
+        "prices",
+        "size_den",
+        "size_num",
+    )
 
     def __init__(self, market: Market) -> None:
         self.market = market
@@ -39,6 +51,36 @@ class MarketText:
         self.price_num, self.price_den = market.price_increment.as_integer_ratio()
         self.size_num, self.size_den = market.size_increment.as_integer_ratio()
         self.price_one = market.price_of(1)
+        self.lots: dict[tuple[type, str], int] = {}  # sizes counted in lots (`private.lots`), by text
+        self.amounts: dict[int, str] = {}  # a count of size increments -> its JSON text (`size_text`)
+        self.prices: dict[int, str] = {}  # a count of price increments -> its JSON text (`price_text`)
+
+    def size_text(self, count: int) -> str:
+        """The JSON text of `count` size increments, kept (at most MAX_AMOUNTS per market, forgotten
+        all at once past that): an order's size, filled and remaining sizes are mostly a few
+        counts sent over and over."""
+        found = self.amounts.get(count)
+        if found is None:
+            found = repr(count * self.size_num / self.size_den)
+            if len(self.amounts) >= MAX_AMOUNTS:
+                self.amounts.clear()
+            self.amounts[count] = found
+        return found
+
+    def price_text(self, ticks: int) -> str:
+        """The JSON text of a price of `ticks` price increments, kept as `size_text` keeps sizes:
+        orders rest at a few prices near the market."""
+        found = self.prices.get(ticks)
+        if found is None:
+            found = repr(ticks * self.price_num / self.price_den)
+            if len(self.prices) >= MAX_AMOUNTS:
+                self.prices.clear()
+            self.prices[ticks] = found
+        return found
+
+
+MAX_AMOUNTS = 1_000
+"""Amounts (sizes, prices) whose JSON text a market keeps (`MarketText.size_text`, `price_text`)."""
 
 
 _MARKETS: dict[str, MarketText] = {}
@@ -53,6 +95,10 @@ def market_text(market: Market) -> MarketText:
 
 def _text(value: Any) -> str | None:
     return quote(value) if type(value) is str else None
+
+
+_WORDS = {word: quote(word) for word in ("limit", "market", "buy", "sell", "new", "open", "closed")}
+"""An order's type, side and status, as JSON strings: the few words they are, quoted once."""
 
 
 def order_json(market: Market, row: Sequence[Any]) -> str | None:
@@ -73,7 +119,10 @@ def order_json(market: Market, row: Sequence[Any]) -> str | None:
         return None
     if type(liquidation) is not bool:
         return None
-    kind_text, side_text, status_text = _text(kind), _text(side), _text(status)
+    words = _WORDS
+    kind_text = words.get(kind) or _text(kind)
+    side_text = words.get(side) or _text(side)
+    status_text = words.get(status) or _text(status)
     if kind_text is None or side_text is None or status_text is None:
         return None
     if client_id is None:
@@ -83,18 +132,21 @@ def order_json(market: Market, row: Sequence[Any]) -> str | None:
         if found is None:
             return None
         client_text = found
-    price_text = "null" if price is None or kind == "market" else repr(price * m.price_num / m.price_den)
+    price_text = "null" if price is None or kind == "market" else m.price_text(price)
     if filled:
         avg = m.price_one * Decimal(fill_value) / filled
         avg_text = repr(float(avg))
     else:
         avg_text = "null"
-    num, den = m.size_num, m.size_den
+    amounts = m.amounts
+    size_text = amounts.get(size) or m.size_text(size)
+    filled_text = amounts.get(filled) or m.size_text(filled)
+    remaining_text = amounts.get(remaining) or m.size_text(remaining)
     return (
         f'{{"id":{order_id},"clientId":{client_text},"market":{m.name},"future":{m.future},'
         f'"type":{kind_text},"side":{side_text},"price":{price_text},'
-        f'"size":{size * num / den!r},"filledSize":{filled * num / den!r},'
-        f'"remainingSize":{remaining * num / den!r},"avgFillPrice":{avg_text},"status":{status_text},'
+        f'"size":{size_text},"filledSize":{filled_text},'
+        f'"remainingSize":{remaining_text},"avgFillPrice":{avg_text},"status":{status_text},'
         f'"createdAt":{quote(iso(created))},"reduceOnly":{bools[reduce_only]},"ioc":{bools[ioc]},'
         f'"postOnly":{bools[post_only]},"liquidation":{bools[liquidation]}}}'
     )
