@@ -60,23 +60,22 @@ class MarketText:
         all at once past that): an order's size, filled and remaining sizes are mostly a few
         counts sent over and over."""
         found = self.amounts.get(count)
-        if found is None:
-            found = repr(count * self.size_num / self.size_den)
-            if len(self.amounts) >= MAX_AMOUNTS:
-                self.amounts.clear()
-            self.amounts[count] = found
-        return found
+        return _kept(self.amounts, count, self.size_num, self.size_den) if found is None else found
 
     def price_text(self, ticks: int) -> str:
         """The JSON text of a price of `ticks` price increments, kept as `size_text` keeps sizes:
         orders rest at a few prices near the market."""
         found = self.prices.get(ticks)
-        if found is None:
-            found = repr(ticks * self.price_num / self.price_den)
-            if len(self.prices) >= MAX_AMOUNTS:
-                self.prices.clear()
-            self.prices[ticks] = found
-        return found
+        return _kept(self.prices, ticks, self.price_num, self.price_den) if found is None else found
+
+
+def _kept(texts: dict[int, str], count: int, num: int, den: int) -> str:
+    """The JSON text of `count` x num / den, kept in `texts` (cleared once it holds MAX_AMOUNTS)."""
+    text = repr(count * num / den)
+    if len(texts) >= MAX_AMOUNTS:
+        texts.clear()
+    texts[count] = text
+    return text
 
 
 MAX_AMOUNTS = 1_000
