@@ -14,9 +14,11 @@ from backstop.engine.amounts import ATOM, RATE
 from backstop.engine.exchange import Exchange
 from backstop.engine.margin import mark_of, position_imf
 from backstop.engine.risk import assess
+from backstop.feeds.base import HOUR_US, MINUTE_US
 from backstop.lab import makers, sweep
+from backstop.lab.intrabar import candle_path, candle_seed
 from backstop.lab.population import PopulationConfig, Trader, draw_leverage, leverage_setting
-from backstop.lab.replay import TIERS, IndexPath, Replay, hours_in, load_bars, replay
+from backstop.lab.replay import AHEAD, TIERS, IndexPath, Replay, hours_in, load_bars, replay
 from backstop.lab.spec import LabConfig, Result, with_overrides
 
 CRASH = with_overrides(LabConfig(start="2020-03-11", end="2020-03-14"), traders=300)
@@ -105,6 +107,35 @@ def test_the_index_follows_the_candle_path_through_its_low() -> None:
     seen = [path.at(hourly.open_us[i] + m * 60_000_000) for m in range(60)]
     assert min(p for p in seen if p is not None) == hourly.lows[i]  # the low is visited on a minute
     assert max(p for p in seen if p is not None) == hourly.highs[i]
+
+
+def test_hours_no_finer_bar_overlaps_are_drawn_alone_wherever_the_walk_starts() -> None:
+    """`IndexPath` draws the hours after the five-minute bars end a day ahead at a time: each
+    hour's minutes are still the path `intrabar` draws for that candle alone from its own
+    generator, and a walk started at any later hour prices it the same, minute for minute."""
+    five, hourly = load_bars(CRASH)["BTC"]
+    first = min(k for k, t in enumerate(hourly.open_us) if t >= five.end_us)
+    hours = range(first, len(hourly.open_us))
+    assert len(hours) > AHEAD  # past the first batch
+    walk = IndexPath((five, hourly), seed=3)
+    walked = {
+        i: [walk.at(hourly.open_us[i] + m * MINUTE_US) for m in range(60)]
+        for i in range(first - 2, hours.stop)
+    }
+    for i in hours:
+        t0 = hourly.open_us[i]
+        alone = candle_path(
+            candle_seed(3, "BTC", HOUR_US, t0),
+            hourly.opens[i],
+            hourly.highs[i],
+            hourly.lows[i],
+            hourly.closes[i],
+            HOUR_US / MINUTE_US,
+        )
+        assert walked[i] == alone[:60]
+    for i in (hours[5], hours[AHEAD - 1], hours[-1]):
+        late = IndexPath((five, hourly), seed=3)
+        assert [late.at(hourly.open_us[i] + m * MINUTE_US) for m in range(60)] == walked[i]
 
 
 def test_the_finest_candle_covering_an_instant_prices_it() -> None:

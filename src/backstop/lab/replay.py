@@ -170,6 +170,9 @@ class Stretch:
         return _interpolate(self.prices[m], self.prices[m + 1], ts - t0, t1 - t0)
 
 
+AHEAD: Final = 24
+"""Candles drawn together when no finer bar overlaps them (`IndexPath`): a day of hourly ones."""
+
 INTRABAR = ("model", "linear")
 """How the index moves inside a candle longer than a minute: `model` is `lab.intrabar`'s calibrated
 jump-diffusion bridge (the default); `linear` the straight walk open -> nearer extreme -> other
@@ -186,7 +189,13 @@ class IndexPath:
     straight lines between. Where finer candles cover part of a coarser one (BTC's five-minute bars
     stop at 2020-03-12 21:15, inside an hourly candle), the rest is drawn from the last finer close to
     the candle's close, or to the open of the finer bar where they resume, and visits the candle's
-    high or low only if no finer bar inside it reaches them: the index never jumps at the seam."""
+    high or low only if no finer bar inside it reaches them: the index never jumps at the seam.
+
+    A candle no finer bar overlaps is drawn whole, whenever it is drawn: so when one is due, the
+    next `AHEAD` - 1 such candles are drawn with it and kept (`ahead`). Each is exactly the path
+    drawing it alone gives (its own generator, the same inputs); drawn together they cost a
+    third as much in the replay, where a lone draw an hour found numpy's code and data out of
+    the cache (measured: 292 us a draw then, 95 us drawn in a row)."""
 
     def __init__(
         self,
@@ -209,6 +218,8 @@ class IndexPath:
         self.drawn: list[Stretch | None] = [None] * len(series)
         # per series: (candle, its high already visited, its low already visited)
         self.visited: list[tuple[int, bool, bool]] = [(-1, False, False)] * len(series)
+        # per series: candles drawn ahead of time (each whole: no finer bar overlaps it)
+        self.ahead: list[dict[int, Stretch]] = [{} for _ in series]
         # the stretch that gave the last price: it prices every instant up to its end (no finer
         # candle opens before it, its candle lasts past it), so `at` asks it first
         self.current: Stretch | None = None
@@ -243,9 +254,16 @@ class IndexPath:
 
     def _draw(self, k: int, i: int, ts: int) -> Stretch:
         """The stretch of candle i of series k that contains `ts`, which no finer candle covers."""
+        kept = self.ahead[k].pop(i, None)
+        if kept is not None:
+            self.visited[k] = (i, True, True)
+            return kept
         b = self.series[k]
         t0 = b.open_us[i]
         t1 = t0 + b.interval_us
+        candle, high_seen, low_seen = self.visited[k]
+        if candle != i and self._alone(k, i):
+            self._draw_ahead(k, i + 1)
         start, first = t0, b.opens[i]
         end, last = t1, b.closes[i]
         for j in range(k):  # their `next` is already past every bar that ended by ts
@@ -257,7 +275,6 @@ class IndexPath:
                     start, first = ended, f.closes[m - 1]
             if m < len(f.open_us) and ts < f.open_us[m] < end:
                 end, last = f.open_us[m], f.opens[m]
-        candle, high_seen, low_seen = self.visited[k]
         if candle != i:  # which extremes finer bars inside this candle reach
             high_seen = low_seen = False
             for f in self.series[:k]:
@@ -265,6 +282,38 @@ class IndexPath:
                 if lo < hi:
                     high_seen = high_seen or max(f.highs[lo:hi]) >= b.highs[i]
                     low_seen = low_seen or min(f.lows[lo:hi]) <= b.lows[i]
+        self.visited[k] = (i, True, True)  # this stretch visits whichever the finer bars did not
+        return self._path(b, i, start, first, end, last, high_seen, low_seen)
+
+    def _alone(self, k: int, i: int) -> bool:
+        """Whether no bar of a finer series overlaps candle i of series k: then `_draw` draws it
+        whole, from its open to its close through its high and low, whenever it is asked."""
+        b = self.series[k]
+        t0 = b.open_us[i]
+        t1 = t0 + b.interval_us
+        for f in self.series[:k]:
+            before = bisect_left(f.open_us, t1)  # the bars that open before the candle closes
+            if before and f.open_us[before - 1] + f.interval_us > t0:
+                return False
+        return True
+
+    def _draw_ahead(self, k: int, i: int) -> None:
+        """Draw candles i, i + 1... of series k whole, up to AHEAD - 1 of them and while no finer
+        bar overlaps one, and keep them for `_draw` (what it would draw for each)."""
+        ahead = self.ahead[k]
+        ahead.clear()
+        b = self.series[k]
+        for n in range(i, min(i + AHEAD - 1, len(b.open_us))):
+            if not self._alone(k, n):
+                return
+            t0 = b.open_us[n]
+            ahead[n] = self._path(b, n, t0, b.opens[n], t0 + b.interval_us, b.closes[n], False, False)
+
+    def _path(
+        self, b: Bars, i: int, start: int, first: int, end: int, last: int, high_seen: bool, low_seen: bool
+    ) -> Stretch:
+        """The path of candle i of `b` from `first` at `start` to `last` at `end`, visiting the
+        candle's high and low unless seen."""
         rng = candle_seed(self.seed, self.coin, b.interval_us, start)
         prices = segment(
             rng,
@@ -278,7 +327,6 @@ class IndexPath:
             hit_low=not low_seen,
             params=self.params,
         )
-        self.visited[k] = (i, True, True)  # this stretch visits whichever the finer bars did not
         steps = len(prices) - 1
         times = tuple(start + m * (end - start) // steps for m in range(steps + 1))
         return Stretch(i, times, tuple(prices))
