@@ -22,7 +22,8 @@ from backstop.engine import errors
 from backstop.server import params, wire
 from backstop.server.auth import _hex_hmac
 from backstop.server.envelope import ISO_EXACT_US, ApiError, iso, render
-from backstop.server.private import FAST_TICKS, lots, order_row_view, ticks
+from backstop.server.order_entry import FAST_TICKS, lots, ticks
+from backstop.server.private import order_row_view
 
 CATALOG = catalog.load()
 STATE: Any = SimpleNamespace(exchange=SimpleNamespace(catalog=CATALOG))
@@ -109,7 +110,7 @@ def test_the_signature_is_hmac_sha256(secret: str, payload: bytes) -> None:
 
 
 def _decimal_ticks(market_name: str, value: Any) -> int | str:
-    """What `private.ticks` answers by the general path (Decimal division), or its error."""
+    """What `order_entry.ticks` answers by the general path (Decimal division), or its error."""
     market = CATALOG.markets[market_name]
     try:
         price = params.decimal(value, "price")
@@ -144,7 +145,7 @@ def test_an_integer_price_counts_the_ticks_decimal_division_counts(market: str, 
 
 
 def _decimal_lots(market_name: str, value: Any) -> int | str:
-    """What `private.lots` answered by the Decimal division, or its error."""
+    """What `order_entry.lots` answered by the Decimal division, or its error."""
     market = CATALOG.markets[market_name]
     try:
         size = params.decimal(value, "size")
@@ -177,7 +178,7 @@ def test_a_size_is_counted_once_per_text_and_kept_within_bounds() -> None:
     again (from what it kept) it answers what the Decimal division does; a number equal in value
     but written with more digits than allowed is still refused; a refused size is not kept; and
     a market keeps at most MAX_SIZES."""
-    from backstop.server import private
+    from backstop.server import order_entry
     from backstop.server.wire import market_text
 
     market = CATALOG.markets["BTC-PERP"]
@@ -193,9 +194,9 @@ def test_a_size_is_counted_once_per_text_and_kept_within_bounds() -> None:
         assert _answer(lots, "BTC-PERP", too_long) == "Invalid parameter size"
     assert _answer(lots, "BTC-PERP", "0.00001") == errors.SIZE_TOO_SMALL
     assert (str, "0.00001") not in kept
-    for n in range(private.MAX_SIZES + 5):
+    for n in range(order_entry.MAX_SIZES + 5):
         assert lots(market, f"{n + 1}.0") == (n + 1) * 10_000
-    assert len(kept) <= private.MAX_SIZES
+    assert len(kept) <= order_entry.MAX_SIZES
 
 
 @settings(max_examples=500, deadline=None)
@@ -216,7 +217,7 @@ def test_an_order_resting_as_it_came_is_its_acceptances_row() -> None:
     the general fold of the events gives, and so is that of a command with more events."""
     from backstop.engine.events import OrderAccepted, OrderClosed
     from backstop.projections.writer import order_from_events
-    from backstop.server.private import placed_row
+    from backstop.server.order_entry import placed_row
 
     accepted = OrderAccepted(
         7, 3, "BTC-PERP", "buy", 29_980, 10, "limit", False, True, False, "c1", 2_000_000, False

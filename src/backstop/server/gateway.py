@@ -9,7 +9,7 @@ as the exchange's own. The gateway answers
     DELETE /api/orders/{order_id}                cancel one
     DELETE /api/orders/by_client_id/{client_id}  cancel one by its client id
 
-with the same handler code as the FastAPI routes (`private.signed_by`, `private.place`,
+with the same handler code as the FastAPI routes (`order_entry.signed_by`, `private.place`,
 `private.cancel_*`; the routes still document the endpoints in OpenAPI and answer them should the
 gateway be bypassed), matching paths as those routes do (a path parameter is one non-empty
 segment of the decoded path; anything else, a trailing slash included, goes to the application,
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backstop.engine import errors
-from backstop.server import auth, private, wire
+from backstop.server import auth, order_entry, private, wire
 from backstop.server.envelope import ApiError, render, render_text, status_for
 from backstop.server.params import MAX_BODY, TOO_LARGE
 
@@ -42,7 +42,7 @@ _JSON = (b"content-type", b"application/json")
 _SUCCESS = b'{"success":true,"result":'  # render({"success": True, "result": x}) is this + render(x) + "}"
 log = logging.getLogger("backstop.server")
 
-Handler = Callable[["ServerState", private.Caller, str], Awaitable[str]]
+Handler = Callable[["ServerState", order_entry.Caller, str], Awaitable[str]]
 """A gateway handler: (state, caller, path parameter) -> the result's JSON text."""
 
 
@@ -82,21 +82,21 @@ def capped(receive: Receive) -> Receive:
     return receive_capped
 
 
-async def _place(s: ServerState, c: private.Caller, _: str) -> str:
-    row = private.placed_row(await private.run(s, private.order_command(s, c)))
+async def _place(s: ServerState, c: order_entry.Caller, _: str) -> str:
+    row = order_entry.placed_row(await order_entry.run(s, order_entry.order_command(s, c)))
     text = wire.order_json(s.exchange.catalog.markets[row[2]], row)
     return render_text(private.order_row_view(s, row)) if text is None else text
 
 
-async def _cancel_all(s: ServerState, c: private.Caller, _: str) -> str:
+async def _cancel_all(s: ServerState, c: order_entry.Caller, _: str) -> str:
     return render_text(await private.cancel_orders(s, c))
 
 
-async def _cancel_by_id(s: ServerState, c: private.Caller, order_id: str) -> str:
+async def _cancel_by_id(s: ServerState, c: order_entry.Caller, order_id: str) -> str:
     return render_text(await private.cancel_by_id(s, c, order_id))
 
 
-async def _cancel_by_client_id(s: ServerState, c: private.Caller, client_id: str) -> str:
+async def _cancel_by_client_id(s: ServerState, c: order_entry.Caller, client_id: str) -> str:
     return render_text(await private.cancel_by_client_id(s, c, client_id))
 
 
@@ -151,7 +151,7 @@ class OrderGateway:
             if b"ftx-key" not in headers:
                 headers = {name.lower(): value for name, value in scope["headers"]}
             target = auth.raw_target(scope.get("raw_path") or scope["path"].encode(), scope["query_string"])
-            c = private.signed_by(
+            c = order_entry.signed_by(
                 self.server,
                 _header(headers, b"ftx-key") or "",
                 _header(headers, b"ftx-ts") or "",

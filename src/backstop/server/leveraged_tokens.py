@@ -35,7 +35,8 @@ from backstop.products.leveraged_tokens.state import NO_ACCOUNT
 from backstop.products.leveraged_tokens.view import token_description, token_view
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import caller, run
+from backstop.server.order_entry import run
+from backstop.server.private import caller
 from backstop.server.public import COIN_NAMES
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from backstop.engine.integrity import solvency
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
 from backstop.server.keys import KeyInfo
-from backstop.server.private import run
+from backstop.server.order_entry import run
 from backstop.views import balances_view
 
 if TYPE_CHECKING:

@@ -30,7 +30,8 @@ from backstop.products.otc.params import MAX_LEVELS
 from backstop.products.otc.product import NAME, Otc
 from backstop.server import operator, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import OTHER_FILLS, caller, run
+from backstop.server.order_entry import run
+from backstop.server.private import OTHER_FILLS, caller
 from backstop.server.transparency import OTHER_VOLUME
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _view(q: Any, now_us: int, filled: bool, closed: bool) -> dict[str, Any]:
 
 
 async def _run(s: ServerState, command: Any) -> list[Any]:
-    """`private.run` for a product's command (the core's `Command` union does not name it)."""
+    """`order_entry.run` for a product's command (the core's `Command` union does not name it)."""
     events: list[Any] = await run(s, command)
     return events
 

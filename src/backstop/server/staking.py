@@ -48,7 +48,8 @@ from backstop.products.ftt.history import (
 from backstop.products.ftt.product import NAME, Ftt
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import caller, run
+from backstop.server.order_entry import run
+from backstop.server.private import caller
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState

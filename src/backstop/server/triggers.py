@@ -21,7 +21,8 @@ from backstop.projections.schema import CONDITIONAL_ORDERS
 from backstop.projections.writer import conditional_row
 from backstop.server import params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import Query, _client_id, _flag, _market, _order_id, caller, lots, run, ticks
+from backstop.server.order_entry import _client_id, _flag, _market, lots, run, ticks
+from backstop.server.private import Query, _order_id, caller
 
 if TYPE_CHECKING:
     from backstop.server.app import ServerState

@@ -55,7 +55,8 @@ from backstop.server import operator, params
 from backstop.server import volume_token_rows as rows
 from backstop.server import volume_token_wallet as wallet
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import caller, run
+from backstop.server.order_entry import run
+from backstop.server.private import caller
 from backstop.server.transparency import OTHER_VOLUME
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _now(s: ServerState) -> int:
 
 
 async def _run(s: ServerState, command: Any) -> list[Any]:
-    """`private.run` for a product's command (the core's `Command` union does not name it)."""
+    """`order_entry.run` for a product's command (the core's `Command` union does not name it)."""
     events: list[Any] = await run(s, command)
     return events
 

@@ -17,7 +17,8 @@ from backstop.engine.amounts import RATE, from_atoms
 from backstop.engine.events import Transferred, Withdrawn
 from backstop.server import auth, params
 from backstop.server.envelope import ApiError, FTXResponse, iso, ok
-from backstop.server.private import _balances, caller, run, run_numbered
+from backstop.server.order_entry import run, run_numbered
+from backstop.server.private import _balances, caller
 from backstop.server.public import _seconds
 
 if TYPE_CHECKING:

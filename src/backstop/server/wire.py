@@ -51,7 +51,7 @@ class MarketText:
         self.price_num, self.price_den = market.price_increment.as_integer_ratio()
         self.size_num, self.size_den = market.size_increment.as_integer_ratio()
         self.price_one = market.price_of(1)
-        self.lots: dict[tuple[type, str], int] = {}  # sizes counted in lots (`private.lots`), by text
+        self.lots: dict[tuple[type, str], int] = {}  # sizes counted in lots (`order_entry.lots`), by text
         self.amounts: dict[int, str] = {}  # a count of size increments -> its JSON text (`size_text`)
         self.prices: dict[int, str] = {}  # a count of price increments -> its JSON text (`price_text`)
 
