@@ -2,8 +2,8 @@
 orders (place, read, history, modify, cancel one / by client id / all) and fills.
 
 Every write becomes an engine command through the sequencer and is answered only once durable;
-JSON numbers are converted to exact ticks, lots and atoms here, and a value that is not a multiple
-of the market's increment is refused rather than rounded.
+the signed caller, an order's numbers in exact ticks and lots and the run of a command are
+`order_entry`'s (compiled: the signed order path).
 """
 
 from __future__ import annotations
