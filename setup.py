@@ -43,13 +43,16 @@ COMPILED = [
     "src/backstop/lab/population.py",  # the traders it heaps and decides for, a few a minute
     # the server's signed order path, around the engine: interpreted, it was most of what an
     # order cost beyond the bare HMAC+JSON endpoint (perf: libpython 56% of the server's CPU).
-    # Not the history's writer: products' events are NamedTuples, not `Event`s, and compiled
-    # code checks the types it declares
+    # The history's writer takes events as `object`s: products' events are NamedTuples, not
+    # `Event`s, and compiled code checks the types it declares
     "src/backstop/server/gateway.py",
     "src/backstop/server/order_entry.py",
+    "src/backstop/server/params.py",
+    "src/backstop/server/sequencer.py",
     "src/backstop/server/auth.py",
     "src/backstop/server/replays.py",
     "src/backstop/server/wire.py",
+    "src/backstop/projections/writer.py",
 ]
 
 ext_modules = []

@@ -20,7 +20,6 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from backstop.engine import events as ev
-from backstop.engine.events import Event
 from backstop.engine.orders import Order
 from backstop.projections import schema
 from backstop.projections.schema import Table
@@ -116,9 +115,11 @@ class Staged:
         self.cancelled: list[Row] = []
         self.count = 0  # rows written, for throughput figures
 
-    def add(self, seq: int, events: Sequence[Event]) -> None:
+    def add(self, seq: int, events: Sequence[object]) -> None:
         """The events of the command with journal number `seq`. Events the projection does not
-        keep (index updates, leverage, halts, backstop registrations...) are skipped."""
+        keep (index updates, leverage, halts, backstop registrations...) are skipped. Typed as
+        objects: products' events are NamedTuples, not `Event`s, and the compiled writer checks
+        what it declares."""
         rows = self.rows
         kept = self.kept
         for n, event in enumerate(events):
@@ -372,7 +373,7 @@ def close_order(row: OrderRow, e: ev.OrderClosed) -> None:
     row[O_CLOSED] = e.ts
 
 
-def order_from_events(events: Sequence[Event], order_id: int) -> OrderRow | None:
+def order_from_events(events: Sequence[object], order_id: int) -> OrderRow | None:
     """The row of order `order_id`, accepted among `events` (one command's, in order), as the
     events leave it; None if it was not accepted there. An order's whole life up to the end of
     the command that placed it is in that command's events, so this is the order as the engine
