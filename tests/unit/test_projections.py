@@ -980,3 +980,25 @@ def test_a_projection_left_open_when_the_system_went_down_is_rebuilt_from_the_jo
     assert fresh.rebuild(data) == len(scenario.d.log)
     assert dump(fresh) == expected
     fresh.close()
+
+
+def test_booleans_and_nulls_bind_through_registered_adapters_and_store_as_before() -> None:
+    """`backends` registers sqlite3 adapters for bool and None: without them each such value cost
+    a failed attribute lookup before binding. What is stored is what sqlite3 stored without them,
+    an integer 0 or 1 and NULL, in a STRICT table as the history's are."""
+    import sqlite3
+
+    from backstop.projections import backends
+
+    assert backends.SQLite is not None  # imported: the adapters are registered
+    assert sqlite3.adapters[(bool, sqlite3.PrepareProtocol)] is int
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (yes INTEGER, no INTEGER, absent INTEGER, label TEXT) STRICT")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", [(True, False, None, None)] * 2)
+    assert (
+        conn.execute(
+            "SELECT yes, no, absent, label, typeof(yes), typeof(absent), typeof(label) FROM t"
+        ).fetchall()
+        == [(1, 0, None, None, "integer", "null", "null")] * 2
+    )
