@@ -1335,6 +1335,41 @@ def bench_api(
     run(seconds, clients, subscribers, events, workers, as_json, repeats, fanout)
 
 
+@bench.command("order-path")
+@click.option(
+    "--clients",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 1_000),
+    help="Concurrent clients, one API key each.",
+)
+@click.option(
+    "--orders",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Orders per client in each chunk.",
+)
+@click.option(
+    "--rounds",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1_000),
+    help="Chunks to the exchange and to the bare endpoint.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_order_path(clients: int, orders: int, rounds: int, as_json: bool) -> None:
+    """The signed order path's CPU per order in one process (the exchange's ASGI application called
+    directly, no HTTP server or sockets) against the bare HMAC+JSON endpoint's per request,
+    interleaved and repeated: the steady measure to compare builds of the order path by."""
+    from backstop.bench.order_path import run
+
+    try:
+        run(clients, orders, rounds, as_json)
+    except RuntimeError as exc:  # a refused request: the figures would not be of the order path
+        fail(f"bench order-path: {exc}")
+
+
 @bench.command("ui")
 @click.option(
     "--orders", default=1_000, show_default=True, type=click.IntRange(1, 100_000), help="Orders a burst."
