@@ -218,14 +218,17 @@ def test_a_fast_clock_is_covered_by_its_own_reservation(tmp_path: Path):
 def test_a_file_left_open_by_another_boot_refuses_what_that_boot_could_have_seen(tmp_path: Path):
     path = tmp_path / "replay"
     path.write_text("boot 00000000-dead-beef-0000-000000000000\nk 1\n")
+    # the boot's start is read off two clocks (wall and since-boot) at each call: it moves by a
+    # millisecond or so between calls (rounding, the wall clock slewed), hence the test's margin
     boot = boot_time_ms()
+    margin = 1_000
     guard = ReplayGuard(path, WINDOW, boot + 5 * WINDOW)
-    assert not guard.first_use("k", boot + WINDOW - 1, "old", boot + WINDOW)
-    assert not guard.first_use("new-key", boot + WINDOW - 1, "old", boot + WINDOW)
-    assert guard.first_use("k", boot + WINDOW + 1, "new", boot + WINDOW + 1)
+    assert not guard.first_use("k", boot + WINDOW - margin, "old", boot + WINDOW)
+    assert not guard.first_use("new-key", boot + WINDOW - margin, "old", boot + WINDOW)
+    assert guard.first_use("k", boot + WINDOW + margin, "new", boot + WINDOW + margin)
     # killed again in this boot: the floor was kept with the file
     again = ReplayGuard(path, WINDOW, boot + 5 * WINDOW + 1)
-    assert not again.first_use("new-key", boot + WINDOW - 1, "old", boot + WINDOW)
+    assert not again.first_use("new-key", boot + WINDOW - margin, "old", boot + WINDOW)
 
 
 def test_a_cleanly_closed_file_is_trusted_on_any_boot(tmp_path: Path):
