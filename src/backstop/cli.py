@@ -1357,15 +1357,22 @@ def bench_api(
     type=click.IntRange(1, 1_000),
     help="Chunks to the exchange and to the bare endpoint.",
 )
+@click.option(
+    "--side",
+    type=click.Choice(["both", "orders", "bare"]),
+    default="both",
+    show_default=True,
+    help="One endpoint alone (to count its instructions under callgrind).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_order_path(clients: int, orders: int, rounds: int, as_json: bool) -> None:
+def bench_order_path(clients: int, orders: int, rounds: int, side: str, as_json: bool) -> None:
     """The signed order path's CPU per order in one process (the exchange's ASGI application called
     directly, no HTTP server or sockets) against the bare HMAC+JSON endpoint's per request,
     interleaved and repeated: the steady measure to compare builds of the order path by."""
     from backstop.bench.order_path import run
 
     try:
-        run(clients, orders, rounds, as_json)
+        run(clients, orders, rounds, as_json, side)
     except RuntimeError as exc:  # a refused request: the figures would not be of the order path
         fail(f"bench order-path: {exc}")
 

@@ -36,6 +36,17 @@ def test_bench_order_path_prints_both_sides_per_round_as_json() -> None:
         assert figures["min"] <= figures["median"] <= figures["max"]
 
 
+def test_one_side_alone_prints_its_figure_and_no_ratio() -> None:
+    command = ["bench", "order-path", "--clients", "2", "--orders", "10", "--rounds", "2", "--side", "orders"]
+    done = subprocess.run([str(SCRIPT), *command, "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["side"] == "orders"
+    assert [sorted(r) for r in result["rounds"]] == [["order_cpu_us"]] * 2
+    assert "bare_cpu_us" not in result and "ratio" not in result
+    assert result["order_cpu_us"]["median"] > 0
+
+
 def test_a_chunk_to_the_exchange_cancels_after_every_window_of_orders() -> None:
     chunk = _chunk([("k", "s")], [OrderFlow(0, 1)], 120, exchange=True)
     methods = [scope["method"] for scope, _ in chunk[0]]

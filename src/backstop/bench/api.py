@@ -4,7 +4,10 @@ The server is `backstop serve` as a user starts it (manual clock and feed, no ag
 limit off where the build has one) on a free port with a fresh data directory; the operator API
 creates the accounts, their API keys and deposits, and sets the index (BTC $30,000). Load comes
 from separate processes (`--workers`) over raw keep-alive HTTP/1.1 connections, so the client side
-costs as little as possible; every figure is the server's.
+costs as little as possible; every figure is the server's. With two CPUs or more, the servers
+(the exchange's, the bare endpoint's: one of them is loaded at a time) run pinned to one CPU and
+the load processes (and this one) to the others (`cpu_split`, `pin`): sharing the measured
+server's core and cache with the load made the rounds' ratios swing most.
 
 Orders: `--clients` concurrent clients, each with its own account and API key, sign every request
 FTX's way and place post-only BTC-PERP limit orders of 0.001 BTC within 1% of the index (bids below,

@@ -26,6 +26,11 @@ per CPU-second over bare requests per CPU-second, as `bench api` divides), each 
 min / median / max. Without the HTTP server's and the kernel's share, which both pay alike, the
 ratio is lower than `bench api`'s; it is the measure to compare two builds of the order path by.
 Every order must be accepted and every bare request answered 200, or the bench stops.
+
+`--side orders` (or `bare`) runs one endpoint alone, for counting its instructions: under
+`valgrind --tool=callgrind`, the difference between an `--orders 120` and an `--orders 40` run
+(one round each, after the untimed one: 7,680 and 2,560 orders at 32 clients) divided by the
+5,120 orders between them, the signing of the requests (the driver's) included.
 """
 
 from __future__ import annotations
@@ -198,8 +203,13 @@ async def _timed(app: App, chunk: list[list[Request]]) -> float:
     return spent
 
 
+SIDES = {"both": ("orders", "bare"), "orders": ("orders",), "bare": ("bare",)}
+"""`--side`: which endpoints are run (one alone, to count its instructions under callgrind)."""
+FIGURE = {"orders": "order_cpu_us", "bare": "bare_cpu_us"}
+
+
 async def _measure(
-    data: Path, clients: int, orders: int, rounds: int, say: Callable[[str], None]
+    data: Path, clients: int, orders: int, rounds: int, sides: tuple[str, ...], say: Callable[[str], None]
 ) -> dict[str, Any]:
     from backstop.server.app import create_app
     from backstop.server.serve import build
@@ -224,35 +234,28 @@ async def _measure(
         }
         apps = {"orders": exchange, "bare": bare}
         # one untimed round of each first: the code paths, caches and the history's tables warm
-        for mode in ("orders", "bare"):
+        for mode in sides:
             await _timed(apps[mode], _chunk(keys, flows[mode], orders, mode == "orders"))
         tune_gc()  # as the runtime did when it opened: what exists now is never scanned again
         results: list[dict[str, float]] = []
         for r in range(rounds):
             spent: dict[str, float] = {}
-            for mode in ("orders", "bare") if r % 2 == 0 else ("bare", "orders"):
+            for mode in sides if r % 2 == 0 else sides[::-1]:
                 chunk = _chunk(keys, flows[mode], orders, mode == "orders")
                 spent[mode] = await _timed(apps[mode], chunk)
             count = clients * orders
-            row = {
-                "order_cpu_us": spent["orders"] / count * 1e6,
-                "bare_cpu_us": spent["bare"] / count * 1e6,
-            }
-            row["ratio"] = row["bare_cpu_us"] / row["order_cpu_us"]
+            row = {FIGURE[mode]: spent[mode] / count * 1e6 for mode in sides}
+            if len(sides) == 2:
+                row["ratio"] = row["bare_cpu_us"] / row["order_cpu_us"]
             results.append(row)
-            say(
-                f"  round {r + 1}/{rounds}: order {row['order_cpu_us']:.1f} us,"
-                f" bare {row['bare_cpu_us']:.1f} us of CPU, ratio {row['ratio']:.3f}"
-            )
+            say(f"  round {r + 1}/{rounds}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
     finally:
         await life.stop()
         runtime.close()
-    return {
-        "rounds": results,
-        "order_cpu_us": spread([r["order_cpu_us"] for r in results], 1),
-        "bare_cpu_us": spread([r["bare_cpu_us"] for r in results], 1),
-        "ratio": spread([r["ratio"] for r in results]),
-    }
+    out: dict[str, Any] = {"rounds": results}
+    for name in results[0]:
+        out[name] = spread([r[name] for r in results], 3 if name == "ratio" else 1)
+    return out
 
 
 def _loop_runner() -> Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]]:
@@ -263,25 +266,31 @@ def _loop_runner() -> Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, 
     return uvloop.run
 
 
-def run(clients: int, orders: int, rounds: int, as_json: bool) -> dict[str, Any]:
+def run(clients: int, orders: int, rounds: int, as_json: bool, side: str = "both") -> dict[str, Any]:
     say: Callable[[str], None] = (lambda _: None) if as_json else click.echo
     build = build_kind()
     runner = _loop_runner()
+    sides = SIDES[side]
     say(
         f"order path in process ({build}, {'uvloop' if runner is not asyncio.run else 'asyncio'} loop):"
-        f" {clients} clients, {orders} orders each a chunk, {rounds} rounds against the bare endpoint"
+        f" {clients} clients, {orders} orders each a chunk, {rounds} rounds of: {' and '.join(sides)}"
     )
     with tempfile.TemporaryDirectory(prefix="backstop-bench-order-path-") as tmp:
-        measured = runner(_measure(Path(tmp), clients, orders, rounds, say))
-    result = {"engine_build": build, "clients": clients, "orders": orders, **measured}
+        measured = runner(_measure(Path(tmp), clients, orders, rounds, sides, say))
+    result = {"engine_build": build, "clients": clients, "orders": orders, "side": side, **measured}
     if as_json:
         click.echo(json.dumps(result))
         return result
-    o, b, ratio = result["order_cpu_us"], result["bare_cpu_us"], result["ratio"]
-    say(f"order (exchange)   CPU us/order    min {o['min']}   median {o['median']}   max {o['max']}")
-    say(f"bare endpoint      CPU us/request  min {b['min']}   median {b['median']}   max {b['max']}")
-    say(f"bare / order       min {ratio['min']}   median {ratio['median']}   max {ratio['max']}")
-    with contextlib.suppress(statistics.StatisticsError):
-        deviation = statistics.pstdev(r["ratio"] for r in result["rounds"])
-        say(f"  spread of the ratio over rounds: {deviation:.3f} (standard deviation)")
+    for name, label in (
+        ("order_cpu_us", "order (exchange)   CPU us/order  "),
+        ("bare_cpu_us", "bare endpoint      CPU us/request"),
+        ("ratio", "bare / order                    "),
+    ):
+        if name in result:
+            f = result[name]
+            say(f"{label}  min {f['min']}   median {f['median']}   max {f['max']}")
+    if "ratio" in result:
+        with contextlib.suppress(statistics.StatisticsError):
+            deviation = statistics.pstdev(r["ratio"] for r in result["rounds"])
+            say(f"  spread of the ratio over rounds: {deviation:.3f} (standard deviation)")
     return result
