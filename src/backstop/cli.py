@@ -1368,7 +1368,8 @@ def bench_api(
 def bench_order_path(clients: int, orders: int, rounds: int, side: str, as_json: bool) -> None:
     """The signed order path's CPU per order in one process (the exchange's ASGI application called
     directly, no HTTP server or sockets) against the bare HMAC+JSON endpoint's per request,
-    interleaved and repeated: the steady measure to compare builds of the order path by."""
+    interleaved and repeated: for comparing builds of the order path (under callgrind, with
+    --side, by instructions per order)."""
     from backstop.bench.order_path import run
 
     try:

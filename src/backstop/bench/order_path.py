@@ -83,6 +83,7 @@ def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]], client: i
 
 
 def signed(method: str, path: str, body: bytes, key: str, secret: str, client: int) -> Request:
+    """A request signed FTX's way now (FTX-KEY, FTX-TS, FTX-SIGN), from client number `client`."""
     ts = signing_ms(key)
     headers = [
         (b"ftx-key", key.encode()),
