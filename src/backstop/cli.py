@@ -1031,6 +1031,15 @@ def bench() -> None:
     type=click.FloatRange(0.0, 1.0),
     help="Share of the accounts holding a position in the --accounts measurement.",
 )
+@click.option(
+    "--huge-pages",
+    "huge",
+    type=click.Choice(["on", "off", "alternate"]),
+    default="off",
+    show_default=True,
+    help="The heap merged into huge pages before each timed run (Linux 6.1+); not; or, in the "
+    "--accounts measurement, repeats alternating small and huge pages (an A/B in one process).",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_engine(
@@ -1040,6 +1049,7 @@ def bench_engine(
     repeat: int,
     sizes: list[int],
     positions: float,
+    huge: str,
     seed: int,
     as_json: bool,
 ) -> None:
@@ -1048,7 +1058,7 @@ def bench_engine(
     ratio and memory per account as accounts grow."""
     from backstop.bench.engine import run
 
-    run(count, batch, seed, as_json, repeat=repeat, chunk=chunk, accounts=sizes, positions=positions)
+    run(count, batch, seed, as_json, repeat, chunk, accounts=sizes, positions=positions, huge=huge)
 
 
 def _account_counts(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:

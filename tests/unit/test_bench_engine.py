@@ -57,6 +57,7 @@ def test_the_bench_reports_each_repeat_and_the_ratios_spread(capsys: Any) -> Non
     assert len(result["per_repeat"]) == 2 and result["timing"].startswith("CPU time")
     assert result["journal_commands_per_s"] > 0 and result["baseline_ops_per_s"] > 0
     assert "accounts_scaling" not in result
+    assert result["huge_pages"] == "off" and result["huge_pages_mib"] == 0  # the default: as the server
 
 
 def test_accounts_scaling_measures_each_count_and_memory_per_account() -> None:
@@ -81,3 +82,23 @@ def test_accounts_scaling_measures_each_count_and_memory_per_account() -> None:
     assert all(v > 0 for v in s["last_vs_first"].values())
     m = s["memory"]
     assert m["method"] == "tracemalloc" and 0 < m["bytes_per_account"] < m["bytes_per_account_with_position"]
+
+
+def test_huge_pages_alternate_splits_the_scaling_repeats_and_gives_both_ratios() -> None:
+    """`--huge-pages alternate`: the repeats of each count alternate small pages (first) and huge
+    pages, each set reported apart, with the last-to-first ratio of each; the state is the same."""
+    s = scaling(
+        [100, 400], 2_000, 7, 500, 4, 0.1, [].append, memory_sample=200, warmups=(0.0,), huge="alternate"
+    )
+    for row in s["counts"]:
+        assert row["same_state"]
+        assert row["small_pages_ratios"] == row["ratios"][0::2]
+        assert row["huge_pages_ratios"] == row["ratios"][1::2]
+        assert row["small_pages_median"] > 0 and row["huge_pages_median"] > 0
+    assert set(s["last_vs_first"]) == {
+        "first trades",
+        "first trades, small pages",
+        "first trades, huge pages",
+    }
+    off = scaling([100], 2_000, 7, 500, 1, 0.1, [].append, memory_sample=200, warmups=(0.0,), huge="off")
+    assert off["counts"][0]["huge_pages_mib"] == 0 and "huge_pages_ratios" not in off["counts"][0]

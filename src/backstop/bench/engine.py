@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from backstop import products
+from backstop.bench import huge_pages
 from backstop.bench.measure import (
     CHUNK,
     Runner,
@@ -80,6 +81,10 @@ from backstop.server.runtime import Runtime, tune_gc
 ACCOUNTS = 1_000  # the main measurement's accounts (the workload's default)
 POSITIONS = 0.1  # the share of accounts holding a position in the scaling measurement
 MEMORY_SAMPLE = 10_000  # accounts created to measure memory per account by tracemalloc
+HUGE_ON, HUGE_OFF, HUGE_ALTERNATE = "on", "off", "alternate"
+"""`--huge-pages`: the heap merged into huge pages before each timed run (`bench/huge_pages.py`);
+not (the default: the server does not); or, in the accounts scaling, repeats alternating small
+pages (first) and huge pages, an A/B in one process, the other measurements on huge pages."""
 WARMUP = 5.0
 """Commands per account sent untimed before an `established` accounts-scaling run: about two in
 three place an order from an account drawn at random, so five per account leave about 4% of the
@@ -158,7 +163,7 @@ def _percentiles(samples: list[int]) -> tuple[float, float]:
     return samples[n // 2] / 1000, samples[min(n - 1, (n * 99) // 100)] / 1000
 
 
-def latency(workload: Workload, chunk: int) -> Outcomes:
+def latency(workload: Workload, chunk: int, huge: str = HUGE_OFF) -> Outcomes:
     """Per-command wall time of the engine and of the baseline, interleaved in chunks; and what the
     mix did in the engine (rejections by error, fills, the final state hash)."""
     exchange = _prepare(workload)
@@ -194,7 +199,7 @@ def latency(workload: Workload, chunk: int) -> Outcomes:
                 cancel(op)
             append(clock() - t0)
 
-    tune_gc()
+    settle(huge != HUGE_OFF)
     interleave((engine, baseline), len(commands), chunk)
     p50, p99 = _percentiles(engine_ns)
     b50, b99 = _percentiles(baseline_ns)
@@ -202,6 +207,13 @@ def latency(workload: Workload, chunk: int) -> Outcomes:
     del exchange, venue
     collect()
     return outcomes
+
+
+def settle(huge: bool) -> int:
+    """Before a timed run: the collector tuned as the server tunes it (`tune_gc`) and, with `huge`,
+    the heap merged into huge pages; the MiB merged."""
+    tune_gc()
+    return huge_pages.collapse().collapsed >> 20 if huge else 0
 
 
 # ----------------------------------------------------------------------------- throughput
@@ -231,7 +243,9 @@ def _runtime(stack: ExitStack, workload: Workload, batch: int) -> Runtime:
     return runtime
 
 
-def throughput(workload: Workload, batch: int, chunk: int, repeat: int, reference: str) -> dict[str, Any]:
+def throughput(
+    workload: Workload, batch: int, chunk: int, repeat: int, reference: str, huge: str = HUGE_OFF
+) -> dict[str, Any]:
     """`repeat` times on fresh state: the engine, the engine behind the journal, the engine with an
     idle product and the baseline, interleaved in chunks by CPU time. Rates per repeat, ratios."""
     commands = workload.commands
@@ -239,6 +253,7 @@ def throughput(workload: Workload, batch: int, chunk: int, repeat: int, referenc
     runs: list[dict[str, float]] = []
     hashes: set[str] = set()
     journal_hashes: set[str] = set()
+    collapsed: list[int] = []
     for _ in range(repeat):
         with ExitStack() as stack:
             engine = _prepare(workload)
@@ -252,7 +267,7 @@ def throughput(workload: Workload, batch: int, chunk: int, repeat: int, referenc
                 engine_runner(idle, commands, None),
                 baseline_runner(venue, ops),
             )
-            tune_gc()
+            collapsed.append(settle(huge != HUGE_OFF))
             s_engine, s_journal, s_idle, s_base = interleave(runners, n, chunk)
             hashes.add(engine.state_hash())
             journal_hashes.add(runtime.exchange.state_hash())
@@ -282,6 +297,7 @@ def throughput(workload: Workload, batch: int, chunk: int, repeat: int, referenc
         "per_repeat": [{k: round(v) for k, v in r.items()} for r in runs],
         "same_state": hashes == {reference},
         "journal_same_state": journal_hashes == {reference},
+        "huge_pages_mib": max(collapsed),
     }
 
 
@@ -351,6 +367,7 @@ def scaling(
     note: Callable[[str], None],
     memory_sample: int = MEMORY_SAMPLE,
     warmups: Sequence[float] = (0.0, WARMUP),
+    huge: str = HUGE_OFF,
 ) -> dict[str, Any]:
     """For each number of accounts and each warm-up (commands per account sent untimed first; 0:
     the accounts' first trades), the engine against the baseline on the same mix (a share
@@ -358,7 +375,7 @@ def scaling(
     rows: list[dict[str, Any]] = []
     for warmup in warmups:
         for accounts in counts:
-            rows.append(_scaling_row(accounts, count, seed, chunk, repeat, positions, warmup, note))
+            rows.append(_scaling_row(accounts, count, seed, chunk, repeat, positions, warmup, note, huge))
     result: dict[str, Any] = {"positions_share": positions, "counts": rows}
     if len(counts) >= 2:
         ratios: dict[str, float | None] = {}
@@ -366,6 +383,12 @@ def scaling(
             row = {r["accounts"]: r["engine_vs_baseline"] for r in rows if r["warmup_per_account"] == warmup}
             first, last = row[counts[0]], row[counts[-1]]
             ratios[_warmup_label(warmup)] = round(last / first, 3) if first else None
+            if huge == HUGE_ALTERNATE:
+                for pages in ("small", "huge"):
+                    key = f"{pages}_pages_median"
+                    by = {r["accounts"]: r[key] for r in rows if r["warmup_per_account"] == warmup}
+                    a, b = by[counts[0]], by[counts[-1]]
+                    ratios[f"{_warmup_label(warmup)}, {pages} pages"] = round(b / a, 3) if a and b else None
         result["last_vs_first"] = ratios
     note(f"memory per account: tracemalloc on {memory_sample:,} accounts")
     result["memory"] = account_memory(memory_sample)
@@ -385,6 +408,7 @@ def _scaling_row(
     positions: float,
     warmup: float,
     note: Callable[[str], None],
+    huge: str = HUGE_OFF,
 ) -> dict[str, Any]:
     """One count of accounts: the mix of `count` commands timed after `warmup` x `accounts`
     commands of it sent untimed through both the engine and the baseline."""
@@ -407,7 +431,9 @@ def _scaling_row(
     setup_s: list[float] = []
     rss_per_account: float | None = None
     holders = 0
-    for _ in range(repeat):
+    collapsed: list[int] = []
+    paged: list[bool] = []  # per repeat: on huge pages
+    for r in range(repeat):
         collect()
         rss0, t0 = _rss(), time.perf_counter()
         engine = _prepare(workload)
@@ -424,7 +450,8 @@ def _scaling_row(
             finally:
                 gc.enable()
         holders = sum(1 for a in engine.accounts if any(p.size for p in a.positions.values()))
-        tune_gc()
+        paged.append(huge == HUGE_ON or (huge == HUGE_ALTERNATE and r % 2 == 1))
+        collapsed.append(settle(paged[-1]))
         s_engine, s_base = interleave(
             (engine_runner(engine, commands, None), baseline_runner(venue, ops[warm:])), n, chunk
         )
@@ -449,6 +476,23 @@ def _scaling_row(
         "ratios": [round(r, 3) for r in ratios],
         "spread": spread(ratios),
         "same_state": len(hashes) == 1,
+        "huge_pages_mib": max(collapsed),
+        **_by_pages(huge, ratios, paged),
+    }
+
+
+def _by_pages(huge: str, ratios: list[float], paged: list[bool]) -> dict[str, Any]:
+    """With `--huge-pages alternate`, the repeats' ratios on small pages and on huge pages apart,
+    and the median of each."""
+    if huge != HUGE_ALTERNATE:
+        return {}
+    small = [x for x, on in zip(ratios, paged, strict=True) if not on]
+    large = [x for x, on in zip(ratios, paged, strict=True) if on]
+    return {
+        "small_pages_ratios": [round(x, 3) for x in small],
+        "huge_pages_ratios": [round(x, 3) for x in large],
+        "small_pages_median": round(statistics.median(small), 3) if small else None,
+        "huge_pages_median": round(statistics.median(large), 3) if large else None,
     }
 
 
@@ -464,6 +508,7 @@ def run(
     chunk: int = CHUNK,
     accounts: Sequence[int] = (),
     positions: float = POSITIONS,
+    huge: str = HUGE_OFF,
 ) -> dict[str, Any]:
     import click
 
@@ -476,9 +521,9 @@ def run(
     workload = build(count, accounts=ACCOUNTS, seed=seed)
     mix = Counter(type(c).__name__ for c in workload.commands)
     note("latency: engine and baseline, per command, interleaved")
-    outcomes = latency(workload, chunk)
+    outcomes = latency(workload, chunk, huge)
     note(f"throughput: engine, journal, engine with a product, baseline; interleaved, x{repeat}")
-    timed = throughput(workload, batch, chunk, repeat, outcomes.state_hash)
+    timed = throughput(workload, batch, chunk, repeat, outcomes.state_hash, huge)
     result: dict[str, Any] = {
         "commands": len(workload.commands),
         "accounts": ACCOUNTS,
@@ -493,6 +538,7 @@ def run(
         "chunk": chunk,
         "repeat": repeat,
         "journal_batch": batch,
+        "huge_pages": huge,
         **timed,
         "p50_us": round(outcomes.p50_us, 2),
         "p99_us": round(outcomes.p99_us, 2),
@@ -502,7 +548,7 @@ def run(
     del workload
     collect()
     if accounts:
-        result["accounts_scaling"] = scaling(accounts, count, seed, chunk, repeat, positions, note)
+        result["accounts_scaling"] = scaling(accounts, count, seed, chunk, repeat, positions, note, huge=huge)
     if as_json:
         print(json.dumps(result))
     else:
@@ -543,6 +589,8 @@ def _print(r: dict[str, Any]) -> None:
         "waiting on the disk)"
     )
     print(f"  same state hash in every engine run: {r['same_state']}; journal: {r['journal_same_state']}")
+    merged = r["huge_pages_mib"]
+    print(f"  huge pages        {r['huge_pages']} ({merged:,} MiB of the heap merged before a run)")
     print(
         f"latency           engine p50 {r['p50_us']:.2f} us p99 {r['p99_us']:.2f} us; baseline p50 "
         f"{r['baseline_p50_us']:.2f} us p99 {r['baseline_p99_us']:.2f} us (wall clock per command)"
@@ -567,6 +615,12 @@ def _print(r: dict[str, Any]) -> None:
             f" {row['engine_commands_per_s']:>10,} {row['baseline_ops_per_s']:>11,}"
             f"   {sp['min']:>6.3f} {sp['median']:>6.3f} {sp['max']:>6.3f}  {row['ratios']}"
         )
+        if "huge_pages_ratios" in row:
+            print(
+                f"  {'':>10} small pages {row['small_pages_ratios']} (median {row['small_pages_median']}),"
+                f" huge pages {row['huge_pages_ratios']} (median {row['huge_pages_median']}),"
+                f" {row['huge_pages_mib']:,} MiB merged"
+            )
     if "last_vs_first" in s:
         rows = s["counts"]
         for label, value in s["last_vs_first"].items():
