@@ -41,6 +41,10 @@ run times mostly first trades, not the cost of a million accounts. Established a
 like with like (each account has traded before, at either count): what is left is what the number
 of accounts costs, mostly fetching scattered accounts from memory. Both are printed, with both
 ratios of the largest count to the smallest.
+
+`--huge-pages on` merges the heap into 2 MiB pages before each timed run (`bench/huge_pages.py`),
+`alternate` alternates small and huge pages between the scaling's repeats (an A/B in one process);
+off by default, as the server runs: measured here, huge pages gave no robust gain (README).
 """
 
 from __future__ import annotations
