@@ -1058,6 +1058,8 @@ def bench_engine(
     ratio and memory per account as accounts grow."""
     from backstop.bench.engine import run
 
+    if huge == "alternate" and repeat < 2:
+        raise click.UsageError("--huge-pages alternate needs --repeat 2 or more (one repeat a side)")
     run(count, batch, seed, as_json, repeat, chunk, accounts=sizes, positions=positions, huge=huge)
 
 

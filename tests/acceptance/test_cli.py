@@ -169,6 +169,8 @@ LEAKS = ("Traceback", "Fraction", "Errno", "literal", "__init__", "object has no
         (("lab", "sweep", "--vary", "seed=a,b"), "'a' is not a whole number"),
         (("risk", "crash", "--accounts", str(10**20)), "is not in the range"),
         (("bench", "engine", "--commands", "-1"), "is not in the range"),
+        (("bench", "engine", "--huge-pages", "alternate", "--repeat", "1"), "needs --repeat 2 or more"),
+        (("bench", "engine", "--huge-pages", "sometimes"), "'sometimes' is not one of"),
         (("order", "place", "alice", "BTC-PERP", "buy", "1", "--pric", "1"), "No such option '--pric'"),
     ],
 )
