@@ -1,6 +1,6 @@
-"""The exchange's heap on transparent huge pages (`server/huge_pages.py`): which mappings are
-advised, that only dense pieces are, and, on a Linux that offers them, that memory in use is
-merged into huge pages while memory mostly untouched is left alone."""
+"""`bench engine --huge-pages` (`bench/huge_pages.py`): which mappings it looks at, that it merges
+only dense pieces, and, on a Linux that offers it, that memory in use is merged into huge pages
+while memory mostly untouched is left alone."""
 
 from __future__ import annotations
 
