@@ -23,9 +23,9 @@ and first trades 0.281 against 0.284; 1,000 accounts unchanged. Advising `MADV_H
 (new memory taking huge pages as it is touched, khugepaged merging the rest) did no better. So the
 server does not do it; the bench keeps the switch, for other machines and kernels.
 
-Nothing is done where the system has transparent huge pages set to `never`, or off Linux; a call
-the kernel refuses (an old kernel, a piece it cannot merge now) is counted, never raised.
-Placement only: no state, no result, changes.
+Nothing is done where the system has transparent huge pages set to `never`, or off Linux; a piece
+the kernel refuses to merge (an old kernel, a piece it cannot merge now) stays on small pages,
+never an error. Placement only: no state, no result, changes.
 """
 
 from __future__ import annotations
@@ -51,15 +51,15 @@ THP_MODE: Final = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 @dataclass(frozen=True)
 class Collapsed:
-    """What one pass did: bytes of dense pieces found, bytes merged, calls the kernel refused."""
+    """What one pass did: bytes of dense pieces found, and bytes merged (the rest the kernel
+    refused: an old kernel, a piece it cannot merge now)."""
 
     dense: int
     collapsed: int
-    refused: int
     available: bool  # False: off Linux, no madvise, or huge pages set to `never`
 
 
-NOT_AVAILABLE: Final = Collapsed(0, 0, 0, False)
+NOT_AVAILABLE: Final = Collapsed(0, 0, False)
 
 
 def spans(maps: str) -> list[tuple[int, int]]:
@@ -109,7 +109,7 @@ def _calls() -> _Calls | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return _Calls(ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True))
+        return _Calls(ctypes.CDLL(ctypes.util.find_library("c") or None))
     except (OSError, AttributeError):
         return None
 
@@ -154,11 +154,9 @@ def collapse() -> Collapsed:
     except OSError:
         return NOT_AVAILABLE
     madvise = calls.madvise
-    dense = collapsed = refused = 0
+    dense = collapsed = 0
     for start, end in dense_runs(found, calls.resident):
         dense += end - start
         if madvise(start, end - start, MADV_COLLAPSE) == 0:
             collapsed += end - start
-        else:
-            refused += 1
-    return Collapsed(dense, collapsed, refused, True)
+    return Collapsed(dense, collapsed, True)
