@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from backstop.bench.engine import run, scaling
+import pytest
+
+from backstop.bench.engine import account_fetch_ns, accounts_touched, fetch_bound, run, scaling, sweep
 from backstop.bench.measure import interleave, spread
-from backstop.bench.workload import build, prepare
-from backstop.engine.events import Rejected
+from backstop.bench.workload import START_US, build, prepare
+from backstop.engine.commands import CancelOrder, PlaceOrder
+from backstop.engine.events import Fill, Rejected
 
 
 def test_interleave_gives_every_runner_every_chunk_the_order_rotating() -> None:
@@ -78,8 +81,16 @@ def test_accounts_scaling_measures_each_count_and_memory_per_account() -> None:
     assert all(r["traded_in_warmup"] == 0 for r in first)
     assert all(r["holders_before_timing"] > 40 for r in established)  # the warm-up traded
     assert all(r["same_state"] and len(r["ratios"]) == 2 for r in rows)
-    assert set(s["last_vs_first"]) == {"first trades", "established"}
+    assert all(r["trading_accounts"] == r["accounts"] and r["account_fetch_ns"] > 0 for r in rows)
+    held = s["held"]  # the largest count held, the smallest trading, established
+    assert (held["accounts"], held["trading_accounts"], held["warmup_per_account"]) == (400, 100, 5)
+    assert held["warmup_commands"] == 500 and held["same_state"]
+    assert 0.9 < held["traded_in_warmup"] <= 1  # of the 100 trading
+    assert set(s["last_vs_first"]) == {"first trades", "established", "held, 100 trading"}
+    assert set(s["fetch_bound"]) == set(s["last_vs_first"])
     assert all(v > 0 for v in s["last_vs_first"].values())
+    assert all(v is not None and v > 0 for v in s["fetch_bound"].values())
+    assert 1 < s["accounts_touched_per_command"] < 3  # its own, and the makers a crossing order fills
     m = s["memory"]
     assert m["method"] == "tracemalloc" and 0 < m["bytes_per_account"] < m["bytes_per_account_with_position"]
 
@@ -99,6 +110,72 @@ def test_huge_pages_alternate_splits_the_scaling_repeats_and_gives_both_ratios()
         "first trades",
         "first trades, small pages",
         "first trades, huge pages",
+        "held, 100 trading",
     }
     off = scaling([100], 2_000, 7, 500, 1, 0.1, [].append, memory_sample=200, warmups=(0.0,), huge="off")
     assert off["counts"][0]["huge_pages_mib"] == 0 and "huge_pages_ratios" not in off["counts"][0]
+
+
+def test_active_accounts_place_every_order_and_the_others_are_held_idle() -> None:
+    """`active`: every order of the mix and of the starting book comes from that many accounts
+    spread evenly through the ids; all the accounts are still created, funded and (a share) given
+    a position; without it the workload is as before."""
+    assert build(2_000, accounts=200, seed=3, positions=0.1, active=None) == build(
+        2_000, accounts=200, seed=3, positions=0.1
+    )
+    workload = build(2_000, accounts=200, seed=3, positions=0.1, active=20)
+    created = [c for c in workload.setup if type(c).__name__ == "CreateAccount"]
+    assert len(created) == 200
+    ex = prepare(workload)
+    assert sum(1 for a in ex.accounts if any(p.size for p in a.positions.values())) == 20
+    book_and_mix = [c for c in workload.setup if isinstance(c, PlaceOrder)][20:] + workload.commands
+    traders = {c.account for c in book_and_mix if isinstance(c, (PlaceOrder, CancelOrder))}
+    assert traders <= set(range(0, 200, 10)) and len(traders) > 15
+    rejected = sum(1 for c in workload.commands if isinstance(ex.apply(c)[0], Rejected))
+    assert rejected < len(workload.commands) // 100  # the mix still names resting orders
+    for bad in (0, 201):
+        with pytest.raises(ValueError, match="active accounts"):
+            build(10, accounts=200, active=bad)
+
+
+def test_account_fetch_ns_reads_each_commands_account() -> None:
+    workload = build(2_000, accounts=50, seed=3)
+    ex = prepare(workload)
+    assert account_fetch_ns(ex, workload.commands) > 0
+    assert account_fetch_ns(ex, []) == 0.0
+
+
+def test_fetch_bound_is_the_rate_kept_if_the_fetch_were_the_only_growth() -> None:
+    """t = 1e9 / 500,000 = 2,000 ns at the first count; the fetch grows 500 ns: 2,000 / 2,500 = 0.8;
+    the baselines do not enter it."""
+    first = {"engine_commands_per_s": 500_000, "baseline_ops_per_s": 1_000_000, "account_fetch_ns": 40.0}
+    last = {"engine_commands_per_s": 300_000, "baseline_ops_per_s": 900_000, "account_fetch_ns": 540.0}
+    assert fetch_bound(first, last) == 0.8
+    assert fetch_bound(first, {**last, "baseline_ops_per_s": 1}) == 0.8
+    assert fetch_bound(first, {**last, "account_fetch_ns": 30.0}) == 1.0  # no dearer (noise): no bound
+    assert fetch_bound({**first, "engine_commands_per_s": 0}, last) is None
+    # two accounts a command: 2,000 / (2,000 + 2 x 500) = 0.667
+    assert fetch_bound(first, last, 2.0) == 0.667
+
+
+def test_accounts_touched_counts_each_commands_own_account_and_the_makers_it_fills() -> None:
+    workload = build(3_000, accounts=100, seed=3)
+    ex = prepare(workload)
+    expected = 0
+    for c in workload.commands:
+        makers = {e.maker_account for e in ex.apply(c) if isinstance(e, Fill)}
+        expected += len(makers | {c.account})
+    assert accounts_touched(workload) == expected / 3_000
+    assert accounts_touched(workload, sample=0) == 0.0
+
+
+def test_the_sweep_after_the_setup_empties_the_accounts_touched_as_a_servers_tick_does() -> None:
+    """Without it the setup's every account would wait in `dirty` through the timed run (issue 17's
+    held row: a million-entry set, each addition a cache miss); the holders are filed at risk."""
+    workload = build(100, accounts=200, seed=3, positions=0.1)
+    ex = prepare(workload)
+    assert len(ex.dirty) == 200
+    sweep(ex, START_US)
+    assert not ex.dirty and ex.clock == START_US
+    filed = [a.id for a in ex.accounts if a.watch_key >= 0]
+    assert filed == list(range(0, 200, 10))  # the twenty holders

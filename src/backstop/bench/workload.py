@@ -11,7 +11,9 @@ For the accounts-scaling bench, `build` takes any number of accounts (each creat
 to 10x as for 1,000) and a share of them to hold a BTC-PERP position before the mix: pairs of
 such accounts trade with each other at the mid (one rests a limit order, the other crosses it), so
 the book is as empty afterwards as before and the baseline book, fed the same orders, numbers its
-orders as the engine does.
+orders as the engine does. With `active`, only that many of the accounts (spread evenly through the
+ids) place the mix's orders: the others are held, funded and (a share of them) with a position, but
+idle, which tells what holding accounts costs apart from what trading across them costs.
 """
 
 from __future__ import annotations
@@ -46,10 +48,17 @@ class Workload:
     resting_at_end: int  # resting orders in the baseline book after the mix
 
 
-def build(count: int, accounts: int = 1_000, seed: int = 7, positions: float = 0.0) -> Workload:
+def build(
+    count: int, accounts: int = 1_000, seed: int = 7, positions: float = 0.0, active: int | None = None
+) -> Workload:
     """`count` commands of the mix among `accounts` accounts; a share `positions` of the accounts
-    (spread evenly through the ids, in pairs) hold a BTC-PERP position from the setup."""
+    (spread evenly through the ids, in pairs) hold a BTC-PERP position from the setup. With
+    `active` (at most `accounts`), only that many accounts, spread evenly through the ids, trade."""
+    if active is not None and not 0 < active <= accounts:
+        raise ValueError(f"active accounts must be between 1 and {accounts}, not {active}")
     rng = random.Random(seed)
+    traders = accounts if active is None else active
+    spacing = 1 if active is None else accounts // active
     ts = START_US
     setup: list[Command] = []
     for i in range(accounts):
@@ -74,7 +83,7 @@ def build(count: int, accounts: int = 1_000, seed: int = 7, positions: float = 0
         for level in range(1, 41):
             for side, price in (("buy", mid - level), ("sell", mid + level)):
                 for _ in range(3):
-                    acct = rng.randrange(accounts)
+                    acct = rng.randrange(traders) * spacing
                     lots = rng.randint(MARKETS[market][1], MARKETS[market][2])
                     setup.append(PlaceOrder(ts, acct, market, side, lots, price))
                     oid = venue.place(market, side == "buy", price, lots)
@@ -103,7 +112,7 @@ def build(count: int, accounts: int = 1_000, seed: int = 7, positions: float = 0
         market = rng.choices(names, weights)[0]
         mid = mids[market]
         _, lo, hi = MARKETS[market]
-        acct = rng.randrange(accounts)
+        acct = rng.randrange(traders) * spacing
         side = "buy" if rng.random() < 0.5 else "sell"
         if r < 0.90:
             offset = rng.randint(1, 25)
