@@ -68,8 +68,8 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -155,16 +155,24 @@ def build_kind() -> str:
     return "compiled (mypyc)" if compiled else "pure Python"
 
 
-def _prepare(workload: Workload, with_products: Sequence[Product] | None = None) -> Exchange:
-    """`prepare` with the collector off (a million accounts' setup otherwise spends most of its time
-    in full collections of objects that all live on)."""
+@contextmanager
+def collector_off() -> Iterator[None]:
+    """The cyclic collector off inside, as it was after: for the untimed set-ups and warm-ups,
+    where a million accounts' objects that all live on would otherwise be scanned again and again."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return prepare(workload, with_products)
+        yield
     finally:
         if enabled:
             gc.enable()
+
+
+def _prepare(workload: Workload, with_products: Sequence[Product] | None = None) -> Exchange:
+    """`prepare` with the collector off (a million accounts' setup otherwise spends most of its time
+    in full collections of objects that all live on)."""
+    with collector_off():
+        return prepare(workload, with_products)
 
 
 def sweep(ex: Exchange, ts: int) -> None:
@@ -173,13 +181,8 @@ def sweep(ex: Exchange, ts: int) -> None:
     the last sweep empty and the accounts holding positions filed in the at-risk index, not with
     every account the setup made or the warm-up touched waiting in that set (a table of a million
     entries, each new entry a cache miss, which is the bench's doing and not the engine's)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_off():
         ex.apply(Tick(ts))
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ----------------------------------------------------------------------------- latency and outcomes
@@ -533,11 +536,8 @@ def _scaling_row(
     among = "" if active is None else f", {active:,} of them trading"
     note(f"accounts scaling ({label}): {accounts:,} accounts{among}, {warm:,} + {count:,} commands x{repeat}")
     t0 = time.perf_counter()
-    gc.disable()
-    try:
+    with collector_off():
         workload = build(warm + count, accounts=accounts, seed=seed, positions=positions, active=active)
-    finally:
-        gc.enable()
     workload_s = time.perf_counter() - t0
     commands = workload.commands[warm:]
     warm_commands = workload.commands[:warm]
@@ -562,12 +562,9 @@ def _scaling_row(
         sweep(engine, START_US)
         venue, ops = baseline_venue(workload)
         if warm:
-            gc.disable()
-            try:
+            with collector_off():
                 engine_runner(engine, warm_commands, None)(0, warm)
                 baseline_runner(venue, ops)(0, warm)
-            finally:
-                gc.enable()
             sweep(engine, warm_commands[-1].ts)
         holders = sum(1 for a in engine.accounts if any(p.size for p in a.positions.values()))
         paged.append(huge == HUGE_ON or (huge == HUGE_ALTERNATE and r % 2 == 1))
